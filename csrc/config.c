@@ -1,0 +1,621 @@
+/* Config: identity, trust, peer policy, hooks, versions. Built by setters,
+ * frozen by its first session, then shared read-only. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define DEFAULT_PRIORITY "NORMAL"
+#define DEFAULT_VERSIONS ":-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
+int mutls_config_new(mutls_config **out)
+{
+	mutls_config *cfg;
+	int rc;
+
+	if (!out)
+		return mutls__error(MUTLS_EUSAGE, "mutls_config_new: out is NULL");
+	*out = NULL;
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg)
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
+	cfg->refcount = 1;
+	cfg->peer_mode = MUTLS_PEER_REQUIRE;
+	cfg->check_hostname = 1;
+	cfg->tickets = 1;
+	pthread_mutex_init(&cfg->lock, NULL);
+	pthread_mutex_init(&cfg->keylog_lock, NULL);
+
+	if ((rc = gnutls_certificate_allocate_credentials(&cfg->cred)) < 0 ||
+	    (rc = gnutls_x509_trust_list_init(&cfg->tlist, 0)) < 0) {
+		mutls_config_unref(cfg);
+		return mutls__error_gnutls(MUTLS_ENOMEM, rc, "cannot allocate credentials");
+	}
+	/* Verification runs in one place of our own (verify.c), for every role. */
+	gnutls_certificate_set_verify_function(cfg->cred, mutls__session_verify_callback);
+	*out = cfg;
+	return 0;
+}
+
+mutls_config *mutls_config_ref(mutls_config *cfg)
+{
+	if (cfg)
+		__atomic_add_fetch(&cfg->refcount, 1, __ATOMIC_RELAXED);
+	return cfg;
+}
+
+static void free_patterns(mutls_config *cfg)
+{
+	for (size_t i = 0; i < cfg->pattern_count; i++)
+		free(cfg->patterns[i].text);
+	free(cfg->patterns);
+}
+
+void mutls_config_unref(mutls_config *cfg)
+{
+	if (!cfg || __atomic_sub_fetch(&cfg->refcount, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	if (cfg->verify_free)
+		cfg->verify_free(cfg->verify_payload);
+	if (cfg->trace_free)
+		cfg->trace_free(cfg->trace_payload);
+	if (cfg->keylog_free)
+		cfg->keylog_free(cfg->keylog_payload);
+	if (cfg->keylog_file)
+		fclose(cfg->keylog_file);
+	if (cfg->priority)
+		gnutls_priority_deinit(cfg->priority);
+	/* Once frozen, the credentials own the trust list. */
+	if (!cfg->frozen && cfg->tlist)
+		gnutls_x509_trust_list_deinit(cfg->tlist, 1);
+	if (cfg->cred)
+		gnutls_certificate_free_credentials(cfg->cred);
+	if (cfg->ticket_key.data) {
+		gnutls_memset(cfg->ticket_key.data, 0, cfg->ticket_key.size);
+		gnutls_free(cfg->ticket_key.data);
+	}
+	mutls_x509_list_free(cfg->own_chain, cfg->own_chain_len);
+	for (size_t i = 0; i < cfg->alpn_count; i++)
+		free(cfg->alpn[i].data);
+	free(cfg->alpn);
+	free_patterns(cfg);
+	free(cfg->priority_text);
+	free(cfg->versions_text);
+	pthread_mutex_destroy(&cfg->lock);
+	pthread_mutex_destroy(&cfg->keylog_lock);
+	free(cfg);
+}
+
+static int build_priority(gnutls_priority_t *out, const mutls_config *cfg)
+{
+	const char *base = cfg->priority_text ? cfg->priority_text : DEFAULT_PRIORITY;
+	const char *versions = cfg->versions_text ? cfg->versions_text :
+		(cfg->priority_text ? "" : DEFAULT_VERSIONS);
+	const char *err_pos = NULL;
+	size_t len = strlen(base) + strlen(versions) + 1;
+	char *text = malloc(len);
+	int rc;
+
+	if (!text)
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
+	snprintf(text, len, "%s%s", base, versions);
+	rc = gnutls_priority_init(out, text, &err_pos);
+	if (rc < 0) {
+		rc = mutls__error_gnutls(MUTLS_ECONFIG, rc,
+			"priority \"%s\" is invalid at \"%s\"", text, err_pos ? err_pos : "");
+		free(text);
+		return rc;
+	}
+	free(text);
+	return 0;
+}
+
+int mutls_config_freeze(mutls_config *cfg)
+{
+	int rc = 0;
+
+	if (!cfg)
+		return mutls__error(MUTLS_EUSAGE, "mutls_config_freeze: cfg is NULL");
+	pthread_mutex_lock(&cfg->lock);
+	if (cfg->frozen)
+		goto done;
+	if ((rc = build_priority(&cfg->priority, cfg)) < 0)
+		goto done;
+	if (cfg->tickets) {
+		rc = gnutls_session_ticket_key_generate(&cfg->ticket_key);
+		if (rc < 0) {
+			rc = mutls__error_gnutls(MUTLS_ENOMEM, rc, "cannot make a session ticket key");
+			goto done;
+		}
+	}
+	/* The credentials take the trust list; we keep a borrowed pointer. */
+	gnutls_certificate_set_trust_list(cfg->cred, cfg->tlist, 0);
+	cfg->frozen = 1;
+done:
+	pthread_mutex_unlock(&cfg->lock);
+	return rc;
+}
+
+static int check_mutable(const mutls_config *cfg, const char *what)
+{
+	if (!cfg)
+		return mutls__error(MUTLS_EUSAGE, "%s: config is NULL", what);
+	if (cfg->frozen)
+		return mutls__error(MUTLS_EUSAGE,
+			"%s: the config is in use by a session and can no longer change", what);
+	return 0;
+}
+
+#define CHECK_MUTABLE(cfg, what) do { int rc_ = check_mutable(cfg, what); if (rc_) return rc_; } while (0)
+
+/* Loads "PEM text or path" into memory; *label names it in messages. */
+static int load_source(gnutls_datum_t *out, char **owned, const char **label,
+	const char *source, const char *what)
+{
+	size_t len;
+
+	*owned = NULL;
+	if (!source || !*source)
+		return mutls__error(MUTLS_ECONFIG, "%s: empty value", what);
+	if (mutls__is_pem(source)) {
+		out->data = (unsigned char *)source;
+		out->size = (unsigned)strlen(source);
+		*label = what;
+		return 0;
+	}
+	if (mutls__read_file(owned, &len, source) < 0)
+		return MUTLS_ECONFIG;
+	out->data = (unsigned char *)*owned;
+	out->size = (unsigned)len;
+	*label = source;
+	return 0;
+}
+
+int mutls_config_set_password_callback(mutls_config *cfg, mutls_password_cb cb, void *payload)
+{
+	CHECK_MUTABLE(cfg, "password callback");
+	cfg->password_cb = cb;
+	cfg->password_payload = payload;
+	return 0;
+}
+
+static int keys_match(gnutls_x509_crt_t crt, gnutls_x509_privkey_t key)
+{
+	unsigned char a[64], b[64];
+	size_t alen = sizeof(a), blen = sizeof(b);
+
+	if (gnutls_x509_crt_get_key_id(crt, GNUTLS_KEYID_USE_SHA256, a, &alen) < 0 ||
+	    gnutls_x509_privkey_get_key_id(key, GNUTLS_KEYID_USE_SHA256, b, &blen) < 0)
+		return 0;
+	return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+/* Installs chain + key into the credentials and keeps the chain. */
+static int install_identity(mutls_config *cfg, gnutls_x509_crt_t *crts, size_t n,
+	gnutls_x509_privkey_t key, const char *cert_label, const char *key_label)
+{
+	int rc;
+
+	if (cfg->own_chain_len)
+		return mutls__error(MUTLS_EUSAGE, "identity: the config already has one");
+	if (n == 0)
+		return mutls__error(MUTLS_ECONFIG, "%s: no certificate found", cert_label);
+	if (!keys_match(crts[0], key)) {
+		size_t cn_len = 0;
+		char name[256] = "";
+		if (gnutls_x509_crt_get_dn_by_oid(crts[0], GNUTLS_OID_X520_COMMON_NAME, 0, 0, NULL, &cn_len) == GNUTLS_E_SHORT_MEMORY_BUFFER && cn_len < sizeof(name)) {
+			cn_len = sizeof(name);
+			gnutls_x509_crt_get_dn_by_oid(crts[0], GNUTLS_OID_X520_COMMON_NAME, 0, 0, name, &cn_len);
+		}
+		return mutls__error(MUTLS_ECONFIG,
+			"%s: the private key does not match the certificate CN=%s in %s",
+			key_label, name[0] ? name : "(none)", cert_label);
+	}
+	rc = gnutls_certificate_set_x509_key(cfg->cred, crts, (unsigned)n, key);
+	if (rc < 0)
+		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: cannot use the identity", cert_label);
+
+	cfg->own_chain = calloc(n, sizeof(*cfg->own_chain));
+	if (!cfg->own_chain)
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		gnutls_datum_t der = { NULL, 0 };
+		rc = gnutls_x509_crt_export2(crts[i], GNUTLS_X509_FMT_DER, &der);
+		if (rc < 0 || mutls__x509_from_datum(&cfg->own_chain[i], &der) < 0) {
+			gnutls_free(der.data);
+			mutls_x509_list_free(cfg->own_chain, n);
+			cfg->own_chain = NULL;
+			return rc < 0 ? mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: cannot export", cert_label) : MUTLS_ECONFIG;
+		}
+		gnutls_free(der.data);
+	}
+	cfg->own_chain_len = n;
+	return 0;
+}
+
+static int import_key(gnutls_x509_privkey_t key, const gnutls_datum_t *data,
+	const char *label, const char *password, mutls_config *cfg)
+{
+	gnutls_x509_crt_fmt_t fmt = mutls__is_pem((const char *)data->data) ?
+		GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER;
+	char asked[1024];
+	int rc;
+
+	rc = gnutls_x509_privkey_import2(key, data, fmt, password, 0);
+	if (rc == GNUTLS_E_DECRYPTION_FAILED && !password && cfg->password_cb) {
+		memset(asked, 0, sizeof(asked));
+		if (cfg->password_cb(asked, sizeof(asked), label, cfg->password_payload) < 0)
+			return mutls__error(MUTLS_ECONFIG,
+				"%s: the password callback gave no password for the encrypted key", label);
+		asked[sizeof(asked) - 1] = 0;
+		rc = gnutls_x509_privkey_import2(key, data, fmt, asked, 0);
+		gnutls_memset(asked, 0, sizeof(asked));
+		password = "";
+	}
+	if (rc == GNUTLS_E_DECRYPTION_FAILED) {
+		if (!password)
+			return mutls__error(MUTLS_ECONFIG,
+				"%s: the private key is encrypted and no password was given", label);
+		return mutls__error(MUTLS_ECONFIG,
+			"%s: wrong password for the encrypted private key", label);
+	}
+	if (rc < 0)
+		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: not a readable private key", label);
+	return 0;
+}
+
+int mutls_config_set_identity(mutls_config *cfg, const char *certificate,
+	const char *private_key, const char *password)
+{
+	gnutls_datum_t cdata, kdata;
+	char *cown = NULL, *kown = NULL;
+	const char *clabel, *klabel;
+	gnutls_x509_crt_t *crts = NULL;
+	unsigned ncrts = 0;
+	gnutls_x509_privkey_t key = NULL;
+	int rc;
+
+	CHECK_MUTABLE(cfg, "identity");
+	if ((rc = load_source(&cdata, &cown, &clabel, certificate, "certificate")) < 0)
+		return rc;
+	if ((rc = load_source(&kdata, &kown, &klabel, private_key, "private_key")) < 0)
+		goto out;
+
+	if (mutls__is_pem((const char *)cdata.data)) {
+		if (!strstr((const char *)cdata.data, "-----BEGIN CERTIFICATE-----")) {
+			rc = mutls__error(MUTLS_ECONFIG,
+				"%s: no \"-----BEGIN CERTIFICATE-----\" block found", clabel);
+			goto out;
+		}
+		rc = gnutls_x509_crt_list_import2(&crts, &ncrts, &cdata, GNUTLS_X509_FMT_PEM, 0);
+	} else {
+		rc = gnutls_x509_crt_list_import2(&crts, &ncrts, &cdata, GNUTLS_X509_FMT_DER, 0);
+	}
+	if (rc < 0) {
+		rc = mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: not a readable certificate", clabel);
+		goto out;
+	}
+	if ((rc = gnutls_x509_privkey_init(&key)) < 0) {
+		rc = mutls__error_gnutls(MUTLS_ENOMEM, rc, "out of memory");
+		goto out;
+	}
+	if ((rc = import_key(key, &kdata, klabel, password, cfg)) < 0)
+		goto out;
+	rc = install_identity(cfg, crts, ncrts, key, clabel, klabel);
+out:
+	for (unsigned i = 0; i < ncrts; i++)
+		gnutls_x509_crt_deinit(crts[i]);
+	gnutls_free(crts);
+	if (key)
+		gnutls_x509_privkey_deinit(key);
+	if (kown) {
+		gnutls_memset(kown, 0, strlen(kown));
+		free(kown);
+	}
+	free(cown);
+	return rc;
+}
+
+int mutls_config_set_identity_object(mutls_config *cfg, const mutls_identity *id)
+{
+	gnutls_x509_crt_t crts[16];
+	size_t n;
+
+	CHECK_MUTABLE(cfg, "identity");
+	if (!id)
+		return mutls__error(MUTLS_EUSAGE, "identity: NULL identity");
+	n = id->chain_len;
+	if (n > sizeof(crts) / sizeof(crts[0]))
+		return mutls__error(MUTLS_ECONFIG, "identity: chain of %zu certificates is too long", n);
+	for (size_t i = 0; i < n; i++)
+		crts[i] = id->chain[i]->crt;
+	return install_identity(cfg, crts, n, id->key, "identity", "identity key");
+}
+
+int mutls_config_add_trust(mutls_config *cfg, const char *source)
+{
+	struct stat st;
+	gnutls_datum_t data;
+	char *owned = NULL;
+	const char *label;
+	int rc;
+
+	CHECK_MUTABLE(cfg, "trust");
+	if (!source || !*source)
+		return mutls__error(MUTLS_ECONFIG, "trust: empty value");
+	if (strcmp(source, "system") == 0) {
+		rc = gnutls_x509_trust_list_add_system_trust(cfg->tlist, 0, 0);
+		if (rc < 0)
+			return mutls__error_gnutls(MUTLS_ECONFIG, rc, "trust \"system\": cannot load the system trust store");
+		if (rc == 0)
+			return mutls__error(MUTLS_ECONFIG, "trust \"system\": the system trust store has no certificates");
+		cfg->trust_count += rc;
+		return 0;
+	}
+	if (!mutls__is_pem(source) && stat(source, &st) == 0 && S_ISDIR(st.st_mode)) {
+		rc = gnutls_x509_trust_list_add_trust_dir(cfg->tlist, source, NULL,
+			GNUTLS_X509_FMT_PEM, 0, 0);
+		if (rc < 0)
+			return mutls__error_gnutls(MUTLS_ECONFIG, rc, "trust %s: cannot read the directory", source);
+		if (rc == 0)
+			return mutls__error(MUTLS_ECONFIG, "trust %s: no PEM certificates in the directory", source);
+		cfg->trust_count += rc;
+		return 0;
+	}
+	if ((rc = load_source(&data, &owned, &label, source, "trust")) < 0)
+		return rc;
+	if (mutls__is_pem((const char *)data.data) &&
+	    !strstr((const char *)data.data, "-----BEGIN CERTIFICATE-----") &&
+	    !strstr((const char *)data.data, "-----BEGIN X509 CERTIFICATE-----")) {
+		free(owned);
+		return mutls__error(MUTLS_ECONFIG, "%s: no \"-----BEGIN CERTIFICATE-----\" block found", label);
+	}
+	rc = gnutls_x509_trust_list_add_trust_mem(cfg->tlist, &data, NULL,
+		mutls__is_pem((const char *)data.data) ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, 0, 0);
+	free(owned);
+	if (rc < 0)
+		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: not a readable certificate", label);
+	if (rc == 0)
+		return mutls__error(MUTLS_ECONFIG, "%s: no certificate found", label);
+	cfg->trust_count += rc;
+	return 0;
+}
+
+int mutls_config_add_trust_x509(mutls_config *cfg, const mutls_x509 *ca)
+{
+	int rc;
+
+	CHECK_MUTABLE(cfg, "trust");
+	if (!ca)
+		return mutls__error(MUTLS_EUSAGE, "trust: NULL certificate");
+	rc = gnutls_x509_trust_list_add_trust_mem(cfg->tlist, &ca->der, NULL, GNUTLS_X509_FMT_DER, 0, 0);
+	if (rc <= 0)
+		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "trust: cannot add %s", ca->label);
+	cfg->trust_count += rc;
+	return 0;
+}
+
+int mutls_config_add_crl(mutls_config *cfg, const char *source)
+{
+	gnutls_datum_t data;
+	char *owned = NULL;
+	const char *label;
+	int pem, rc;
+
+	CHECK_MUTABLE(cfg, "crl");
+	if ((rc = load_source(&data, &owned, &label, source, "crl")) < 0)
+		return rc;
+	pem = mutls__is_pem((const char *)data.data);
+	if (pem && !strstr((const char *)data.data, "-----BEGIN X509 CRL-----")) {
+		free(owned);
+		return mutls__error(MUTLS_ECONFIG, "%s: no \"-----BEGIN X509 CRL-----\" block found", label);
+	}
+	/* GNUTLS_TL_VERIFY_CRL drops CRLs not signed by a trusted CA. */
+	rc = gnutls_x509_trust_list_add_trust_mem(cfg->tlist, NULL, &data,
+		pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, GNUTLS_TL_VERIFY_CRL, 0);
+	free(owned);
+	if (rc < 0)
+		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: not a readable CRL", label);
+	if (rc == 0)
+		return mutls__error(MUTLS_ECONFIG,
+			"%s: the CRL is not signed by a trusted CA (add its CA with trust first)", label);
+	cfg->crl_count += rc;
+	return 0;
+}
+
+int mutls_config_set_peer_certificate(mutls_config *cfg, mutls_peer_mode mode)
+{
+	CHECK_MUTABLE(cfg, "peer_certificate");
+	if (mode != MUTLS_PEER_REQUIRE && mode != MUTLS_PEER_REQUEST && mode != MUTLS_PEER_NONE)
+		return mutls__error(MUTLS_EUSAGE, "peer_certificate: unknown mode %d", (int)mode);
+	cfg->peer_mode = mode;
+	return 0;
+}
+
+int mutls_config_set_check_hostname(mutls_config *cfg, int enabled)
+{
+	CHECK_MUTABLE(cfg, "check_hostname");
+	cfg->check_hostname = enabled ? 1 : 0;
+	return 0;
+}
+
+int mutls_config_add_peer_pattern(mutls_config *cfg, const char *pattern)
+{
+	mutls_pattern parsed, *grown;
+	int rc;
+
+	CHECK_MUTABLE(cfg, "peers");
+	if ((rc = mutls__pattern_parse(&parsed, pattern)) < 0)
+		return rc;
+	grown = realloc(cfg->patterns, (cfg->pattern_count + 1) * sizeof(*grown));
+	if (!grown) {
+		free(parsed.text);
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
+	}
+	cfg->patterns = grown;
+	cfg->patterns[cfg->pattern_count++] = parsed;
+	return 0;
+}
+
+int mutls_config_set_versions(mutls_config *cfg, const char *const *versions, size_t count)
+{
+	char text[128] = ":-VERS-ALL";
+
+	CHECK_MUTABLE(cfg, "versions");
+	if (count == 0)
+		return mutls__error(MUTLS_ECONFIG, "versions: the list is empty");
+	for (size_t i = 0; i < count; i++) {
+		const char *v = versions[i];
+		if (v && (strcmp(v, "1.3") == 0 || strcmp(v, "TLSv1.3") == 0))
+			strcat(text, ":+VERS-TLS1.3");
+		else if (v && (strcmp(v, "1.2") == 0 || strcmp(v, "TLSv1.2") == 0))
+			strcat(text, ":+VERS-TLS1.2");
+		else
+			return mutls__error(MUTLS_ECONFIG,
+				"versions: \"%s\" is not supported (use \"1.2\" and/or \"1.3\")", v ? v : "(null)");
+		if (strlen(text) > sizeof(text) - 20)
+			return mutls__error(MUTLS_ECONFIG, "versions: too many entries");
+	}
+	free(cfg->versions_text);
+	cfg->versions_text = mutls__strdup(text);
+	return cfg->versions_text ? 0 : MUTLS_ENOMEM;
+}
+
+int mutls_config_set_priority(mutls_config *cfg, const char *priority)
+{
+	gnutls_priority_t test;
+	const char *err_pos = NULL;
+	int rc;
+
+	CHECK_MUTABLE(cfg, "priority");
+	if (!priority || !*priority)
+		return mutls__error(MUTLS_ECONFIG, "priority: empty value");
+	rc = gnutls_priority_init(&test, priority, &err_pos);
+	if (rc < 0)
+		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "priority \"%s\" is invalid at \"%s\"",
+			priority, err_pos ? err_pos : "");
+	gnutls_priority_deinit(test);
+	free(cfg->priority_text);
+	cfg->priority_text = mutls__strdup(priority);
+	return cfg->priority_text ? 0 : MUTLS_ENOMEM;
+}
+
+int mutls_config_set_alpn(mutls_config *cfg, const char *const *protocols, size_t count)
+{
+	gnutls_datum_t *list;
+
+	CHECK_MUTABLE(cfg, "alpn");
+	for (size_t i = 0; i < count; i++) {
+		size_t len = protocols[i] ? strlen(protocols[i]) : 0;
+		if (len == 0 || len > 255)
+			return mutls__error(MUTLS_ECONFIG,
+				"alpn: protocol %zu must be 1 to 255 bytes", i + 1);
+	}
+	list = count ? calloc(count, sizeof(*list)) : NULL;
+	if (count && !list)
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
+	for (size_t i = 0; i < count; i++) {
+		list[i].data = (unsigned char *)strdup(protocols[i]);
+		list[i].size = (unsigned)strlen(protocols[i]);
+		if (!list[i].data) {
+			for (size_t j = 0; j < i; j++)
+				free(list[j].data);
+			free(list);
+			return mutls__error(MUTLS_ENOMEM, "out of memory");
+		}
+	}
+	for (size_t i = 0; i < cfg->alpn_count; i++)
+		free(cfg->alpn[i].data);
+	free(cfg->alpn);
+	cfg->alpn = list;
+	cfg->alpn_count = count;
+	return 0;
+}
+
+int mutls_config_set_session_tickets(mutls_config *cfg, int enabled)
+{
+	CHECK_MUTABLE(cfg, "session_tickets");
+	cfg->tickets = enabled ? 1 : 0;
+	return 0;
+}
+
+int mutls_config_set_verify_hook(mutls_config *cfg, mutls_verify_hook hook,
+	void *payload, mutls_payload_free payload_free)
+{
+	CHECK_MUTABLE(cfg, "verify_hook");
+	if (cfg->verify_free)
+		cfg->verify_free(cfg->verify_payload);
+	cfg->verify_hook = hook;
+	cfg->verify_payload = payload;
+	cfg->verify_free = payload_free;
+	return 0;
+}
+
+int mutls_config_set_trace_hook(mutls_config *cfg, mutls_trace_hook hook,
+	void *payload, mutls_payload_free payload_free)
+{
+	CHECK_MUTABLE(cfg, "trace");
+	if (cfg->trace_free)
+		cfg->trace_free(cfg->trace_payload);
+	cfg->trace_hook = hook;
+	cfg->trace_payload = payload;
+	cfg->trace_free = payload_free;
+	return 0;
+}
+
+int mutls_config_set_keylog_hook(mutls_config *cfg, mutls_keylog_hook hook,
+	void *payload, mutls_payload_free payload_free)
+{
+	CHECK_MUTABLE(cfg, "keylog");
+	if (cfg->keylog_free)
+		cfg->keylog_free(cfg->keylog_payload);
+	cfg->keylog_hook = hook;
+	cfg->keylog_payload = payload;
+	cfg->keylog_free = payload_free;
+	return 0;
+}
+
+int mutls_config_set_keylog_file(mutls_config *cfg, const char *path)
+{
+	FILE *f;
+
+	CHECK_MUTABLE(cfg, "keylog");
+	if (!path || !*path)
+		return mutls__error(MUTLS_ECONFIG, "keylog: empty path");
+	f = fopen(path, "a");
+	if (!f)
+		return mutls__error(MUTLS_ECONFIG, "keylog %s: cannot open for appending: %s",
+			path, strerror(errno));
+	if (cfg->keylog_file)
+		fclose(cfg->keylog_file);
+	cfg->keylog_file = f;
+	return 0;
+}
+
+mutls_peer_mode mutls_config_peer_certificate(const mutls_config *cfg)
+{
+	return cfg ? cfg->peer_mode : MUTLS_PEER_REQUIRE;
+}
+
+int mutls_config_has_identity(const mutls_config *cfg)
+{
+	return cfg && cfg->own_chain_len > 0;
+}
+
+int mutls__config_keylog(mutls_config *cfg, mutls_session *s, const char *line)
+{
+	int rc = 0;
+
+	if (cfg->keylog_file) {
+		pthread_mutex_lock(&cfg->keylog_lock);
+		fprintf(cfg->keylog_file, "%s\n", line);
+		fflush(cfg->keylog_file);
+		pthread_mutex_unlock(&cfg->keylog_lock);
+	}
+	if (cfg->keylog_hook)
+		rc = cfg->keylog_hook(s, line, cfg->keylog_payload);
+	return rc;
+}

@@ -1,0 +1,78 @@
+/* Internal: the config object and the identity policy. */
+#ifndef MUTLS_CONFIG_H
+#define MUTLS_CONFIG_H
+
+#include "internal.h"
+#include <pthread.h>
+#include <stdio.h>
+
+typedef enum {
+	MUTLS_PATTERN_DNS,
+	MUTLS_PATTERN_IP,
+	MUTLS_PATTERN_URI,
+	MUTLS_PATTERN_CN,
+	MUTLS_PATTERN_SHA256
+} mutls_pattern_kind;
+
+typedef struct {
+	mutls_pattern_kind kind;
+	char *text;                 /* the whole pattern as given, for messages */
+	const char *value;          /* points into text, after "kind:" */
+	unsigned char ip[16];       /* IP: parsed address */
+	size_t ip_len;              /* 4 or 16 */
+	unsigned char pin[32];      /* SHA256: parsed fingerprint */
+} mutls_pattern;
+
+struct mutls_config {
+	int refcount;                       /* atomic */
+	pthread_mutex_t lock;               /* guards freezing */
+	int frozen;
+
+	gnutls_certificate_credentials_t cred;
+	gnutls_x509_trust_list_t tlist;     /* owned by cred once frozen */
+	int trust_count;
+	int crl_count;
+	mutls_x509 **own_chain;
+	size_t own_chain_len;
+	mutls_password_cb password_cb;
+	void *password_payload;
+
+	mutls_peer_mode peer_mode;
+	int check_hostname;
+	mutls_pattern *patterns;
+	size_t pattern_count;
+
+	char *priority_text;
+	char *versions_text;
+	gnutls_priority_t priority;         /* built at freeze */
+	gnutls_datum_t *alpn;
+	size_t alpn_count;
+	int tickets;
+	gnutls_datum_t ticket_key;          /* made at freeze (server tickets) */
+
+	mutls_verify_hook verify_hook;
+	void *verify_payload;
+	mutls_payload_free verify_free;
+	mutls_trace_hook trace_hook;
+	void *trace_payload;
+	mutls_payload_free trace_free;
+	mutls_keylog_hook keylog_hook;
+	void *keylog_payload;
+	mutls_payload_free keylog_free;
+	FILE *keylog_file;
+	pthread_mutex_t keylog_lock;
+};
+
+/* policy.c */
+int mutls__pattern_parse(mutls_pattern *out, const char *pattern);
+/* 1 if any pattern matches cert (or there are none), else 0. */
+int mutls__policy_matches(const mutls_config *cfg, const mutls_x509 *cert);
+/* "dns:a, uri:b" into out (for messages). */
+void mutls__policy_describe(char *out, size_t cap, const mutls_config *cfg);
+
+/* session.c: the credentials' verify function. */
+int mutls__session_verify_callback(gnutls_session_t gs);
+/* config.c: writes a key log line to the file and/or hook. */
+int mutls__config_keylog(mutls_config *cfg, mutls_session *s, const char *line);
+
+#endif

@@ -1,0 +1,74 @@
+/* Internal declarations shared by the files of the C core. Not installed. */
+#ifndef MUTLS_INTERNAL_H
+#define MUTLS_INTERNAL_H
+
+#include "mutls.h"
+
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
+#include <stdarg.h>
+
+#define MUTLS_MESSAGE_MAX 1024
+
+struct mutls_error {
+	int code;
+	unsigned reasons;
+	mutls_side side;
+	mutls_step step;
+	int alert;
+	char message[MUTLS_MESSAGE_MAX];
+};
+
+/* error.c ---------------------------------------------------------------- */
+
+/* Set the thread's last error (side none, no alert) and return code. */
+int mutls__error(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Copy a full error into the thread's last error; returns err->code. */
+int mutls__error_copy(const mutls_error *err);
+/* Same as mutls__error, naming what GnuTLS said (gnutls_strerror). */
+int mutls__error_gnutls(int code, int gnutls_rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Fill err (code, side, step, alert, reasons 0) with a formatted message. */
+void mutls__error_fill(mutls_error *err, int code, mutls_side side,
+	mutls_step step, int alert, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+/* "2026-01-01T00:00:00Z" into out (at least 32 bytes). */
+void mutls__format_time(char *out, size_t cap, int64_t t);
+/* strdup that sets MUTLS_ENOMEM on failure (returns NULL). */
+char *mutls__strdup(const char *s);
+
+/* x509.c ----------------------------------------------------------------- */
+
+struct mutls_x509 {
+	int refcount;              /* atomic */
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t der;        /* gnutls_malloc'd DER */
+	char label[256];           /* "CN=orders" or subject, for messages */
+};
+
+/* Wrap a parsed certificate (takes ownership of crt even on failure).
+ * Exports DER, re-imports it (so freshly signed certs verify), fills label. */
+int mutls__x509_wrap(mutls_x509 **out, gnutls_x509_crt_t crt);
+/* Parse DER bytes into a new mutls_x509. */
+int mutls__x509_from_datum(mutls_x509 **out, const gnutls_datum_t *der);
+/* Read a whole file into a NUL-terminated buffer (caller frees with free);
+ * on failure sets a MUTLS_ECONFIG error naming path. */
+int mutls__read_file(char **out, size_t *out_len, const char *path);
+/* 1 if text looks like PEM ("-----BEGIN"), else 0 (treat as path). */
+int mutls__is_pem(const char *text);
+
+/* pki.c ------------------------------------------------------------------ */
+
+struct mutls_identity {
+	mutls_x509 **chain;        /* leaf first; owned references */
+	size_t chain_len;
+	gnutls_x509_privkey_t key;
+	char *cert_pem;
+	char *chain_pem;
+	char *key_pem;
+};
+
+#endif

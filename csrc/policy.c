@@ -1,0 +1,231 @@
+/* Identity policy: the `peers` patterns a peer's certificate must match. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9') return c - '0';
+	c = tolower(c);
+	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+	return -1;
+}
+
+static int parse_pin(unsigned char pin[32], const char *hex)
+{
+	size_t n = 0;
+	for (const char *p = hex; *p; p++) {
+		int hi, lo;
+		if (*p == ':')
+			continue;
+		if (n == 32 || (hi = hexval(p[0])) < 0 || !p[1] || (lo = hexval(p[1])) < 0)
+			return -1;
+		pin[n++] = (unsigned char)(hi << 4 | lo);
+		p++;
+	}
+	return n == 32 ? 0 : -1;
+}
+
+static int valid_dns_pattern(const char *v)
+{
+	const char *rest = v;
+	if (strncmp(v, "*.", 2) == 0)
+		rest = v + 2;
+	if (!*rest || strchr(rest, '*'))
+		return 0;
+	for (const char *p = rest; *p; p++)
+		if (!(isalnum((unsigned char)*p) || *p == '-' || *p == '.' || *p == '_'))
+			return 0;
+	return 1;
+}
+
+int mutls__pattern_parse(mutls_pattern *out, const char *pattern)
+{
+	static const struct { const char *prefix; mutls_pattern_kind kind; } kinds[] = {
+		{ "dns:", MUTLS_PATTERN_DNS }, { "ip:", MUTLS_PATTERN_IP },
+		{ "uri:", MUTLS_PATTERN_URI }, { "cn:", MUTLS_PATTERN_CN },
+		{ "sha256:", MUTLS_PATTERN_SHA256 },
+	};
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	if (!pattern)
+		return mutls__error(MUTLS_EUSAGE, "peers: NULL pattern");
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strncasecmp(pattern, kinds[i].prefix, strlen(kinds[i].prefix)) == 0)
+			break;
+	if (i == sizeof(kinds) / sizeof(kinds[0]))
+		return mutls__error(MUTLS_ECONFIG,
+			"peers: pattern \"%s\" has an unknown kind (use dns:, ip:, uri:, cn: or sha256:)", pattern);
+	out->kind = kinds[i].kind;
+	out->text = mutls__strdup(pattern);
+	if (!out->text)
+		return MUTLS_ENOMEM;
+	out->value = out->text + strlen(kinds[i].prefix);
+
+	switch (out->kind) {
+	case MUTLS_PATTERN_DNS:
+		if (!valid_dns_pattern(out->value))
+			goto bad;
+		break;
+	case MUTLS_PATTERN_IP:
+		if (inet_pton(AF_INET, out->value, out->ip) == 1)
+			out->ip_len = 4;
+		else if (inet_pton(AF_INET6, out->value, out->ip) == 1)
+			out->ip_len = 16;
+		else
+			goto bad;
+		break;
+	case MUTLS_PATTERN_URI:
+		/* '*' is allowed only as the last character (a prefix match). */
+		if (!*out->value || (strchr(out->value, '*') && strchr(out->value, '*') != out->value + strlen(out->value) - 1))
+			goto bad;
+		break;
+	case MUTLS_PATTERN_CN:
+		if (!*out->value)
+			goto bad;
+		break;
+	case MUTLS_PATTERN_SHA256:
+		if (parse_pin(out->pin, out->value) < 0)
+			goto bad;
+		break;
+	}
+	return 0;
+bad:
+	{
+		static const char *const why[] = {
+			"a DNS name, optionally starting with \"*.\"",
+			"an IPv4 or IPv6 address",
+			"a URI, optionally ending with \"*\"",
+			"a common name",
+			"64 hex digits (colons allowed)",
+		};
+		int rc = mutls__error(MUTLS_ECONFIG, "peers: pattern \"%s\" is invalid: expected %s",
+			pattern, why[out->kind]);
+		free(out->text);
+		out->text = NULL;
+		return rc;
+	}
+}
+
+static int dns_matches(const char *pattern, const char *name, size_t name_len)
+{
+	if (strncmp(pattern, "*.", 2) == 0) {
+		/* "*.svc.local" matches exactly one label before "svc.local". */
+		const char *dot = memchr(name, '.', name_len);
+		size_t suffix_len = strlen(pattern + 1);
+		if (!dot || dot == name)
+			return 0;
+		return (size_t)(name + name_len - dot) == suffix_len &&
+			strncasecmp(dot, pattern + 1, suffix_len) == 0;
+	}
+	return strlen(pattern) == name_len && strncasecmp(pattern, name, name_len) == 0;
+}
+
+static int san_value_matches(const mutls_pattern *p, unsigned type,
+	const char *value, size_t size)
+{
+	size_t plen;
+
+	switch (p->kind) {
+	case MUTLS_PATTERN_DNS:
+		return type == GNUTLS_SAN_DNSNAME && dns_matches(p->value, value, size);
+	case MUTLS_PATTERN_IP:
+		return type == GNUTLS_SAN_IPADDRESS && size == p->ip_len &&
+			memcmp(value, p->ip, size) == 0;
+	case MUTLS_PATTERN_URI:
+		if (type != GNUTLS_SAN_URI)
+			return 0;
+		plen = strlen(p->value);
+		if (p->value[plen - 1] == '*')
+			return size >= plen - 1 && memcmp(value, p->value, plen - 1) == 0;
+		return size == plen && memcmp(value, p->value, plen) == 0;
+	default:
+		return 0;
+	}
+}
+
+static int san_matches(const mutls_pattern *p, gnutls_x509_crt_t crt)
+{
+	char buf[1024];
+
+	for (unsigned i = 0;; i++) {
+		size_t size = sizeof(buf);
+		unsigned type;
+		int rc = gnutls_x509_crt_get_subject_alt_name2(crt, i, buf, &size, &type, NULL);
+		if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			return 0;
+		/* Longer than any name a pattern can hold: cannot match; go on. */
+		if (rc < 0)
+			continue;
+		if (san_value_matches(p, type, buf, size))
+			return 1;
+	}
+}
+
+static int cn_matches(const char *want, gnutls_x509_crt_t crt)
+{
+	char cn[256];
+	size_t size = sizeof(cn);
+	/* Exactly one CN, equal to want: a second CN could smuggle a name. */
+	if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &size) < 0)
+		return 0;
+	{
+		char other[8];
+		size_t osize = sizeof(other);
+		int rc = gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 1, 0, other, &osize);
+		if (rc != GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			return 0;
+	}
+	return strcmp(cn, want) == 0;
+}
+
+static int pin_matches(const unsigned char pin[32], const mutls_x509 *cert)
+{
+	unsigned char digest[32];
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, cert->der.data, cert->der.size, digest) < 0)
+		return 0;
+	return memcmp(digest, pin, 32) == 0;
+}
+
+int mutls__policy_matches(const mutls_config *cfg, const mutls_x509 *cert)
+{
+	if (cfg->pattern_count == 0)
+		return 1;
+	for (size_t i = 0; i < cfg->pattern_count; i++) {
+		const mutls_pattern *p = &cfg->patterns[i];
+		switch (p->kind) {
+		case MUTLS_PATTERN_DNS:
+		case MUTLS_PATTERN_IP:
+		case MUTLS_PATTERN_URI:
+			if (san_matches(p, cert->crt))
+				return 1;
+			break;
+		case MUTLS_PATTERN_CN:
+			if (cn_matches(p->value, cert->crt))
+				return 1;
+			break;
+		case MUTLS_PATTERN_SHA256:
+			if (pin_matches(p->pin, cert))
+				return 1;
+			break;
+		}
+	}
+	return 0;
+}
+
+void mutls__policy_describe(char *out, size_t cap, const mutls_config *cfg)
+{
+	size_t used = 0;
+	out[0] = 0;
+	for (size_t i = 0; i < cfg->pattern_count && used + 1 < cap; i++) {
+		int n = snprintf(out + used, cap - used, "%s%s", i ? ", " : "", cfg->patterns[i].text);
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+}

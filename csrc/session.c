@@ -1,0 +1,697 @@
+/* Session: one TLS connection, client or server, over a socket or memory.
+ * Handshake, records, close; every failure classified once, here, into the
+ * codes, reasons, side, step and alert of the error model. */
+#include "session.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+static int is_ip_literal(const char *name)
+{
+	unsigned char buf[16];
+	return inet_pton(AF_INET, name, buf) == 1 || inet_pton(AF_INET6, name, buf) == 1;
+}
+
+static int session_new(mutls_session **out, mutls_config *cfg, int is_server,
+	const char *hostname, int fd)
+{
+	mutls_session *s;
+	unsigned flags;
+	int rc;
+
+	if (!out)
+		return mutls__error(MUTLS_EUSAGE, "session: out is NULL");
+	*out = NULL;
+	if (!cfg)
+		return mutls__error(MUTLS_EUSAGE, "session: config is NULL");
+	if (!is_server && !hostname && cfg->check_hostname && cfg->peer_mode != MUTLS_PEER_NONE)
+		return mutls__error(MUTLS_EUSAGE,
+			"client session: server_hostname is required to check the server's name "
+			"(or turn the check off explicitly with check_hostname=false)");
+	if (is_server && !cfg->own_chain_len)
+		return mutls__error(MUTLS_EUSAGE,
+			"server session: the config has no identity (certificate and private_key)");
+	if ((rc = mutls_config_freeze(cfg)) < 0)
+		return rc;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
+	s->cfg = mutls_config_ref(cfg);
+	s->is_server = is_server;
+	s->fd = fd < 0 ? -1 : fd;
+	s->timeout_ms = -1;
+	if (hostname && !(s->hostname = mutls__strdup(hostname))) {
+		mutls_session_free(s);
+		return MUTLS_ENOMEM;
+	}
+
+	flags = (is_server ? GNUTLS_SERVER : GNUTLS_CLIENT) | GNUTLS_NO_SIGNAL;
+	if (s->fd < 0)
+		flags |= GNUTLS_NONBLOCK;
+	/* Send our certificate even when the server's CA list does not name its
+	 * issuer, so that the server can refuse it with a reason. */
+	if (!is_server)
+		flags |= GNUTLS_FORCE_CLIENT_CERT;
+	if (!cfg->tickets)
+		flags |= GNUTLS_NO_TICKETS;
+	if ((rc = gnutls_init(&s->gs, flags)) < 0) {
+		s->gs = NULL;
+		mutls_session_free(s);
+		return mutls__error_gnutls(MUTLS_ENOMEM, rc, "session: cannot initialise");
+	}
+	gnutls_session_set_ptr(s->gs, s);
+	if ((rc = gnutls_priority_set(s->gs, cfg->priority)) < 0 ||
+	    (rc = gnutls_credentials_set(s->gs, GNUTLS_CRD_CERTIFICATE, cfg->cred)) < 0)
+		goto gnutls_fail;
+	if (is_server) {
+		gnutls_certificate_server_set_request(s->gs,
+			cfg->peer_mode == MUTLS_PEER_REQUIRE ? GNUTLS_CERT_REQUIRE :
+			cfg->peer_mode == MUTLS_PEER_REQUEST ? GNUTLS_CERT_REQUEST : GNUTLS_CERT_IGNORE);
+		if (cfg->tickets && (rc = gnutls_session_ticket_enable_server(s->gs, &cfg->ticket_key)) < 0)
+			goto gnutls_fail;
+	} else if (hostname && !is_ip_literal(hostname)) {
+		if ((rc = gnutls_server_name_set(s->gs, GNUTLS_NAME_DNS, hostname, strlen(hostname))) < 0)
+			goto gnutls_fail;
+		s->server_name = mutls__strdup(hostname);
+	}
+	if (cfg->alpn_count &&
+	    (rc = gnutls_alpn_set_protocols(s->gs, cfg->alpn, (unsigned)cfg->alpn_count, 0)) < 0)
+		goto gnutls_fail;
+	/* Memory mode has no clock of its own: no handshake deadline. */
+	gnutls_handshake_set_timeout(s->gs, 0);
+	mutls__transport_setup(s);
+	mutls__trace_setup(s);
+	*out = s;
+	return 0;
+
+gnutls_fail:
+	mutls_session_free(s);
+	return mutls__error_gnutls(MUTLS_ECONFIG, rc, "session: cannot apply the config");
+}
+
+int mutls_session_client(mutls_session **out, mutls_config *cfg,
+	const char *server_hostname, int fd)
+{
+	return session_new(out, cfg, 0, server_hostname, fd);
+}
+
+int mutls_session_server(mutls_session **out, mutls_config *cfg, int fd)
+{
+	return session_new(out, cfg, 1, NULL, fd);
+}
+
+static void free_peer_chain(mutls_session *s)
+{
+	mutls_x509_list_free(s->peer_chain, s->peer_len);
+	s->peer_chain = NULL;
+	s->peer_len = 0;
+}
+
+void mutls_session_free(mutls_session *s)
+{
+	if (!s)
+		return;
+	if (s->gs)
+		gnutls_deinit(s->gs);
+	free_peer_chain(s);
+	mutls__trace_free(s);
+	free(s->in);
+	free(s->out);
+	free(s->hostname);
+	free(s->server_name);
+	free(s->alpn);
+	mutls_config_unref(s->cfg);
+	free(s);
+}
+
+int mutls_session_set_timeout(mutls_session *s, int timeout_ms)
+{
+	if (!s)
+		return mutls__error(MUTLS_EUSAGE, "set_timeout: NULL session");
+	s->timeout_ms = timeout_ms > 0 ? timeout_ms : -1;
+	if (s->fd >= 0) {
+		unsigned ms = timeout_ms > 0 ? (unsigned)timeout_ms : 0;
+		gnutls_handshake_set_timeout(s->gs, ms);
+		gnutls_record_set_timeout(s->gs, ms);
+	}
+	return 0;
+}
+
+void mutls_session_set_userdata(mutls_session *s, void *userdata)
+{
+	if (s)
+		s->userdata = userdata;
+}
+
+void *mutls_session_userdata(const mutls_session *s)
+{
+	return s ? s->userdata : NULL;
+}
+
+int mutls_session_set_data(mutls_session *s, const unsigned char *data, size_t len)
+{
+	int rc;
+
+	if (!s || !data || !len)
+		return mutls__error(MUTLS_EUSAGE, "set_data: NULL or empty session data");
+	if (s->is_server)
+		return mutls__error(MUTLS_EUSAGE, "set_data: only a client resumes a session");
+	if (s->handshake_done || s->failed)
+		return mutls__error(MUTLS_EUSAGE, "set_data: call it before the handshake");
+	rc = gnutls_session_set_data(s->gs, data, len);
+	if (rc < 0)
+		return mutls__error_gnutls(MUTLS_EUSAGE, rc, "set_data: not usable session data");
+	return 0;
+}
+
+/* ---- verification (called by GnuTLS through the credentials) ---------- */
+
+static int emit_check(void *ctx, const char *check, int ok, const char *detail)
+{
+	return mutls__trace_add(ctx, MUTLS_TRACE_CHECK, 0, ok, check, 0, 0, "%s", detail);
+}
+
+static int load_peer_chain(mutls_session *s)
+{
+	const gnutls_datum_t *certs;
+	unsigned n = 0;
+
+	free_peer_chain(s);
+	certs = gnutls_certificate_get_peers(s->gs, &n);
+	if (!certs || n == 0)
+		return 0;
+	s->peer_chain = calloc(n, sizeof(*s->peer_chain));
+	if (!s->peer_chain)
+		return -1;
+	for (unsigned i = 0; i < n; i++) {
+		if (mutls__x509_from_datum(&s->peer_chain[i], &certs[i]) < 0) {
+			mutls_x509_list_free(s->peer_chain, i);
+			s->peer_chain = NULL;
+			return -1;
+		}
+	}
+	s->peer_len = n;
+	return 0;
+}
+
+/* Every check of the peer: presence, chain..policy (verify.c), then the
+ * user's hook. 0 to accept; -1 to refuse (state in s). */
+static int check_peer(mutls_session *s)
+{
+	mutls_config *cfg = s->cfg;
+	const char *peer = s->is_server ? "client" : "server";
+	char who[32];
+	int rc;
+
+	memset(&s->verdict, 0, sizeof(s->verdict));
+	s->verify_ran = 1;
+	s->verified = 0;
+	if (load_peer_chain(s) < 0) {
+		mutls__verdict_add(&s->verdict, peer, MUTLS_REASON_UNKNOWN_ISSUER,
+			"certificate could not be parsed");
+		emit_check(s, "presence", 0, "the certificate could not be parsed");
+		return -1;
+	}
+	if (s->peer_len == 0) {
+		if (cfg->peer_mode == MUTLS_PEER_REQUIRE) {
+			s->no_cert = 1;
+			emit_check(s, "presence", 0, "no certificate presented, but one is required");
+			return -1;
+		}
+		return emit_check(s, "presence", 1, "no certificate presented (allowed: peer_certificate=request)") ? -1 : 0;
+	}
+	if (emit_check(s, "presence", 1, s->peer_len == 1 ? "1 certificate presented" :
+		s->peer_len == 2 ? "2 certificates presented" : "a chain of certificates presented"))
+		return -1;
+	if (cfg->peer_mode == MUTLS_PEER_NONE)
+		return emit_check(s, "verification", 1, "skipped: peer_certificate=none") ? -1 : 0;
+
+	snprintf(who, sizeof(who), "%s certificate", peer);
+	rc = mutls__verify_chain(&s->verdict, cfg, s->peer_chain, s->peer_len,
+		(!s->is_server && cfg->check_hostname) ? s->hostname : NULL,
+		s->is_server ? MUTLS_PURPOSE_CLIENT : MUTLS_PURPOSE_SERVER, who, emit_check, s);
+	if (rc != 0 && rc != MUTLS_EVERIFY)
+		return -1; /* the trace hook failed */
+
+	if (cfg->verify_hook) {
+		char reason[512] = "";
+		int verdict = cfg->verify_hook(s, cfg->verify_payload, reason, sizeof(reason));
+		char whofull[300];
+		reason[sizeof(reason) - 1] = 0;
+		snprintf(whofull, sizeof(whofull), "%s %s", who, s->peer_chain[0]->label);
+		if (verdict == MUTLS_HOOK_ACCEPT) {
+			if (emit_check(s, "hook", 1, "accepted by the verify hook"))
+				return -1;
+		} else if (verdict == MUTLS_HOOK_REJECT) {
+			mutls__verdict_add(&s->verdict, whofull, MUTLS_REASON_HOOK,
+				"was rejected by the verify hook: %s", reason[0] ? reason : "no reason given");
+			emit_check(s, "hook", 0, reason[0] ? reason : "rejected by the verify hook");
+		} else {
+			s->hook_failed = 1;
+			mutls__verdict_add(&s->verdict, whofull, MUTLS_REASON_HOOK,
+				"was refused because the verify hook failed: %s", reason[0] ? reason : "error in hook");
+			emit_check(s, "hook", 0, reason[0] ? reason : "the verify hook failed");
+		}
+	}
+	s->verified = s->verdict.reasons == 0;
+	return s->verified ? 0 : -1;
+}
+
+int mutls__session_verify_callback(gnutls_session_t gs)
+{
+	mutls_session *s = gnutls_session_get_ptr(gs);
+	return check_peer(s) == 0 ? 0 : -1;
+}
+
+/* ---- failures ----------------------------------------------------------- */
+
+/* Alerts by which a peer says it refused us (rather than a broken stream). */
+static int alert_is_refusal(int alert)
+{
+	switch (alert) {
+	case GNUTLS_A_HANDSHAKE_FAILURE: case GNUTLS_A_BAD_CERTIFICATE:
+	case GNUTLS_A_UNSUPPORTED_CERTIFICATE: case GNUTLS_A_CERTIFICATE_REVOKED:
+	case GNUTLS_A_CERTIFICATE_EXPIRED: case GNUTLS_A_CERTIFICATE_UNKNOWN:
+	case GNUTLS_A_UNKNOWN_CA: case GNUTLS_A_ACCESS_DENIED:
+	case GNUTLS_A_INSUFFICIENT_SECURITY: case GNUTLS_A_PROTOCOL_VERSION:
+	case GNUTLS_A_CERTIFICATE_REQUIRED: case GNUTLS_A_NO_APPLICATION_PROTOCOL:
+	case GNUTLS_A_UNRECOGNIZED_NAME:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int alert_is_about_certificate(int alert)
+{
+	switch (alert) {
+	case GNUTLS_A_BAD_CERTIFICATE: case GNUTLS_A_UNSUPPORTED_CERTIFICATE:
+	case GNUTLS_A_CERTIFICATE_REVOKED: case GNUTLS_A_CERTIFICATE_EXPIRED:
+	case GNUTLS_A_CERTIFICATE_UNKNOWN: case GNUTLS_A_UNKNOWN_CA:
+	case GNUTLS_A_ACCESS_DENIED: case GNUTLS_A_CERTIFICATE_REQUIRED:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static unsigned reasons_from_alert(int alert)
+{
+	switch (alert) {
+	case GNUTLS_A_CERTIFICATE_EXPIRED: return MUTLS_REASON_EXPIRED;
+	case GNUTLS_A_CERTIFICATE_REVOKED: return MUTLS_REASON_REVOKED;
+	case GNUTLS_A_UNKNOWN_CA: return MUTLS_REASON_UNKNOWN_ISSUER;
+	case GNUTLS_A_UNSUPPORTED_CERTIFICATE: return MUTLS_REASON_BAD_PURPOSE;
+	default: return 0;
+	}
+}
+
+static void send_alert(mutls_session *s, int alert)
+{
+	int rc, tries = 0;
+
+	if (alert < 0)
+		return;
+	do
+		rc = gnutls_alert_send(s->gs, GNUTLS_AL_FATAL, (gnutls_alert_description_t)alert);
+	while ((rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) && s->fd >= 0 && ++tries < 3);
+	mutls__trace_add(s, MUTLS_TRACE_ALERT, 1, 0, mutls_alert_name(alert), alert, 0,
+		"%s", rc < 0 ? "could not be sent" : "");
+}
+
+static int own_certificate_sent(const mutls_session *s)
+{
+	return gnutls_certificate_get_ours(s->gs) != NULL;
+}
+
+/* Classifies a fatal GnuTLS error into s->err, sends the alert that explains
+ * it when the refusal is ours, and makes the session unusable. */
+static int session_fail(mutls_session *s, int grc, mutls_step phase)
+{
+	mutls_error *e = &s->err;
+	const char *peer = s->is_server ? "client" : "server";
+	mutls_step peer_step = s->is_server ? MUTLS_STEP_CLIENT_CERTIFICATE : MUTLS_STEP_SERVER_CERTIFICATE;
+	mutls_step own_step = s->is_server ? MUTLS_STEP_SERVER_CERTIFICATE : MUTLS_STEP_CLIENT_CERTIFICATE;
+	int tls13 = gnutls_protocol_get_version(s->gs) == GNUTLS_TLS1_3;
+	int alert = -1, send = 0;
+
+	if (s->hook_failed) {
+		if (s->verdict.reasons & MUTLS_REASON_HOOK) {
+			mutls__error_fill(e, MUTLS_EHOOK, MUTLS_SIDE_LOCAL, peer_step,
+				GNUTLS_A_ACCESS_DENIED, "%s", s->verdict.message);
+			e->reasons = s->verdict.reasons;
+		} else {
+			mutls__error_fill(e, MUTLS_EHOOK, MUTLS_SIDE_LOCAL, phase,
+				GNUTLS_A_INTERNAL_ERROR, "a trace or keylog hook failed during the %s",
+				mutls_step_name(phase));
+		}
+		send = 1;
+	} else if (s->no_cert || (s->is_server && s->cfg->peer_mode == MUTLS_PEER_REQUIRE &&
+		   (grc == GNUTLS_E_NO_CERTIFICATE_FOUND || grc == GNUTLS_E_CERTIFICATE_REQUIRED))) {
+		mutls__error_fill(e, MUTLS_ENOCERT, MUTLS_SIDE_LOCAL, peer_step,
+			tls13 ? GNUTLS_A_CERTIFICATE_REQUIRED : GNUTLS_A_HANDSHAKE_FAILURE,
+			"%s presented no certificate, but one is required", peer);
+		send = 1;
+	} else if (s->verify_ran && s->verdict.reasons) {
+		mutls__error_fill(e, MUTLS_EVERIFY, MUTLS_SIDE_LOCAL, peer_step,
+			mutls__alert_for_reasons(s->verdict.reasons), "%s", s->verdict.message);
+		e->reasons = s->verdict.reasons;
+		send = 1;
+	} else if (grc == GNUTLS_E_FATAL_ALERT_RECEIVED) {
+		int a = (int)gnutls_alert_get(s->gs);
+		const char *name = mutls_alert_name(a);
+		mutls__trace_add(s, MUTLS_TRACE_ALERT, 0, 0, name, a, 0, "%s", "");
+		if (a == GNUTLS_A_CERTIFICATE_REQUIRED || (a == GNUTLS_A_HANDSHAKE_FAILURE &&
+			!s->is_server && !own_certificate_sent(s) && gnutls_certificate_client_get_request_status(s->gs))) {
+			mutls__error_fill(e, MUTLS_EPEERREJECTED, MUTLS_SIDE_PEER, own_step, a,
+				"peer required a certificate, but we sent none (alert %s)", name);
+		} else if (alert_is_about_certificate(a)) {
+			mutls__error_fill(e, MUTLS_EPEERREJECTED, MUTLS_SIDE_PEER,
+				own_certificate_sent(s) || s->is_server ? own_step : phase, a,
+				"peer rejected our certificate (alert %s)", name);
+			e->reasons = reasons_from_alert(a);
+		} else if (alert_is_refusal(a)) {
+			mutls__error_fill(e, MUTLS_EPEERREJECTED, MUTLS_SIDE_PEER, phase, a,
+				"peer refused the %s (alert %s)", phase == MUTLS_STEP_RECORD ? "connection" : "handshake", name);
+		} else {
+			mutls__error_fill(e, MUTLS_EPROTOCOL, MUTLS_SIDE_PEER, phase, a,
+				"peer reported an error (alert %s)", name);
+		}
+	} else if (grc == GNUTLS_E_TIMEDOUT || s->send_timed_out) {
+		mutls__error_fill(e, MUTLS_ETIMEOUT, MUTLS_SIDE_LOCAL, phase, -1,
+			"timed out after %d ms waiting for the %s during the %s", s->timeout_ms, peer,
+			mutls_step_name(phase));
+	} else if (grc == GNUTLS_E_PREMATURE_TERMINATION || s->saw_eof ||
+		   (s->fd < 0 && s->in_eof && !mutls__transport_has_input(s)) ||
+		   ((grc == GNUTLS_E_PULL_ERROR || grc == GNUTLS_E_PUSH_ERROR) &&
+		    (s->io_errno == ECONNRESET || s->io_errno == EPIPE))) {
+		mutls__error_fill(e, MUTLS_ECLOSED, MUTLS_SIDE_PEER, phase, -1,
+			phase == MUTLS_STEP_RECORD ? "%s closed the connection without close_notify%s%s" :
+			"%s closed the connection during the handshake%s%s", peer,
+			s->io_errno ? ": " : "", s->io_errno ? strerror(s->io_errno) : "");
+	} else if (grc == GNUTLS_E_PULL_ERROR || grc == GNUTLS_E_PUSH_ERROR) {
+		mutls__error_fill(e, MUTLS_ECLOSED, MUTLS_SIDE_LOCAL, phase, -1,
+			"socket error during the %s: %s", mutls_step_name(phase),
+			s->io_errno ? strerror(s->io_errno) : gnutls_strerror(grc));
+	} else if (grc == GNUTLS_E_KEY_USAGE_VIOLATION && s->cfg->own_chain_len) {
+		mutls__error_fill(e, MUTLS_ECONFIG, MUTLS_SIDE_LOCAL, own_step, GNUTLS_A_INTERNAL_ERROR,
+			"our certificate %s may not sign the handshake (its key usage lacks digitalSignature)",
+			s->cfg->own_chain[0]->label);
+		send = 1;
+	} else if (grc == GNUTLS_E_DECRYPTION_FAILED) {
+		mutls__error_fill(e, MUTLS_EPROTOCOL, MUTLS_SIDE_LOCAL, phase, GNUTLS_A_BAD_RECORD_MAC,
+			"a record from the %s failed to decrypt: it was not encrypted by the %s "
+			"with our shared keys (reflected, tampered or corrupted)", peer, peer);
+		send = 1;
+	} else {
+		int level;
+		int a = gnutls_error_to_alert(grc, &level);
+		mutls__error_fill(e, MUTLS_EPROTOCOL, MUTLS_SIDE_LOCAL, phase,
+			level == GNUTLS_AL_FATAL ? a : -1, "%s failed: %s",
+			mutls_step_name(phase), gnutls_strerror(grc));
+		send = level == GNUTLS_AL_FATAL;
+	}
+	alert = e->alert;
+	if (send)
+		send_alert(s, alert);
+	else if (e->side == MUTLS_SIDE_LOCAL)
+		e->alert = -1;
+	s->failed = 1;
+	s->has_err = 1;
+	return mutls__error_copy(e);
+}
+
+static int would_block(mutls_session *s)
+{
+	int code;
+	if (s->fd < 0)
+		code = MUTLS_EWANTREAD; /* memory pushes never block */
+	else
+		code = gnutls_record_get_direction(s->gs) ? MUTLS_EWANTWRITE : MUTLS_EWANTREAD;
+	return mutls__error(code, "%s", code == MUTLS_EWANTREAD ?
+		"the session needs more data from the peer" : "the socket cannot take more data now");
+}
+
+static int failed_already(mutls_session *s)
+{
+	if (s->has_err)
+		return mutls__error_copy(&s->err);
+	return mutls__error(MUTLS_EUSAGE, "the session has failed and cannot be used");
+}
+
+/* ---- handshake, records, close ------------------------------------------ */
+
+static void after_handshake(mutls_session *s)
+{
+	gnutls_datum_t proto;
+	const char *suite = gnutls_ciphersuite_get(s->gs);
+
+	s->handshake_done = 1;
+	snprintf(s->cipher, sizeof(s->cipher), "%s", suite ? suite : "");
+	if (gnutls_alpn_get_selected_protocol(s->gs, &proto) == 0 && proto.size) {
+		s->alpn = malloc(proto.size + 1);
+		if (s->alpn) {
+			memcpy(s->alpn, proto.data, proto.size);
+			s->alpn[proto.size] = 0;
+		}
+	}
+	if (s->is_server) {
+		char name[256];
+		size_t len = sizeof(name);
+		unsigned type;
+		if (gnutls_server_name_get(s->gs, name, &len, &type, 0) == 0 && type == GNUTLS_NAME_DNS)
+			s->server_name = mutls__strdup(name);
+	}
+}
+
+int mutls_session_handshake(mutls_session *s)
+{
+	int rc;
+
+	if (!s)
+		return mutls__error(MUTLS_EUSAGE, "handshake: NULL session");
+	if (s->failed)
+		return failed_already(s);
+	if (s->handshake_done)
+		return 0;
+	mutls__transport_release_output(s);
+	for (;;) {
+		rc = gnutls_handshake(s->gs);
+		if (rc == 0)
+			break;
+		if (rc == GNUTLS_E_INTERRUPTED || rc == GNUTLS_E_WARNING_ALERT_RECEIVED ||
+		    rc == GNUTLS_E_GOT_APPLICATION_DATA)
+			continue;
+		if (rc == GNUTLS_E_AGAIN) {
+			/* GnuTLS may stop with input still queued; only a dry pull waits. */
+			if (mutls__transport_has_input(s))
+				continue;
+			return would_block(s);
+		}
+		return session_fail(s, rc, MUTLS_STEP_HANDSHAKE);
+	}
+	after_handshake(s);
+	/* GnuTLS verifies nobody on resumption: re-check the stored peer so
+	 * revocation, pins and policy hold on every connection. */
+	if (gnutls_session_is_resumed(s->gs) && s->cfg->peer_mode != MUTLS_PEER_NONE) {
+		unsigned n = 0;
+		if ((gnutls_certificate_get_peers(s->gs, &n) && n) || s->cfg->peer_mode == MUTLS_PEER_REQUIRE) {
+			if (check_peer(s) != 0) {
+				s->handshake_done = 0;
+				return session_fail(s, GNUTLS_E_CERTIFICATE_ERROR, MUTLS_STEP_HANDSHAKE);
+			}
+		}
+	}
+	mutls__trace_negotiated(s);
+	return 0;
+}
+
+int mutls_session_send(size_t *out_written, mutls_session *s, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	size_t done = 0;
+
+	if (out_written)
+		*out_written = 0;
+	if (!s || !out_written || (len && !data))
+		return mutls__error(MUTLS_EUSAGE, "send: NULL argument");
+	if (s->failed)
+		return failed_already(s);
+	if (!s->handshake_done)
+		return mutls__error(MUTLS_EUSAGE, "send: the handshake is not done");
+	if (s->close_sent)
+		return mutls__error(MUTLS_EUSAGE, "send: the session was closed");
+	mutls__transport_release_output(s);
+	while (done < len) {
+		ssize_t n = gnutls_record_send(s->gs, p + done, len - done);
+		if (n >= 0) {
+			done += (size_t)n;
+			continue;
+		}
+		if (n == GNUTLS_E_INTERRUPTED)
+			continue;
+		if (n == GNUTLS_E_AGAIN) {
+			if (done)
+				break;
+			return would_block(s);
+		}
+		return session_fail(s, (int)n, MUTLS_STEP_RECORD);
+	}
+	*out_written = done;
+	return 0;
+}
+
+int mutls_session_recv(size_t *out_read, mutls_session *s, void *buf, size_t cap)
+{
+	if (out_read)
+		*out_read = 0;
+	if (!s || !out_read || !buf || cap == 0)
+		return mutls__error(MUTLS_EUSAGE, "recv: NULL argument or empty buffer");
+	if (s->failed)
+		return failed_already(s);
+	if (!s->handshake_done)
+		return mutls__error(MUTLS_EUSAGE, "recv: the handshake is not done");
+	mutls__transport_release_output(s);
+	for (;;) {
+		ssize_t n = gnutls_record_recv(s->gs, buf, cap);
+		if (n >= 0) {
+			*out_read = (size_t)n;
+			return 0;
+		}
+		if (n == GNUTLS_E_INTERRUPTED || n == GNUTLS_E_WARNING_ALERT_RECEIVED ||
+		    n == GNUTLS_E_REHANDSHAKE || n == GNUTLS_E_SESSION_EOF)
+			continue;
+		if (n == GNUTLS_E_AGAIN) {
+			/* NewSessionTicket / KeyUpdate processing returns AGAIN with
+			 * records still queued. */
+			if (mutls__transport_has_input(s))
+				continue;
+			return would_block(s);
+		}
+		return session_fail(s, (int)n, MUTLS_STEP_RECORD);
+	}
+}
+
+size_t mutls_session_pending(const mutls_session *s)
+{
+	return s && s->handshake_done ? gnutls_record_check_pending(s->gs) : 0;
+}
+
+int mutls_session_close(mutls_session *s)
+{
+	int rc;
+
+	if (!s)
+		return mutls__error(MUTLS_EUSAGE, "close: NULL session");
+	if (s->close_sent || s->failed || !s->handshake_done)
+		return 0;
+	mutls__transport_release_output(s);
+	do
+		rc = gnutls_bye(s->gs, GNUTLS_SHUT_WR);
+	while (rc == GNUTLS_E_INTERRUPTED);
+	if (rc == GNUTLS_E_AGAIN)
+		return would_block(s);
+	s->close_sent = 1;
+	if (rc < 0 && rc != GNUTLS_E_PUSH_ERROR)
+		return session_fail(s, rc, MUTLS_STEP_CLOSE);
+	mutls__trace_add(s, MUTLS_TRACE_ALERT, 1, 1, "close_notify", 0, 0, "%s", "");
+	return 0;
+}
+
+/* ---- introspection ------------------------------------------------------ */
+
+const mutls_error *mutls_session_error(const mutls_session *s)
+{
+	return s && s->has_err ? &s->err : NULL;
+}
+
+int mutls_session_is_server(const mutls_session *s) { return s ? s->is_server : 0; }
+int mutls_session_handshake_done(const mutls_session *s) { return s ? s->handshake_done : 0; }
+mutls_config *mutls_session_config(const mutls_session *s) { return s ? s->cfg : NULL; }
+size_t mutls_session_peer_chain_length(const mutls_session *s) { return s ? s->peer_len : 0; }
+
+mutls_x509 *mutls_session_peer_certificate(const mutls_session *s, size_t index)
+{
+	return s && index < s->peer_len ? s->peer_chain[index] : NULL;
+}
+
+int mutls_session_verified(const mutls_session *s) { return s ? s->verified : 0; }
+unsigned mutls_session_verify_reasons(const mutls_session *s) { return s ? s->verdict.reasons : 0; }
+const char *mutls_session_server_hostname(const mutls_session *s) { return s ? s->hostname : NULL; }
+const char *mutls_session_server_name(const mutls_session *s) { return s ? s->server_name : NULL; }
+const char *mutls_session_alpn(const mutls_session *s) { return s ? s->alpn : NULL; }
+
+const char *mutls_session_version(const mutls_session *s)
+{
+	if (!s)
+		return NULL;
+	switch (gnutls_protocol_get_version(s->gs)) {
+	case GNUTLS_TLS1_3: return "TLSv1.3";
+	case GNUTLS_TLS1_2: return "TLSv1.2";
+	case GNUTLS_TLS1_1: return "TLSv1.1";
+	case GNUTLS_TLS1_0: return "TLSv1";
+	default: return NULL;
+	}
+}
+
+const char *mutls_session_cipher(const mutls_session *s)
+{
+	return s && s->cipher[0] ? s->cipher : NULL;
+}
+
+int mutls_session_resumed(const mutls_session *s)
+{
+	return s && s->handshake_done ? gnutls_session_is_resumed(s->gs) : 0;
+}
+
+int mutls_session_get_data(unsigned char **out, size_t *out_len, const mutls_session *s)
+{
+	gnutls_datum_t data = { NULL, 0 };
+	int rc;
+
+	if (!out || !out_len || !s)
+		return mutls__error(MUTLS_EUSAGE, "get_data: NULL argument");
+	*out = NULL;
+	*out_len = 0;
+	if (!s->handshake_done)
+		return mutls__error(MUTLS_EUSAGE, "get_data: the handshake is not done");
+	if (gnutls_protocol_get_version(s->gs) == GNUTLS_TLS1_3 && !s->is_server &&
+	    !(gnutls_session_get_flags(s->gs) & GNUTLS_SFLAGS_SESSION_TICKET))
+		return mutls__error(MUTLS_EUSAGE,
+			"get_data: no session ticket has arrived yet (in TLS 1.3 it comes after "
+			"the handshake: read from the session first)");
+	rc = gnutls_session_get_data2(s->gs, &data);
+	if (rc < 0)
+		return mutls__error_gnutls(MUTLS_EUSAGE, rc, "get_data: no session data");
+	*out = malloc(data.size ? data.size : 1);
+	if (!*out) {
+		gnutls_free(data.data);
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
+	}
+	memcpy(*out, data.data, data.size);
+	*out_len = data.size;
+	gnutls_free(data.data);
+	return 0;
+}
+
+int mutls_session_export_keying_material(unsigned char *out, size_t len, mutls_session *s,
+	const char *label, const unsigned char *context, size_t context_len)
+{
+	int rc;
+
+	if (!out || !s || !label)
+		return mutls__error(MUTLS_EUSAGE, "export_keying_material: NULL argument");
+	if (!s->handshake_done)
+		return mutls__error(MUTLS_EUSAGE, "export_keying_material: the handshake is not done");
+	rc = gnutls_prf_rfc5705(s->gs, strlen(label), label, context ? context_len : 0,
+		(const char *)context, len, (char *)out);
+	if (rc < 0)
+		return mutls__error_gnutls(MUTLS_EUSAGE, rc, "export_keying_material failed");
+	return 0;
+}

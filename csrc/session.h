@@ -1,0 +1,73 @@
+/* Internal: the session object, shared by session.c, transport.c, trace.c. */
+#ifndef MUTLS_SESSION_H
+#define MUTLS_SESSION_H
+
+#include "verify.h"
+
+typedef struct {
+	mutls_trace_event event;
+	char *detail;                 /* owned; event.detail points here */
+} mutls_trace_slot;
+
+struct mutls_session {
+	mutls_config *cfg;            /* reference held */
+	gnutls_session_t gs;
+	int is_server;
+	int fd;                       /* -1: memory mode */
+	int timeout_ms;               /* socket mode; <= 0: none */
+	void *userdata;
+	char *hostname;               /* client: the name checked */
+
+	/* memory transport */
+	unsigned char *in;
+	size_t in_len, in_pos, in_cap;
+	int in_eof;
+	unsigned char *out;
+	size_t out_len, out_cap, out_handed;
+	/* socket transport */
+	int saw_eof;                  /* recv() returned 0 */
+	int io_errno;                 /* last send/recv errno */
+	int send_timed_out;
+
+	/* state */
+	int handshake_done;
+	int failed;                   /* a fatal failure happened; sticky */
+	int close_sent;
+	int hook_failed;              /* a hook returned ERROR / non-zero */
+	int no_cert;                  /* required peer certificate missing */
+	int verify_ran;
+	int verified;
+	mutls_verdict verdict;
+	mutls_error err;
+	int has_err;
+
+	mutls_x509 **peer_chain;
+	size_t peer_len;
+
+	mutls_trace_slot *trace;
+	size_t trace_len, trace_cap;
+
+	char *server_name;            /* SNI sent or received */
+	char *alpn;
+	char cipher[96];
+};
+
+/* transport.c */
+void mutls__transport_setup(mutls_session *s);
+/* Drops bytes handed out by data_to_send (called before producing more). */
+void mutls__transport_release_output(mutls_session *s);
+/* Memory mode: 1 when unread input remains. */
+int mutls__transport_has_input(const mutls_session *s);
+
+/* trace.c */
+void mutls__trace_setup(mutls_session *s);
+void mutls__trace_free(mutls_session *s);
+/* Records an event (detail formatted) and passes it to the trace hook;
+ * returns the hook's result (non-zero: abort). */
+int mutls__trace_add(mutls_session *s, mutls_trace_kind kind, int outgoing,
+	int ok, const char *name, int message_type, size_t length,
+	const char *fmt, ...) __attribute__((format(printf, 8, 9)));
+/* Records version, cipher, ALPN and key fingerprints after a handshake. */
+void mutls__trace_negotiated(mutls_session *s);
+
+#endif

@@ -1,0 +1,211 @@
+/* Transports: memory (sans-IO buffers) and socket (an fd we do not own).
+ * Both are our own push/pull functions so that EOF, errors and timeouts are
+ * known exactly when a handshake or record call fails. */
+#include "session.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+/* ---- memory ------------------------------------------------------------ */
+
+static int grow(unsigned char **buf, size_t *cap, size_t need)
+{
+	size_t ncap = *cap ? *cap : 4096;
+	unsigned char *nbuf;
+
+	if (need <= *cap)
+		return 0;
+	while (ncap < need)
+		ncap *= 2;
+	nbuf = realloc(*buf, ncap);
+	if (!nbuf)
+		return -1;
+	*buf = nbuf;
+	*cap = ncap;
+	return 0;
+}
+
+void mutls__transport_release_output(mutls_session *s)
+{
+	if (!s->out_handed)
+		return;
+	memmove(s->out, s->out + s->out_handed, s->out_len - s->out_handed);
+	s->out_len -= s->out_handed;
+	s->out_handed = 0;
+}
+
+static ssize_t mem_vec_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int iovcnt)
+{
+	mutls_session *s = ptr;
+	size_t total = 0;
+
+	mutls__transport_release_output(s);
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	if (grow(&s->out, &s->out_cap, s->out_len + total) < 0) {
+		gnutls_transport_set_errno(s->gs, ENOMEM);
+		return -1;
+	}
+	for (int i = 0; i < iovcnt; i++) {
+		memcpy(s->out + s->out_len, iov[i].iov_base, iov[i].iov_len);
+		s->out_len += iov[i].iov_len;
+	}
+	return (ssize_t)total;
+}
+
+static ssize_t mem_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
+{
+	mutls_session *s = ptr;
+	size_t avail = s->in_len - s->in_pos;
+
+	if (avail == 0) {
+		if (s->in_eof)
+			return 0;
+		gnutls_transport_set_errno(s->gs, EAGAIN);
+		return -1;
+	}
+	if (len > avail)
+		len = avail;
+	memcpy(data, s->in + s->in_pos, len);
+	s->in_pos += len;
+	if (s->in_pos == s->in_len)
+		s->in_pos = s->in_len = 0;
+	return (ssize_t)len;
+}
+
+static int mem_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
+{
+	mutls_session *s = ptr;
+	return (s->in_len > s->in_pos || s->in_eof) ? 1 : 0;
+}
+
+int mutls__transport_has_input(const mutls_session *s)
+{
+	return s->fd < 0 && s->in_len > s->in_pos;
+}
+
+int mutls_session_feed(mutls_session *s, const void *data, size_t len)
+{
+	if (!s || (len && !data))
+		return mutls__error(MUTLS_EUSAGE, "feed: NULL argument");
+	if (s->fd >= 0)
+		return mutls__error(MUTLS_EUSAGE, "feed: the session is in socket mode");
+	if (s->in_eof)
+		return mutls__error(MUTLS_EUSAGE, "feed: data after feed_eof");
+	if (s->in_pos) {
+		memmove(s->in, s->in + s->in_pos, s->in_len - s->in_pos);
+		s->in_len -= s->in_pos;
+		s->in_pos = 0;
+	}
+	if (grow(&s->in, &s->in_cap, s->in_len + len) < 0)
+		return mutls__error(MUTLS_ENOMEM, "feed: out of memory for %zu bytes", len);
+	if (len)
+		memcpy(s->in + s->in_len, data, len);
+	s->in_len += len;
+	return 0;
+}
+
+int mutls_session_feed_eof(mutls_session *s)
+{
+	if (!s)
+		return mutls__error(MUTLS_EUSAGE, "feed_eof: NULL session");
+	if (s->fd >= 0)
+		return mutls__error(MUTLS_EUSAGE, "feed_eof: the session is in socket mode");
+	s->in_eof = 1;
+	return 0;
+}
+
+int mutls_session_data_to_send(const unsigned char **out, size_t *out_len, mutls_session *s)
+{
+	if (!out || !out_len || !s)
+		return mutls__error(MUTLS_EUSAGE, "data_to_send: NULL argument");
+	*out = NULL;
+	*out_len = 0;
+	if (s->fd >= 0)
+		return mutls__error(MUTLS_EUSAGE, "data_to_send: the session is in socket mode");
+	mutls__transport_release_output(s);
+	*out = s->out;
+	*out_len = s->out_len;
+	s->out_handed = s->out_len;
+	return 0;
+}
+
+/* ---- socket -------------------------------------------------------------- */
+
+static ssize_t fd_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
+{
+	mutls_session *s = ptr;
+	ssize_t n;
+
+	do
+		n = recv(s->fd, data, len, 0);
+	while (n < 0 && errno == EINTR);
+	if (n == 0)
+		s->saw_eof = 1;
+	if (n < 0) {
+		s->io_errno = errno;
+		gnutls_transport_set_errno(s->gs, errno);
+	}
+	return n;
+}
+
+static int fd_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
+{
+	mutls_session *s = ptr;
+	struct pollfd p = { s->fd, POLLIN, 0 };
+	int rc;
+
+	do
+		rc = poll(&p, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
+	while (rc < 0 && errno == EINTR);
+	return rc;
+}
+
+static ssize_t fd_vec_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int iovcnt)
+{
+	mutls_session *s = ptr;
+	struct msghdr msg;
+	ssize_t n;
+
+	if (s->timeout_ms > 0) {
+		struct pollfd p = { s->fd, POLLOUT, 0 };
+		int rc;
+		do
+			rc = poll(&p, 1, s->timeout_ms);
+		while (rc < 0 && errno == EINTR);
+		if (rc == 0) {
+			s->send_timed_out = 1;
+			gnutls_transport_set_errno(s->gs, ETIMEDOUT);
+			return -1;
+		}
+	}
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = (struct iovec *)iov;
+	msg.msg_iovlen = (size_t)iovcnt;
+	do
+		n = sendmsg(s->fd, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		s->io_errno = errno;
+		gnutls_transport_set_errno(s->gs, errno);
+	}
+	return n;
+}
+
+void mutls__transport_setup(mutls_session *s)
+{
+	gnutls_transport_set_ptr(s->gs, s);
+	if (s->fd < 0) {
+		gnutls_transport_set_vec_push_function(s->gs, mem_vec_push);
+		gnutls_transport_set_pull_function(s->gs, mem_pull);
+		gnutls_transport_set_pull_timeout_function(s->gs, mem_pull_timeout);
+	} else {
+		gnutls_transport_set_vec_push_function(s->gs, fd_vec_push);
+		gnutls_transport_set_pull_function(s->gs, fd_pull);
+		gnutls_transport_set_pull_timeout_function(s->gs, fd_pull_timeout);
+	}
+}

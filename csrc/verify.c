@@ -1,0 +1,276 @@
+/* Verification in one place: chain, time, name, purpose, revocation, policy.
+ * Sessions run it from the credentials' verify function (and again on
+ * resumption, which GnuTLS does not verify); mutls_x509_verify runs it
+ * offline. The user's hook runs after it, in session.c. */
+#include "verify.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void mutls__verdict_add(mutls_verdict *v, const char *who, unsigned reason,
+	const char *fmt, ...)
+{
+	size_t used = strlen(v->message);
+	va_list ap;
+
+	v->reasons |= reason;
+	if (used == 0)
+		snprintf(v->message, sizeof(v->message), "%s ", who);
+	else
+		snprintf(v->message + used, sizeof(v->message) - used, " and ");
+	used = strlen(v->message);
+	va_start(ap, fmt);
+	vsnprintf(v->message + used, sizeof(v->message) - used, fmt, ap);
+	va_end(ap);
+}
+
+int mutls__alert_for_reasons(unsigned reasons)
+{
+	if (reasons & MUTLS_REASON_REVOKED) return GNUTLS_A_CERTIFICATE_REVOKED;
+	if (reasons & MUTLS_REASON_EXPIRED) return GNUTLS_A_CERTIFICATE_EXPIRED;
+	if (reasons & (MUTLS_REASON_UNKNOWN_ISSUER | MUTLS_REASON_SIGNER_NOT_CA)) return GNUTLS_A_UNKNOWN_CA;
+	if (reasons & MUTLS_REASON_BAD_PURPOSE) return GNUTLS_A_UNSUPPORTED_CERTIFICATE;
+	if (reasons & (MUTLS_REASON_NOT_YET_VALID | MUTLS_REASON_NAME_MISMATCH | MUTLS_REASON_INSECURE_ALGORITHM))
+		return GNUTLS_A_BAD_CERTIFICATE;
+	if (reasons & (MUTLS_REASON_POLICY | MUTLS_REASON_HOOK)) return GNUTLS_A_ACCESS_DENIED;
+	return GNUTLS_A_BAD_CERTIFICATE;
+}
+
+/* "DNS:a, IP:b, URI:c" (or "no names") for messages. */
+static void describe_names(char *out, size_t cap, const mutls_x509 *cert)
+{
+	static const struct { mutls_san_type type; const char *tag; } kinds[] = {
+		{ MUTLS_SAN_DNS, "DNS" }, { MUTLS_SAN_IP, "IP" },
+		{ MUTLS_SAN_URI, "URI" }, { MUTLS_SAN_EMAIL, "email" },
+	};
+	size_t used = 0;
+
+	out[0] = 0;
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		char **names = NULL;
+		size_t count = 0;
+		if (mutls_x509_names(&names, &count, cert, kinds[k].type) < 0)
+			continue;
+		for (size_t i = 0; i < count && used + 1 < cap; i++) {
+			int w = snprintf(out + used, cap - used, "%s%s:%s", used ? ", " : "",
+				kinds[k].tag, names[i]);
+			if (w > 0)
+				used += (size_t)w;
+		}
+		mutls_strings_free(names, count);
+	}
+	if (used >= cap)
+		used = cap - 1;
+	if (!used)
+		snprintf(out, cap, "no names");
+}
+
+/* Leaf EKU: absent allows every purpose; present must list ours (or any). */
+static int purpose_allowed(gnutls_x509_crt_t crt, mutls_purpose purpose)
+{
+	const char *want = purpose == MUTLS_PURPOSE_SERVER ? GNUTLS_KP_TLS_WWW_SERVER : GNUTLS_KP_TLS_WWW_CLIENT;
+	int seen = 0;
+
+	for (unsigned i = 0;; i++) {
+		char oid[128];
+		size_t size = sizeof(oid);
+		int rc = gnutls_x509_crt_get_key_purpose_oid(crt, i, oid, &size, NULL);
+		if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		if (rc < 0)
+			continue;
+		seen = 1;
+		if (strcmp(oid, want) == 0 || strcmp(oid, GNUTLS_KP_ANY) == 0)
+			return 1;
+	}
+	return !seen;
+}
+
+static const char *purpose_words(mutls_purpose purpose)
+{
+	return purpose == MUTLS_PURPOSE_SERVER ? "TLS server authentication" :
+		"TLS client authentication";
+}
+
+#define EMIT(check, ok, ...) do { \
+	if (emit) { \
+		char detail_[1400]; \
+		int erc_; \
+		snprintf(detail_, sizeof(detail_), __VA_ARGS__); \
+		if ((erc_ = emit(ctx, check, ok, detail_)) != 0) \
+			return erc_; \
+	} } while (0)
+
+int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
+	mutls_x509 *const *chain, size_t n, const char *hostname,
+	mutls_purpose purpose, const char *who_role, mutls__check_fn emit, void *ctx)
+{
+	const mutls_x509 *leaf = chain[0];
+	gnutls_x509_crt_t crts[64];
+	gnutls_typed_vdata_st vdata[1];
+	unsigned nvdata = 0, status = 0;
+	char who[384], when[32], until[32], names[512];
+	time_t now = time(NULL);
+	int64_t nb = gnutls_x509_crt_get_activation_time(leaf->crt);
+	int64_t na = gnutls_x509_crt_get_expiration_time(leaf->crt);
+	size_t ncrts = n < 64 ? n : 64;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(who, sizeof(who), "%s %s", who_role, leaf->label);
+
+	/* 1. validity of the leaf; the chain's is in GnuTLS's status below. */
+	mutls__format_time(when, sizeof(when), nb);
+	mutls__format_time(until, sizeof(until), na);
+	if (now > na) {
+		mutls__verdict_add(out, who, MUTLS_REASON_EXPIRED, "expired at %s", until);
+		EMIT("validity", 0, "expired at %s (valid from %s)", until, when);
+	} else if (now < nb) {
+		mutls__verdict_add(out, who, MUTLS_REASON_NOT_YET_VALID, "is not valid until %s", when);
+		EMIT("validity", 0, "not valid until %s", when);
+	} else {
+		EMIT("validity", 1, "valid from %s to %s", when, until);
+	}
+
+	/* 2. name: a DNS name against DNS SANs, an IP literal against IP SANs. */
+	if (hostname) {
+		if (gnutls_x509_crt_check_hostname2(leaf->crt, hostname, 0)) {
+			EMIT("name", 1, "\"%s\" is named by the certificate", hostname);
+		} else {
+			describe_names(names, sizeof(names), leaf);
+			mutls__verdict_add(out, who, MUTLS_REASON_NAME_MISMATCH,
+				"does not match the name \"%s\" (it names %s)", hostname, names);
+			EMIT("name", 0, "\"%s\" is not among %s", hostname, names);
+		}
+	}
+
+	/* 3. chain to a trust anchor (+ CRLs, + purpose of the issuers). */
+	for (size_t i = 0; i < ncrts; i++)
+		crts[i] = chain[i]->crt;
+	if (purpose == MUTLS_PURPOSE_SERVER || purpose == MUTLS_PURPOSE_CLIENT) {
+		vdata[0].type = GNUTLS_DT_KEY_PURPOSE_OID;
+		vdata[0].data = (unsigned char *)(purpose == MUTLS_PURPOSE_SERVER ?
+			GNUTLS_KP_TLS_WWW_SERVER : GNUTLS_KP_TLS_WWW_CLIENT);
+		vdata[0].size = 0;
+		nvdata = 1;
+	}
+	rc = gnutls_x509_trust_list_verify_crt2(cfg->tlist, crts, (unsigned)ncrts,
+		vdata, nvdata, 0, &status, NULL);
+	if (rc < 0) {
+		mutls__verdict_add(out, who, MUTLS_REASON_UNKNOWN_ISSUER,
+			"could not be verified (%s)", gnutls_strerror(rc));
+		EMIT("chain", 0, "verification error: %s", gnutls_strerror(rc));
+		status = 0;
+	}
+	{
+		char issuer[256] = "";
+		size_t isize = sizeof(issuer);
+		if (gnutls_x509_crt_get_issuer_dn_by_oid(crts[ncrts - 1], GNUTLS_OID_X520_COMMON_NAME,
+			0, 0, issuer, &isize) < 0)
+			snprintf(issuer, sizeof(issuer), "(no CN)");
+		if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNATURE_FAILURE)) {
+			mutls__verdict_add(out, who, MUTLS_REASON_UNKNOWN_ISSUER,
+				"was issued by an unknown CA (issuer CN=%s)", issuer);
+			EMIT("chain", 0, "issuer CN=%s is not trusted (%zu certificate%s presented)",
+				issuer, n, n == 1 ? "" : "s");
+		} else if (status & (GNUTLS_CERT_SIGNER_NOT_CA | GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE)) {
+			mutls__verdict_add(out, who, MUTLS_REASON_SIGNER_NOT_CA,
+				"was signed by a certificate that is not a CA");
+			EMIT("chain", 0, "a signer in the chain is not a CA");
+		} else if (status & GNUTLS_CERT_INSECURE_ALGORITHM) {
+			mutls__verdict_add(out, who, MUTLS_REASON_INSECURE_ALGORITHM,
+				"is signed with an insecure algorithm");
+			EMIT("chain", 0, "insecure signature algorithm in the chain");
+		} else if (rc >= 0 && !(status & GNUTLS_CERT_INVALID)) {
+			EMIT("chain", 1, "%zu certificate%s up to trusted CN=%s", n, n == 1 ? "" : "s", issuer);
+		} else if (rc >= 0 && !(status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED |
+			   GNUTLS_CERT_REVOKED | GNUTLS_CERT_PURPOSE_MISMATCH))) {
+			gnutls_datum_t text = { NULL, 0 };
+			gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &text, 0);
+			mutls__verdict_add(out, who, MUTLS_REASON_UNKNOWN_ISSUER,
+				"did not verify (%s)", text.data ? (char *)text.data : "invalid");
+			EMIT("chain", 0, "%s", text.data ? (char *)text.data : "invalid");
+			gnutls_free(text.data);
+		} else {
+			EMIT("chain", 1, "%zu certificate%s up to trusted CN=%s", n, n == 1 ? "" : "s", issuer);
+		}
+	}
+	/* An issuer's validity, when the leaf's own dates were fine. */
+	if ((status & GNUTLS_CERT_EXPIRED) && !(out->reasons & MUTLS_REASON_EXPIRED)) {
+		mutls__verdict_add(out, who, MUTLS_REASON_EXPIRED, "has an expired issuer in its chain");
+		EMIT("validity", 0, "an issuer in the chain has expired");
+	}
+	if ((status & GNUTLS_CERT_NOT_ACTIVATED) && !(out->reasons & MUTLS_REASON_NOT_YET_VALID)) {
+		mutls__verdict_add(out, who, MUTLS_REASON_NOT_YET_VALID, "has an issuer that is not yet valid");
+		EMIT("validity", 0, "an issuer in the chain is not yet valid");
+	}
+
+	/* 4. purpose. */
+	if (purpose == MUTLS_PURPOSE_SERVER || purpose == MUTLS_PURPOSE_CLIENT) {
+		if (!purpose_allowed(leaf->crt, purpose) || (status & GNUTLS_CERT_PURPOSE_MISMATCH)) {
+			mutls__verdict_add(out, who, MUTLS_REASON_BAD_PURPOSE,
+				"may not be used for %s (extended key usage)", purpose_words(purpose));
+			EMIT("purpose", 0, "not allowed for %s", purpose_words(purpose));
+		} else {
+			EMIT("purpose", 1, "allowed for %s", purpose_words(purpose));
+		}
+	}
+
+	/* 5. revocation (CRLs). */
+	if (status & GNUTLS_CERT_REVOKED) {
+		char *serial = NULL;
+		mutls_x509_serial(&serial, leaf);
+		mutls__verdict_add(out, who, MUTLS_REASON_REVOKED,
+			"has been revoked (serial %s)", serial ? serial : "?");
+		EMIT("revocation", 0, "serial %s is on the CRL", serial ? serial : "?");
+		free(serial);
+	} else if (cfg->crl_count) {
+		EMIT("revocation", 1, "not on any of %d CRL%s", cfg->crl_count, cfg->crl_count == 1 ? "" : "s");
+	}
+
+	/* 6. identity policy. */
+	if (cfg->pattern_count) {
+		char allowed[512];
+		mutls__policy_describe(allowed, sizeof(allowed), cfg);
+		if (mutls__policy_matches(cfg, leaf)) {
+			EMIT("policy", 1, "matches one of: %s", allowed);
+		} else {
+			describe_names(names, sizeof(names), leaf);
+			mutls__verdict_add(out, who, MUTLS_REASON_POLICY,
+				"is not allowed by the peers policy (it names %s; allowed: %s)", names, allowed);
+			EMIT("policy", 0, "%s matches none of: %s", names, allowed);
+		}
+	}
+	return out->reasons ? MUTLS_EVERIFY : 0;
+}
+
+int mutls_x509_verify(unsigned *out_reasons, const mutls_x509 *cert,
+	mutls_x509 *const *intermediates, size_t intermediate_count,
+	const mutls_config *trust_cfg, const char *hostname, mutls_purpose purpose)
+{
+	mutls_x509 *chain[64];
+	mutls_verdict verdict;
+	mutls_error err;
+	int rc;
+
+	if (out_reasons)
+		*out_reasons = 0;
+	if (!cert || !trust_cfg || (intermediate_count && !intermediates))
+		return mutls__error(MUTLS_EUSAGE, "mutls_x509_verify: NULL argument");
+	if (intermediate_count >= 64)
+		return mutls__error(MUTLS_EUSAGE, "mutls_x509_verify: more than 63 intermediates");
+	chain[0] = (mutls_x509 *)cert;
+	for (size_t i = 0; i < intermediate_count; i++)
+		chain[i + 1] = intermediates[i];
+	rc = mutls__verify_chain(&verdict, trust_cfg, chain, intermediate_count + 1, hostname,
+		purpose, "certificate", NULL, NULL);
+	if (out_reasons)
+		*out_reasons = verdict.reasons;
+	if (rc == 0)
+		return 0;
+	mutls__error_fill(&err, MUTLS_EVERIFY, MUTLS_SIDE_LOCAL, MUTLS_STEP_NONE, -1, "%s", verdict.message);
+	err.reasons = verdict.reasons;
+	return mutls__error_copy(&err);
+}

@@ -1,0 +1,33 @@
+/* Internal: the one verification path (sessions and offline). */
+#ifndef MUTLS_VERIFY_H
+#define MUTLS_VERIFY_H
+
+#include "config.h"
+
+typedef struct {
+	unsigned reasons;
+	char message[MUTLS_MESSAGE_MAX]; /* "<who> expired at ... and ..." */
+} mutls_verdict;
+
+/* Receives each check's outcome, in order (for the trace). */
+typedef int (*mutls__check_fn)(void *ctx, const char *check, int ok, const char *detail);
+
+/*
+ * Checks chain[0] (with chain[1..n-1] as intermediates) against cfg's trust
+ * anchors and CRLs: validity, name (when hostname), chain, purpose,
+ * revocation, then cfg's peer patterns. who ("server certificate") starts
+ * the message. Returns 0 when every check passed, MUTLS_EVERIFY otherwise
+ * (out filled either way), or what emit returned when it returned non-zero.
+ */
+int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
+	mutls_x509 *const *chain, size_t n, const char *hostname,
+	mutls_purpose purpose, const char *who, mutls__check_fn emit, void *ctx);
+
+/* Appends " and <phrase>" (or "<who> <phrase>" when empty) to a verdict. */
+void mutls__verdict_add(mutls_verdict *v, const char *who, unsigned reason,
+	const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* The alert to send for a set of reasons (the most specific one wins). */
+int mutls__alert_for_reasons(unsigned reasons);
+
+#endif

@@ -1,0 +1,357 @@
+/* After the handshake: records, keys, exporter, ALPN, close, resumption,
+ * and the failures a record stream can have. */
+#include "pair.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+typedef struct {
+	test_pki pki;
+	mutls_config *ccfg, *scfg;
+	test_pair p;
+} fixture;
+
+static void connect_pair(fixture *f, const char *version)
+{
+	pki_make(&f->pki);
+	f->ccfg = config_with(f->pki.client_id, f->pki.ca);
+	f->scfg = config_with(f->pki.server_id, f->pki.ca);
+	if (version) {
+		const char *v[] = { version };
+		CHECK_OK(mutls_config_set_versions(f->ccfg, v, 1));
+	}
+	pair_new(&f->p, f->ccfg, "orders.internal", f->scfg);
+	pair_handshake(&f->p);
+	CHECK_INT(f->p.client_rc, 0);
+	CHECK_INT(f->p.server_rc, 0);
+}
+
+static void fixture_free(fixture *f)
+{
+	pair_free(&f->p);
+	mutls_config_unref(f->ccfg);
+	mutls_config_unref(f->scfg);
+	pki_free(&f->pki);
+}
+
+static void reflection(const char *version)
+{
+	fixture f;
+	const unsigned char *data;
+	size_t len, written, got;
+	char buf[64];
+	unsigned char *copy;
+	connect_pair(&f, version);
+	CHECK_OK(mutls_session_send(&written, f.p.client, "transfer 100 to bob", 19));
+	CHECK_OK(mutls_session_data_to_send(&data, &len, f.p.client));
+	CHECK(len > 19);
+	copy = malloc(len);
+	memcpy(copy, data, len);
+	/* the record the client wrote, fed back to the client itself */
+	CHECK_OK(mutls_session_feed(f.p.client, copy, len));
+	CHECK_INT(mutls_session_recv(&got, f.p.client, buf, sizeof(buf)), MUTLS_EPROTOCOL);
+	CHECK_CONTAINS(session_message(f.p.client), "failed to decrypt");
+	CHECK_INT(mutls_error_alert(mutls_session_error(f.p.client)), 20); /* bad_record_mac */
+	/* the same bytes are fine for the server they were meant for */
+	CHECK_OK(mutls_session_feed(f.p.server, copy, len));
+	CHECK_OK(mutls_session_recv(&got, f.p.server, buf, sizeof(buf)));
+	CHECK_INT(got, 19);
+	free(copy);
+	fixture_free(&f);
+}
+
+TEST(reflected_record_fails_tls13) { reflection("1.3"); }
+TEST(reflected_record_fails_tls12) { reflection("1.2"); }
+
+static void key_separation(const char *version)
+{
+	fixture f;
+	char cw[65], cr[65], sw[65], sr[65];
+	connect_pair(&f, version);
+	CHECK_OK(mutls_session_key_fingerprint(cw, f.p.client, 1));
+	CHECK_OK(mutls_session_key_fingerprint(cr, f.p.client, 0));
+	CHECK_OK(mutls_session_key_fingerprint(sw, f.p.server, 1));
+	CHECK_OK(mutls_session_key_fingerprint(sr, f.p.server, 0));
+	CHECK_INT(strlen(cw), 64);
+	CHECK(strcmp(cw, sw) != 0);   /* two directions, two keys */
+	CHECK_STR(cw, sr);            /* client write = server read */
+	CHECK_STR(sw, cr);            /* server write = client read */
+	fixture_free(&f);
+}
+
+TEST(traffic_keys_separate_tls13) { key_separation("1.3"); }
+TEST(traffic_keys_separate_tls12) { key_separation("1.2"); }
+
+TEST(exporter_agrees)
+{
+	fixture f;
+	unsigned char a[32], b[32], c[32];
+	connect_pair(&f, NULL);
+	CHECK_OK(mutls_session_export_keying_material(a, sizeof(a), f.p.client, "EXPORTER-test", (const unsigned char *)"ctx", 3));
+	CHECK_OK(mutls_session_export_keying_material(b, sizeof(b), f.p.server, "EXPORTER-test", (const unsigned char *)"ctx", 3));
+	CHECK_OK(mutls_session_export_keying_material(c, sizeof(c), f.p.server, "EXPORTER-other", NULL, 0));
+	CHECK(memcmp(a, b, sizeof(a)) == 0);
+	CHECK(memcmp(a, c, sizeof(a)) != 0);
+	fixture_free(&f);
+}
+
+TEST(large_send_loops_over_records)
+{
+	fixture f;
+	size_t n = 1 << 20, written = 0, total = 0;
+	char *big = malloc(n), *back = malloc(n);
+	connect_pair(&f, NULL);
+	for (size_t i = 0; i < n; i++)
+		big[i] = (char)(i * 31 + 7);
+	CHECK_OK(mutls_session_send(&written, f.p.client, big, n));
+	CHECK_INT(written, n);
+	pair_move(f.p.client, f.p.server);
+	while (total < n) {
+		size_t got = 0;
+		CHECK_OK(mutls_session_recv(&got, f.p.server, back + total, n - total));
+		CHECK(got > 0 && got <= 16384);
+		total += got;
+	}
+	CHECK(memcmp(big, back, n) == 0);
+	CHECK_INT(mutls_session_recv(&written, f.p.server, back, 10), MUTLS_EWANTREAD);
+	free(big);
+	free(back);
+	fixture_free(&f);
+}
+
+TEST(close_notify_reads_as_end)
+{
+	fixture f;
+	char buf[16];
+	size_t got = 99;
+	connect_pair(&f, NULL);
+	CHECK_OK(mutls_session_close(f.p.client));
+	CHECK_OK(mutls_session_close(f.p.client)); /* idempotent */
+	pair_move(f.p.client, f.p.server);
+	CHECK_OK(mutls_session_recv(&got, f.p.server, buf, sizeof(buf)));
+	CHECK_INT(got, 0);
+	CHECK_INT(mutls_session_send(&got, f.p.client, "x", 1), MUTLS_EUSAGE);
+	fixture_free(&f);
+}
+
+TEST(eof_without_close_notify_is_closed)
+{
+	fixture f;
+	char buf[16];
+	size_t got;
+	connect_pair(&f, NULL);
+	CHECK_OK(mutls_session_feed_eof(f.p.server));
+	CHECK_INT(mutls_session_recv(&got, f.p.server, buf, sizeof(buf)), MUTLS_ECLOSED);
+	CHECK_STR(session_message(f.p.server), "client closed the connection without close_notify");
+	CHECK_INT(mutls_error_side(mutls_session_error(f.p.server)), MUTLS_SIDE_PEER);
+	fixture_free(&f);
+}
+
+TEST(eof_during_handshake_is_closed)
+{
+	test_pki pki;
+	test_pair p;
+	mutls_config *ccfg, *scfg;
+	pki_make(&pki);
+	ccfg = config_with(pki.client_id, pki.ca);
+	scfg = config_with(pki.server_id, pki.ca);
+	pair_new(&p, ccfg, "orders.internal", scfg);
+	CHECK_INT(mutls_session_handshake(p.client), MUTLS_EWANTREAD);
+	CHECK_OK(mutls_session_feed_eof(p.client));
+	CHECK_INT(mutls_session_handshake(p.client), MUTLS_ECLOSED);
+	CHECK_STR(session_message(p.client), "server closed the connection during the handshake");
+	/* sticky: the same error again, no crash */
+	CHECK_INT(mutls_session_handshake(p.client), MUTLS_ECLOSED);
+	pair_free(&p);
+	mutls_config_unref(ccfg);
+	mutls_config_unref(scfg);
+	pki_free(&pki);
+}
+
+TEST(garbage_is_protocol_error)
+{
+	test_pki pki;
+	test_pair p;
+	mutls_config *ccfg, *scfg;
+	const unsigned char *out;
+	size_t len;
+	pki_make(&pki);
+	ccfg = config_with(pki.client_id, pki.ca);
+	scfg = config_with(pki.server_id, pki.ca);
+	pair_new(&p, ccfg, "orders.internal", scfg);
+	CHECK_OK(mutls_session_feed(p.server, "GET / HTTP/1.1\r\nHost: orders\r\n\r\n", 32));
+	CHECK_INT(mutls_session_handshake(p.server), MUTLS_EPROTOCOL);
+	CHECK_CONTAINS(session_message(p.server), "handshake failed: ");
+	CHECK_INT(mutls_error_side(mutls_session_error(p.server)), MUTLS_SIDE_LOCAL);
+	/* an alert goes back to the peer */
+	CHECK_OK(mutls_session_data_to_send(&out, &len, p.server));
+	CHECK(len >= 7 && out[0] == 21);
+	pair_free(&p);
+	mutls_config_unref(ccfg);
+	mutls_config_unref(scfg);
+	pki_free(&pki);
+}
+
+TEST(want_read_until_bytes_arrive)
+{
+	test_pki pki;
+	test_pair p;
+	mutls_config *ccfg, *scfg;
+	const unsigned char *out;
+	size_t len;
+	pki_make(&pki);
+	ccfg = config_with(pki.client_id, pki.ca);
+	scfg = config_with(pki.server_id, pki.ca);
+	pair_new(&p, ccfg, "orders.internal", scfg);
+	CHECK_INT(mutls_session_handshake(p.server), MUTLS_EWANTREAD);
+	CHECK_OK(mutls_session_data_to_send(&out, &len, p.server));
+	CHECK_INT(len, 0);
+	CHECK_INT(mutls_session_handshake(p.client), MUTLS_EWANTREAD);
+	CHECK_STR(mutls_code_name(MUTLS_EWANTREAD), "want-read");
+	CHECK_OK(mutls_session_data_to_send(&out, &len, p.client));
+	CHECK(len > 100 && out[0] == 22); /* a ClientHello record */
+	/* taken means gone */
+	CHECK_OK(mutls_session_data_to_send(&out, &len, p.client));
+	CHECK_INT(len, 0);
+	pair_free(&p);
+	mutls_config_unref(ccfg);
+	mutls_config_unref(scfg);
+	pki_free(&pki);
+}
+
+TEST(alpn_agreed_and_none)
+{
+	fixture f;
+	const char *both[] = { "h2", "http/1.1" }, *server[] = { "http/1.1" }, *other[] = { "smtp" };
+	pki_make(&f.pki);
+	f.ccfg = config_with(f.pki.client_id, f.pki.ca);
+	f.scfg = config_with(f.pki.server_id, f.pki.ca);
+	CHECK_OK(mutls_config_set_alpn(f.ccfg, both, 2));
+	CHECK_OK(mutls_config_set_alpn(f.scfg, server, 1));
+	pair_run(&f.p, f.ccfg, "orders.internal", f.scfg);
+	CHECK_STR(mutls_session_alpn(f.p.client), "http/1.1");
+	CHECK_STR(mutls_session_alpn(f.p.server), "http/1.1");
+	pair_free(&f.p);
+	mutls_config_unref(f.scfg);
+	f.scfg = config_with(f.pki.server_id, f.pki.ca);
+	CHECK_OK(mutls_config_set_alpn(f.scfg, other, 1));
+	pair_run(&f.p, f.ccfg, "orders.internal", f.scfg);
+	CHECK_INT(f.p.client_rc, 0);
+	CHECK(mutls_session_alpn(f.p.client) == NULL);
+	fixture_free(&f);
+}
+
+/* One full handshake, a read so the TLS 1.3 ticket arrives, then the
+ * session data. */
+static unsigned char *first_session(fixture *f, const char *version, size_t *len)
+{
+	unsigned char *data = NULL;
+	char buf[32];
+	connect_pair(f, version);
+	CHECK_INT(mutls_session_resumed(f->p.client), 0);
+	if (strcmp(version, "1.3") == 0)
+		CHECK_INT(mutls_session_get_data(&data, len, f->p.client), MUTLS_EUSAGE);
+	CHECK_INT(pair_transfer(f->p.server, f->p.client, "ticket?", buf, sizeof(buf)), 0);
+	CHECK_OK(mutls_session_get_data(&data, len, f->p.client));
+	pair_free(&f->p);
+	return data;
+}
+
+static void resume(const char *version)
+{
+	fixture f;
+	size_t len;
+	unsigned char *data = first_session(&f, version, &len);
+	pair_new(&f.p, f.ccfg, "orders.internal", f.scfg);
+	CHECK_OK(mutls_session_set_data(f.p.client, data, len));
+	pair_handshake(&f.p);
+	CHECK_INT(f.p.client_rc, 0);
+	CHECK_INT(f.p.server_rc, 0);
+	CHECK_INT(mutls_session_resumed(f.p.client), 1);
+	CHECK_INT(mutls_session_resumed(f.p.server), 1);
+	/* re-checked on resumption: the peer is known and verified */
+	CHECK(mutls_session_verified(f.p.client));
+	CHECK(mutls_session_verified(f.p.server));
+	CHECK_STR(mutls_x509_label(mutls_session_peer_certificate(f.p.server, 0)), "CN=payments");
+	mutls_free(data);
+	fixture_free(&f);
+}
+
+TEST(resumption_tls13) { resume("1.3"); }
+TEST(resumption_tls12) { resume("1.2"); }
+
+TEST(resumption_rechecks_policy)
+{
+	/* session data from one client config, resumed under a stricter one:
+	 * GnuTLS resumes without verifying, mutls re-checks and refuses */
+	fixture f;
+	size_t len;
+	mutls_config *strict;
+	unsigned char *data = first_session(&f, "1.3", &len);
+	strict = config_with(f.pki.client_id, f.pki.ca);
+	CHECK_OK(mutls_config_add_peer_pattern(strict, "dns:billing.internal"));
+	pair_new(&f.p, strict, "orders.internal", f.scfg);
+	CHECK_OK(mutls_session_set_data(f.p.client, data, len));
+	pair_handshake(&f.p);
+	CHECK_INT(f.p.client_rc, MUTLS_EVERIFY);
+	CHECK_INT(mutls_error_reasons(mutls_session_error(f.p.client)), MUTLS_REASON_POLICY);
+	CHECK_INT(mutls_session_resumed(f.p.client), 0);
+	mutls_free(data);
+	mutls_config_unref(strict);
+	fixture_free(&f);
+}
+
+static int abort_on_certificate(mutls_session *s, const mutls_trace_event *e, void *payload)
+{
+	return e->kind == MUTLS_TRACE_MESSAGE && strcmp(e->name, "Certificate") == 0 ? -1 : 0;
+}
+
+TEST(trace_hook_failure_is_code_hook)
+{
+	fixture f;
+	pki_make(&f.pki);
+	f.ccfg = config_with(f.pki.client_id, f.pki.ca);
+	f.scfg = config_with(f.pki.server_id, f.pki.ca);
+	CHECK_OK(mutls_config_set_trace_hook(f.ccfg, abort_on_certificate, NULL, NULL));
+	pair_run(&f.p, f.ccfg, "orders.internal", f.scfg);
+	CHECK_INT(session_code(f.p.client), MUTLS_EHOOK);
+	CHECK_CONTAINS(session_message(f.p.client), "hook failed");
+	fixture_free(&f);
+}
+
+static int count_lines(mutls_session *s, const char *line, void *payload)
+{
+	(*(int *)payload)++;
+	CHECK(strncmp(line, "CLIENT_", 7) == 0 || strncmp(line, "SERVER_", 7) == 0 ||
+		strncmp(line, "EXPORTER_", 9) == 0 || strncmp(line, "CLIENT_RANDOM", 13) == 0);
+	return 0;
+}
+
+TEST(keylog_file_and_hook)
+{
+	fixture f;
+	char dir[] = "/tmp/mutls-keylog-XXXXXX", path[256], line[512];
+	int lines = 0, file_lines = 0;
+	FILE *fp;
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/keys.log", dir);
+	pki_make(&f.pki);
+	f.ccfg = config_with(f.pki.client_id, f.pki.ca);
+	f.scfg = config_with(f.pki.server_id, f.pki.ca);
+	CHECK_OK(mutls_config_set_keylog_file(f.ccfg, path));
+	CHECK_OK(mutls_config_set_keylog_hook(f.scfg, count_lines, &lines, NULL));
+	pair_run(&f.p, f.ccfg, "orders.internal", f.scfg);
+	CHECK_INT(f.p.client_rc, 0);
+	CHECK(lines >= 4);
+	fp = fopen(path, "r");
+	CHECK(fp != NULL);
+	while (fgets(line, sizeof(line), fp)) {
+		CHECK(strchr(line, ' ') != NULL);
+		file_lines++;
+	}
+	fclose(fp);
+	CHECK_INT(file_lines, lines);
+	unlink(path);
+	rmdir(dir);
+	fixture_free(&f);
+}

@@ -1,0 +1,464 @@
+/* Every verification reason from a real in-memory handshake: the refusing
+ * side's code, reasons, side, step and alert, and what the refused peer
+ * receives. */
+#include "pair.h"
+
+#include <time.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <gnutls/abstract.h>
+
+#define DAY 86400
+
+typedef struct {
+	test_pki pki;
+	mutls_config *ccfg, *scfg;
+	test_pair p;
+} fixture;
+
+static void fixture_free(fixture *f)
+{
+	pair_free(&f->p);
+	mutls_config_unref(f->ccfg);
+	mutls_config_unref(f->scfg);
+	pki_free(&f->pki);
+}
+
+static void expect_error(const mutls_session *s, int code, unsigned reasons,
+	mutls_side side, mutls_step step, int alert)
+{
+	const mutls_error *e = mutls_session_error(s);
+	if (!e)
+		testlib_fail(__FILE__, __LINE__, "%s: expected %s, but no error",
+			mutls_session_is_server(s) ? "server" : "client", mutls_code_name(code));
+	printf("\n    %s: [%s] %s ", mutls_session_is_server(s) ? "server" : "client",
+		mutls_code_name(mutls_error_code(e)), mutls_error_message(e));
+	CHECK_STR(mutls_code_name(mutls_error_code(e)), mutls_code_name(code));
+	CHECK_INT(mutls_error_reasons(e), reasons);
+	CHECK_STR(mutls_side_name(mutls_error_side(e)), mutls_side_name(side));
+	CHECK_STR(mutls_step_name(mutls_error_step(e)), mutls_step_name(step));
+	CHECK_INT(mutls_error_alert(e), alert);
+}
+
+/* The client refuses the server: its code/reasons; the server sees the alert. */
+static void expect_client_refuses(fixture *f, unsigned reasons, int alert, const char *fragment)
+{
+	expect_error(f->p.client, MUTLS_EVERIFY, reasons, MUTLS_SIDE_LOCAL,
+		MUTLS_STEP_SERVER_CERTIFICATE, alert);
+	CHECK_CONTAINS(session_message(f->p.client), "server certificate CN=");
+	CHECK_CONTAINS(session_message(f->p.client), fragment);
+	CHECK_INT(mutls_session_verified(f->p.client), 0);
+	CHECK(mutls_session_peer_chain_length(f->p.client) >= 1);
+	CHECK(session_code(f->p.server) == MUTLS_EPEERREJECTED);
+	CHECK_INT(mutls_error_alert(mutls_session_error(f->p.server)), alert);
+	CHECK_INT(mutls_error_side(mutls_session_error(f->p.server)), MUTLS_SIDE_PEER);
+}
+
+static void expect_server_refuses(fixture *f, int code, unsigned reasons, int alert, const char *fragment)
+{
+	expect_error(f->p.server, code, reasons, MUTLS_SIDE_LOCAL, MUTLS_STEP_CLIENT_CERTIFICATE, alert);
+	CHECK_CONTAINS(session_message(f->p.server), fragment);
+	/* the client hears it: in TLS 1.3 on its first read after the handshake */
+	CHECK_INT(session_code(f->p.client), MUTLS_EPEERREJECTED);
+	CHECK_INT(mutls_error_alert(mutls_session_error(f->p.client)), alert);
+	CHECK_INT(mutls_error_side(mutls_session_error(f->p.client)), MUTLS_SIDE_PEER);
+}
+
+/* Standard configs; the server identity replaced by server_id when given. */
+static void setup(fixture *f, mutls_identity *server_id, mutls_identity *client_id)
+{
+	pki_make(&f->pki);
+	f->ccfg = config_with(client_id ? client_id : f->pki.client_id, f->pki.ca);
+	f->scfg = config_with(server_id ? server_id : f->pki.server_id, f->pki.ca);
+}
+
+static void run(fixture *f, const char *hostname)
+{
+	pair_run(&f->p, f->ccfg, hostname, f->scfg);
+}
+
+TEST(server_expired)
+{
+	fixture f;
+	mutls_testca *ca;
+	mutls_identity *id;
+	pki_make(&f.pki);
+	ca = f.pki.ca;
+	id = pki_issue(ca, "orders", "orders.internal", NULL, NULL, MUTLS_PURPOSE_SERVER, -30 * DAY, -DAY);
+	f.ccfg = config_with(f.pki.client_id, ca);
+	f.scfg = config_with(id, ca);
+	run(&f, "orders.internal");
+	expect_client_refuses(&f, MUTLS_REASON_EXPIRED, 45, "expired at ");
+	CHECK_INT(mutls_error_reasons(mutls_session_error(f.p.server)), MUTLS_REASON_EXPIRED);
+	mutls_identity_free(id);
+	fixture_free(&f);
+}
+
+TEST(server_not_yet_valid)
+{
+	fixture f;
+	mutls_identity *id;
+	pki_make(&f.pki);
+	id = pki_issue(f.pki.ca, "orders", "orders.internal", NULL, NULL, MUTLS_PURPOSE_SERVER, DAY, 30 * DAY);
+	f.ccfg = config_with(f.pki.client_id, f.pki.ca);
+	f.scfg = config_with(id, f.pki.ca);
+	run(&f, "orders.internal");
+	expect_client_refuses(&f, MUTLS_REASON_NOT_YET_VALID, 42, "is not valid until ");
+	mutls_identity_free(id);
+	fixture_free(&f);
+}
+
+TEST(server_wrong_dns_name)
+{
+	fixture f;
+	setup(&f, NULL, NULL);
+	run(&f, "billing.internal");
+	expect_client_refuses(&f, MUTLS_REASON_NAME_MISMATCH, 42,
+		"does not match the name \"billing.internal\" (it names DNS:orders.internal, DNS:localhost, IP:127.0.0.1, IP:::1)");
+	fixture_free(&f);
+}
+
+TEST(server_ip_literal_matches_ip_san)
+{
+	fixture f;
+	setup(&f, NULL, NULL);
+	run(&f, "127.0.0.1");
+	CHECK_INT(f.p.client_rc, 0);
+	CHECK_INT(f.p.server_rc, 0);
+	CHECK(mutls_session_verified(f.p.client));
+	/* no SNI for an IP literal */
+	CHECK(mutls_session_server_name(f.p.server) == NULL);
+	fixture_free(&f);
+}
+
+TEST(server_wrong_ip)
+{
+	fixture f;
+	setup(&f, NULL, NULL);
+	run(&f, "10.1.2.3");
+	expect_client_refuses(&f, MUTLS_REASON_NAME_MISMATCH, 42, "\"10.1.2.3\"");
+	fixture_free(&f);
+}
+
+TEST(ip_literal_never_matches_dns_san)
+{
+	/* a DNS SAN spelled like an address is not an IP SAN */
+	fixture f;
+	mutls_identity *id;
+	pki_make(&f.pki);
+	id = pki_issue(f.pki.ca, "127.0.0.1", "127.0.0.1", NULL, NULL, MUTLS_PURPOSE_SERVER, 0, 0);
+	f.ccfg = config_with(f.pki.client_id, f.pki.ca);
+	f.scfg = config_with(id, f.pki.ca);
+	run(&f, "127.0.0.1");
+	expect_client_refuses(&f, MUTLS_REASON_NAME_MISMATCH, 42, "it names DNS:127.0.0.1");
+	mutls_identity_free(id);
+	fixture_free(&f);
+}
+
+TEST(server_unknown_issuer)
+{
+	fixture f;
+	mutls_testca *other;
+	pki_make(&f.pki);
+	CHECK_OK(mutls_testca_new(&other, NULL));
+	f.ccfg = config_with(f.pki.client_id, other);
+	f.scfg = config_with(f.pki.server_id, f.pki.ca);
+	run(&f, "orders.internal");
+	expect_client_refuses(&f, MUTLS_REASON_UNKNOWN_ISSUER, 48, "was issued by an unknown CA (issuer CN=mutls test root)");
+	mutls_testca_free(other);
+	fixture_free(&f);
+}
+
+TEST(server_intermediate_missing)
+{
+	fixture f;
+	mutls_testca *inter;
+	mutls_identity *id;
+	mutls_config *scfg;
+	pki_make(&f.pki);
+	CHECK_OK(mutls_testca_intermediate(&inter, f.pki.ca, NULL));
+	id = pki_issue(inter, "orders", "orders.internal", NULL, NULL, MUTLS_PURPOSE_SERVER, 0, 0);
+	CHECK_INT(mutls_identity_chain_length(id), 2);
+	/* the server presents its leaf alone */
+	CHECK_OK(mutls_config_new(&scfg));
+	CHECK_OK(mutls_config_set_identity(scfg, mutls_identity_cert_pem(id), mutls_identity_key_pem(id), NULL));
+	CHECK_OK(mutls_config_add_trust(scfg, mutls_testca_cert_pem(f.pki.ca)));
+	f.scfg = scfg;
+	f.ccfg = config_with(f.pki.client_id, f.pki.ca);
+	run(&f, "orders.internal");
+	expect_client_refuses(&f, MUTLS_REASON_UNKNOWN_ISSUER, 48, "unknown CA");
+	mutls_identity_free(id);
+	mutls_testca_free(inter);
+	fixture_free(&f);
+}
+
+TEST(server_intermediate_present_succeeds)
+{
+	fixture f;
+	mutls_testca *inter;
+	mutls_identity *id;
+	pki_make(&f.pki);
+	CHECK_OK(mutls_testca_intermediate(&inter, f.pki.ca, NULL));
+	id = pki_issue(inter, "orders", "orders.internal", NULL, NULL, MUTLS_PURPOSE_SERVER, 0, 0);
+	f.scfg = config_with(id, f.pki.ca);
+	f.ccfg = config_with(f.pki.client_id, f.pki.ca);
+	run(&f, "orders.internal");
+	CHECK_INT(f.p.client_rc, 0);
+	CHECK_INT(f.p.server_rc, 0);
+	CHECK_INT(mutls_session_peer_chain_length(f.p.client), 2);
+	mutls_identity_free(id);
+	mutls_testca_free(inter);
+	fixture_free(&f);
+}
+
+TEST(server_intermediate_not_a_ca)
+{
+	fixture f;
+	mutls_testca *inter;
+	mutls_testca_options o = MUTLS_TESTCA_OPTIONS_INIT;
+	mutls_identity *id;
+	pki_make(&f.pki);
+	o.flags = MUTLS_CA_NOT_A_CA;
+	CHECK_OK(mutls_testca_intermediate(&inter, f.pki.ca, &o));
+	id = pki_issue(inter, "orders", "orders.internal", NULL, NULL, MUTLS_PURPOSE_SERVER, 0, 0);
+	f.scfg = config_with(id, f.pki.ca);
+	f.ccfg = config_with(f.pki.client_id, f.pki.ca);
+	run(&f, "orders.internal");
+	expect_client_refuses(&f, MUTLS_REASON_SIGNER_NOT_CA, 48, "not a CA");
+	mutls_identity_free(id);
+	mutls_testca_free(inter);
+	fixture_free(&f);
+}
+
+TEST(server_certificate_used_as_client)
+{
+	/* a server-only certificate presented by a client */
+	fixture f;
+	pki_make(&f.pki);
+	f.ccfg = config_with(f.pki.server_id, f.pki.ca);
+	f.scfg = config_with(f.pki.server_id, f.pki.ca);
+	run(&f, "orders.internal");
+	expect_server_refuses(&f, MUTLS_EVERIFY, MUTLS_REASON_BAD_PURPOSE, 43,
+		"client certificate CN=orders may not be used for TLS client authentication");
+	fixture_free(&f);
+}
+
+TEST(client_certificate_used_as_server)
+{
+	fixture f;
+	mutls_identity *id;
+	pki_make(&f.pki);
+	id = pki_issue(f.pki.ca, "orders", "orders.internal", NULL, NULL, MUTLS_PURPOSE_CLIENT, 0, 0);
+	f.ccfg = config_with(f.pki.client_id, f.pki.ca);
+	f.scfg = config_with(id, f.pki.ca);
+	run(&f, "orders.internal");
+	expect_client_refuses(&f, MUTLS_REASON_BAD_PURPOSE, 43, "TLS server authentication");
+	mutls_identity_free(id);
+	fixture_free(&f);
+}
+
+TEST(client_revoked_by_crl)
+{
+	fixture f;
+	char *crl = NULL;
+	pki_make(&f.pki);
+	CHECK_OK(mutls_testca_revoke(f.pki.ca, mutls_identity_certificate(f.pki.client_id)));
+	CHECK_OK(mutls_testca_crl_pem(&crl, f.pki.ca));
+	f.ccfg = config_with(f.pki.client_id, f.pki.ca);
+	f.scfg = config_with(f.pki.server_id, f.pki.ca);
+	CHECK_OK(mutls_config_add_crl(f.scfg, crl));
+	run(&f, "orders.internal");
+	expect_server_refuses(&f, MUTLS_EVERIFY, MUTLS_REASON_REVOKED, 44, "has been revoked (serial ");
+	CHECK_INT(mutls_error_reasons(mutls_session_error(f.p.client)), MUTLS_REASON_REVOKED);
+	mutls_free(crl);
+	fixture_free(&f);
+}
+
+TEST(client_from_another_ca)
+{
+	fixture f;
+	mutls_testca *other;
+	mutls_identity *id;
+	pki_make(&f.pki);
+	CHECK_OK(mutls_testca_new(&other, NULL));
+	id = pki_issue(other, "payments", NULL, NULL, "spiffe://example.org/payments", MUTLS_PURPOSE_CLIENT, 0, 0);
+	f.ccfg = config_with(id, f.pki.ca);
+	f.scfg = config_with(f.pki.server_id, f.pki.ca);
+	run(&f, "orders.internal");
+	/* sent although the server's CA list does not name its issuer */
+	CHECK_INT(mutls_session_peer_chain_length(f.p.server), 1);
+	expect_server_refuses(&f, MUTLS_EVERIFY, MUTLS_REASON_UNKNOWN_ISSUER, 48,
+		"client certificate CN=payments was issued by an unknown CA");
+	mutls_identity_free(id);
+	mutls_testca_free(other);
+	fixture_free(&f);
+}
+
+TEST(client_self_signed_rogue)
+{
+	fixture f;
+	mutls_testca *rogue;
+	mutls_testca_options o = MUTLS_TESTCA_OPTIONS_INIT;
+	pki_make(&f.pki);
+	o.name = "payments";
+	CHECK_OK(mutls_testca_new(&rogue, &o));
+	CHECK_OK(mutls_config_new(&f.ccfg));
+	CHECK_OK(mutls_config_set_identity(f.ccfg, mutls_testca_cert_pem(rogue), mutls_testca_key_pem(rogue), NULL));
+	CHECK_OK(mutls_config_add_trust(f.ccfg, mutls_testca_cert_pem(f.pki.ca)));
+	f.scfg = config_with(f.pki.server_id, f.pki.ca);
+	run(&f, "orders.internal");
+	CHECK(session_code(f.p.server) == MUTLS_EVERIFY);
+	CHECK(mutls_error_reasons(mutls_session_error(f.p.server)) & MUTLS_REASON_UNKNOWN_ISSUER);
+	CHECK_CONTAINS(session_message(f.p.server), "client certificate CN=payments was issued by an unknown CA");
+	CHECK_INT(session_code(f.p.client), MUTLS_EPEERREJECTED);
+	mutls_testca_free(rogue);
+	fixture_free(&f);
+}
+
+static void no_client_cert(const char *version, int alert)
+{
+	fixture f;
+	const char *versions[] = { version };
+	pki_make(&f.pki);
+	f.ccfg = config_with(NULL, f.pki.ca);
+	CHECK_OK(mutls_config_set_versions(f.ccfg, versions, 1));
+	f.scfg = config_with(f.pki.server_id, f.pki.ca);
+	run(&f, "orders.internal");
+	expect_error(f.p.server, MUTLS_ENOCERT, 0, MUTLS_SIDE_LOCAL, MUTLS_STEP_CLIENT_CERTIFICATE, alert);
+	CHECK_STR(session_message(f.p.server), "client presented no certificate, but one is required");
+	expect_error(f.p.client, MUTLS_EPEERREJECTED, 0, MUTLS_SIDE_PEER, MUTLS_STEP_CLIENT_CERTIFICATE, alert);
+	CHECK_CONTAINS(session_message(f.p.client), "peer required a certificate, but we sent none");
+	fixture_free(&f);
+}
+
+TEST(no_client_certificate_tls13) { no_client_cert("1.3", 116); }
+TEST(no_client_certificate_tls12) { no_client_cert("1.2", 40); }
+
+TEST(no_client_certificate_requested)
+{
+	fixture f;
+	pki_make(&f.pki);
+	f.ccfg = config_with(NULL, f.pki.ca);
+	f.scfg = config_with(f.pki.server_id, f.pki.ca);
+	CHECK_OK(mutls_config_set_peer_certificate(f.scfg, MUTLS_PEER_REQUEST));
+	run(&f, "orders.internal");
+	CHECK_INT(f.p.client_rc, 0);
+	CHECK_INT(f.p.server_rc, 0);
+	CHECK_INT(mutls_session_peer_chain_length(f.p.server), 0);
+	CHECK_INT(mutls_session_verified(f.p.server), 0);
+	fixture_free(&f);
+}
+
+TEST(requested_client_certificate_still_verified)
+{
+	fixture f;
+	mutls_testca *other;
+	mutls_identity *id;
+	pki_make(&f.pki);
+	CHECK_OK(mutls_testca_new(&other, NULL));
+	id = pki_issue(other, "payments", NULL, NULL, NULL, MUTLS_PURPOSE_CLIENT, 0, 0);
+	f.ccfg = config_with(id, f.pki.ca);
+	f.scfg = config_with(f.pki.server_id, f.pki.ca);
+	CHECK_OK(mutls_config_set_peer_certificate(f.scfg, MUTLS_PEER_REQUEST));
+	run(&f, "orders.internal");
+	expect_server_refuses(&f, MUTLS_EVERIFY, MUTLS_REASON_UNKNOWN_ISSUER, 48, "unknown CA");
+	mutls_identity_free(id);
+	mutls_testca_free(other);
+	fixture_free(&f);
+}
+
+TEST(peer_certificate_none)
+{
+	/* the server does not ask; the client does not verify (wrong trust) */
+	fixture f;
+	mutls_testca *other;
+	pki_make(&f.pki);
+	CHECK_OK(mutls_testca_new(&other, NULL));
+	f.ccfg = config_with(f.pki.client_id, other);
+	CHECK_OK(mutls_config_set_peer_certificate(f.ccfg, MUTLS_PEER_NONE));
+	f.scfg = config_with(f.pki.server_id, NULL);
+	CHECK_OK(mutls_config_set_peer_certificate(f.scfg, MUTLS_PEER_NONE));
+	pair_run(&f.p, f.ccfg, NULL, f.scfg);
+	CHECK_INT(f.p.client_rc, 0);
+	CHECK_INT(f.p.server_rc, 0);
+	CHECK_INT(mutls_session_verified(f.p.client), 0);
+	CHECK_INT(mutls_session_peer_chain_length(f.p.server), 0);
+	mutls_testca_free(other);
+	fixture_free(&f);
+}
+
+/* A SHA-1 signed server certificate, made with GnuTLS directly from the
+ * test CA's key: the test PKI itself only signs with modern digests. */
+static char *sha1_signed_leaf(mutls_testca *ca, char **key_pem)
+{
+	gnutls_x509_crt_t crt, ca_crt;
+	gnutls_x509_privkey_t key, ca_key;
+	gnutls_datum_t d, out;
+	const char *dns = "orders.internal";
+	unsigned char serial[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	char *pem;
+	time_t now = time(NULL);
+
+	CHECK(gnutls_x509_crt_init(&ca_crt) == 0);
+	d.data = (unsigned char *)mutls_testca_cert_pem(ca);
+	d.size = (unsigned)strlen((char *)d.data);
+	CHECK(gnutls_x509_crt_import(ca_crt, &d, GNUTLS_X509_FMT_PEM) == 0);
+	CHECK(gnutls_x509_privkey_init(&ca_key) == 0);
+	d.data = (unsigned char *)mutls_testca_key_pem(ca);
+	d.size = (unsigned)strlen((char *)d.data);
+	CHECK(gnutls_x509_privkey_import(ca_key, &d, GNUTLS_X509_FMT_PEM) == 0);
+	CHECK(gnutls_x509_privkey_init(&key) == 0);
+	CHECK(gnutls_x509_privkey_generate2(key, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0, NULL, 0) == 0);
+	CHECK(gnutls_x509_crt_init(&crt) == 0);
+	gnutls_x509_crt_set_version(crt, 3);
+	gnutls_x509_crt_set_serial(crt, serial, sizeof(serial));
+	gnutls_x509_crt_set_activation_time(crt, now - 3600);
+	gnutls_x509_crt_set_expiration_time(crt, now + 86400);
+	gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, "orders", 6);
+	gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, dns, (unsigned)strlen(dns), GNUTLS_FSAN_SET);
+	gnutls_x509_crt_set_key(crt, key);
+	CHECK(gnutls_x509_crt_sign2(crt, ca_crt, ca_key, GNUTLS_DIG_SHA1, 0) == 0);
+	CHECK(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &out) == 0);
+	pem = strndup((char *)out.data, out.size);
+	gnutls_free(out.data);
+	CHECK(gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN, &out) == 0);
+	*key_pem = strndup((char *)out.data, out.size);
+	gnutls_free(out.data);
+	gnutls_x509_crt_deinit(crt);
+	gnutls_x509_crt_deinit(ca_crt);
+	gnutls_x509_privkey_deinit(key);
+	gnutls_x509_privkey_deinit(ca_key);
+	return pem;
+}
+
+TEST(server_insecure_algorithm)
+{
+	fixture f;
+	char *key = NULL, *cert;
+	pki_make(&f.pki);
+	cert = sha1_signed_leaf(f.pki.ca, &key);
+	CHECK_OK(mutls_config_new(&f.scfg));
+	CHECK_OK(mutls_config_set_identity(f.scfg, cert, key, NULL));
+	CHECK_OK(mutls_config_add_trust(f.scfg, mutls_testca_cert_pem(f.pki.ca)));
+	f.ccfg = config_with(f.pki.client_id, f.pki.ca);
+	run(&f, "orders.internal");
+	expect_client_refuses(&f, MUTLS_REASON_INSECURE_ALGORITHM, 42, "insecure algorithm");
+	free(cert);
+	free(key);
+	fixture_free(&f);
+}
+
+TEST(several_reasons_at_once)
+{
+	fixture f;
+	mutls_identity *id;
+	pki_make(&f.pki);
+	id = pki_issue(f.pki.ca, "orders", "orders.internal", NULL, NULL, MUTLS_PURPOSE_SERVER, -30 * DAY, -DAY);
+	f.ccfg = config_with(f.pki.client_id, f.pki.ca);
+	f.scfg = config_with(id, f.pki.ca);
+	run(&f, "billing.internal");
+	expect_client_refuses(&f, MUTLS_REASON_EXPIRED | MUTLS_REASON_NAME_MISMATCH, 45,
+		" and does not match the name");
+	mutls_identity_free(id);
+	fixture_free(&f);
+}
