@@ -167,21 +167,21 @@ static int san_matches(const mutls_pattern *p, gnutls_x509_crt_t crt)
 	}
 }
 
-static int cn_matches(const char *want, gnutls_x509_crt_t crt)
+static int cn_matches(const char *want, const mutls_x509 *cert)
 {
-	char cn[256];
-	size_t size = sizeof(cn);
+	char *cn = NULL, other[8];
+	size_t osize = sizeof(other);
+	int match;
+
 	/* Exactly one CN, equal to want: a second CN could smuggle a name. */
-	if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &size) < 0)
+	if (gnutls_x509_crt_get_dn_by_oid(cert->crt, GNUTLS_OID_X520_COMMON_NAME, 1, 0,
+		other, &osize) != GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
 		return 0;
-	{
-		char other[8];
-		size_t osize = sizeof(other);
-		int rc = gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 1, 0, other, &osize);
-		if (rc != GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-			return 0;
-	}
-	return strcmp(cn, want) == 0;
+	if (mutls_x509_common_name(&cn, cert) < 0 || !cn)
+		return 0;
+	match = strcmp(cn, want) == 0;
+	free(cn);
+	return match;
 }
 
 static int pin_matches(const unsigned char pin[32], const mutls_x509 *cert)
@@ -206,7 +206,7 @@ int mutls__policy_matches(const mutls_config *cfg, const mutls_x509 *cert)
 				return 1;
 			break;
 		case MUTLS_PATTERN_CN:
-			if (cn_matches(p->value, cert->crt))
+			if (cn_matches(p->value, cert))
 				return 1;
 			break;
 		case MUTLS_PATTERN_SHA256:

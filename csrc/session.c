@@ -4,6 +4,7 @@
 #include "session.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,20 @@ static int is_ip_literal(const char *name)
 {
 	unsigned char buf[16];
 	return inet_pton(AF_INET, name, buf) == 1 || inet_pton(AF_INET6, name, buf) == 1;
+}
+
+static int socket_blocks(int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+	return flags >= 0 && !(flags & O_NONBLOCK);
+}
+
+/* AGAIN with input still waiting (TLS 1.3 tickets and key updates stop
+ * GnuTLS early): go on rather than report want-read. On a blocking socket
+ * the next read simply waits. */
+static int should_retry(const mutls_session *s)
+{
+	return mutls__transport_has_input(s) || (s->fd >= 0 && socket_blocks(s->fd));
 }
 
 static int session_new(mutls_session **out, mutls_config *cfg, int is_server,
@@ -52,7 +67,8 @@ static int session_new(mutls_session **out, mutls_config *cfg, int is_server,
 	}
 
 	flags = (is_server ? GNUTLS_SERVER : GNUTLS_CLIENT) | GNUTLS_NO_SIGNAL;
-	if (s->fd < 0)
+	/* A non-blocking socket must not wait in GnuTLS's timeout poll. */
+	if (s->fd < 0 || !socket_blocks(s->fd))
 		flags |= GNUTLS_NONBLOCK;
 	/* Send our certificate even when the server's CA list does not name its
 	 * issuer, so that the server can refuse it with a reason. */
@@ -399,7 +415,8 @@ static int session_fail(mutls_session *s, int grc, mutls_step phase)
 		mutls__error_fill(e, MUTLS_ECLOSED, MUTLS_SIDE_LOCAL, phase, -1,
 			"socket error during the %s: %s", mutls_step_name(phase),
 			s->io_errno ? strerror(s->io_errno) : gnutls_strerror(grc));
-	} else if (grc == GNUTLS_E_KEY_USAGE_VIOLATION && s->cfg->own_chain_len) {
+	} else if ((grc == GNUTLS_E_KEY_USAGE_VIOLATION || grc == GNUTLS_E_NO_CIPHER_SUITES) &&
+		   s->cfg->own_chain_len && !mutls__usage_allows_signing(s->cfg->own_chain[0]->crt)) {
 		mutls__error_fill(e, MUTLS_ECONFIG, MUTLS_SIDE_LOCAL, own_step, GNUTLS_A_INTERNAL_ERROR,
 			"our certificate %s may not sign the handshake (its key usage lacks digitalSignature)",
 			s->cfg->own_chain[0]->label);
@@ -489,8 +506,7 @@ int mutls_session_handshake(mutls_session *s)
 		    rc == GNUTLS_E_GOT_APPLICATION_DATA)
 			continue;
 		if (rc == GNUTLS_E_AGAIN) {
-			/* GnuTLS may stop with input still queued; only a dry pull waits. */
-			if (mutls__transport_has_input(s))
+			if (should_retry(s))
 				continue;
 			return would_block(s);
 		}
@@ -562,15 +578,17 @@ int mutls_session_recv(size_t *out_read, mutls_session *s, void *buf, size_t cap
 		ssize_t n = gnutls_record_recv(s->gs, buf, cap);
 		if (n >= 0) {
 			*out_read = (size_t)n;
+			if (n == 0 && !s->close_received) {
+				s->close_received = 1;
+				mutls__trace_add(s, MUTLS_TRACE_ALERT, 0, 1, "close_notify", 0, 0, "%s", "");
+			}
 			return 0;
 		}
 		if (n == GNUTLS_E_INTERRUPTED || n == GNUTLS_E_WARNING_ALERT_RECEIVED ||
 		    n == GNUTLS_E_REHANDSHAKE || n == GNUTLS_E_SESSION_EOF)
 			continue;
 		if (n == GNUTLS_E_AGAIN) {
-			/* NewSessionTicket / KeyUpdate processing returns AGAIN with
-			 * records still queued. */
-			if (mutls__transport_has_input(s))
+			if (should_retry(s))
 				continue;
 			return would_block(s);
 		}

@@ -33,6 +33,7 @@ struct mutls_session {
 	int handshake_done;
 	int failed;                   /* a fatal failure happened; sticky */
 	int close_sent;
+	int close_received;
 	int hook_failed;              /* a hook returned ERROR / non-zero */
 	int no_cert;                  /* required peer certificate missing */
 	int verify_ran;

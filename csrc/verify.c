@@ -88,6 +88,17 @@ static int purpose_allowed(gnutls_x509_crt_t crt, mutls_purpose purpose)
 	return !seen;
 }
 
+/* TLS peers sign the handshake: a keyUsage extension, when present, must
+ * allow digital signatures (GnuTLS does not check a peer leaf's). */
+int mutls__usage_allows_signing(gnutls_x509_crt_t crt)
+{
+	unsigned usage = 0, critical = 0;
+	int rc = gnutls_x509_crt_get_key_usage(crt, &usage, &critical);
+	if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+		return 1;
+	return rc >= 0 && (usage & GNUTLS_KEY_DIGITAL_SIGNATURE);
+}
+
 static const char *purpose_words(mutls_purpose purpose)
 {
 	return purpose == MUTLS_PURPOSE_SERVER ? "TLS server authentication" :
@@ -213,6 +224,11 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 			mutls__verdict_add(out, who, MUTLS_REASON_BAD_PURPOSE,
 				"may not be used for %s (extended key usage)", purpose_words(purpose));
 			EMIT("purpose", 0, "not allowed for %s", purpose_words(purpose));
+		} else if (!mutls__usage_allows_signing(leaf->crt)) {
+			mutls__verdict_add(out, who, MUTLS_REASON_BAD_PURPOSE,
+				"may not be used for %s (its key usage does not allow digital signatures)",
+				purpose_words(purpose));
+			EMIT("purpose", 0, "key usage lacks digitalSignature");
 		} else {
 			EMIT("purpose", 1, "allowed for %s", purpose_words(purpose));
 		}

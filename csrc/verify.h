@@ -27,6 +27,9 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 void mutls__verdict_add(mutls_verdict *v, const char *who, unsigned reason,
 	const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* 1 unless a keyUsage extension forbids digital signatures. */
+int mutls__usage_allows_signing(gnutls_x509_crt_t crt);
+
 /* The alert to send for a set of reasons (the most specific one wins). */
 int mutls__alert_for_reasons(unsigned reasons);
 

@@ -243,6 +243,7 @@ TEST(hook_rejects)
 	pair_run(&f.p, f.ccfg, "orders.internal", f.scfg);
 	CHECK_CONTAINS(session_message(f.p.server),
 		"client certificate CN=payments was rejected by the verify hook: payments is on leave");
+	pair_free(&f.p);
 	run_and_free(&f, 0, MUTLS_EVERIFY, MUTLS_REASON_HOOK);
 }
 
@@ -254,6 +255,7 @@ TEST(hook_error_is_code_hook)
 	CHECK_OK(mutls_config_set_verify_hook(f.scfg, test_hook, &h, NULL));
 	pair_run(&f.p, f.ccfg, "orders.internal", f.scfg);
 	CHECK_CONTAINS(session_message(f.p.server), "ZeroDivisionError");
+	pair_free(&f.p);
 	run_and_free(&f, 0, MUTLS_EHOOK, MUTLS_REASON_HOOK);
 }
 
@@ -267,6 +269,7 @@ TEST(hook_cannot_override_a_failed_check)
 	pair_run(&f.p, f.ccfg, "orders.internal", f.scfg);
 	CHECK_INT(h.calls, 1);
 	CHECK_INT(h.reasons_seen, MUTLS_REASON_POLICY);
+	pair_free(&f.p);
 	run_and_free(&f, 0, MUTLS_EVERIFY, MUTLS_REASON_POLICY);
 }
 

@@ -462,3 +462,64 @@ TEST(several_reasons_at_once)
 	mutls_identity_free(id);
 	fixture_free(&f);
 }
+
+static mutls_identity *bad_usage_leaf(mutls_testca *ca)
+{
+	mutls_issue_options o = MUTLS_ISSUE_OPTIONS_INIT;
+	const char *dns = "orders.internal";
+	mutls_identity *id;
+	o.cn = "orders";
+	o.dns = &dns;
+	o.dns_count = 1;
+	o.purpose = MUTLS_PURPOSE_SERVER;
+	o.flags = MUTLS_ISSUE_BAD_KEY_USAGE;
+	CHECK_OK(mutls_testca_issue(&id, ca, &o));
+	return id;
+}
+
+TEST(key_usage_without_signature_is_bad_purpose)
+{
+	/* GnuTLS refuses to sign with such a key, so the peer never sees it in a
+	 * handshake: checked offline, and the would-be server is told why */
+	fixture f;
+	mutls_identity *id;
+	unsigned reasons = 0;
+	pki_make(&f.pki);
+	id = bad_usage_leaf(f.pki.ca);
+	f.ccfg = config_with(f.pki.client_id, f.pki.ca);
+	CHECK_INT(mutls_x509_verify(&reasons, mutls_identity_certificate(id), NULL, 0, f.ccfg,
+		"orders.internal", MUTLS_PURPOSE_SERVER), MUTLS_EVERIFY);
+	CHECK_INT(reasons, MUTLS_REASON_BAD_PURPOSE);
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "key usage does not allow digital signatures");
+	f.scfg = config_with(id, f.pki.ca);
+	run(&f, "orders.internal");
+	CHECK_INT(session_code(f.p.server), MUTLS_ECONFIG);
+	CHECK_CONTAINS(session_message(f.p.server), "our certificate CN=orders may not sign the handshake");
+	CHECK(session_code(f.p.client) != 0);
+	mutls_identity_free(id);
+	fixture_free(&f);
+}
+
+TEST(offline_verify_matches_handshake)
+{
+	test_pki pki;
+	mutls_config *trust;
+	mutls_identity *expired;
+	unsigned reasons = 99;
+	pki_make(&pki);
+	trust = config_with(NULL, pki.ca);
+	CHECK_OK(mutls_x509_verify(&reasons, mutls_identity_certificate(pki.server_id), NULL, 0,
+		trust, "orders.internal", MUTLS_PURPOSE_SERVER));
+	CHECK_INT(reasons, 0);
+	CHECK_INT(mutls_x509_verify(&reasons, mutls_identity_certificate(pki.server_id), NULL, 0,
+		trust, "orders.internal", MUTLS_PURPOSE_CLIENT), MUTLS_EVERIFY);
+	CHECK_INT(reasons, MUTLS_REASON_BAD_PURPOSE);
+	expired = pki_issue(pki.ca, "old", "old.internal", NULL, NULL, MUTLS_PURPOSE_BOTH, -10 * DAY, -DAY);
+	CHECK_INT(mutls_x509_verify(&reasons, mutls_identity_certificate(expired), NULL, 0,
+		trust, "new.internal", MUTLS_PURPOSE_ANY), MUTLS_EVERIFY);
+	CHECK_INT(reasons, MUTLS_REASON_EXPIRED | MUTLS_REASON_NAME_MISMATCH);
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "certificate CN=old expired at ");
+	mutls_identity_free(expired);
+	mutls_config_unref(trust);
+	pki_free(&pki);
+}

@@ -1,0 +1,314 @@
+/* Config: every bad input is a clear error naming the file or field; files,
+ * directories, encrypted keys and password callbacks load; usage errors. */
+#include "pair.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char tmpdir[64];
+
+static const char *make_dir(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/mutls-cfg-XXXXXX");
+	CHECK(mkdtemp(tmpdir) != NULL);
+	return tmpdir;
+}
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	CHECK(f != NULL);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void remove_dir(const char *dir)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK(system(cmd) == 0);
+}
+
+static void expect_last(int rc, int code, const char *fragment)
+{
+	const mutls_error *e = mutls_error_last();
+	CHECK_STR(mutls_code_name(rc), mutls_code_name(code));
+	CHECK(e != NULL);
+	CHECK_INT(mutls_error_code(e), code);
+	CHECK_CONTAINS(mutls_error_message(e), fragment);
+}
+
+TEST(identity_from_files)
+{
+	test_pki pki;
+	const char *dir = make_dir();
+	char cert[128], key[128];
+	mutls_config *cfg;
+	pki_make(&pki);
+	CHECK_OK(mutls_identity_write_to(pki.server_id, dir));
+	snprintf(cert, sizeof(cert), "%s/chain.pem", dir);
+	snprintf(key, sizeof(key), "%s/key.pem", dir);
+	CHECK_OK(mutls_config_new(&cfg));
+	CHECK_OK(mutls_config_set_identity(cfg, cert, key, NULL));
+	CHECK(mutls_config_has_identity(cfg));
+	mutls_config_unref(cfg);
+	remove_dir(dir);
+	pki_free(&pki);
+}
+
+TEST(missing_certificate_file_named)
+{
+	mutls_config *cfg;
+	CHECK_OK(mutls_config_new(&cfg));
+	expect_last(mutls_config_set_identity(cfg, "/nonexistent/orders.pem", "/nonexistent/key.pem", NULL),
+		MUTLS_ECONFIG, "/nonexistent/orders.pem");
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "No such file");
+	mutls_config_unref(cfg);
+}
+
+TEST(malformed_certificate_pem)
+{
+	test_pki pki;
+	mutls_config *cfg;
+	char broken[4096];
+	pki_make(&pki);
+	CHECK_OK(mutls_config_new(&cfg));
+	/* a PEM block whose base64 is damaged */
+	snprintf(broken, sizeof(broken), "%s", mutls_identity_cert_pem(pki.server_id));
+	memcpy(strstr(broken, "\n") + 10, "!!!!", 4);
+	expect_last(mutls_config_set_identity(cfg, broken, mutls_identity_key_pem(pki.server_id), NULL),
+		MUTLS_ECONFIG, "certificate: not a readable certificate");
+	/* a key where the certificate should be */
+	expect_last(mutls_config_set_identity(cfg, mutls_identity_key_pem(pki.server_id),
+		mutls_identity_key_pem(pki.server_id), NULL), MUTLS_ECONFIG, "no \"-----BEGIN CERTIFICATE-----\"");
+	CHECK(!mutls_config_has_identity(cfg));
+	mutls_config_unref(cfg);
+	pki_free(&pki);
+}
+
+TEST(unreadable_key_file_named)
+{
+	test_pki pki;
+	const char *dir = make_dir();
+	char key[128];
+	mutls_config *cfg;
+	pki_make(&pki);
+	snprintf(key, sizeof(key), "%s/key.pem", dir);
+	write_text(key, "-----BEGIN PRIVATE KEY-----\nnot base64 at all\n-----END PRIVATE KEY-----\n");
+	CHECK_OK(mutls_config_new(&cfg));
+	expect_last(mutls_config_set_identity(cfg, mutls_identity_cert_pem(pki.server_id), key, NULL),
+		MUTLS_ECONFIG, key);
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "not a readable private key");
+	mutls_config_unref(cfg);
+	remove_dir(dir);
+	pki_free(&pki);
+}
+
+TEST(key_does_not_match_certificate)
+{
+	test_pki pki;
+	mutls_config *cfg;
+	pki_make(&pki);
+	CHECK_OK(mutls_config_new(&cfg));
+	expect_last(mutls_config_set_identity(cfg, mutls_identity_cert_pem(pki.server_id),
+		mutls_identity_key_pem(pki.client_id), NULL), MUTLS_ECONFIG,
+		"the private key does not match the certificate CN=orders");
+	mutls_config_unref(cfg);
+	pki_free(&pki);
+}
+
+TEST(encrypted_key_right_and_wrong_password)
+{
+	test_pki pki;
+	mutls_config *cfg;
+	char *enc = NULL;
+	pki_make(&pki);
+	CHECK_OK(mutls_identity_encrypted_key_pem(&enc, pki.server_id, "s3cret"));
+	CHECK_CONTAINS(enc, "ENCRYPTED PRIVATE KEY");
+	CHECK_OK(mutls_config_new(&cfg));
+	expect_last(mutls_config_set_identity(cfg, mutls_identity_chain_pem(pki.server_id), enc, "wrong"),
+		MUTLS_ECONFIG, "wrong password for the encrypted private key");
+	expect_last(mutls_config_set_identity(cfg, mutls_identity_chain_pem(pki.server_id), enc, NULL),
+		MUTLS_ECONFIG, "the private key is encrypted and no password was given");
+	CHECK_OK(mutls_config_set_identity(cfg, mutls_identity_chain_pem(pki.server_id), enc, "s3cret"));
+	mutls_config_unref(cfg);
+	mutls_free(enc);
+	pki_free(&pki);
+}
+
+static int give_password(char *buf, size_t cap, const char *what, void *payload)
+{
+	int *calls = payload;
+	(*calls)++;
+	snprintf(buf, cap, "%s", *calls == 1 ? "s3cret" : "nope");
+	return 0;
+}
+
+static int refuse_password(char *buf, size_t cap, const char *what, void *payload)
+{
+	return -1;
+}
+
+TEST(password_callback)
+{
+	test_pki pki;
+	mutls_config *cfg;
+	char *enc = NULL;
+	int calls = 0;
+	pki_make(&pki);
+	CHECK_OK(mutls_identity_encrypted_key_pem(&enc, pki.client_id, "s3cret"));
+	CHECK_OK(mutls_config_new(&cfg));
+	CHECK_OK(mutls_config_set_password_callback(cfg, give_password, &calls));
+	CHECK_OK(mutls_config_set_identity(cfg, mutls_identity_chain_pem(pki.client_id), enc, NULL));
+	CHECK_INT(calls, 1);
+	mutls_config_unref(cfg);
+	CHECK_OK(mutls_config_new(&cfg));
+	CHECK_OK(mutls_config_set_password_callback(cfg, refuse_password, NULL));
+	expect_last(mutls_config_set_identity(cfg, mutls_identity_chain_pem(pki.client_id), enc, NULL),
+		MUTLS_ECONFIG, "the password callback gave no password");
+	mutls_config_unref(cfg);
+	mutls_free(enc);
+	pki_free(&pki);
+}
+
+TEST(trust_from_file_directory_and_system)
+{
+	test_pki pki;
+	const char *dir = make_dir();
+	char file[128];
+	mutls_config *cfg;
+	test_pair p;
+	pki_make(&pki);
+	snprintf(file, sizeof(file), "%s/ca.pem", dir);
+	write_text(file, mutls_testca_cert_pem(pki.ca));
+	/* trust as a file */
+	cfg = config_with(pki.client_id, NULL);
+	CHECK_OK(mutls_config_add_trust(cfg, file));
+	{
+		mutls_config *scfg = config_with(pki.server_id, NULL);
+		CHECK_OK(mutls_config_add_trust(scfg, dir)); /* trust as a directory */
+		pair_run(&p, cfg, "orders.internal", scfg);
+		CHECK_INT(p.client_rc, 0);
+		CHECK_INT(p.server_rc, 0);
+		pair_free(&p);
+		mutls_config_unref(scfg);
+	}
+	/* the system store loads (and does not know our test CA) */
+	mutls_config_unref(cfg);
+	if (access("/etc/ssl/certs/ca-certificates.crt", R_OK) == 0) {
+		CHECK_OK(mutls_config_new(&cfg));
+		CHECK_OK(mutls_config_add_trust(cfg, "system"));
+		mutls_config_unref(cfg);
+	}
+	remove_dir(dir);
+	pki_free(&pki);
+}
+
+TEST(bad_trust_and_crl_sources)
+{
+	test_pki pki;
+	mutls_config *cfg;
+	mutls_testca *other;
+	char *crl = NULL;
+	const char *dir = make_dir();
+	pki_make(&pki);
+	CHECK_OK(mutls_config_new(&cfg));
+	expect_last(mutls_config_add_trust(cfg, "/nonexistent/ca.pem"), MUTLS_ECONFIG, "/nonexistent/ca.pem");
+	expect_last(mutls_config_add_trust(cfg, dir), MUTLS_ECONFIG, "no PEM certificates in the directory");
+	expect_last(mutls_config_add_trust(cfg, ""), MUTLS_ECONFIG, "trust: empty value");
+	expect_last(mutls_config_add_trust(cfg, mutls_identity_key_pem(pki.client_id)), MUTLS_ECONFIG,
+		"no \"-----BEGIN CERTIFICATE-----\"");
+	/* a CRL needs its CA trusted first */
+	CHECK_OK(mutls_testca_new(&other, NULL));
+	CHECK_OK(mutls_testca_crl_pem(&crl, other));
+	CHECK_OK(mutls_config_add_trust(cfg, mutls_testca_cert_pem(pki.ca)));
+	expect_last(mutls_config_add_crl(cfg, crl), MUTLS_ECONFIG, "not signed by a trusted CA");
+	expect_last(mutls_config_add_crl(cfg, mutls_testca_cert_pem(pki.ca)), MUTLS_ECONFIG,
+		"no \"-----BEGIN X509 CRL-----\"");
+	mutls_free(crl);
+	mutls_testca_free(other);
+	mutls_config_unref(cfg);
+	remove_dir(dir);
+	pki_free(&pki);
+}
+
+TEST(bad_versions_priority_alpn)
+{
+	mutls_config *cfg;
+	const char *old[] = { "1.1" }, *ok[] = { "1.2", "1.3" }, *empty_alpn[] = { "" };
+	CHECK_OK(mutls_config_new(&cfg));
+	expect_last(mutls_config_set_versions(cfg, old, 1), MUTLS_ECONFIG, "\"1.1\" is not supported");
+	expect_last(mutls_config_set_versions(cfg, ok, 0), MUTLS_ECONFIG, "versions: the list is empty");
+	CHECK_OK(mutls_config_set_versions(cfg, ok, 2));
+	expect_last(mutls_config_set_priority(cfg, "NORMAL:+BOGUS-THING"), MUTLS_ECONFIG, "BOGUS-THING");
+	CHECK_OK(mutls_config_set_priority(cfg, "SECURE256:+SECURE128"));
+	expect_last(mutls_config_set_alpn(cfg, empty_alpn, 1), MUTLS_ECONFIG, "alpn: protocol 1");
+	expect_last(mutls_config_set_peer_certificate(cfg, (mutls_peer_mode)7), MUTLS_EUSAGE, "unknown mode");
+	mutls_config_unref(cfg);
+}
+
+TEST(frozen_config_refuses_changes)
+{
+	test_pki pki;
+	mutls_config *cfg;
+	mutls_session *s;
+	pki_make(&pki);
+	cfg = config_with(pki.server_id, pki.ca);
+	CHECK_OK(mutls_session_server(&s, cfg, -1));
+	expect_last(mutls_config_add_trust(cfg, mutls_testca_cert_pem(pki.ca)), MUTLS_EUSAGE,
+		"in use by a session and can no longer change");
+	expect_last(mutls_config_add_peer_pattern(cfg, "cn:x"), MUTLS_EUSAGE, "peers:");
+	mutls_session_free(s);
+	mutls_config_unref(cfg);
+	pki_free(&pki);
+}
+
+TEST(usage_errors)
+{
+	test_pki pki;
+	mutls_config *ccfg, *empty;
+	mutls_session *s;
+	size_t n;
+	char buf[8];
+	const unsigned char *out;
+	pki_make(&pki);
+	ccfg = config_with(pki.client_id, pki.ca);
+	CHECK_OK(mutls_config_new(&empty));
+	expect_last(mutls_session_client(&s, ccfg, NULL, -1), MUTLS_EUSAGE, "server_hostname is required");
+	expect_last(mutls_session_server(&s, empty, -1), MUTLS_EUSAGE, "the config has no identity");
+	CHECK_OK(mutls_session_client(&s, ccfg, "orders.internal", -1));
+	expect_last(mutls_session_send(&n, s, "x", 1), MUTLS_EUSAGE, "the handshake is not done");
+	expect_last(mutls_session_recv(&n, s, buf, sizeof(buf)), MUTLS_EUSAGE, "the handshake is not done");
+	expect_last(mutls_session_get_data((unsigned char **)&out, &n, s), MUTLS_EUSAGE, "the handshake is not done");
+	expect_last(mutls_session_set_data(s, (const unsigned char *)"junk", 4), MUTLS_EUSAGE, "not usable session data");
+	mutls_session_free(s);
+	/* checking no name must be said explicitly */
+	CHECK_OK(mutls_config_set_check_hostname(empty, 0));
+	CHECK_OK(mutls_session_client(&s, empty, NULL, -1));
+	mutls_session_free(s);
+	/* socket-mode sessions have no memory buffers */
+	CHECK_OK(mutls_session_client(&s, ccfg, "orders.internal", 0));
+	expect_last(mutls_session_feed(s, "x", 1), MUTLS_EUSAGE, "socket mode");
+	expect_last(mutls_session_data_to_send(&out, &n, s), MUTLS_EUSAGE, "socket mode");
+	mutls_session_free(s);
+	mutls_config_unref(ccfg);
+	mutls_config_unref(empty);
+	pki_free(&pki);
+}
+
+TEST(every_code_and_reason_has_a_name)
+{
+	static const char *const codes[] = { "ok", "want-read", "want-write", "verify-failed",
+		"peer-rejected", "no-certificate", "protocol", "closed", "timeout", "config",
+		"usage", "hook", "out-of-memory" };
+	static const char *const reasons[] = { "expired", "not-yet-valid", "unknown-issuer",
+		"name-mismatch", "revoked", "bad-purpose", "insecure-algorithm", "signer-not-ca",
+		"policy", "hook" };
+	for (int i = 0; i < 13; i++)
+		CHECK_STR(mutls_code_name(-i), codes[i]);
+	for (unsigned i = 0; i < MUTLS_REASON_COUNT; i++)
+		CHECK_STR(mutls_reason_name(1u << i), reasons[i]);
+	CHECK_STR(mutls_alert_name(116), "certificate_required");
+	CHECK_STR(mutls_alert_name(42), "bad_certificate");
+	CHECK(mutls_alert_name(-1) == NULL);
+}

@@ -1,0 +1,783 @@
+/* The test PKI: CAs, leaves, chains, CRLs, keys. Chains are checked with
+ * GnuTLS directly, not with mutls's own verifier. */
+#define _POSIX_C_SOURCE 200809L
+#include "testlib.h"
+
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* --- helpers ------------------------------------------------------------ */
+
+static mutls_testca *new_ca(void)
+{
+	mutls_testca *ca = NULL;
+	CHECK_OK(mutls_testca_new(&ca, NULL));
+	return ca;
+}
+
+static mutls_identity *issue(mutls_testca *ca, const mutls_issue_options *o)
+{
+	mutls_identity *id = NULL;
+	CHECK_OK(mutls_testca_issue(&id, ca, o));
+	return id;
+}
+
+static mutls_identity *issue_cn(mutls_testca *ca, const char *cn)
+{
+	mutls_issue_options o = MUTLS_ISSUE_OPTIONS_INIT;
+	o.cn = cn;
+	return issue(ca, &o);
+}
+
+static void expect_error(int rc, int code, const char *needle)
+{
+	const mutls_error *e = mutls_error_last();
+	CHECK_INT(rc, code);
+	CHECK(e != NULL);
+	CHECK_INT(mutls_error_code(e), code);
+	CHECK_CONTAINS(mutls_error_message(e), needle);
+}
+
+static gnutls_x509_crt_t to_gnutls(const mutls_x509 *cert)
+{
+	const unsigned char *der;
+	size_t len;
+	gnutls_datum_t d;
+	gnutls_x509_crt_t crt;
+
+	mutls_x509_der(&der, &len, cert);
+	d.data = (unsigned char *)der;
+	d.size = (unsigned)len;
+	CHECK_INT(gnutls_x509_crt_init(&crt), 0);
+	CHECK_INT(gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_DER), 0);
+	return crt;
+}
+
+/*
+ * Verify id's chain with GnuTLS against root_pem (+ an optional CRL, which
+ * must itself verify against the root). purpose: a GNUTLS_KP_* OID or NULL.
+ * Returns the GnuTLS status bits.
+ */
+static unsigned gnutls_verify(const mutls_identity *id, const char *root_pem,
+	const char *crl_pem, const char *purpose)
+{
+	gnutls_x509_trust_list_t tl;
+	gnutls_datum_t ca = { (unsigned char *)root_pem, (unsigned)strlen(root_pem) };
+	gnutls_datum_t crl = { (unsigned char *)crl_pem, crl_pem ? (unsigned)strlen(crl_pem) : 0 };
+	gnutls_x509_crt_t crts[8];
+	gnutls_typed_vdata_st vdata = { GNUTLS_DT_KEY_PURPOSE_OID, (unsigned char *)purpose, 0 };
+	size_t n = mutls_identity_chain_length(id);
+	unsigned status = 0xffffffffu;
+	int rc;
+
+	CHECK(n <= 8);
+	CHECK_INT(gnutls_x509_trust_list_init(&tl, 0), 0);
+	/* VERIFY_CRL drops a CRL that the root did not sign. */
+	rc = gnutls_x509_trust_list_add_trust_mem(tl, &ca, crl_pem ? &crl : NULL,
+		GNUTLS_X509_FMT_PEM, crl_pem ? GNUTLS_TL_VERIFY_CRL : 0, 0);
+	CHECK_INT(rc, crl_pem ? 2 : 1);
+	for (size_t i = 0; i < n; i++)
+		crts[i] = to_gnutls(mutls_identity_chain_at(id, i));
+	CHECK_INT(gnutls_x509_trust_list_verify_crt2(tl, crts, (unsigned)n,
+		purpose ? &vdata : NULL, purpose ? 1 : 0, 0, &status, NULL), 0);
+	for (size_t i = 0; i < n; i++)
+		gnutls_x509_crt_deinit(crts[i]);
+	gnutls_x509_trust_list_deinit(tl, 1);
+	return status;
+}
+
+static void print_status(const char *what, unsigned status)
+{
+	gnutls_datum_t out = { NULL, 0 };
+	gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0);
+	printf("[%s: status 0x%x: %s] ", what, status, out.data ? (char *)out.data : "");
+	gnutls_free(out.data);
+}
+
+/* --- tests -------------------------------------------------------------- */
+
+TEST(key_type_from_name)
+{
+	static const struct { const char *name; mutls_key_type type; } ok[] = {
+		{ "p256", MUTLS_KEY_P256 }, { "p384", MUTLS_KEY_P384 },
+		{ "ed25519", MUTLS_KEY_ED25519 }, { "rsa2048", MUTLS_KEY_RSA2048 },
+		{ "rsa3072", MUTLS_KEY_RSA3072 }, { "rsa4096", MUTLS_KEY_RSA4096 },
+		{ "P256", MUTLS_KEY_P256 },
+	};
+	mutls_key_type t = MUTLS_KEY_RSA4096;
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		CHECK_OK(mutls_key_type_from_name(&t, ok[i].name));
+		CHECK_INT(t, ok[i].type);
+	}
+	expect_error(mutls_key_type_from_name(&t, "dsa1024"), MUTLS_EUSAGE,
+		"unknown key type \"dsa1024\"");
+	expect_error(mutls_key_type_from_name(&t, ""), MUTLS_EUSAGE, "unknown key type \"\"");
+	expect_error(mutls_key_type_from_name(&t, NULL), MUTLS_EUSAGE, "NULL");
+}
+
+TEST(root_ca_defaults)
+{
+	mutls_testca *ca = new_ca();
+	mutls_x509 *cert = mutls_testca_certificate(ca);
+	int64_t now = (int64_t)time(NULL);
+	gnutls_x509_crt_t crt = to_gnutls(cert);
+	unsigned usage = 0, critical = 0, ca_flag = 0;
+	int pathlen = 0;
+	unsigned char id[64];
+	size_t id_len = sizeof(id);
+	char *s = NULL;
+
+	CHECK_OK(mutls_x509_subject(&s, cert));
+	CHECK_STR(s, "CN=mutls test CA,O=mutls test PKI");
+	mutls_free(s);
+	CHECK_INT(mutls_x509_is_ca(cert), 1);
+	CHECK_STR(mutls_x509_key_type(cert), "p256");
+	CHECK(llabs(mutls_x509_not_before(cert) - (now - 3600)) <= 5);
+	CHECK(llabs(mutls_x509_not_after(cert) - (now + 10 * 365 * 86400LL)) <= 5);
+	CHECK(strncmp(mutls_testca_cert_pem(ca), "-----BEGIN CERTIFICATE-----", 27) == 0);
+	CHECK(strncmp(mutls_testca_key_pem(ca), "-----BEGIN PRIVATE KEY-----", 27) == 0);
+
+	/* Self-signed; the extensions a CA needs, critical where required. */
+	CHECK(gnutls_x509_crt_check_issuer(crt, crt));
+	CHECK_INT(gnutls_x509_crt_get_version(crt), 3);
+	CHECK_INT(gnutls_x509_crt_get_basic_constraints(crt, &critical, &ca_flag, &pathlen), 1);
+	CHECK_INT(critical, 1);
+	CHECK_INT(gnutls_x509_crt_get_key_usage(crt, &usage, &critical), 0);
+	CHECK_INT(usage, GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN | GNUTLS_KEY_DIGITAL_SIGNATURE);
+	CHECK_INT(critical, 1);
+	CHECK_INT(gnutls_x509_crt_get_subject_key_id(crt, id, &id_len, &critical), 0);
+	CHECK_INT(id_len, 20);
+	CHECK_INT(gnutls_x509_crt_get_signature_algorithm(crt), GNUTLS_SIGN_ECDSA_SHA256);
+	/* The root verifies as its own anchor. */
+	CHECK_INT(gnutls_x509_crt_verify(crt, &crt, 1, 0, &usage), 0);
+	CHECK_INT(usage, 0);
+	gnutls_x509_crt_deinit(crt);
+	mutls_testca_free(ca);
+}
+
+TEST(ca_options)
+{
+	mutls_testca_options co = MUTLS_TESTCA_OPTIONS_INIT;
+	mutls_testca *ca = NULL;
+	gnutls_x509_crt_t crt;
+	char *s = NULL;
+
+	co.name = "Payments Root";
+	co.key_type = MUTLS_KEY_P384;
+	co.not_before = 1600000000;
+	co.not_after = 2500000000LL;
+	CHECK_OK(mutls_testca_new(&ca, &co));
+	CHECK_OK(mutls_x509_subject(&s, mutls_testca_certificate(ca)));
+	CHECK_STR(s, "CN=Payments Root,O=mutls test PKI");
+	mutls_free(s);
+	CHECK_STR(mutls_x509_key_type(mutls_testca_certificate(ca)), "p384");
+	CHECK_INT(mutls_x509_not_before(mutls_testca_certificate(ca)), 1600000000);
+	CHECK_INT(mutls_x509_not_after(mutls_testca_certificate(ca)), 2500000000LL);
+
+	/* A P-384 CA signs with SHA-384. */
+	mutls_identity *id = issue_cn(ca, "leaf");
+	crt = to_gnutls(mutls_identity_certificate(id));
+	CHECK_INT(gnutls_x509_crt_get_signature_algorithm(crt), GNUTLS_SIGN_ECDSA_SHA384);
+	gnutls_x509_crt_deinit(crt);
+	CHECK_INT(gnutls_verify(id, mutls_testca_cert_pem(ca), NULL, NULL), 0);
+	mutls_identity_free(id);
+	mutls_testca_free(ca);
+
+	/* Bad options. */
+	co = (mutls_testca_options)MUTLS_TESTCA_OPTIONS_INIT;
+	co.version = 7;
+	expect_error(mutls_testca_new(&ca, &co), MUTLS_EUSAGE, "options version 7");
+	CHECK(ca == NULL);
+	co = (mutls_testca_options)MUTLS_TESTCA_OPTIONS_INIT;
+	co.key_type = (mutls_key_type)42;
+	expect_error(mutls_testca_new(&ca, &co), MUTLS_EUSAGE, "unknown key type 42");
+	co = (mutls_testca_options)MUTLS_TESTCA_OPTIONS_INIT;
+	co.not_before = 2000000000;
+	co.not_after = 1000000000;
+	expect_error(mutls_testca_new(&ca, &co), MUTLS_EUSAGE, "not_after is before not_before");
+	expect_error(mutls_testca_new(NULL, NULL), MUTLS_EUSAGE, "NULL");
+}
+
+TEST(leaf_defaults)
+{
+	mutls_issue_options o = MUTLS_ISSUE_OPTIONS_INIT;
+	mutls_testca *ca = new_ca();
+	mutls_identity *id = issue(ca, &o);
+	mutls_x509 *leaf = mutls_identity_certificate(id);
+	gnutls_x509_crt_t crt = to_gnutls(leaf);
+	unsigned usage = 0, critical = 0, ca_flag = 1;
+	int pathlen;
+	unsigned char aki[64], ski[64];
+	size_t aki_len = sizeof(aki), ski_len = sizeof(ski);
+	gnutls_x509_crt_t ca_crt = to_gnutls(mutls_testca_certificate(ca));
+	char oid[128];
+	size_t oid_size;
+	char *s = NULL;
+
+	/* No cn and no SAN: the default CN. */
+	CHECK_OK(mutls_x509_common_name(&s, leaf));
+	CHECK_STR(s, "mutls test leaf");
+	mutls_free(s);
+	CHECK_INT(mutls_x509_is_ca(leaf), 0);
+	CHECK_INT(gnutls_x509_crt_get_basic_constraints(crt, &critical, &ca_flag, &pathlen), 0);
+	CHECK_INT(ca_flag, 0);
+	CHECK_INT(gnutls_x509_crt_get_key_usage(crt, &usage, &critical), 0);
+	CHECK_INT(usage, GNUTLS_KEY_DIGITAL_SIGNATURE);
+	CHECK_INT(critical, 1);
+	/* Default purpose: both EKUs. */
+	oid_size = sizeof(oid);
+	CHECK_INT(gnutls_x509_crt_get_key_purpose_oid(crt, 0, oid, &oid_size, NULL), 0);
+	CHECK_STR(oid, GNUTLS_KP_TLS_WWW_SERVER);
+	oid_size = sizeof(oid);
+	CHECK_INT(gnutls_x509_crt_get_key_purpose_oid(crt, 1, oid, &oid_size, NULL), 0);
+	CHECK_STR(oid, GNUTLS_KP_TLS_WWW_CLIENT);
+	/* authorityKeyIdentifier = the CA's subjectKeyIdentifier. */
+	CHECK_INT(gnutls_x509_crt_get_authority_key_id(crt, aki, &aki_len, &critical), 0);
+	CHECK_INT(gnutls_x509_crt_get_subject_key_id(ca_crt, ski, &ski_len, &critical), 0);
+	CHECK_INT(aki_len, ski_len);
+	CHECK(memcmp(aki, ski, aki_len) == 0);
+	CHECK(gnutls_x509_crt_check_issuer(crt, ca_crt));
+
+	/* Root-issued: the chain is the leaf alone. */
+	CHECK_INT(mutls_identity_chain_length(id), 1);
+	CHECK(mutls_identity_chain_at(id, 0) == leaf);
+	CHECK(mutls_identity_chain_at(id, 1) == NULL);
+	CHECK_STR(mutls_identity_chain_pem(id), mutls_identity_cert_pem(id));
+	CHECK_INT(gnutls_verify(id, mutls_testca_cert_pem(ca), NULL, GNUTLS_KP_TLS_WWW_SERVER), 0);
+	CHECK_INT(gnutls_verify(id, mutls_testca_cert_pem(ca), NULL, GNUTLS_KP_TLS_WWW_CLIENT), 0);
+
+	gnutls_x509_crt_deinit(crt);
+	gnutls_x509_crt_deinit(ca_crt);
+	mutls_identity_free(id);
+	mutls_testca_free(ca);
+}
+
+TEST(intermediate_chains)
+{
+	mutls_testca *root = new_ca(), *i1 = NULL, *i2 = NULL;
+	mutls_identity *a, *b;
+	mutls_x509 **list = NULL;
+	size_t n = 0;
+	char *s = NULL;
+
+	CHECK_OK(mutls_testca_intermediate(&i1, root, NULL));
+	CHECK_OK(mutls_x509_subject(&s, mutls_testca_certificate(i1)));
+	CHECK_STR(s, "CN=mutls test intermediate,O=mutls test PKI");
+	mutls_free(s);
+	CHECK_OK(mutls_x509_issuer(&s, mutls_testca_certificate(i1)));
+	CHECK_STR(s, "CN=mutls test CA,O=mutls test PKI");
+	mutls_free(s);
+	CHECK_INT(mutls_x509_is_ca(mutls_testca_certificate(i1)), 1);
+	mutls_testca_options co = MUTLS_TESTCA_OPTIONS_INIT;
+	co.name = "second level";
+	co.key_type = MUTLS_KEY_ED25519;
+	CHECK_OK(mutls_testca_intermediate(&i2, i1, &co));
+
+	a = issue_cn(i1, "one");
+	CHECK_INT(mutls_identity_chain_length(a), 2);
+	CHECK_STR(mutls_x509_label(mutls_identity_chain_at(a, 0)), "CN=one");
+	CHECK(mutls_identity_chain_at(a, 1) == mutls_testca_certificate(i1));
+	CHECK_INT(gnutls_verify(a, mutls_testca_cert_pem(root), NULL, NULL), 0);
+
+	/* Intermediates are independent of their parent's lifetime. */
+	mutls_testca_free(i1);
+	i1 = NULL;
+	b = issue_cn(i2, "two");
+	CHECK_INT(mutls_identity_chain_length(b), 3);
+	CHECK_STR(mutls_x509_label(mutls_identity_chain_at(b, 0)), "CN=two");
+	CHECK_STR(mutls_x509_label(mutls_identity_chain_at(b, 1)), "CN=second level");
+	CHECK_STR(mutls_x509_label(mutls_identity_chain_at(b, 2)), "CN=mutls test intermediate");
+	CHECK(mutls_identity_chain_at(b, 3) == NULL);
+	CHECK_INT(gnutls_verify(b, mutls_testca_cert_pem(root), NULL, NULL), 0);
+	/* chain_pem is the same chain, in order. */
+	CHECK_OK(mutls_x509_list_from_pem(&list, &n, mutls_identity_chain_pem(b), 0));
+	CHECK_INT(n, 3);
+	for (size_t i = 0; i < n; i++) {
+		const unsigned char *d1, *d2;
+		size_t l1, l2;
+		mutls_x509_der(&d1, &l1, list[i]);
+		mutls_x509_der(&d2, &l2, mutls_identity_chain_at(b, i));
+		CHECK(l1 == l2 && memcmp(d1, d2, l1) == 0);
+	}
+	mutls_x509_list_free(list, n);
+	/* Without the root the chain is not trusted by another root. */
+	mutls_testca *other = new_ca();
+	CHECK(gnutls_verify(b, mutls_testca_cert_pem(other), NULL, NULL) & GNUTLS_CERT_SIGNER_NOT_FOUND);
+	mutls_testca_free(other);
+
+	mutls_identity_free(a);
+	mutls_identity_free(b);
+	mutls_testca_free(i2);
+	mutls_testca_free(root);
+	expect_error(mutls_testca_intermediate(&i1, NULL, NULL), MUTLS_EUSAGE, "NULL parent");
+}
+
+TEST(intermediate_not_a_ca)
+{
+	mutls_testca_options co = MUTLS_TESTCA_OPTIONS_INIT;
+	mutls_testca *root = new_ca(), *bad = NULL;
+	mutls_identity *id;
+	unsigned status;
+
+	co.flags = MUTLS_CA_NOT_A_CA;
+	CHECK_OK(mutls_testca_intermediate(&bad, root, &co));
+	CHECK_INT(mutls_x509_is_ca(mutls_testca_certificate(bad)), 0);
+	id = issue_cn(bad, "under a non-CA");
+	CHECK_INT(mutls_identity_chain_length(id), 2);
+	status = gnutls_verify(id, mutls_testca_cert_pem(root), NULL, NULL);
+	print_status("CA:FALSE intermediate", status);
+	CHECK(status & GNUTLS_CERT_INVALID);
+	CHECK(status & GNUTLS_CERT_SIGNER_NOT_CA);
+	mutls_identity_free(id);
+	mutls_testca_free(bad);
+	mutls_testca_free(root);
+}
+
+TEST(expired_and_future_leaves)
+{
+	mutls_issue_options o = MUTLS_ISSUE_OPTIONS_INIT;
+	mutls_testca *ca = new_ca();
+	int64_t now = (int64_t)time(NULL);
+	mutls_identity *id;
+	unsigned status;
+
+	o.cn = "expired";
+	o.not_before = now - 2 * 86400;
+	o.not_after = now - 86400;
+	id = issue(ca, &o);
+	status = gnutls_verify(id, mutls_testca_cert_pem(ca), NULL, NULL);
+	print_status("expired", status);
+	CHECK(status & GNUTLS_CERT_EXPIRED);
+	CHECK(status & GNUTLS_CERT_INVALID);
+	mutls_identity_free(id);
+
+	o.cn = "future";
+	o.not_before = now + 86400;
+	o.not_after = now + 2 * 86400;
+	id = issue(ca, &o);
+	status = gnutls_verify(id, mutls_testca_cert_pem(ca), NULL, NULL);
+	print_status("not yet valid", status);
+	CHECK(status & GNUTLS_CERT_NOT_ACTIVATED);
+	CHECK(status & GNUTLS_CERT_INVALID);
+	mutls_identity_free(id);
+	mutls_testca_free(ca);
+}
+
+TEST(purposes)
+{
+	mutls_issue_options o = MUTLS_ISSUE_OPTIONS_INIT;
+	mutls_testca *ca = new_ca();
+	const char *root = mutls_testca_cert_pem(ca);
+	mutls_identity *id;
+	unsigned status;
+	char oid[128];
+	size_t oid_size = sizeof(oid);
+	gnutls_x509_crt_t crt;
+
+	o.cn = "server";
+	o.purpose = MUTLS_PURPOSE_SERVER;
+	id = issue(ca, &o);
+	CHECK_INT(gnutls_verify(id, root, NULL, GNUTLS_KP_TLS_WWW_SERVER), 0);
+	status = gnutls_verify(id, root, NULL, GNUTLS_KP_TLS_WWW_CLIENT);
+	print_status("server leaf as client", status);
+	CHECK(status & GNUTLS_CERT_PURPOSE_MISMATCH);
+	CHECK(status & GNUTLS_CERT_INVALID);
+	mutls_identity_free(id);
+
+	o.cn = "client";
+	o.purpose = MUTLS_PURPOSE_CLIENT;
+	id = issue(ca, &o);
+	CHECK_INT(gnutls_verify(id, root, NULL, GNUTLS_KP_TLS_WWW_CLIENT), 0);
+	CHECK(gnutls_verify(id, root, NULL, GNUTLS_KP_TLS_WWW_SERVER) & GNUTLS_CERT_PURPOSE_MISMATCH);
+	mutls_identity_free(id);
+
+	/* NONE: no EKU extension at all, which GnuTLS accepts for any purpose. */
+	o.cn = "anything";
+	o.purpose = MUTLS_PURPOSE_NONE;
+	id = issue(ca, &o);
+	crt = to_gnutls(mutls_identity_certificate(id));
+	CHECK_INT(gnutls_x509_crt_get_key_purpose_oid(crt, 0, oid, &oid_size, NULL),
+		GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE);
+	gnutls_x509_crt_deinit(crt);
+	CHECK_INT(gnutls_verify(id, root, NULL, GNUTLS_KP_TLS_WWW_CLIENT), 0);
+	CHECK_INT(gnutls_verify(id, root, NULL, GNUTLS_KP_TLS_WWW_SERVER), 0);
+	mutls_identity_free(id);
+
+	o.purpose = (mutls_purpose)17;
+	expect_error(mutls_testca_issue(&id, ca, &o), MUTLS_EUSAGE, "unknown purpose 17");
+	mutls_testca_free(ca);
+}
+
+TEST(bad_key_usage)
+{
+	mutls_issue_options o = MUTLS_ISSUE_OPTIONS_INIT;
+	mutls_testca *ca = new_ca();
+	mutls_identity *id;
+	unsigned usage = 0, critical = 0, status;
+	gnutls_x509_crt_t crt;
+
+	o.cn = "bad usage";
+	o.flags = MUTLS_ISSUE_BAD_KEY_USAGE;
+	id = issue(ca, &o);
+	crt = to_gnutls(mutls_identity_certificate(id));
+	CHECK_INT(gnutls_x509_crt_get_key_usage(crt, &usage, &critical), 0);
+	CHECK_INT(usage, GNUTLS_KEY_KEY_CERT_SIGN);
+	CHECK_INT(critical, 1);
+	gnutls_x509_crt_deinit(crt);
+	/* Chain validation does not look at a leaf's keyUsage (the TLS
+	 * handshake does); record what GnuTLS says. */
+	status = gnutls_verify(id, mutls_testca_cert_pem(ca), NULL, GNUTLS_KP_TLS_WWW_SERVER);
+	print_status("bad key usage (chain only)", status);
+	mutls_identity_free(id);
+	mutls_testca_free(ca);
+}
+
+TEST(revocation_and_crl)
+{
+	mutls_testca *ca = new_ca(), *other = new_ca();
+	mutls_identity *bad = issue_cn(ca, "revoked"), *good = issue_cn(ca, "fine");
+	const char *root = mutls_testca_cert_pem(ca);
+	gnutls_x509_crl_t crl;
+	gnutls_datum_t d;
+	unsigned char serial[64], number[16];
+	size_t serial_len = sizeof(serial), number_len = sizeof(number);
+	time_t when;
+	char *pem = NULL, *hex = NULL, got[129];
+	unsigned status;
+
+	/* An empty CRL first. */
+	CHECK_OK(mutls_testca_crl_pem(&pem, ca));
+	CHECK(strncmp(pem, "-----BEGIN X509 CRL-----", 24) == 0);
+	CHECK_INT(gnutls_verify(bad, root, pem, NULL), 0);
+	mutls_free(pem);
+
+	CHECK_OK(mutls_testca_revoke(ca, mutls_identity_certificate(bad)));
+	CHECK_OK(mutls_testca_revoke(ca, mutls_identity_certificate(bad))); /* idempotent */
+	CHECK_OK(mutls_testca_crl_pem(&pem, ca));
+
+	status = gnutls_verify(bad, root, pem, NULL);
+	print_status("revoked", status);
+	CHECK(status & GNUTLS_CERT_REVOKED);
+	CHECK(status & GNUTLS_CERT_INVALID);
+	CHECK_INT(gnutls_verify(good, root, pem, NULL), 0);
+
+	/* The CRL's contents. */
+	d.data = (unsigned char *)pem;
+	d.size = (unsigned)strlen(pem);
+	CHECK_INT(gnutls_x509_crl_init(&crl), 0);
+	CHECK_INT(gnutls_x509_crl_import(crl, &d, GNUTLS_X509_FMT_PEM), 0);
+	CHECK_INT(gnutls_x509_crl_get_version(crl), 2);
+	CHECK_INT(gnutls_x509_crl_get_crt_count(crl), 1);
+	CHECK_INT(gnutls_x509_crl_get_crt_serial(crl, 0, serial, &serial_len, &when), 0);
+	for (size_t i = 0; i < serial_len; i++)
+		snprintf(got + 2 * i, 3, "%02x", serial[i]);
+	CHECK_OK(mutls_x509_serial(&hex, mutls_identity_certificate(bad)));
+	CHECK_STR(got, hex);
+	mutls_free(hex);
+	CHECK(llabs((long long)(time(NULL) - 3600 - when)) <= 5);
+	CHECK(llabs((long long)(gnutls_x509_crl_get_next_update(crl) - time(NULL) - 30 * 86400)) <= 5);
+	/* Second CRL of this CA: number 2. */
+	CHECK_INT(gnutls_x509_crl_get_number(crl, number, &number_len, NULL), 0);
+	CHECK_INT(number[number_len - 1], 2);
+	gnutls_x509_crl_deinit(crl);
+	mutls_free(pem);
+
+	/* Another CA's CRL is not accepted for this root (VERIFY_CRL drops it). */
+	CHECK_OK(mutls_testca_crl_pem(&pem, other));
+	gnutls_x509_trust_list_t tl;
+	gnutls_datum_t ca_d = { (unsigned char *)root, (unsigned)strlen(root) };
+	gnutls_datum_t crl_d = { (unsigned char *)pem, (unsigned)strlen(pem) };
+	CHECK_INT(gnutls_x509_trust_list_init(&tl, 0), 0);
+	CHECK_INT(gnutls_x509_trust_list_add_trust_mem(tl, &ca_d, &crl_d, GNUTLS_X509_FMT_PEM,
+		GNUTLS_TL_VERIFY_CRL, 0), 1);
+	gnutls_x509_trust_list_deinit(tl, 1);
+	mutls_free(pem);
+
+	mutls_identity_free(bad);
+	mutls_identity_free(good);
+	mutls_testca_free(other);
+	mutls_testca_free(ca);
+}
+
+TEST(revoke_foreign_certificate)
+{
+	mutls_testca_options co = MUTLS_TESTCA_OPTIONS_INIT;
+	mutls_testca *ca = new_ca(), *twin = NULL;
+	mutls_identity *id;
+
+	co.name = "other CA";
+	CHECK_OK(mutls_testca_new(&twin, &co));
+	id = issue_cn(twin, "stranger");
+	expect_error(mutls_testca_revoke(ca, mutls_identity_certificate(id)), MUTLS_EUSAGE,
+		"certificate CN=stranger was not issued by CA CN=mutls test CA");
+	mutls_identity_free(id);
+	mutls_testca_free(twin);
+
+	/* Same subject name, different key: still foreign. */
+	CHECK_OK(mutls_testca_new(&twin, NULL));
+	id = issue_cn(twin, "lookalike");
+	expect_error(mutls_testca_revoke(ca, mutls_identity_certificate(id)), MUTLS_EUSAGE,
+		"was not issued by CA CN=mutls test CA");
+	mutls_identity_free(id);
+	mutls_testca_free(twin);
+	expect_error(mutls_testca_revoke(ca, NULL), MUTLS_EUSAGE, "NULL");
+	mutls_testca_free(ca);
+}
+
+TEST(private_keys)
+{
+	mutls_testca *ca = new_ca();
+	mutls_identity *id = issue_cn(ca, "keyed");
+	gnutls_x509_privkey_t key;
+	gnutls_x509_crt_t crt = to_gnutls(mutls_identity_certificate(id));
+	unsigned char kid[64], cid[64];
+	size_t kid_len = sizeof(kid), cid_len = sizeof(cid);
+	gnutls_datum_t d;
+	char *enc = NULL;
+
+	/* Plain PKCS#8, matching the certificate. */
+	CHECK(strncmp(mutls_identity_key_pem(id), "-----BEGIN PRIVATE KEY-----", 27) == 0);
+	d.data = (unsigned char *)mutls_identity_key_pem(id);
+	d.size = (unsigned)strlen(mutls_identity_key_pem(id));
+	CHECK_INT(gnutls_x509_privkey_init(&key), 0);
+	CHECK_INT(gnutls_x509_privkey_import2(key, &d, GNUTLS_X509_FMT_PEM, NULL, 0), 0);
+	CHECK_INT(gnutls_x509_privkey_get_key_id(key, 0, kid, &kid_len), 0);
+	CHECK_INT(gnutls_x509_crt_get_key_id(crt, 0, cid, &cid_len), 0);
+	CHECK(kid_len == cid_len && memcmp(kid, cid, kid_len) == 0);
+	gnutls_x509_privkey_deinit(key);
+
+	/* Encrypted PKCS#8. */
+	CHECK_OK(mutls_identity_encrypted_key_pem(&enc, id, "s3cret"));
+	CHECK(strncmp(enc, "-----BEGIN ENCRYPTED PRIVATE KEY-----", 37) == 0);
+	d.data = (unsigned char *)enc;
+	d.size = (unsigned)strlen(enc);
+	CHECK_INT(gnutls_x509_privkey_init(&key), 0);
+	CHECK(gnutls_x509_privkey_import2(key, &d, GNUTLS_X509_FMT_PEM, "wrong", 0) < 0);
+	gnutls_x509_privkey_deinit(key);
+	CHECK_INT(gnutls_x509_privkey_init(&key), 0);
+	CHECK_INT(gnutls_x509_privkey_import2(key, &d, GNUTLS_X509_FMT_PEM, "s3cret", 0), 0);
+	kid_len = sizeof(kid);
+	CHECK_INT(gnutls_x509_privkey_get_key_id(key, 0, kid, &kid_len), 0);
+	CHECK(kid_len == cid_len && memcmp(kid, cid, kid_len) == 0);
+	gnutls_x509_privkey_deinit(key);
+	mutls_free(enc);
+
+	/* The CA's key matches the CA certificate too. */
+	d.data = (unsigned char *)mutls_testca_key_pem(ca);
+	d.size = (unsigned)strlen(mutls_testca_key_pem(ca));
+	CHECK_INT(gnutls_x509_privkey_init(&key), 0);
+	CHECK_INT(gnutls_x509_privkey_import2(key, &d, GNUTLS_X509_FMT_PEM, NULL, 0), 0);
+	gnutls_x509_crt_deinit(crt);
+	crt = to_gnutls(mutls_testca_certificate(ca));
+	kid_len = sizeof(kid);
+	cid_len = sizeof(cid);
+	CHECK_INT(gnutls_x509_privkey_get_key_id(key, 0, kid, &kid_len), 0);
+	CHECK_INT(gnutls_x509_crt_get_key_id(crt, 0, cid, &cid_len), 0);
+	CHECK(kid_len == cid_len && memcmp(kid, cid, kid_len) == 0);
+	gnutls_x509_privkey_deinit(key);
+	gnutls_x509_crt_deinit(crt);
+
+	expect_error(mutls_identity_encrypted_key_pem(&enc, id, NULL), MUTLS_EUSAGE, "NULL");
+	mutls_identity_free(id);
+	mutls_testca_free(ca);
+}
+
+TEST(ed25519_and_rsa)
+{
+	mutls_testca_options co = MUTLS_TESTCA_OPTIONS_INIT;
+	mutls_issue_options o = MUTLS_ISSUE_OPTIONS_INIT;
+	mutls_testca *ed = NULL, *rsa = NULL;
+	mutls_identity *id;
+	unsigned usage = 0, critical = 0;
+	gnutls_x509_crt_t crt;
+	char *crl = NULL;
+
+	co.key_type = MUTLS_KEY_ED25519;
+	CHECK_OK(mutls_testca_new(&ed, &co));
+	CHECK_STR(mutls_x509_key_type(mutls_testca_certificate(ed)), "ed25519");
+	o.cn = "ed";
+	o.key_type = MUTLS_KEY_ED25519;
+	id = issue(ed, &o);
+	CHECK_STR(mutls_x509_key_type(mutls_identity_certificate(id)), "ed25519");
+	crt = to_gnutls(mutls_identity_certificate(id));
+	CHECK_INT(gnutls_x509_crt_get_signature_algorithm(crt), GNUTLS_SIGN_EDDSA_ED25519);
+	gnutls_x509_crt_deinit(crt);
+	CHECK_INT(gnutls_verify(id, mutls_testca_cert_pem(ed), NULL, NULL), 0);
+	/* An Ed25519 CA signs CRLs too. */
+	CHECK_OK(mutls_testca_revoke(ed, mutls_identity_certificate(id)));
+	CHECK_OK(mutls_testca_crl_pem(&crl, ed));
+	CHECK(gnutls_verify(id, mutls_testca_cert_pem(ed), crl, NULL) & GNUTLS_CERT_REVOKED);
+	mutls_free(crl);
+	mutls_identity_free(id);
+
+	co.key_type = MUTLS_KEY_RSA2048;
+	CHECK_OK(mutls_testca_new(&rsa, &co));
+	o.cn = "rsa";
+	o.key_type = MUTLS_KEY_RSA2048;
+	id = issue(rsa, &o);
+	CHECK_STR(mutls_x509_key_type(mutls_identity_certificate(id)), "rsa2048");
+	crt = to_gnutls(mutls_identity_certificate(id));
+	CHECK_INT(gnutls_x509_crt_get_key_usage(crt, &usage, &critical), 0);
+	CHECK_INT(usage, GNUTLS_KEY_DIGITAL_SIGNATURE | GNUTLS_KEY_KEY_ENCIPHERMENT);
+	CHECK_INT(gnutls_x509_crt_get_signature_algorithm(crt), GNUTLS_SIGN_RSA_SHA256);
+	gnutls_x509_crt_deinit(crt);
+	CHECK_INT(gnutls_verify(id, mutls_testca_cert_pem(rsa), NULL, NULL), 0);
+	mutls_identity_free(id);
+
+	/* Mixed: an Ed25519 leaf under the RSA root. */
+	o.key_type = MUTLS_KEY_ED25519;
+	id = issue(rsa, &o);
+	CHECK_INT(gnutls_verify(id, mutls_testca_cert_pem(rsa), NULL, NULL), 0);
+	mutls_identity_free(id);
+
+	mutls_testca_free(ed);
+	mutls_testca_free(rsa);
+}
+
+TEST(write_to_directory)
+{
+	const char *base = getenv("TMPDIR");
+	mutls_testca *root = new_ca(), *mid = NULL;
+	mutls_identity *id;
+	char dir[256], path[512], msg[700];
+	struct stat st;
+	char *data;
+	FILE *f;
+	long size;
+
+	CHECK_OK(mutls_testca_intermediate(&mid, root, NULL));
+	id = issue_cn(mid, "written");
+	snprintf(dir, sizeof(dir), "%s/mutls-pki-XXXXXX", base && *base ? base : "/tmp");
+	CHECK(mkdtemp(dir) != NULL);
+	/* A pre-existing, world-readable key.pem gets tightened. */
+	snprintf(path, sizeof(path), "%s/key.pem", dir);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	fputs("old old old old old old old old old old old old old old old old", f);
+	fclose(f);
+	CHECK_INT(chmod(path, 0644), 0);
+
+	CHECK_OK(mutls_identity_write_to(id, dir));
+	static const char *const names[] = { "cert.pem", "chain.pem", "key.pem" };
+	const char *expect[] = { mutls_identity_cert_pem(id), mutls_identity_chain_pem(id),
+		mutls_identity_key_pem(id) };
+	for (int i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		CHECK_INT(stat(path, &st), 0);
+		f = fopen(path, "rb");
+		CHECK(f != NULL);
+		fseek(f, 0, SEEK_END);
+		size = ftell(f);
+		rewind(f);
+		data = calloc(1, (size_t)size + 1);
+		CHECK_INT(fread(data, 1, (size_t)size, f), size);
+		fclose(f);
+		CHECK_STR(data, expect[i]);
+		free(data);
+		if (i == 2)
+			CHECK_INT(st.st_mode & 0777, 0600);
+		unlink(path);
+	}
+	/* The chain file holds leaf + intermediate. */
+	CHECK(strlen(mutls_identity_chain_pem(id)) > strlen(mutls_identity_cert_pem(id)));
+
+	/* A missing directory: the message names the file. */
+	snprintf(path, sizeof(path), "%s/nope", dir);
+	snprintf(msg, sizeof(msg), "%s/nope/cert.pem: cannot write file: No such file or directory", dir);
+	expect_error(mutls_identity_write_to(id, path), MUTLS_ECONFIG, msg);
+	CHECK_INT(rmdir(dir), 0);
+
+	mutls_identity_free(id);
+	mutls_testca_free(mid);
+	mutls_testca_free(root);
+}
+
+TEST(issue_option_errors)
+{
+	static const char *const bad_ip[] = { "10.0.0.1", "10.0.0.256" };
+	static const char *const empty_dns[] = { "" };
+	mutls_issue_options o = MUTLS_ISSUE_OPTIONS_INIT;
+	mutls_testca *ca = new_ca();
+	mutls_identity *id = (mutls_identity *)&id;
+
+	o.ip = bad_ip;
+	o.ip_count = 2;
+	expect_error(mutls_testca_issue(&id, ca, &o), MUTLS_EUSAGE,
+		"invalid IP address \"10.0.0.256\"");
+	CHECK(id == NULL);
+
+	o = (mutls_issue_options)MUTLS_ISSUE_OPTIONS_INIT;
+	o.dns_count = 1;
+	expect_error(mutls_testca_issue(&id, ca, &o), MUTLS_EUSAGE, "dns is NULL");
+	o.dns = empty_dns;
+	expect_error(mutls_testca_issue(&id, ca, &o), MUTLS_EUSAGE, "dns[0] is empty");
+
+	o = (mutls_issue_options)MUTLS_ISSUE_OPTIONS_INIT;
+	o.cn = "";
+	expect_error(mutls_testca_issue(&id, ca, &o), MUTLS_EUSAGE, "cn is empty");
+
+	o = (mutls_issue_options)MUTLS_ISSUE_OPTIONS_INIT;
+	o.not_before = 100;
+	o.not_after = 50;
+	expect_error(mutls_testca_issue(&id, ca, &o), MUTLS_EUSAGE, "not_after is before not_before");
+
+	o = (mutls_issue_options)MUTLS_ISSUE_OPTIONS_INIT;
+	o.key_type = (mutls_key_type)-1;
+	expect_error(mutls_testca_issue(&id, ca, &o), MUTLS_EUSAGE, "unknown key type");
+
+	o = (mutls_issue_options)MUTLS_ISSUE_OPTIONS_INIT;
+	o.version = 0;
+	expect_error(mutls_testca_issue(&id, ca, &o), MUTLS_EUSAGE, "options version 0");
+	expect_error(mutls_testca_issue(&id, NULL, NULL), MUTLS_EUSAGE, "NULL");
+
+	/* NULL options are the defaults. */
+	CHECK_OK(mutls_testca_issue(&id, ca, NULL));
+	CHECK_STR(mutls_x509_label(mutls_identity_certificate(id)), "CN=mutls test leaf");
+	mutls_identity_free(id);
+	mutls_testca_free(ca);
+}
+
+TEST(unique_serials)
+{
+	mutls_testca *ca = new_ca();
+	char *serials[200];
+
+	for (int i = 0; i < 200; i++) {
+		mutls_identity *id = issue_cn(ca, "same");
+		CHECK_OK(mutls_x509_serial(&serials[i], mutls_identity_certificate(id)));
+		CHECK_INT(strlen(serials[i]), 32);
+		/* Positive and minimally encoded. */
+		CHECK(serials[i][0] >= '4' && serials[i][0] <= '7');
+		mutls_identity_free(id);
+	}
+	for (int i = 0; i < 200; i++)
+		for (int j = i + 1; j < 200; j++)
+			CHECK(strcmp(serials[i], serials[j]) != 0);
+	for (int i = 0; i < 200; i++)
+		mutls_free(serials[i]);
+	mutls_testca_free(ca);
+}
+
+TEST(null_accessors)
+{
+	CHECK(mutls_testca_certificate(NULL) == NULL);
+	CHECK(mutls_testca_cert_pem(NULL) == NULL);
+	CHECK(mutls_testca_key_pem(NULL) == NULL);
+	CHECK(mutls_identity_certificate(NULL) == NULL);
+	CHECK_INT(mutls_identity_chain_length(NULL), 0);
+	CHECK(mutls_identity_chain_at(NULL, 0) == NULL);
+	CHECK(mutls_identity_cert_pem(NULL) == NULL);
+	CHECK(mutls_identity_chain_pem(NULL) == NULL);
+	CHECK(mutls_identity_key_pem(NULL) == NULL);
+	mutls_testca_free(NULL);
+	mutls_identity_free(NULL);
+	char *out = NULL;
+	expect_error(mutls_testca_crl_pem(&out, NULL), MUTLS_EUSAGE, "NULL");
+	expect_error(mutls_identity_write_to(NULL, "/tmp"), MUTLS_EUSAGE, "NULL");
+}

@@ -1,0 +1,329 @@
+/* Socket mode over real loopback TCP: blocking with a server thread,
+ * timeouts, non-blocking want-read/want-write, a peer that goes away, and
+ * many threads sharing one config. */
+#include "pair.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int listen_loopback(int *port)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(fd >= 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0); /* port 0: a free one */
+	CHECK(listen(fd, 16) == 0);
+	CHECK(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+static int connect_loopback(int port)
+{
+	struct sockaddr_in a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons((unsigned short)port);
+	CHECK(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	return fd;
+}
+
+typedef struct {
+	mutls_config *cfg;
+	int listen_fd;
+	int connections;
+	int handshakes_ok;
+	int last_code;
+	char last_message[512];
+	char peer_label[128];
+} server_ctx;
+
+/* Echo server: accepts n connections, one at a time. */
+static void *echo_server(void *arg)
+{
+	server_ctx *ctx = arg;
+	for (int i = 0; i < ctx->connections; i++) {
+		mutls_session *s;
+		char buf[256];
+		size_t got, written;
+		int fd = accept(ctx->listen_fd, NULL, NULL);
+		if (fd < 0)
+			break;
+		CHECK_OK(mutls_session_server(&s, ctx->cfg, fd));
+		mutls_session_set_timeout(s, 5000);
+		ctx->last_code = mutls_session_handshake(s);
+		if (ctx->last_code == 0) {
+			ctx->handshakes_ok++;
+			snprintf(ctx->peer_label, sizeof(ctx->peer_label), "%s",
+				mutls_x509_label(mutls_session_peer_certificate(s, 0)));
+			while (mutls_session_recv(&got, s, buf, sizeof(buf)) == 0 && got > 0)
+				mutls_session_send(&written, s, buf, got);
+			mutls_session_close(s);
+		} else {
+			snprintf(ctx->last_message, sizeof(ctx->last_message), "%s", session_message(s));
+		}
+		mutls_session_free(s);
+		close(fd);
+	}
+	return NULL;
+}
+
+TEST(blocking_loopback_echo)
+{
+	test_pki pki;
+	server_ctx ctx = { 0 };
+	pthread_t th;
+	mutls_config *ccfg;
+	mutls_session *c;
+	int port, fd;
+	char buf[64];
+	size_t got, written;
+
+	pki_make(&pki);
+	ctx.cfg = config_with(pki.server_id, pki.ca);
+	ctx.listen_fd = listen_loopback(&port);
+	ctx.connections = 1;
+	pthread_create(&th, NULL, echo_server, &ctx);
+	ccfg = config_with(pki.client_id, pki.ca);
+	fd = connect_loopback(port);
+	CHECK_OK(mutls_session_client(&c, ccfg, "localhost", fd));
+	CHECK_OK(mutls_session_set_timeout(c, 5000));
+	CHECK_OK(mutls_session_handshake(c));
+	CHECK_STR(mutls_session_version(c), "TLSv1.3");
+	CHECK_OK(mutls_session_send(&written, c, "ping over tcp", 13));
+	CHECK_OK(mutls_session_recv(&got, c, buf, sizeof(buf)));
+	CHECK_INT(got, 13);
+	CHECK(memcmp(buf, "ping over tcp", 13) == 0);
+	CHECK_OK(mutls_session_close(c));
+	CHECK_OK(mutls_session_recv(&got, c, buf, sizeof(buf))); /* server's close_notify */
+	CHECK_INT(got, 0);
+	pthread_join(th, NULL);
+	CHECK_INT(ctx.handshakes_ok, 1);
+	CHECK_STR(ctx.peer_label, "CN=payments");
+	mutls_session_free(c);
+	close(fd);
+	close(ctx.listen_fd);
+	mutls_config_unref(ccfg);
+	mutls_config_unref(ctx.cfg);
+	pki_free(&pki);
+}
+
+TEST(refusal_over_tcp_reaches_both_ends)
+{
+	test_pki pki;
+	server_ctx ctx = { 0 };
+	pthread_t th;
+	mutls_config *ccfg;
+	mutls_session *c;
+	int port, fd, rc;
+	char buf[64];
+	size_t got;
+	mutls_identity *expired;
+
+	pki_make(&pki);
+	expired = pki_issue(pki.ca, "payments", NULL, NULL, NULL, MUTLS_PURPOSE_CLIENT, -7 * 86400, -86400);
+	ctx.cfg = config_with(pki.server_id, pki.ca);
+	ctx.listen_fd = listen_loopback(&port);
+	ctx.connections = 1;
+	pthread_create(&th, NULL, echo_server, &ctx);
+	ccfg = config_with(expired, pki.ca);
+	fd = connect_loopback(port);
+	CHECK_OK(mutls_session_client(&c, ccfg, "127.0.0.1", fd));
+	mutls_session_set_timeout(c, 5000);
+	rc = mutls_session_handshake(c);
+	if (rc == 0) /* TLS 1.3: the refusal arrives after our Finished */
+		rc = mutls_session_recv(&got, c, buf, sizeof(buf));
+	CHECK_INT(rc, MUTLS_EPEERREJECTED);
+	CHECK_STR(session_message(c), "peer rejected our certificate (alert certificate_expired)");
+	pthread_join(th, NULL);
+	CHECK_INT(ctx.last_code, MUTLS_EVERIFY);
+	CHECK_CONTAINS(ctx.last_message, "client certificate CN=payments expired at ");
+	mutls_session_free(c);
+	close(fd);
+	close(ctx.listen_fd);
+	mutls_identity_free(expired);
+	mutls_config_unref(ccfg);
+	mutls_config_unref(ctx.cfg);
+	pki_free(&pki);
+}
+
+TEST(timeout_on_silent_peer)
+{
+	test_pki pki;
+	mutls_config *ccfg;
+	mutls_session *c;
+	int sv[2];
+
+	pki_make(&pki);
+	ccfg = config_with(pki.client_id, pki.ca);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK_OK(mutls_session_client(&c, ccfg, "orders.internal", sv[0]));
+	CHECK_OK(mutls_session_set_timeout(c, 200));
+	CHECK_INT(mutls_session_handshake(c), MUTLS_ETIMEOUT);
+	CHECK_CONTAINS(session_message(c), "timed out after 200 ms");
+	mutls_session_free(c);
+	close(sv[0]);
+	close(sv[1]);
+	mutls_config_unref(ccfg);
+	pki_free(&pki);
+}
+
+TEST(peer_hangs_up_mid_handshake)
+{
+	test_pki pki;
+	mutls_config *ccfg;
+	mutls_session *c;
+	int sv[2];
+	char buf[2048];
+
+	pki_make(&pki);
+	ccfg = config_with(pki.client_id, pki.ca);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	CHECK_OK(mutls_session_client(&c, ccfg, "orders.internal", sv[0]));
+	/* read the ClientHello, then hang up: no server ever answers */
+	CHECK_INT(mutls_session_handshake(c), MUTLS_EWANTREAD);
+	CHECK(read(sv[1], buf, sizeof(buf)) > 0);
+	close(sv[1]);
+	CHECK_INT(mutls_session_handshake(c), MUTLS_ECLOSED);
+	CHECK_CONTAINS(session_message(c), "server closed the connection during the handshake");
+	mutls_session_free(c);
+	close(sv[0]);
+	mutls_config_unref(ccfg);
+	pki_free(&pki);
+}
+
+/* Two non-blocking sessions on a socketpair, driven by hand. */
+TEST(nonblocking_want_read_and_want_write)
+{
+	test_pki pki;
+	mutls_config *ccfg, *scfg;
+	mutls_session *c, *s;
+	int sv[2], crc = MUTLS_EWANTREAD, src = MUTLS_EWANTREAD, wrote_some = 0, saw_want_write = 0;
+	size_t chunk = 1 << 16, written, total = 0;
+	char *data = calloc(1, chunk), buf[16384];
+
+	pki_make(&pki);
+	ccfg = config_with(pki.client_id, pki.ca);
+	scfg = config_with(pki.server_id, pki.ca);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	fcntl(sv[1], F_SETFL, O_NONBLOCK);
+	CHECK_OK(mutls_session_client(&c, ccfg, "orders.internal", sv[0]));
+	CHECK_OK(mutls_session_server(&s, scfg, sv[1]));
+	for (int i = 0; i < 100 && (crc || src); i++) {
+		if (crc)
+			crc = mutls_session_handshake(c);
+		if (src)
+			src = mutls_session_handshake(s);
+		CHECK(crc == 0 || crc == MUTLS_EWANTREAD || crc == MUTLS_EWANTWRITE);
+		CHECK(src == 0 || src == MUTLS_EWANTREAD || src == MUTLS_EWANTWRITE);
+	}
+	CHECK_INT(crc, 0);
+	CHECK_INT(src, 0);
+	/* nobody reads: the socket fills and send says want-write */
+	for (int i = 0; i < 200; i++) {
+		int rc = mutls_session_send(&written, c, data, chunk);
+		if (rc == MUTLS_EWANTWRITE) {
+			saw_want_write = 1;
+			break;
+		}
+		CHECK_OK(rc);
+		wrote_some = 1;
+		total += written;
+	}
+	CHECK(wrote_some);
+	CHECK(saw_want_write);
+	/* drain some on the server side, then the client can go on */
+	{
+		size_t got = 0, drained = 0;
+		int rc;
+		while ((rc = mutls_session_recv(&got, s, buf, sizeof(buf))) == 0 && drained < total / 2)
+			drained += got;
+		CHECK(drained > 0);
+	}
+	CHECK_OK(mutls_session_send(&written, c, data, chunk));
+	CHECK(written > 0);
+	CHECK_INT(mutls_session_recv(&written, c, buf, sizeof(buf)), MUTLS_EWANTREAD);
+	free(data);
+	mutls_session_free(c);
+	mutls_session_free(s);
+	close(sv[0]);
+	close(sv[1]);
+	mutls_config_unref(ccfg);
+	mutls_config_unref(scfg);
+	pki_free(&pki);
+}
+
+typedef struct {
+	mutls_config *ccfg, *scfg;
+	int ok;
+} thread_arg;
+
+static void *handshake_many(void *p)
+{
+	thread_arg *a = p;
+	for (int i = 0; i < 10; i++) {
+		test_pair pair;
+		pair_new(&pair, a->ccfg, "orders.internal", a->scfg);
+		pair_handshake(&pair);
+		if (pair.client_rc == 0 && pair.server_rc == 0 && mutls_session_verified(pair.server))
+			a->ok++;
+		pair_free(&pair);
+	}
+	return NULL;
+}
+
+TEST(threads_share_one_config)
+{
+	test_pki pki;
+	thread_arg args[8];
+	pthread_t th[8];
+	mutls_config *ccfg, *scfg;
+
+	pki_make(&pki);
+	ccfg = config_with(pki.client_id, pki.ca);
+	scfg = config_with(pki.server_id, pki.ca);
+	for (int i = 0; i < 8; i++) {
+		args[i].ccfg = ccfg;
+		args[i].scfg = scfg;
+		args[i].ok = 0;
+		pthread_create(&th[i], NULL, handshake_many, &args[i]);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_INT(args[i].ok, 10);
+	}
+	mutls_config_unref(ccfg);
+	mutls_config_unref(scfg);
+	pki_free(&pki);
+}
+
+TEST(session_keeps_config_alive)
+{
+	test_pki pki;
+	test_pair p;
+	mutls_config *ccfg, *scfg;
+	pki_make(&pki);
+	ccfg = config_with(pki.client_id, pki.ca);
+	scfg = config_with(pki.server_id, pki.ca);
+	pair_new(&p, ccfg, "orders.internal", scfg);
+	mutls_config_unref(ccfg); /* the sessions hold their own references */
+	mutls_config_unref(scfg);
+	pair_handshake(&p);
+	CHECK_INT(p.client_rc, 0);
+	CHECK_INT(p.server_rc, 0);
+	pair_free(&p);
+	pki_free(&pki);
+}
