@@ -29,7 +29,8 @@ static int socket_blocks(int fd)
  * the next read simply waits. */
 static int should_retry(const mutls_session *s)
 {
-	return mutls__transport_has_input(s) || (s->fd >= 0 && socket_blocks(s->fd));
+	return !s->timed_out && (mutls__transport_has_input(s) ||
+		(s->fd >= 0 && (s->deadline_ms || socket_blocks(s->fd))));
 }
 
 static int session_new(mutls_session **out, mutls_config *cfg, int is_server,
@@ -151,11 +152,6 @@ int mutls_session_set_timeout(mutls_session *s, int timeout_ms)
 	if (!s)
 		return mutls__error(MUTLS_EUSAGE, "set_timeout: NULL session");
 	s->timeout_ms = timeout_ms > 0 ? timeout_ms : -1;
-	if (s->fd >= 0) {
-		unsigned ms = timeout_ms > 0 ? (unsigned)timeout_ms : 0;
-		gnutls_handshake_set_timeout(s->gs, ms);
-		gnutls_record_set_timeout(s->gs, ms);
-	}
 	return 0;
 }
 
@@ -399,10 +395,9 @@ static int session_fail(mutls_session *s, int grc, mutls_step phase)
 			mutls__error_fill(e, MUTLS_EPROTOCOL, MUTLS_SIDE_PEER, phase, a,
 				"peer reported an error (alert %s)", name);
 		}
-	} else if (grc == GNUTLS_E_TIMEDOUT || s->send_timed_out) {
+	} else if (grc == GNUTLS_E_TIMEDOUT) {
 		mutls__error_fill(e, MUTLS_ETIMEOUT, MUTLS_SIDE_LOCAL, phase, -1,
-			"timed out after %d ms waiting for the %s during the %s", s->timeout_ms, peer,
-			mutls_step_name(phase));
+			"timed out waiting for the %s during the %s", peer, mutls_step_name(phase));
 	} else if (grc == GNUTLS_E_PREMATURE_TERMINATION || s->saw_eof ||
 		   (s->fd < 0 && s->in_eof && !mutls__transport_has_input(s)) ||
 		   ((grc == GNUTLS_E_PULL_ERROR || grc == GNUTLS_E_PUSH_ERROR) &&
@@ -446,6 +441,12 @@ static int session_fail(mutls_session *s, int grc, mutls_step phase)
 
 static int would_block(mutls_session *s)
 {
+	if (s->timed_out) {
+		/* not fatal: the same call may be tried again */
+		s->timed_out = 0;
+		return mutls__error(MUTLS_ETIMEOUT, "timed out after %d ms waiting for the %s",
+			s->timeout_ms, s->is_server ? "client" : "server");
+	}
 	int code;
 	if (s->fd < 0)
 		code = MUTLS_EWANTREAD; /* memory pushes never block */
@@ -498,6 +499,7 @@ int mutls_session_handshake(mutls_session *s)
 	if (s->handshake_done)
 		return 0;
 	mutls__transport_release_output(s);
+	mutls__transport_start_call(s);
 	for (;;) {
 		rc = gnutls_handshake(s->gs);
 		if (rc == 0)
@@ -544,6 +546,7 @@ int mutls_session_send(size_t *out_written, mutls_session *s, const void *data, 
 	if (s->close_sent)
 		return mutls__error(MUTLS_EUSAGE, "send: the session was closed");
 	mutls__transport_release_output(s);
+	mutls__transport_start_call(s);
 	while (done < len) {
 		ssize_t n = gnutls_record_send(s->gs, p + done, len - done);
 		if (n >= 0) {
@@ -553,6 +556,8 @@ int mutls_session_send(size_t *out_written, mutls_session *s, const void *data, 
 		if (n == GNUTLS_E_INTERRUPTED)
 			continue;
 		if (n == GNUTLS_E_AGAIN) {
+			if (should_retry(s))
+				continue;
 			if (done)
 				break;
 			return would_block(s);
@@ -574,6 +579,7 @@ int mutls_session_recv(size_t *out_read, mutls_session *s, void *buf, size_t cap
 	if (!s->handshake_done)
 		return mutls__error(MUTLS_EUSAGE, "recv: the handshake is not done");
 	mutls__transport_release_output(s);
+	mutls__transport_start_call(s);
 	for (;;) {
 		ssize_t n = gnutls_record_recv(s->gs, buf, cap);
 		if (n >= 0) {
@@ -610,9 +616,10 @@ int mutls_session_close(mutls_session *s)
 	if (s->close_sent || s->failed || !s->handshake_done)
 		return 0;
 	mutls__transport_release_output(s);
+	mutls__transport_start_call(s);
 	do
 		rc = gnutls_bye(s->gs, GNUTLS_SHUT_WR);
-	while (rc == GNUTLS_E_INTERRUPTED);
+	while (rc == GNUTLS_E_INTERRUPTED || (rc == GNUTLS_E_AGAIN && should_retry(s)));
 	if (rc == GNUTLS_E_AGAIN)
 		return would_block(s);
 	s->close_sent = 1;

@@ -27,7 +27,8 @@ struct mutls_session {
 	/* socket transport */
 	int saw_eof;                  /* recv() returned 0 */
 	int io_errno;                 /* last send/recv errno */
-	int send_timed_out;
+	int timed_out;                /* the call's deadline passed */
+	int64_t deadline_ms;          /* monotonic; 0: none */
 
 	/* state */
 	int handshake_done;
@@ -57,6 +58,8 @@ struct mutls_session {
 void mutls__transport_setup(mutls_session *s);
 /* Drops bytes handed out by data_to_send (called before producing more). */
 void mutls__transport_release_output(mutls_session *s);
+/* Starts a call's deadline (socket mode with a timeout). */
+void mutls__transport_start_call(mutls_session *s);
 /* Memory mode: 1 when unread input remains. */
 int mutls__transport_has_input(const mutls_session *s);
 

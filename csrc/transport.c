@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
+#include <stdint.h>
 
 /* ---- memory ------------------------------------------------------------ */
 
@@ -136,11 +138,52 @@ int mutls_session_data_to_send(const unsigned char **out, size_t *out_len, mutls
 
 /* ---- socket -------------------------------------------------------------- */
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void mutls__transport_start_call(mutls_session *s)
+{
+	s->timed_out = 0;
+	s->deadline_ms = (s->fd >= 0 && s->timeout_ms > 0) ? now_ms() + s->timeout_ms : 0;
+}
+
+/* Waits for the socket until the call's deadline (none: returns at once).
+ * 0 when ready (or no deadline); -1 when the deadline passed. */
+static int wait_ready(mutls_session *s, short events)
+{
+	struct pollfd p = { s->fd, events, 0 };
+	int rc;
+
+	if (!s->deadline_ms)
+		return 0;
+	for (;;) {
+		int64_t left = s->deadline_ms - now_ms();
+		if (left <= 0)
+			break;
+		rc = poll(&p, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+		if (rc > 0)
+			return 0;
+		if (rc < 0 && errno != EINTR)
+			return 0; /* let recv/send report the error */
+	}
+	/* GnuTLS sees EAGAIN; the session turns it into a timeout, and the
+	 * connection stays usable for another try. */
+	s->timed_out = 1;
+	gnutls_transport_set_errno(s->gs, EAGAIN);
+	return -1;
+}
+
 static ssize_t fd_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
 {
 	mutls_session *s = ptr;
 	ssize_t n;
 
+	if (wait_ready(s, POLLIN) < 0)
+		return -1;
 	do
 		n = recv(s->fd, data, len, 0);
 	while (n < 0 && errno == EINTR);
@@ -171,18 +214,8 @@ static ssize_t fd_vec_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int 
 	struct msghdr msg;
 	ssize_t n;
 
-	if (s->timeout_ms > 0) {
-		struct pollfd p = { s->fd, POLLOUT, 0 };
-		int rc;
-		do
-			rc = poll(&p, 1, s->timeout_ms);
-		while (rc < 0 && errno == EINTR);
-		if (rc == 0) {
-			s->send_timed_out = 1;
-			gnutls_transport_set_errno(s->gs, ETIMEDOUT);
-			return -1;
-		}
-	}
+	if (wait_ready(s, POLLOUT) < 0)
+		return -1;
 	memset(&msg, 0, sizeof(msg));
 	msg.msg_iov = (struct iovec *)iov;
 	msg.msg_iovlen = (size_t)iovcnt;

@@ -346,8 +346,12 @@ MUTLS_EXTERN int mutls_session_client(mutls_session **out, mutls_config *cfg,
 MUTLS_EXTERN int mutls_session_server(mutls_session **out, mutls_config *cfg, int fd);
 MUTLS_EXTERN void mutls_session_free(mutls_session *s);
 
-/* Socket mode: timeout for handshake and each recv/send, in ms; -1 (default)
- * waits forever; 0 makes a blocking socket behave as non-blocking. */
+/* Socket mode: how long one handshake/send/recv/close call may wait for the
+ * socket, in ms; <= 0 (default): no limit. Works on blocking and
+ * non-blocking sockets (Python's sockets with a timeout are non-blocking
+ * underneath). When it passes the call returns MUTLS_ETIMEOUT and the
+ * session stays usable: the same call may be made again. A non-blocking
+ * socket without a timeout gives MUTLS_EWANTREAD / MUTLS_EWANTWRITE. */
 MUTLS_EXTERN int mutls_session_set_timeout(mutls_session *s, int timeout_ms);
 /* For bindings: one pointer carried by the session (not owned). */
 MUTLS_EXTERN void mutls_session_set_userdata(mutls_session *s, void *userdata);
