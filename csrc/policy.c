@@ -157,11 +157,12 @@ static int san_matches(const mutls_pattern *p, gnutls_x509_crt_t crt)
 		size_t size = sizeof(buf);
 		unsigned type;
 		int rc = gnutls_x509_crt_get_subject_alt_name2(crt, i, buf, &size, &type, NULL);
-		if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-			return 0;
 		/* Longer than any name a pattern can hold: cannot match; go on. */
-		if (rc < 0)
+		if (rc == GNUTLS_E_SHORT_MEMORY_BUFFER)
 			continue;
+		/* the end, or a malformed extension (the same error every index) */
+		if (rc < 0)
+			return 0;
 		if (san_value_matches(p, type, buf, size))
 			return 1;
 	}

@@ -79,8 +79,10 @@ static int purpose_allowed(gnutls_x509_crt_t crt, mutls_purpose purpose)
 		int rc = gnutls_x509_crt_get_key_purpose_oid(crt, i, oid, &size, NULL);
 		if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
 			break;
+		/* a malformed EKU allows nothing (and ends the walk: GnuTLS would
+		 * give the same error for every index) */
 		if (rc < 0)
-			continue;
+			return 0;
 		seen = 1;
 		if (strcmp(oid, want) == 0 || strcmp(oid, GNUTLS_KP_ANY) == 0)
 			return 1;

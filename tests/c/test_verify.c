@@ -387,9 +387,11 @@ TEST(peer_certificate_none)
 	fixture_free(&f);
 }
 
-/* A SHA-1 signed server certificate, made with GnuTLS directly from the
- * test CA's key: the test PKI itself only signs with modern digests. */
-static char *sha1_signed_leaf(mutls_testca *ca, char **key_pem)
+/* A server certificate made with GnuTLS directly from the test CA's key,
+ * for what the test PKI will not make: a SHA-1 signature, or a raw
+ * extension (oid, DER) such as a malformed one. */
+static char *custom_leaf(mutls_testca *ca, char **key_pem, gnutls_digest_algorithm_t digest,
+	const char *ext_oid, const void *ext_der, size_t ext_len)
 {
 	gnutls_x509_crt_t crt, ca_crt;
 	gnutls_x509_privkey_t key, ca_key;
@@ -417,7 +419,11 @@ static char *sha1_signed_leaf(mutls_testca *ca, char **key_pem)
 	gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, "orders", 6);
 	gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, dns, (unsigned)strlen(dns), GNUTLS_FSAN_SET);
 	gnutls_x509_crt_set_key(crt, key);
-	CHECK(gnutls_x509_crt_sign2(crt, ca_crt, ca_key, GNUTLS_DIG_SHA1, 0) == 0);
+	if (ext_oid) {
+		gnutls_datum_t ext = { (unsigned char *)ext_der, (unsigned)ext_len };
+		CHECK(gnutls_x509_crt_set_extension_by_oid(crt, ext_oid, ext.data, ext.size, 0) == 0);
+	}
+	CHECK(gnutls_x509_crt_sign2(crt, ca_crt, ca_key, digest, 0) == 0);
 	CHECK(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &out) == 0);
 	pem = strndup((char *)out.data, out.size);
 	gnutls_free(out.data);
@@ -436,7 +442,7 @@ TEST(server_insecure_algorithm)
 	fixture f;
 	char *key = NULL, *cert;
 	pki_make(&f.pki);
-	cert = sha1_signed_leaf(f.pki.ca, &key);
+	cert = custom_leaf(f.pki.ca, &key, GNUTLS_DIG_SHA1, NULL, NULL, 0);
 	CHECK_OK(mutls_config_new(&f.scfg));
 	CHECK_OK(mutls_config_set_identity(f.scfg, cert, key, NULL));
 	CHECK_OK(mutls_config_add_trust(f.scfg, mutls_testca_cert_pem(f.pki.ca)));
@@ -521,5 +527,27 @@ TEST(offline_verify_matches_handshake)
 	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "certificate CN=old expired at ");
 	mutls_identity_free(expired);
 	mutls_config_unref(trust);
+	pki_free(&pki);
+}
+
+TEST(malformed_extended_key_usage_is_bad_purpose)
+{
+	/* found by fuzz_server: a broken EKU made the purpose check loop */
+	static const unsigned char garbage[] = { 0x30, 0x05, 0x06, 0x07, 0x2b, 0x06 };
+	test_pki pki;
+	mutls_config *trust;
+	mutls_x509 *cert;
+	char *key = NULL, *pem;
+	unsigned reasons = 0;
+	pki_make(&pki);
+	pem = custom_leaf(pki.ca, &key, GNUTLS_DIG_SHA256, "2.5.29.37", garbage, sizeof(garbage));
+	CHECK_OK(mutls_x509_from_pem(&cert, pem, 0));
+	trust = config_with(NULL, pki.ca);
+	CHECK_INT(mutls_x509_verify(&reasons, cert, NULL, 0, trust, NULL, MUTLS_PURPOSE_SERVER), MUTLS_EVERIFY);
+	CHECK(reasons & MUTLS_REASON_BAD_PURPOSE);
+	mutls_x509_unref(cert);
+	mutls_config_unref(trust);
+	free(pem);
+	free(key);
 	pki_free(&pki);
 }
