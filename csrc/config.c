@@ -321,18 +321,20 @@ out:
 
 int mutls_config_set_identity_object(mutls_config *cfg, const mutls_identity *id)
 {
-	gnutls_x509_crt_t crts[16];
-	size_t n;
+	gnutls_x509_crt_t *crts;
+	int rc;
 
 	CHECK_MUTABLE(cfg, "identity");
 	if (!id)
 		return mutls__error(MUTLS_EUSAGE, "identity: NULL identity");
-	n = id->chain_len;
-	if (n > sizeof(crts) / sizeof(crts[0]))
-		return mutls__error(MUTLS_ECONFIG, "identity: chain of %zu certificates is too long", n);
-	for (size_t i = 0; i < n; i++)
+	crts = calloc(id->chain_len ? id->chain_len : 1, sizeof(*crts));
+	if (!crts)
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
+	for (size_t i = 0; i < id->chain_len; i++)
 		crts[i] = id->chain[i]->crt;
-	return install_identity(cfg, crts, n, id->key, "identity", "identity key");
+	rc = install_identity(cfg, crts, id->chain_len, id->key, "identity", "identity key");
+	free(crts);
+	return rc;
 }
 
 int mutls_config_add_trust(mutls_config *cfg, const char *source)

@@ -456,6 +456,13 @@ static int would_block(mutls_session *s)
 		"the session needs more data from the peer" : "the socket cannot take more data now");
 }
 
+/* Memory mode: the peer's stream ended and every byte was read, yet GnuTLS
+ * waits for more (a record cut short): that wait would never end. */
+static int input_ended(const mutls_session *s)
+{
+	return s->fd < 0 && s->in_eof && !mutls__transport_has_input(s);
+}
+
 static int failed_already(mutls_session *s)
 {
 	if (s->has_err)
@@ -510,6 +517,8 @@ int mutls_session_handshake(mutls_session *s)
 		if (rc == GNUTLS_E_AGAIN) {
 			if (should_retry(s))
 				continue;
+			if (input_ended(s))
+				return session_fail(s, GNUTLS_E_PREMATURE_TERMINATION, MUTLS_STEP_HANDSHAKE);
 			return would_block(s);
 		}
 		return session_fail(s, rc, MUTLS_STEP_HANDSHAKE);
@@ -596,6 +605,8 @@ int mutls_session_recv(size_t *out_read, mutls_session *s, void *buf, size_t cap
 		if (n == GNUTLS_E_AGAIN) {
 			if (should_retry(s))
 				continue;
+			if (input_ended(s))
+				return session_fail(s, GNUTLS_E_PREMATURE_TERMINATION, MUTLS_STEP_RECORD);
 			return would_block(s);
 		}
 		return session_fail(s, (int)n, MUTLS_STEP_RECORD);

@@ -184,8 +184,14 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 			0, 0, issuer, &isize) < 0)
 			snprintf(issuer, sizeof(issuer), "(no CN)");
 		if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNATURE_FAILURE)) {
-			mutls__verdict_add(out, who, MUTLS_REASON_UNKNOWN_ISSUER,
-				"was issued by an unknown CA (issuer CN=%s)", issuer);
+			/* GnuTLS follows at most 16 certificates of a chain */
+			if (n > 16)
+				mutls__verdict_add(out, who, MUTLS_REASON_UNKNOWN_ISSUER,
+					"came with a chain of %zu certificates, longer than the 16 that are "
+					"followed to a trusted CA", n);
+			else
+				mutls__verdict_add(out, who, MUTLS_REASON_UNKNOWN_ISSUER,
+					"was issued by an unknown CA (issuer CN=%s)", issuer);
 			EMIT("chain", 0, "issuer CN=%s is not trusted (%zu certificate%s presented)",
 				issuer, n, n == 1 ? "" : "s");
 		} else if (status & (GNUTLS_CERT_SIGNER_NOT_CA | GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE)) {
