@@ -158,6 +158,7 @@ static int load_source(gnutls_datum_t *out, char **owned, const char **label,
 	size_t len;
 
 	*owned = NULL;
+	*label = what;
 	if (!source || !*source)
 		return mutls__error(MUTLS_ECONFIG, "%s: empty value", what);
 	if (mutls__is_pem(source)) {
