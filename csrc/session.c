@@ -351,7 +351,16 @@ static int session_fail(mutls_session *s, int grc, mutls_step phase)
 	mutls_step peer_step = s->is_server ? MUTLS_STEP_CLIENT_CERTIFICATE : MUTLS_STEP_SERVER_CERTIFICATE;
 	mutls_step own_step = s->is_server ? MUTLS_STEP_SERVER_CERTIFICATE : MUTLS_STEP_CLIENT_CERTIFICATE;
 	int tls13 = gnutls_protocol_get_version(s->gs) == GNUTLS_TLS1_3;
-	int alert = -1, send = 0;
+	int alert = -1, send = 0, received = -1;
+
+	/* A refusal can reach us in disguise. A TLS 1.2 server waiting for the
+	 * client's Certificate turns any alert into "no certificate found";
+	 * a TLS 1.3 peer may send its alert in plaintext where we expect an
+	 * encrypted record, which then "fails to decrypt". */
+	if (grc == GNUTLS_E_NO_CERTIFICATE_FOUND && (int)gnutls_alert_get(s->gs) > 0)
+		grc = GNUTLS_E_FATAL_ALERT_RECEIVED;
+	if (grc == GNUTLS_E_DECRYPTION_FAILED && (received = mutls__transport_plaintext_alert(s)) > 0)
+		grc = GNUTLS_E_FATAL_ALERT_RECEIVED;
 
 	if (s->hook_failed) {
 		if (s->verdict.reasons & MUTLS_REASON_HOOK) {
@@ -376,7 +385,7 @@ static int session_fail(mutls_session *s, int grc, mutls_step phase)
 		e->reasons = s->verdict.reasons;
 		send = 1;
 	} else if (grc == GNUTLS_E_FATAL_ALERT_RECEIVED) {
-		int a = (int)gnutls_alert_get(s->gs);
+		int a = received > 0 ? received : (int)gnutls_alert_get(s->gs);
 		const char *name = mutls_alert_name(a);
 		mutls__trace_add(s, MUTLS_TRACE_ALERT, 0, 0, name, a, 0, "%s", "");
 		if (a == GNUTLS_A_CERTIFICATE_REQUIRED || (a == GNUTLS_A_HANDSHAKE_FAILURE &&

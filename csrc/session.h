@@ -27,6 +27,11 @@ struct mutls_session {
 	/* socket transport */
 	int saw_eof;                  /* recv() returned 0 */
 	int io_errno;                 /* last send/recv errno */
+	/* the incoming record stream as it passes: the last record's header
+	 * and first body bytes, to recognise an alert sent in plaintext */
+	unsigned char rec_head[7];
+	size_t rec_have;              /* bytes of rec_head filled */
+	size_t rec_left;              /* body bytes of the record still to pass */
 	int timed_out;                /* the call's deadline passed */
 	int64_t deadline_ms;          /* monotonic; 0: none */
 
@@ -60,6 +65,9 @@ void mutls__transport_setup(mutls_session *s);
 void mutls__transport_release_output(mutls_session *s);
 /* Starts a call's deadline (socket mode with a timeout). */
 void mutls__transport_start_call(mutls_session *s);
+/* The alert of the last incoming record when it was a plaintext alert
+ * record (type 21, length 2), else -1. */
+int mutls__transport_plaintext_alert(const mutls_session *s);
 /* Memory mode: 1 when unread input remains. */
 int mutls__transport_has_input(const mutls_session *s);
 

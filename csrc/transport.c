@@ -12,6 +12,45 @@
 #include <time.h>
 #include <stdint.h>
 
+/* ---- the incoming record stream ---------------------------------------- */
+
+/* Follows record boundaries in what GnuTLS pulls, whatever the chunking,
+ * keeping the header and first two body bytes of the latest record. */
+static void observe(mutls_session *s, const unsigned char *p, size_t n)
+{
+	while (n) {
+		if (s->rec_have >= 5 && s->rec_left == 0)
+			s->rec_have = 0; /* a new record starts */
+		if (s->rec_have < 5) {
+			s->rec_head[s->rec_have++] = *p++;
+			n--;
+			if (s->rec_have == 5)
+				s->rec_left = (size_t)s->rec_head[3] << 8 | s->rec_head[4];
+			continue;
+		}
+		if (s->rec_have < 7) {
+			s->rec_head[s->rec_have++] = *p++;
+			s->rec_left--;
+			n--;
+			continue;
+		}
+		{
+			size_t skip = n < s->rec_left ? n : s->rec_left;
+			p += skip;
+			n -= skip;
+			s->rec_left -= skip;
+		}
+	}
+}
+
+int mutls__transport_plaintext_alert(const mutls_session *s)
+{
+	if (s->rec_have == 7 && s->rec_left == 0 && s->rec_head[0] == 21 &&
+	    s->rec_head[3] == 0 && s->rec_head[4] == 2)
+		return s->rec_head[6];
+	return -1;
+}
+
 /* ---- memory ------------------------------------------------------------ */
 
 static int grow(unsigned char **buf, size_t *cap, size_t need)
@@ -73,6 +112,7 @@ static ssize_t mem_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
 	if (len > avail)
 		len = avail;
 	memcpy(data, s->in + s->in_pos, len);
+	observe(s, data, len);
 	s->in_pos += len;
 	if (s->in_pos == s->in_len)
 		s->in_pos = s->in_len = 0;
@@ -193,6 +233,8 @@ static ssize_t fd_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
 		s->io_errno = errno;
 		gnutls_transport_set_errno(s->gs, errno);
 	}
+	if (n > 0)
+		observe(s, data, (size_t)n);
 	return n;
 }
 

@@ -551,3 +551,36 @@ TEST(malformed_extended_key_usage_is_bad_purpose)
 	free(key);
 	pki_free(&pki);
 }
+
+TEST(server_wrong_name_tls12_refusal_reaches_server)
+{
+	/* a TLS 1.2 server waiting for the client's Certificate gets the
+	 * client's alert instead: a refusal, not a missing certificate */
+	fixture f;
+	const char *v[] = { "1.2" };
+	setup(&f, NULL, NULL);
+	CHECK_OK(mutls_config_set_versions(f.ccfg, v, 1));
+	run(&f, "billing.internal");
+	expect_client_refuses(&f, MUTLS_REASON_NAME_MISMATCH, 42, "does not match the name");
+	CHECK_STR(session_message(f.p.server), "peer rejected our certificate (alert bad_certificate)");
+	fixture_free(&f);
+}
+
+TEST(plaintext_alert_in_tls13_is_a_refusal)
+{
+	/* some TLS 1.3 clients (OpenSSL 3.0) send their refusal unencrypted
+	 * after the server's encrypted flight */
+	static const unsigned char alert[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x2a };
+	fixture f;
+	setup(&f, NULL, NULL);
+	pair_new(&f.p, f.ccfg, "orders.internal", f.scfg);
+	CHECK_INT(mutls_session_handshake(f.p.client), MUTLS_EWANTREAD);
+	pair_move(f.p.client, f.p.server);
+	CHECK_INT(mutls_session_handshake(f.p.server), MUTLS_EWANTREAD);
+	CHECK_OK(mutls_session_feed(f.p.server, alert, sizeof(alert)));
+	CHECK_INT(mutls_session_handshake(f.p.server), MUTLS_EPEERREJECTED);
+	CHECK_INT(mutls_error_alert(mutls_session_error(f.p.server)), 42);
+	CHECK_INT(mutls_error_side(mutls_session_error(f.p.server)), MUTLS_SIDE_PEER);
+	CHECK_STR(session_message(f.p.server), "peer rejected our certificate (alert bad_certificate)");
+	fixture_free(&f);
+}
