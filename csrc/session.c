@@ -161,6 +161,12 @@ void mutls_session_set_userdata(mutls_session *s, void *userdata)
 		s->userdata = userdata;
 }
 
+void mutls_session_set_hook_error(mutls_session *s, const char *message)
+{
+	if (s && message)
+		snprintf(s->hook_message, sizeof(s->hook_message), "%s", message);
+}
+
 void *mutls_session_userdata(const mutls_session *s)
 {
 	return s ? s->userdata : NULL;
@@ -369,8 +375,9 @@ static int session_fail(mutls_session *s, int grc, mutls_step phase)
 			e->reasons = s->verdict.reasons;
 		} else {
 			mutls__error_fill(e, MUTLS_EHOOK, MUTLS_SIDE_LOCAL, phase,
-				GNUTLS_A_INTERNAL_ERROR, "a trace or keylog hook failed during the %s",
-				mutls_step_name(phase));
+				GNUTLS_A_INTERNAL_ERROR, "the %s hook failed during the %s%s%s",
+				s->failed_hook ? s->failed_hook : "trace", mutls_step_name(phase),
+				s->hook_message[0] ? ": " : "", s->hook_message);
 		}
 		send = 1;
 	} else if (s->no_cert || (s->is_server && s->cfg->peer_mode == MUTLS_PEER_REQUIRE &&

@@ -41,6 +41,8 @@ struct mutls_session {
 	int close_sent;
 	int close_received;
 	int hook_failed;              /* a hook returned ERROR / non-zero */
+	const char *failed_hook;      /* "trace" / "keylog" (static) */
+	char hook_message[512];       /* what a failed trace/keylog hook said */
 	int no_cert;                  /* required peer certificate missing */
 	int verify_ran;
 	int verified;

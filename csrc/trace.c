@@ -67,6 +67,7 @@ int mutls__trace_add(mutls_session *s, mutls_trace_kind kind, int outgoing,
 
 	if (s->cfg->trace_hook && s->cfg->trace_hook(s, &slot->event, s->cfg->trace_payload) != 0) {
 		s->hook_failed = 1;
+		s->failed_hook = "trace";
 		return MUTLS_EHOOK;
 	}
 	return 0;
@@ -256,6 +257,7 @@ static int keylog_function(gnutls_session_t gs, const char *label, const gnutls_
 	hex(line + strlen(line), secret->data, secret->size);
 	if (mutls__config_keylog(s->cfg, s, line) != 0) {
 		s->hook_failed = 1;
+		s->failed_hook = "keylog";
 		return -1;
 	}
 	return 0;

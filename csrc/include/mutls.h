@@ -260,6 +260,11 @@ typedef int (*mutls_trace_hook)(mutls_session *session,
  * non-zero to abort the handshake (code MUTLS_EHOOK). */
 typedef int (*mutls_keylog_hook)(mutls_session *session, const char *line,
 	void *payload);
+/* For bindings: a trace or keylog hook about to return non-zero (it raised)
+ * leaves its message here; the session's error then says "the trace hook
+ * failed during the handshake: <message>". Copied. */
+MUTLS_EXTERN void mutls_session_set_hook_error(mutls_session *session,
+	const char *message);
 /* Releases a hook payload when the config dies (may be NULL). */
 typedef void (*mutls_payload_free)(void *payload);
 

@@ -1,0 +1,379 @@
+/* Certificate: one parsed X.509 certificate (a mutls_x509 reference). */
+#include "lmutls.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void lm_push_cert(lua_State *L, mutls_x509 *x)
+{
+	lm_cert *c = lm_newuserdata(L, sizeof(*c));
+	c->x = NULL;
+	luaL_getmetatable(L, LM_CERT);
+	lua_setmetatable(L, -2);
+	c->x = mutls_x509_ref(x);
+}
+
+lm_cert *lm_test_cert(lua_State *L, int idx)
+{
+	lm_cert *c = luaL_testudata(L, idx, LM_CERT);
+	return c && c->x ? c : NULL;
+}
+
+lm_cert *lm_check_cert(lua_State *L, int idx)
+{
+	lm_cert *c = luaL_checkudata(L, idx, LM_CERT);
+	if (!c->x)
+		luaL_argerror(L, idx, "the certificate was released");
+	return c;
+}
+
+static int cert_gc(lua_State *L)
+{
+	lm_cert *c = luaL_checkudata(L, 1, LM_CERT);
+	if (c->x) {
+		mutls_x509_unref(c->x);
+		c->x = NULL;
+	}
+	return 0;
+}
+
+/* Pushes a string the core allocated (caller frees: mutls_free), or fails. */
+static int push_owned(lua_State *L, int rc, char *text)
+{
+	if (rc < 0) {
+		mutls_free(text);
+		return lm_fail_last(L);
+	}
+	if (text)
+		lua_pushstring(L, text);
+	else
+		lua_pushnil(L);
+	mutls_free(text);
+	return 1;
+}
+
+static void push_names(lua_State *L, const mutls_x509 *x, mutls_san_type type)
+{
+	char **names = NULL;
+	size_t n = 0;
+	if (mutls_x509_names(&names, &n, x, type) < 0) {
+		n = 0;
+		names = NULL;
+	}
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		lua_pushstring(L, names[i]);
+		lua_rawseti(L, -2, (int)i + 1);
+	}
+	mutls_strings_free(names, n);
+}
+
+static int cert_fingerprint(lua_State *L)
+{
+	lm_cert *c = lm_check_cert(L, 1);
+	const char *alg = luaL_optstring(L, 2, "sha256");
+	char *fp = NULL;
+	int rc = mutls_x509_fingerprint(&fp, c->x, alg);
+	return push_owned(L, rc, fp); /* rc is computed before fp is read */
+}
+
+static int cert_verify(lua_State *L)
+{
+	static const char *const allowed[] = { "trust", "hostname", "purpose", "crl",
+		"peers", "intermediates", NULL };
+	lm_cert *c = lm_check_cert(L, 1);
+	lm_config *tc;
+	mutls_purpose purpose = MUTLS_PURPOSE_ANY;
+	const char *hostname, *p;
+	mutls_x509 **inter = NULL;
+	size_t ninter = 0;
+	unsigned reasons = 0;
+	int rc;
+
+	luaL_checktype(L, 2, LUA_TTABLE);
+	lm_check_options(L, 2, "verify", allowed);
+	hostname = lm_optstring_field(L, 2, "hostname");
+	p = lm_optstring_field(L, 2, "purpose");
+	if (p) {
+		if (strcmp(p, "server") == 0)
+			purpose = MUTLS_PURPOSE_SERVER;
+		else if (strcmp(p, "client") == 0)
+			purpose = MUTLS_PURPOSE_CLIENT;
+		else if (strcmp(p, "any") == 0)
+			purpose = MUTLS_PURPOSE_ANY;
+		else
+			return luaL_error(L, "verify: purpose must be \"server\", \"client\" or \"any\", not \"%s\"", p);
+	}
+	lua_getfield(L, 2, "intermediates");
+	if (!lua_isnil(L, -1)) {
+		luaL_argcheck(L, lua_istable(L, -1), 2, "intermediates must be an array of certificates");
+		ninter = lm_rawlen(L, -1);
+		inter = lm_newuserdata(L, (ninter ? ninter : 1) * sizeof(*inter));
+		for (size_t i = 0; i < ninter; i++) {
+			lm_cert *ic;
+			lua_rawgeti(L, -2, (int)i + 1);
+			ic = lm_test_cert(L, -1);
+			if (!ic)
+				return luaL_error(L, "verify: intermediates[%d] is not a certificate", (int)i + 1);
+			inter[i] = ic->x; /* kept alive by the options table */
+			lua_pop(L, 1);
+		}
+	}
+	/* The trust anchors, CRLs and patterns go into a throwaway config,
+	 * collected with its userdata even if an argument error is raised. */
+	tc = lm_push_new_config(L);
+	lua_getfield(L, 2, "trust");
+	rc = lua_isnil(L, -1) ? 0 : lm_add_trust(L, tc->cfg, lua_gettop(L));
+	lua_pop(L, 1);
+	if (rc < 0)
+		return lm_fail_last(L);
+	lua_getfield(L, 2, "crl");
+	rc = lua_isnil(L, -1) ? 0 : lm_add_crl(L, tc->cfg, lua_gettop(L));
+	lua_pop(L, 1);
+	if (rc < 0)
+		return lm_fail_last(L);
+	lua_getfield(L, 2, "peers");
+	rc = lua_isnil(L, -1) ? 0 : lm_add_peers(L, tc->cfg, lua_gettop(L));
+	lua_pop(L, 1);
+	if (rc < 0)
+		return lm_fail_last(L);
+	rc = mutls_x509_verify(&reasons, c->x, inter, ninter, tc->cfg, hostname, purpose);
+	if (rc < 0) {
+		const mutls_error *e = mutls_error_last();
+		lua_pushnil(L);
+		lm_push_error(L, e, NULL, NULL);
+		/* the reasons the verification found, and the certificate */
+		lm_push_reasons(L, reasons);
+		lua_setfield(L, -2, "reasons");
+		lua_pushvalue(L, 1);
+		lua_setfield(L, -2, "peer_certificate");
+		return 2;
+	}
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int cert_index(lua_State *L)
+{
+	lm_cert *c = luaL_checkudata(L, 1, LM_CERT);
+	const char *k = luaL_checkstring(L, 2);
+	char *text = NULL;
+
+	/* methods first */
+	luaL_getmetatable(L, LM_CERT);
+	lua_getfield(L, -1, "methods");
+	lua_getfield(L, -1, k);
+	if (!lua_isnil(L, -1))
+		return 1;
+	lua_pop(L, 3);
+	if (!c->x)
+		return luaL_error(L, "the certificate was released");
+
+	if (strcmp(k, "subject") == 0)
+		{ int rc = mutls_x509_subject(&text, c->x); return push_owned(L, rc, text); }
+	if (strcmp(k, "issuer") == 0)
+		{ int rc = mutls_x509_issuer(&text, c->x); return push_owned(L, rc, text); }
+	if (strcmp(k, "common_name") == 0)
+		{ int rc = mutls_x509_common_name(&text, c->x); return push_owned(L, rc, text); }
+	if (strcmp(k, "serial") == 0)
+		{ int rc = mutls_x509_serial(&text, c->x); return push_owned(L, rc, text); }
+	if (strcmp(k, "pem") == 0)
+		{ int rc = mutls_x509_pem(&text, c->x); return push_owned(L, rc, text); }
+	if (strcmp(k, "not_before") == 0) {
+		lm_pushint(L, mutls_x509_not_before(c->x));
+		return 1;
+	}
+	if (strcmp(k, "not_after") == 0) {
+		lm_pushint(L, mutls_x509_not_after(c->x));
+		return 1;
+	}
+	if (strcmp(k, "is_ca") == 0) {
+		lua_pushboolean(L, mutls_x509_is_ca(c->x));
+		return 1;
+	}
+	if (strcmp(k, "key_type") == 0) {
+		lua_pushstring(L, mutls_x509_key_type(c->x));
+		return 1;
+	}
+	if (strcmp(k, "label") == 0) {
+		lua_pushstring(L, mutls_x509_label(c->x));
+		return 1;
+	}
+	if (strcmp(k, "der") == 0) {
+		const unsigned char *der;
+		size_t len;
+		mutls_x509_der(&der, &len, c->x);
+		lua_pushlstring(L, (const char *)der, len);
+		return 1;
+	}
+	if (strcmp(k, "dns_names") == 0) {
+		push_names(L, c->x, MUTLS_SAN_DNS);
+		return 1;
+	}
+	if (strcmp(k, "ip_addresses") == 0) {
+		push_names(L, c->x, MUTLS_SAN_IP);
+		return 1;
+	}
+	if (strcmp(k, "uris") == 0) {
+		push_names(L, c->x, MUTLS_SAN_URI);
+		return 1;
+	}
+	if (strcmp(k, "emails") == 0) {
+		push_names(L, c->x, MUTLS_SAN_EMAIL);
+		return 1;
+	}
+	lua_pushnil(L);
+	return 1;
+}
+
+static int cert_tostring(lua_State *L)
+{
+	lm_cert *c = luaL_checkudata(L, 1, LM_CERT);
+	lua_pushfstring(L, "mutls.Certificate: %s", c->x ? mutls_x509_label(c->x) : "(released)");
+	return 1;
+}
+
+static int cert_eq(lua_State *L)
+{
+	lm_cert *a = lm_test_cert(L, 1), *b = lm_test_cert(L, 2);
+	const unsigned char *da, *db;
+	size_t la, lb;
+	if (!a || !b) {
+		lua_pushboolean(L, 0);
+		return 1;
+	}
+	mutls_x509_der(&da, &la, a->x);
+	mutls_x509_der(&db, &lb, b->x);
+	lua_pushboolean(L, la == lb && memcmp(da, db, la) == 0);
+	return 1;
+}
+
+/* ---- constructors ------------------------------------------------------- */
+
+static int push_new_cert(lua_State *L, int rc, mutls_x509 *x)
+{
+	if (rc < 0)
+		return lm_fail_last(L);
+	lm_push_cert(L, x);
+	mutls_x509_unref(x); /* the userdata holds its own reference */
+	return 1;
+}
+
+int lm_certificate_new(lua_State *L)
+{
+	size_t len;
+	const char *pem = luaL_checklstring(L, 1, &len);
+	mutls_x509 *x = NULL;
+	int rc = mutls_x509_from_pem(&x, pem, len);
+	return push_new_cert(L, rc, x);
+}
+
+int lm_certificate_from_der(lua_State *L)
+{
+	size_t len;
+	const char *der = luaL_checklstring(L, 1, &len);
+	mutls_x509 *x = NULL;
+	int rc = mutls_x509_from_der(&x, (const unsigned char *)der, len);
+	return push_new_cert(L, rc, x);
+}
+
+int lm_load_certificate(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	mutls_x509 *x = NULL;
+	int rc = mutls_x509_load(&x, path);
+	return push_new_cert(L, rc, x);
+}
+
+/* Reads a whole file into a Lua string (pushed), or returns nil, err. */
+static int read_file(lua_State *L, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	luaL_Buffer b;
+	char chunk[4096];
+	size_t n;
+
+	if (!f) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "%s: %s", path, strerror(errno));
+		return 0;
+	}
+	luaL_buffinit(L, &b);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		luaL_addlstring(&b, chunk, n);
+	fclose(f);
+	luaL_pushresult(&b);
+	return 1;
+}
+
+/* mutls.load_certificates(pem_or_path) -> array of certificates */
+int lm_load_certificates(lua_State *L)
+{
+	size_t len;
+	const char *src = luaL_checklstring(L, 1, &len);
+	mutls_x509 **list = NULL;
+	size_t count = 0;
+	int rc;
+
+	if (!strstr(src, "-----BEGIN")) {
+		/* a path: the core reads PEM chains from text only */
+		if (!read_file(L, src)) {
+			const char *msg = lua_tostring(L, -1);
+			lua_pushnil(L);
+			lm_push_error_made(L, MUTLS_ECONFIG, MUTLS_SIDE_NONE, MUTLS_STEP_NONE, msg);
+			return 2;
+		}
+		src = lua_tolstring(L, -1, &len);
+		if (!strstr(src, "-----BEGIN")) {
+			mutls_x509 *x = NULL;
+			rc = mutls_x509_load(&x, lua_tostring(L, 1)); /* DER: one certificate */
+			if (rc < 0)
+				return lm_fail_last(L);
+			lua_createtable(L, 1, 0);
+			lm_push_cert(L, x);
+			mutls_x509_unref(x);
+			lua_rawseti(L, -2, 1);
+			return 1;
+		}
+	}
+	rc = mutls_x509_list_from_pem(&list, &count, src, len);
+	if (rc < 0)
+		return lm_fail_last(L);
+	/* the array is built first so an allocation error cannot leak the list */
+	lua_createtable(L, (int)count, 0);
+	for (size_t i = 0; i < count; i++) {
+		lm_cert *c = lm_newuserdata(L, sizeof(*c));
+		c->x = list[i]; /* takes over the reference */
+		list[i] = NULL;
+		luaL_getmetatable(L, LM_CERT);
+		lua_setmetatable(L, -2);
+		lua_rawseti(L, -2, (int)i + 1);
+	}
+	mutls_x509_list_free(list, count);
+	return 1;
+}
+
+void lm_open_certificate(lua_State *L)
+{
+	static const luaL_Reg meta[] = {
+		{ "__index", cert_index },
+		{ "__gc", cert_gc },
+		{ "__close", cert_gc },
+		{ "__tostring", cert_tostring },
+		{ "__eq", cert_eq },
+		{ NULL, NULL }
+	};
+	static const luaL_Reg methods[] = {
+		{ "fingerprint", cert_fingerprint },
+		{ "verify", cert_verify },
+		{ NULL, NULL }
+	};
+	luaL_newmetatable(L, LM_CERT);
+	luaL_setfuncs(L, meta, 0);
+	lua_newtable(L);
+	luaL_setfuncs(L, methods, 0);
+	lua_setfield(L, -2, "methods");
+	lua_pop(L, 1);
+}

@@ -1,0 +1,132 @@
+/* Private declarations shared by the files of the Lua binding. */
+#ifndef MUTLS_LUA_H
+#define MUTLS_LUA_H
+
+#include "compat.h"
+#include "mutls.h"
+
+#include <stddef.h>
+
+#define LM_CONFIG   "mutls.Config"
+#define LM_SESSION  "mutls.Session"
+#define LM_CERT     "mutls.Certificate"
+#define LM_TESTCA   "mutls.TestCA"
+#define LM_IDENTITY "mutls.Identity"
+#define LM_ERROR    "mutls.Error"
+
+#define LM_HOOKMSG_MAX 480
+
+typedef struct {
+	mutls_config *cfg;
+} lm_config;
+
+typedef struct {
+	mutls_x509 *x;
+} lm_cert;
+
+typedef struct {
+	mutls_testca *ca;
+} lm_testca;
+
+typedef struct {
+	mutls_identity *id;
+} lm_identity;
+
+/*
+ * A session. Its user value table holds { config = <the Lua config> }, which
+ * keeps the config and therefore its hook functions alive. While a method
+ * that may run hooks (handshake, send, recv, close) is inside the C core,
+ * L is the calling coroutine and self_index the session's stack slot in it;
+ * the hook trampolines run the Lua hooks there, under lua_pcall.
+ */
+typedef struct {
+	mutls_session *s;
+	lua_State *L;         /* non-NULL only during a call into the core */
+	int self_index;
+	int busy;
+	char hookmsg[LM_HOOKMSG_MAX]; /* the first error raised by a Lua hook */
+	char *buf;            /* recv scratch buffer */
+	size_t buf_cap;
+} lm_session;
+
+/* module.c */
+/* Integer push that is an integer on 5.4 and a number on 5.1. */
+void lm_pushint(lua_State *L, long long v);
+/* Field helpers on the table at idx: raise on a wrong type. */
+const char *lm_optstring_field(lua_State *L, int idx, const char *key);
+int lm_optbool_field(lua_State *L, int idx, const char *key, int def);
+/* Raise when the options table at idx has a key not in allowed (NULL-ended). */
+void lm_check_options(lua_State *L, int idx, const char *what, const char *const *allowed);
+/* The string, or each string of the array, at idx, as a C array kept alive
+ * by a userdata left on the stack. Raises on other types. */
+const char **lm_string_list(lua_State *L, int idx, const char *what, size_t *count);
+/* Calls fn(value, lightuserdata ctx) under lua_pcall on L, value being the
+ * stack slot value_index of L's current frame. Returns 0, or -1 with the
+ * error as text in msg[cap]. Never raises: safe inside core callbacks. */
+int lm_run_protected(lua_State *L, int value_index, lua_CFunction fn, void *ctx,
+	char *msg, size_t cap);
+
+/* errors.c */
+void lm_open_errors(lua_State *L);
+/* Pushes an error object built from e (copied first). s (may be NULL) gives
+ * the peer certificate; hookmsg (may be NULL/"") is appended to a hook
+ * error's message when the message does not carry it yet. */
+void lm_push_error(lua_State *L, const mutls_error *e, const mutls_session *s,
+	const char *hookmsg);
+/* nil, err from mutls_error_last(); returns 2. */
+int lm_fail_last(lua_State *L);
+/* nil, err from a session's error (or the last error when it has none). */
+int lm_fail_session(lua_State *L, lm_session *ls, int rc);
+/* Pushes an error object made by the binding. */
+void lm_push_error_made(lua_State *L, int code, mutls_side side, mutls_step step,
+	const char *message);
+/* Pushes the array of reason names of a reason bit set. */
+void lm_push_reasons(lua_State *L, unsigned reasons);
+
+/* certificate.c */
+void lm_open_certificate(lua_State *L);
+/* Pushes a Certificate holding a new reference to x (x may not be NULL). */
+void lm_push_cert(lua_State *L, mutls_x509 *x);
+lm_cert *lm_check_cert(lua_State *L, int idx);
+lm_cert *lm_test_cert(lua_State *L, int idx);
+int lm_certificate_new(lua_State *L);
+int lm_certificate_from_der(lua_State *L);
+int lm_load_certificate(lua_State *L);
+int lm_load_certificates(lua_State *L);
+
+/* config.c */
+void lm_open_config(lua_State *L);
+int lm_config_new(lua_State *L);
+/* A new empty Config userdata on the stack. */
+lm_config *lm_push_new_config(lua_State *L);
+lm_config *lm_check_config(lua_State *L, int idx);
+/* Adds the trust value at idx (string, Certificate, TestCA or array of
+ * these) to cfg. Returns 0 or a mutls error code (error in
+ * mutls_error_last); raises on wrong types. */
+int lm_add_trust(lua_State *L, mutls_config *cfg, int idx);
+/* Same for CRLs (string, TestCA, or array). */
+int lm_add_crl(lua_State *L, mutls_config *cfg, int idx);
+/* Same for peer patterns (string or array of strings). */
+int lm_add_peers(lua_State *L, mutls_config *cfg, int idx);
+/* The hook trampolines (config.c registers them; session.c provides the
+ * session side). */
+void lm_push_trace_event(lua_State *L, const mutls_trace_event *e);
+
+/* session.c */
+void lm_open_session(lua_State *L);
+int lm_session_new(lua_State *L, lm_config *cfg, int cfg_index, int server, int opts);
+/* For the trampolines in config.c: runs fn (a C function taking the
+ * session userdata as argument 1 and ctx as light userdata argument 2) on
+ * the session's coroutine under lua_pcall. Returns 0, or -1 with the error
+ * text stored in ls->hookmsg (and copied to msg[cap] when msg). Never
+ * raises. */
+int lm_session_run_hook(mutls_session *s, lua_CFunction fn, void *ctx,
+	char *msg, size_t cap);
+
+/* testca.c */
+void lm_open_testca(lua_State *L);
+int lm_testca_new(lua_State *L);
+lm_testca *lm_test_testca(lua_State *L, int idx);
+lm_identity *lm_test_identity(lua_State *L, int idx);
+
+#endif

@@ -1,0 +1,136 @@
+-- Certificates: parsing (PEM, DER, files, chains), fields, fingerprints,
+-- offline verification. Mirrors parts of tests/c/test_x509.c and test_verify.c.
+local H = require "helpers"
+local mutls = H.mutls
+
+describe("certificate", function()
+	local pki
+	before_each(function() pki = H.pki() end)
+
+	it("has every field", function()
+		local c = pki.server.certificate
+		assert.equal("CN=orders", c.subject)
+		assert.equal("CN=mutls test root,O=mutls test PKI", c.issuer)
+		assert.equal("orders", c.common_name)
+		assert.equal("CN=orders", c.label)
+		assert.is_true(#c.serial > 0)
+		assert.is_truthy(c.serial:match("^[0-9a-f]+$"))
+		assert.same({ "orders.internal", "localhost" }, c.dns_names)
+		assert.same({ "127.0.0.1", "::1" }, c.ip_addresses)
+		assert.same({}, c.uris)
+		assert.same({}, c.emails)
+		assert.is_false(c.is_ca)
+		assert.equal("p256", c.key_type)
+		assert.is_true(H.contains(c.pem, "-----BEGIN CERTIFICATE-----"))
+		assert.equal(0x30, c.der:byte(1))
+		local now = os.time()
+		assert.is_true(c.not_before <= now and c.not_before > now - 7200)
+		assert.is_true(c.not_after > now + 300 * H.DAY)
+		if math.type then
+			assert.equal("integer", math.type(c.not_before))
+			assert.equal("integer", math.type(c.not_after))
+		end
+		assert.is_nil(c.no_such_field)
+		assert.is_true(pki.ca.certificate.is_ca)
+		assert.equal("mutls test root", pki.ca.certificate.common_name)
+		assert.equal("mutls.Certificate: CN=orders", tostring(c))
+	end)
+
+	it("a certificate without a CN", function()
+		local id = pki.ca:issue { dns = { "nocn.internal" }, email = { "ops@example.org" } }
+		assert.is_nil(id.certificate.common_name)
+		assert.same({ "ops@example.org" }, id.certificate.emails)
+	end)
+
+	it("parses PEM, DER, files and chains", function()
+		local c = assert(mutls.certificate(pki.server.cert_pem))
+		assert.equal(pki.server.certificate, c) -- __eq compares the DER
+		local d = assert(mutls.certificate_from_der(c.der))
+		assert.equal(c.der, d.der)
+		local dir = H.tmpdir()
+		local paths = pki.server:write_to(dir)
+		local f = assert(mutls.load_certificate(paths.cert))
+		assert.equal(c, f)
+		H.write(dir .. "/cert.der", c.der)
+		assert.equal(c, assert(mutls.load_certificate(dir .. "/cert.der")))
+		local inter = pki.ca:intermediate { name = "mutls test intermediate" }
+		local id = inter:issue { cn = "deep", dns = { "deep.internal" } }
+		local list = assert(mutls.load_certificates(id.chain_pem))
+		assert.equal(2, #list)
+		assert.equal("CN=deep", list[1].label)
+		assert.equal("CN=mutls test intermediate", list[2].label)
+		H.write(dir .. "/chain.pem", id.chain_pem)
+		assert.equal(2, #assert(mutls.load_certificates(dir .. "/chain.pem")))
+		assert.equal(1, #assert(mutls.load_certificates(dir .. "/cert.der")))
+		-- the identity's chain is the same
+		assert.equal(list[2], id.chain[2])
+		H.rmdir(dir)
+	end)
+
+	it("bad input is nil, err (code config)", function()
+		local c, err = mutls.certificate("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+		assert.is_nil(c)
+		assert.equal("config", err.code)
+		c, err = mutls.certificate_from_der("not der")
+		assert.equal("config", err.code)
+		c, err = mutls.load_certificate("/nonexistent/cert.pem")
+		assert.equal("config", err.code)
+		assert.is_true(H.contains(err.message, "/nonexistent/cert.pem"))
+		c, err = mutls.load_certificates("/nonexistent/chain.pem")
+		assert.equal("config", err.code)
+		assert.is_true(H.contains(err.message, "/nonexistent/chain.pem"))
+	end)
+
+	it("fingerprints", function()
+		local c = pki.client.certificate
+		local fp = c:fingerprint("sha256")
+		assert.equal(64, #fp)
+		assert.is_truthy(fp:match("^[0-9a-f]+$"))
+		assert.equal(fp, c:fingerprint())
+		assert.equal(40, #c:fingerprint("sha1"))
+		assert.equal(128, #c:fingerprint("sha512"))
+		local none, err = c:fingerprint("md42")
+		assert.is_nil(none)
+		assert.is_true(mutls.is_error(err))
+	end)
+
+	it("verifies offline like a handshake does", function()
+		local cert = pki.server.certificate
+		assert.is_true(cert:verify { trust = pki.ca, hostname = "orders.internal", purpose = "server" })
+		local ok, err = cert:verify { trust = pki.ca, hostname = "orders.internal", purpose = "client" }
+		assert.is_nil(ok)
+		assert.equal("verify-failed", err.code)
+		assert.same({ "bad-purpose" }, err.reasons)
+		assert.equal(cert, err.peer_certificate)
+		local old = H.issue(pki.ca, "old", "old.internal", nil, nil, "both", -10 * H.DAY, -H.DAY)
+		ok, err = old.certificate:verify { trust = pki.ca.cert_pem, hostname = "new.internal" }
+		assert.same({ "expired", "name-mismatch" }, err.reasons)
+		assert.is_true(H.contains(err.message, "certificate CN=old expired at "))
+		-- unknown issuer, then fixed with the intermediates
+		local inter = pki.ca:intermediate {}
+		local deep = inter:issue { cn = "deep", dns = { "deep.internal" } }
+		ok, err = deep.certificate:verify { trust = pki.ca }
+		assert.same({ "unknown-issuer" }, err.reasons)
+		assert.is_true(deep.certificate:verify { trust = pki.ca, intermediates = { inter.certificate } })
+		-- revoked, by CRL
+		pki.ca:revoke(pki.client)
+		ok, err = pki.client.certificate:verify { trust = pki.ca, crl = pki.ca.crl_pem, purpose = "client" }
+		assert.same({ "revoked" }, err.reasons)
+		-- policy
+		assert.is_true(pki.server.certificate:verify { trust = pki.ca, peers = { "dns:*.internal" } })
+		ok, err = pki.server.certificate:verify { trust = pki.ca, peers = "cn:billing" }
+		assert.same({ "policy" }, err.reasons)
+		-- bad key usage is a bad purpose
+		local bad = pki.ca:issue { cn = "orders", dns = { "orders.internal" }, purpose = "server", bad_key_usage = true }
+		ok, err = bad.certificate:verify { trust = pki.ca, hostname = "orders.internal", purpose = "server" }
+		assert.same({ "bad-purpose" }, err.reasons)
+		assert.is_true(H.contains(err.message, "key usage does not allow digital signatures"))
+		-- bad trust is a config error, bad types raise
+		ok, err = cert:verify { trust = "/nonexistent/ca.pem" }
+		assert.equal("config", err.code)
+		assert.has_error(function() cert:verify { purpose = "everything" } end)
+		assert.has_error(function() cert:verify { intermediates = { "pem" } } end)
+		assert.has_error(function() cert:verify { bogus = 1 } end)
+		assert.has_error(function() cert:verify() end)
+	end)
+end)

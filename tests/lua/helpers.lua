@@ -1,0 +1,271 @@
+-- Shared helpers of the Lua specs: the standard test PKI (the same as the C
+-- tests' pki_make), in-memory client/server pairs driven to completion, loopback
+-- sockets, temporary directories and external peer processes.
+local mutls = require "mutls"
+
+local H = {}
+H.mutls = mutls
+H.DAY = 86400
+
+-- The C tests' standard PKI: root "mutls test root"; server "orders" (DNS
+-- orders.internal + localhost, IP 127.0.0.1 + ::1, purpose server); client
+-- "payments" (URI spiffe://example.org/payments, purpose client).
+function H.pki()
+	local ca = mutls.testca { name = "mutls test root" }
+	local server = ca:issue {
+		cn = "orders", dns = { "orders.internal", "localhost" },
+		ip = { "127.0.0.1", "::1" }, purpose = "server",
+	}
+	local client = ca:issue {
+		cn = "payments", uri = { "spiffe://example.org/payments" }, purpose = "client",
+	}
+	return { ca = ca, server = server, client = client }
+end
+
+-- A leaf like the C tests' pki_issue: offsets are seconds from now.
+function H.issue(ca, cn, dns, ip, uri, purpose, not_before, not_after)
+	return ca:issue {
+		cn = cn, dns = dns and { dns } or nil, ip = ip and { ip } or nil,
+		uri = uri and { uri } or nil, purpose = purpose,
+		not_before = not_before, not_after = not_after,
+	}
+end
+
+-- A config with identity id (nil: none) trusting ca (nil: nothing), plus
+-- extra options.
+function H.config(id, ca, extra)
+	local opts = {}
+	if id then opts.identity = id end
+	if ca then opts.trust = ca end
+	for k, v in pairs(extra or {}) do opts[k] = v end
+	return assert(mutls.config(opts))
+end
+
+-- Moves the pending output of `from` into `to`; returns the byte count.
+function H.move(from, to)
+	local data = from:data_to_send()
+	if #data > 0 then assert(to:feed(data)) end
+	return #data
+end
+
+local function step(s)
+	local ok, err = s:handshake()
+	if ok then return "ok" end
+	if err == "wantread" or err == "wantwrite" then return "want" end
+	return "failed", err
+end
+
+-- Memory-mode sessions.
+function H.pair(ccfg, hostname, scfg)
+	local p = {}
+	p.c = assert(ccfg:client { server_hostname = hostname })
+	p.s = assert(scfg:server {})
+	p.cstate, p.sstate = "want", "want"
+	return p
+end
+
+-- Drives both handshakes until neither can progress (bounded, like the C
+-- pair_handshake).
+function H.handshake(p)
+	for _ = 1, 64 do
+		local moved = 0
+		if p.cstate == "want" then p.cstate, p.cerr = step(p.c) end
+		moved = moved + H.move(p.c, p.s)
+		if p.sstate == "want" then p.sstate, p.serr = step(p.s) end
+		moved = moved + H.move(p.s, p.c)
+		if moved == 0 then return p end
+	end
+	error("the handshake did not settle in 64 rounds")
+end
+
+-- A handshake, then (like the C pair_run) a read by a client whose handshake
+-- succeeded while the server's failed: a TLS 1.3 client learns of its
+-- rejection there.
+function H.run(ccfg, hostname, scfg)
+	local p = H.handshake(H.pair(ccfg, hostname, scfg))
+	if p.cstate == "ok" and p.sstate == "failed" then
+		local data, err = p.c:recv(64)
+		assert(data == nil, "the client read data from a server that failed")
+		p.cstate, p.cerr = "failed", err
+	end
+	return p
+end
+
+-- Sends msg from `from`, moves it, and receives it on `to`.
+function H.transfer(from, to, msg)
+	assert(from:send(msg) == #msg)
+	H.move(from, to)
+	local data, err = to:recv(16384)
+	H.move(to, from)
+	return data, err
+end
+
+-- A connected pair: standard PKI, handshake done. version: "1.2"/"1.3"/nil.
+function H.connected(version, cextra, sextra)
+	local pki = H.pki()
+	local cx = cextra or {}
+	if version then cx.versions = { version } end
+	local ccfg = H.config(pki.client, pki.ca, cx)
+	local scfg = H.config(pki.server, pki.ca, sextra)
+	local p = H.handshake(H.pair(ccfg, "orders.internal", scfg))
+	assert(p.cstate == "ok", tostring(p.cerr))
+	assert(p.sstate == "ok", tostring(p.serr))
+	p.pki, p.ccfg, p.scfg = pki, ccfg, scfg
+	return p
+end
+
+function H.contains(haystack, needle)
+	return type(haystack) == "string" and haystack:find(needle, 1, true) ~= nil
+end
+
+-- Checks an error object's fields. alert: name or nil (then: none).
+function H.expect_error(err, code, reasons, side, step_name, alert)
+	assert(type(err) == "table", "expected an error object, got " .. tostring(err))
+	assert(mutls.is_error(err), "not a mutls error object")
+	assert(err.code == code, ("code %s expected, got %s (%s)"):format(code, tostring(err.code), tostring(err)))
+	if reasons then
+		local got = table.concat(err.reasons, ",")
+		local want = table.concat(reasons, ",")
+		assert(got == want, ("reasons {%s} expected, got {%s} (%s)"):format(want, got, tostring(err)))
+	end
+	if side ~= false then
+		assert(err.side == side, ("side %s expected, got %s"):format(tostring(side), tostring(err.side)))
+	end
+	if step_name ~= false then
+		assert(err.step == step_name, ("step %s expected, got %s"):format(tostring(step_name), tostring(err.step)))
+	end
+	if alert ~= false then
+		assert(err.alert == alert, ("alert %s expected, got %s"):format(tostring(alert), tostring(err.alert)))
+	end
+	assert(tostring(err) == err.message)
+end
+
+-- ---- files and processes ------------------------------------------------
+
+function H.tmpdir()
+	local f = assert(io.popen("mktemp -d /tmp/mutls-lua-XXXXXX"))
+	local dir = f:read("*l")
+	f:close()
+	return dir
+end
+
+function H.rmdir(dir)
+	if dir and dir:match("^/tmp/mutls%-lua%-") then
+		os.execute("rm -rf '" .. dir .. "'")
+	end
+end
+
+function H.write(path, text)
+	local f = assert(io.open(path, "wb"))
+	f:write(text)
+	f:close()
+	return path
+end
+
+function H.read(path)
+	local f = io.open(path, "rb")
+	if not f then return nil end
+	local t = f:read("*a")
+	f:close()
+	return t
+end
+
+-- os.execute: true/nil on 5.4, a status number on LuaJIT.
+function H.sh(cmd)
+	local r = os.execute(cmd)
+	return r == true or r == 0
+end
+
+function H.have(cmd)
+	return H.sh("command -v " .. cmd .. " >/dev/null 2>&1")
+end
+
+local socket_ok, socket = pcall(require, "socket")
+H.socket = socket_ok and socket or nil
+
+-- A free loopback port (bind port 0, read it, close).
+function H.free_port()
+	local srv = assert(socket.bind("127.0.0.1", 0))
+	local _, port = srv:getsockname()
+	srv:close()
+	return tonumber(port)
+end
+
+function H.sleep(seconds)
+	socket.sleep(seconds)
+end
+
+-- Starts a shell command in the background, bounded by `timeout` seconds
+-- (coreutils timeout), output into log. Returns the pid.
+function H.spawn(cmd, log, timeout)
+	local line = ("timeout -k 1 %d %s >%s 2>&1 </dev/null & echo $!"):format(timeout or 20, cmd, log or "/dev/null")
+	local f = assert(io.popen(line))
+	local pid = tonumber(f:read("*l"))
+	f:close()
+	assert(pid, "could not start: " .. cmd)
+	return pid
+end
+
+-- Same, with stdin from a file.
+function H.spawn_input(cmd, input, log, timeout)
+	local line = ("timeout -k 1 %d %s >%s 2>&1 <%s & echo $!"):format(timeout or 20, cmd, log or "/dev/null", input)
+	local f = assert(io.popen(line))
+	local pid = tonumber(f:read("*l"))
+	f:close()
+	assert(pid, "could not start: " .. cmd)
+	return pid
+end
+
+function H.kill(pid)
+	if pid then
+		os.execute(("kill %d 2>/dev/null; sleep 0.05; kill -9 %d 2>/dev/null"):format(pid, pid))
+	end
+end
+
+function H.alive(pid)
+	return H.sh(("kill -0 %d 2>/dev/null"):format(pid))
+end
+
+-- Waits until pid exits (bounded); true if it did.
+function H.wait_exit(pid, seconds)
+	local deadline = socket.gettime() + (seconds or 5)
+	while socket.gettime() < deadline do
+		if not H.alive(pid) then return true end
+		socket.sleep(0.02)
+	end
+	return false
+end
+
+-- Waits until the file at path contains needle (bounded); its text.
+function H.wait_for(path, needle, seconds)
+	local deadline = socket.gettime() + (seconds or 5)
+	repeat
+		local text = H.read(path)
+		if text and text:find(needle, 1, true) then return text end
+		socket.sleep(0.02)
+	until socket.gettime() > deadline
+	return H.read(path) or ""
+end
+
+-- Connects to 127.0.0.1:port, retrying until the listener is up (bounded).
+function H.connect(port, seconds)
+	local deadline = socket.gettime() + (seconds or 5)
+	repeat
+		local c = socket.tcp()
+		c:settimeout(1)
+		local ok = c:connect("127.0.0.1", port)
+		if ok then return c end
+		c:close()
+		socket.sleep(0.05)
+	until socket.gettime() > deadline
+	error("nothing listens on 127.0.0.1:" .. port)
+end
+
+-- A loopback listener on a free port.
+function H.listen()
+	local srv = assert(socket.bind("127.0.0.1", 0))
+	local _, port = srv:getsockname()
+	return srv, tonumber(port)
+end
+
+return H
