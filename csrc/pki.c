@@ -86,6 +86,24 @@ static const char *key_type_name(mutls_key_type type)
 }
 
 /* Generate a key of the given type; *digest is what that key signs with. */
+
+/* 1 when the key's private value exports at the curve's fixed size. */
+static int ecc_value_has_fixed_size(gnutls_x509_privkey_t key)
+{
+	gnutls_datum_t x = { NULL, 0 }, y = { NULL, 0 }, k = { NULL, 0 };
+	gnutls_ecc_curve_t curve;
+	int ok;
+
+	if (gnutls_x509_privkey_export_ecc_raw(key, &curve, &x, &y, &k) < 0)
+		return 1; /* nothing to improve on */
+	ok = k.size == (curve == GNUTLS_ECC_CURVE_SECP384R1 ? 48u : 32u);
+	gnutls_free(x.data);
+	gnutls_free(y.data);
+	gnutls_memset(k.data, 0, k.size);
+	gnutls_free(k.data);
+	return ok;
+}
+
 static int generate_key(gnutls_x509_privkey_t *out, gnutls_digest_algorithm_t *digest,
 	mutls_key_type type)
 {
@@ -117,12 +135,23 @@ static int generate_key(gnutls_x509_privkey_t *out, gnutls_digest_algorithm_t *d
 	default:
 		return mutls__error(MUTLS_EUSAGE, "unknown key type %d", (int)type);
 	}
-	if ((rc = gnutls_x509_privkey_init(&key)) < 0)
-		return mutls__error_gnutls(MUTLS_ENOMEM, rc, "cannot allocate a private key");
-	if ((rc = gnutls_x509_privkey_generate2(key, pk, bits, 0, NULL, 0)) < 0) {
+	/* GnuTLS 3.7 writes an ECDSA private value as a minimal integer (33
+	 * bytes when its top bit is set, fewer when it starts with zeros), where
+	 * RFC 5915 wants the curve's fixed size; strict readers such as pyca
+	 * cryptography refuse the others. Keep drawing until the value has the
+	 * fixed size (about two draws). */
+	for (int tries = 0;; tries++) {
+		if ((rc = gnutls_x509_privkey_init(&key)) < 0)
+			return mutls__error_gnutls(MUTLS_ENOMEM, rc, "cannot allocate a private key");
+		if ((rc = gnutls_x509_privkey_generate2(key, pk, bits, 0, NULL, 0)) < 0) {
+			gnutls_x509_privkey_deinit(key);
+			return mutls__error_gnutls(MUTLS_ECONFIG, rc, "cannot generate a %s key",
+				key_type_name(type));
+		}
+		if (pk != GNUTLS_PK_ECDSA || tries == 63 || ecc_value_has_fixed_size(key))
+			break;
 		gnutls_x509_privkey_deinit(key);
-		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "cannot generate a %s key",
-			key_type_name(type));
+		key = NULL;
 	}
 	*out = key;
 	if (digest)
