@@ -1,0 +1,109 @@
+"""The mutls command line: demo, inspect, probe, serve, ca.
+
+Each subcommand is one module here with ``add_arguments(parser)`` and
+``run(args, out) -> int``. Exit codes: 0 ok, 1 the thing checked failed
+(a handshake, a verification, a gallery case), 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Optional, Sequence
+
+from .output import Output
+
+# name -> one-line help; the module of the same name does the work.
+COMMANDS = {
+    "demo": "mutual TLS between two services, every step shown, then a gallery of failures",
+    "inspect": "show the facts of the certificates in a PEM or DER file",
+    "probe": "connect to a TLS server, show what it presents and whether it verifies",
+    "serve": "run an mTLS echo server that prints who each client is (or why it was refused)",
+    "ca": "write a ready test PKI (CA, server and client identities, CRL) to a directory",
+}
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _version() -> str:
+    try:
+        import mutls
+
+        return f"mutls {mutls.__version__} (GnuTLS {getattr(mutls, 'GNUTLS_VERSION', '?')})"
+    except Exception as exc:  # the extension may be missing; --version still answers
+        return f"mutls (extension not importable: {exc})"
+
+
+class _VersionAction(argparse.Action):
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(_version())
+        parser.exit(0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mutls",
+        description="mutls: mutual TLS over GnuTLS, every step visible and explained.",
+        epilog="Run 'mutls COMMAND --help' for the options of a command. "
+        "Exit status: 0 ok, 1 the handshake/verification/check failed, 2 usage error.",
+    )
+    parser.add_argument("--version", action=_VersionAction, help="print the mutls and GnuTLS versions")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        module = importlib.import_module(f".{name}", __name__)
+        p = sub.add_parser(name, help=help_text, description=(module.__doc__ or "").strip().split("\n\n")[0],
+                           formatter_class=argparse.RawDescriptionHelpFormatter,
+                           epilog=getattr(module, "EPILOG", None))
+        module.add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2)
+        return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    out = Output()
+    try:
+        return int(args._module.run(args, out))
+    except KeyboardInterrupt:
+        out.line("interrupted")
+        return 130
+    except BrokenPipeError:
+        # stdout closed early (mutls demo | head): stop quietly, with the
+        # status a program killed by SIGPIPE has in the shell
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 141
+    except _usage_errors() as exc:
+        print(f"mutls {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _usage_errors():
+    """Bad input on the command line: unreadable files, bad PEM, bad patterns."""
+    errors: list = [FileNotFoundError, IsADirectoryError, PermissionError, UsageProblem]
+    try:
+        import mutls
+
+        errors += [mutls.ConfigError, mutls.UsageError]
+    except Exception:
+        pass
+    return tuple(errors)
+
+
+class UsageProblem(Exception):
+    """Raised by a subcommand for a bad argument found after parsing (exit 2)."""

@@ -1,0 +1,211 @@
+"""Run an mTLS echo server that prints who each client is, or why it was refused.
+
+The first line printed is "listening on HOST:PORT" (with the real port when
+--port is 0), so a script can read it. For each connection one line says
+either "accepted ... <client identity> (verified)" or "refused ... <the
+reason>" with the error's code, reasons and alert. An accepted client gets
+back what it sends; a client that speaks HTTP (curl) gets one HTTP/1.1
+response naming its verified identity, then the connection closes.
+
+--cert, --key and --ca are files; `mutls ca DIR` writes a set. Without
+--peers every client with a valid certificate from --ca is accepted.
+
+--once serves one connection, --max N serves N, then the server exits:
+status 0 if every client was accepted, 1 if any was refused. Without them it
+runs until interrupted (Ctrl-C, exit status 0).
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+
+from .output import Output, describe_certificate, error_fields
+
+EPILOG = """\
+examples:
+  mutls ca pki && mutls serve --cert pki/server/chain.pem --key pki/server/key.pem --ca pki/ca.pem --port 8443
+  mutls serve ... --peers uri:spiffe://example.org/payments cn:client
+  curl --cacert pki/ca.pem --cert pki/client/cert.pem --key pki/client/key.pem https://localhost:8443/
+"""
+
+HTTP_METHODS = (b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ")
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="port (default 0: any free port, printed first)")
+    p.add_argument("--cert", metavar="FILE", required=True, help="our certificate chain (PEM, leaf first)")
+    p.add_argument("--key", metavar="FILE", required=True, help="our private key (PEM)")
+    p.add_argument("--password", metavar="TEXT", help="password of an encrypted --key")
+    p.add_argument("--ca", metavar="FILE", action="append", required=True,
+                   help="CA certificates trusted for client certificates (repeatable)")
+    p.add_argument("--crl", metavar="FILE", action="append", help="a CRL to check clients against (repeatable)")
+    p.add_argument("--peers", metavar="PATTERN", nargs="+",
+                   help="identity policy: accept only clients matching one of dns:..., ip:..., "
+                        "uri:... (a trailing * matches a prefix), cn:..., sha256:...")
+    p.add_argument("--optional", action="store_true",
+                   help="accept clients without a certificate too (peer_certificate='request')")
+    p.add_argument("--alpn", metavar="PROTO", action="append", help="an ALPN protocol to accept (repeatable)")
+    p.add_argument("--tls", choices=("1.2", "1.3"), help="allow only this TLS version")
+    p.add_argument("--once", action="store_true", help="serve one connection, then exit")
+    p.add_argument("--max", type=int, metavar="N", help="serve N connections, then exit")
+    p.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds a client may stay silent (default 30)")
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.accepted = 0
+        self.refused = 0
+
+
+def identity_of(cert) -> str:
+    return describe_certificate(cert) if cert is not None else "(anonymous: no certificate)"
+
+
+def handle(cfg, conn: socket.socket, addr, out: Output, stats: Stats, timeout: float) -> None:
+    import mutls
+
+    where = f"{addr[0]}:{addr[1]}"
+    session = None
+    try:
+        conn.settimeout(timeout)
+        # small request/response records: do not let Nagle hold a reply back
+        # behind an unacknowledged session ticket (a 40 ms stall per exchange)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        session = cfg.server(conn)
+        try:
+            session.handshake()
+        except mutls.Error as exc:
+            with stats.lock:
+                stats.refused += 1
+            who = identity_of(exc.peer_certificate) if exc.peer_certificate is not None else \
+                identity_of(session.peer_certificate)
+            out.line(f"refused  {where}  {who}")
+            out.line(f"         {exc}")
+            out.line(f"         {error_fields(exc)}")
+            linger(conn)
+            return
+        with stats.lock:
+            stats.accepted += 1
+        who = identity_of(session.peer_certificate)
+        state = "verified" if session.verified else "not verified"
+        out.line(f"accepted {where}  {who}  ({state}; {session.version}, {session.cipher}"
+                 + (f", ALPN {session.alpn}" if session.alpn else "") + ")")
+        echo(session, who, state, out, where)
+    except Exception as exc:  # one bad connection must not end the server
+        out.line(f"error    {where}  {type(exc).__name__}: {exc}")
+    finally:
+        try:
+            conn.close()
+        except OSError:
+            pass
+
+
+def linger(conn: socket.socket) -> None:
+    """Close a refused connection gently. In TLS 1.3 the client finished its
+    handshake before we refused it and may be sending already; closing with
+    its data unread would reset the connection, and the reset can destroy our
+    alert before the client reads it. So: stop writing, read for up to 1 s."""
+    try:
+        conn.shutdown(socket.SHUT_WR)
+        conn.settimeout(1.0)
+        for _ in range(16):
+            if not conn.recv(4096):
+                break
+    except OSError:
+        pass
+
+
+def echo(session, who: str, state: str, out: Output, where: str) -> None:
+    import mutls
+
+    total = 0
+    first = True
+    try:
+        while True:
+            data = session.recv(16384)
+            if not data:
+                break  # close_notify
+            if first and data.startswith(HTTP_METHODS):
+                body = (f"hello {who} ({state}, {session.version})\n".encode()
+                        + b"you sent:\n" + data)
+                head = (f"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+                session.sendall(head + body)
+                total += len(data)
+                break
+            first = False
+            session.sendall(data)
+            total += len(data)
+        session.close()
+        out.line(f"closed   {where}  echoed {total} bytes")
+    except mutls.Error as exc:
+        out.line(f"closed   {where}  after {total} bytes: {exc}")
+
+
+def run(args, out: Output) -> int:
+    import mutls
+
+    from . import UsageProblem
+
+    if args.once and args.max:
+        raise UsageProblem("--once and --max exclude each other")
+    limit = 1 if args.once else args.max
+    if limit is not None and limit < 1:
+        raise UsageProblem("--max must be at least 1")
+    opts = dict(certificate=args.cert, private_key=args.key, trust=args.ca,
+                peer_certificate="request" if args.optional else "require")
+    if args.password:
+        opts["password"] = args.password
+    if args.crl:
+        opts["crl"] = args.crl
+    if args.peers:
+        opts["peers"] = args.peers
+    if args.alpn:
+        opts["alpn"] = args.alpn
+    if args.tls:
+        opts["versions"] = (args.tls,)
+    cfg = mutls.Config(**opts)
+
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((args.host, args.port))
+    except OSError as exc:
+        raise UsageProblem(f"cannot listen on {args.host}:{args.port}: {exc}") from None
+    listener.listen(128)
+    host, port = listener.getsockname()[:2]
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    out.line(f"listening on {shown}:{port}")
+    policy = " ".join(args.peers) if args.peers else "any client certificate from the trusted CA"
+    out.line(f"mTLS: client certificate {'optional' if args.optional else 'required'}; peers: {policy}")
+
+    stats = Stats()
+    threads = []
+    served = 0
+    try:
+        while limit is None or served < limit:
+            conn, addr = listener.accept()
+            served += 1
+            t = threading.Thread(target=handle, args=(cfg, conn, addr, out, stats, args.timeout), daemon=True)
+            t.start()
+            threads.append(t)
+            threads = [x for x in threads if x.is_alive()]
+    except KeyboardInterrupt:
+        out.line("interrupted")
+        limit = None
+    finally:
+        listener.close()
+    deadline = time.monotonic() + args.timeout + 5
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    if limit is not None:
+        out.line(f"served {served}: {stats.accepted} accepted, {stats.refused} refused")
+        return 0 if stats.refused == 0 else 1
+    return 0

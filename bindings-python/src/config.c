@@ -1,0 +1,754 @@
+/* Config: the options of DESIGN.md applied to a core mutls_config, and the
+ * trampolines through which the core calls the Python hooks.
+ *
+ * The core's hook payload is the ConfigObject itself (borrowed): the C config
+ * never outlives it, because only this object and the core sessions of its
+ * Session objects hold the C config, and a Session frees its core session
+ * before it lets go of its Config. The hook callables are plain GC-visible
+ * references of this object, so cycles through hooks are collected. */
+#include "mutlspy.h"
+
+int mutlspy_is_config(PyObject *obj)
+{
+	return PyObject_TypeCheck(obj, Mutls_ConfigType);
+}
+
+/* ---- trampolines ---------------------------------------------------------- */
+
+/* "ZeroDivisionError: division by zero" for an exception. */
+static void describe_exception(PyObject *exc, char *out, size_t cap)
+{
+	PyObject *s = exc ? PyObject_Str(exc) : NULL;
+	const char *text = s ? PyUnicode_AsUTF8(s) : NULL;
+	const char *name = exc ? Py_TYPE(exc)->tp_name : "exception";
+	const char *dot = strrchr(name, '.');
+
+	if (!text)
+		PyErr_Clear();
+	if (dot && strncmp(name, "builtins.", 9) == 0)
+		name = dot + 1;
+	if (text && *text)
+		snprintf(out, cap, "%s: %s", name, text);
+	else
+		snprintf(out, cap, "%s", name);
+	Py_XDECREF(s);
+}
+
+static void copy_reason(char *reason, size_t cap, const char *text)
+{
+	snprintf(reason, cap, "%s", text);
+}
+
+static int verify_trampoline(mutls_session *s, void *payload, char *reason, size_t cap)
+{
+	ConfigObject *self = payload;
+	PyGILState_STATE g = PyGILState_Ensure();
+	SessionObject *sess = mutls_session_userdata(s);
+	PyObject *hook = self->verify_hook, *peer = NULL, *res = NULL;
+	int verdict = MUTLS_HOOK_ERROR;
+
+	if (!hook || !sess) {
+		copy_reason(reason, cap, "the verify hook is gone (its config is being collected)");
+		goto out;
+	}
+	Py_INCREF(hook);
+	peer = mutlspy_peer_new(sess);
+	if (peer)
+		res = PyObject_CallOneArg(hook, peer);
+	Py_DECREF(hook);
+	if (!res) {
+		PyObject *exc = mutlspy_fetch_exception();
+		describe_exception(exc, reason, cap);
+		if (exc && !sess->exc)
+			sess->exc = exc;
+		else
+			Py_XDECREF(exc);
+		verdict = MUTLS_HOOK_ERROR;
+	} else if (res == Py_True) {
+		verdict = MUTLS_HOOK_ACCEPT;
+	} else if (res == Py_False) {
+		copy_reason(reason, cap, "verify_hook returned False");
+		verdict = MUTLS_HOOK_REJECT;
+	} else if (res == Py_None) {
+		copy_reason(reason, cap, "verify_hook returned None (return True to accept)");
+		verdict = MUTLS_HOOK_REJECT;
+	} else if (PyUnicode_Check(res)) {
+		const char *text = PyUnicode_AsUTF8(res);
+		if (!text) {
+			PyErr_Clear();
+			text = "(a reason that is not valid UTF-8)";
+		}
+		copy_reason(reason, cap, *text ? text : "verify_hook returned an empty reason");
+		verdict = MUTLS_HOOK_REJECT;
+	} else {
+		snprintf(reason, cap, "verify_hook returned %.100s (return True to accept, False or "
+			"a reason string to reject)", Py_TYPE(res)->tp_name);
+		verdict = MUTLS_HOOK_REJECT;
+	}
+out:
+	Py_XDECREF(res);
+	Py_XDECREF(peer);
+	PyGILState_Release(g);
+	return verdict;
+}
+
+/* Calls hook(arg); on an exception stores it on the session. 0 or -1. */
+static int call_hook(PyObject *hook, mutls_session *s, PyObject *arg)
+{
+	SessionObject *sess = mutls_session_userdata(s);
+	PyObject *res;
+
+	if (!arg)
+		res = NULL;
+	else {
+		Py_INCREF(hook);
+		res = PyObject_CallOneArg(hook, arg);
+		Py_DECREF(hook);
+	}
+	if (res) {
+		Py_DECREF(res);
+		return 0;
+	}
+	if (!sess) {
+		PyErr_WriteUnraisable(hook);
+		return -1;
+	}
+	if (!sess->exc) {
+		/* the first failure explains it: its text goes into the core's
+		 * message ("the trace hook failed during the handshake: ..."), the
+		 * exception itself becomes the __cause__ */
+		char text[512];
+		PyObject *exc = mutlspy_fetch_exception();
+		describe_exception(exc, text, sizeof(text));
+		mutls_session_set_hook_error(s, text);
+		sess->exc = exc;
+	} else {
+		PyErr_Clear();
+	}
+	return -1;
+}
+
+static int trace_trampoline(mutls_session *s, const mutls_trace_event *ev, void *payload)
+{
+	ConfigObject *self = payload;
+	PyGILState_STATE g = PyGILState_Ensure();
+	int rc = 0;
+
+	if (self->trace_hook) {
+		PyObject *event = mutlspy_trace_event(ev);
+		rc = call_hook(self->trace_hook, s, event);
+		Py_XDECREF(event);
+	}
+	PyGILState_Release(g);
+	return rc;
+}
+
+static int keylog_trampoline(mutls_session *s, const char *line, void *payload)
+{
+	ConfigObject *self = payload;
+	PyGILState_STATE g = PyGILState_Ensure();
+	int rc = 0;
+
+	if (self->keylog_hook) {
+		PyObject *text = PyUnicode_DecodeUTF8(line, (Py_ssize_t)strlen(line), "replace");
+		rc = call_hook(self->keylog_hook, s, text);
+		Py_XDECREF(text);
+	}
+	PyGILState_Release(g);
+	return rc;
+}
+
+static int password_trampoline(char *buf, size_t cap, const char *what, void *payload)
+{
+	ConfigObject *self = payload;
+	PyGILState_STATE g = PyGILState_Ensure();
+	PyObject *res = NULL, *bytes = NULL;
+	int rc = -1;
+
+	if (!self->password)
+		goto out;
+	res = PyObject_CallNoArgs(self->password);
+	if (!res)
+		goto fail;
+	if (res == Py_None)
+		goto out; /* refused */
+	if (PyUnicode_Check(res))
+		bytes = PyUnicode_AsUTF8String(res);
+	else if (PyBytes_Check(res) || PyByteArray_Check(res))
+		bytes = PyBytes_FromObject(res);
+	else {
+		PyErr_Format(PyExc_TypeError, "password callable must return str or bytes, not %.100s",
+			Py_TYPE(res)->tp_name);
+		goto fail;
+	}
+	if (!bytes)
+		goto fail;
+	if ((size_t)PyBytes_GET_SIZE(bytes) >= cap) {
+		PyErr_Format(PyExc_ValueError, "password is longer than %zu bytes", cap - 1);
+		goto fail;
+	}
+	memcpy(buf, PyBytes_AS_STRING(bytes), (size_t)PyBytes_GET_SIZE(bytes));
+	buf[PyBytes_GET_SIZE(bytes)] = 0;
+	rc = 0;
+	goto out;
+fail:
+	if (!self->password_exc)
+		self->password_exc = mutlspy_fetch_exception();
+	else
+		PyErr_Clear();
+out:
+	Py_XDECREF(res);
+	Py_XDECREF(bytes);
+	PyGILState_Release(g);
+	return rc;
+}
+
+/* ---- option helpers (shared with Certificate.verify) ---------------------- */
+
+static int config_fail(int rc)
+{
+	mutlspy_raise_last(rc, NULL, NULL);
+	return -1;
+}
+
+int mutlspy_config_add_trust(mutls_config *cfg, PyObject *trust)
+{
+	PyObject *list = mutlspy_as_list(trust, "trust");
+	int rc = 0;
+
+	if (!list)
+		return -1;
+	for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list) && rc == 0; i++) {
+		PyObject *item = PyList_GET_ITEM(list, i);
+		if (mutlspy_is_certificate(item)) {
+			if ((rc = mutls_config_add_trust_x509(cfg, ((CertificateObject *)item)->cert)) < 0)
+				rc = config_fail(rc);
+		} else if (mutlspy_is_testca(item)) {
+			if ((rc = mutls_config_add_trust_x509(cfg,
+				mutls_testca_certificate(((TestCAObject *)item)->ca))) < 0)
+				rc = config_fail(rc);
+		} else if (PyList_Check(item) || PyTuple_Check(item)) {
+			rc = mutlspy_config_add_trust(cfg, item);
+		} else {
+			PyObject *b;
+			if (!PyUnicode_Check(item) && !PyBytes_Check(item) && !PyByteArray_Check(item) &&
+			    !PyObject_HasAttrString(item, "__fspath__")) {
+				PyErr_Format(PyExc_TypeError, "trust: expected PEM text, a path, \"system\", "
+					"a Certificate or a TestCA, not %.100s", Py_TYPE(item)->tp_name);
+				rc = -1;
+				break;
+			}
+			b = mutlspy_source_bytes(item, "trust");
+			if (!b) {
+				rc = -1;
+				break;
+			}
+			if ((rc = mutls_config_add_trust(cfg, PyBytes_AS_STRING(b))) < 0)
+				rc = config_fail(rc);
+			Py_DECREF(b);
+		}
+	}
+	Py_DECREF(list);
+	return rc < 0 ? -1 : 0;
+}
+
+int mutlspy_config_add_crl(mutls_config *cfg, PyObject *crl)
+{
+	PyObject *list = mutlspy_as_list(crl, "crl");
+	int rc = 0;
+
+	if (!list)
+		return -1;
+	for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list) && rc == 0; i++) {
+		PyObject *item = PyList_GET_ITEM(list, i);
+		if (mutlspy_is_testca(item)) {
+			char *pem = NULL;
+			if ((rc = mutls_testca_crl_pem(&pem, ((TestCAObject *)item)->ca)) < 0 ||
+			    (rc = mutls_config_add_crl(cfg, pem)) < 0)
+				rc = config_fail(rc);
+			mutls_free(pem);
+		} else {
+			PyObject *b;
+			if (!PyUnicode_Check(item) && !PyBytes_Check(item) && !PyByteArray_Check(item) &&
+			    !PyObject_HasAttrString(item, "__fspath__")) {
+				PyErr_Format(PyExc_TypeError, "crl: expected PEM text, a path or a TestCA, not %.100s",
+					Py_TYPE(item)->tp_name);
+				rc = -1;
+				break;
+			}
+			b = mutlspy_source_bytes(item, "crl");
+			if (!b) {
+				rc = -1;
+				break;
+			}
+			if ((rc = mutls_config_add_crl(cfg, PyBytes_AS_STRING(b))) < 0)
+				rc = config_fail(rc);
+			Py_DECREF(b);
+		}
+	}
+	Py_DECREF(list);
+	return rc < 0 ? -1 : 0;
+}
+
+int mutlspy_config_add_peers(mutls_config *cfg, PyObject *peers)
+{
+	PyObject *list = mutlspy_as_list(peers, "peers");
+	int rc = 0;
+
+	if (!list)
+		return -1;
+	for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list) && rc == 0; i++) {
+		PyObject *item = PyList_GET_ITEM(list, i), *b;
+		if (mutlspy_is_certificate(item)) {
+			/* a Certificate pins its own fingerprint */
+			char *fp = NULL;
+			if ((rc = mutls_x509_fingerprint(&fp, ((CertificateObject *)item)->cert, "sha256")) < 0) {
+				rc = config_fail(rc);
+				break;
+			}
+			b = PyBytes_FromFormat("sha256:%s", fp);
+			mutls_free(fp);
+		} else {
+			b = mutlspy_str_bytes(item, "peers");
+		}
+		if (!b) {
+			rc = -1;
+			break;
+		}
+		if ((rc = mutls_config_add_peer_pattern(cfg, PyBytes_AS_STRING(b))) < 0)
+			rc = config_fail(rc);
+		Py_DECREF(b);
+	}
+	Py_DECREF(list);
+	return rc < 0 ? -1 : 0;
+}
+
+/* A list of strings option as a C array; *keep holds the bytes objects. */
+static const char **string_array(PyObject *obj, const char *field, PyObject **keep, size_t *count)
+{
+	PyObject *list = mutlspy_as_list(obj, field);
+	const char **arr;
+	Py_ssize_t n;
+
+	*keep = NULL;
+	*count = 0;
+	if (!list)
+		return NULL;
+	n = PyList_GET_SIZE(list);
+	arr = PyMem_Calloc((size_t)n + 1, sizeof(*arr));
+	if (!arr) {
+		Py_DECREF(list);
+		PyErr_NoMemory();
+		return NULL;
+	}
+	for (Py_ssize_t i = 0; i < n; i++) {
+		PyObject *b = mutlspy_str_bytes(PyList_GET_ITEM(list, i), field);
+		if (!b) {
+			Py_DECREF(list);
+			PyMem_Free(arr);
+			return NULL;
+		}
+		PyList_SetItem(list, i, b); /* steals b, drops the old item; the list keeps b alive */
+		arr[i] = PyBytes_AS_STRING(b);
+	}
+	*keep = list;
+	*count = (size_t)n;
+	return arr;
+}
+
+static int bool_arg(PyObject *obj, const char *field, int *out)
+{
+	if (!PyBool_Check(obj) && !PyLong_Check(obj)) {
+		PyErr_Format(PyExc_TypeError, "%s: expected a bool, not %.100s", field, Py_TYPE(obj)->tp_name);
+		return -1;
+	}
+	*out = PyObject_IsTrue(obj);
+	return *out < 0 ? -1 : 0;
+}
+
+static int callable_arg(PyObject *obj, const char *field)
+{
+	if (obj != Py_None && !PyCallable_Check(obj)) {
+		PyErr_Format(PyExc_TypeError, "%s: expected a callable or None, not %.100s", field,
+			Py_TYPE(obj)->tp_name);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the type ------------------------------------------------------------ */
+
+static PyObject *Config_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+	ConfigObject *self = (ConfigObject *)type->tp_alloc(type, 0);
+	int rc;
+
+	if (!self)
+		return NULL;
+	if ((rc = mutls_config_new(&self->cfg)) < 0) {
+		Py_DECREF(self);
+		return mutlspy_raise_last(rc, NULL, NULL);
+	}
+	return (PyObject *)self;
+}
+
+static int apply_identity(ConfigObject *self, PyObject *certificate, PyObject *private_key,
+	PyObject *password, PyObject *identity)
+{
+	PyObject *cb = NULL, *kb = NULL, *pb = NULL;
+	int rc;
+
+	if (identity != Py_None) {
+		if (certificate != Py_None || private_key != Py_None) {
+			mutlspy_raise_code(MUTLS_ECONFIG,
+				"identity: give either identity= or certificate=/private_key=, not both");
+			return -1;
+		}
+		if (!mutlspy_is_identity(identity)) {
+			PyErr_Format(PyExc_TypeError, "identity: expected an Identity (from TestCA.issue), not %.100s",
+				Py_TYPE(identity)->tp_name);
+			return -1;
+		}
+		if ((rc = mutls_config_set_identity_object(self->cfg, ((IdentityObject *)identity)->id)) < 0)
+			return config_fail(rc);
+		return 0;
+	}
+	if (certificate == Py_None) {
+		if (private_key != Py_None) {
+			mutlspy_raise_code(MUTLS_ECONFIG, "private_key: given without a certificate");
+			return -1;
+		}
+		return 0;
+	}
+	if (!(cb = mutlspy_source_bytes(certificate, "certificate")))
+		return -1;
+	/* no private_key: the key is in the certificate's PEM or file */
+	if (!(kb = mutlspy_source_bytes(private_key != Py_None ? private_key : certificate, "private_key")))
+		goto fail;
+	if (password != Py_None) {
+		if (PyCallable_Check(password)) {
+			Py_INCREF(password);
+			self->password = password;
+			if ((rc = mutls_config_set_password_callback(self->cfg, password_trampoline, self)) < 0) {
+				config_fail(rc);
+				goto fail;
+			}
+		} else if (PyUnicode_Check(password) || PyBytes_Check(password)) {
+			if (!(pb = mutlspy_str_bytes(password, "password")))
+				goto fail;
+		} else {
+			PyErr_Format(PyExc_TypeError, "password: expected str, bytes or a callable, not %.100s",
+				Py_TYPE(password)->tp_name);
+			goto fail;
+		}
+	}
+	rc = mutls_config_set_identity(self->cfg, PyBytes_AS_STRING(cb), PyBytes_AS_STRING(kb),
+		pb ? PyBytes_AS_STRING(pb) : NULL);
+	/* the callback is only used during set_identity */
+	mutls_config_set_password_callback(self->cfg, NULL, NULL);
+	Py_CLEAR(self->password);
+	if (rc < 0) {
+		PyObject *cause = self->password_exc;
+		self->password_exc = NULL;
+		mutlspy_raise_last(rc, NULL, cause);
+		goto fail;
+	}
+	Py_CLEAR(self->password_exc);
+	Py_DECREF(cb);
+	Py_DECREF(kb);
+	Py_XDECREF(pb);
+	return 0;
+fail:
+	Py_CLEAR(self->password);
+	Py_CLEAR(self->password_exc);
+	Py_XDECREF(cb);
+	Py_XDECREF(kb);
+	Py_XDECREF(pb);
+	return -1;
+}
+
+static int Config_init(ConfigObject *self, PyObject *args, PyObject *kwds)
+{
+	static char *kwlist[] = { "certificate", "private_key", "password", "identity", "trust",
+		"crl", "peer_certificate", "check_hostname", "peers", "verify_hook", "versions",
+		"priority", "alpn", "session_tickets", "keylog", "trace", NULL };
+	PyObject *certificate = Py_None, *private_key = Py_None, *password = Py_None;
+	PyObject *identity = Py_None, *trust = Py_None, *crl = Py_None, *peer_mode = NULL;
+	PyObject *check_hostname = Py_True, *peers = Py_None, *verify_hook = Py_None;
+	PyObject *versions = Py_None, *priority = Py_None, *alpn = Py_None;
+	PyObject *tickets = Py_True, *keylog = Py_None, *trace = Py_None;
+	int rc, flag;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOOOOOO:Config", kwlist,
+		&certificate, &private_key, &password, &identity, &trust, &crl, &peer_mode,
+		&check_hostname, &peers, &verify_hook, &versions, &priority, &alpn, &tickets,
+		&keylog, &trace))
+		return -1;
+	if (self->initialized) {
+		mutlspy_raise_code(MUTLS_EUSAGE, "Config: already initialised (a Config is immutable)");
+		return -1;
+	}
+	self->initialized = 1;
+	if (callable_arg(verify_hook, "verify_hook") < 0 || callable_arg(trace, "trace") < 0)
+		return -1;
+
+	if (apply_identity(self, certificate, private_key, password, identity) < 0)
+		return -1;
+	if (mutlspy_config_add_trust(self->cfg, trust) < 0 ||
+	    mutlspy_config_add_crl(self->cfg, crl) < 0)
+		return -1;
+
+	if (peer_mode && peer_mode != Py_None) {
+		const char *m;
+		mutls_peer_mode mode;
+		if (!PyUnicode_Check(peer_mode)) {
+			PyErr_Format(PyExc_TypeError,
+				"peer_certificate: expected \"require\", \"request\" or \"none\", not %.100s",
+				Py_TYPE(peer_mode)->tp_name);
+			return -1;
+		}
+		if (!(m = PyUnicode_AsUTF8(peer_mode)))
+			return -1;
+		if (strcmp(m, "require") == 0)
+			mode = MUTLS_PEER_REQUIRE;
+		else if (strcmp(m, "request") == 0)
+			mode = MUTLS_PEER_REQUEST;
+		else if (strcmp(m, "none") == 0)
+			mode = MUTLS_PEER_NONE;
+		else {
+			mutlspy_raise_code(MUTLS_ECONFIG,
+				"peer_certificate: expected \"require\", \"request\" or \"none\", not \"%.100s\"", m);
+			return -1;
+		}
+		if ((rc = mutls_config_set_peer_certificate(self->cfg, mode)) < 0)
+			return config_fail(rc);
+	}
+	if (bool_arg(check_hostname, "check_hostname", &flag) < 0)
+		return -1;
+	if ((rc = mutls_config_set_check_hostname(self->cfg, flag)) < 0)
+		return config_fail(rc);
+	if (mutlspy_config_add_peers(self->cfg, peers) < 0)
+		return -1;
+
+	if (verify_hook != Py_None) {
+		Py_INCREF(verify_hook);
+		Py_XSETREF(self->verify_hook, verify_hook);
+		if ((rc = mutls_config_set_verify_hook(self->cfg, verify_trampoline, self, NULL)) < 0)
+			return config_fail(rc);
+	}
+	if (versions != Py_None) {
+		PyObject *keep;
+		size_t n;
+		const char **arr = string_array(versions, "versions", &keep, &n);
+		if (!arr)
+			return -1;
+		rc = mutls_config_set_versions(self->cfg, arr, n);
+		PyMem_Free((void *)arr);
+		Py_DECREF(keep);
+		if (rc < 0)
+			return config_fail(rc);
+	}
+	if (priority != Py_None) {
+		PyObject *b = mutlspy_str_bytes(priority, "priority");
+		if (!b)
+			return -1;
+		rc = mutls_config_set_priority(self->cfg, PyBytes_AS_STRING(b));
+		Py_DECREF(b);
+		if (rc < 0)
+			return config_fail(rc);
+	}
+	if (alpn != Py_None) {
+		PyObject *keep;
+		size_t n;
+		const char **arr = string_array(alpn, "alpn", &keep, &n);
+		if (!arr)
+			return -1;
+		rc = mutls_config_set_alpn(self->cfg, arr, n);
+		PyMem_Free((void *)arr);
+		Py_DECREF(keep);
+		if (rc < 0)
+			return config_fail(rc);
+	}
+	if (bool_arg(tickets, "session_tickets", &flag) < 0)
+		return -1;
+	if ((rc = mutls_config_set_session_tickets(self->cfg, flag)) < 0)
+		return config_fail(rc);
+
+	if (keylog != Py_None) {
+		if (PyCallable_Check(keylog)) {
+			Py_INCREF(keylog);
+			Py_XSETREF(self->keylog_hook, keylog);
+			if ((rc = mutls_config_set_keylog_hook(self->cfg, keylog_trampoline, self, NULL)) < 0)
+				return config_fail(rc);
+		} else {
+			PyObject *path = NULL;
+			if (PyBytes_Check(keylog) || PyUnicode_Check(keylog) ||
+			    PyObject_HasAttrString(keylog, "__fspath__")) {
+				if (!PyUnicode_FSConverter(keylog, &path))
+					return -1;
+			} else {
+				PyErr_Format(PyExc_TypeError, "keylog: expected a path or a callable, not %.100s",
+					Py_TYPE(keylog)->tp_name);
+				return -1;
+			}
+			rc = mutls_config_set_keylog_file(self->cfg, PyBytes_AS_STRING(path));
+			Py_DECREF(path);
+			if (rc < 0)
+				return config_fail(rc);
+		}
+	}
+	if (trace != Py_None) {
+		Py_INCREF(trace);
+		Py_XSETREF(self->trace_hook, trace);
+		if ((rc = mutls_config_set_trace_hook(self->cfg, trace_trampoline, self, NULL)) < 0)
+			return config_fail(rc);
+	}
+	return 0;
+}
+
+static int Config_traverse(ConfigObject *self, visitproc visit, void *arg)
+{
+	Py_VISIT(Py_TYPE(self));
+	Py_VISIT(self->verify_hook);
+	Py_VISIT(self->trace_hook);
+	Py_VISIT(self->keylog_hook);
+	Py_VISIT(self->password);
+	Py_VISIT(self->password_exc);
+	return 0;
+}
+
+static int Config_clear(ConfigObject *self)
+{
+	/* the C config stays until dealloc; the trampolines see NULL hooks */
+	Py_CLEAR(self->verify_hook);
+	Py_CLEAR(self->trace_hook);
+	Py_CLEAR(self->keylog_hook);
+	Py_CLEAR(self->password);
+	Py_CLEAR(self->password_exc);
+	return 0;
+}
+
+static void Config_dealloc(ConfigObject *self)
+{
+	PyTypeObject *tp = Py_TYPE(self);
+	PyObject_GC_UnTrack(self);
+	if (self->weakreflist)
+		PyObject_ClearWeakRefs((PyObject *)self);
+	Config_clear(self);
+	mutls_config_unref(self->cfg);
+	self->cfg = NULL;
+	tp->tp_free((PyObject *)self);
+	Py_DECREF(tp);
+}
+
+/* ---- methods ------------------------------------------------------------- */
+
+static PyObject *Config_client(ConfigObject *self, PyObject *args, PyObject *kwds)
+{
+	static char *kwlist[] = { "sock", "server_hostname", "session_data", NULL };
+	PyObject *sock = Py_None, *hostname = Py_None, *data = Py_None;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$OO:client", kwlist, &sock, &hostname, &data))
+		return NULL;
+	return mutlspy_session_new(self, 0, sock, hostname, data);
+}
+
+static PyObject *Config_server(ConfigObject *self, PyObject *args, PyObject *kwds)
+{
+	static char *kwlist[] = { "sock", NULL };
+	PyObject *sock = Py_None;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:server", kwlist, &sock))
+		return NULL;
+	return mutlspy_session_new(self, 1, sock, Py_None, Py_None);
+}
+
+static PyObject *Config_peer_certificate(ConfigObject *self, void *c)
+{
+	switch (mutls_config_peer_certificate(self->cfg)) {
+	case MUTLS_PEER_REQUEST: return PyUnicode_FromString("request");
+	case MUTLS_PEER_NONE: return PyUnicode_FromString("none");
+	default: return PyUnicode_FromString("require");
+	}
+}
+
+static PyObject *Config_has_identity(ConfigObject *self, void *c)
+{
+	return PyBool_FromLong(mutls_config_has_identity(self->cfg));
+}
+
+static PyObject *hook_or_none(PyObject *h)
+{
+	if (!h)
+		Py_RETURN_NONE;
+	Py_INCREF(h);
+	return h;
+}
+
+static PyObject *Config_verify_hook(ConfigObject *self, void *c) { return hook_or_none(self->verify_hook); }
+static PyObject *Config_trace(ConfigObject *self, void *c) { return hook_or_none(self->trace_hook); }
+
+static PyObject *Config_repr(ConfigObject *self)
+{
+	PyObject *mode = Config_peer_certificate(self, NULL), *res;
+	if (!mode)
+		return NULL;
+	res = PyUnicode_FromFormat("<mutls.Config peer_certificate=%R identity=%s%s>", mode,
+		mutls_config_has_identity(self->cfg) ? "yes" : "no",
+		self->verify_hook ? " verify_hook" : "");
+	Py_DECREF(mode);
+	return res;
+}
+
+static PyMethodDef Config_methods[] = {
+	{ "client", (PyCFunction)(void (*)(void))Config_client, METH_VARARGS | METH_KEYWORDS,
+	  "client(sock=None, *, server_hostname=None, session_data=None) -> Session\n\n"
+	  "A client session over a connected socket, or in memory mode when sock is None.\n"
+	  "server_hostname is sent as SNI and checked against the server's certificate;\n"
+	  "session_data (from an earlier Session.session_data) resumes." },
+	{ "server", (PyCFunction)(void (*)(void))Config_server, METH_VARARGS | METH_KEYWORDS,
+	  "server(sock=None) -> Session\n\nA server session over a connected socket, or in memory mode." },
+	{ NULL, NULL, 0, NULL }
+};
+
+static PyGetSetDef Config_getset[] = {
+	{ "peer_certificate", (getter)Config_peer_certificate, NULL, "\"require\", \"request\" or \"none\".", NULL },
+	{ "has_identity", (getter)Config_has_identity, NULL, "True when the config has its own certificate and key.", NULL },
+	{ "verify_hook", (getter)Config_verify_hook, NULL, "The verify hook, or None.", NULL },
+	{ "trace", (getter)Config_trace, NULL, "The trace callable, or None.", NULL },
+	{ NULL, NULL, NULL, NULL, NULL }
+};
+
+static PyMemberDef Config_members[] = {
+	{ "__weaklistoffset__", T_PYSSIZET, offsetof(ConfigObject, weakreflist), READONLY, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
+
+static PyType_Slot Config_slots[] = {
+	{ Py_tp_new, Config_new },
+	{ Py_tp_init, Config_init },
+	{ Py_tp_dealloc, Config_dealloc },
+	{ Py_tp_traverse, Config_traverse },
+	{ Py_tp_clear, Config_clear },
+	{ Py_tp_repr, Config_repr },
+	{ Py_tp_methods, Config_methods },
+	{ Py_tp_getset, Config_getset },
+	{ Py_tp_members, Config_members },
+	{ Py_tp_doc,
+	  "Config(*, certificate=None, private_key=None, password=None, identity=None,\n"
+	  "       trust=None, crl=None, peer_certificate=\"require\", check_hostname=True,\n"
+	  "       peers=None, verify_hook=None, versions=None, priority=None, alpn=None,\n"
+	  "       session_tickets=True, keylog=None, trace=None)\n\n"
+	  "Own identity, trust anchors, CRLs, peer policy and hooks. Immutable; shared by\n"
+	  "any number of sessions (cfg.client(...), cfg.server(...)) and threads.\n"
+	  "Bad values raise ConfigError naming the file or field; wrong types TypeError." },
+	{ 0, NULL }
+};
+
+PyType_Spec mutlspy_config_spec = {
+	"mutls.Config",
+	sizeof(ConfigObject),
+	0,
+	Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+	Config_slots
+};

@@ -1,0 +1,531 @@
+/* mutls._mutls: module init, the error classes, the TraceEvent type and the
+ * helpers shared by the object files. */
+#include "mutlspy.h"
+
+#include <datetime.h>
+#include <gnutls/gnutls.h>
+#include <math.h>
+#include <time.h>
+
+PyTypeObject *Mutls_CertificateType;
+PyTypeObject *Mutls_ConfigType;
+PyTypeObject *Mutls_SessionType;
+PyTypeObject *Mutls_PeerType;
+PyTypeObject *Mutls_VerificationType;
+PyTypeObject *Mutls_TestCAType;
+PyTypeObject *Mutls_IdentityType;
+PyTypeObject *Mutls_TraceEventType;
+
+PyObject *Mutls_Error;
+PyObject *Mutls_HandshakeError;
+PyObject *Mutls_CertificateVerifyError;
+PyObject *Mutls_PeerRejectedError;
+PyObject *Mutls_ProtocolError;
+PyObject *Mutls_ConnectionClosed;
+PyObject *Mutls_TimeoutError;
+PyObject *Mutls_ConfigError;
+PyObject *Mutls_UsageError;
+PyObject *Mutls_WantRead;
+PyObject *Mutls_WantWrite;
+
+static PyObject *ip_address_func; /* ipaddress.ip_address, imported lazily */
+static PyObject *utc_epoch;       /* datetime(1970, 1, 1, tzinfo=utc) */
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static int has_nul(PyObject *bytes)
+{
+	return memchr(PyBytes_AS_STRING(bytes), 0, (size_t)PyBytes_GET_SIZE(bytes)) != NULL;
+}
+
+PyObject *mutlspy_source_bytes(PyObject *obj, const char *field)
+{
+	PyObject *out = NULL, *path;
+
+	if (PyUnicode_Check(obj)) {
+		out = PyUnicode_EncodeFSDefault(obj);
+	} else if (PyBytes_Check(obj)) {
+		Py_INCREF(obj);
+		out = obj;
+	} else if (PyByteArray_Check(obj) || PyMemoryView_Check(obj)) {
+		out = PyBytes_FromObject(obj);
+	} else {
+		path = PyOS_FSPath(obj);
+		if (!path) {
+			if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+				PyErr_Clear();
+				PyErr_Format(PyExc_TypeError,
+					"%s: expected PEM text (str or bytes) or a path, not %.100s",
+					field, Py_TYPE(obj)->tp_name);
+			}
+			return NULL;
+		}
+		if (PyUnicode_Check(path))
+			out = PyUnicode_EncodeFSDefault(path);
+		else {
+			Py_INCREF(path);
+			out = path;
+		}
+		Py_DECREF(path);
+	}
+	if (!out)
+		return NULL;
+	if (has_nul(out)) {
+		Py_DECREF(out);
+		return mutlspy_raise_code(MUTLS_ECONFIG,
+			"%s: the value contains a NUL byte (binary DER data? give PEM text or a path)", field);
+	}
+	return out;
+}
+
+PyObject *mutlspy_str_bytes(PyObject *obj, const char *field)
+{
+	PyObject *out;
+
+	if (PyUnicode_Check(obj))
+		out = PyUnicode_AsUTF8String(obj);
+	else if (PyBytes_Check(obj)) {
+		Py_INCREF(obj);
+		out = obj;
+	} else {
+		PyErr_Format(PyExc_TypeError, "%s: expected str, not %.100s", field,
+			Py_TYPE(obj)->tp_name);
+		return NULL;
+	}
+	if (!out)
+		return NULL;
+	if (has_nul(out)) {
+		Py_DECREF(out);
+		return mutlspy_raise_code(MUTLS_ECONFIG, "%s: the value contains a NUL character", field);
+	}
+	return out;
+}
+
+int mutlspy_time_arg(PyObject *obj, const char *field, int64_t *out)
+{
+	*out = MUTLS_TIME_UNSET;
+	if (obj == Py_None)
+		return 0;
+	if (PyDateTime_Check(obj)) {
+		PyObject *dt, *ts, *tz = PyObject_GetAttrString(obj, "tzinfo");
+		double seconds;
+		if (!tz)
+			return -1;
+		if (tz == Py_None) {
+			/* naive: taken as UTC */
+			PyObject *kw = Py_BuildValue("{sO}", "tzinfo", PyDateTime_TimeZone_UTC);
+			PyObject *replace = PyObject_GetAttrString(obj, "replace");
+			PyObject *noargs = PyTuple_New(0);
+			dt = kw && replace && noargs ? PyObject_Call(replace, noargs, kw) : NULL;
+			Py_XDECREF(kw);
+			Py_XDECREF(replace);
+			Py_XDECREF(noargs);
+		} else {
+			Py_INCREF(obj);
+			dt = obj;
+		}
+		Py_DECREF(tz);
+		if (!dt)
+			return -1;
+		ts = PyObject_CallMethod(dt, "timestamp", NULL);
+		Py_DECREF(dt);
+		if (!ts)
+			return -1;
+		seconds = PyFloat_AsDouble(ts);
+		Py_DECREF(ts);
+		if (seconds == -1.0 && PyErr_Occurred())
+			return -1;
+		*out = (int64_t)floor(seconds);
+		return 0;
+	}
+	if (PyDelta_Check(obj)) {
+		PyObject *ts = PyObject_CallMethod(obj, "total_seconds", NULL);
+		double seconds;
+		if (!ts)
+			return -1;
+		seconds = PyFloat_AsDouble(ts);
+		Py_DECREF(ts);
+		if (seconds == -1.0 && PyErr_Occurred())
+			return -1;
+		*out = (int64_t)time(NULL) + (int64_t)floor(seconds);
+		return 0;
+	}
+	if (PyLong_Check(obj) && !PyBool_Check(obj)) {
+		long long v = PyLong_AsLongLong(obj);
+		if (v == -1 && PyErr_Occurred())
+			return -1;
+		*out = (int64_t)time(NULL) + (int64_t)v;
+		return 0;
+	}
+	if (PyFloat_Check(obj)) {
+		double v = PyFloat_AS_DOUBLE(obj);
+		if (!isfinite(v)) {
+			PyErr_Format(PyExc_ValueError, "%s: not a finite number of seconds", field);
+			return -1;
+		}
+		*out = (int64_t)time(NULL) + (int64_t)floor(v);
+		return 0;
+	}
+	PyErr_Format(PyExc_TypeError,
+		"%s: expected a datetime, a timedelta or seconds from now (int or float), not %.100s",
+		field, Py_TYPE(obj)->tp_name);
+	return -1;
+}
+
+PyObject *mutlspy_datetime(int64_t t)
+{
+	int64_t days = t / 86400, secs = t % 86400;
+	PyObject *delta, *res;
+
+	if (secs < 0) {
+		secs += 86400;
+		days--;
+	}
+	delta = PyDelta_FromDSU((int)days, (int)secs, 0);
+	if (!delta)
+		return NULL;
+	res = PyNumber_Add(utc_epoch, delta);
+	Py_DECREF(delta);
+	if (!res && PyErr_ExceptionMatches(PyExc_OverflowError)) {
+		/* outside datetime's range (years 1 to 9999): clamp */
+		PyErr_Clear();
+		if (t > 0)
+			res = PyDateTimeAPI->DateTime_FromDateAndTime(9999, 12, 31, 23, 59, 59, 0,
+				PyDateTime_TimeZone_UTC, PyDateTimeAPI->DateTimeType);
+		else
+			res = PyDateTimeAPI->DateTime_FromDateAndTime(1, 1, 1, 0, 0, 0, 0,
+				PyDateTime_TimeZone_UTC, PyDateTimeAPI->DateTimeType);
+	}
+	return res;
+}
+
+PyObject *mutlspy_str_list(char **list, size_t count)
+{
+	PyObject *out = PyList_New((Py_ssize_t)count);
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < count; i++) {
+		PyObject *s = PyUnicode_DecodeUTF8(list[i], (Py_ssize_t)strlen(list[i]), "replace");
+		if (!s) {
+			Py_DECREF(out);
+			return NULL;
+		}
+		PyList_SET_ITEM(out, (Py_ssize_t)i, s);
+	}
+	return out;
+}
+
+PyObject *mutlspy_reasons_list(unsigned reasons)
+{
+	PyObject *out = PyList_New(0);
+	if (!out)
+		return NULL;
+	for (unsigned i = 0; i < MUTLS_REASON_COUNT; i++) {
+		if (reasons & (1u << i)) {
+			PyObject *s = PyUnicode_FromString(mutls_reason_name(1u << i));
+			if (!s || PyList_Append(out, s) < 0) {
+				Py_XDECREF(s);
+				Py_DECREF(out);
+				return NULL;
+			}
+			Py_DECREF(s);
+		}
+	}
+	return out;
+}
+
+PyObject *mutlspy_str_or_none(const char *s)
+{
+	if (!s)
+		Py_RETURN_NONE;
+	return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace");
+}
+
+PyObject *mutlspy_as_list(PyObject *obj, const char *field)
+{
+	PyObject *iter;
+
+	if (obj == Py_None)
+		return PyList_New(0);
+	if (PyUnicode_Check(obj) || PyBytes_Check(obj) || PyByteArray_Check(obj) ||
+	    PyObject_HasAttrString(obj, "__fspath__"))
+		return Py_BuildValue("[O]", obj);
+	iter = PyObject_GetIter(obj);
+	if (!iter) {
+		if (!PyErr_ExceptionMatches(PyExc_TypeError))
+			return NULL;
+		PyErr_Clear();
+		return Py_BuildValue("[O]", obj); /* one item, checked by the caller */
+	}
+	Py_DECREF(iter);
+	return PySequence_List(obj);
+}
+
+PyObject *mutlspy_ip_address(const char *text)
+{
+	if (!ip_address_func) {
+		PyObject *mod = PyImport_ImportModule("ipaddress");
+		if (!mod)
+			return NULL;
+		ip_address_func = PyObject_GetAttrString(mod, "ip_address");
+		Py_DECREF(mod);
+		if (!ip_address_func)
+			return NULL;
+	}
+	return PyObject_CallFunction(ip_address_func, "s", text);
+}
+
+/* ---- module functions ---------------------------------------------------- */
+
+static PyObject *certificates_from_pem(PyObject *mod, PyObject *arg)
+{
+	PyObject *bytes, *out;
+	mutls_x509 **list = NULL;
+	size_t count = 0;
+	int rc;
+
+	if (!PyUnicode_Check(arg) && !PyBytes_Check(arg) && !PyByteArray_Check(arg)) {
+		PyErr_Format(PyExc_TypeError, "expected PEM text (str or bytes), not %.100s",
+			Py_TYPE(arg)->tp_name);
+		return NULL;
+	}
+	bytes = mutlspy_source_bytes(arg, "certificates");
+	if (!bytes)
+		return NULL;
+	rc = mutls_x509_list_from_pem(&list, &count, PyBytes_AS_STRING(bytes),
+		(size_t)PyBytes_GET_SIZE(bytes));
+	Py_DECREF(bytes);
+	if (rc < 0)
+		return mutlspy_raise_last(rc, NULL, NULL);
+	out = PyList_New((Py_ssize_t)count);
+	for (size_t i = 0; out && i < count; i++) {
+		PyObject *c = mutlspy_certificate_wrap(list[i]);
+		if (!c) {
+			Py_CLEAR(out);
+			break;
+		}
+		PyList_SET_ITEM(out, (Py_ssize_t)i, c);
+	}
+	mutls_x509_list_free(list, count);
+	return out;
+}
+
+static PyMethodDef module_methods[] = {
+	{ "certificates_from_pem", certificates_from_pem, METH_O,
+	  "certificates_from_pem(pem) -> list[Certificate]: every certificate of PEM text, in order." },
+	{ NULL, NULL, 0, NULL }
+};
+
+static struct PyModuleDef mutls_module = {
+	PyModuleDef_HEAD_INIT,
+	"mutls._mutls",
+	"The C extension of mutls: mutual TLS over GnuTLS. Use the mutls package.",
+	-1,
+	module_methods,
+	NULL, NULL, NULL, NULL
+};
+
+/* ---- init ---------------------------------------------------------------- */
+
+static PyObject *make_exception(PyObject *mod, const char *name, PyObject *bases,
+	const char *code, const char *doc)
+{
+	char full[64];
+	PyObject *dict = PyDict_New(), *cls = NULL;
+
+	if (!dict)
+		return NULL;
+	if (code) {
+		PyObject *c = PyUnicode_FromString(code);
+		if (!c || PyDict_SetItemString(dict, "code", c) < 0) {
+			Py_XDECREF(c);
+			goto out;
+		}
+		Py_DECREF(c);
+	}
+	snprintf(full, sizeof(full), "mutls.%s", name);
+	cls = PyErr_NewExceptionWithDoc(full, doc, bases, dict);
+	if (cls && PyModule_AddObject(mod, name, cls) < 0) {
+		cls = NULL; /* the module function stole nothing on failure, but give up */
+		goto out;
+	}
+	Py_XINCREF(cls); /* one reference for the module, one for our global */
+out:
+	Py_DECREF(dict);
+	return cls;
+}
+
+static int make_errors(PyObject *mod)
+{
+	PyObject *b;
+
+	/* Error: class-level defaults for every attribute */
+	{
+		PyObject *dict = Py_BuildValue("{sOsNsOsOsOsO}", "code", Py_None, "reasons",
+			PyTuple_New(0), "alert", Py_None, "side", Py_None, "step", Py_None,
+			"peer_certificate", Py_None);
+		if (!dict)
+			return -1;
+		Mutls_Error = PyErr_NewExceptionWithDoc("mutls.Error",
+			"Base class of mutls failures.\n\n"
+			"Attributes: code (str: \"verify-failed\", \"peer-rejected\", \"no-certificate\",\n"
+			"\"protocol\", \"closed\", \"timeout\", \"config\", \"usage\", \"hook\", \"want-read\",\n"
+			"\"want-write\"), reasons (list of str), alert (str or None), side (\"local\",\n"
+			"\"peer\" or None), step (str or None), peer_certificate (Certificate or None).\n"
+			"str(error) is the one-sentence message.",
+			PyExc_Exception, dict);
+		Py_DECREF(dict);
+		if (!Mutls_Error)
+			return -1;
+		Py_INCREF(Mutls_Error);
+		if (PyModule_AddObject(mod, "Error", Mutls_Error) < 0)
+			return -1;
+	}
+#define EXC(var, name, bases_expr, code, doc) \
+	do { \
+		b = (bases_expr); \
+		if (!b) return -1; \
+		var = make_exception(mod, name, b, code, doc); \
+		Py_DECREF(b); \
+		if (!var) return -1; \
+	} while (0)
+
+	EXC(Mutls_HandshakeError, "HandshakeError", Py_BuildValue("(O)", Mutls_Error), NULL,
+		"The handshake failed (codes verify-failed, no-certificate, peer-rejected,\n"
+		"protocol, hook).");
+	EXC(Mutls_CertificateVerifyError, "CertificateVerifyError",
+		Py_BuildValue("(O)", Mutls_HandshakeError), "verify-failed",
+		"We rejected the peer's certificate (code verify-failed) or the peer sent none\n"
+		"although one is required (code no-certificate). reasons says why.");
+	EXC(Mutls_PeerRejectedError, "PeerRejectedError", Py_BuildValue("(O)", Mutls_HandshakeError),
+		"peer-rejected", "The peer's alert says it refused us (code peer-rejected).");
+	EXC(Mutls_ProtocolError, "ProtocolError", Py_BuildValue("(O)", Mutls_HandshakeError),
+		"protocol", "Malformed or unexpected data (code protocol).");
+	EXC(Mutls_ConnectionClosed, "ConnectionClosed",
+		Py_BuildValue("(OO)", Mutls_Error, PyExc_ConnectionError), "closed",
+		"The connection ended without close_notify, or the transport failed (code closed).");
+	EXC(Mutls_TimeoutError, "TimeoutError", Py_BuildValue("(OO)", Mutls_Error, PyExc_TimeoutError),
+		"timeout", "The socket's timeout passed (code timeout). The session stays usable.");
+	EXC(Mutls_ConfigError, "ConfigError", Py_BuildValue("(OO)", Mutls_Error, PyExc_ValueError),
+		"config", "Bad input: unreadable PEM or file, wrong password, key mismatch,\n"
+		"invalid option value (code config). The message names the file or field.");
+	EXC(Mutls_UsageError, "UsageError", Py_BuildValue("(OO)", Mutls_Error, PyExc_ValueError),
+		"usage", "API misuse (code usage).");
+	EXC(Mutls_WantRead, "WantRead", Py_BuildValue("(O)", Mutls_Error), "want-read",
+		"Not a failure: the call needs more input; retry when there is some.");
+	EXC(Mutls_WantWrite, "WantWrite", Py_BuildValue("(O)", Mutls_Error), "want-write",
+		"Not a failure: the socket cannot take more data now; retry when writable.");
+#undef EXC
+	return 0;
+}
+
+static PyStructSequence_Field trace_fields[] = {
+	{ "kind", "\"message\", \"check\", \"alert\" or \"info\"" },
+	{ "outgoing", "message/alert: True when sent by this side" },
+	{ "ok", "check: True when it passed (always True for others but failed alerts)" },
+	{ "name", "message name (\"ClientHello\"), check name, alert name or info key" },
+	{ "detail", "human detail (possibly empty)" },
+	{ "message_type", "message: TLS HandshakeType number; alert: alert number" },
+	{ "length", "message: body length in bytes" },
+	{ NULL, NULL }
+};
+
+static PyStructSequence_Desc trace_desc = {
+	"mutls.TraceEvent",
+	"One handshake event: a message sent or received, a verification check, an\n"
+	"alert, or a negotiated fact.",
+	trace_fields,
+	7
+};
+
+static PyTypeObject *make_type(PyObject *mod, const char *name, PyType_Spec *spec)
+{
+	PyTypeObject *t = (PyTypeObject *)PyType_FromSpec(spec);
+	if (!t)
+		return NULL;
+	Py_INCREF(t);
+	if (PyModule_AddObject(mod, name, (PyObject *)t) < 0) {
+		Py_DECREF(t);
+		Py_DECREF(t);
+		return NULL;
+	}
+	return t;
+}
+
+static PyObject *name_tuple(const char *(*name)(int), int from, int to)
+{
+	PyObject *t = PyTuple_New(to - from + 1);
+	for (int i = from; t && i <= to; i++) {
+		PyObject *s = PyUnicode_FromString(name(-i));
+		if (!s) {
+			Py_CLEAR(t);
+			break;
+		}
+		PyTuple_SET_ITEM(t, i - from, s);
+	}
+	return t;
+}
+
+PyMODINIT_FUNC PyInit__mutls(void)
+{
+	PyObject *m;
+
+	PyDateTime_IMPORT;
+	if (!PyDateTimeAPI)
+		return NULL;
+	m = PyModule_Create(&mutls_module);
+	if (!m)
+		return NULL;
+	if (!utc_epoch) {
+		utc_epoch = PyDateTimeAPI->DateTime_FromDateAndTime(1970, 1, 1, 0, 0, 0, 0,
+			PyDateTime_TimeZone_UTC, PyDateTimeAPI->DateTimeType);
+		if (!utc_epoch)
+			goto fail;
+	}
+	if (make_errors(m) < 0)
+		goto fail;
+	if (!(Mutls_CertificateType = make_type(m, "Certificate", &mutlspy_certificate_spec)) ||
+	    !(Mutls_ConfigType = make_type(m, "Config", &mutlspy_config_spec)) ||
+	    !(Mutls_SessionType = make_type(m, "Session", &mutlspy_session_spec)) ||
+	    !(Mutls_PeerType = make_type(m, "Peer", &mutlspy_peer_spec)) ||
+	    !(Mutls_VerificationType = make_type(m, "Verification", &mutlspy_verification_spec)) ||
+	    !(Mutls_TestCAType = make_type(m, "TestCA", &mutlspy_testca_spec)) ||
+	    !(Mutls_IdentityType = make_type(m, "Identity", &mutlspy_identity_spec)))
+		goto fail;
+	Mutls_TraceEventType = PyStructSequence_NewType(&trace_desc);
+	if (!Mutls_TraceEventType)
+		goto fail;
+	Py_INCREF(Mutls_TraceEventType);
+	if (PyModule_AddObject(m, "TraceEvent", (PyObject *)Mutls_TraceEventType) < 0)
+		goto fail;
+
+	if (PyModule_AddStringConstant(m, "__version__", MUTLS_VERSION) < 0 ||
+	    PyModule_AddStringConstant(m, "GNUTLS_VERSION", gnutls_check_version(NULL)) < 0)
+		goto fail;
+	{
+		/* the stable names, for programs that want to list them */
+		PyObject *codes = name_tuple(mutls_code_name, 1, 11);
+		PyObject *reasons = PyTuple_New(MUTLS_REASON_COUNT);
+		for (unsigned i = 0; reasons && i < MUTLS_REASON_COUNT; i++) {
+			PyObject *s = PyUnicode_FromString(mutls_reason_name(1u << i));
+			if (!s) {
+				Py_CLEAR(reasons);
+				break;
+			}
+			PyTuple_SET_ITEM(reasons, i, s);
+		}
+		if (!codes || !reasons || PyModule_AddObject(m, "CODES", codes) < 0) {
+			Py_XDECREF(codes);
+			Py_XDECREF(reasons);
+			goto fail;
+		}
+		if (PyModule_AddObject(m, "REASONS", reasons) < 0) {
+			Py_DECREF(reasons);
+			goto fail;
+		}
+	}
+	return m;
+fail:
+	Py_DECREF(m);
+	return NULL;
+}

@@ -1,0 +1,1099 @@
+/* Session (one TLS connection over a socket or in memory), Peer (what the
+ * verify hook sees) and Verification (the outcome of the peer checks).
+ *
+ * Socket mode releases the GIL around the core's handshake/send/recv/close;
+ * the socket's own timeout is read at each call. Memory mode keeps the GIL.
+ * A busy flag refuses a second call into the same core session while one is
+ * running (another thread, or a hook calling back into its session). */
+#include "mutlspy.h"
+
+#include <math.h>
+#include <limits.h>
+
+#define RECV_CHUNK 16384 /* one TLS record's plaintext at most */
+
+/* A blocking socket (timeout None) waits in slices of this many ms, so that
+ * signals (Ctrl-C) are handled between them; the core's timeout leaves the
+ * session usable and the same call is simply made again. */
+#define BLOCKING_SLICE_MS 250
+#define SIGNALLED INT_MIN /* rc: a signal handler raised; the exception is set */
+
+/* ---- helpers ------------------------------------------------------------- */
+
+void mutlspy_session_store_exception(SessionObject *sess)
+{
+	PyObject *exc = mutlspy_fetch_exception();
+	if (!exc)
+		return;
+	if (!sess->exc)
+		sess->exc = exc; /* the first one explains the failure */
+	else
+		Py_DECREF(exc);
+}
+
+static PyObject *freed_error(void)
+{
+	return mutlspy_raise_code(MUTLS_EUSAGE,
+		"the session was freed (after its with block, or by the garbage collector); "
+		"read what you need inside the block");
+}
+
+/* For properties: the core session, readable from the calling thread. */
+static int readable(SessionObject *self)
+{
+	if (!self->s) {
+		freed_error();
+		return 0;
+	}
+	if (self->busy && self->busy_thread != PyThread_get_thread_ident()) {
+		mutlspy_raise_code(MUTLS_EUSAGE,
+			"the session is in a call in another thread; read it after that call returns");
+		return 0;
+	}
+	return 1;
+}
+
+/* Reads the socket's timeout into the core (socket mode). */
+static int apply_socket_state(SessionObject *self)
+{
+	PyObject *r;
+	long fd;
+	double t;
+	int ms = 0;
+
+	if (self->fd < 0 || !self->sock || PyLong_Check(self->sock))
+		return 0;
+	r = PyObject_CallMethod(self->sock, "fileno", NULL);
+	if (!r)
+		return -1;
+	fd = PyLong_AsLong(r);
+	Py_DECREF(r);
+	if (fd == -1 && PyErr_Occurred())
+		return -1;
+	if (fd != self->fd) {
+		mutlspy_raise_code(MUTLS_EUSAGE, "the session's socket was closed (fileno %ld, was %d)",
+			fd, self->fd);
+		return -1;
+	}
+	self->sliced = 0;
+	if (!PyObject_HasAttrString(self->sock, "gettimeout"))
+		return 0;
+	r = PyObject_CallMethod(self->sock, "gettimeout", NULL);
+	if (!r)
+		return -1;
+	if (r != Py_None) {
+		t = PyFloat_AsDouble(r);
+		if (t == -1.0 && PyErr_Occurred()) {
+			Py_DECREF(r);
+			return -1;
+		}
+		if (t > 0) {
+			double v = ceil(t * 1000.0);
+			ms = v >= (double)INT_MAX ? INT_MAX : (int)v;
+			if (ms < 1)
+				ms = 1;
+		}
+	}
+	self->sliced = r == Py_None;
+	Py_DECREF(r);
+	/* blocking: slices (see RUN); 0.0: non-blocking (want-read/want-write) */
+	mutls_session_set_timeout(self->s, self->sliced ? BLOCKING_SLICE_MS : ms);
+	return 0;
+}
+
+/* Before a call into the core. */
+static int begin(SessionObject *self)
+{
+	if (!self->s) {
+		freed_error();
+		return -1;
+	}
+	if (self->busy) {
+		mutlspy_raise_code(MUTLS_EUSAGE,
+			"the session is already in a call (from another thread, or from one of its own hooks)");
+		return -1;
+	}
+	if (apply_socket_state(self) < 0)
+		return -1;
+	self->busy = 1;
+	self->busy_thread = PyThread_get_thread_ident();
+	return 0;
+}
+
+/* After a call: raises for rc < 0 (with a hook's exception as the cause), or
+ * re-raises an exception a hook stored although the call succeeded. */
+static int finish(SessionObject *self, int rc)
+{
+	self->busy = 0;
+	if (rc == SIGNALLED) {
+		Py_CLEAR(self->exc);
+		return -1;
+	}
+	if (rc < 0) {
+		mutlspy_raise(rc, self);
+		return -1;
+	}
+	if (self->exc) {
+		PyObject *exc = self->exc, *tb;
+		self->exc = NULL;
+		if (!PyExceptionInstance_Check(exc)) {
+			Py_DECREF(exc);
+			return 0;
+		}
+		tb = PyException_GetTraceback(exc);
+		Py_INCREF(Py_TYPE(exc));
+		PyErr_Restore((PyObject *)Py_TYPE(exc), exc, tb);
+		return -1;
+	}
+	return 0;
+}
+
+/* One core call: memory mode with the GIL, socket mode without it. */
+#define RUN(self, rc, call) \
+	do { \
+		if ((self)->fd < 0) { \
+			rc = (call); \
+			break; \
+		} \
+		for (;;) { \
+			Py_BEGIN_ALLOW_THREADS \
+			rc = (call); \
+			Py_END_ALLOW_THREADS \
+			if (rc != MUTLS_ETIMEOUT || !(self)->sliced) \
+				break; \
+			if (PyErr_CheckSignals() < 0) { \
+				rc = SIGNALLED; \
+				break; \
+			} \
+		} \
+	} while (0)
+
+static void close_owned_socket(SessionObject *self)
+{
+	PyObject *r;
+	if (!self->owns_sock || !self->sock)
+		return;
+	self->owns_sock = 0;
+	r = PyObject_CallMethod(self->sock, "close", NULL);
+	if (r)
+		Py_DECREF(r);
+	else
+		PyErr_WriteUnraisable(self->sock);
+}
+
+/* ---- creation and lifetime ----------------------------------------------- */
+
+static PyObject *no_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+	PyErr_Format(PyExc_TypeError, "%s objects are made by mutls, not directly", type->tp_name);
+	return NULL;
+}
+
+PyObject *mutlspy_session_new(ConfigObject *cfg, int is_server, PyObject *sock,
+	PyObject *server_hostname, PyObject *session_data)
+{
+	SessionObject *self;
+	PyObject *host = NULL;
+	long fd = -1;
+	int rc;
+
+	if (sock != Py_None) {
+		if (PyLong_Check(sock)) {
+			fd = PyLong_AsLong(sock);
+		} else {
+			PyObject *r = PyObject_CallMethod(sock, "fileno", NULL);
+			if (!r)
+				return NULL;
+			fd = PyLong_AsLong(r);
+			Py_DECREF(r);
+		}
+		if (fd == -1 && PyErr_Occurred())
+			return NULL;
+		if (fd < 0 || fd > INT_MAX)
+			return mutlspy_raise_code(MUTLS_EUSAGE, "the socket is closed (fileno %ld)", fd);
+	}
+	if (server_hostname != Py_None && !(host = mutlspy_str_bytes(server_hostname, "server_hostname")))
+		return NULL;
+	self = (SessionObject *)Mutls_SessionType->tp_alloc(Mutls_SessionType, 0);
+	if (!self) {
+		Py_XDECREF(host);
+		return NULL;
+	}
+	self->fd = (int)fd;
+	self->is_server = is_server;
+	Py_INCREF(cfg);
+	self->config = cfg;
+	if (sock != Py_None) {
+		Py_INCREF(sock);
+		self->sock = sock;
+	}
+	if (is_server)
+		rc = mutls_session_server(&self->s, cfg->cfg, (int)fd);
+	else
+		rc = mutls_session_client(&self->s, cfg->cfg, host ? PyBytes_AS_STRING(host) : NULL, (int)fd);
+	Py_XDECREF(host);
+	if (rc < 0) {
+		self->s = NULL;
+		Py_DECREF(self);
+		return mutlspy_raise_last(rc, NULL, NULL);
+	}
+	mutls_session_set_userdata(self->s, self);
+	if (session_data != Py_None) {
+		Py_buffer view;
+		if (PyUnicode_Check(session_data)) {
+			Py_DECREF(self);
+			PyErr_SetString(PyExc_TypeError, "session_data: expected bytes, not str");
+			return NULL;
+		}
+		if (PyObject_GetBuffer(session_data, &view, PyBUF_SIMPLE) < 0) {
+			Py_DECREF(self);
+			return NULL;
+		}
+		rc = mutls_session_set_data(self->s, view.buf, (size_t)view.len);
+		PyBuffer_Release(&view);
+		if (rc < 0) {
+			Py_DECREF(self);
+			return mutlspy_raise_last(rc, NULL, NULL);
+		}
+	}
+	return (PyObject *)self;
+}
+
+static void free_core(SessionObject *self)
+{
+	if (self->s) {
+		mutls_session_set_userdata(self->s, NULL);
+		mutls_session_free(self->s);
+		self->s = NULL;
+	}
+}
+
+static int Session_traverse(SessionObject *self, visitproc visit, void *arg)
+{
+	Py_VISIT(Py_TYPE(self));
+	Py_VISIT(self->config);
+	Py_VISIT(self->sock);
+	Py_VISIT(self->exc);
+	return 0;
+}
+
+static int Session_clear(SessionObject *self)
+{
+	/* the core session goes first: it holds the C config whose hooks point
+	 * at the Config object */
+	if (!self->busy)
+		free_core(self);
+	Py_CLEAR(self->exc);
+	if (!self->s) {
+		Py_CLEAR(self->sock);
+		Py_CLEAR(self->config);
+	}
+	return 0;
+}
+
+static void Session_dealloc(SessionObject *self)
+{
+	PyTypeObject *tp = Py_TYPE(self);
+	PyObject_GC_UnTrack(self);
+	if (self->weakreflist)
+		PyObject_ClearWeakRefs((PyObject *)self);
+	free_core(self);
+	if (self->owns_sock && self->sock) {
+		PyObject *t, *v, *tb;
+		PyErr_Fetch(&t, &v, &tb);
+		close_owned_socket(self);
+		PyErr_Restore(t, v, tb);
+	}
+	Py_CLEAR(self->exc);
+	Py_CLEAR(self->sock);
+	Py_CLEAR(self->config);
+	tp->tp_free((PyObject *)self);
+	Py_DECREF(tp);
+}
+
+/* ---- I/O ----------------------------------------------------------------- */
+
+static PyObject *Session_handshake(SessionObject *self, PyObject *unused)
+{
+	int rc;
+	if (begin(self) < 0)
+		return NULL;
+	RUN(self, rc, mutls_session_handshake(self->s));
+	if (finish(self, rc) < 0)
+		return NULL;
+	Py_RETURN_NONE;
+}
+
+static PyObject *Session_send(SessionObject *self, PyObject *arg)
+{
+	Py_buffer view;
+	size_t written = 0;
+	int rc;
+
+	if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+		return NULL;
+	if (begin(self) < 0) {
+		PyBuffer_Release(&view);
+		return NULL;
+	}
+	RUN(self, rc, mutls_session_send(&written, self->s, view.buf, (size_t)view.len));
+	PyBuffer_Release(&view);
+	if (finish(self, rc) < 0)
+		return NULL;
+	return PyLong_FromSize_t(written);
+}
+
+static PyObject *Session_sendall(SessionObject *self, PyObject *arg)
+{
+	Py_buffer view;
+	size_t done = 0;
+	int rc = 0;
+
+	if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+		return NULL;
+	do {
+		size_t written = 0;
+		if (begin(self) < 0) {
+			PyBuffer_Release(&view);
+			return NULL;
+		}
+		RUN(self, rc, mutls_session_send(&written, self->s, (const char *)view.buf + done,
+			(size_t)view.len - done));
+		if (finish(self, rc) < 0) {
+			PyBuffer_Release(&view);
+			return NULL;
+		}
+		done += written;
+		if (done < (size_t)view.len && PyErr_CheckSignals() < 0) {
+			PyBuffer_Release(&view);
+			return NULL;
+		}
+	} while (done < (size_t)view.len);
+	PyBuffer_Release(&view);
+	Py_RETURN_NONE;
+}
+
+static PyObject *Session_recv(SessionObject *self, PyObject *args, PyObject *kwds)
+{
+	static char *kwlist[] = { "max", NULL };
+	Py_ssize_t max = RECV_CHUNK;
+	char buf[RECV_CHUNK];
+	size_t got = 0, cap;
+	int rc;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|n:recv", kwlist, &max))
+		return NULL;
+	if (max < 0) {
+		PyErr_SetString(PyExc_ValueError, "recv: max must be >= 0");
+		return NULL;
+	}
+	if (max == 0)
+		return PyBytes_FromStringAndSize(NULL, 0);
+	cap = (size_t)max < sizeof(buf) ? (size_t)max : sizeof(buf);
+	if (begin(self) < 0)
+		return NULL;
+	RUN(self, rc, mutls_session_recv(&got, self->s, buf, cap));
+	if (finish(self, rc) < 0)
+		return NULL;
+	return PyBytes_FromStringAndSize(buf, (Py_ssize_t)got);
+}
+
+static PyObject *Session_close(SessionObject *self, PyObject *unused)
+{
+	int rc;
+	if (!self->s) {
+		/* already freed: closing again is fine */
+		close_owned_socket(self);
+		Py_RETURN_NONE;
+	}
+	if (begin(self) < 0)
+		return NULL;
+	RUN(self, rc, mutls_session_close(self->s));
+	if (finish(self, rc) < 0) {
+		if (self->owns_sock) {
+			PyObject *t, *v, *tb;
+			PyErr_Fetch(&t, &v, &tb);
+			close_owned_socket(self);
+			PyErr_Restore(t, v, tb);
+		}
+		return NULL;
+	}
+	close_owned_socket(self);
+	Py_RETURN_NONE;
+}
+
+static PyObject *Session_feed(SessionObject *self, PyObject *arg)
+{
+	Py_buffer view;
+	int rc;
+
+	if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+		return NULL;
+	if (begin(self) < 0) {
+		PyBuffer_Release(&view);
+		return NULL;
+	}
+	rc = mutls_session_feed(self->s, view.buf, (size_t)view.len);
+	PyBuffer_Release(&view);
+	if (finish(self, rc) < 0)
+		return NULL;
+	Py_RETURN_NONE;
+}
+
+static PyObject *Session_feed_eof(SessionObject *self, PyObject *unused)
+{
+	int rc;
+	if (begin(self) < 0)
+		return NULL;
+	rc = mutls_session_feed_eof(self->s);
+	if (finish(self, rc) < 0)
+		return NULL;
+	Py_RETURN_NONE;
+}
+
+static PyObject *Session_data_to_send(SessionObject *self, PyObject *unused)
+{
+	const unsigned char *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (begin(self) < 0)
+		return NULL;
+	rc = mutls_session_data_to_send(&data, &len, self->s);
+	if (rc < 0) {
+		finish(self, rc);
+		return NULL;
+	}
+	self->busy = 0;
+	return PyBytes_FromStringAndSize((const char *)data, (Py_ssize_t)len);
+}
+
+static PyObject *Session_pending(SessionObject *self, PyObject *unused)
+{
+	if (!readable(self))
+		return NULL;
+	return PyLong_FromSize_t(mutls_session_pending(self->s));
+}
+
+static PyObject *Session_adopt_socket(SessionObject *self, PyObject *unused)
+{
+	if (!self->sock) {
+		mutlspy_raise_code(MUTLS_EUSAGE, "a memory-mode session has no socket");
+		return NULL;
+	}
+	self->owns_sock = 1;
+	Py_RETURN_NONE;
+}
+
+static PyObject *Session_enter(SessionObject *self, PyObject *unused)
+{
+	if (!readable(self))
+		return NULL;
+	Py_INCREF(self);
+	return (PyObject *)self;
+}
+
+static PyObject *Session_exit(SessionObject *self, PyObject *args)
+{
+	PyObject *exc_type = Py_None, *exc = Py_None, *tb = Py_None;
+	int failed = 0;
+
+	if (!PyArg_UnpackTuple(args, "__exit__", 0, 3, &exc_type, &exc, &tb))
+		return NULL;
+	if (self->s) {
+		if (self->busy) {
+			mutlspy_raise_code(MUTLS_EUSAGE, "__exit__: the session is in a call");
+			return NULL;
+		}
+		if (mutls_session_handshake_done(self->s)) {
+			PyObject *r = Session_close(self, NULL); /* also closes an owned socket */
+			if (r)
+				Py_DECREF(r);
+			else if (exc_type != Py_None)
+				PyErr_Clear(); /* the block's exception matters more */
+			else
+				failed = 1;
+		}
+		free_core(self);
+	}
+	if (self->owns_sock) {
+		PyObject *t, *v, *etb;
+		PyErr_Fetch(&t, &v, &etb);
+		close_owned_socket(self);
+		PyErr_Restore(t, v, etb);
+	}
+	if (failed)
+		return NULL;
+	Py_RETURN_FALSE;
+}
+
+/* ---- introspection ------------------------------------------------------- */
+
+static PyObject *Session_explain(SessionObject *self, PyObject *unused)
+{
+	char *text = NULL;
+	PyObject *res;
+	int rc;
+
+	if (!readable(self))
+		return NULL;
+	rc = mutls_session_explain(&text, self->s);
+	if (rc < 0)
+		return mutlspy_raise_last(rc, NULL, NULL);
+	res = mutlspy_str_or_none(text);
+	mutls_free(text);
+	return res;
+}
+
+static PyObject *Session_export_keying_material(SessionObject *self, PyObject *args, PyObject *kwds)
+{
+	static char *kwlist[] = { "label", "length", "context", NULL };
+	const char *label;
+	Py_ssize_t length;
+	PyObject *context = Py_None, *out;
+	Py_buffer view = { 0 };
+	int rc;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "sn|O:export_keying_material", kwlist,
+		&label, &length, &context))
+		return NULL;
+	if (length <= 0 || length > 65535) {
+		PyErr_SetString(PyExc_ValueError, "export_keying_material: length must be 1..65535");
+		return NULL;
+	}
+	if (!readable(self))
+		return NULL;
+	if (context != Py_None) {
+		if (PyUnicode_Check(context)) {
+			PyErr_SetString(PyExc_TypeError, "export_keying_material: context must be bytes, not str");
+			return NULL;
+		}
+		if (PyObject_GetBuffer(context, &view, PyBUF_SIMPLE) < 0)
+			return NULL;
+	}
+	out = PyBytes_FromStringAndSize(NULL, length);
+	if (!out) {
+		if (view.obj)
+			PyBuffer_Release(&view);
+		return NULL;
+	}
+	rc = mutls_session_export_keying_material((unsigned char *)PyBytes_AS_STRING(out),
+		(size_t)length, self->s, label, view.obj ? view.buf : NULL,
+		view.obj ? (size_t)view.len : 0);
+	if (view.obj)
+		PyBuffer_Release(&view);
+	if (rc < 0) {
+		Py_DECREF(out);
+		return mutlspy_raise_last(rc, NULL, NULL);
+	}
+	return out;
+}
+
+static PyObject *Session_key_fingerprint(SessionObject *self, PyObject *args, PyObject *kwds)
+{
+	static char *kwlist[] = { "write", NULL };
+	int write;
+	char out[65];
+	int rc;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "p:key_fingerprint", kwlist, &write))
+		return NULL;
+	if (!readable(self))
+		return NULL;
+	rc = mutls_session_key_fingerprint(out, self->s, write);
+	if (rc < 0)
+		return mutlspy_raise_last(rc, NULL, NULL);
+	return PyUnicode_FromString(out);
+}
+
+static PyObject *chain_list(mutls_session *s)
+{
+	size_t n = mutls_session_peer_chain_length(s);
+	PyObject *list = PyList_New((Py_ssize_t)n);
+	for (size_t i = 0; list && i < n; i++) {
+		PyObject *c = mutlspy_certificate_wrap(mutls_session_peer_certificate(s, i));
+		if (!c) {
+			Py_CLEAR(list);
+			break;
+		}
+		PyList_SET_ITEM(list, (Py_ssize_t)i, c);
+	}
+	return list;
+}
+
+static PyObject *Session_get_config(SessionObject *self, void *c)
+{
+	if (!self->config)
+		Py_RETURN_NONE;
+	Py_INCREF(self->config);
+	return (PyObject *)self->config;
+}
+
+static PyObject *Session_get_sock(SessionObject *self, void *c)
+{
+	if (!self->sock)
+		Py_RETURN_NONE;
+	Py_INCREF(self->sock);
+	return self->sock;
+}
+
+static PyObject *Session_get_is_server(SessionObject *self, void *c)
+{
+	return PyBool_FromLong(self->is_server);
+}
+
+static PyObject *Session_get_peer_certificate(SessionObject *self, void *c)
+{
+	if (!readable(self))
+		return NULL;
+	if (mutls_session_peer_chain_length(self->s) == 0)
+		Py_RETURN_NONE;
+	return mutlspy_certificate_wrap(mutls_session_peer_certificate(self->s, 0));
+}
+
+static PyObject *Session_get_peer_chain(SessionObject *self, void *c)
+{
+	if (!readable(self))
+		return NULL;
+	return chain_list(self->s);
+}
+
+static PyObject *Session_get_verified(SessionObject *self, void *c)
+{
+	if (!readable(self))
+		return NULL;
+	return PyBool_FromLong(mutls_session_verified(self->s));
+}
+
+static PyObject *verification_new(mutls_session *s);
+
+static PyObject *Session_get_verification(SessionObject *self, void *c)
+{
+	if (!readable(self))
+		return NULL;
+	return verification_new(self->s);
+}
+
+typedef const char *(*session_string)(const mutls_session *);
+
+static PyObject *string_prop(SessionObject *self, session_string get)
+{
+	if (!readable(self))
+		return NULL;
+	return mutlspy_str_or_none(get(self->s));
+}
+
+static PyObject *Session_get_version(SessionObject *self, void *c)
+{
+	if (!readable(self))
+		return NULL;
+	/* before the handshake GnuTLS reports a default version: hide it */
+	if (!mutls_session_handshake_done(self->s) && !mutls_session_error(self->s))
+		Py_RETURN_NONE;
+	return mutlspy_str_or_none(mutls_session_version(self->s));
+}
+
+static PyObject *Session_get_cipher(SessionObject *self, void *c) { return string_prop(self, mutls_session_cipher); }
+static PyObject *Session_get_alpn(SessionObject *self, void *c) { return string_prop(self, mutls_session_alpn); }
+static PyObject *Session_get_server_name(SessionObject *self, void *c) { return string_prop(self, mutls_session_server_name); }
+static PyObject *Session_get_server_hostname(SessionObject *self, void *c) { return string_prop(self, mutls_session_server_hostname); }
+
+static PyObject *Session_get_resumed(SessionObject *self, void *c)
+{
+	if (!readable(self))
+		return NULL;
+	return PyBool_FromLong(mutls_session_resumed(self->s));
+}
+
+static PyObject *Session_get_handshake_done(SessionObject *self, void *c)
+{
+	if (!readable(self))
+		return NULL;
+	return PyBool_FromLong(mutls_session_handshake_done(self->s));
+}
+
+static PyObject *Session_get_session_data(SessionObject *self, void *c)
+{
+	unsigned char *data = NULL;
+	size_t len = 0;
+	PyObject *res;
+	int rc;
+
+	if (!readable(self))
+		return NULL;
+	if (self->is_server || !mutls_session_handshake_done(self->s))
+		Py_RETURN_NONE;
+	rc = mutls_session_get_data(&data, &len, self->s);
+	if (rc == MUTLS_EUSAGE)
+		Py_RETURN_NONE; /* none yet (TLS 1.3: read once so the ticket arrives) */
+	if (rc < 0)
+		return mutlspy_raise_last(rc, NULL, NULL);
+	res = PyBytes_FromStringAndSize((const char *)data, (Py_ssize_t)len);
+	mutls_free(data);
+	return res;
+}
+
+static PyObject *Session_get_trace(SessionObject *self, void *c)
+{
+	size_t n;
+	PyObject *list;
+
+	if (!readable(self))
+		return NULL;
+	n = mutls_session_trace_count(self->s);
+	list = PyList_New((Py_ssize_t)n);
+	for (size_t i = 0; list && i < n; i++) {
+		PyObject *ev = mutlspy_trace_event(mutls_session_trace_event(self->s, i));
+		if (!ev) {
+			Py_CLEAR(list);
+			break;
+		}
+		PyList_SET_ITEM(list, (Py_ssize_t)i, ev);
+	}
+	return list;
+}
+
+static PyObject *Session_get_error(SessionObject *self, void *c)
+{
+	const mutls_error *e;
+	if (!readable(self))
+		return NULL;
+	e = mutls_session_error(self->s);
+	if (!e)
+		Py_RETURN_NONE;
+	return mutlspy_error_new(e, self, NULL);
+}
+
+static PyObject *Session_get_freed(SessionObject *self, void *c)
+{
+	return PyBool_FromLong(self->s == NULL);
+}
+
+static PyObject *Session_repr(SessionObject *self)
+{
+	const char *role = self->is_server ? "server" : "client";
+	const char *mode = self->fd >= 0 ? "socket" : "memory";
+	const char *state, *version = NULL, *host = NULL;
+
+	if (!self->s)
+		return PyUnicode_FromFormat("<mutls.Session %s, %s mode, freed>", role, mode);
+	if (mutls_session_error(self->s))
+		state = "failed";
+	else if (mutls_session_handshake_done(self->s)) {
+		state = "handshake done";
+		version = mutls_session_version(self->s);
+	} else
+		state = "handshake pending";
+	host = mutls_session_server_hostname(self->s);
+	return PyUnicode_FromFormat("<mutls.Session %s%s%s, %s mode, %s%s%s>", role,
+		host ? " of " : "", host ? host : "", mode, state, version ? ", " : "",
+		version ? version : "");
+}
+
+static PyMethodDef Session_methods[] = {
+	{ "handshake", (PyCFunction)Session_handshake, METH_NOARGS,
+	  "handshake() -> None: run (or continue) the handshake. Raises WantRead/WantWrite\n"
+	  "in memory mode and on non-blocking sockets, HandshakeError subclasses on failure." },
+	{ "send", (PyCFunction)Session_send, METH_O,
+	  "send(data) -> int: bytes taken (all of them unless a non-blocking socket filled up)." },
+	{ "sendall", (PyCFunction)Session_sendall, METH_O, "sendall(data) -> None: send every byte." },
+	{ "recv", (PyCFunction)(void (*)(void))Session_recv, METH_VARARGS | METH_KEYWORDS,
+	  "recv(max=16384) -> bytes: at most one record; b\"\" after the peer's close_notify." },
+	{ "close", (PyCFunction)Session_close, METH_NOARGS,
+	  "close() -> None: send close_notify (once). Does not close a socket you passed in;\n"
+	  "closes the socket of a session made by Config.connect/accept." },
+	{ "feed", (PyCFunction)Session_feed, METH_O, "feed(data) -> None: memory mode: bytes from the peer." },
+	{ "feed_eof", (PyCFunction)Session_feed_eof, METH_NOARGS,
+	  "feed_eof() -> None: memory mode: the peer's stream ended." },
+	{ "data_to_send", (PyCFunction)Session_data_to_send, METH_NOARGS,
+	  "data_to_send() -> bytes: memory mode: the bytes to send to the peer (taken)." },
+	{ "pending", (PyCFunction)Session_pending, METH_NOARGS,
+	  "pending() -> int: decrypted bytes readable without I/O." },
+	{ "explain", (PyCFunction)Session_explain, METH_NOARGS,
+	  "explain() -> str: a human summary (outcome, version, suite, peer, checks)." },
+	{ "export_keying_material", (PyCFunction)(void (*)(void))Session_export_keying_material,
+	  METH_VARARGS | METH_KEYWORDS,
+	  "export_keying_material(label, length, context=None) -> bytes (RFC 5705 / 8446)." },
+	{ "key_fingerprint", (PyCFunction)(void (*)(void))Session_key_fingerprint,
+	  METH_VARARGS | METH_KEYWORDS,
+	  "key_fingerprint(write) -> str: hex SHA-256 of the current traffic key; write=True\n"
+	  "for the key this side encrypts with, False for the one it decrypts with." },
+	{ "_adopt_socket", (PyCFunction)Session_adopt_socket, METH_NOARGS,
+	  "Internal (Config.connect/accept): close() and the with block close the socket too." },
+	{ "__enter__", (PyCFunction)Session_enter, METH_NOARGS, NULL },
+	{ "__exit__", (PyCFunction)Session_exit, METH_VARARGS,
+	  "Sends close_notify (if the handshake is done) and frees the session." },
+	{ NULL, NULL, 0, NULL }
+};
+
+static PyGetSetDef Session_getset[] = {
+	{ "config", (getter)Session_get_config, NULL, "The Config this session was made from.", NULL },
+	{ "is_server", (getter)Session_get_is_server, NULL, "True for a server session.", NULL },
+	{ "sock", (getter)Session_get_sock, NULL, "The socket (socket mode) or None (memory mode).", NULL },
+	{ "peer_certificate", (getter)Session_get_peer_certificate, NULL, "The peer's leaf certificate or None.", NULL },
+	{ "peer_chain", (getter)Session_get_peer_chain, NULL, "The peer's chain as presented, leaf first.", NULL },
+	{ "verified", (getter)Session_get_verified, NULL, "True when the peer presented a certificate and every check passed.", NULL },
+	{ "verification", (getter)Session_get_verification, NULL, "Verification: ok, reasons, message.", NULL },
+	{ "version", (getter)Session_get_version, NULL, "\"TLSv1.3\", \"TLSv1.2\" or None.", NULL },
+	{ "cipher", (getter)Session_get_cipher, NULL, "IANA cipher suite name or None.", NULL },
+	{ "alpn", (getter)Session_get_alpn, NULL, "Negotiated ALPN protocol or None.", NULL },
+	{ "server_name", (getter)Session_get_server_name, NULL, "SNI sent (client) or received (server), or None.", NULL },
+	{ "server_hostname", (getter)Session_get_server_hostname, NULL, "The name a client checks, or None.", NULL },
+	{ "resumed", (getter)Session_get_resumed, NULL, "True when the session was resumed.", NULL },
+	{ "session_data", (getter)Session_get_session_data, NULL,
+	  "Client: bytes to resume later (Config.client(session_data=...)), or None. In TLS 1.3\n"
+	  "the ticket arrives after the handshake: read from the session once first.", NULL },
+	{ "handshake_done", (getter)Session_get_handshake_done, NULL, "True once the handshake succeeded.", NULL },
+	{ "trace", (getter)Session_get_trace, NULL, "The recorded handshake events (list of TraceEvent).", NULL },
+	{ "error", (getter)Session_get_error, NULL, "The session's failure as an Error (not raised), or None.", NULL },
+	{ "freed", (getter)Session_get_freed, NULL, "True once the session was freed (after its with block).", NULL },
+	{ NULL, NULL, NULL, NULL, NULL }
+};
+
+static PyMemberDef Session_members[] = {
+	{ "__weaklistoffset__", T_PYSSIZET, offsetof(SessionObject, weakreflist), READONLY, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
+
+static PyType_Slot Session_slots[] = {
+	{ Py_tp_new, no_new },
+	{ Py_tp_dealloc, Session_dealloc },
+	{ Py_tp_traverse, Session_traverse },
+	{ Py_tp_clear, Session_clear },
+	{ Py_tp_repr, Session_repr },
+	{ Py_tp_methods, Session_methods },
+	{ Py_tp_getset, Session_getset },
+	{ Py_tp_members, Session_members },
+	{ Py_tp_doc, "One TLS connection, client or server, over a socket or in memory.\n"
+	             "Made by Config.client() / Config.server()." },
+	{ 0, NULL }
+};
+
+PyType_Spec mutlspy_session_spec = {
+	"mutls.Session",
+	sizeof(SessionObject),
+	0,
+	Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+	Session_slots
+};
+
+/* ---- TraceEvent ---------------------------------------------------------- */
+
+PyObject *mutlspy_trace_event(const mutls_trace_event *ev)
+{
+	static const char *const kinds[] = { "?", "message", "check", "alert", "info" };
+	PyObject *o;
+
+	if (!ev) {
+		PyErr_SetString(PyExc_SystemError, "mutls: NULL trace event");
+		return NULL;
+	}
+	o = PyStructSequence_New(Mutls_TraceEventType);
+	if (!o)
+		return NULL;
+	PyStructSequence_SET_ITEM(o, 0, PyUnicode_FromString(
+		ev->kind >= 1 && ev->kind <= 4 ? kinds[ev->kind] : kinds[0]));
+	PyStructSequence_SET_ITEM(o, 1, PyBool_FromLong(ev->outgoing));
+	PyStructSequence_SET_ITEM(o, 2, PyBool_FromLong(ev->ok));
+	PyStructSequence_SET_ITEM(o, 3, mutlspy_str_or_none(ev->name ? ev->name : ""));
+	PyStructSequence_SET_ITEM(o, 4, mutlspy_str_or_none(ev->detail ? ev->detail : ""));
+	PyStructSequence_SET_ITEM(o, 5, PyLong_FromLong(ev->message_type));
+	PyStructSequence_SET_ITEM(o, 6, PyLong_FromSize_t(ev->length));
+	for (Py_ssize_t i = 0; i < 7; i++) {
+		if (!PyStructSequence_GET_ITEM(o, i)) {
+			Py_DECREF(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
+/* ---- Peer ---------------------------------------------------------------- */
+
+typedef struct {
+	PyObject_HEAD
+	PyObject *chain, *leaf, *ok, *reasons, *hostname, *role, *session;
+} PeerObject;
+
+PyObject *mutlspy_peer_new(SessionObject *sess)
+{
+	PeerObject *p = (PeerObject *)Mutls_PeerType->tp_alloc(Mutls_PeerType, 0);
+	mutls_session *s = sess->s;
+	unsigned reasons;
+
+	if (!p)
+		return NULL;
+	reasons = mutls_session_verify_reasons(s);
+	p->chain = chain_list(s);
+	if (!p->chain)
+		goto fail;
+	if (PyList_GET_SIZE(p->chain) > 0) {
+		p->leaf = PyList_GET_ITEM(p->chain, 0);
+		Py_INCREF(p->leaf);
+	} else {
+		Py_INCREF(Py_None);
+		p->leaf = Py_None;
+	}
+	p->ok = PyBool_FromLong(reasons == 0 && PyList_GET_SIZE(p->chain) > 0);
+	p->reasons = mutlspy_reasons_list(reasons);
+	p->hostname = mutlspy_str_or_none(sess->is_server ? NULL : mutls_session_server_hostname(s));
+	p->role = PyUnicode_FromString(sess->is_server ? "client" : "server");
+	Py_INCREF(sess);
+	p->session = (PyObject *)sess;
+	if (!p->reasons || !p->hostname || !p->role)
+		goto fail;
+	return (PyObject *)p;
+fail:
+	Py_DECREF(p);
+	return NULL;
+}
+
+static int Peer_traverse(PeerObject *self, visitproc visit, void *arg)
+{
+	Py_VISIT(Py_TYPE(self));
+	Py_VISIT(self->chain);
+	Py_VISIT(self->leaf);
+	Py_VISIT(self->reasons);
+	Py_VISIT(self->session);
+	return 0;
+}
+
+static int Peer_clear(PeerObject *self)
+{
+	Py_CLEAR(self->chain);
+	Py_CLEAR(self->leaf);
+	Py_CLEAR(self->ok);
+	Py_CLEAR(self->reasons);
+	Py_CLEAR(self->hostname);
+	Py_CLEAR(self->role);
+	Py_CLEAR(self->session);
+	return 0;
+}
+
+static void Peer_dealloc(PeerObject *self)
+{
+	PyTypeObject *tp = Py_TYPE(self);
+	PyObject_GC_UnTrack(self);
+	Peer_clear(self);
+	tp->tp_free((PyObject *)self);
+	Py_DECREF(tp);
+}
+
+static PyObject *Peer_repr(PeerObject *self)
+{
+	return PyUnicode_FromFormat("<mutls.Peer role=%R leaf=%R ok=%R reasons=%R hostname=%R>",
+		self->role ? self->role : Py_None, self->leaf ? self->leaf : Py_None,
+		self->ok ? self->ok : Py_None, self->reasons ? self->reasons : Py_None,
+		self->hostname ? self->hostname : Py_None);
+}
+
+static PyMemberDef Peer_members[] = {
+	{ "chain", T_OBJECT, offsetof(PeerObject, chain), READONLY, "The peer's chain, leaf first (list of Certificate)." },
+	{ "leaf", T_OBJECT, offsetof(PeerObject, leaf), READONLY, "The peer's certificate." },
+	{ "ok", T_OBJECT, offsetof(PeerObject, ok), READONLY, "True when every mutls check passed." },
+	{ "reasons", T_OBJECT, offsetof(PeerObject, reasons), READONLY, "Reasons of the failed checks (list of str)." },
+	{ "hostname", T_OBJECT, offsetof(PeerObject, hostname), READONLY, "The name a client checks (None on a server)." },
+	{ "role", T_OBJECT, offsetof(PeerObject, role), READONLY,
+	  "\"server\" when a client checks a server, \"client\" when a server checks a client." },
+	{ "session", T_OBJECT, offsetof(PeerObject, session), READONLY, "The Session doing the check." },
+	{ NULL, 0, 0, 0, NULL }
+};
+
+static PyType_Slot Peer_slots[] = {
+	{ Py_tp_new, no_new },
+	{ Py_tp_dealloc, Peer_dealloc },
+	{ Py_tp_traverse, Peer_traverse },
+	{ Py_tp_clear, Peer_clear },
+	{ Py_tp_repr, Peer_repr },
+	{ Py_tp_members, Peer_members },
+	{ Py_tp_doc, "The peer as the verify hook sees it: chain, leaf, ok, reasons, hostname,\n"
+	             "role and session. Return True to accept, False or a reason string to reject." },
+	{ 0, NULL }
+};
+
+PyType_Spec mutlspy_peer_spec = {
+	"mutls.Peer",
+	sizeof(PeerObject),
+	0,
+	Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+	Peer_slots
+};
+
+/* ---- Verification -------------------------------------------------------- */
+
+typedef struct {
+	PyObject_HEAD
+	PyObject *ok, *reasons, *message;
+} VerificationObject;
+
+static PyObject *verification_new(mutls_session *s)
+{
+	VerificationObject *v = (VerificationObject *)Mutls_VerificationType->tp_alloc(
+		Mutls_VerificationType, 0);
+	const mutls_error *e = mutls_session_error(s);
+	const char *message = NULL;
+
+	if (!v)
+		return NULL;
+	if (e) {
+		int code = mutls_error_code(e);
+		if (code == MUTLS_EVERIFY || code == MUTLS_ENOCERT ||
+		    (code == MUTLS_EHOOK && mutls_error_reasons(e)))
+			message = mutls_error_message(e);
+	}
+	v->ok = PyBool_FromLong(mutls_session_verified(s));
+	v->reasons = mutlspy_reasons_list(mutls_session_verify_reasons(s));
+	v->message = mutlspy_str_or_none(message);
+	if (!v->reasons || !v->message) {
+		Py_DECREF(v);
+		return NULL;
+	}
+	return (PyObject *)v;
+}
+
+static void Verification_dealloc(VerificationObject *self)
+{
+	PyTypeObject *tp = Py_TYPE(self);
+	Py_CLEAR(self->ok);
+	Py_CLEAR(self->reasons);
+	Py_CLEAR(self->message);
+	tp->tp_free((PyObject *)self);
+	Py_DECREF(tp);
+}
+
+static PyObject *Verification_repr(VerificationObject *self)
+{
+	return PyUnicode_FromFormat("<mutls.Verification ok=%R reasons=%R message=%R>",
+		self->ok, self->reasons, self->message);
+}
+
+static int Verification_bool(VerificationObject *self)
+{
+	return self->ok == Py_True;
+}
+
+static PyMemberDef Verification_members[] = {
+	{ "ok", T_OBJECT, offsetof(VerificationObject, ok), READONLY, "True when the peer was verified." },
+	{ "reasons", T_OBJECT, offsetof(VerificationObject, reasons), READONLY, "Failed checks (list of str)." },
+	{ "message", T_OBJECT, offsetof(VerificationObject, message), READONLY,
+	  "The sentence explaining a refusal of the peer, or None." },
+	{ NULL, 0, 0, 0, NULL }
+};
+
+static PyType_Slot Verification_slots[] = {
+	{ Py_tp_new, no_new },
+	{ Py_tp_dealloc, Verification_dealloc },
+	{ Py_tp_repr, Verification_repr },
+	{ Py_nb_bool, Verification_bool },
+	{ Py_tp_members, Verification_members },
+	{ Py_tp_doc, "The outcome of the checks of the peer: ok, reasons, message. True when ok." },
+	{ 0, NULL }
+};
+
+PyType_Spec mutlspy_verification_spec = {
+	"mutls.Verification",
+	sizeof(VerificationObject),
+	0,
+	Py_TPFLAGS_DEFAULT,
+	Verification_slots
+};

@@ -1,0 +1,55 @@
+"""A blocking mTLS echo server: it requires a client certificate from the CA,
+says who each client is, and echoes what it sends.
+
+    python make_pki.py pki
+    python server.py --port 8443          # serve until interrupted
+    python server.py --port 0 --once      # one connection on a free port, then exit
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+
+import mutls
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="A blocking mTLS echo server.")
+    ap.add_argument("--cert", default="pki/server/chain.pem", help="our certificate chain (PEM)")
+    ap.add_argument("--key", default="pki/server/key.pem", help="our private key (PEM)")
+    ap.add_argument("--ca", default="pki/ca.pem", help="the CA that issues client certificates")
+    ap.add_argument("--peer", action="append", help="allowed client, e.g. uri:spiffe://example.org/*")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8443, help="0: a free port")
+    ap.add_argument("--once", action="store_true", help="serve one connection, then exit")
+    args = ap.parse_args()
+
+    cfg = mutls.Config(certificate=args.cert, private_key=args.key, trust=args.ca, peers=args.peer)
+    with socket.create_server((args.host, args.port)) as listener:
+        host, port = listener.getsockname()[:2]
+        print(f"listening on {host}:{port}", flush=True)
+        while True:
+            try:
+                session, address = cfg.accept(listener)
+            except mutls.Error as exc:  # the client was refused (or refused us)
+                print(f"refused: {exc} [code={exc.code} reasons={','.join(exc.reasons)}]", flush=True)
+                if args.once:
+                    return 1
+                continue
+            with session:  # at its end: close_notify, and the connection is closed
+                peer = session.peer_certificate
+                names = peer.uris + peer.dns_names if peer else []
+                who = names[0] if names else peer.common_name if peer else None
+                print(f"client {address[0]}:{address[1]} is {who} ({session.version})", flush=True)
+                try:
+                    while data := session.recv():  # b"": the client closed (close_notify)
+                        session.sendall(data)
+                except mutls.Error as exc:
+                    print(f"connection ended: {exc}", flush=True)
+            if args.once:
+                return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

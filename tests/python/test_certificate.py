@@ -1,0 +1,185 @@
+"""Certificate: parsing (PEM, DER, files), every property, fingerprints,
+equality, pickling, load_certificates, and offline verify()."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import ipaddress
+import pathlib
+import pickle
+from typing import Any
+
+import pytest
+
+import mutls
+
+from conftest import DAY, PKI
+
+HOST = "orders.internal"
+
+
+def test_properties(pki: PKI) -> None:
+    c = pki.server_id.certificate
+    assert isinstance(c, mutls.Certificate)
+    assert c.subject == "CN=orders"
+    assert c.issuer == "CN=mutls test root,O=mutls test PKI"
+    assert c.common_name == "orders"
+    assert c.label == "CN=orders"
+    assert c.dns_names == ["orders.internal", "localhost"]
+    assert c.ip_addresses == [ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")]
+    assert isinstance(c.ip_addresses[1], ipaddress.IPv6Address)
+    assert c.uris == [] and c.emails == []
+    assert c.is_ca is False and pki.ca.certificate.is_ca is True
+    assert c.key_type == "p256"
+    assert isinstance(c.serial, str) and int(c.serial, 16) > 0 and c.serial == c.serial.lower()
+    assert c.not_before.tzinfo is not None and c.not_before.utcoffset() == datetime.timedelta(0)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    assert c.not_before < now < c.not_after
+    assert c.pem.startswith("-----BEGIN CERTIFICATE-----") and c.pem == pki.server_id.cert_pem
+    assert isinstance(c.der, bytes) and c.der[0] == 0x30
+    assert repr(c) == "<mutls.Certificate CN=orders>"
+    u = pki.client_id.certificate
+    assert u.uris == ["spiffe://example.org/payments"] and u.dns_names == []
+
+
+def test_no_common_name_and_emails(pki: PKI) -> None:
+    c = pki.ca.issue(dns=["a.example"], email=["ops@example.org"]).certificate
+    assert c.common_name is None
+    assert c.emails == ["ops@example.org"]
+    assert c.label  # something to print
+
+
+def test_fingerprints(pki: PKI) -> None:
+    c = pki.client_id.certificate
+    assert c.fingerprint() == c.fingerprint("sha256") == hashlib.sha256(c.der).hexdigest()
+    assert c.fingerprint("sha1") == hashlib.sha1(c.der).hexdigest()
+    assert c.fingerprint(algorithm="sha384") == hashlib.sha384(c.der).hexdigest()
+    assert c.fingerprint("sha512") == hashlib.sha512(c.der).hexdigest()
+    with pytest.raises(mutls.Error):
+        c.fingerprint("md4")
+
+
+def test_from_pem_der_and_load(pki: PKI, tmp_path: pathlib.Path) -> None:
+    c = pki.server_id.certificate
+    assert mutls.Certificate.from_pem(c.pem) == c
+    assert mutls.Certificate.from_pem(c.pem.encode()) == c
+    assert mutls.Certificate.from_der(c.der) == c
+    assert mutls.Certificate.from_der(bytearray(c.der)) == c
+    (tmp_path / "c.pem").write_text(c.pem)
+    (tmp_path / "c.der").write_bytes(c.der)
+    assert mutls.Certificate.load(tmp_path / "c.pem") == c
+    assert mutls.Certificate.load(str(tmp_path / "c.der")) == c
+    # the first certificate of a chain
+    inter = pki.ca.intermediate("issuing CA")
+    leaf = inter.issue(cn="x")
+    assert mutls.Certificate.from_pem(leaf.chain_pem) == leaf.certificate
+
+
+def test_parse_errors() -> None:
+    with pytest.raises(mutls.ConfigError):
+        mutls.Certificate.from_pem("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
+    with pytest.raises(mutls.ConfigError):
+        mutls.Certificate.from_pem("no pem here")
+    with pytest.raises(mutls.ConfigError):
+        mutls.Certificate.from_der(b"\x30\x03\x02\x01\x01")
+    with pytest.raises(mutls.ConfigError, match="/nonexistent/cert.pem"):
+        mutls.Certificate.load("/nonexistent/cert.pem")
+    with pytest.raises(TypeError):
+        mutls.Certificate.from_pem(42)
+    with pytest.raises(TypeError):
+        mutls.Certificate.from_der("text")
+    with pytest.raises(TypeError):
+        mutls.Certificate()
+
+
+def test_equality_hash_and_pickle(pki: PKI) -> None:
+    a = pki.server_id.certificate
+    b = pki.server_id.chain[0]
+    assert a == b and hash(a) == hash(b) and a is not b
+    assert a != pki.client_id.certificate
+    assert a != "CN=orders"
+    assert len({a, b, pki.client_id.certificate}) == 2
+    c = pickle.loads(pickle.dumps(a))
+    assert c == a and c.subject == "CN=orders"
+
+
+def test_load_certificates(pki: PKI, tmp_path: pathlib.Path) -> None:
+    inter = pki.ca.intermediate("issuing CA")
+    leaf = inter.issue(cn="x")
+    chain = leaf.chain_pem
+    certs = mutls.load_certificates(chain)
+    assert [c.common_name for c in certs] == ["x", "issuing CA"]
+    assert mutls.load_certificates(chain.encode()) == certs
+    path = tmp_path / "chain.pem"
+    path.write_text(chain)
+    assert mutls.load_certificates(path) == certs
+    assert mutls.load_certificates(str(path)) == certs
+    der = tmp_path / "leaf.der"
+    der.write_bytes(leaf.certificate.der)
+    assert mutls.load_certificates(der) == [leaf.certificate]
+    with pytest.raises(mutls.ConfigError, match="missing.pem"):
+        mutls.load_certificates(tmp_path / "missing.pem")
+    with pytest.raises(TypeError):
+        mutls.load_certificates(42)  # type: ignore[arg-type]
+
+
+def test_verify_offline(pki: PKI, tmp_path: pathlib.Path) -> None:
+    c = pki.server_id.certificate
+    assert c.verify(pki.ca, hostname=HOST, purpose="server") is True
+    assert c.verify(pki.ca.cert_pem) is True
+    assert c.verify([pki.ca.certificate]) is True
+    (tmp_path / "ca.pem").write_text(pki.ca.cert_pem)
+    assert c.verify(tmp_path / "ca.pem", hostname="127.0.0.1") is True
+    assert c.verify(tmp_path) is True  # a directory of PEM files
+    with pytest.raises(mutls.CertificateVerifyError) as info:
+        c.verify(pki.ca, hostname=HOST, purpose="client")
+    e = info.value
+    assert e.code == "verify-failed" and e.reasons == ["bad-purpose"] and e.side == "local"
+    assert e.peer_certificate == c
+    with pytest.raises(mutls.CertificateVerifyError) as info:
+        c.verify(mutls.TestCA(), hostname="billing.internal")
+    assert info.value.reasons == ["unknown-issuer", "name-mismatch"]
+
+
+def test_verify_expired_and_name(pki: PKI) -> None:
+    old = pki.ca.issue(cn="old", dns=["old.internal"], not_before=-10 * DAY, not_after=-DAY)
+    with pytest.raises(mutls.CertificateVerifyError) as info:
+        old.certificate.verify(pki.ca, hostname="new.internal")
+    assert info.value.reasons == ["expired", "name-mismatch"]
+    assert "certificate CN=old expired at " in str(info.value)
+
+
+def test_verify_crl_peers_intermediates(pki: PKI) -> None:
+    inter = pki.ca.intermediate("issuing CA")
+    leaf = inter.issue(cn="svc", uri=["spiffe://example.org/svc"])
+    with pytest.raises(mutls.CertificateVerifyError) as info:
+        leaf.certificate.verify(pki.ca)
+    assert info.value.reasons == ["unknown-issuer"]
+    assert leaf.certificate.verify(pki.ca, intermediates=[inter.certificate]) is True
+    assert leaf.certificate.verify(pki.ca, intermediates=leaf.chain[1:],
+                                   peers=["uri:spiffe://example.org/*"]) is True
+    with pytest.raises(mutls.CertificateVerifyError) as info:
+        leaf.certificate.verify(pki.ca, intermediates=leaf.chain[1:], peers=["cn:other"])
+    assert info.value.reasons == ["policy"]
+    c = pki.client_id.certificate
+    pki.ca.revoke(c)
+    with pytest.raises(mutls.CertificateVerifyError) as info:
+        c.verify(pki.ca, crl=pki.ca.crl_pem)
+    assert info.value.reasons == ["revoked"]
+    with pytest.raises(mutls.CertificateVerifyError):
+        c.verify(pki.ca, crl=pki.ca)  # a TestCA as crl: its fresh CRL
+    with pytest.raises(TypeError):
+        c.verify(pki.ca, intermediates=["not a certificate"])
+    with pytest.raises(mutls.UsageError):
+        c.verify(pki.ca, purpose="anything")
+
+
+def test_verify_against_a_config(pki: PKI) -> None:
+    cfg = mutls.Config(trust=pki.ca, peers=["cn:orders"])
+    assert pki.server_id.certificate.verify(cfg) is True
+    with pytest.raises(mutls.CertificateVerifyError) as info:
+        pki.client_id.certificate.verify(cfg)
+    assert info.value.reasons == ["policy"]
+    with pytest.raises(TypeError):
+        pki.client_id.certificate.verify(cfg, peers=["cn:x"])

@@ -1,0 +1,131 @@
+"""The Python examples run as written: make_pki.py writes a PKI, the blocking
+and asyncio servers (--once, port 0) serve the blocking and asyncio clients,
+refusals are reported on both sides, and mypy --strict accepts them all."""
+
+from __future__ import annotations
+
+import re
+import select
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator, List
+
+import pytest
+
+import mutls
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "python"
+TIMEOUT = 30.0
+
+
+def run(args: List[str], cwd: Path, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("examples")
+    r = run([str(EXAMPLES / "make_pki.py"), "pki"], cwd=d)
+    assert r.returncode == 0, r.stderr
+    return d
+
+
+class Server:
+    """An example server started with --port 0 --once; its port read from
+    its first line; always terminated."""
+
+    def __init__(self, script: str, cwd: Path, *extra: str) -> None:
+        self.p = subprocess.Popen([sys.executable, str(EXAMPLES / script), "--port", "0", "--once", *extra],
+                                  cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert self.p.stdout is not None
+        ready, _, _ = select.select([self.p.stdout], [], [], TIMEOUT)
+        line = self.p.stdout.readline() if ready else ""
+        m = re.match(r"listening on 127\.0\.0\.1:(\d+)$", line.strip())
+        if not m:
+            self.stop()
+            pytest.fail(f"{script} did not start: {line!r} {self.p.stderr.read() if self.p.stderr else ''}")
+        self.port = int(m.group(1))
+        self.out = ""
+        self.err = ""
+
+    def finish(self) -> int:
+        try:
+            self.out, self.err = self.p.communicate(timeout=TIMEOUT)
+        finally:
+            self.stop()
+        return self.p.returncode
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.communicate(timeout=10)
+
+
+@pytest.fixture
+def servers() -> Iterator[List[Server]]:
+    started: List[Server] = []
+    yield started
+    for s in started:
+        s.stop()
+
+
+def test_make_pki_writes_usable_files(workdir: Path) -> None:
+    pki = workdir / "pki"
+    ca = mutls.Certificate.load(pki / "ca.pem")
+    assert ca.is_ca
+    server = mutls.Certificate.load(pki / "server" / "cert.pem")
+    client = mutls.Certificate.load(pki / "client" / "cert.pem")
+    assert server.dns_names == ["localhost"] and [str(ip) for ip in server.ip_addresses] == ["127.0.0.1"]
+    assert client.uris == ["spiffe://example.org/client"]
+    for cert in (server, client):
+        assert cert.issuer == ca.subject
+    assert server.verify(str(pki / "ca.pem"), hostname="localhost", purpose="server")
+    assert client.verify(str(pki / "ca.pem"), purpose="client")
+    for name in ("server", "client"):
+        assert "PRIVATE KEY" in (pki / name / "key.pem").read_text()
+        assert (pki / name / "chain.pem").read_text().startswith("-----BEGIN CERTIFICATE-----")
+
+
+@pytest.mark.parametrize("server_script", ["server.py", "aio_server.py"])
+@pytest.mark.parametrize("client_script", ["client.py", "aio_client.py"])
+def test_client_and_server(workdir: Path, servers: List[Server], client_script: str, server_script: str) -> None:
+    server = Server(server_script, workdir)
+    servers.append(server)
+    r = run([str(EXAMPLES / client_script), str(server.port), "hello examples"], cwd=workdir)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "reply: hello examples" in r.stdout
+    assert "DNS:localhost" in r.stdout or "localhost" in r.stdout
+    assert server.finish() == 0, server.out + server.err
+    assert "client" in server.out and "spiffe://example.org/client" in server.out, server.out
+
+
+@pytest.mark.parametrize("client_script", ["client.py", "aio_client.py"])
+def test_wrong_server_name_is_refused_by_the_client(workdir: Path, servers: List[Server],
+                                                    client_script: str) -> None:
+    server = Server("server.py", workdir)
+    servers.append(server)
+    r = run([str(EXAMPLES / client_script), str(server.port), "--server-hostname", "orders.internal"], cwd=workdir)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "code=verify-failed reasons=name-mismatch" in r.stderr, r.stderr
+    assert server.finish() == 1, server.out + server.err
+    assert "refused:" in server.out and "code=peer-rejected" in server.out, server.out
+
+
+def test_client_not_allowed_by_policy(workdir: Path, servers: List[Server]) -> None:
+    server = Server("server.py", workdir, "--peer", "uri:spiffe://example.org/payments")
+    servers.append(server)
+    r = run([str(EXAMPLES / "client.py"), str(server.port)], cwd=workdir)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "code=peer-rejected" in r.stderr and "alert=access_denied" in r.stderr, r.stderr
+    assert server.finish() == 1, server.out + server.err
+    assert "code=verify-failed reasons=policy" in server.out, server.out
+
+
+def test_examples_pass_mypy_strict(tmp_path: Path) -> None:
+    pytest.importorskip("mypy", reason="mypy is not installed (pip install mypy)")
+    scripts = sorted(str(p) for p in EXAMPLES.glob("*.py"))
+    assert len(scripts) >= 5
+    r = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"), *scripts],
+                       capture_output=True, text=True, timeout=300, cwd=EXAMPLES)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -1,0 +1,369 @@
+"""Socket mode over real loopback TCP (and socketpairs): blocking sessions with
+a server thread (which only works because the GIL is released while GnuTLS
+waits), the socket's own timeout, non-blocking want-read/want-write, a peer
+that goes away, Config.connect and Config.accept. Mirrors tests/c/test_socket.c."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any, Dict, List
+
+import pytest
+
+import mutls
+
+from conftest import DAY, PKI
+
+HOST = "orders.internal"
+
+
+def echo(scfg: mutls.Config, seen: Dict[str, Any]) -> Any:
+    def handler(conn: socket.socket) -> None:
+        s = scfg.server(conn)
+        try:
+            s.handshake()
+        except mutls.Error as exc:
+            seen["error"] = exc
+            return
+        seen["peer"] = s.peer_certificate
+        seen["verified"] = s.verified
+        while True:
+            data = s.recv()
+            if not data:
+                break
+            s.sendall(data)
+        s.close()
+    return handler
+
+
+def test_blocking_loopback_echo(pki: PKI, tcp_server: Any) -> None:
+    seen: Dict[str, Any] = {}
+    host, port = tcp_server(echo(pki.server_config(), seen))
+    with socket.create_connection((host, port)) as sock:
+        assert sock.gettimeout() is None  # blocking: the core waits, without the GIL
+        c = pki.client_config().client(sock, server_hostname="localhost")
+        assert c.sock is sock
+        c.handshake()
+        assert c.version == "TLSv1.3" and c.verified
+        c.sendall(b"ping over tcp")
+        assert c.recv() == b"ping over tcp"
+        c.close()
+        assert c.recv() == b""  # the server's close_notify
+        assert sock.fileno() >= 0  # close() leaves the socket to its owner
+    assert seen["peer"].label == "CN=payments" and seen["verified"]
+
+
+def test_refusal_over_tcp_reaches_both_ends(pki: PKI, tcp_server: Any) -> None:
+    seen: Dict[str, Any] = {}
+    expired = pki.ca.issue(cn="payments", purpose="client", not_before=-7 * DAY, not_after=-DAY)
+    host, port = tcp_server(echo(pki.server_config(), seen))
+    with socket.create_connection((host, port), timeout=10) as sock:
+        c = pki.client_config(expired).client(sock, server_hostname="127.0.0.1")
+        with pytest.raises(mutls.PeerRejectedError) as info:
+            c.handshake()
+            c.recv()  # TLS 1.3: the refusal arrives after our Finished
+        assert str(info.value) == "peer rejected our certificate (alert certificate_expired)"
+        assert info.value.reasons == ["expired"]
+    # the tcp_server fixture joins the thread at teardown; wait here to read it
+    for _ in range(200):
+        if "error" in seen:
+            break
+        time.sleep(0.05)
+    e = seen["error"]
+    assert type(e) is mutls.CertificateVerifyError and e.reasons == ["expired"]
+    assert "client certificate CN=payments expired at " in str(e)
+
+
+def test_timeout_then_the_session_goes_on(pki: PKI) -> None:
+    """A timeout does not break the session: the same call works once the peer comes."""
+    a, b = socket.socketpair()
+    with a, b:
+        a.settimeout(0.2)
+        c = pki.client_config().client(a, server_hostname=HOST)
+        start = time.monotonic()
+        with pytest.raises(mutls.TimeoutError) as info:
+            c.handshake()
+        assert 0.15 <= time.monotonic() - start < 3
+        assert "timed out after 200 ms" in str(info.value)
+        assert c.error is None
+        # the server arrives; the timeout is read again at each call
+        result: Dict[str, Any] = {}
+
+        def serve() -> None:
+            try:
+                s = pki.server_config().server(b)
+                s.handshake()
+                result["peer"] = s.peer_certificate
+                s.sendall(s.recv())
+            except BaseException as exc:
+                result["error"] = exc
+
+        b.settimeout(10)
+        a.settimeout(None)  # now blocking (the session was made on a non-blocking fd)
+        t = threading.Thread(target=serve)
+        t.start()
+        c.handshake()
+        c.sendall(b"late")
+        assert c.recv() == b"late"
+        t.join(10)
+        assert "error" not in result, result.get("error")
+        assert result["peer"].common_name == "payments"
+
+
+def test_timeout_on_recv(pki: PKI) -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        a.settimeout(10)
+        b.settimeout(10)
+        result: Dict[str, Any] = {}
+        ready = threading.Event()
+        release = threading.Event()
+
+        def serve() -> None:
+            s = pki.server_config().server(b)
+            s.handshake()
+            ready.set()
+            release.wait(10)
+            s.sendall(b"finally")
+            result["done"] = True
+
+        t = threading.Thread(target=serve)
+        t.start()
+        c = pki.client_config().client(a, server_hostname=HOST)
+        c.handshake()
+        assert ready.wait(10)
+        a.settimeout(0.1)
+        with pytest.raises(mutls.TimeoutError):
+            c.recv()
+        release.set()
+        a.settimeout(10)
+        data = c.recv()
+        while data == b"":  # never: a close_notify would say b""
+            data = c.recv()
+        assert data == b"finally"
+        t.join(10)
+        assert result.get("done")
+
+
+def test_peer_hangs_up_mid_handshake(pki: PKI) -> None:
+    a, b = socket.socketpair()
+    with a:
+        a.setblocking(False)
+        c = pki.client_config().client(a, server_hostname=HOST)
+        with pytest.raises(mutls.WantRead):
+            c.handshake()
+        assert len(b.recv(4096)) > 0  # the ClientHello; no server ever answers
+        b.close()
+        with pytest.raises(mutls.ConnectionClosed) as info:
+            c.handshake()
+        assert info.value.side == "peer"
+        assert "server closed the connection during the handshake" in str(info.value)
+
+
+def test_nonblocking_want_read_and_want_write(pki: PKI) -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        a.settimeout(0.0)
+        b.settimeout(0.0)
+        c = pki.client_config().client(a, server_hostname=HOST)
+        s = pki.server_config().server(b)
+        pending = {"c": c, "s": s}
+        signals = set()
+        for _ in range(100):
+            for key in list(pending):
+                try:
+                    pending[key].handshake()
+                    del pending[key]
+                except mutls.WantRead:
+                    signals.add("read")
+                except mutls.WantWrite:
+                    signals.add("write")
+            if not pending:
+                break
+        assert not pending and "read" in signals
+        # nobody reads: the socket fills and send says want-write
+        chunk = b"\0" * 65536
+        total = 0
+        saw_want_write = False
+        for _ in range(200):
+            try:
+                total += c.send(chunk)
+            except mutls.WantWrite:
+                saw_want_write = True
+                break
+        assert total > 0 and saw_want_write
+        drained = 0
+        while drained < total // 2:
+            drained += len(s.recv())
+        assert c.send(chunk) > 0
+        with pytest.raises(mutls.WantRead):
+            c.recv()
+
+
+def test_closed_socket_is_a_usage_error(pki: PKI) -> None:
+    a, b = socket.socketpair()
+    with b:
+        c = pki.client_config().client(a, server_hostname=HOST)
+        a.close()
+        with pytest.raises(mutls.UsageError, match="socket was closed"):
+            c.handshake()
+        with pytest.raises(mutls.UsageError, match="socket is closed"):
+            pki.client_config().client(a, server_hostname=HOST)
+
+
+def test_connect_and_accept(pki: PKI) -> None:
+    scfg = pki.server_config()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    port = listener.getsockname()[1]
+    result: Dict[str, Any] = {}
+
+    def serve() -> None:
+        try:
+            session, address = scfg.accept(listener)
+            result["address"] = address
+            result["timeout"] = session.sock.gettimeout()
+            with session:
+                result["peer"] = session.peer_certificate
+                session.sendall(session.recv())
+            result["sock_closed"] = session.sock.fileno() == -1
+        except BaseException as exc:
+            result["error"] = exc
+
+    with listener:
+        t = threading.Thread(target=serve)
+        t.start()
+        s = pki.client_config().connect(("127.0.0.1", port), timeout=10)
+        assert s.server_hostname == "127.0.0.1"  # defaults to the address
+        assert s.verified and s.sock.gettimeout() == 10
+        s.sendall(b"hello")
+        assert s.recv() == b"hello"
+        assert s.recv() == b""
+        s.close()
+        assert s.sock.fileno() == -1  # connect() made the socket: close() closes it
+        t.join(10)
+    assert "error" not in result, result.get("error")
+    assert result["peer"].common_name == "payments"
+    assert result["address"][0] == "127.0.0.1"
+    assert result["timeout"] == 10  # the listening socket's timeout
+    assert result["sock_closed"]
+
+
+def test_connect_failure_closes_and_raises(pki: PKI) -> None:
+    scfg = pki.server_config()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    port = listener.getsockname()[1]
+    result: Dict[str, Any] = {}
+
+    def serve() -> None:
+        try:
+            scfg.accept(listener, timeout=10)
+        except mutls.Error as exc:
+            result["error"] = exc
+
+    with listener:
+        t = threading.Thread(target=serve)
+        t.start()
+        with pytest.raises(mutls.CertificateVerifyError) as info:
+            pki.client_config().connect(("127.0.0.1", port), server_hostname="billing.internal",
+                                        timeout=10)
+        assert info.value.reasons == ["name-mismatch"]
+        t.join(10)
+    e = result["error"]
+    assert isinstance(e, mutls.PeerRejectedError) and e.alert == "bad_certificate"
+
+
+def test_socket_mode_releases_the_gil(pki: PKI) -> None:
+    """While one thread waits in a blocking handshake, another thread runs Python."""
+    a, b = socket.socketpair()
+    with a, b:
+        a.settimeout(5)
+        done = threading.Event()
+        errors: List[BaseException] = []
+
+        def client() -> None:
+            try:
+                c = pki.client_config().client(a, server_hostname=HOST)
+                c.handshake()
+            except BaseException as exc:
+                errors.append(exc)
+            done.set()
+
+        t = threading.Thread(target=client)
+        t.start()
+        counter = 0
+        deadline = time.monotonic() + 0.3
+        while time.monotonic() < deadline:  # the client waits for a server all this time
+            counter += 1
+        assert counter > 1000 and not done.is_set()
+        s = pki.server_config().server(b)
+        b.settimeout(5)
+        s.handshake()
+        t.join(10)
+        assert done.is_set() and not errors, errors
+
+
+def test_a_second_thread_in_the_same_session_is_refused(pki: PKI) -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        a.settimeout(1)
+        c = pki.client_config().client(a, server_hostname=HOST)
+        errors: List[BaseException] = []
+        t = threading.Thread(target=lambda: errors.append(pytest.raises(mutls.TimeoutError, c.handshake).value))
+        t.start()
+        time.sleep(0.3)
+        with pytest.raises(mutls.UsageError, match="already in a call"):
+            c.handshake()
+        with pytest.raises(mutls.UsageError, match="another thread"):
+            c.peer_certificate
+        t.join(10)
+        assert errors and isinstance(errors[0], mutls.TimeoutError)
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "setitimer"), reason="needs signal.setitimer")
+def test_blocking_call_is_interruptible_and_goes_on(pki: PKI) -> None:
+    """A blocking socket (no timeout) still lets signal handlers run (Ctrl-C):
+    the core waits in slices; the interrupted session stays usable."""
+    import signal
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise Interrupted()
+
+    a, b = socket.socketpair()
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        with a, b:
+            assert a.gettimeout() is None
+            c = pki.client_config().client(a, server_hostname=HOST)
+            signal.setitimer(signal.ITIMER_REAL, 0.3)
+            start = time.monotonic()
+            with pytest.raises(Interrupted):
+                c.handshake()  # no server: would wait forever
+            assert time.monotonic() - start < 3
+            result: Dict[str, Any] = {}
+
+            def serve() -> None:
+                try:
+                    s = pki.server_config().server(b)
+                    b.settimeout(10)
+                    s.handshake()
+                    s.sendall(b"after the signal")
+                except BaseException as exc:
+                    result["error"] = exc
+
+            t = threading.Thread(target=serve)
+            t.start()
+            c.handshake()
+            assert c.recv() == b"after the signal"
+            t.join(10)
+            assert "error" not in result, result.get("error")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
