@@ -198,10 +198,27 @@ static void fill_label(mutls_x509 *cert)
 	}
 	free(text);
 	text = NULL;
-	if (get_dn(&text, cert->crt, 0) == 0 && text && *text)
+	if (get_dn(&text, cert->crt, 0) == 0 && text && *text) {
 		copy_truncated(cert->label, sizeof(cert->label), text);
-	else
+	} else {
+		/* No subject (a SAN-only leaf, as SPIFFE and many test certificates
+		 * are): name it by its first DNS, URI, IP or email SAN. */
+		static const struct { mutls_san_type type; const char *tag; } kinds[] = {
+			{ MUTLS_SAN_DNS, "DNS:" }, { MUTLS_SAN_URI, "URI:" },
+			{ MUTLS_SAN_IP, "IP:" }, { MUTLS_SAN_EMAIL, "email:" },
+		};
 		copy_truncated(cert->label, sizeof(cert->label), "(empty subject)");
+		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+			char **names = NULL;
+			size_t count = 0;
+			if (mutls_x509_names(&names, &count, cert, kinds[k].type) == 0 && count) {
+				snprintf(cert->label, sizeof(cert->label), "%s%s", kinds[k].tag, names[0]);
+				mutls_strings_free(names, count);
+				break;
+			}
+			mutls_strings_free(names, count);
+		}
+	}
 	free(text);
 }
 
