@@ -242,15 +242,22 @@ static int trace_protected(lua_State *L)
 	return 0;
 }
 
-static int trace_trampoline(mutls_session *s, const mutls_trace_event *e, void *payload)
+/* Runs a trace or keylog hook; a failure leaves its message in the session
+ * (the core puts it into the handshake's error). */
+static int run_notify_hook(mutls_session *s, lua_CFunction fn, void *arg)
 {
 	char message[512] = "";
-	(void)payload;
-	if (lm_session_run_hook(s, trace_protected, (void *)e, message, sizeof(message)) != 0) {
+	if (lm_session_run_hook(s, fn, arg, message, sizeof(message)) != 0) {
 		mutls_session_set_hook_error(s, message);
 		return 1;
 	}
 	return 0;
+}
+
+static int trace_trampoline(mutls_session *s, const mutls_trace_event *e, void *payload)
+{
+	(void)payload;
+	return run_notify_hook(s, trace_protected, (void *)e);
 }
 
 static int keylog_protected(lua_State *L)
@@ -265,13 +272,8 @@ static int keylog_protected(lua_State *L)
 
 static int keylog_trampoline(mutls_session *s, const char *line, void *payload)
 {
-	char message[512] = "";
 	(void)payload;
-	if (lm_session_run_hook(s, keylog_protected, (void *)line, message, sizeof(message)) != 0) {
-		mutls_session_set_hook_error(s, message);
-		return 1;
-	}
-	return 0;
+	return run_notify_hook(s, keylog_protected, (void *)line);
 }
 
 /* The password function runs while the config is being made: on the
