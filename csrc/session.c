@@ -239,16 +239,25 @@ static int check_peer(mutls_session *s)
 	if (s->peer_len == 0) {
 		if (cfg->peer_mode == MUTLS_PEER_REQUIRE) {
 			s->no_cert = 1;
+			snprintf(s->verdict.message, sizeof(s->verdict.message),
+				"%s presented no certificate, but one is required", peer);
 			emit_check(s, "presence", 0, "no certificate presented, but one is required");
 			return -1;
 		}
+		snprintf(s->verdict.message, sizeof(s->verdict.message),
+			"%s presented no certificate (allowed: peer_certificate=%s)", peer,
+			cfg->peer_mode == MUTLS_PEER_NONE ? "none" : "request");
 		return emit_check(s, "presence", 1, "no certificate presented (allowed: peer_certificate=request)") ? -1 : 0;
 	}
 	if (emit_check(s, "presence", 1, s->peer_len == 1 ? "1 certificate presented" :
 		s->peer_len == 2 ? "2 certificates presented" : "a chain of certificates presented"))
 		return -1;
-	if (cfg->peer_mode == MUTLS_PEER_NONE)
+	if (cfg->peer_mode == MUTLS_PEER_NONE) {
+		snprintf(s->verdict.message, sizeof(s->verdict.message),
+			"%s certificate %s was not verified (peer_certificate=none)", peer,
+			s->peer_chain[0]->label);
 		return emit_check(s, "verification", 1, "skipped: peer_certificate=none") ? -1 : 0;
+	}
 
 	snprintf(who, sizeof(who), "%s certificate", peer);
 	rc = mutls__verify_chain(&s->verdict, cfg, s->peer_chain, s->peer_len,
@@ -278,6 +287,9 @@ static int check_peer(mutls_session *s)
 		}
 	}
 	s->verified = s->verdict.reasons == 0;
+	if (s->verified)
+		snprintf(s->verdict.message, sizeof(s->verdict.message),
+			"%s %s passed every check", who, s->peer_chain[0]->label);
 	return s->verified ? 0 : -1;
 }
 
@@ -385,6 +397,9 @@ static int session_fail(mutls_session *s, int grc, mutls_step phase)
 		mutls__error_fill(e, MUTLS_ENOCERT, MUTLS_SIDE_LOCAL, peer_step,
 			tls13 ? GNUTLS_A_CERTIFICATE_REQUIRED : GNUTLS_A_HANDSHAKE_FAILURE,
 			"%s presented no certificate, but one is required", peer);
+		/* GnuTLS may refuse before our verify function runs (TLS 1.3) */
+		s->verify_ran = 1;
+		snprintf(s->verdict.message, sizeof(s->verdict.message), "%s", e->message);
 		send = 1;
 	} else if (s->verify_ran && s->verdict.reasons) {
 		mutls__error_fill(e, MUTLS_EVERIFY, MUTLS_SIDE_LOCAL, peer_step,
@@ -676,6 +691,11 @@ mutls_x509 *mutls_session_peer_certificate(const mutls_session *s, size_t index)
 int mutls_session_verified(const mutls_session *s) { return s ? s->verified : 0; }
 unsigned mutls_session_verify_reasons(const mutls_session *s) { return s ? s->verdict.reasons : 0; }
 const char *mutls_session_server_hostname(const mutls_session *s) { return s ? s->hostname : NULL; }
+
+const char *mutls_session_verify_message(const mutls_session *s)
+{
+	return s && s->verify_ran && s->verdict.message[0] ? s->verdict.message : NULL;
+}
 const char *mutls_session_server_name(const mutls_session *s) { return s ? s->server_name : NULL; }
 const char *mutls_session_alpn(const mutls_session *s) { return s ? s->alpn : NULL; }
 

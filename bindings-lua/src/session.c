@@ -397,11 +397,6 @@ static void push_trace(lua_State *L, const mutls_session *s)
 static void push_verification(lua_State *L, lm_session *ls)
 {
 	mutls_session *s = ls->s;
-	const mutls_error *e = mutls_session_error(s);
-	const char *peer = mutls_session_is_server(s) ? "client" : "server";
-	mutls_step peer_step = mutls_session_is_server(s) ? MUTLS_STEP_CLIENT_CERTIFICATE
-		: MUTLS_STEP_SERVER_CERTIFICATE;
-	mutls_x509 *leaf = mutls_session_peer_certificate(s, 0);
 	int verified = mutls_session_verified(s);
 	size_t n = mutls_session_trace_count(s), k = 0;
 
@@ -410,15 +405,10 @@ static void push_verification(lua_State *L, lm_session *ls)
 	lua_setfield(L, -2, "ok");
 	lm_push_reasons(L, mutls_session_verify_reasons(s));
 	lua_setfield(L, -2, "reasons");
-	if (e && mutls_error_side(e) == MUTLS_SIDE_LOCAL && mutls_error_step(e) == peer_step)
-		lua_pushstring(L, mutls_error_message(e));
-	else if (verified)
-		lua_pushfstring(L, "the %s certificate %s was verified", peer, mutls_x509_label(leaf));
-	else if (!leaf)
-		lua_pushfstring(L, "the %s presented no certificate", peer);
-	else
-		lua_pushfstring(L, "the %s certificate %s was not verified", peer, mutls_x509_label(leaf));
-	lua_setfield(L, -2, "message");
+	if (mutls_session_verify_message(s)) {
+		lua_pushstring(L, mutls_session_verify_message(s));
+		lua_setfield(L, -2, "message");
+	}
 	/* the checks, as the trace recorded them */
 	lua_newtable(L);
 	for (size_t i = 0; i < n; i++) {

@@ -1030,17 +1030,10 @@ static PyObject *verification_new(mutls_session *s)
 {
 	VerificationObject *v = (VerificationObject *)Mutls_VerificationType->tp_alloc(
 		Mutls_VerificationType, 0);
-	const mutls_error *e = mutls_session_error(s);
-	const char *message = NULL;
+	const char *message = mutls_session_verify_message(s);
 
 	if (!v)
 		return NULL;
-	if (e) {
-		int code = mutls_error_code(e);
-		if (code == MUTLS_EVERIFY || code == MUTLS_ENOCERT ||
-		    (code == MUTLS_EHOOK && mutls_error_reasons(e)))
-			message = mutls_error_message(e);
-	}
 	v->ok = PyBool_FromLong(mutls_session_verified(s));
 	v->reasons = mutlspy_reasons_list(mutls_session_verify_reasons(s));
 	v->message = mutlspy_str_or_none(message);

@@ -410,6 +410,10 @@ MUTLS_EXTERN mutls_x509 *mutls_session_peer_certificate(const mutls_session *s,
 MUTLS_EXTERN int mutls_session_verified(const mutls_session *s);
 /* Reasons of failed checks (0 when none failed or nothing was checked). */
 MUTLS_EXTERN unsigned mutls_session_verify_reasons(const mutls_session *s);
+/* One sentence on the peer checks: why they failed, that the peer passed
+ * every check, that no certificate came (and whether that was allowed), or
+ * that verification was off. NULL when nothing was checked. Borrowed. */
+MUTLS_EXTERN const char *mutls_session_verify_message(const mutls_session *s);
 /* The name the client checks (client) or NULL. Borrowed. */
 MUTLS_EXTERN const char *mutls_session_server_hostname(const mutls_session *s);
 /* SNI: sent (client) or received (server); NULL if none. Borrowed. */

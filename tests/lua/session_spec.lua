@@ -32,7 +32,7 @@ describe("session fields", function()
 		local v = s.verification
 		assert.is_true(v.ok)
 		assert.same({}, v.reasons)
-		assert.equal("the client certificate CN=payments was verified", v.message)
+		assert.equal("client certificate CN=payments passed every check", v.message)
 		assert.is_true(#v.checks >= 4)
 		for _, check in ipairs(v.checks) do
 			assert.equal("check", check.kind)

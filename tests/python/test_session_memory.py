@@ -28,7 +28,8 @@ def test_success_and_what_each_side_sees(pki: PKI, run_pair: Any, version: str) 
     assert c.sock is None and s.sock is None
     assert c.verified and s.verified
     assert c.verification.ok and bool(c.verification) and c.verification.reasons == []
-    assert c.verification.message is None
+    assert c.verification.message == "server certificate CN=orders passed every check"
+    assert s.verification.message == "client certificate CN=payments passed every check"
     assert c.peer_certificate == pki.server_id.certificate
     assert s.peer_certificate == pki.client_id.certificate
     assert s.peer_certificate.uris == ["spiffe://example.org/payments"]
