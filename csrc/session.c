@@ -97,8 +97,10 @@ static int session_new(mutls_session **out, mutls_config *cfg, int is_server,
 			goto gnutls_fail;
 		s->server_name = mutls__strdup(hostname);
 	}
+	/* RFC 7301: the server selects; by its own order of preference */
 	if (cfg->alpn_count &&
-	    (rc = gnutls_alpn_set_protocols(s->gs, cfg->alpn, (unsigned)cfg->alpn_count, 0)) < 0)
+	    (rc = gnutls_alpn_set_protocols(s->gs, cfg->alpn, (unsigned)cfg->alpn_count,
+		is_server ? GNUTLS_ALPN_SERVER_PRECEDENCE : 0)) < 0)
 		goto gnutls_fail;
 	/* Memory mode has no clock of its own: no handshake deadline. */
 	gnutls_handshake_set_timeout(s->gs, 0);
@@ -360,6 +362,24 @@ static int own_certificate_sent(const mutls_session *s)
 	return gnutls_certificate_get_ours(s->gs) != NULL;
 }
 
+/* "TLS1.3, TLS1.2": the versions the config's priority allows. */
+static void allowed_versions(char *out, size_t cap, const mutls_config *cfg)
+{
+	const unsigned *list = NULL;
+	int n = gnutls_priority_protocol_list(cfg->priority, &list);
+	size_t used = 0;
+
+	out[0] = 0;
+	for (int i = 0; i < n && used + 1 < cap; i++) {
+		const char *name = gnutls_protocol_get_name((gnutls_protocol_t)list[i]);
+		int w = snprintf(out + used, cap - used, "%s%s", used ? ", " : "", name ? name : "?");
+		if (w > 0)
+			used += (size_t)w;
+	}
+	if (!out[0])
+		snprintf(out, cap, "?");
+}
+
 /* Classifies a fatal GnuTLS error into s->err, sends the alert that explains
  * it when the refusal is ours, and makes the session unusable. */
 static int session_fail(mutls_session *s, int grc, mutls_step phase)
@@ -429,7 +449,7 @@ static int session_fail(mutls_session *s, int grc, mutls_step phase)
 	} else if (grc == GNUTLS_E_TIMEDOUT) {
 		mutls__error_fill(e, MUTLS_ETIMEOUT, MUTLS_SIDE_LOCAL, phase, -1,
 			"timed out waiting for the %s during the %s", peer, mutls_step_name(phase));
-	} else if (grc == GNUTLS_E_PREMATURE_TERMINATION || s->saw_eof ||
+	} else if (grc == GNUTLS_E_PREMATURE_TERMINATION || grc == GNUTLS_E_SESSION_EOF || s->saw_eof ||
 		   (s->fd < 0 && s->in_eof && !mutls__transport_has_input(s)) ||
 		   ((grc == GNUTLS_E_PULL_ERROR || grc == GNUTLS_E_PUSH_ERROR) &&
 		    (s->io_errno == ECONNRESET || s->io_errno == EPIPE))) {
@@ -446,6 +466,16 @@ static int session_fail(mutls_session *s, int grc, mutls_step phase)
 		mutls__error_fill(e, MUTLS_ECONFIG, MUTLS_SIDE_LOCAL, own_step, GNUTLS_A_INTERNAL_ERROR,
 			"our certificate %s may not sign the handshake (its key usage lacks digitalSignature)",
 			s->cfg->own_chain[0]->label);
+		send = 1;
+	} else if (s->is_server && (grc == GNUTLS_E_NO_CIPHER_SUITES ||
+		   grc == GNUTLS_E_UNSUPPORTED_VERSION_PACKET || grc == GNUTLS_E_INSUFFICIENT_SECURITY)) {
+		char ours[64];
+		int level;
+		int a = gnutls_error_to_alert(grc, &level);
+		allowed_versions(ours, sizeof(ours), s->cfg);
+		mutls__error_fill(e, MUTLS_EPROTOCOL, MUTLS_SIDE_LOCAL, phase, a,
+			"handshake failed: no TLS version and cipher suite in common with the client "
+			"(it offers %s; we allow %s)", s->offered_versions[0] ? s->offered_versions : "?", ours);
 		send = 1;
 	} else if (grc == GNUTLS_E_DECRYPTION_FAILED) {
 		mutls__error_fill(e, MUTLS_EPROTOCOL, MUTLS_SIDE_LOCAL, phase, GNUTLS_A_BAD_RECORD_MAC,
@@ -631,7 +661,7 @@ int mutls_session_recv(size_t *out_read, mutls_session *s, void *buf, size_t cap
 			return 0;
 		}
 		if (n == GNUTLS_E_INTERRUPTED || n == GNUTLS_E_WARNING_ALERT_RECEIVED ||
-		    n == GNUTLS_E_REHANDSHAKE || n == GNUTLS_E_SESSION_EOF)
+		    n == GNUTLS_E_REHANDSHAKE)
 			continue;
 		if (n == GNUTLS_E_AGAIN) {
 			if (should_retry(s))

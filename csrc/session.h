@@ -59,6 +59,7 @@ struct mutls_session {
 	char *server_name;            /* SNI sent or received */
 	char *alpn;
 	char cipher[96];
+	char offered_versions[64];    /* server: versions the ClientHello offered */
 };
 
 /* transport.c */

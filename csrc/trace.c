@@ -88,7 +88,8 @@ static const char *version_name(unsigned v)
 
 /* "offers TLS1.3, TLS1.2; 19 cipher suites; SNI orders.internal" from the
  * ClientHello body. Bounds-checked: a malformed hello gives a short text. */
-static void describe_client_hello(char *out, size_t cap, const unsigned char *p, size_t len)
+static void describe_client_hello(char *out, size_t cap, char *versions_out, size_t versions_cap,
+	const unsigned char *p, size_t len)
 {
 	size_t pos = 0, nsuites = 0, used = 0;
 	char versions[64] = "";
@@ -131,6 +132,7 @@ done:
 	}
 	used = (size_t)snprintf(out, cap, "offers %s; %zu cipher suites", versions, nsuites);
 	(void)used;
+	snprintf(versions_out, versions_cap, "%s", versions);
 }
 
 static size_t get24(const unsigned char *p) { return (size_t)p[0] << 16 | (size_t)p[1] << 8 | p[2]; }
@@ -193,10 +195,22 @@ static int handshake_hook(gnutls_session_t gs, unsigned htype, unsigned when,
 	char detail[400] = "";
 	const char *name = message_name(htype);
 
+	/* Before GnuTLS processes a ClientHello (it may refuse it), note what
+	 * it offers; every event is recorded after the message. */
+	if (when == GNUTLS_HOOK_PRE) {
+		if (incoming && htype == GNUTLS_HANDSHAKE_CLIENT_HELLO && msg && msg->data)
+			describe_client_hello(detail, sizeof(detail), s->offered_versions,
+				sizeof(s->offered_versions), msg->data, msg->size);
+		return 0;
+	}
+
 	switch (htype) {
 	case GNUTLS_HANDSHAKE_CLIENT_HELLO:
-		if (msg && msg->data)
-			describe_client_hello(detail, sizeof(detail), msg->data, msg->size);
+		if (msg && msg->data) {
+			char offered[64];
+			describe_client_hello(detail, sizeof(detail), offered, sizeof(offered),
+				msg->data, msg->size);
+		}
 		break;
 	case GNUTLS_HANDSHAKE_SERVER_HELLO: {
 		const char *suite = suite_name(gs, msg);
@@ -265,7 +279,7 @@ static int keylog_function(gnutls_session_t gs, const char *label, const gnutls_
 
 void mutls__trace_setup(mutls_session *s)
 {
-	gnutls_handshake_set_hook_function(s->gs, GNUTLS_HANDSHAKE_ANY, GNUTLS_HOOK_POST, handshake_hook);
+	gnutls_handshake_set_hook_function(s->gs, GNUTLS_HANDSHAKE_ANY, GNUTLS_HOOK_BOTH, handshake_hook);
 	/* Setting a keylog function turns off GnuTLS's SSLKEYLOGFILE writer. */
 	if (s->cfg->keylog_file || s->cfg->keylog_hook)
 		gnutls_session_set_keylog_function(s->gs, keylog_function);

@@ -274,7 +274,7 @@ int mutls_x509_verify(unsigned *out_reasons, const mutls_x509 *cert,
 	mutls_x509 *const *intermediates, size_t intermediate_count,
 	const mutls_config *trust_cfg, const char *hostname, mutls_purpose purpose)
 {
-	mutls_x509 *chain[64];
+	mutls_x509 **chain;
 	mutls_verdict verdict;
 	mutls_error err;
 	int rc;
@@ -283,13 +283,15 @@ int mutls_x509_verify(unsigned *out_reasons, const mutls_x509 *cert,
 		*out_reasons = 0;
 	if (!cert || !trust_cfg || (intermediate_count && !intermediates))
 		return mutls__error(MUTLS_EUSAGE, "mutls_x509_verify: NULL argument");
-	if (intermediate_count >= 64)
-		return mutls__error(MUTLS_EUSAGE, "mutls_x509_verify: more than 63 intermediates");
+	chain = calloc(intermediate_count + 1, sizeof(*chain));
+	if (!chain)
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
 	chain[0] = (mutls_x509 *)cert;
 	for (size_t i = 0; i < intermediate_count; i++)
 		chain[i + 1] = intermediates[i];
 	rc = mutls__verify_chain(&verdict, trust_cfg, chain, intermediate_count + 1, hostname,
 		purpose, "certificate", NULL, NULL);
+	free(chain);
 	if (out_reasons)
 		*out_reasons = verdict.reasons;
 	if (rc == 0)
