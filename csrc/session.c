@@ -412,6 +412,14 @@ static int session_fail(mutls_session *s, int grc, mutls_step phase)
 				s->hook_message[0] ? ": " : "", s->hook_message);
 		}
 		send = 1;
+	} else if ((grc == GNUTLS_E_NO_CERTIFICATE_FOUND || grc == GNUTLS_E_CERTIFICATE_REQUIRED) &&
+		   s->is_server && s->peer_len > 0) {
+		/* TLS 1.2: the certificate came (and was checked), but no valid
+		 * CertificateVerify followed: GnuTLS calls that "no certificate" */
+		mutls__error_fill(e, MUTLS_EPROTOCOL, MUTLS_SIDE_LOCAL, peer_step, GNUTLS_A_UNEXPECTED_MESSAGE,
+			"client presented certificate %s but did not prove it holds its key "
+			"(CertificateVerify missing or malformed)", s->peer_chain[0]->label);
+		send = 1;
 	} else if (s->no_cert || (s->is_server && s->cfg->peer_mode == MUTLS_PEER_REQUIRE &&
 		   (grc == GNUTLS_E_NO_CERTIFICATE_FOUND || grc == GNUTLS_E_CERTIFICATE_REQUIRED))) {
 		mutls__error_fill(e, MUTLS_ENOCERT, MUTLS_SIDE_LOCAL, peer_step,
