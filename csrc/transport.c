@@ -222,11 +222,17 @@ static ssize_t fd_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
 	mutls_session *s = ptr;
 	ssize_t n;
 
-	if (wait_ready(s, POLLIN) < 0)
-		return -1;
-	do
-		n = recv(s->fd, data, len, 0);
-	while (n < 0 && errno == EINTR);
+	/* Try first, wait only when nothing is there: a poll before every
+	 * read would double the system calls of a call with a deadline. */
+	for (;;) {
+		do
+			n = recv(s->fd, data, len, s->deadline_ms ? MSG_DONTWAIT : 0);
+		while (n < 0 && errno == EINTR);
+		if (n >= 0 || !s->deadline_ms || (errno != EAGAIN && errno != EWOULDBLOCK))
+			break;
+		if (wait_ready(s, POLLIN) < 0)
+			return -1;
+	}
 	if (n == 0)
 		s->saw_eof = 1;
 	if (n < 0) {
@@ -256,14 +262,18 @@ static ssize_t fd_vec_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int 
 	struct msghdr msg;
 	ssize_t n;
 
-	if (wait_ready(s, POLLOUT) < 0)
-		return -1;
 	memset(&msg, 0, sizeof(msg));
 	msg.msg_iov = (struct iovec *)iov;
 	msg.msg_iovlen = (size_t)iovcnt;
-	do
-		n = sendmsg(s->fd, &msg, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
+	for (;;) {
+		do
+			n = sendmsg(s->fd, &msg, MSG_NOSIGNAL | (s->deadline_ms ? MSG_DONTWAIT : 0));
+		while (n < 0 && errno == EINTR);
+		if (n >= 0 || !s->deadline_ms || (errno != EAGAIN && errno != EWOULDBLOCK))
+			break;
+		if (wait_ready(s, POLLOUT) < 0)
+			return -1;
+	}
 	if (n < 0) {
 		s->io_errno = errno;
 		gnutls_transport_set_errno(s->gs, errno);

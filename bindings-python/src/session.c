@@ -61,9 +61,14 @@ static int apply_socket_state(SessionObject *self)
 	double t;
 	int ms = 0;
 
+	static PyObject *s_fileno, *s_gettimeout;
+
 	if (self->fd < 0 || !self->sock || PyLong_Check(self->sock))
 		return 0;
-	r = PyObject_CallMethod(self->sock, "fileno", NULL);
+	if (!s_gettimeout && (!(s_fileno = PyUnicode_InternFromString("fileno")) ||
+	    !(s_gettimeout = PyUnicode_InternFromString("gettimeout"))))
+		return -1;
+	r = PyObject_CallMethodNoArgs(self->sock, s_fileno);
 	if (!r)
 		return -1;
 	fd = PyLong_AsLong(r);
@@ -76,9 +81,11 @@ static int apply_socket_state(SessionObject *self)
 		return -1;
 	}
 	self->sliced = 0;
-	if (!PyObject_HasAttrString(self->sock, "gettimeout"))
+	r = PyObject_CallMethodNoArgs(self->sock, s_gettimeout);
+	if (!r && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+		PyErr_Clear();
 		return 0;
-	r = PyObject_CallMethod(self->sock, "gettimeout", NULL);
+	}
 	if (!r)
 		return -1;
 	if (r != Py_None) {
