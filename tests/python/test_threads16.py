@@ -15,7 +15,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Set
 
 import mutls
 
@@ -30,7 +30,7 @@ def test_sixteen_threads_share_one_client_and_one_server_config() -> None:
     ca = mutls.TestCA("threads16 CA")
     lock = threading.Lock()
     hook_calls: Dict[str, int] = {"server": 0, "client": 0}
-    hook_threads: Dict[str, set] = {"server": set(), "client": set()}  # type: ignore[type-arg]
+    hook_threads: Dict[str, Set[int]] = {"server": set(), "client": set()}
 
     def hook(peer: mutls.Peer) -> bool:
         with lock:
@@ -49,7 +49,7 @@ def test_sixteen_threads_share_one_client_and_one_server_config() -> None:
     stop = threading.Event()
     errors: List[str] = []
     counts = {"client_ok": 0, "server_ok": 0, "resumed": 0, "inflight": 0, "max_inflight": 0}
-    versions = set()
+    versions: Set[Optional[str]] = set()
 
     def serve() -> None:
         while not stop.is_set():
