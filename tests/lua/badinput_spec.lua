@@ -561,6 +561,52 @@ describe("a peer that ends the handshake early", function()
 			assert.truthy(tostring(o):find("server closed the connection", 1, true), tostring(o))
 		end)
 	end
+
+	-- TLS 1.3: the client's handshake completes, then the server refuses its
+	-- certificate (peers policy), sends access_denied and resets the
+	-- connection. The alert waits in the client's receive buffer (a recv
+	-- first reports peer-rejected); a client that sends first must learn the
+	-- same from send or from the next recv, not "closed: Connection reset by
+	-- peer" for ever after.
+	it("a refused TLS 1.3 client that sends first still learns the alert", function()
+		local scfg = H.config(w13.pki.server, w13.pki.ca, { peers = { "uri:spiffe://example.org/orders-only" } })
+		local srv, port = H.listen()
+		local sock = H.connect(port)
+		srv:settimeout(5)
+		local peer = assert(srv:accept())
+		local c = assert(w13.ccfg:client { fd = sock:getfd(), server_hostname = HOST })
+		finally(function() c:destroy(); sock:close(); peer:close(); srv:close() end)
+		-- the server: a memory-mode session bridged to the accepted socket
+		local server = session({ scfg = scfg }, true)
+		local cdone, sfailed
+		for _ = 1, 200 do
+			if not cdone then
+				local o = step(c)
+				assert(o == "ok" or o == "wantread", show(o))
+				cdone = o == "ok"
+			end
+			local data = read_some(peer)
+			if #data > 0 and not sfailed then
+				assert(server:feed(data))
+				local o = step(server)
+				if mutls.is_error(o) then sfailed = o end
+				local out = server:data_to_send()
+				if #out > 0 then assert(peer:send(out)) end
+			end
+			if cdone and sfailed then break end
+		end
+		assert.is_true(cdone)
+		assert.equal("TLSv1.3", c.version)
+		assert(sfailed and sfailed.code == "verify-failed", show(sfailed))
+		reset_on_close(peer)
+		peer:close()
+		H.sleep(0.2) -- the reset has arrived; the alert waits in our receive buffer
+		c:settimeout(5)
+		local ok, err = c:send("ping")
+		if ok then ok, err = c:recv(64) end
+		assert.is_nil(ok)
+		H.expect_error(err, "peer-rejected", false, "peer", false, "access_denied")
+	end)
 end)
 
 -- ---------------------------------------------------------------- 100 intermediates

@@ -620,6 +620,51 @@ def test_socket_client_closes_mid_client_hello(world: World, reset: bool) -> Non
     assert str(e).startswith("client closed the connection during the handshake"), str(e)
 
 
+def test_refused_tls13_client_that_sends_first_still_learns_the_alert(world: World) -> None:
+    """TLS 1.3: the client's handshake completes, then the server refuses
+    its certificate (peers policy), sends access_denied and closes with the
+    client's last records unread, so the kernel resets the connection. The
+    alert is in the client's receive buffer (a recv() first reports it as
+    peer-rejected). A client that *sends* first must learn the same thing,
+    from send() or from the next recv(), not "closed: Connection reset by
+    peer" for ever after (seen as a flaky docs example under ASan, where the
+    client is slower than the reset)."""
+    scfg = mutls.Config(identity=world.server_id, trust=world.ca, peers=["uri:spiffe://example.org/orders-only"])
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(IO_TIMEOUT)
+    port = listener.getsockname()[1]
+    server_error: List[BaseException] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        conn.settimeout(IO_TIMEOUT)
+        s = scfg.server(conn)
+        try:
+            s.handshake()
+        except mutls.Error as exc:
+            server_error.append(exc)
+        # close at once: unread client records (or linger 0) mean a reset
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    with listener, socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as sock:
+        c = world.ccfg.client(sock, server_hostname=HOST)
+        c.handshake()
+        assert c.version == "TLSv1.3"
+        t.join(IO_TIMEOUT)
+        assert not t.is_alive()
+        assert server_error and isinstance(server_error[0], mutls.CertificateVerifyError), server_error
+        time.sleep(0.2)  # the reset has arrived; the alert waits in our receive buffer
+        with pytest.raises(mutls.Error) as info:
+            c.sendall(b"ping")
+            c.recv()
+    e = info.value
+    assert isinstance(e, mutls.PeerRejectedError), describe(e)
+    assert e.code == "peer-rejected" and e.side == "peer" and e.alert == "access_denied", describe(e)
+
+
 # ---------------------------------------------------------------------------
 # A chain of 100 intermediates
 
