@@ -41,6 +41,24 @@ static int config_gc(lua_State *L)
 
 /* ---- trust, CRL, peers -------------------------------------------------- */
 
+/* Adds every item of the array at idx with add (one level: no nesting). */
+static int add_each(lua_State *L, mutls_config *cfg, int idx, const char *what,
+	int (*add)(lua_State *, mutls_config *, int))
+{
+	size_t n = lm_rawlen(L, idx);
+	for (size_t i = 1; i <= n; i++) {
+		int rc;
+		lua_rawgeti(L, idx, (int)i);
+		if (lua_istable(L, -1))
+			luaL_error(L, "%s: item %d is a table (nested arrays are not allowed)", what, (int)i);
+		rc = add(L, cfg, -1);
+		lua_pop(L, 1);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 int lm_add_trust(lua_State *L, mutls_config *cfg, int idx)
 {
 	idx = lua_absindex(L, idx);
@@ -57,20 +75,8 @@ int lm_add_trust(lua_State *L, mutls_config *cfg, int idx)
 			return mutls_config_add_trust_x509(cfg, mutls_testca_certificate(ca->ca));
 		break;
 	}
-	case LUA_TTABLE: {
-		size_t n = lm_rawlen(L, idx);
-		for (size_t i = 1; i <= n; i++) {
-			int rc;
-			lua_rawgeti(L, idx, (int)i);
-			if (lua_istable(L, -1))
-				luaL_error(L, "trust: item %d is a table (nested arrays are not allowed)", (int)i);
-			rc = lm_add_trust(L, cfg, -1);
-			lua_pop(L, 1);
-			if (rc < 0)
-				return rc;
-		}
-		return 0;
-	}
+	case LUA_TTABLE:
+		return add_each(L, cfg, idx, "trust", lm_add_trust);
 	default:
 		break;
 	}
@@ -96,20 +102,8 @@ int lm_add_crl(lua_State *L, mutls_config *cfg, int idx)
 		}
 		break;
 	}
-	case LUA_TTABLE: {
-		size_t n = lm_rawlen(L, idx);
-		for (size_t i = 1; i <= n; i++) {
-			int rc;
-			lua_rawgeti(L, idx, (int)i);
-			if (lua_istable(L, -1))
-				luaL_error(L, "crl: item %d is a table (nested arrays are not allowed)", (int)i);
-			rc = lm_add_crl(L, cfg, -1);
-			lua_pop(L, 1);
-			if (rc < 0)
-				return rc;
-		}
-		return 0;
-	}
+	case LUA_TTABLE:
+		return add_each(L, cfg, idx, "crl", lm_add_crl);
 	default:
 		break;
 	}
