@@ -380,6 +380,39 @@ static void allowed_versions(char *out, size_t cap, const mutls_config *cfg)
 		snprintf(out, cap, "?");
 }
 
+/* A send that meets a reset (ECONNRESET, EPIPE) hides why the peer left:
+ * its alert is often still in our receive buffer. Reads what is there
+ * without blocking; returns the GnuTLS error that explains the reset (an
+ * alert), or 0 when nothing does. */
+static int alert_left_by_reset(mutls_session *s)
+{
+	unsigned char buf[2048];
+	int saved_errno = s->io_errno, saved_eof = s->saw_eof;
+	ssize_t n;
+	int guard = 64;
+
+	if (s->fd < 0)
+		return 0;
+	s->draining = 1;
+	if (s->handshake_done) {
+		do
+			n = gnutls_record_recv(s->gs, buf, sizeof(buf));
+		while ((n > 0 || n == GNUTLS_E_INTERRUPTED || n == GNUTLS_E_WARNING_ALERT_RECEIVED ||
+			n == GNUTLS_E_REHANDSHAKE) && --guard);
+	} else {
+		/* mid-handshake the refusal is a plaintext alert record */
+		mutls__transport_drain(s);
+		n = mutls__transport_plaintext_alert(s) > 0 ? GNUTLS_E_DECRYPTION_FAILED : 0;
+	}
+	s->draining = 0;
+	if (n == GNUTLS_E_FATAL_ALERT_RECEIVED ||
+	    (n == GNUTLS_E_DECRYPTION_FAILED && mutls__transport_plaintext_alert(s) > 0))
+		return (int)n;
+	s->io_errno = saved_errno;
+	s->saw_eof = saved_eof;
+	return 0;
+}
+
 /* Classifies a fatal GnuTLS error into s->err, sends the alert that explains
  * it when the refusal is ours, and makes the session unusable. */
 static int session_fail(mutls_session *s, int grc, mutls_step phase)
@@ -395,6 +428,13 @@ static int session_fail(mutls_session *s, int grc, mutls_step phase)
 	 * client's Certificate turns any alert into "no certificate found";
 	 * a TLS 1.3 peer may send its alert in plaintext where we expect an
 	 * encrypted record, which then "fails to decrypt". */
+	/* GnuTLS reports ECONNRESET as a premature termination */
+	if ((grc == GNUTLS_E_PUSH_ERROR || grc == GNUTLS_E_PREMATURE_TERMINATION) &&
+	    (s->io_errno == ECONNRESET || s->io_errno == EPIPE)) {
+		int why = alert_left_by_reset(s);
+		if (why)
+			grc = why;
+	}
 	if (grc == GNUTLS_E_NO_CERTIFICATE_FOUND && (int)gnutls_alert_get(s->gs) > 0)
 		grc = GNUTLS_E_FATAL_ALERT_RECEIVED;
 	if (grc == GNUTLS_E_DECRYPTION_FAILED && (received = mutls__transport_plaintext_alert(s)) > 0)

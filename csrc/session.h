@@ -33,6 +33,7 @@ struct mutls_session {
 	size_t rec_have;              /* bytes of rec_head filled */
 	size_t rec_left;              /* body bytes of the record still to pass */
 	int timed_out;                /* the call's deadline passed */
+	int draining;                 /* reading what a reset peer left: never block */
 	int64_t deadline_ms;          /* monotonic; 0: none */
 
 	/* state */
@@ -71,6 +72,8 @@ void mutls__transport_start_call(mutls_session *s);
 /* The alert of the last incoming record when it was a plaintext alert
  * record (type 21, length 2), else -1. */
 int mutls__transport_plaintext_alert(const mutls_session *s);
+/* Reads (never blocking) what a socket peer left, following its records. */
+void mutls__transport_drain(mutls_session *s);
 /* Memory mode: 1 when unread input remains. */
 int mutls__transport_has_input(const mutls_session *s);
 

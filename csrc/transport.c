@@ -226,9 +226,9 @@ static ssize_t fd_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
 	 * read would double the system calls of a call with a deadline. */
 	for (;;) {
 		do
-			n = recv(s->fd, data, len, s->deadline_ms ? MSG_DONTWAIT : 0);
+			n = recv(s->fd, data, len, s->deadline_ms || s->draining ? MSG_DONTWAIT : 0);
 		while (n < 0 && errno == EINTR);
-		if (n >= 0 || !s->deadline_ms || (errno != EAGAIN && errno != EWOULDBLOCK))
+		if (n >= 0 || s->draining || !s->deadline_ms || (errno != EAGAIN && errno != EWOULDBLOCK))
 			break;
 		if (wait_ready(s, POLLIN) < 0)
 			return -1;
@@ -242,6 +242,15 @@ static ssize_t fd_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
 	if (n > 0)
 		observe(s, data, (size_t)n);
 	return n;
+}
+
+void mutls__transport_drain(mutls_session *s)
+{
+	unsigned char buf[2048];
+	int guard = 64;
+
+	while (s->fd >= 0 && guard-- > 0 && fd_pull(s, buf, sizeof(buf)) > 0)
+		;
 }
 
 static int fd_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)

@@ -187,6 +187,8 @@ class EchoServer:
                 self._record({"ok": False, "peer": peer, "identity": peer_identity(peer),
                               "error": exc.code, "message": str(exc), "reasons": list(exc.reasons),
                               "version": session.version})
+                # drain before closing, so the client is not reset before our alert
+                mutls._close_after_failure(session, exc)
                 return
             peer = session.peer_certificate
             self._record({"ok": True, "peer": peer, "identity": peer_identity(peer), "error": None,

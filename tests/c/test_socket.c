@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -44,6 +45,7 @@ typedef struct {
 	int listen_fd;
 	int connections;
 	int handshakes_ok;
+	int reset_on_refusal;         /* close with SO_LINGER 0: the client gets a reset */
 	int last_code;
 	char last_message[512];
 	char peer_label[128];
@@ -72,6 +74,10 @@ static void *echo_server(void *arg)
 			mutls_session_close(s);
 		} else {
 			snprintf(ctx->last_message, sizeof(ctx->last_message), "%s", session_message(s));
+			if (ctx->reset_on_refusal) {
+				struct linger now = { 1, 0 };
+				setsockopt(fd, SOL_SOCKET, SO_LINGER, &now, sizeof(now));
+			}
 		}
 		mutls_session_free(s);
 		close(fd);
@@ -149,6 +155,54 @@ TEST(refusal_over_tcp_reaches_both_ends)
 	pthread_join(th, NULL);
 	CHECK_INT(ctx.last_code, MUTLS_EVERIFY);
 	CHECK_CONTAINS(ctx.last_message, "client certificate CN=payments expired at ");
+	mutls_session_free(c);
+	close(fd);
+	close(ctx.listen_fd);
+	mutls_identity_free(expired);
+	mutls_config_unref(ccfg);
+	mutls_config_unref(ctx.cfg);
+	pki_free(&pki);
+}
+
+/* TLS 1.3: our handshake is done when the server refuses us and resets the
+ * connection. The first send meets ECONNRESET, but the refusal alert is
+ * still in our receive buffer: the error must be the refusal, not a bare
+ * "connection reset". */
+TEST(refusal_then_reset_is_reported_to_a_sender)
+{
+	test_pki pki;
+	server_ctx ctx = { 0 };
+	pthread_t th;
+	mutls_config *ccfg;
+	mutls_session *c;
+	int port, fd, rc;
+	char buf[64];
+	size_t n;
+	mutls_identity *expired;
+	struct timespec settle = { 0, 100 * 1000 * 1000 };
+
+	pki_make(&pki);
+	expired = pki_issue(pki.ca, "payments", NULL, NULL, NULL, MUTLS_PURPOSE_CLIENT, -7 * 86400, -86400);
+	ctx.cfg = config_with(pki.server_id, pki.ca);
+	ctx.listen_fd = listen_loopback(&port);
+	ctx.connections = 1;
+	ctx.reset_on_refusal = 1;
+	pthread_create(&th, NULL, echo_server, &ctx);
+	ccfg = config_with(expired, pki.ca);
+	fd = connect_loopback(port);
+	CHECK_OK(mutls_session_client(&c, ccfg, "127.0.0.1", fd));
+	mutls_session_set_timeout(c, 5000);
+	CHECK_OK(mutls_session_handshake(c));
+	pthread_join(th, NULL);
+	CHECK_INT(ctx.last_code, MUTLS_EVERIFY);
+	nanosleep(&settle, NULL); /* the reset has arrived */
+	rc = mutls_session_send(&n, c, "ping", 4);
+	if (rc == 0) /* the kernel took the bytes before the reset */
+		rc = mutls_session_recv(&n, c, buf, sizeof(buf));
+	CHECK_INT(rc, MUTLS_EPEERREJECTED);
+	CHECK_STR(session_message(c), "peer rejected our certificate (alert certificate_expired)");
+	CHECK_INT(mutls_error_alert(mutls_session_error(c)), 45);
+	CHECK_INT(mutls_error_side(mutls_session_error(c)), MUTLS_SIDE_PEER);
 	mutls_session_free(c);
 	close(fd);
 	close(ctx.listen_fd);

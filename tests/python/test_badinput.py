@@ -620,9 +620,6 @@ def test_socket_client_closes_mid_client_hello(world: World, reset: bool) -> Non
     assert str(e).startswith("client closed the connection during the handshake"), str(e)
 
 
-@pytest.mark.xfail(strict=True, reason="open core defect: in socket mode a send that meets ECONNRESET "
-                   "reports 'closed' although the peer's alert is still readable; fix: read the "
-                   "pending input before reporting the send error")
 def test_refused_tls13_client_that_sends_first_still_learns_the_alert(world: World) -> None:
     """TLS 1.3: the client's handshake completes, then the server refuses
     its certificate (peers policy), sends access_denied and closes with the
