@@ -1,6 +1,7 @@
 /* Config: identity, trust, peer policy, hooks, versions. Built by setters,
  * frozen by its first session, then shared read-only. */
 #include "config.h"
+#include "chain_cache.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@ int mutls_config_new(mutls_config **out)
 	cfg->tickets = 1;
 	pthread_mutex_init(&cfg->lock, NULL);
 	pthread_mutex_init(&cfg->keylog_lock, NULL);
+	pthread_mutex_init(&cfg->chains_lock, NULL);
 
 	if ((rc = gnutls_certificate_allocate_credentials(&cfg->cred)) < 0 ||
 	    (rc = gnutls_x509_trust_list_init(&cfg->tlist, 0)) < 0) {
@@ -86,6 +88,8 @@ void mutls_config_unref(mutls_config *cfg)
 	free(cfg->versions_text);
 	pthread_mutex_destroy(&cfg->lock);
 	pthread_mutex_destroy(&cfg->keylog_lock);
+	mutls__chain_cache_clear(cfg);
+	pthread_mutex_destroy(&cfg->chains_lock);
 	free(cfg);
 }
 

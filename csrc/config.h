@@ -4,6 +4,7 @@
 
 #include "internal.h"
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 
 typedef enum {
@@ -22,6 +23,22 @@ typedef struct {
 	size_t ip_len;              /* 4 or 16 */
 	unsigned char pin[32];      /* SHA256: parsed fingerprint */
 } mutls_pattern;
+
+#define MUTLS_CHAIN_CACHE_SLOTS 32
+
+typedef struct {
+	int valid;                  /* the chain passed the chain check */
+	int64_t usable_from;        /* ... and that may be re-used in [from, until) */
+	int64_t usable_until;
+} mutls_chain_check;
+
+typedef struct {
+	unsigned char key[32];      /* mutls__chain_key of the chain */
+	mutls_x509 **chain;         /* parsed, shared; NULL: the slot is free */
+	size_t n;
+	mutls_chain_check checked[2]; /* [0] as a client's, [1] as a server's */
+	uint64_t last_used;
+} mutls_chain_slot;
 
 struct mutls_config {
 	int refcount;                       /* atomic */
@@ -61,6 +78,10 @@ struct mutls_config {
 	mutls_payload_free keylog_free;
 	FILE *keylog_file;
 	pthread_mutex_t keylog_lock;
+
+	pthread_mutex_t chains_lock;        /* guards chains and chains_clock */
+	mutls_chain_slot chains[MUTLS_CHAIN_CACHE_SLOTS]; /* chain_cache.c */
+	uint64_t chains_clock;
 };
 
 /* policy.c */

@@ -47,11 +47,20 @@ struct mutls_x509 {
 	gnutls_x509_crt_t crt;
 	gnutls_datum_t der;        /* gnutls_malloc'd DER */
 	char label[256];           /* "CN=orders" or subject, for messages */
+	/* Facts read once at parse: a certificate is immutable and shared,
+	 * and verification asks for these on every handshake. */
+	char issuer_cn[256];       /* the issuer's CN, or "(no CN)" */
+	int64_t not_before, not_after;
+	unsigned may_serve : 1;    /* EKU absent, or lists TLS server (or any) */
+	unsigned may_be_client : 1;/* EKU absent, or lists TLS client (or any) */
+	unsigned may_sign : 1;     /* keyUsage absent, or has digitalSignature */
 };
 
 /* Wrap a parsed certificate (takes ownership of crt even on failure).
  * Exports DER, re-imports it (so freshly signed certs verify), fills label. */
 int mutls__x509_wrap(mutls_x509 **out, gnutls_x509_crt_t crt);
+/* 1 unless a keyUsage extension forbids digital signatures. */
+int mutls__usage_allows_signing(gnutls_x509_crt_t crt);
 /* Parse DER bytes into a new mutls_x509. */
 int mutls__x509_from_datum(mutls_x509 **out, const gnutls_datum_t *der);
 /* Read a whole file into a NUL-terminated buffer (caller frees with free);

@@ -2,6 +2,7 @@
  * Handshake, records, close; every failure classified once, here, into the
  * codes, reasons, side, step and alert of the error model. */
 #include "session.h"
+#include "chain_cache.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -206,6 +207,10 @@ static int load_peer_chain(mutls_session *s)
 	certs = gnutls_certificate_get_peers(s->gs, &n);
 	if (!certs || n == 0)
 		return 0;
+	/* The same chain (a client's, across reconnects) is parsed once per config */
+	mutls__chain_key(s->peer_key, certs, n);
+	if (mutls__chain_cache_get(&s->peer_chain, &s->peer_len, s->cfg, s->peer_key))
+		return 0;
 	s->peer_chain = calloc(n, sizeof(*s->peer_chain));
 	if (!s->peer_chain)
 		return -1;
@@ -217,6 +222,7 @@ static int load_peer_chain(mutls_session *s)
 		}
 	}
 	s->peer_len = n;
+	mutls__chain_cache_put(s->cfg, s->peer_key, s->peer_chain, n);
 	return 0;
 }
 
@@ -227,6 +233,8 @@ static int check_peer(mutls_session *s)
 	mutls_config *cfg = s->cfg;
 	const char *peer = s->is_server ? "client" : "server";
 	char who[32];
+	mutls_chain_memo memo = { 0, 0, 0, 0 };
+	mutls_purpose purpose;
 	int rc;
 
 	memset(&s->verdict, 0, sizeof(s->verdict));
@@ -262,9 +270,15 @@ static int check_peer(mutls_session *s)
 	}
 
 	snprintf(who, sizeof(who), "%s certificate", peer);
+	purpose = s->is_server ? MUTLS_PURPOSE_CLIENT : MUTLS_PURPOSE_SERVER;
+	/* Only a resumed handshake re-uses a chain check (chain_cache.c) */
+	memo.reuse = gnutls_session_is_resumed(s->gs) &&
+		mutls__chain_cache_checked(cfg, s->peer_key, purpose, (int64_t)time(NULL));
 	rc = mutls__verify_chain(&s->verdict, cfg, s->peer_chain, s->peer_len,
 		(!s->is_server && cfg->check_hostname) ? s->hostname : NULL,
-		s->is_server ? MUTLS_PURPOSE_CLIENT : MUTLS_PURPOSE_SERVER, who, emit_check, s);
+		purpose, who, emit_check, s, &memo);
+	if (memo.passed)
+		mutls__chain_cache_set_checked(cfg, s->peer_key, purpose, memo.usable_from, memo.usable_until);
 	if (rc != 0 && rc != MUTLS_EVERIFY)
 		return -1; /* the trace hook failed */
 

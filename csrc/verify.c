@@ -3,7 +3,9 @@
  * resumption, which GnuTLS does not verify); mutls_x509_verify runs it
  * offline. The user's hook runs after it, in session.c. */
 #include "verify.h"
+#include "chain_cache.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,44 +69,39 @@ static void describe_names(char *out, size_t cap, const mutls_x509 *cert)
 		snprintf(out, cap, "no names");
 }
 
-/* Leaf EKU: absent allows every purpose; present must list ours (or any). */
-static int purpose_allowed(gnutls_x509_crt_t crt, mutls_purpose purpose)
-{
-	const char *want = purpose == MUTLS_PURPOSE_SERVER ? GNUTLS_KP_TLS_WWW_SERVER : GNUTLS_KP_TLS_WWW_CLIENT;
-	int seen = 0;
-
-	for (unsigned i = 0;; i++) {
-		char oid[128];
-		size_t size = sizeof(oid);
-		int rc = gnutls_x509_crt_get_key_purpose_oid(crt, i, oid, &size, NULL);
-		if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-			break;
-		/* a malformed EKU allows nothing (and ends the walk: GnuTLS would
-		 * give the same error for every index) */
-		if (rc < 0)
-			return 0;
-		seen = 1;
-		if (strcmp(oid, want) == 0 || strcmp(oid, GNUTLS_KP_ANY) == 0)
-			return 1;
-	}
-	return !seen;
-}
-
-/* TLS peers sign the handshake: a keyUsage extension, when present, must
- * allow digital signatures (GnuTLS does not check a peer leaf's). */
-int mutls__usage_allows_signing(gnutls_x509_crt_t crt)
-{
-	unsigned usage = 0, critical = 0;
-	int rc = gnutls_x509_crt_get_key_usage(crt, &usage, &critical);
-	if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-		return 1;
-	return rc >= 0 && (usage & GNUTLS_KEY_DIGITAL_SIGNATURE);
-}
-
 static const char *purpose_words(mutls_purpose purpose)
 {
 	return purpose == MUTLS_PURPOSE_SERVER ? "TLS server authentication" :
 		"TLS client authentication";
+}
+
+/* When a passed chain check may be re-used: while every certificate of the
+ * chain and its trust anchor are valid, and not longer than the reuse
+ * limit. 0 when the anchor cannot be found again (then nothing is re-used). */
+static int chain_window(mutls_chain_memo *memo, const mutls_config *cfg,
+	mutls_x509 *const *chain, size_t n, time_t now)
+{
+	gnutls_x509_crt_t anchor = NULL;
+	int64_t from = INT64_MIN, until = (int64_t)now + MUTLS_CHAIN_REUSE_SECONDS;
+
+	for (size_t i = 0; i < n; i++) {
+		int64_t nb = chain[i]->not_before;
+		int64_t na = chain[i]->not_after;
+		if (nb > from)
+			from = nb;
+		if (na < until)
+			until = na;
+	}
+	if (gnutls_x509_trust_list_get_issuer(cfg->tlist, chain[n - 1]->crt, &anchor, GNUTLS_TL_GET_COPY) < 0)
+		return 0;
+	if (gnutls_x509_crt_get_activation_time(anchor) > from)
+		from = gnutls_x509_crt_get_activation_time(anchor);
+	if (gnutls_x509_crt_get_expiration_time(anchor) < until)
+		until = gnutls_x509_crt_get_expiration_time(anchor);
+	gnutls_x509_crt_deinit(anchor);
+	memo->usable_from = from;
+	memo->usable_until = until;
+	return 1;
 }
 
 #define EMIT(check, ok, ...) do { \
@@ -118,7 +115,8 @@ static const char *purpose_words(mutls_purpose purpose)
 
 int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 	mutls_x509 *const *chain, size_t n, const char *hostname,
-	mutls_purpose purpose, const char *who_role, mutls__check_fn emit, void *ctx)
+	mutls_purpose purpose, const char *who_role, mutls__check_fn emit, void *ctx,
+	mutls_chain_memo *memo)
 {
 	const mutls_x509 *leaf = chain[0];
 	gnutls_x509_crt_t crts[64];
@@ -169,8 +167,14 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 		vdata[0].size = 0;
 		nvdata = 1;
 	}
-	rc = gnutls_x509_trust_list_verify_crt2(cfg->tlist, crts, (unsigned)ncrts,
-		vdata, nvdata, 0, &status, NULL);
+	if (memo && memo->reuse) {
+		rc = 0; /* passed before, and still within its window (chain_cache.c) */
+	} else {
+		rc = gnutls_x509_trust_list_verify_crt2(cfg->tlist, crts, (unsigned)ncrts,
+			vdata, nvdata, 0, &status, NULL);
+		if (memo && rc >= 0 && status == 0)
+			memo->passed = chain_window(memo, cfg, chain, ncrts, now);
+	}
 	if (rc < 0) {
 		mutls__verdict_add(out, who, MUTLS_REASON_UNKNOWN_ISSUER,
 			"could not be verified (%s)", gnutls_strerror(rc));
@@ -178,11 +182,7 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 		status = 0;
 	}
 	{
-		char issuer[256] = "";
-		size_t isize = sizeof(issuer);
-		if (gnutls_x509_crt_get_issuer_dn_by_oid(crts[ncrts - 1], GNUTLS_OID_X520_COMMON_NAME,
-			0, 0, issuer, &isize) < 0)
-			snprintf(issuer, sizeof(issuer), "(no CN)");
+		const char *issuer = chain[ncrts - 1]->issuer_cn;
 		if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNATURE_FAILURE)) {
 			/* GnuTLS follows at most 16 certificates of a chain */
 			if (n > 16)
@@ -203,7 +203,8 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 				"is signed with an insecure algorithm");
 			EMIT("chain", 0, "insecure signature algorithm in the chain");
 		} else if (rc >= 0 && !(status & GNUTLS_CERT_INVALID)) {
-			EMIT("chain", 1, "%zu certificate%s up to trusted CN=%s", n, n == 1 ? "" : "s", issuer);
+			EMIT("chain", 1, "%zu certificate%s up to trusted CN=%s%s", n, n == 1 ? "" : "s", issuer,
+				memo && memo->reuse ? " (signatures checked by an earlier handshake)" : "");
 		} else if (rc >= 0 && !(status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED |
 			   GNUTLS_CERT_REVOKED | GNUTLS_CERT_PURPOSE_MISMATCH))) {
 			gnutls_datum_t text = { NULL, 0 };
@@ -228,11 +229,12 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 
 	/* 4. purpose. */
 	if (purpose == MUTLS_PURPOSE_SERVER || purpose == MUTLS_PURPOSE_CLIENT) {
-		if (!purpose_allowed(leaf->crt, purpose) || (status & GNUTLS_CERT_PURPOSE_MISMATCH)) {
+		if (!(purpose == MUTLS_PURPOSE_SERVER ? leaf->may_serve : leaf->may_be_client) ||
+		    (status & GNUTLS_CERT_PURPOSE_MISMATCH)) {
 			mutls__verdict_add(out, who, MUTLS_REASON_BAD_PURPOSE,
 				"may not be used for %s (extended key usage)", purpose_words(purpose));
 			EMIT("purpose", 0, "not allowed for %s", purpose_words(purpose));
-		} else if (!mutls__usage_allows_signing(leaf->crt)) {
+		} else if (!leaf->may_sign) {
 			mutls__verdict_add(out, who, MUTLS_REASON_BAD_PURPOSE,
 				"may not be used for %s (its key usage does not allow digital signatures)",
 				purpose_words(purpose));
@@ -290,7 +292,7 @@ int mutls_x509_verify(unsigned *out_reasons, const mutls_x509 *cert,
 	for (size_t i = 0; i < intermediate_count; i++)
 		chain[i + 1] = intermediates[i];
 	rc = mutls__verify_chain(&verdict, trust_cfg, chain, intermediate_count + 1, hostname,
-		purpose, "certificate", NULL, NULL);
+		purpose, "certificate", NULL, NULL, NULL);
 	free(chain);
 	if (out_reasons)
 		*out_reasons = verdict.reasons;

@@ -12,23 +12,30 @@ typedef struct {
 /* Receives each check's outcome, in order (for the trace). */
 typedef int (*mutls__check_fn)(void *ctx, const char *check, int ok, const char *detail);
 
+/* The chain check's result, for re-use on resumption (chain_cache.c). */
+typedef struct {
+	int reuse;                  /* in: the chain passed the chain check before: skip it */
+	int passed;                 /* out: the chain check ran and passed ... */
+	int64_t usable_from;        /* ... and its result may be re-used in [from, until) */
+	int64_t usable_until;
+} mutls_chain_memo;
+
 /*
  * Checks chain[0] (with chain[1..n-1] as intermediates) against cfg's trust
  * anchors and CRLs: validity, name (when hostname), chain, purpose,
  * revocation, then cfg's peer patterns. who ("server certificate") starts
- * the message. Returns 0 when every check passed, MUTLS_EVERIFY otherwise
+ * the message. memo (may be NULL) re-uses or records the chain check.
+ * Returns 0 when every check passed, MUTLS_EVERIFY otherwise
  * (out filled either way), or what emit returned when it returned non-zero.
  */
 int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 	mutls_x509 *const *chain, size_t n, const char *hostname,
-	mutls_purpose purpose, const char *who, mutls__check_fn emit, void *ctx);
+	mutls_purpose purpose, const char *who, mutls__check_fn emit, void *ctx,
+	mutls_chain_memo *memo);
 
 /* Appends " and <phrase>" (or "<who> <phrase>" when empty) to a verdict. */
 void mutls__verdict_add(mutls_verdict *v, const char *who, unsigned reason,
 	const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-/* 1 unless a keyUsage extension forbids digital signatures. */
-int mutls__usage_allows_signing(gnutls_x509_crt_t crt);
 
 /* The alert to send for a set of reasons (the most specific one wins). */
 int mutls__alert_for_reasons(unsigned reasons);

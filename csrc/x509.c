@@ -226,6 +226,53 @@ static void fill_label(mutls_x509 *cert)
  * Wrap crt, freshly imported (not modified since), with der its encoding.
  * Takes ownership of both, even on failure.
  */
+/* TLS peers sign the handshake: a keyUsage extension, when present, must
+ * allow digital signatures (GnuTLS does not check a peer leaf's). */
+int mutls__usage_allows_signing(gnutls_x509_crt_t crt)
+{
+	unsigned usage = 0, critical = 0;
+	int rc = gnutls_x509_crt_get_key_usage(crt, &usage, &critical);
+	if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+		return 1;
+	return rc >= 0 && (usage & GNUTLS_KEY_DIGITAL_SIGNATURE);
+}
+
+/* Leaf EKU: absent allows every purpose; present must list want (or any);
+ * a malformed one allows nothing. */
+static int eku_allows(gnutls_x509_crt_t crt, const char *want)
+{
+	int seen = 0;
+
+	for (unsigned i = 0;; i++) {
+		char oid[128];
+		size_t size = sizeof(oid);
+		int rc = gnutls_x509_crt_get_key_purpose_oid(crt, i, oid, &size, NULL);
+		if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		/* GnuTLS would give the same error for every later index */
+		if (rc < 0)
+			return 0;
+		seen = 1;
+		if (strcmp(oid, want) == 0 || strcmp(oid, GNUTLS_KP_ANY) == 0)
+			return 1;
+	}
+	return !seen;
+}
+
+static void fill_facts(mutls_x509 *cert)
+{
+	size_t size = sizeof(cert->issuer_cn);
+
+	if (gnutls_x509_crt_get_issuer_dn_by_oid(cert->crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0,
+		cert->issuer_cn, &size) < 0)
+		snprintf(cert->issuer_cn, sizeof(cert->issuer_cn), "(no CN)");
+	cert->not_before = (int64_t)gnutls_x509_crt_get_activation_time(cert->crt);
+	cert->not_after = (int64_t)gnutls_x509_crt_get_expiration_time(cert->crt);
+	cert->may_serve = eku_allows(cert->crt, GNUTLS_KP_TLS_WWW_SERVER);
+	cert->may_be_client = eku_allows(cert->crt, GNUTLS_KP_TLS_WWW_CLIENT);
+	cert->may_sign = mutls__usage_allows_signing(cert->crt);
+}
+
 static int adopt(mutls_x509 **out, gnutls_x509_crt_t crt, gnutls_datum_t der)
 {
 	mutls_x509 *cert = calloc(1, sizeof(*cert));
@@ -238,6 +285,7 @@ static int adopt(mutls_x509 **out, gnutls_x509_crt_t crt, gnutls_datum_t der)
 	cert->crt = crt;
 	cert->der = der;
 	fill_label(cert);
+	fill_facts(cert);
 	*out = cert;
 	return 0;
 }
@@ -305,7 +353,13 @@ static int parse_der(mutls_x509 **out, const unsigned char *data, size_t len,
 		gnutls_x509_crt_deinit(crt);
 		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: %s", what, problem);
 	}
-	return adopt_imported(out, crt, what);
+	/* keep the bytes as given (no re-encoding): fingerprints are of these */
+	if (!(d.data = gnutls_malloc(len))) {
+		gnutls_x509_crt_deinit(crt);
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
+	}
+	memcpy(d.data, data, len);
+	return adopt(out, crt, d);
 }
 
 static int parse_pem(mutls_x509 **out, const char *pem, size_t len, const char *what)
@@ -519,14 +573,14 @@ int64_t mutls_x509_not_before(const mutls_x509 *cert)
 {
 	if (!cert)
 		return MUTLS_TIME_UNSET;
-	return (int64_t)gnutls_x509_crt_get_activation_time(cert->crt);
+	return cert->not_before;
 }
 
 int64_t mutls_x509_not_after(const mutls_x509 *cert)
 {
 	if (!cert)
 		return MUTLS_TIME_UNSET;
-	return (int64_t)gnutls_x509_crt_get_expiration_time(cert->crt);
+	return cert->not_after;
 }
 
 int mutls_x509_is_ca(const mutls_x509 *cert)
