@@ -700,6 +700,45 @@ int mutls_session_send(size_t *out_written, mutls_session *s, const void *data, 
 	return 0;
 }
 
+static void note_close_notify(mutls_session *s)
+{
+	if (!s->close_received) {
+		s->close_received = 1;
+		mutls__trace_add(s, MUTLS_TRACE_ALERT, 0, 1, "close_notify", 0, 0, "%s", "");
+	}
+}
+
+/* After a record, takes the records that have already arrived as well, up
+ * to cap, never waiting: one call per record was the bindings' main cost
+ * with small writes. What ends the stream here (close_notify, an alert, an
+ * error) is kept for the next call, so no data is lost before it. */
+static size_t recv_arrived(mutls_session *s, unsigned char *p, size_t cap)
+{
+	size_t got = 0;
+	int saved_errno = s->io_errno;
+
+	while (got < cap && !s->recv_deferred) {
+		ssize_t n;
+		if (s->fd < 0 && !gnutls_record_check_pending(s->gs) && !mutls__transport_has_input(s))
+			break;
+		s->draining = 1;
+		n = gnutls_record_recv(s->gs, p + got, cap - got);
+		s->draining = 0;
+		if (n > 0) {
+			got += (size_t)n;
+		} else if (n == 0) {
+			note_close_notify(s);
+			s->recv_deferred = 1;
+		} else if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
+			s->io_errno = saved_errno; /* nothing more yet: not an error */
+			break;
+		} else if (n != GNUTLS_E_WARNING_ALERT_RECEIVED && n != GNUTLS_E_REHANDSHAKE) {
+			s->recv_deferred = (int)n;
+		}
+	}
+	return got;
+}
+
 int mutls_session_recv(size_t *out_read, mutls_session *s, void *buf, size_t cap)
 {
 	if (out_read)
@@ -711,15 +750,22 @@ int mutls_session_recv(size_t *out_read, mutls_session *s, void *buf, size_t cap
 	if (!s->handshake_done)
 		return mutls__error(MUTLS_EUSAGE, "recv: the handshake is not done");
 	mutls__transport_release_output(s);
+	if (s->recv_deferred) {
+		int deferred = s->recv_deferred;
+		if (deferred == 1)
+			return 0; /* close_notify came after the last data */
+		s->recv_deferred = 0;
+		return session_fail(s, deferred, MUTLS_STEP_RECORD);
+	}
 	mutls__transport_start_call(s);
 	for (;;) {
 		ssize_t n = gnutls_record_recv(s->gs, buf, cap);
-		if (n >= 0) {
-			*out_read = (size_t)n;
-			if (n == 0 && !s->close_received) {
-				s->close_received = 1;
-				mutls__trace_add(s, MUTLS_TRACE_ALERT, 0, 1, "close_notify", 0, 0, "%s", "");
-			}
+		if (n > 0) {
+			*out_read = (size_t)n + recv_arrived(s, (unsigned char *)buf + n, cap - (size_t)n);
+			return 0;
+		}
+		if (n == 0) {
+			note_close_notify(s);
 			return 0;
 		}
 		if (n == GNUTLS_E_INTERRUPTED || n == GNUTLS_E_WARNING_ALERT_RECEIVED ||

@@ -33,7 +33,8 @@ struct mutls_session {
 	size_t rec_have;              /* bytes of rec_head filled */
 	size_t rec_left;              /* body bytes of the record still to pass */
 	int timed_out;                /* the call's deadline passed */
-	int draining;                 /* reading what a reset peer left: never block */
+	int draining;                 /* reading what has arrived: never block */
+	int recv_deferred;            /* for the next recv: 1 close_notify, <0 GnuTLS error */
 	int64_t deadline_ms;          /* monotonic; 0: none */
 
 	/* state */

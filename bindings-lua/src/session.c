@@ -230,7 +230,7 @@ static int session_recv(lua_State *L)
 	if (!ls->s)
 		return destroyed(L);
 	if (max > RECV_MAX)
-		max = RECV_MAX; /* one record at most anyway */
+		max = RECV_MAX; /* the buffer we keep per session */
 	if (!ls->buf) {
 		ls->buf = malloc(RECV_MAX);
 		if (!ls->buf)
@@ -421,18 +421,21 @@ static void push_verification(lua_State *L, lm_session *ls)
 	lua_setfield(L, -2, "checks");
 }
 
+/* Methods come first and from an upvalue: s:send(...) in a loop looks its
+ * method up every time. */
 static int session_index(lua_State *L)
 {
-	lm_session *ls = check_session(L);
-	const char *k = luaL_checkstring(L, 2);
+	lm_session *ls;
+	const char *k;
 	mutls_session *s;
 
-	luaL_getmetatable(L, LM_SESSION);
-	lua_getfield(L, -1, "methods");
-	lua_getfield(L, -1, k);
+	lua_pushvalue(L, 2);
+	lua_rawget(L, lua_upvalueindex(1));
 	if (!lua_isnil(L, -1))
 		return 1;
-	lua_pop(L, 3);
+	lua_pop(L, 1);
+	ls = check_session(L);
+	k = luaL_checkstring(L, 2);
 
 	if (strcmp(k, "destroyed") == 0) {
 		lua_pushboolean(L, ls->s == NULL);
@@ -546,7 +549,6 @@ static int session_tostring(lua_State *L)
 void lm_open_session(lua_State *L)
 {
 	static const luaL_Reg meta[] = {
-		{ "__index", session_index },
 		{ "__gc", session_gc },
 		{ "__close", session_destroy },
 		{ "__tostring", session_tostring },
@@ -572,6 +574,9 @@ void lm_open_session(lua_State *L)
 	luaL_setfuncs(L, meta, 0);
 	lua_newtable(L);
 	luaL_setfuncs(L, methods, 0);
-	lua_setfield(L, -2, "methods");
+	lua_pushvalue(L, -1);
+	lua_setfield(L, -3, "methods");
+	lua_pushcclosure(L, session_index, 1);
+	lua_setfield(L, -2, "__index");
 	lua_pop(L, 1);
 }
