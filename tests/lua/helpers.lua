@@ -268,4 +268,117 @@ function H.listen()
 	return srv, tonumber(port)
 end
 
+-- ---- peer processes with an exit status (interop) --------------------------
+
+-- A string quoted for sh.
+function H.shquote(s)
+	return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+-- Starts `cmd` (a shell command line) in the background under coreutils
+-- `timeout` (which makes its own process group, so H.stop ends the command
+-- and everything it started). opts: log (stdout+stderr, default /dev/null),
+-- rc (a file that receives the exit status when the command ends),
+-- input (text written to the command's stdin; with keep_stdin the stdin
+-- stays open, as a pipe whose writer sleeps, until the process is stopped),
+-- timeout (seconds, default 20). Returns a proc table { pid, log, rc }.
+function H.start(cmd, opts)
+	opts = opts or {}
+	local timeout = opts.timeout or 20
+	local log = opts.log or "/dev/null"
+	local script = cmd .. " >" .. H.shquote(log) .. " 2>&1"
+	if opts.rc then
+		script = "{ " .. script .. "; echo $? >" .. H.shquote(opts.rc) .. "; }"
+	end
+	if opts.keep_stdin then
+		script = ("{ printf %%s %s; exec sleep %d; } | %s"):format(H.shquote(opts.input or ""), timeout + 1, script)
+	elseif opts.input then
+		script = ("printf %%s %s | %s"):format(H.shquote(opts.input), script)
+	else
+		script = script .. " </dev/null"
+	end
+	local line = ("timeout -k 1 %d sh -c %s >/dev/null 2>&1 </dev/null & echo $!"):format(timeout, H.shquote(script))
+	local f = assert(io.popen(line))
+	local pid = tonumber(f:read("*l"))
+	f:close()
+	assert(pid, "could not start: " .. cmd)
+	return { pid = pid, log = opts.log, rc = opts.rc, cmd = cmd }
+end
+
+-- The exit status of a proc started with opts.rc, waiting for it (bounded);
+-- nil if it did not finish in time.
+function H.wait_rc(proc, seconds)
+	assert(proc.rc, "the proc was started without an rc file")
+	local deadline = socket.gettime() + (seconds or 10)
+	repeat
+		local text = H.read(proc.rc)
+		local rc = text and text:match("^(%d+)\n")
+		if rc then return tonumber(rc) end
+		socket.sleep(0.005)
+	until socket.gettime() > deadline
+	return nil
+end
+
+-- Is pid running (not gone, not a zombie)? Reads /proc, no fork.
+local function running(pid)
+	local text = H.read(("/proc/%d/stat"):format(pid))
+	if not text then return false end
+	local state = text:match("^%d+ %b() (%a)")
+	return state ~= nil and state ~= "Z" and state ~= "X"
+end
+
+-- Ends a proc's whole process group: TERM to the group, a wait (bounded,
+-- 1 s) until `timeout` itself has ended (it waits for its command), then KILL
+-- to the group for anything left. Idempotent; safe on a proc that already
+-- exited. (A negative pid names the group; dash's kill takes no "--".)
+function H.stop(proc)
+	if not proc or proc.stopped then return end
+	proc.stopped = true
+	os.execute(("kill -TERM -%d 2>/dev/null"):format(proc.pid))
+	local deadline = socket.gettime() + 1
+	while running(proc.pid) and socket.gettime() < deadline do
+		socket.sleep(0.005)
+	end
+	os.execute(("kill -KILL -%d 2>/dev/null"):format(proc.pid))
+end
+
+-- Waits until the file at path has a match for the Lua pattern (bounded);
+-- returns the captures (or the match), else nil and the file's text.
+function H.wait_match(path, pattern, seconds)
+	local deadline = socket.gettime() + (seconds or 5)
+	repeat
+		local text = H.read(path)
+		if text then
+			local found = { text:match(pattern) }
+			if found[1] then return (table.unpack or unpack)(found) end
+		end
+		socket.sleep(0.005)
+	until socket.gettime() > deadline
+	return nil, H.read(path) or ""
+end
+
+-- Half-closes a LuaSocket connection, then reads until the peer closes
+-- (bounded): the peer reads everything we sent (an alert, close_notify)
+-- before any reset.
+function H.linger(sock, seconds)
+	pcall(function()
+		sock:shutdown("send")
+		sock:settimeout(seconds or 2)
+		sock:receive("*a")
+	end)
+end
+
+-- The real python3 interpreter, or nil: a pyenv shim in PATH costs about
+-- 100 ms per start, the interpreter itself (with -S) about 20 ms.
+local python_path
+function H.python()
+	if python_path == nil then
+		local f = io.popen("python3 -c 'import sys; print(sys.executable)' 2>/dev/null")
+		python_path = f and f:read("*l") or false
+		if f then f:close() end
+		if python_path == "" then python_path = false end
+	end
+	return python_path or nil
+end
+
 return H
