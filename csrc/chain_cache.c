@@ -14,38 +14,41 @@
  * check (and refresh the entry). */
 #include "chain_cache.h"
 
-#include <gnutls/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
-void mutls__chain_key(unsigned char out[32], const gnutls_datum_t *certs, unsigned n)
+/* The lookup key: FNV-1a over the count, each length and each certificate's
+ * last 32 bytes (its signature: distinct for distinct certificates). A
+ * match is then confirmed on every byte, so the key needs no strength. */
+uint64_t mutls__chain_key(const gnutls_datum_t *certs, unsigned n)
 {
-	gnutls_hash_hd_t h;
-
-	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0) {
-		memset(out, 0, 32); /* no key: an all-zero key is never stored */
-		return;
-	}
+	uint64_t h = 1469598103934665603ull;
+#define MIX(b) (h = (h ^ (unsigned char)(b)) * 1099511628211ull)
+	MIX(n);
 	for (unsigned i = 0; i < n; i++) {
-		unsigned char len[4] = { (unsigned char)(certs[i].size >> 24), (unsigned char)(certs[i].size >> 16),
-			(unsigned char)(certs[i].size >> 8), (unsigned char)certs[i].size };
-		gnutls_hash(h, len, sizeof(len));
-		gnutls_hash(h, certs[i].data, certs[i].size);
+		unsigned size = certs[i].size, tail = size < 32 ? size : 32;
+		MIX(size >> 24); MIX(size >> 16); MIX(size >> 8); MIX(size);
+		for (unsigned j = size - tail; j < size; j++)
+			MIX(certs[i].data[j]);
 	}
-	gnutls_hash_deinit(h, out);
+#undef MIX
+	return h ? h : 1; /* 0 marks a free slot */
 }
 
-static int key_is_zero(const unsigned char key[32])
+static mutls_chain_slot *find(mutls_config *cfg, uint64_t key, const gnutls_datum_t *certs, unsigned n)
 {
-	static const unsigned char zero[32];
-	return memcmp(key, zero, 32) == 0;
-}
-
-static mutls_chain_slot *find(mutls_config *cfg, const unsigned char key[32])
-{
-	for (size_t i = 0; i < MUTLS_CHAIN_CACHE_SLOTS; i++)
-		if (cfg->chains[i].chain && memcmp(cfg->chains[i].key, key, 32) == 0)
-			return &cfg->chains[i];
+	for (size_t i = 0; i < MUTLS_CHAIN_CACHE_SLOTS; i++) {
+		mutls_chain_slot *slot = &cfg->chains[i];
+		size_t k;
+		if (slot->key != key || slot->n != n)
+			continue;
+		for (k = 0; k < n; k++)
+			if (slot->chain[k]->der.size != certs[k].size ||
+			    memcmp(slot->chain[k]->der.data, certs[k].data, certs[k].size) != 0)
+				break;
+		if (k == n)
+			return slot;
+	}
 	return NULL;
 }
 
@@ -65,17 +68,16 @@ static mutls_x509 **refs(mutls_x509 *const *chain, size_t n)
 }
 
 int mutls__chain_cache_get(mutls_x509 ***out, size_t *out_n, mutls_config *cfg,
-	const unsigned char key[32])
+	const gnutls_datum_t *certs, unsigned n)
 {
 	mutls_chain_slot *slot;
+	uint64_t key = mutls__chain_key(certs, n);
 	int found = 0;
 
 	*out = NULL;
 	*out_n = 0;
-	if (key_is_zero(key))
-		return 0;
 	pthread_mutex_lock(&cfg->chains_lock);
-	if ((slot = find(cfg, key)) && (*out = refs(slot->chain, slot->n))) {
+	if ((slot = find(cfg, key, certs, n)) && (*out = refs(slot->chain, slot->n))) {
 		*out_n = slot->n;
 		slot->last_used = ++cfg->chains_clock;
 		found = 1;
@@ -84,15 +86,16 @@ int mutls__chain_cache_get(mutls_x509 ***out, size_t *out_n, mutls_config *cfg,
 	return found;
 }
 
-void mutls__chain_cache_put(mutls_config *cfg, const unsigned char key[32],
-	mutls_x509 *const *chain, size_t n)
+void mutls__chain_cache_put(mutls_config *cfg, const gnutls_datum_t *certs, unsigned n,
+	mutls_x509 *const *chain)
 {
 	mutls_chain_slot *slot, *oldest;
+	uint64_t key = mutls__chain_key(certs, n);
 
-	if (key_is_zero(key) || n == 0)
+	if (n == 0)
 		return;
 	pthread_mutex_lock(&cfg->chains_lock);
-	if (!find(cfg, key)) {
+	if (!find(cfg, key, certs, n)) {
 		oldest = &cfg->chains[0];
 		for (size_t i = 0; i < MUTLS_CHAIN_CACHE_SLOTS; i++) {
 			slot = &cfg->chains[i];
@@ -105,7 +108,7 @@ void mutls__chain_cache_put(mutls_config *cfg, const unsigned char key[32],
 		}
 		slot_clear(oldest);
 		if ((oldest->chain = refs(chain, n))) {
-			memcpy(oldest->key, key, 32);
+			oldest->key = key;
 			oldest->n = n;
 			oldest->last_used = ++cfg->chains_clock;
 		}
@@ -113,16 +116,17 @@ void mutls__chain_cache_put(mutls_config *cfg, const unsigned char key[32],
 	pthread_mutex_unlock(&cfg->chains_lock);
 }
 
-int mutls__chain_cache_checked(mutls_config *cfg, const unsigned char key[32],
+int mutls__chain_cache_checked(mutls_config *cfg, const gnutls_datum_t *certs, unsigned n,
 	mutls_purpose purpose, int64_t now)
 {
 	mutls_chain_slot *slot;
+	uint64_t key = mutls__chain_key(certs, n);
 	int ok = 0;
 
-	if (key_is_zero(key) || (purpose != MUTLS_PURPOSE_SERVER && purpose != MUTLS_PURPOSE_CLIENT))
+	if (purpose != MUTLS_PURPOSE_SERVER && purpose != MUTLS_PURPOSE_CLIENT)
 		return 0;
 	pthread_mutex_lock(&cfg->chains_lock);
-	if ((slot = find(cfg, key))) {
+	if ((slot = find(cfg, key, certs, n))) {
 		const mutls_chain_check *c = &slot->checked[purpose == MUTLS_PURPOSE_SERVER];
 		ok = c->valid && now >= c->usable_from && now < c->usable_until;
 	}
@@ -130,15 +134,16 @@ int mutls__chain_cache_checked(mutls_config *cfg, const unsigned char key[32],
 	return ok;
 }
 
-void mutls__chain_cache_set_checked(mutls_config *cfg, const unsigned char key[32],
+void mutls__chain_cache_set_checked(mutls_config *cfg, const gnutls_datum_t *certs, unsigned n,
 	mutls_purpose purpose, int64_t usable_from, int64_t usable_until)
 {
 	mutls_chain_slot *slot;
+	uint64_t key = mutls__chain_key(certs, n);
 
-	if (key_is_zero(key) || (purpose != MUTLS_PURPOSE_SERVER && purpose != MUTLS_PURPOSE_CLIENT))
+	if (purpose != MUTLS_PURPOSE_SERVER && purpose != MUTLS_PURPOSE_CLIENT)
 		return;
 	pthread_mutex_lock(&cfg->chains_lock);
-	if ((slot = find(cfg, key))) {
+	if ((slot = find(cfg, key, certs, n))) {
 		mutls_chain_check *c = &slot->checked[purpose == MUTLS_PURPOSE_SERVER];
 		c->valid = 1;
 		c->usable_from = usable_from;

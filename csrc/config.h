@@ -33,8 +33,8 @@ typedef struct {
 } mutls_chain_check;
 
 typedef struct {
-	unsigned char key[32];      /* mutls__chain_key of the chain */
-	mutls_x509 **chain;         /* parsed, shared; NULL: the slot is free */
+	uint64_t key;               /* mutls__chain_key of the chain; 0: free slot */
+	mutls_x509 **chain;         /* parsed, shared */
 	size_t n;
 	mutls_chain_check checked[2]; /* [0] as a client's, [1] as a server's */
 	uint64_t last_used;

@@ -208,8 +208,7 @@ static int load_peer_chain(mutls_session *s)
 	if (!certs || n == 0)
 		return 0;
 	/* The same chain (a client's, across reconnects) is parsed once per config */
-	mutls__chain_key(s->peer_key, certs, n);
-	if (mutls__chain_cache_get(&s->peer_chain, &s->peer_len, s->cfg, s->peer_key))
+	if (mutls__chain_cache_get(&s->peer_chain, &s->peer_len, s->cfg, certs, n))
 		return 0;
 	s->peer_chain = calloc(n, sizeof(*s->peer_chain));
 	if (!s->peer_chain)
@@ -222,7 +221,7 @@ static int load_peer_chain(mutls_session *s)
 		}
 	}
 	s->peer_len = n;
-	mutls__chain_cache_put(s->cfg, s->peer_key, s->peer_chain, n);
+	mutls__chain_cache_put(s->cfg, certs, n, s->peer_chain);
 	return 0;
 }
 
@@ -235,6 +234,8 @@ static int check_peer(mutls_session *s)
 	char who[32];
 	mutls_chain_memo memo = { 0, 0, 0, 0 };
 	mutls_purpose purpose;
+	const gnutls_datum_t *certs;
+	unsigned ncerts = 0;
 	int rc;
 
 	memset(&s->verdict, 0, sizeof(s->verdict));
@@ -272,13 +273,14 @@ static int check_peer(mutls_session *s)
 	snprintf(who, sizeof(who), "%s certificate", peer);
 	purpose = s->is_server ? MUTLS_PURPOSE_CLIENT : MUTLS_PURPOSE_SERVER;
 	/* Only a resumed handshake re-uses a chain check (chain_cache.c) */
+	certs = gnutls_certificate_get_peers(s->gs, &ncerts);
 	memo.reuse = gnutls_session_is_resumed(s->gs) &&
-		mutls__chain_cache_checked(cfg, s->peer_key, purpose, (int64_t)time(NULL));
+		mutls__chain_cache_checked(cfg, certs, ncerts, purpose, (int64_t)time(NULL));
 	rc = mutls__verify_chain(&s->verdict, cfg, s->peer_chain, s->peer_len,
 		(!s->is_server && cfg->check_hostname) ? s->hostname : NULL,
 		purpose, who, emit_check, s, &memo);
 	if (memo.passed)
-		mutls__chain_cache_set_checked(cfg, s->peer_key, purpose, memo.usable_from, memo.usable_until);
+		mutls__chain_cache_set_checked(cfg, certs, ncerts, purpose, memo.usable_from, memo.usable_until);
 	if (rc != 0 && rc != MUTLS_EVERIFY)
 		return -1; /* the trace hook failed */
 

@@ -54,7 +54,6 @@ struct mutls_session {
 
 	mutls_x509 **peer_chain;
 	size_t peer_len;
-	unsigned char peer_key[32];   /* mutls__chain_key of peer_chain */
 
 	mutls_trace_slot *trace;
 	size_t trace_len, trace_cap;

@@ -40,8 +40,13 @@ int mutls__trace_add(mutls_session *s, mutls_trace_kind kind, int outgoing,
 	char detail[600];
 	va_list ap;
 
+	const char *text = detail;
+
 	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
+	if (fmt[0] == '%' && fmt[1] == 's' && !fmt[2]) /* already formatted (checks) */
+		text = va_arg(ap, const char *);
+	else
+		vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
 
 	if (s->trace_len == s->trace_cap) {
@@ -53,7 +58,7 @@ int mutls__trace_add(mutls_session *s, mutls_trace_kind kind, int outgoing,
 		s->trace_cap = ncap;
 	}
 	slot = &s->trace[s->trace_len];
-	slot->detail = strdup(detail);
+	slot->detail = strndup(text, sizeof(detail) - 1);
 	if (!slot->detail)
 		return 0;
 	slot->event.kind = kind;

@@ -124,8 +124,8 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 	unsigned nvdata = 0, status = 0;
 	char who[384], when[32], until[32], names[512];
 	time_t now = time(NULL);
-	int64_t nb = gnutls_x509_crt_get_activation_time(leaf->crt);
-	int64_t na = gnutls_x509_crt_get_expiration_time(leaf->crt);
+	int64_t nb = leaf->not_before;
+	int64_t na = leaf->not_after;
 	size_t ncrts = n < 64 ? n : 64;
 	int rc;
 
