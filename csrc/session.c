@@ -456,7 +456,12 @@ static int session_fail(mutls_session *s, int grc, mutls_step phase)
 	if (grc == GNUTLS_E_DECRYPTION_FAILED && (received = mutls__transport_plaintext_alert(s)) > 0)
 		grc = GNUTLS_E_FATAL_ALERT_RECEIVED;
 
-	if (s->hook_failed) {
+	if (s->input_too_large) {
+		mutls__error_fill(e, MUTLS_EPROTOCOL, MUTLS_SIDE_LOCAL, phase, GNUTLS_A_DECODE_ERROR,
+			"handshake data too large: the %s sent more than %u KiB before the handshake was done",
+			peer, MUTLS_MAX_HANDSHAKE_INPUT / 1024);
+		send = 1;
+	} else if (s->hook_failed) {
 		if (s->verdict.reasons & MUTLS_REASON_HOOK) {
 			mutls__error_fill(e, MUTLS_EHOOK, MUTLS_SIDE_LOCAL, peer_step,
 				GNUTLS_A_ACCESS_DENIED, "%s", s->verdict.message);

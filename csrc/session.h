@@ -4,6 +4,11 @@
 
 #include "verify.h"
 
+/* The most a peer may send before its handshake is done (256 KiB): GnuTLS
+ * itself buffers a handshake message of up to 16 MiB before refusing it,
+ * while a 100-certificate chain is about 60 KB. */
+#define MUTLS_MAX_HANDSHAKE_INPUT (256u * 1024u)
+
 typedef struct {
 	mutls_trace_event event;
 	char *detail;                 /* owned; event.detail points here */
@@ -34,6 +39,8 @@ struct mutls_session {
 	size_t rec_left;              /* body bytes of the record still to pass */
 	int timed_out;                /* the call's deadline passed */
 	int draining;                 /* reading what has arrived: never block */
+	size_t handshake_in;          /* bytes received before the handshake was done */
+	int input_too_large;          /* ... and they went over MUTLS_MAX_HANDSHAKE_INPUT */
 	int recv_deferred;            /* for the next recv: 1 close_notify, <0 GnuTLS error */
 	int64_t deadline_ms;          /* monotonic; 0: none */
 

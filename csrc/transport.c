@@ -51,6 +51,20 @@ int mutls__transport_plaintext_alert(const mutls_session *s)
 	return -1;
 }
 
+/* Counts what arrives during the handshake; 0 when it went over the limit
+ * (the pull then fails and session_fail says why). */
+static int within_handshake_limit(mutls_session *s, size_t n)
+{
+	if (s->handshake_done)
+		return 1;
+	s->handshake_in += n;
+	if (s->handshake_in <= MUTLS_MAX_HANDSHAKE_INPUT)
+		return 1;
+	s->input_too_large = 1;
+	gnutls_transport_set_errno(s->gs, EMSGSIZE);
+	return 0;
+}
+
 /* ---- memory ------------------------------------------------------------ */
 
 static int grow(unsigned char **buf, size_t *cap, size_t need)
@@ -111,6 +125,8 @@ static ssize_t mem_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
 	}
 	if (len > avail)
 		len = avail;
+	if (!within_handshake_limit(s, len))
+		return -1;
 	memcpy(data, s->in + s->in_pos, len);
 	observe(s, data, len);
 	s->in_pos += len;
@@ -239,6 +255,8 @@ static ssize_t fd_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
 		s->io_errno = errno;
 		gnutls_transport_set_errno(s->gs, errno);
 	}
+	if (n > 0 && !within_handshake_limit(s, (size_t)n))
+		return -1;
 	if (n > 0)
 		observe(s, data, (size_t)n);
 	return n;
