@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <gnutls/crypto.h>
+#include <gnutls/x509-ext.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -34,6 +35,12 @@ struct mutls_testca {
 	gnutls_digest_algorithm_t digest;
 	unsigned char key_id[64];       /* subject key identifier */
 	size_t key_id_len;
+	/* What each leaf's TBSCertificate takes from this CA, ready made: the
+	 * subject DER (the leaf's issuer) and the signature algorithm. */
+	gnutls_datum_t subject;         /* gnutls_malloc'd */
+	gnutls_sign_algorithm_t sign_algo;
+	const unsigned char *sig_alg_der; /* AlgorithmIdentifier, static */
+	size_t sig_alg_der_len;
 	char *cert_pem;
 	char *key_pem;
 	/* What an issued leaf carries after itself: this CA when it is an
@@ -85,25 +92,204 @@ static const char *key_type_name(mutls_key_type type)
 	return "unknown";
 }
 
-/* Generate a key of the given type; *digest is what that key signs with. */
+/* ------------------------------------------------------------------------ */
+/* DER writing                                                               */
+/* ------------------------------------------------------------------------ */
 
-/* 1 when the key's private value exports at the curve's fixed size. */
-static int ecc_value_has_fixed_size(gnutls_x509_privkey_t key)
+/*
+ * A growable DER buffer. Elements are written content first: remember
+ * der_open(), write the content, then der_close() inserts the tag and length
+ * in front of it. Leaves and keys fit the inline buffer; long SAN lists grow
+ * onto the heap. Every byte it held is wiped before it is let go (it holds
+ * private keys).
+ */
+struct der {
+	unsigned char *p;
+	size_t len, cap;
+	int oom;
+	unsigned char local[1536];
+};
+
+static void der_init(struct der *b)
+{
+	b->p = b->local;
+	b->len = 0;
+	b->cap = sizeof(b->local);
+	b->oom = 0;
+}
+
+static void der_release(struct der *b)
+{
+	gnutls_memset(b->p, 0, b->len);
+	if (b->p != b->local)
+		free(b->p);
+	der_init(b);
+}
+
+static int der_reserve(struct der *b, size_t n)
+{
+	unsigned char *grown;
+	size_t cap = b->cap;
+
+	if (b->oom)
+		return -1;
+	if (n <= b->cap - b->len)
+		return 0;
+	while (cap - b->len < n) {
+		if (cap > ((size_t)1 << 30)) {
+			b->oom = 1;
+			return -1;
+		}
+		cap *= 2;
+	}
+	/* malloc, not realloc: the old bytes are wiped, not left behind */
+	if (!(grown = malloc(cap))) {
+		b->oom = 1;
+		return -1;
+	}
+	memcpy(grown, b->p, b->len);
+	gnutls_memset(b->p, 0, b->len);
+	if (b->p != b->local)
+		free(b->p);
+	b->p = grown;
+	b->cap = cap;
+	return 0;
+}
+
+static void der_put(struct der *b, const void *data, size_t n)
+{
+	if (n && der_reserve(b, n) == 0) {
+		memcpy(b->p + b->len, data, n);
+		b->len += n;
+	}
+}
+
+static size_t der_header(unsigned char h[6], unsigned char tag, size_t len)
+{
+	size_t n = 0, i;
+
+	h[n++] = tag;
+	if (len < 0x80) {
+		h[n++] = (unsigned char)len;
+		return n;
+	}
+	for (i = 4; i > 0 && !(len >> (8 * (i - 1)) & 0xff); i--)
+		;
+	h[n++] = (unsigned char)(0x80 | i);
+	while (i > 0) {
+		i--;
+		h[n++] = (unsigned char)(len >> (8 * i));
+	}
+	return n;
+}
+
+static void der_tlv(struct der *b, unsigned char tag, const void *data, size_t n)
+{
+	unsigned char h[6];
+	if (n > 0xffffffffu) {
+		b->oom = 1;
+		return;
+	}
+	der_put(b, h, der_header(h, tag, n));
+	der_put(b, data, n);
+}
+
+static size_t der_open(const struct der *b)
+{
+	return b->len;
+}
+
+/* Wrap everything written since start in tag. */
+static void der_close(struct der *b, size_t start, unsigned char tag)
+{
+	unsigned char h[6];
+	size_t content = b->len - start, hl;
+
+	if (b->oom)
+		return;
+	if (content > 0xffffffffu) {
+		b->oom = 1;
+		return;
+	}
+	hl = der_header(h, tag, content);
+	if (der_reserve(b, hl) < 0)
+		return;
+	memmove(b->p + start + hl, b->p + start, content);
+	memcpy(b->p + start, h, hl);
+	b->len += hl;
+}
+
+/* The unsigned big-endian value in v (any leading zeros) left-padded or
+ * trimmed to exactly size bytes; -1 if it does not fit. */
+static int fixed_size(unsigned char *out, size_t size, const gnutls_datum_t *v)
+{
+	size_t n = v->size, skip = 0;
+	while (skip < n && v->data[skip] == 0)
+		skip++;
+	n -= skip;
+	if (n > size)
+		return -1;
+	memset(out, 0, size - n);
+	memcpy(out + size - n, v->data + skip, n);
+	return 0;
+}
+
+static const unsigned char OID_EC_PUBLIC_KEY[] = { 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01 };
+static const unsigned char OID_P256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+static const unsigned char OID_P384[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22 };
+static const unsigned char ALG_ED25519[] = { 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70 };
+
+/*
+ * An ECDSA key's parts at their fixed sizes: the private scalar and the
+ * uncompressed point 04||X||Y. Returns 1 when key is ECDSA on P-256 or
+ * P-384 (and fills them), 0 for other keys, a GnuTLS error on failure.
+ */
+struct ec_parts {
+	const unsigned char *curve_oid;
+	size_t curve_oid_len;
+	size_t size;                    /* field size: 32 or 48 */
+	unsigned char point[1 + 2 * 48];
+	unsigned char scalar[48];
+};
+
+static int ec_export(struct ec_parts *ec, gnutls_x509_privkey_t key)
 {
 	gnutls_datum_t x = { NULL, 0 }, y = { NULL, 0 }, k = { NULL, 0 };
 	gnutls_ecc_curve_t curve;
-	int ok;
+	int rc;
 
-	if (gnutls_x509_privkey_export_ecc_raw(key, &curve, &x, &y, &k) < 0)
-		return 1; /* nothing to improve on */
-	ok = k.size == (curve == GNUTLS_ECC_CURVE_SECP384R1 ? 48u : 32u);
+	if (gnutls_x509_privkey_get_pk_algorithm(key) != GNUTLS_PK_ECDSA)
+		return 0;
+	if ((rc = gnutls_x509_privkey_export_ecc_raw(key, &curve, &x, &y, &k)) < 0)
+		return rc;
+	if (curve == GNUTLS_ECC_CURVE_SECP256R1) {
+		ec->curve_oid = OID_P256;
+		ec->curve_oid_len = sizeof(OID_P256);
+		ec->size = 32;
+	} else if (curve == GNUTLS_ECC_CURVE_SECP384R1) {
+		ec->curve_oid = OID_P384;
+		ec->curve_oid_len = sizeof(OID_P384);
+		ec->size = 48;
+	} else {
+		rc = 0; /* not one of ours: GnuTLS writes it */
+		goto out;
+	}
+	ec->point[0] = 0x04;
+	if (fixed_size(ec->point + 1, ec->size, &x) < 0 ||
+	    fixed_size(ec->point + 1 + ec->size, ec->size, &y) < 0 ||
+	    fixed_size(ec->scalar, ec->size, &k) < 0)
+		rc = GNUTLS_E_INTERNAL_ERROR;
+	else
+		rc = 1;
+out:
 	gnutls_free(x.data);
 	gnutls_free(y.data);
 	gnutls_memset(k.data, 0, k.size);
 	gnutls_free(k.data);
-	return ok;
+	return rc;
 }
 
+/* Generate a key of the given type; *digest is what that key signs with. */
 static int generate_key(gnutls_x509_privkey_t *out, gnutls_digest_algorithm_t *digest,
 	mutls_key_type type)
 {
@@ -135,23 +321,14 @@ static int generate_key(gnutls_x509_privkey_t *out, gnutls_digest_algorithm_t *d
 	default:
 		return mutls__error(MUTLS_EUSAGE, "unknown key type %d", (int)type);
 	}
-	/* GnuTLS 3.7 writes an ECDSA private value as a minimal integer (33
-	 * bytes when its top bit is set, fewer when it starts with zeros), where
-	 * RFC 5915 wants the curve's fixed size; strict readers such as pyca
-	 * cryptography refuse the others. Keep drawing until the value has the
-	 * fixed size (about two draws). */
-	for (int tries = 0;; tries++) {
-		if ((rc = gnutls_x509_privkey_init(&key)) < 0)
-			return mutls__error_gnutls(MUTLS_ENOMEM, rc, "cannot allocate a private key");
-		if ((rc = gnutls_x509_privkey_generate2(key, pk, bits, 0, NULL, 0)) < 0) {
-			gnutls_x509_privkey_deinit(key);
-			return mutls__error_gnutls(MUTLS_ECONFIG, rc, "cannot generate a %s key",
-				key_type_name(type));
-		}
-		if (pk != GNUTLS_PK_ECDSA || tries == 63 || ecc_value_has_fixed_size(key))
-			break;
+	/* One draw, whatever the size of an ECDSA private value: key_pem_plain
+	 * writes it at the curve's fixed size (see there). */
+	if ((rc = gnutls_x509_privkey_init(&key)) < 0)
+		return mutls__error_gnutls(MUTLS_ENOMEM, rc, "cannot allocate a private key");
+	if ((rc = gnutls_x509_privkey_generate2(key, pk, bits, 0, NULL, 0)) < 0) {
 		gnutls_x509_privkey_deinit(key);
-		key = NULL;
+		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "cannot generate a %s key",
+			key_type_name(type));
 	}
 	*out = key;
 	if (digest)
@@ -180,21 +357,89 @@ static int resolve_times(int64_t *nb, int64_t *na, int64_t not_before,
 	return 0;
 }
 
+/* PEM text (malloc'd, NUL-terminated) of der under header. */
+static int pem_of(char **out, const char *header, const unsigned char *der, size_t len)
+{
+	gnutls_datum_t in = { (unsigned char *)der, (unsigned)len }, pem = { NULL, 0 };
+	int rc = gnutls_pem_base64_encode2(header, &in, &pem);
+	if (rc < 0)
+		return rc;
+	if ((*out = malloc((size_t)pem.size + 1))) {
+		memcpy(*out, pem.data, pem.size);
+		(*out)[pem.size] = '\0';
+	}
+	gnutls_memset(pem.data, 0, pem.size);
+	gnutls_free(pem.data);
+	return *out ? 0 : GNUTLS_E_MEMORY_ERROR;
+}
+
+/*
+ * The unencrypted PKCS#8 PEM of key. GnuTLS 3.7 writes an ECDSA private
+ * value as a minimal integer (33 bytes when its top bit is set, fewer when
+ * it starts with zeros), where RFC 5915 wants an OCTET STRING of the curve's
+ * fixed size; strict readers such as pyca cryptography refuse the others.
+ * So ECDSA keys are written here, in the very layout GnuTLS uses
+ * (PrivateKeyInfo { 0, { id-ecPublicKey, curve }, ECPrivateKey { 1,
+ * privateKey, [0] curve, [1] publicKey } }) with the value at its fixed
+ * size; other keys as GnuTLS writes them.
+ */
 static int key_pem_plain(char **out, gnutls_x509_privkey_t key)
 {
+	struct ec_parts ec;
+	struct der b;
+	size_t info, seq, alg, ctx;
 	gnutls_datum_t d = { NULL, 0 };
-	int rc = gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL,
-		GNUTLS_PKCS_PLAIN, &d);
+	int rc;
+
+	*out = NULL;
+	if ((rc = ec_export(&ec, key)) < 0)
+		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "cannot encode private key");
+	if (rc == 0) {
+		rc = gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL,
+			GNUTLS_PKCS_PLAIN, &d);
+		if (rc < 0)
+			return mutls__error_gnutls(MUTLS_ECONFIG, rc, "cannot encode private key");
+		*out = malloc((size_t)d.size + 1);
+		if (*out) {
+			memcpy(*out, d.data, d.size);
+			(*out)[d.size] = '\0';
+		}
+		gnutls_memset(d.data, 0, d.size);
+		gnutls_free(d.data);
+		return *out ? 0 : mutls__error(MUTLS_ENOMEM, "out of memory");
+	}
+
+	der_init(&b);
+	info = der_open(&b);
+	der_put(&b, "\x02\x01\x00", 3);                        /* version 0 */
+	alg = der_open(&b);
+	der_put(&b, OID_EC_PUBLIC_KEY, sizeof(OID_EC_PUBLIC_KEY));
+	der_put(&b, ec.curve_oid, ec.curve_oid_len);
+	der_close(&b, alg, 0x30);
+	seq = der_open(&b);                                    /* ECPrivateKey */
+	der_put(&b, "\x02\x01\x01", 3);                        /* version 1 */
+	der_tlv(&b, 0x04, ec.scalar, ec.size);
+	ctx = der_open(&b);
+	der_put(&b, ec.curve_oid, ec.curve_oid_len);
+	der_close(&b, ctx, 0xa0);
+	ctx = der_open(&b);
+	der_put(&b, "", 1);                                    /* no unused bits */
+	der_put(&b, ec.point, 1 + 2 * ec.size);
+	der_close(&b, ctx, 0x03);
+	der_close(&b, ctx, 0xa1);
+	der_close(&b, seq, 0x30);
+	der_close(&b, seq, 0x04);                              /* privateKey */
+	der_close(&b, info, 0x30);
+	gnutls_memset(ec.scalar, 0, sizeof(ec.scalar));
+	if (b.oom)
+		rc = GNUTLS_E_MEMORY_ERROR;
+	else
+		rc = pem_of(out, "PRIVATE KEY", b.p, b.len);
+	der_release(&b);
+	if (rc == GNUTLS_E_MEMORY_ERROR)
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
 	if (rc < 0)
 		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "cannot encode private key");
-	*out = malloc((size_t)d.size + 1);
-	if (!*out) {
-		gnutls_free(d.data);
-		return mutls__error(MUTLS_ENOMEM, "out of memory");
-	}
-	memcpy(*out, d.data, d.size);
-	(*out)[d.size] = '\0';
-	gnutls_free(d.data);
 	return 0;
 }
 
@@ -227,12 +472,53 @@ void mutls_testca_free(mutls_testca *ca)
 	mutls_x509_unref(ca->cert);
 	if (ca->signer)
 		gnutls_privkey_deinit(ca->signer); /* also frees ca->key */
+	gnutls_free(ca->subject.data);
 	free(ca->cert_pem);
 	free(ca->key_pem);
 	mutls_x509_list_free(ca->above, ca->above_len);
 	free(ca->above_pem);
 	free(ca->revoked);
 	free(ca);
+}
+
+/* How this CA signs its leaves: what gnutls_x509_crt_privkey_sign picks for
+ * its key and digest, and the AlgorithmIdentifier it writes for that. */
+static int set_sign_algo(mutls_testca *ca, mutls_key_type type)
+{
+	static const unsigned char ecdsa_sha256[] = { 0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+		0x48, 0xce, 0x3d, 0x04, 0x03, 0x02 };
+	static const unsigned char ecdsa_sha384[] = { 0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+		0x48, 0xce, 0x3d, 0x04, 0x03, 0x03 };
+	static const unsigned char rsa_sha256[] = { 0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86,
+		0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00 };
+
+	switch (type) {
+	case MUTLS_KEY_P256:
+		ca->sign_algo = GNUTLS_SIGN_ECDSA_SHA256;
+		ca->sig_alg_der = ecdsa_sha256;
+		ca->sig_alg_der_len = sizeof(ecdsa_sha256);
+		break;
+	case MUTLS_KEY_P384:
+		ca->sign_algo = GNUTLS_SIGN_ECDSA_SHA384;
+		ca->sig_alg_der = ecdsa_sha384;
+		ca->sig_alg_der_len = sizeof(ecdsa_sha384);
+		break;
+	case MUTLS_KEY_ED25519:
+		ca->sign_algo = GNUTLS_SIGN_EDDSA_ED25519;
+		ca->sig_alg_der = ALG_ED25519;
+		ca->sig_alg_der_len = sizeof(ALG_ED25519);
+		break;
+	case MUTLS_KEY_RSA2048:
+	case MUTLS_KEY_RSA3072:
+	case MUTLS_KEY_RSA4096:
+		ca->sign_algo = GNUTLS_SIGN_RSA_SHA256;
+		ca->sig_alg_der = rsa_sha256;
+		ca->sig_alg_der_len = sizeof(rsa_sha256);
+		break;
+	default:
+		return mutls__error(MUTLS_EUSAGE, "unknown key type %d", (int)type);
+	}
+	return 0;
 }
 
 static int make_ca(mutls_testca **out, mutls_testca *parent, const mutls_testca_options *opts)
@@ -319,6 +605,9 @@ static int make_ca(mutls_testca **out, mutls_testca *parent, const mutls_testca_
 	rc = mutls__x509_wrap(&ca->cert, crt);
 	crt = NULL; /* consumed */
 	if (rc < 0)
+		goto done;
+	TRY(gnutls_x509_crt_get_raw_dn(ca->cert->crt, &ca->subject), "subject");
+	if ((rc = set_sign_algo(ca, opts->key_type)) < 0)
 		goto done;
 	if ((rc = mutls_x509_pem(&ca->cert_pem, ca->cert)) < 0 ||
 	    (rc = key_pem_plain(&ca->key_pem, ca->key)) < 0)
@@ -413,17 +702,6 @@ static int check_names(const char *const *list, size_t count, const char *what)
 	return 0;
 }
 
-static int add_sans(gnutls_x509_crt_t crt, gnutls_x509_subject_alt_name_t type,
-	const char *const *list, size_t count, const char *ctx)
-{
-	int rc = 0;
-	for (size_t i = 0; i < count; i++)
-		TRY(gnutls_x509_crt_set_subject_alt_name(crt, type, list[i],
-			(unsigned)strlen(list[i]), GNUTLS_FSAN_APPEND), list[i]);
-done:
-	return rc;
-}
-
 /* "10.0.0.7" or "::1" into 4 or 16 bytes; -1 if it is neither. */
 static int parse_ip(unsigned char addr[16], unsigned *len, const char *text)
 {
@@ -443,15 +721,331 @@ static int parse_ip(unsigned char addr[16], unsigned *len, const char *text)
 	return -1;
 }
 
+/*
+ * A leaf's certificate is written here as DER, byte for byte what GnuTLS's
+ * gnutls_x509_crt_set_* calls and gnutls_x509_crt_privkey_sign would make of
+ * the same fields (tests/c/test_pki.c checks that against GnuTLS), then
+ * signed with the CA's key and parsed once. Building it through GnuTLS's
+ * ASN.1 tree cost more than the leaf's key and signature together.
+ */
+
+/* 1 when every byte is printable ASCII: GnuTLS then writes DNS names, URIs
+ * and email addresses as given (no IDNA mapping, no refusal). */
+static int plain_ascii(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* GnuTLS's choice for a DN value: PrintableString when every character is
+ * in this set, else UTF8String. */
+static int directory_printable(const char *s)
+{
+	for (; *s; s++) {
+		char c = *s;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || strchr(" ()+,-./:=?", c)))
+			return 0;
+	}
+	return 1;
+}
+
+/* Time as GnuTLS writes it: UTCTime before 2050, GeneralizedTime from then
+ * on, and -1 or anything past 9999 as 99991231235959Z. */
+static int der_time(struct der *b, int64_t when)
+{
+	time_t t = (time_t)when;
+	struct tm tm;
+	char text[32];
+	unsigned char tag;
+	size_t n;
+
+	if (t == (time_t)-1 || t >= (time_t)253402210800) {
+		tag = 0x18;
+		n = strlen(strcpy(text, "99991231235959Z"));
+	} else {
+		if (!gmtime_r(&t, &tm))
+			return GNUTLS_E_INTERNAL_ERROR;
+		tag = tm.tm_year >= 150 ? 0x18 : 0x17;
+		n = strftime(text, sizeof(text), tag == 0x18 ? "%Y%m%d%H%M%SZ" : "%y%m%d%H%M%SZ",
+			&tm);
+		if (!n)
+			return GNUTLS_E_SHORT_MEMORY_BUFFER;
+	}
+	der_tlv(b, tag, text, n);
+	return 0;
+}
+
+/* GeneralNames of the leaf: DNS, IP, URI, email, in that order. */
+static int write_sans(struct der *b, const mutls_issue_options *opts, const char *ctx)
+{
+	static const unsigned types[4] = { GNUTLS_SAN_DNSNAME, GNUTLS_SAN_IPADDRESS,
+		GNUTLS_SAN_URI, GNUTLS_SAN_RFC822NAME };
+	static const unsigned char tags[4] = { 0x82, 0x87, 0x86, 0x81 };
+	const char *const *lists[4] = { opts->dns, opts->ip, opts->uri, opts->email };
+	const size_t counts[4] = { opts->dns_count, opts->ip_count, opts->uri_count,
+		opts->email_count };
+	gnutls_subject_alt_names_t sans = NULL;
+	gnutls_datum_t ext = { NULL, 0 };
+	int plain = 1, rc = 0;
+	size_t seq;
+
+	for (size_t k = 0; k < 4 && plain; k++)
+		for (size_t i = 0; i < counts[k] && plain; i++)
+			plain = types[k] == GNUTLS_SAN_IPADDRESS || plain_ascii(lists[k][i]);
+	/* Anything else (IDNA, refusals) is GnuTLS's to decide. */
+	if (!plain && (rc = gnutls_subject_alt_names_init(&sans)) < 0)
+		return mutls__error_gnutls(MUTLS_ENOMEM, rc, "%s: cannot allocate", ctx);
+
+	seq = der_open(b);
+	for (size_t k = 0; k < 4; k++) {
+		for (size_t i = 0; i < counts[k]; i++) {
+			unsigned char addr[16];
+			gnutls_datum_t d;
+			if (types[k] == GNUTLS_SAN_IPADDRESS) {
+				unsigned len = 0;
+				parse_ip(addr, &len, lists[k][i]); /* checked by the caller */
+				d.data = addr;
+				d.size = len;
+			} else {
+				d.data = (unsigned char *)lists[k][i];
+				d.size = (unsigned)strlen(lists[k][i]);
+			}
+			if (plain)
+				der_tlv(b, tags[k], d.data, d.size);
+			else
+				TRY(gnutls_subject_alt_names_set(sans, types[k], &d, NULL),
+					lists[k][i]);
+		}
+	}
+	if (plain) {
+		der_close(b, seq, 0x30);
+	} else {
+		TRY(gnutls_x509_ext_export_subject_alt_names(sans, &ext), "subjectAltName");
+		der_put(b, ext.data, ext.size);
+	}
+	rc = 0;
+done:
+	gnutls_free(ext.data);
+	if (sans)
+		gnutls_subject_alt_names_deinit(sans);
+	return rc;
+}
+
+/* SubjectPublicKeyInfo of key, as gnutls_x509_crt_set_key writes it. */
+static int write_spki(struct der *b, gnutls_x509_privkey_t key)
+{
+	struct ec_parts ec;
+	gnutls_privkey_t priv = NULL;
+	gnutls_pubkey_t pub = NULL;
+	gnutls_datum_t d = { NULL, 0 };
+	size_t spki, part;
+	int rc;
+
+	if ((rc = ec_export(&ec, key)) < 0)
+		return rc;
+	gnutls_memset(ec.scalar, 0, sizeof(ec.scalar));
+	if (rc == 1) {
+		spki = der_open(b);
+		part = der_open(b);
+		der_put(b, OID_EC_PUBLIC_KEY, sizeof(OID_EC_PUBLIC_KEY));
+		der_put(b, ec.curve_oid, ec.curve_oid_len);
+		der_close(b, part, 0x30);
+		part = der_open(b);
+		der_put(b, "", 1);
+		der_put(b, ec.point, 1 + 2 * ec.size);
+		der_close(b, part, 0x03);
+		der_close(b, spki, 0x30);
+		return 0;
+	}
+	if ((rc = gnutls_privkey_init(&priv)) >= 0 &&
+	    (rc = gnutls_privkey_import_x509(priv, key, 0)) >= 0 &&
+	    (rc = gnutls_pubkey_init(&pub)) >= 0 &&
+	    (rc = gnutls_pubkey_import_privkey(pub, priv, 0, 0)) >= 0 &&
+	    (rc = gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &d)) >= 0) {
+		der_put(b, d.data, d.size);
+		rc = 0;
+	}
+	gnutls_free(d.data);
+	if (pub)
+		gnutls_pubkey_deinit(pub);
+	if (priv)
+		gnutls_privkey_deinit(priv); /* does not free key (no AUTO_RELEASE) */
+	return rc;
+}
+
+/* An Extension { extnID, critical TRUE when it is, extnValue }: its value
+ * is what is written between ext_begin and ext_end. Non-critical is left
+ * out (DEFAULT FALSE), as GnuTLS does. */
+struct ext {
+	size_t start, value;
+};
+
+static struct ext ext_begin(struct der *b, const unsigned char *oid, size_t oid_len,
+	int critical)
+{
+	struct ext e;
+	e.start = der_open(b);
+	der_put(b, oid, oid_len);
+	if (critical)
+		der_put(b, "\x01\x01\xff", 3);
+	e.value = der_open(b);
+	return e;
+}
+
+static void ext_end(struct der *b, struct ext e)
+{
+	der_close(b, e.value, 0x04);
+	der_close(b, e.start, 0x30);
+}
+
+/* keyUsage: GNUTLS_KEY_* are the bits of the BIT STRING's first two bytes;
+ * DER drops the trailing zero bits. */
+static void write_key_usage(struct der *b, unsigned usage)
+{
+	unsigned char bits[3];
+	size_t n = 0;
+
+	bits[1] = (unsigned char)(usage & 0xff);
+	bits[2] = (unsigned char)((usage >> 8) & 0xff);
+	if (bits[2])
+		n = 2;
+	else if (bits[1])
+		n = 1;
+	bits[0] = 0; /* unused bits in the last byte */
+	if (n)
+		for (unsigned char last = bits[n]; !(last & 1); last >>= 1)
+			bits[0]++;
+	der_tlv(b, 0x03, bits, n + 1);
+}
+
+static const unsigned char OID_CN[] = { 0x06, 0x03, 0x55, 0x04, 0x03 };
+static const unsigned char OID_SAN[] = { 0x06, 0x03, 0x55, 0x1d, 0x11 };
+static const unsigned char OID_BASIC[] = { 0x06, 0x03, 0x55, 0x1d, 0x13 };
+static const unsigned char OID_KEY_USAGE[] = { 0x06, 0x03, 0x55, 0x1d, 0x0f };
+static const unsigned char OID_EKU[] = { 0x06, 0x03, 0x55, 0x1d, 0x25 };
+static const unsigned char OID_SKID[] = { 0x06, 0x03, 0x55, 0x1d, 0x0e };
+static const unsigned char OID_AKID[] = { 0x06, 0x03, 0x55, 0x1d, 0x23 };
+static const unsigned char OID_KP_SERVER[] = { 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01 };
+static const unsigned char OID_KP_CLIENT[] = { 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02 };
+
+struct leaf_fields {
+	const mutls_issue_options *opts;
+	const char *cn;                 /* NULL: empty subject */
+	mutls_purpose purpose;
+	unsigned usage;                 /* GNUTLS_KEY_* */
+	const unsigned char *serial;
+	int64_t not_before, not_after;
+	gnutls_x509_privkey_t key;
+};
+
+/* The signed leaf certificate's DER into b: the fields in the order and
+ * form gnutls_x509_crt_set_* leave them, the extensions in the order
+ * TestCA always set them. */
+static int build_leaf(struct der *b, const mutls_testca *ca, const struct leaf_fields *f)
+{
+	const char *ctx = "issue";
+	const mutls_issue_options *opts = f->opts;
+	unsigned char key_id[20];
+	gnutls_datum_t tbs, sig = { NULL, 0 };
+	size_t tbs_at, part, exts, list, spki;
+	struct ext e;
+	int rc;
+
+	tbs_at = der_open(b);
+	der_put(b, "\xa0\x03\x02\x01\x02", 5);                 /* version 3 */
+	der_tlv(b, 0x02, f->serial, SERIAL_LEN);
+	der_put(b, ca->sig_alg_der, ca->sig_alg_der_len);
+	der_put(b, ca->subject.data, ca->subject.size);        /* issuer */
+	part = der_open(b);
+	TRY(der_time(b, f->not_before), "not_before");
+	TRY(der_time(b, f->not_after), "not_after");
+	der_close(b, part, 0x30);
+	part = der_open(b);                                    /* subject */
+	if (f->cn) {
+		size_t set = der_open(b), atv = der_open(b);
+		der_put(b, OID_CN, sizeof(OID_CN));
+		der_tlv(b, directory_printable(f->cn) ? 0x13 : 0x0c, f->cn, strlen(f->cn));
+		der_close(b, atv, 0x30);
+		der_close(b, set, 0x31);
+	}
+	der_close(b, part, 0x30);
+	spki = der_open(b);
+	TRY(write_spki(b, f->key), "public key");
+	if (b->oom)
+		goto nomem;
+	/* GnuTLS's key identifier: SHA-1 of the whole SubjectPublicKeyInfo */
+	TRY(gnutls_hash_fast(GNUTLS_DIG_SHA1, b->p + spki, b->len - spki, key_id),
+		"key identifier");
+
+	exts = der_open(b);
+	list = der_open(b);
+	if (opts->dns_count || opts->ip_count || opts->uri_count || opts->email_count) {
+		e = ext_begin(b, OID_SAN, sizeof(OID_SAN), 0);
+		if ((rc = write_sans(b, opts, ctx)) < 0)
+			goto done;
+		ext_end(b, e);
+	}
+	e = ext_begin(b, OID_BASIC, sizeof(OID_BASIC), 1);
+	der_put(b, "\x30\x00", 2);                             /* CA:FALSE */
+	ext_end(b, e);
+	e = ext_begin(b, OID_KEY_USAGE, sizeof(OID_KEY_USAGE), 1);
+	write_key_usage(b, f->usage);
+	ext_end(b, e);
+	if (f->purpose != MUTLS_PURPOSE_NONE) {
+		e = ext_begin(b, OID_EKU, sizeof(OID_EKU), 0);
+		part = der_open(b);
+		if (f->purpose == MUTLS_PURPOSE_SERVER || f->purpose == MUTLS_PURPOSE_BOTH)
+			der_put(b, OID_KP_SERVER, sizeof(OID_KP_SERVER));
+		if (f->purpose == MUTLS_PURPOSE_CLIENT || f->purpose == MUTLS_PURPOSE_BOTH)
+			der_put(b, OID_KP_CLIENT, sizeof(OID_KP_CLIENT));
+		der_close(b, part, 0x30);
+		ext_end(b, e);
+	}
+	e = ext_begin(b, OID_SKID, sizeof(OID_SKID), 0);
+	der_tlv(b, 0x04, key_id, sizeof(key_id));
+	ext_end(b, e);
+	e = ext_begin(b, OID_AKID, sizeof(OID_AKID), 0);
+	part = der_open(b);
+	der_tlv(b, 0x80, ca->key_id, ca->key_id_len);          /* [0] keyIdentifier */
+	der_close(b, part, 0x30);
+	ext_end(b, e);
+	der_close(b, list, 0x30);
+	der_close(b, exts, 0xa3);
+	der_close(b, tbs_at, 0x30);
+	if (b->oom)
+		goto nomem;
+
+	/* Certificate { tbsCertificate, signatureAlgorithm, signature } */
+	tbs.data = b->p + tbs_at;
+	tbs.size = (unsigned)(b->len - tbs_at);
+	TRY(gnutls_privkey_sign_data2(ca->signer, ca->sign_algo, 0, &tbs, &sig), "signature");
+	der_put(b, ca->sig_alg_der, ca->sig_alg_der_len);
+	part = der_open(b);
+	der_put(b, "", 1);                                     /* no unused bits */
+	der_put(b, sig.data, sig.size);
+	der_close(b, part, 0x03);
+	der_close(b, tbs_at, 0x30);
+	gnutls_free(sig.data);
+	if (b->oom)
+		goto nomem;
+	return 0;
+nomem:
+	return mutls__error(MUTLS_ENOMEM, "out of memory");
+done:
+	return rc;
+}
+
 int mutls_testca_issue(mutls_identity **out, mutls_testca *ca, const mutls_issue_options *opts)
 {
 	static const mutls_issue_options defaults = MUTLS_ISSUE_OPTIONS_INIT;
-	const char *ctx = "issue";
 	const char *cn;
 	unsigned char serial[SERIAL_LEN];
-	unsigned char key_id[64];
-	size_t key_id_len = sizeof(key_id);
-	gnutls_x509_crt_t crt = NULL;
+	struct leaf_fields f;
+	struct der b;
+	gnutls_datum_t der;
 	mutls_identity *id = NULL;
 	mutls_x509 *leaf = NULL;
 	mutls_purpose purpose;
@@ -478,7 +1072,7 @@ int mutls_testca_issue(mutls_identity **out, mutls_testca *ca, const mutls_issue
 	purpose = opts->purpose == MUTLS_PURPOSE_ANY ? MUTLS_PURPOSE_BOTH : opts->purpose;
 	if (purpose < MUTLS_PURPOSE_SERVER || purpose > MUTLS_PURPOSE_NONE)
 		return mutls__error(MUTLS_EUSAGE, "issue: unknown purpose %d", (int)opts->purpose);
-	if ((rc = resolve_times(&nb, &na, opts->not_before, opts->not_after, YEAR, ctx)) < 0)
+	if ((rc = resolve_times(&nb, &na, opts->not_before, opts->not_after, YEAR, "issue")) < 0)
 		return rc;
 	/* Check IP addresses before the costly key generation. */
 	for (size_t i = 0; i < opts->ip_count; i++)
@@ -488,63 +1082,35 @@ int mutls_testca_issue(mutls_identity **out, mutls_testca *ca, const mutls_issue
 	cn = opts->cn;
 	if (!cn && !opts->dns_count && !opts->ip_count && !opts->uri_count && !opts->email_count)
 		cn = "mutls test leaf";
-	if ((rc = random_serial(serial)) < 0)
-		return rc;
-
-	if (!(id = calloc(1, sizeof(*id))))
-		return mutls__error(MUTLS_ENOMEM, "out of memory");
-	if ((rc = gnutls_x509_crt_init(&crt)) < 0) {
-		rc = mutls__error_gnutls(MUTLS_ENOMEM, rc, "issue: cannot allocate");
-		goto done;
-	}
-	if ((rc = generate_key(&id->key, NULL, opts->key_type)) < 0)
-		goto done;
-
-	TRY(gnutls_x509_crt_set_version(crt, 3), "version");
-	TRY(gnutls_x509_crt_set_serial(crt, serial, sizeof(serial)), "serial");
-	TRY(gnutls_x509_crt_set_activation_time(crt, (time_t)nb), "not_before");
-	TRY(gnutls_x509_crt_set_expiration_time(crt, (time_t)na), "not_after");
-	TRY(gnutls_x509_crt_set_key(crt, id->key), "public key");
-	if (cn)
-		TRY(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn,
-			(unsigned)strlen(cn)), "common name");
-	if ((rc = add_sans(crt, GNUTLS_SAN_DNSNAME, opts->dns, opts->dns_count, ctx)) < 0)
-		goto done;
-	for (size_t i = 0; i < opts->ip_count; i++) {
-		unsigned char addr[16];
-		unsigned len = 0;
-		parse_ip(addr, &len, opts->ip[i]); /* checked above */
-		TRY(gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, addr, len,
-			GNUTLS_FSAN_APPEND), opts->ip[i]);
-	}
-	if ((rc = add_sans(crt, GNUTLS_SAN_URI, opts->uri, opts->uri_count, ctx)) < 0 ||
-	    (rc = add_sans(crt, GNUTLS_SAN_RFC822NAME, opts->email, opts->email_count, ctx)) < 0)
-		goto done;
-	TRY(gnutls_x509_crt_set_basic_constraints(crt, 0, -1), "basicConstraints");
 	if (opts->flags & MUTLS_ISSUE_BAD_KEY_USAGE)
 		usage = GNUTLS_KEY_KEY_CERT_SIGN;
 	else if (opts->key_type >= MUTLS_KEY_RSA2048)
 		usage = GNUTLS_KEY_DIGITAL_SIGNATURE | GNUTLS_KEY_KEY_ENCIPHERMENT;
 	else
 		usage = GNUTLS_KEY_DIGITAL_SIGNATURE;
-	TRY(gnutls_x509_crt_set_key_usage(crt, usage), "keyUsage");
-	if (purpose == MUTLS_PURPOSE_SERVER || purpose == MUTLS_PURPOSE_BOTH)
-		TRY(gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0),
-			"extendedKeyUsage");
-	if (purpose == MUTLS_PURPOSE_CLIENT || purpose == MUTLS_PURPOSE_BOTH)
-		TRY(gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_CLIENT, 0),
-			"extendedKeyUsage");
-	TRY(gnutls_x509_privkey_get_key_id(id->key, GNUTLS_KEYID_USE_SHA1, key_id, &key_id_len),
-		"key identifier");
-	TRY(gnutls_x509_crt_set_subject_key_id(crt, key_id, key_id_len),
-		"subjectKeyIdentifier");
-	TRY(gnutls_x509_crt_set_authority_key_id(crt, ca->key_id, ca->key_id_len),
-		"authorityKeyIdentifier");
-	/* Signing also copies the CA's subject into the issuer field. */
-	TRY(gnutls_x509_crt_privkey_sign(crt, ca->cert->crt, ca->signer, ca->digest, 0),
-		"signature");
-	rc = mutls__x509_wrap(&leaf, crt);
-	crt = NULL; /* consumed */
+	if ((rc = random_serial(serial)) < 0)
+		return rc;
+
+	if (!(id = calloc(1, sizeof(*id))))
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
+	if ((rc = generate_key(&id->key, NULL, opts->key_type)) < 0)
+		goto done;
+
+	f.opts = opts;
+	f.cn = cn;
+	f.purpose = purpose;
+	f.usage = usage;
+	f.serial = serial;
+	f.not_before = nb;
+	f.not_after = na;
+	f.key = id->key;
+	der_init(&b);
+	if ((rc = build_leaf(&b, ca, &f)) == 0) {
+		der.data = b.p;
+		der.size = (unsigned)b.len;
+		rc = mutls__x509_from_datum(&leaf, &der);
+	}
+	der_release(&b);
 	if (rc < 0)
 		goto done;
 
@@ -571,8 +1137,6 @@ int mutls_testca_issue(mutls_identity **out, mutls_testca *ca, const mutls_issue
 	id = NULL;
 	rc = 0;
 done:
-	if (crt)
-		gnutls_x509_crt_deinit(crt);
 	mutls_identity_free(id);
 	return rc;
 }
@@ -697,8 +1261,23 @@ int mutls_identity_encrypted_key_pem(char **out, const mutls_identity *id,
 	if (!out || !id || !password)
 		return mutls__error(MUTLS_EUSAGE, "mutls_identity_encrypted_key_pem: NULL argument");
 	*out = NULL;
-	rc = gnutls_x509_privkey_export2_pkcs8(id->key, GNUTLS_X509_FMT_PEM, password,
-		GNUTLS_PKCS_PBES2_AES_256, &d);
+	if (gnutls_x509_privkey_get_pk_algorithm(id->key) == GNUTLS_PK_ECDSA) {
+		/* id->key writes its private value minimal (see key_pem_plain); a
+		 * key read back from key_pem keeps that text's fixed-size one. */
+		gnutls_x509_privkey_t fixed = NULL;
+		gnutls_datum_t plain = { (unsigned char *)id->key_pem,
+			(unsigned)strlen(id->key_pem) };
+		if ((rc = gnutls_x509_privkey_init(&fixed)) >= 0 &&
+		    (rc = gnutls_x509_privkey_import_pkcs8(fixed, &plain, GNUTLS_X509_FMT_PEM,
+			    NULL, GNUTLS_PKCS_PLAIN)) >= 0)
+			rc = gnutls_x509_privkey_export2_pkcs8(fixed, GNUTLS_X509_FMT_PEM,
+				password, GNUTLS_PKCS_PBES2_AES_256, &d);
+		if (fixed)
+			gnutls_x509_privkey_deinit(fixed);
+	} else {
+		rc = gnutls_x509_privkey_export2_pkcs8(id->key, GNUTLS_X509_FMT_PEM, password,
+			GNUTLS_PKCS_PBES2_AES_256, &d);
+	}
 	if (rc < 0)
 		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "cannot encrypt private key");
 	if (!(*out = malloc((size_t)d.size + 1))) {

@@ -3,6 +3,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "testlib.h"
 
+#include <arpa/inet.h>
+#include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <stdint.h>
@@ -780,4 +782,450 @@ TEST(null_accessors)
 	char *out = NULL;
 	expect_error(mutls_testca_crl_pem(&out, NULL), MUTLS_EUSAGE, "NULL");
 	expect_error(mutls_identity_write_to(NULL, "/tmp"), MUTLS_EUSAGE, "NULL");
+}
+
+/* --- the hand-written DER against GnuTLS's own encoding ------------------ */
+
+/* Offset and total length (header included) of the DER element at p. */
+static size_t der_element(const unsigned char *p, size_t avail, size_t *header)
+{
+	size_t len, hl = 2;
+
+	CHECK(avail >= 2);
+	len = p[1];
+	if (len & 0x80) {
+		size_t n = len & 0x7f;
+		CHECK(n >= 1 && n <= 4 && avail >= 2 + n);
+		len = 0;
+		for (size_t i = 0; i < n; i++)
+			len = (len << 8) | p[2 + i];
+		hl += n;
+	}
+	CHECK(hl + len <= avail);
+	if (header)
+		*header = hl;
+	return hl + len;
+}
+
+/* The TBSCertificate (with its header) inside a certificate's DER. */
+static gnutls_datum_t tbs_of(const unsigned char *der, size_t len)
+{
+	size_t hl, total = der_element(der, len, &hl);
+	gnutls_datum_t tbs;
+	CHECK_INT(total, len);
+	tbs.data = (unsigned char *)der + hl;
+	tbs.size = (unsigned)der_element(der + hl, len - hl, NULL);
+	return tbs;
+}
+
+static gnutls_x509_privkey_t import_key_pem(const char *pem)
+{
+	gnutls_datum_t d = { (unsigned char *)pem, (unsigned)strlen(pem) };
+	gnutls_x509_privkey_t key;
+	CHECK_INT(gnutls_x509_privkey_init(&key), 0);
+	CHECK_INT(gnutls_x509_privkey_import2(key, &d, GNUTLS_X509_FMT_PEM, NULL, 0), 0);
+	return key;
+}
+
+/*
+ * The leaf GnuTLS's setters make of the same fields (what TestCA did before
+ * it wrote the DER itself): returns its DER (gnutls_free), or {NULL, 0}
+ * with *grc the GnuTLS error when GnuTLS refuses the options.
+ */
+static gnutls_datum_t gnutls_leaf(mutls_testca *ca, const mutls_identity *id,
+	const mutls_issue_options *o, int *grc)
+{
+	gnutls_x509_crt_t crt, ca_crt = to_gnutls(mutls_testca_certificate(ca));
+	gnutls_x509_crt_t leaf = to_gnutls(mutls_identity_certificate(id));
+	gnutls_x509_privkey_t key = import_key_pem(mutls_identity_key_pem(id));
+	gnutls_x509_privkey_t ca_x509 = import_key_pem(mutls_testca_key_pem(ca));
+	gnutls_privkey_t signer;
+	gnutls_datum_t der = { NULL, 0 };
+	unsigned char serial[64], kid[64], akid[64];
+	size_t serial_len = sizeof(serial), kid_len = sizeof(kid), akid_len = sizeof(akid);
+	mutls_purpose purpose = o->purpose == MUTLS_PURPOSE_ANY ? MUTLS_PURPOSE_BOTH : o->purpose;
+	const char *cn = o->cn;
+	gnutls_digest_algorithm_t dig;
+	unsigned usage, critical = 0, bits = 0;
+	int rc = 0;
+
+	CHECK_INT(gnutls_privkey_init(&signer), 0);
+	CHECK_INT(gnutls_privkey_import_x509(signer, ca_x509, GNUTLS_PRIVKEY_IMPORT_AUTO_RELEASE), 0);
+	switch (gnutls_x509_privkey_get_pk_algorithm2(ca_x509, &bits)) {
+	case GNUTLS_PK_EDDSA_ED25519: dig = GNUTLS_DIG_UNKNOWN; break;
+	case GNUTLS_PK_ECDSA:
+		dig = bits == 384 ? GNUTLS_DIG_SHA384 : GNUTLS_DIG_SHA256;
+		break;
+	default: dig = GNUTLS_DIG_SHA256; break;
+	}
+	CHECK_INT(gnutls_x509_crt_get_serial(leaf, serial, &serial_len), 0);
+	CHECK_INT(gnutls_x509_crt_get_subject_key_id(ca_crt, akid, &akid_len, &critical), 0);
+	if (!cn && !o->dns_count && !o->ip_count && !o->uri_count && !o->email_count)
+		cn = "mutls test leaf";
+
+	CHECK_INT(gnutls_x509_crt_init(&crt), 0);
+	CHECK_INT(gnutls_x509_crt_set_version(crt, 3), 0);
+	CHECK_INT(gnutls_x509_crt_set_serial(crt, serial, serial_len), 0);
+	/* explicit times are taken as given; defaults as the leaf has them */
+	CHECK_INT(gnutls_x509_crt_set_activation_time(crt, o->not_before != MUTLS_TIME_UNSET ?
+		(time_t)o->not_before : gnutls_x509_crt_get_activation_time(leaf)), 0);
+	CHECK_INT(gnutls_x509_crt_set_expiration_time(crt, o->not_after != MUTLS_TIME_UNSET ?
+		(time_t)o->not_after : gnutls_x509_crt_get_expiration_time(leaf)), 0);
+	CHECK_INT(gnutls_x509_crt_set_key(crt, key), 0);
+	if (cn)
+		CHECK_INT(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn,
+			(unsigned)strlen(cn)), 0);
+	for (size_t i = 0; i < o->dns_count && rc >= 0; i++)
+		rc = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, o->dns[i],
+			(unsigned)strlen(o->dns[i]), GNUTLS_FSAN_APPEND);
+	for (size_t i = 0; i < o->ip_count && rc >= 0; i++) {
+		unsigned char addr[16];
+		int v6 = strchr(o->ip[i], ':') != NULL;
+		CHECK_INT(inet_pton(v6 ? AF_INET6 : AF_INET, o->ip[i], addr), 1);
+		rc = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, addr,
+			v6 ? 16 : 4, GNUTLS_FSAN_APPEND);
+	}
+	for (size_t i = 0; i < o->uri_count && rc >= 0; i++)
+		rc = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_URI, o->uri[i],
+			(unsigned)strlen(o->uri[i]), GNUTLS_FSAN_APPEND);
+	for (size_t i = 0; i < o->email_count && rc >= 0; i++)
+		rc = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_RFC822NAME, o->email[i],
+			(unsigned)strlen(o->email[i]), GNUTLS_FSAN_APPEND);
+	if (rc < 0)
+		goto out;
+	CHECK_INT(gnutls_x509_crt_set_basic_constraints(crt, 0, -1), 0);
+	if (o->flags & MUTLS_ISSUE_BAD_KEY_USAGE)
+		usage = GNUTLS_KEY_KEY_CERT_SIGN;
+	else if (o->key_type >= MUTLS_KEY_RSA2048)
+		usage = GNUTLS_KEY_DIGITAL_SIGNATURE | GNUTLS_KEY_KEY_ENCIPHERMENT;
+	else
+		usage = GNUTLS_KEY_DIGITAL_SIGNATURE;
+	CHECK_INT(gnutls_x509_crt_set_key_usage(crt, usage), 0);
+	if (purpose == MUTLS_PURPOSE_SERVER || purpose == MUTLS_PURPOSE_BOTH)
+		CHECK_INT(gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0), 0);
+	if (purpose == MUTLS_PURPOSE_CLIENT || purpose == MUTLS_PURPOSE_BOTH)
+		CHECK_INT(gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_CLIENT, 0), 0);
+	CHECK_INT(gnutls_x509_privkey_get_key_id(key, GNUTLS_KEYID_USE_SHA1, kid, &kid_len), 0);
+	CHECK_INT(gnutls_x509_crt_set_subject_key_id(crt, kid, kid_len), 0);
+	CHECK_INT(gnutls_x509_crt_set_authority_key_id(crt, akid, akid_len), 0);
+	CHECK_INT(gnutls_x509_crt_privkey_sign(crt, ca_crt, signer, dig, 0), 0);
+	CHECK_INT(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der), 0);
+out:
+	*grc = rc;
+	gnutls_x509_crt_deinit(crt);
+	gnutls_x509_crt_deinit(ca_crt);
+	gnutls_x509_crt_deinit(leaf);
+	gnutls_x509_privkey_deinit(key);
+	gnutls_privkey_deinit(signer);
+	return der;
+}
+
+/* Issue with o, and check the leaf is byte for byte what GnuTLS makes of the
+ * same fields (all but the signature, which is randomized), that it verifies,
+ * and that its key PEM is GnuTLS's layout. */
+static void check_like_gnutls(mutls_testca *ca, const char *root_pem, const mutls_issue_options *o)
+{
+	mutls_identity *id = NULL;
+	const unsigned char *der;
+	size_t len;
+	gnutls_datum_t ref, mine_tbs, ref_tbs, kpem = { NULL, 0 }, cpem = { NULL, 0 };
+	gnutls_x509_privkey_t key;
+	gnutls_x509_crt_t crt;
+	int grc = 0;
+
+	CHECK_OK(mutls_testca_issue(&id, ca, o));
+	mutls_x509_der(&der, &len, mutls_identity_certificate(id));
+	ref = gnutls_leaf(ca, id, o, &grc);
+	CHECK_INT(grc, 0);
+	mine_tbs = tbs_of(der, len);
+	ref_tbs = tbs_of(ref.data, ref.size);
+	if (mine_tbs.size != ref_tbs.size || memcmp(mine_tbs.data, ref_tbs.data, ref_tbs.size)) {
+		for (unsigned i = 0; i < mine_tbs.size && i < ref_tbs.size; i++)
+			if (mine_tbs.data[i] != ref_tbs.data[i]) {
+				printf("[TBS differs at byte %u of %u/%u] ", i, mine_tbs.size, ref_tbs.size);
+				break;
+			}
+		CHECK(!"TBSCertificate as GnuTLS writes it");
+	}
+	/* signatureAlgorithm too, and nothing after the signature */
+	{
+		size_t after = (size_t)(mine_tbs.data - der) + mine_tbs.size;
+		size_t ref_after = (size_t)(ref_tbs.data - ref.data) + ref_tbs.size;
+		size_t alg = der_element(der + after, len - after, NULL);
+		CHECK_INT(alg, der_element(ref.data + ref_after, ref.size - ref_after, NULL));
+		CHECK(memcmp(der + after, ref.data + ref_after, alg) == 0);
+		CHECK_INT(after + alg + der_element(der + after + alg, len - after - alg, NULL), len);
+		CHECK_INT(der[after + alg], 0x03);
+	}
+	/* the certificate PEM is GnuTLS's */
+	crt = to_gnutls(mutls_identity_certificate(id));
+	CHECK_INT(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &cpem), 0);
+	CHECK_STR((const char *)cpem.data, mutls_identity_cert_pem(id));
+	gnutls_x509_crt_deinit(crt);
+	/* the key PEM is what GnuTLS writes for the key it reads from it */
+	key = import_key_pem(mutls_identity_key_pem(id));
+	CHECK_INT(gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL,
+		GNUTLS_PKCS_PLAIN, &kpem), 0);
+	CHECK_INT(kpem.size, strlen(mutls_identity_key_pem(id)));
+	CHECK(memcmp(kpem.data, mutls_identity_key_pem(id), kpem.size) == 0);
+	gnutls_x509_privkey_deinit(key);
+	if (root_pem)
+		CHECK_INT(gnutls_verify(id, root_pem, NULL, NULL), 0);
+	gnutls_free(cpem.data);
+	gnutls_free(kpem.data);
+	gnutls_free(ref.data);
+	mutls_identity_free(id);
+}
+
+TEST(leaf_der_matches_gnutls)
+{
+	static const char *const dns[] = { "a.example", "b.example", "*.c.example" };
+	static const char *const ips[] = { "10.0.0.7", "::1", "2001:db8::42" };
+	static const char *const uris[] = { "spiffe://example.org/payments" };
+	static const char *const emails[] = { "ops@example.org", "x@y.z" };
+	static const char *const cns[] = { "orders", "O'Brien & sons", "caf\xc3\xa9",
+		"with space (and) +,-./:=?" };
+	static const struct { int64_t nb, na; } times[] = {
+		{ MUTLS_TIME_UNSET, MUTLS_TIME_UNSET },
+		{ 0, 86400 },                         /* 1970 */
+		{ -631152000, 946684800 },            /* 1950 .. 2000 */
+		{ -631152001, 2524608000 },           /* 1949 (UTCTime "49"), 2050 */
+		{ 2524607999, 4102444800 },           /* 2049 .. 2100: GeneralizedTime */
+		{ -1, 253402300799 },                 /* -1 and 9999: 99991231235959Z */
+		{ 1700000000, 1700000000 },
+	};
+	static const mutls_key_type ca_types[] = { MUTLS_KEY_P256, MUTLS_KEY_P384,
+		MUTLS_KEY_ED25519, MUTLS_KEY_RSA2048 };
+	static const mutls_key_type leaf_types[] = { MUTLS_KEY_P256, MUTLS_KEY_P384,
+		MUTLS_KEY_ED25519, MUTLS_KEY_RSA2048 };
+	char long_cn[300], long_dns[200], *many[120];
+	char many_text[120][64];
+
+	memset(long_cn, 'n', sizeof(long_cn) - 1);
+	long_cn[sizeof(long_cn) - 1] = '\0';
+	memset(long_dns, 'd', sizeof(long_dns) - 1);
+	long_dns[sizeof(long_dns) - 1] = '\0';
+	for (int i = 0; i < 120; i++) {
+		snprintf(many_text[i], sizeof(many_text[i]), "host-%03d.a-rather-long-domain.example", i);
+		many[i] = many_text[i];
+	}
+
+	for (size_t c = 0; c < sizeof(ca_types) / sizeof(ca_types[0]); c++) {
+		mutls_testca_options co = MUTLS_TESTCA_OPTIONS_INIT;
+		mutls_testca *root = NULL, *mid = NULL;
+		mutls_issue_options o = MUTLS_ISSUE_OPTIONS_INIT;
+		const char *root_pem;
+
+		co.key_type = ca_types[c];
+		CHECK_OK(mutls_testca_new(&root, &co));
+		co.name = "a \xc3\xbcnicode intermediate";
+		CHECK_OK(mutls_testca_intermediate(&mid, root, &co));
+		root_pem = mutls_testca_cert_pem(root);
+
+		/* defaults; every leaf key type */
+		check_like_gnutls(root, root_pem, &o);
+		for (size_t k = 0; k < sizeof(leaf_types) / sizeof(leaf_types[0]); k++) {
+			if (leaf_types[k] == MUTLS_KEY_RSA2048 && c != 3)
+				continue; /* slow; once is enough */
+			o = (mutls_issue_options)MUTLS_ISSUE_OPTIONS_INIT;
+			o.key_type = leaf_types[k];
+			o.cn = "typed";
+			o.dns = dns;
+			o.dns_count = 1;
+			check_like_gnutls(root, root_pem, &o);
+			check_like_gnutls(mid, root_pem, &o);
+		}
+		/* every kind of name, every purpose, the bad key usage */
+		for (int p = MUTLS_PURPOSE_SERVER; p <= MUTLS_PURPOSE_NONE; p++) {
+			o = (mutls_issue_options)MUTLS_ISSUE_OPTIONS_INIT;
+			o.purpose = (mutls_purpose)p;
+			o.dns = dns;
+			o.dns_count = 3;
+			o.ip = ips;
+			o.ip_count = 3;
+			o.uri = uris;
+			o.uri_count = 1;
+			o.email = emails;
+			o.email_count = 2;
+			o.flags = p == MUTLS_PURPOSE_NONE ? MUTLS_ISSUE_BAD_KEY_USAGE : 0;
+			check_like_gnutls(mid, root_pem, &o);
+			o.cn = cns[(size_t)p % (sizeof(cns) / sizeof(cns[0]))];
+			check_like_gnutls(root, root_pem, &o);
+		}
+		/* subjects: printable, UTF-8, long (long-form lengths) */
+		for (size_t i = 0; i < sizeof(cns) / sizeof(cns[0]); i++) {
+			o = (mutls_issue_options)MUTLS_ISSUE_OPTIONS_INIT;
+			o.cn = cns[i];
+			check_like_gnutls(root, root_pem, &o);
+		}
+		o = (mutls_issue_options)MUTLS_ISSUE_OPTIONS_INIT;
+		o.cn = long_cn;
+		check_like_gnutls(root, root_pem, &o);
+		/* a big SAN list: the DER outgrows its inline buffer */
+		o = (mutls_issue_options)MUTLS_ISSUE_OPTIONS_INIT;
+		o.dns = (const char *const *)many;
+		o.dns_count = 120;
+		check_like_gnutls(root, root_pem, &o);
+		{
+			const char *one[1] = { long_dns };
+			o.dns = one;
+			o.dns_count = 1;
+			check_like_gnutls(root, root_pem, &o);
+		}
+		/* validity: UTCTime and GeneralizedTime, and the edges */
+		for (size_t t = 0; t < sizeof(times) / sizeof(times[0]); t++) {
+			o = (mutls_issue_options)MUTLS_ISSUE_OPTIONS_INIT;
+			o.cn = "timed";
+			o.not_before = times[t].nb;
+			o.not_after = times[t].na;
+			check_like_gnutls(root, NULL, &o);
+		}
+		mutls_testca_free(mid);
+		mutls_testca_free(root);
+	}
+}
+
+TEST(leaf_names_beyond_ascii)
+{
+	/* Names GnuTLS maps (IDNA) or refuses are GnuTLS's to handle, as they
+	 * were when TestCA built leaves through it. */
+	static const char *const idn[] = { "b\xc3\xbc" "cher.example" };
+	static const char *const idn_email[] = { "ops@b\xc3\xbc" "cher.example" };
+	static const char *const bad_email[] = { "\xc3\xbc@example.org" };
+	static const char *const bad_uri[] = { "https://b\xc3\xbc" "cher.example/" };
+	mutls_testca *ca = new_ca();
+	mutls_issue_options o = MUTLS_ISSUE_OPTIONS_INIT;
+	mutls_identity *id = NULL;
+	gnutls_datum_t ref;
+	int rc, grc = 0;
+
+	o.dns = idn;
+	o.dns_count = 1;
+	rc = mutls_testca_issue(&id, ca, &o);
+	if (rc == 0) {
+		check_like_gnutls(ca, mutls_testca_cert_pem(ca), &o);
+		mutls_identity_free(id);
+	} else {
+		/* a GnuTLS without IDNA support refuses, naming the name */
+		expect_error(rc, MUTLS_ECONFIG, idn[0]);
+	}
+	o = (mutls_issue_options)MUTLS_ISSUE_OPTIONS_INIT;
+	o.email = idn_email;
+	o.email_count = 1;
+	if (mutls_testca_issue(&id, ca, &o) == 0) {
+		check_like_gnutls(ca, mutls_testca_cert_pem(ca), &o);
+		mutls_identity_free(id);
+	}
+
+	/* refused by GnuTLS: the same error as before (name and reason) */
+	o = (mutls_issue_options)MUTLS_ISSUE_OPTIONS_INIT;
+	o.email = bad_email;
+	o.email_count = 1;
+	expect_error(mutls_testca_issue(&id, ca, &o), MUTLS_ECONFIG, "issue: cannot set \xc3\xbc@example.org");
+	o = (mutls_issue_options)MUTLS_ISSUE_OPTIONS_INIT;
+	o.uri = bad_uri;
+	o.uri_count = 1;
+	expect_error(mutls_testca_issue(&id, ca, &o), MUTLS_ECONFIG, "issue: cannot set https://b");
+	/* and GnuTLS's own setters refuse it as well */
+	o.cn = "ref";
+	{
+		mutls_issue_options plain = MUTLS_ISSUE_OPTIONS_INIT;
+		plain.cn = "ref";
+		CHECK_OK(mutls_testca_issue(&id, ca, &plain));
+		ref = gnutls_leaf(ca, id, &o, &grc);
+		CHECK(grc < 0);
+		CHECK(ref.data == NULL);
+		mutls_identity_free(id);
+	}
+	mutls_testca_free(ca);
+}
+
+/* RFC 5915 / PKCS#8 ECDSA keys carry the private value at the curve's size
+ * (pyca/cryptography refuses anything else): every key, plain, encrypted
+ * and the CA's, over enough keys that about half would start with a
+ * zero-padded or top-bit-set value. */
+static void check_fixed_size_scalar(const char *pem, size_t size)
+{
+	gnutls_datum_t in = { (unsigned char *)pem, (unsigned)strlen(pem) }, der = { NULL, 0 };
+	const unsigned char *p;
+	size_t hl, n, off;
+
+	CHECK_INT(gnutls_pem_base64_decode2("PRIVATE KEY", &in, &der), 0);
+	p = der.data;
+	n = der.size;
+	CHECK_INT(der_element(p, n, &hl), n);                 /* PrivateKeyInfo */
+	off = hl;
+	off += der_element(p + off, n - off, NULL);            /* version */
+	off += der_element(p + off, n - off, NULL);            /* algorithm */
+	CHECK_INT(p[off], 0x04);                               /* privateKey */
+	der_element(p + off, n - off, &hl);
+	off += hl;
+	CHECK_INT(p[off], 0x30);                               /* ECPrivateKey */
+	der_element(p + off, n - off, &hl);
+	off += hl;
+	CHECK(p[off] == 0x02 && p[off + 1] == 1 && p[off + 2] == 1); /* version 1 */
+	off += 3;
+	CHECK_INT(p[off], 0x04);
+	CHECK_INT(p[off + 1], size);
+	gnutls_free(der.data);
+}
+
+TEST(ec_keys_fixed_size)
+{
+	static const struct { mutls_key_type type; size_t size; int count; } kinds[] = {
+		{ MUTLS_KEY_P256, 32, 1000 },
+		{ MUTLS_KEY_P384, 48, 300 },
+	};
+
+	for (size_t k = 0; k < 2; k++) {
+		mutls_testca_options co = MUTLS_TESTCA_OPTIONS_INIT;
+		mutls_issue_options o = MUTLS_ISSUE_OPTIONS_INIT;
+		mutls_testca *ca = NULL;
+		int short_or_long = 0, encrypted = 0;
+
+		co.key_type = kinds[k].type;
+		CHECK_OK(mutls_testca_new(&ca, &co));
+		check_fixed_size_scalar(mutls_testca_key_pem(ca), kinds[k].size);
+		o.key_type = kinds[k].type;
+		o.cn = "k";
+		for (int i = 0; i < kinds[k].count; i++) {
+			mutls_identity *id = issue(ca, &o);
+			gnutls_x509_privkey_t key = import_key_pem(mutls_identity_key_pem(id));
+			gnutls_datum_t x, y, s;
+			gnutls_ecc_curve_t curve;
+
+			check_fixed_size_scalar(mutls_identity_key_pem(id), kinds[k].size);
+			/* what GnuTLS would have written minimal */
+			CHECK_INT(gnutls_x509_privkey_export_ecc_raw(key, &curve, &x, &y, &s), 0);
+			short_or_long += s.size != kinds[k].size;
+			gnutls_free(x.data);
+			gnutls_free(y.data);
+			gnutls_free(s.data);
+			gnutls_x509_privkey_deinit(key);
+			if (s.size != kinds[k].size && encrypted < 3) {
+				/* the encrypted key decrypts to the same fixed-size value
+				 * (a few: each PBKDF2 takes a while) */
+				char *enc = NULL;
+				gnutls_datum_t d, plain = { NULL, 0 };
+				CHECK_OK(mutls_identity_encrypted_key_pem(&enc, id, "pw"));
+				d.data = (unsigned char *)enc;
+				d.size = (unsigned)strlen(enc);
+				CHECK_INT(gnutls_x509_privkey_init(&key), 0);
+				CHECK_INT(gnutls_x509_privkey_import2(key, &d, GNUTLS_X509_FMT_PEM, "pw", 0), 0);
+				CHECK_INT(gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL,
+					GNUTLS_PKCS_PLAIN, &plain), 0);
+				CHECK_STR((const char *)plain.data, mutls_identity_key_pem(id));
+				gnutls_free(plain.data);
+				gnutls_x509_privkey_deinit(key);
+				mutls_free(enc);
+				encrypted++;
+			}
+			mutls_identity_free(id);
+		}
+		/* the keys were drawn once: about half have a value GnuTLS would
+		 * write at another size */
+		CHECK(short_or_long > kinds[k].count / 4);
+		CHECK_INT(encrypted, 3);
+		mutls_testca_free(ca);
+	}
 }

@@ -4,15 +4,18 @@ exports, write_to, and the trustme-style ssl helpers driving Python's ssl."""
 
 from __future__ import annotations
 
+import base64
 import datetime
 import os
 import pathlib
+import shutil
 import socket
 import ssl
 import stat
+import subprocess
 import threading
 import time
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 import pytest
 
@@ -229,12 +232,77 @@ def test_configure_ssl_context_drives_python_ssl(pki: PKI) -> None:
     assert dict(x[0] for x in out["client_peer"]["subject"])["commonName"] == "orders"
 
 
-def test_ec_private_keys_load_in_strict_readers() -> None:
-    """RFC 5915 wants the private value at the curve's size; GnuTLS 3.7
-    writes it minimal, which pyca/cryptography refuses (about half of all
-    keys before the test PKI kept only fixed-size values)."""
+def _ec_private_value(der: bytes) -> bytes:
+    """The privateKey OCTET STRING of a PKCS#8 ECDSA key (RFC 5915 inside)."""
+
+    def element(buf: bytes, at: int) -> Tuple[int, int, int]:  # tag, content start, end
+        tag, n = buf[at], buf[at + 1]
+        at += 2
+        if n & 0x80:
+            size, n = n & 0x7F, int.from_bytes(buf[at:at + (n & 0x7F)], "big")
+            at += size
+        return tag, at, at + n
+
+    tag, at, end = element(der, 0)  # PrivateKeyInfo
+    assert tag == 0x30 and end == len(der)
+    at = element(der, at)[2]  # version
+    at = element(der, at)[2]  # privateKeyAlgorithm
+    tag, at, _ = element(der, at)  # privateKey OCTET STRING
+    assert tag == 0x04
+    tag, at, _ = element(der, at)  # ECPrivateKey
+    assert tag == 0x30
+    assert der[at:at + 3] == b"\x02\x01\x01"  # version 1
+    tag, start, end = element(der, at + 3)
+    assert tag == 0x04
+    return der[start:end]
+
+
+def _pem_der(pem: str) -> bytes:
+    return base64.b64decode("".join(pem.strip().splitlines()[1:-1]))
+
+
+@pytest.mark.parametrize("key_type,size", [("p256", 32), ("p384", 48)])
+def test_ec_private_keys_load_in_strict_readers(key_type: str, size: int) -> None:
+    """RFC 5915 wants the private value as an OCTET STRING of the curve's
+    size; GnuTLS 3.7 writes it as a minimal integer (33 bytes when the top bit
+    is set, fewer when it starts with zeros), which pyca/cryptography refuses.
+    TestCA draws each key once and writes the value at the fixed size itself:
+    of these 1,000 keys about half would be refused otherwise. Each key must
+    load in cryptography, hold its value at the fixed size, match its
+    certificate; the encrypted export must hold the same value."""
     serialization = pytest.importorskip("cryptography.hazmat.primitives.serialization")
+    x509 = pytest.importorskip("cryptography.x509")
+    ca = mutls.TestCA(key_type=key_type)
+    leaves = [ca.issue(dns=["k.test"], key_type=key_type) for _ in range(1000)]
+    minimal_differs = []
+    for pem, cert_pem in [(ca.key_pem, ca.cert_pem)] + [(i.key_pem, i.cert_pem) for i in leaves]:
+        key = serialization.load_pem_private_key(pem.encode(), None)
+        value = _ec_private_value(_pem_der(pem))
+        assert len(value) == size
+        assert int.from_bytes(value, "big") == key.private_numbers().private_value
+        cert = x509.load_pem_x509_certificate(cert_pem.encode())
+        assert cert.public_key().public_numbers() == key.public_key().public_numbers()
+        if value[0] == 0 or value[0] >= 0x80:
+            minimal_differs.append(pem)
+    # the value was not chosen for its size: about half start 0x00 or >= 0x80
+    assert len(minimal_differs) > len(leaves) // 4
+    # the encrypted export holds the same value (a few keys: PBKDF2 is slow)
+    for leaf in [i for i in leaves if i.key_pem in minimal_differs][:2]:
+        enc = leaf.encrypted_key_pem("pw")
+        key = serialization.load_pem_private_key(enc.encode(), b"pw")
+        plain = serialization.load_pem_private_key(leaf.key_pem.encode(), None)
+        assert key.private_numbers() == plain.private_numbers()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_ec_private_keys_pass_openssl_check(tmp_path: pathlib.Path) -> None:
+    """openssl checks each key (the private value against the public point)."""
     for key_type in ("p256", "p384"):
         ca = mutls.TestCA(key_type=key_type)
-        for pem in [ca.key_pem] + [ca.issue(dns=["k.test"], key_type=key_type).key_pem for _ in range(150)]:
-            serialization.load_pem_private_key(pem.encode(), None)
+        for n, pem in enumerate([ca.key_pem] + [ca.issue(cn="k", key_type=key_type).key_pem
+                                                for _ in range(24)]):
+            path = tmp_path / f"{key_type}-{n}.pem"
+            path.write_text(pem)
+            out = subprocess.run(["openssl", "pkey", "-in", str(path), "-check", "-noout"],
+                                 capture_output=True, text=True, check=False)
+            assert out.returncode == 0 and "Key is valid" in out.stdout, out.stderr
