@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L /* O_CLOEXEC, fchmod, strcasecmp under -std=c11 */
 #include "internal.h"
 
+#include <gnutls/x509-ext.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -237,26 +239,46 @@ int mutls__usage_allows_signing(gnutls_x509_crt_t crt)
 	return rc >= 0 && (usage & GNUTLS_KEY_DIGITAL_SIGNATURE);
 }
 
-/* Leaf EKU: absent allows every purpose; present must list want (or any);
- * a malformed one allows nothing. */
-static int eku_allows(gnutls_x509_crt_t crt, const char *want)
+/* Extended key usage, decoded once: absent (or empty) allows every purpose;
+ * present must list the purpose (or anyExtendedKeyUsage); a malformed one
+ * allows nothing. */
+static void read_key_purposes(mutls_x509 *cert)
 {
-	int seen = 0;
+	gnutls_datum_t ext = { NULL, 0 };
+	gnutls_x509_key_purposes_t purposes = NULL;
+	unsigned critical = 0;
+	int rc, seen = 0, server = 0, client = 0;
 
-	for (unsigned i = 0;; i++) {
-		char oid[128];
-		size_t size = sizeof(oid);
-		int rc = gnutls_x509_crt_get_key_purpose_oid(crt, i, oid, &size, NULL);
-		if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-			break;
-		/* GnuTLS would give the same error for every later index */
-		if (rc < 0)
-			return 0;
-		seen = 1;
-		if (strcmp(oid, want) == 0 || strcmp(oid, GNUTLS_KP_ANY) == 0)
-			return 1;
+	rc = gnutls_x509_crt_get_extension_by_oid2(cert->crt, GNUTLS_X509EXT_OID_EXTENDED_KEY_USAGE,
+		0, &ext, &critical);
+	if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE) {
+		cert->may_serve = cert->may_be_client = 1;
+		return;
 	}
-	return !seen;
+	if (rc >= 0 && gnutls_x509_key_purpose_init(&purposes) >= 0 &&
+	    gnutls_x509_ext_import_key_purposes(&ext, purposes, 0) >= 0) {
+		for (unsigned i = 0;; i++) {
+			gnutls_datum_t oid;
+			rc = gnutls_x509_key_purpose_get(purposes, i, &oid);
+			if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE) {
+				cert->may_serve = !seen || server;
+				cert->may_be_client = !seen || client;
+				break;
+			}
+			if (rc < 0)
+				break; /* malformed: nothing allowed */
+			seen = 1;
+			if (strcmp((const char *)oid.data, GNUTLS_KP_ANY) == 0)
+				server = client = 1;
+			else if (strcmp((const char *)oid.data, GNUTLS_KP_TLS_WWW_SERVER) == 0)
+				server = 1;
+			else if (strcmp((const char *)oid.data, GNUTLS_KP_TLS_WWW_CLIENT) == 0)
+				client = 1;
+		}
+	}
+	if (purposes)
+		gnutls_x509_key_purpose_deinit(purposes);
+	gnutls_free(ext.data);
 }
 
 static void fill_facts(mutls_x509 *cert)
@@ -268,8 +290,7 @@ static void fill_facts(mutls_x509 *cert)
 		snprintf(cert->issuer_cn, sizeof(cert->issuer_cn), "(no CN)");
 	cert->not_before = (int64_t)gnutls_x509_crt_get_activation_time(cert->crt);
 	cert->not_after = (int64_t)gnutls_x509_crt_get_expiration_time(cert->crt);
-	cert->may_serve = eku_allows(cert->crt, GNUTLS_KP_TLS_WWW_SERVER);
-	cert->may_be_client = eku_allows(cert->crt, GNUTLS_KP_TLS_WWW_CLIENT);
+	read_key_purposes(cert);
 	cert->may_sign = mutls__usage_allows_signing(cert->crt);
 }
 
