@@ -381,4 +381,25 @@ function H.python()
 	return python_path or nil
 end
 
+-- Test bodies with one cleanup list each (busted keeps one `finally` per
+-- test): cell(fn) wraps a body, on_exit(fn) adds a cleanup; cleanups run in
+-- reverse order, each under pcall. before (optional) runs first in each cell.
+-- at_end(fn) must call busted's `finally` from the spec file: busted puts
+-- it in the running test's environment, which this module does not see.
+function H.cell_runner(at_end, before)
+	local cleanups
+	local function on_exit(fn) cleanups[#cleanups + 1] = fn end
+	local function cell(fn)
+		return function()
+			cleanups = {}
+			at_end(function()
+				for i = #cleanups, 1, -1 do pcall(cleanups[i]) end
+			end)
+			if before then before() end
+			fn()
+		end
+	end
+	return cell, on_exit
+end
+
 return H

@@ -150,19 +150,8 @@ describe("interop: nginx ssl_verify_client on", function()
 			return c, sock
 		end
 
-		-- busted keeps one `finally` per test: everything a cell started is
-		-- released by one cleanup list, in reverse order
-		local cleanups
-		local function on_exit(fn) cleanups[#cleanups + 1] = fn end
-		local function cell(fn)
-			return function()
-				cleanups = {}
-				finally(function()
-					for i = #cleanups, 1, -1 do pcall(cleanups[i]) end
-				end)
-				fn()
-			end
-		end
+		-- everything a cell started is released by one cleanup list
+		local cell, on_exit = H.cell_runner(function(fn) finally(fn) end)
 
 		local function handshake_and_get(n, identity)
 			local c, sock = connect(n, identity)

@@ -103,22 +103,12 @@ end
 -- One cell: a cleanup list run in reverse by busted's `finally` (busted keeps
 -- one per test), and a file prefix for its logs.
 
-local cleanups, prefix
+local prefix
 local ncells = 0
-
-local function on_exit(fn) cleanups[#cleanups + 1] = fn end
-
-local function cell(fn)
-	return function()
-		cleanups = {}
-		finally(function()
-			for i = #cleanups, 1, -1 do pcall(cleanups[i]) end
-		end)
-		ncells = ncells + 1
-		prefix = ("%s/cell%03d"):format(P.dir, ncells)
-		fn()
-	end
-end
+local cell, on_exit = H.cell_runner(function(fn) finally(fn) end, function()
+	ncells = ncells + 1
+	prefix = ("%s/cell%03d"):format(P.dir, ncells)
+end)
 
 -- An external peer; ended by the cell's cleanup whatever happens.
 local function start_peer(cmd, opts)
@@ -245,6 +235,25 @@ end
 
 -- The clients. Each: start(port, version, case) -> the peer's process;
 -- check(out, version, case) on { rc, text } (or the parsed Python output).
+
+-- A command-line client's check: it echoes "ping" back on success; on a
+-- refusal it exits non-zero and prints the alert it received (alert_fmt
+-- with the alert number) or its own name-check complaint.
+local function cli_check(alert_fmt, name_mismatch)
+	return function(out, version, case)
+		if case == "ok" then
+			assert(out.rc == 0 and H.contains(out.text, "ping"), out.text)
+			return
+		end
+		local want = ({
+			["no-client-cert"] = alert_fmt:format(version == "1.3" and 116 or 40),
+			["untrusted-client-ca"] = alert_fmt:format(48),
+			["wrong-server-name"] = name_mismatch,
+		})[case]
+		assert(out.rc ~= 0 and H.contains(out.text, want), ("rc %d, want %q:\n%s"):format(out.rc, want, out.text))
+	end
+end
+
 local CLIENT_PEERS = {
 	{
 		name = "Python ssl client",
@@ -287,18 +296,7 @@ local CLIENT_PEERS = {
 			-- stdin stays open: the peer exits when the server closes
 			return start_peer(cmd, { input = case == "ok" and PING or "", keep_stdin = true })
 		end,
-		check = function(out, version, case)
-			if case == "ok" then
-				assert(out.rc == 0 and H.contains(out.text, "ping"), out.text)
-				return
-			end
-			local want = ({
-				["no-client-cert"] = version == "1.3" and "SSL alert number 116" or "SSL alert number 40",
-				["untrusted-client-ca"] = "SSL alert number 48",
-				["wrong-server-name"] = "hostname mismatch",
-			})[case]
-			assert(out.rc ~= 0 and H.contains(out.text, want), ("rc %d, want %q:\n%s"):format(out.rc, want, out.text))
-		end,
+		check = cli_check("SSL alert number %d", "hostname mismatch"),
 	},
 	{
 		name = "gnutls-cli",
@@ -313,18 +311,7 @@ local CLIENT_PEERS = {
 			end
 			return start_peer(cmd, { input = case == "ok" and PING or "", keep_stdin = true })
 		end,
-		check = function(out, version, case)
-			if case == "ok" then
-				assert(out.rc == 0 and H.contains(out.text, "ping"), out.text)
-				return
-			end
-			local want = ({
-				["no-client-cert"] = version == "1.3" and "Received alert [116]" or "Received alert [40]",
-				["untrusted-client-ca"] = "Received alert [48]",
-				["wrong-server-name"] = "does not match the expected",
-			})[case]
-			assert(out.rc ~= 0 and H.contains(out.text, want), ("rc %d, want %q:\n%s"):format(out.rc, want, out.text))
-		end,
+		check = cli_check("Received alert [%d]", "does not match the expected"),
 	},
 	{
 		name = "curl",
