@@ -51,6 +51,8 @@ struct mutls_x509 {
 	 * and verification asks for these on every handshake. */
 	char issuer_cn[256];       /* the issuer's CN, or "(no CN)" */
 	int64_t not_before, not_after;
+	char not_before_text[32];  /* "2026-01-01T00:00:00Z" */
+	char not_after_text[32];
 	unsigned may_serve : 1;    /* EKU absent, or lists TLS server (or any) */
 	unsigned may_be_client : 1;/* EKU absent, or lists TLS client (or any) */
 	unsigned may_sign : 1;     /* keyUsage absent, or has digitalSignature */

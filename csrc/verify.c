@@ -122,7 +122,8 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 	gnutls_x509_crt_t crts[64];
 	gnutls_typed_vdata_st vdata[1];
 	unsigned nvdata = 0, status = 0;
-	char who[384], when[32], until[32], names[512];
+	char who[384], names[512];
+	const char *when = leaf->not_before_text, *until = leaf->not_after_text;
 	time_t now = time(NULL);
 	int64_t nb = leaf->not_before;
 	int64_t na = leaf->not_after;
@@ -133,8 +134,6 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 	snprintf(who, sizeof(who), "%s %s", who_role, leaf->label);
 
 	/* 1. validity of the leaf; the chain's is in GnuTLS's status below. */
-	mutls__format_time(when, sizeof(when), nb);
-	mutls__format_time(until, sizeof(until), na);
 	if (now > na) {
 		mutls__verdict_add(out, who, MUTLS_REASON_EXPIRED, "expired at %s", until);
 		EMIT("validity", 0, "expired at %s (valid from %s)", until, when);

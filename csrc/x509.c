@@ -290,6 +290,8 @@ static void fill_facts(mutls_x509 *cert)
 		snprintf(cert->issuer_cn, sizeof(cert->issuer_cn), "(no CN)");
 	cert->not_before = (int64_t)gnutls_x509_crt_get_activation_time(cert->crt);
 	cert->not_after = (int64_t)gnutls_x509_crt_get_expiration_time(cert->crt);
+	mutls__format_time(cert->not_before_text, sizeof(cert->not_before_text), cert->not_before);
+	mutls__format_time(cert->not_after_text, sizeof(cert->not_after_text), cert->not_after);
 	read_key_purposes(cert);
 	cert->may_sign = mutls__usage_allows_signing(cert->crt);
 }
