@@ -76,5 +76,6 @@ build = {
 		},
 		["mutls.socket"] = "bindings-lua/mutls/socket.lua",
 		["mutls.resty"] = "bindings-lua/mutls/resty.lua",
+		["mutls.receive"] = "bindings-lua/mutls/receive.lua",
 	},
 }

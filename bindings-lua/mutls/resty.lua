@@ -48,10 +48,11 @@
 -- ngx.thread; not init, set, header/body filter, log).
 
 local mutls = require "mutls"
+local receive = require("mutls.receive").receive
 
 local type, tostring, setmetatable, error = type, tostring, setmetatable, error
 local concat = table.concat
-local byte, sub, find, gsub = string.byte, string.sub, string.find, string.gsub
+local byte, sub = string.byte, string.sub
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -326,59 +327,18 @@ function Conn:_recv_some(max)
 	end
 end
 
+local RECEIVE_OPTS = {
+	chunk = RECV_CHUNK,
+	check_size = true,
+	eof_ok = function(self, err) return err == "closed" and self._orderly_eof end,
+	bad_type = "number or pattern expected",
+	bad_pattern = function(p) return "bad pattern: " .. p end,
+}
+
 --- Reads: "*l"/"l" a line (LF ends it, CRs are dropped), "*a"/"a" all until
 -- the peer closes, or a number of bytes. data, or nil, err, partial.
 function Conn:receive(pattern)
-	pattern = pattern or "*l"
-	local buf = self._buf
-	if type(pattern) == "number" then
-		local size = pattern
-		if size < 0 or size % 1 ~= 0 then
-			error("bad argument #1 to 'receive' (bad size)", 2)
-		end
-		while #buf < size do
-			local data, err = self:_recv_some(RECV_CHUNK)
-			if not data then
-				self._buf = ""
-				return nil, err, buf
-			end
-			buf = buf .. data
-		end
-		self._buf = sub(buf, size + 1)
-		return sub(buf, 1, size)
-	end
-	if type(pattern) ~= "string" then
-		error("bad argument #1 to 'receive' (number or pattern expected)", 2)
-	end
-	if pattern == "*l" or pattern == "l" then
-		while true do
-			local nl = find(buf, "\n", 1, true)
-			if nl then
-				self._buf = sub(buf, nl + 1)
-				return (gsub(sub(buf, 1, nl - 1), "\r", ""))
-			end
-			local data, err = self:_recv_some(RECV_CHUNK)
-			if not data then
-				self._buf = ""
-				return nil, err, (gsub(buf, "\r", ""))
-			end
-			buf = buf .. data
-		end
-	elseif pattern == "*a" or pattern == "a" then
-		local parts = { buf }
-		self._buf = ""
-		while true do
-			local data, err = self:_recv_some(RECV_CHUNK)
-			if not data then
-				if err == "closed" and self._orderly_eof then
-					return concat(parts)
-				end
-				return nil, err, concat(parts)
-			end
-			parts[#parts + 1] = data
-		end
-	end
-	error("bad argument #1 to 'receive' (bad pattern: " .. pattern .. ")", 2)
+	return receive(self, pattern or "*l", RECEIVE_OPTS)
 end
 
 --- Returns what is available, at most max bytes (at least one), or nil, err.

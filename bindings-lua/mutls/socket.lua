@@ -37,17 +37,20 @@
 -- "closed", so receive("*a") on a truncated stream returns nil, err, partial.
 
 local mutls = require "mutls"
+local receive = require("mutls.receive").receive
 local socket = require "socket"
 
 local type, tostring, setmetatable, error, rawget = type, tostring, setmetatable, error, rawget
-local sub, find, gsub = string.sub, string.find, string.gsub
-local concat = table.concat
+local sub = string.sub
 
 local _M = { _VERSION = "0.1.0" }
 
 local CHUNK = 16384
 
 local Conn = {}
+
+local function eof_is_closed(_, err) return err == "closed" end
+local function invalid_pattern() return "invalid receive pattern" end
 
 local mt = {
 	__index = function(self, k)
@@ -344,52 +347,13 @@ function Conn:receive(pattern, prefix)
 	if not ok then
 		return nil, err, prefix
 	end
-	local buf = self._buf
-	if type(pattern) == "number" then
-		local size = pattern
-		while #buf < size do
-			local data, rerr = self:_recv_some(CHUNK)
-			if not data then
-				self._buf = ""
-				return nil, rerr, prefix .. buf
-			end
-			buf = buf .. data
-		end
-		self._buf = sub(buf, size + 1)
-		return prefix .. sub(buf, 1, size)
-	end
-	if type(pattern) ~= "string" then
-		error("bad argument #1 to 'receive' (invalid receive pattern)", 2)
-	end
-	if pattern == "*l" or pattern == "l" then
-		while true do
-			local nl = find(buf, "\n", 1, true)
-			if nl then
-				self._buf = sub(buf, nl + 1)
-				return prefix .. (gsub(sub(buf, 1, nl - 1), "\r", ""))
-			end
-			local data, rerr = self:_recv_some(CHUNK)
-			if not data then
-				self._buf = ""
-				return nil, rerr, prefix .. (gsub(buf, "\r", ""))
-			end
-			buf = buf .. data
-		end
-	elseif pattern == "*a" or pattern == "a" then
-		local parts = { prefix, buf }
-		self._buf = ""
-		while true do
-			local data, rerr = self:_recv_some(CHUNK)
-			if not data then
-				if rerr == "closed" then
-					return concat(parts)
-				end
-				return nil, rerr, concat(parts)
-			end
-			parts[#parts + 1] = data
-		end
-	end
-	error("bad argument #1 to 'receive' (invalid receive pattern)", 2)
+	return receive(self, pattern, {
+		prefix = prefix,
+		chunk = CHUNK,
+		eof_ok = eof_is_closed,
+		bad_type = "invalid receive pattern",
+		bad_pattern = invalid_pattern,
+	})
 end
 
 --- Sends close_notify (after a handshake) and closes the tcp. Returns 1.
