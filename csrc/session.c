@@ -715,29 +715,36 @@ static void note_close_notify(mutls_session *s)
 	}
 }
 
-/* After a record, takes the records that have already arrived as well, up
- * to cap, never waiting: one call per record was the bindings' main cost
- * with small writes. What ends the stream here (close_notify, an alert, an
- * error) is kept for the next call, so no data is lost before it. */
+/* Memory mode, after a record: takes the records already fed as well, while
+ * each one is whole and fits in what is left of the buffer (so no record is
+ * left half-read inside GnuTLS), never waiting. One call per record was the
+ * bindings' main cost with small writes. What ends the stream here
+ * (close_notify, an alert, an error) is kept for the next call, so no data
+ * is lost before it. Socket mode keeps one record per call: a caller that
+ * polls the socket before each recv must not find its data already taken
+ * in and waiting inside the session. */
 static size_t recv_arrived(mutls_session *s, unsigned char *p, size_t cap)
 {
 	size_t got = 0;
-	int saved_errno = s->io_errno;
 
+	if (s->fd >= 0)
+		return 0;
 	while (got < cap && !s->recv_deferred) {
+		const unsigned char *rec = s->in + s->in_pos;
+		size_t avail = s->in_len - s->in_pos, len;
 		ssize_t n;
-		if (s->fd < 0 && !gnutls_record_check_pending(s->gs) && !mutls__transport_has_input(s))
+		if (gnutls_record_check_pending(s->gs) || !mutls__transport_at_record_start(s) || avail < 5)
 			break;
-		s->draining = 1;
+		len = (size_t)rec[3] << 8 | rec[4];
+		if (avail < 5 + len || len > cap - got) /* plaintext is shorter than its record */
+			break;
 		n = gnutls_record_recv(s->gs, p + got, cap - got);
-		s->draining = 0;
 		if (n > 0) {
 			got += (size_t)n;
 		} else if (n == 0) {
 			note_close_notify(s);
 			s->recv_deferred = 1;
 		} else if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
-			s->io_errno = saved_errno; /* nothing more yet: not an error */
 			break;
 		} else if (n != GNUTLS_E_WARNING_ALERT_RECEIVED && n != GNUTLS_E_REHANDSHAKE) {
 			s->recv_deferred = (int)n;

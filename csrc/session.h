@@ -80,6 +80,9 @@ void mutls__transport_start_call(mutls_session *s);
 /* The alert of the last incoming record when it was a plaintext alert
  * record (type 21, length 2), else -1. */
 int mutls__transport_plaintext_alert(const mutls_session *s);
+/* 1 when the incoming stream is at a record boundary (nothing of the next
+ * record has been read yet). */
+int mutls__transport_at_record_start(const mutls_session *s);
 /* Reads (never blocking) what a socket peer left, following its records. */
 void mutls__transport_drain(mutls_session *s);
 /* Memory mode: 1 when unread input remains. */

@@ -43,6 +43,11 @@ static void observe(mutls_session *s, const unsigned char *p, size_t n)
 	}
 }
 
+int mutls__transport_at_record_start(const mutls_session *s)
+{
+	return s->rec_have == 0 || (s->rec_have >= 5 && s->rec_left == 0);
+}
+
 int mutls__transport_plaintext_alert(const mutls_session *s)
 {
 	if (s->rec_have == 7 && s->rec_left == 0 && s->rec_head[0] == 21 &&

@@ -383,10 +383,10 @@ MUTLS_EXTERN int mutls_session_handshake(mutls_session *s);
  * MUTLS_EWANTWRITE nothing new was taken: call again with the same data. */
 MUTLS_EXTERN int mutls_session_send(size_t *out_written, mutls_session *s,
 	const void *data, size_t len);
-/* Reads at most cap bytes: waits (socket mode, blocking or with a timeout)
- * only for the first record, then takes the records already arrived too.
- * An error or close that follows data is reported by the next call.
- * *out_read == 0 with return 0
+/* Reads at most cap bytes: one record (socket mode waits for it when
+ * blocking or with a timeout); in memory mode also the whole records
+ * already fed that fit in cap. An error or close that follows data taken
+ * this way is reported by the next call. *out_read == 0 with return 0
  * means the peer closed with close_notify. A close without close_notify is
  * MUTLS_ECLOSED. */
 MUTLS_EXTERN int mutls_session_recv(size_t *out_read, mutls_session *s,

@@ -111,10 +111,14 @@ TEST(large_send_loops_over_records)
 	while (total < n) {
 		size_t got = 0;
 		CHECK_OK(mutls_session_recv(&got, f.p.server, back + total, n - total));
+		/* every record has arrived: the first call takes all but the last,
+		 * whose record (16 KiB + overhead) no longer fits what is left */
+		if (total == 0)
+			CHECK_INT(got, n - 16384);
 		CHECK(got > 0);
 		total += got;
 	}
-	CHECK_INT(total, n); /* every record had arrived: one call took them all */
+	CHECK_INT(total, n);
 	CHECK(memcmp(big, back, n) == 0);
 	CHECK_INT(mutls_session_recv(&written, f.p.server, back, 10), MUTLS_EWANTREAD);
 	free(big);
@@ -135,12 +139,13 @@ TEST(recv_takes_arrived_records_and_defers_the_end)
 	CHECK_OK(mutls_session_send(&written, f.p.client, "three", 5));
 	CHECK_OK(mutls_session_close(f.p.client));
 	pair_move(f.p.client, f.p.server);
-	CHECK_OK(mutls_session_recv(&got, f.p.server, buf, 6)); /* a partial record is kept */
-	CHECK_INT(got, 6);
-	CHECK(memcmp(buf, "one,tw", 6) == 0);
+	CHECK_OK(mutls_session_recv(&got, f.p.server, buf, 6)); /* the next record may not fit */
+	CHECK_INT(got, 4);
+	CHECK(memcmp(buf, "one,", 4) == 0);
+	CHECK_INT(mutls_session_pending(f.p.server), 0); /* nothing half-read */
 	CHECK_OK(mutls_session_recv(&got, f.p.server, buf, sizeof(buf)));
-	CHECK_INT(got, 7);
-	CHECK(memcmp(buf, "o,three", 7) == 0);
+	CHECK_INT(got, 9);
+	CHECK(memcmp(buf, "two,three", 9) == 0);
 	CHECK_OK(mutls_session_recv(&got, f.p.server, buf, sizeof(buf)));
 	CHECK_INT(got, 0); /* then the close_notify */
 	CHECK_OK(mutls_session_recv(&got, f.p.server, buf, sizeof(buf)));
