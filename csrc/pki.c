@@ -1,6 +1,7 @@
 /* The test PKI: throwaway CAs, leaves and CRLs made in memory. */
 #define _POSIX_C_SOURCE 200809L /* O_CLOEXEC, fchmod, strcasecmp under -std=c11 */
 #include "internal.h"
+#include "der.h"
 
 #include <gnutls/crypto.h>
 #include <gnutls/x509-ext.h>
@@ -90,133 +91,6 @@ static const char *key_type_name(mutls_key_type type)
 		if (key_names[i].type == type)
 			return key_names[i].name;
 	return "unknown";
-}
-
-/* ------------------------------------------------------------------------ */
-/* DER writing                                                               */
-/* ------------------------------------------------------------------------ */
-
-/*
- * A growable DER buffer. Elements are written content first: remember
- * der_open(), write the content, then der_close() inserts the tag and length
- * in front of it. Leaves and keys fit the inline buffer; long SAN lists grow
- * onto the heap. Every byte it held is wiped before it is let go (it holds
- * private keys).
- */
-struct der {
-	unsigned char *p;
-	size_t len, cap;
-	int oom;
-	unsigned char local[1536];
-};
-
-static void der_init(struct der *b)
-{
-	b->p = b->local;
-	b->len = 0;
-	b->cap = sizeof(b->local);
-	b->oom = 0;
-}
-
-static void der_release(struct der *b)
-{
-	gnutls_memset(b->p, 0, b->len);
-	if (b->p != b->local)
-		free(b->p);
-	der_init(b);
-}
-
-static int der_reserve(struct der *b, size_t n)
-{
-	unsigned char *grown;
-	size_t cap = b->cap;
-
-	if (b->oom)
-		return -1;
-	if (n <= b->cap - b->len)
-		return 0;
-	while (cap - b->len < n) {
-		if (cap > ((size_t)1 << 30)) {
-			b->oom = 1;
-			return -1;
-		}
-		cap *= 2;
-	}
-	/* malloc, not realloc: the old bytes are wiped, not left behind */
-	if (!(grown = malloc(cap))) {
-		b->oom = 1;
-		return -1;
-	}
-	memcpy(grown, b->p, b->len);
-	gnutls_memset(b->p, 0, b->len);
-	if (b->p != b->local)
-		free(b->p);
-	b->p = grown;
-	b->cap = cap;
-	return 0;
-}
-
-static void der_put(struct der *b, const void *data, size_t n)
-{
-	if (n && der_reserve(b, n) == 0) {
-		memcpy(b->p + b->len, data, n);
-		b->len += n;
-	}
-}
-
-static size_t der_header(unsigned char h[6], unsigned char tag, size_t len)
-{
-	size_t n = 0, i;
-
-	h[n++] = tag;
-	if (len < 0x80) {
-		h[n++] = (unsigned char)len;
-		return n;
-	}
-	for (i = 4; i > 0 && !(len >> (8 * (i - 1)) & 0xff); i--)
-		;
-	h[n++] = (unsigned char)(0x80 | i);
-	while (i > 0) {
-		i--;
-		h[n++] = (unsigned char)(len >> (8 * i));
-	}
-	return n;
-}
-
-static void der_tlv(struct der *b, unsigned char tag, const void *data, size_t n)
-{
-	unsigned char h[6];
-	if (n > 0xffffffffu) {
-		b->oom = 1;
-		return;
-	}
-	der_put(b, h, der_header(h, tag, n));
-	der_put(b, data, n);
-}
-
-static size_t der_open(const struct der *b)
-{
-	return b->len;
-}
-
-/* Wrap everything written since start in tag. */
-static void der_close(struct der *b, size_t start, unsigned char tag)
-{
-	unsigned char h[6];
-	size_t content = b->len - start, hl;
-
-	if (b->oom)
-		return;
-	if (content > 0xffffffffu) {
-		b->oom = 1;
-		return;
-	}
-	hl = der_header(h, tag, content);
-	if (der_reserve(b, hl) < 0)
-		return;
-	memmove(b->p + start + hl, b->p + start, content);
-	memcpy(b->p + start, h, hl);
-	b->len += hl;
 }
 
 /* The unsigned big-endian value in v (any leading zeros) left-padded or
@@ -386,7 +260,7 @@ static int pem_of(char **out, const char *header, const unsigned char *der, size
 static int key_pem_plain(char **out, gnutls_x509_privkey_t key)
 {
 	struct ec_parts ec;
-	struct der b;
+	struct mutls_der b;
 	size_t info, seq, alg, ctx;
 	gnutls_datum_t d = { NULL, 0 };
 	int rc;
@@ -409,33 +283,33 @@ static int key_pem_plain(char **out, gnutls_x509_privkey_t key)
 		return *out ? 0 : mutls__error(MUTLS_ENOMEM, "out of memory");
 	}
 
-	der_init(&b);
-	info = der_open(&b);
-	der_put(&b, "\x02\x01\x00", 3);                        /* version 0 */
-	alg = der_open(&b);
-	der_put(&b, OID_EC_PUBLIC_KEY, sizeof(OID_EC_PUBLIC_KEY));
-	der_put(&b, ec.curve_oid, ec.curve_oid_len);
-	der_close(&b, alg, 0x30);
-	seq = der_open(&b);                                    /* ECPrivateKey */
-	der_put(&b, "\x02\x01\x01", 3);                        /* version 1 */
-	der_tlv(&b, 0x04, ec.scalar, ec.size);
-	ctx = der_open(&b);
-	der_put(&b, ec.curve_oid, ec.curve_oid_len);
-	der_close(&b, ctx, 0xa0);
-	ctx = der_open(&b);
-	der_put(&b, "", 1);                                    /* no unused bits */
-	der_put(&b, ec.point, 1 + 2 * ec.size);
-	der_close(&b, ctx, 0x03);
-	der_close(&b, ctx, 0xa1);
-	der_close(&b, seq, 0x30);
-	der_close(&b, seq, 0x04);                              /* privateKey */
-	der_close(&b, info, 0x30);
+	mutls__der_init(&b);
+	info = mutls__der_open(&b);
+	mutls__der_put(&b, "\x02\x01\x00", 3);                        /* version 0 */
+	alg = mutls__der_open(&b);
+	mutls__der_put(&b, OID_EC_PUBLIC_KEY, sizeof(OID_EC_PUBLIC_KEY));
+	mutls__der_put(&b, ec.curve_oid, ec.curve_oid_len);
+	mutls__der_close(&b, alg, 0x30);
+	seq = mutls__der_open(&b);                                    /* ECPrivateKey */
+	mutls__der_put(&b, "\x02\x01\x01", 3);                        /* version 1 */
+	mutls__der_tlv(&b, 0x04, ec.scalar, ec.size);
+	ctx = mutls__der_open(&b);
+	mutls__der_put(&b, ec.curve_oid, ec.curve_oid_len);
+	mutls__der_close(&b, ctx, 0xa0);
+	ctx = mutls__der_open(&b);
+	mutls__der_put(&b, "", 1);                                    /* no unused bits */
+	mutls__der_put(&b, ec.point, 1 + 2 * ec.size);
+	mutls__der_close(&b, ctx, 0x03);
+	mutls__der_close(&b, ctx, 0xa1);
+	mutls__der_close(&b, seq, 0x30);
+	mutls__der_close(&b, seq, 0x04);                              /* privateKey */
+	mutls__der_close(&b, info, 0x30);
 	gnutls_memset(ec.scalar, 0, sizeof(ec.scalar));
 	if (b.oom)
 		rc = GNUTLS_E_MEMORY_ERROR;
 	else
 		rc = pem_of(out, "PRIVATE KEY", b.p, b.len);
-	der_release(&b);
+	mutls__der_release(&b);
 	if (rc == GNUTLS_E_MEMORY_ERROR)
 		return mutls__error(MUTLS_ENOMEM, "out of memory");
 	if (rc < 0)
@@ -754,7 +628,7 @@ static int directory_printable(const char *s)
 
 /* Time as GnuTLS writes it: UTCTime before 2050, GeneralizedTime from then
  * on, and -1 or anything past 9999 as 99991231235959Z. */
-static int der_time(struct der *b, int64_t when)
+static int der_time(struct mutls_der *b, int64_t when)
 {
 	time_t t = (time_t)when;
 	struct tm tm;
@@ -774,12 +648,12 @@ static int der_time(struct der *b, int64_t when)
 		if (!n)
 			return GNUTLS_E_SHORT_MEMORY_BUFFER;
 	}
-	der_tlv(b, tag, text, n);
+	mutls__der_tlv(b, tag, text, n);
 	return 0;
 }
 
 /* GeneralNames of the leaf: DNS, IP, URI, email, in that order. */
-static int write_sans(struct der *b, const mutls_issue_options *opts, const char *ctx)
+static int write_sans(struct mutls_der *b, const mutls_issue_options *opts, const char *ctx)
 {
 	static const unsigned types[4] = { GNUTLS_SAN_DNSNAME, GNUTLS_SAN_IPADDRESS,
 		GNUTLS_SAN_URI, GNUTLS_SAN_RFC822NAME };
@@ -799,7 +673,7 @@ static int write_sans(struct der *b, const mutls_issue_options *opts, const char
 	if (!plain && (rc = gnutls_subject_alt_names_init(&sans)) < 0)
 		return mutls__error_gnutls(MUTLS_ENOMEM, rc, "%s: cannot allocate", ctx);
 
-	seq = der_open(b);
+	seq = mutls__der_open(b);
 	for (size_t k = 0; k < 4; k++) {
 		for (size_t i = 0; i < counts[k]; i++) {
 			unsigned char addr[16];
@@ -814,17 +688,17 @@ static int write_sans(struct der *b, const mutls_issue_options *opts, const char
 				d.size = (unsigned)strlen(lists[k][i]);
 			}
 			if (plain)
-				der_tlv(b, tags[k], d.data, d.size);
+				mutls__der_tlv(b, tags[k], d.data, d.size);
 			else
 				TRY(gnutls_subject_alt_names_set(sans, types[k], &d, NULL),
 					lists[k][i]);
 		}
 	}
 	if (plain) {
-		der_close(b, seq, 0x30);
+		mutls__der_close(b, seq, 0x30);
 	} else {
 		TRY(gnutls_x509_ext_export_subject_alt_names(sans, &ext), "subjectAltName");
-		der_put(b, ext.data, ext.size);
+		mutls__der_put(b, ext.data, ext.size);
 	}
 	rc = 0;
 done:
@@ -835,7 +709,7 @@ done:
 }
 
 /* SubjectPublicKeyInfo of key, as gnutls_x509_crt_set_key writes it. */
-static int write_spki(struct der *b, gnutls_x509_privkey_t key)
+static int write_spki(struct mutls_der *b, gnutls_x509_privkey_t key)
 {
 	struct ec_parts ec;
 	gnutls_privkey_t priv = NULL;
@@ -848,16 +722,16 @@ static int write_spki(struct der *b, gnutls_x509_privkey_t key)
 		return rc;
 	gnutls_memset(ec.scalar, 0, sizeof(ec.scalar));
 	if (rc == 1) {
-		spki = der_open(b);
-		part = der_open(b);
-		der_put(b, OID_EC_PUBLIC_KEY, sizeof(OID_EC_PUBLIC_KEY));
-		der_put(b, ec.curve_oid, ec.curve_oid_len);
-		der_close(b, part, 0x30);
-		part = der_open(b);
-		der_put(b, "", 1);
-		der_put(b, ec.point, 1 + 2 * ec.size);
-		der_close(b, part, 0x03);
-		der_close(b, spki, 0x30);
+		spki = mutls__der_open(b);
+		part = mutls__der_open(b);
+		mutls__der_put(b, OID_EC_PUBLIC_KEY, sizeof(OID_EC_PUBLIC_KEY));
+		mutls__der_put(b, ec.curve_oid, ec.curve_oid_len);
+		mutls__der_close(b, part, 0x30);
+		part = mutls__der_open(b);
+		mutls__der_put(b, "", 1);
+		mutls__der_put(b, ec.point, 1 + 2 * ec.size);
+		mutls__der_close(b, part, 0x03);
+		mutls__der_close(b, spki, 0x30);
 		return 0;
 	}
 	if ((rc = gnutls_privkey_init(&priv)) >= 0 &&
@@ -865,7 +739,7 @@ static int write_spki(struct der *b, gnutls_x509_privkey_t key)
 	    (rc = gnutls_pubkey_init(&pub)) >= 0 &&
 	    (rc = gnutls_pubkey_import_privkey(pub, priv, 0, 0)) >= 0 &&
 	    (rc = gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &d)) >= 0) {
-		der_put(b, d.data, d.size);
+		mutls__der_put(b, d.data, d.size);
 		rc = 0;
 	}
 	gnutls_free(d.data);
@@ -883,27 +757,27 @@ struct ext {
 	size_t start, value;
 };
 
-static struct ext ext_begin(struct der *b, const unsigned char *oid, size_t oid_len,
+static struct ext ext_begin(struct mutls_der *b, const unsigned char *oid, size_t oid_len,
 	int critical)
 {
 	struct ext e;
-	e.start = der_open(b);
-	der_put(b, oid, oid_len);
+	e.start = mutls__der_open(b);
+	mutls__der_put(b, oid, oid_len);
 	if (critical)
-		der_put(b, "\x01\x01\xff", 3);
-	e.value = der_open(b);
+		mutls__der_put(b, "\x01\x01\xff", 3);
+	e.value = mutls__der_open(b);
 	return e;
 }
 
-static void ext_end(struct der *b, struct ext e)
+static void ext_end(struct mutls_der *b, struct ext e)
 {
-	der_close(b, e.value, 0x04);
-	der_close(b, e.start, 0x30);
+	mutls__der_close(b, e.value, 0x04);
+	mutls__der_close(b, e.start, 0x30);
 }
 
 /* keyUsage: GNUTLS_KEY_* are the bits of the BIT STRING's first two bytes;
  * DER drops the trailing zero bits. */
-static void write_key_usage(struct der *b, unsigned usage)
+static void write_key_usage(struct mutls_der *b, unsigned usage)
 {
 	unsigned char bits[3];
 	size_t n = 0;
@@ -918,7 +792,7 @@ static void write_key_usage(struct der *b, unsigned usage)
 	if (n)
 		for (unsigned char last = bits[n]; !(last & 1); last >>= 1)
 			bits[0]++;
-	der_tlv(b, 0x03, bits, n + 1);
+	mutls__der_tlv(b, 0x03, bits, n + 1);
 }
 
 static const unsigned char OID_CN[] = { 0x06, 0x03, 0x55, 0x04, 0x03 };
@@ -944,7 +818,7 @@ struct leaf_fields {
 /* The signed leaf certificate's DER into b: the fields in the order and
  * form gnutls_x509_crt_set_* leave them, the extensions in the order
  * TestCA always set them. */
-static int build_leaf(struct der *b, const mutls_testca *ca, const struct leaf_fields *f)
+static int build_leaf(struct mutls_der *b, const mutls_testca *ca, const struct leaf_fields *f)
 {
 	const char *ctx = "issue";
 	const mutls_issue_options *opts = f->opts;
@@ -954,25 +828,25 @@ static int build_leaf(struct der *b, const mutls_testca *ca, const struct leaf_f
 	struct ext e;
 	int rc;
 
-	tbs_at = der_open(b);
-	der_put(b, "\xa0\x03\x02\x01\x02", 5);                 /* version 3 */
-	der_tlv(b, 0x02, f->serial, SERIAL_LEN);
-	der_put(b, ca->sig_alg_der, ca->sig_alg_der_len);
-	der_put(b, ca->subject.data, ca->subject.size);        /* issuer */
-	part = der_open(b);
+	tbs_at = mutls__der_open(b);
+	mutls__der_put(b, "\xa0\x03\x02\x01\x02", 5);                 /* version 3 */
+	mutls__der_tlv(b, 0x02, f->serial, SERIAL_LEN);
+	mutls__der_put(b, ca->sig_alg_der, ca->sig_alg_der_len);
+	mutls__der_put(b, ca->subject.data, ca->subject.size);        /* issuer */
+	part = mutls__der_open(b);
 	TRY(der_time(b, f->not_before), "not_before");
 	TRY(der_time(b, f->not_after), "not_after");
-	der_close(b, part, 0x30);
-	part = der_open(b);                                    /* subject */
+	mutls__der_close(b, part, 0x30);
+	part = mutls__der_open(b);                                    /* subject */
 	if (f->cn) {
-		size_t set = der_open(b), atv = der_open(b);
-		der_put(b, OID_CN, sizeof(OID_CN));
-		der_tlv(b, directory_printable(f->cn) ? 0x13 : 0x0c, f->cn, strlen(f->cn));
-		der_close(b, atv, 0x30);
-		der_close(b, set, 0x31);
+		size_t set = mutls__der_open(b), atv = mutls__der_open(b);
+		mutls__der_put(b, OID_CN, sizeof(OID_CN));
+		mutls__der_tlv(b, directory_printable(f->cn) ? 0x13 : 0x0c, f->cn, strlen(f->cn));
+		mutls__der_close(b, atv, 0x30);
+		mutls__der_close(b, set, 0x31);
 	}
-	der_close(b, part, 0x30);
-	spki = der_open(b);
+	mutls__der_close(b, part, 0x30);
+	spki = mutls__der_open(b);
 	TRY(write_spki(b, f->key), "public key");
 	if (b->oom)
 		goto nomem;
@@ -980,8 +854,8 @@ static int build_leaf(struct der *b, const mutls_testca *ca, const struct leaf_f
 	TRY(gnutls_hash_fast(GNUTLS_DIG_SHA1, b->p + spki, b->len - spki, key_id),
 		"key identifier");
 
-	exts = der_open(b);
-	list = der_open(b);
+	exts = mutls__der_open(b);
+	list = mutls__der_open(b);
 	if (opts->dns_count || opts->ip_count || opts->uri_count || opts->email_count) {
 		e = ext_begin(b, OID_SAN, sizeof(OID_SAN), 0);
 		if ((rc = write_sans(b, opts, ctx)) < 0)
@@ -989,32 +863,32 @@ static int build_leaf(struct der *b, const mutls_testca *ca, const struct leaf_f
 		ext_end(b, e);
 	}
 	e = ext_begin(b, OID_BASIC, sizeof(OID_BASIC), 1);
-	der_put(b, "\x30\x00", 2);                             /* CA:FALSE */
+	mutls__der_put(b, "\x30\x00", 2);                             /* CA:FALSE */
 	ext_end(b, e);
 	e = ext_begin(b, OID_KEY_USAGE, sizeof(OID_KEY_USAGE), 1);
 	write_key_usage(b, f->usage);
 	ext_end(b, e);
 	if (f->purpose != MUTLS_PURPOSE_NONE) {
 		e = ext_begin(b, OID_EKU, sizeof(OID_EKU), 0);
-		part = der_open(b);
+		part = mutls__der_open(b);
 		if (f->purpose == MUTLS_PURPOSE_SERVER || f->purpose == MUTLS_PURPOSE_BOTH)
-			der_put(b, OID_KP_SERVER, sizeof(OID_KP_SERVER));
+			mutls__der_put(b, OID_KP_SERVER, sizeof(OID_KP_SERVER));
 		if (f->purpose == MUTLS_PURPOSE_CLIENT || f->purpose == MUTLS_PURPOSE_BOTH)
-			der_put(b, OID_KP_CLIENT, sizeof(OID_KP_CLIENT));
-		der_close(b, part, 0x30);
+			mutls__der_put(b, OID_KP_CLIENT, sizeof(OID_KP_CLIENT));
+		mutls__der_close(b, part, 0x30);
 		ext_end(b, e);
 	}
 	e = ext_begin(b, OID_SKID, sizeof(OID_SKID), 0);
-	der_tlv(b, 0x04, key_id, sizeof(key_id));
+	mutls__der_tlv(b, 0x04, key_id, sizeof(key_id));
 	ext_end(b, e);
 	e = ext_begin(b, OID_AKID, sizeof(OID_AKID), 0);
-	part = der_open(b);
-	der_tlv(b, 0x80, ca->key_id, ca->key_id_len);          /* [0] keyIdentifier */
-	der_close(b, part, 0x30);
+	part = mutls__der_open(b);
+	mutls__der_tlv(b, 0x80, ca->key_id, ca->key_id_len);          /* [0] keyIdentifier */
+	mutls__der_close(b, part, 0x30);
 	ext_end(b, e);
-	der_close(b, list, 0x30);
-	der_close(b, exts, 0xa3);
-	der_close(b, tbs_at, 0x30);
+	mutls__der_close(b, list, 0x30);
+	mutls__der_close(b, exts, 0xa3);
+	mutls__der_close(b, tbs_at, 0x30);
 	if (b->oom)
 		goto nomem;
 
@@ -1022,12 +896,12 @@ static int build_leaf(struct der *b, const mutls_testca *ca, const struct leaf_f
 	tbs.data = b->p + tbs_at;
 	tbs.size = (unsigned)(b->len - tbs_at);
 	TRY(gnutls_privkey_sign_data2(ca->signer, ca->sign_algo, 0, &tbs, &sig), "signature");
-	der_put(b, ca->sig_alg_der, ca->sig_alg_der_len);
-	part = der_open(b);
-	der_put(b, "", 1);                                     /* no unused bits */
-	der_put(b, sig.data, sig.size);
-	der_close(b, part, 0x03);
-	der_close(b, tbs_at, 0x30);
+	mutls__der_put(b, ca->sig_alg_der, ca->sig_alg_der_len);
+	part = mutls__der_open(b);
+	mutls__der_put(b, "", 1);                                     /* no unused bits */
+	mutls__der_put(b, sig.data, sig.size);
+	mutls__der_close(b, part, 0x03);
+	mutls__der_close(b, tbs_at, 0x30);
 	gnutls_free(sig.data);
 	if (b->oom)
 		goto nomem;
@@ -1044,7 +918,7 @@ int mutls_testca_issue(mutls_identity **out, mutls_testca *ca, const mutls_issue
 	const char *cn;
 	unsigned char serial[SERIAL_LEN];
 	struct leaf_fields f;
-	struct der b;
+	struct mutls_der b;
 	gnutls_datum_t der;
 	mutls_identity *id = NULL;
 	mutls_x509 *leaf = NULL;
@@ -1104,13 +978,13 @@ int mutls_testca_issue(mutls_identity **out, mutls_testca *ca, const mutls_issue
 	f.not_before = nb;
 	f.not_after = na;
 	f.key = id->key;
-	der_init(&b);
+	mutls__der_init(&b);
 	if ((rc = build_leaf(&b, ca, &f)) == 0) {
 		der.data = b.p;
 		der.size = (unsigned)b.len;
 		rc = mutls__x509_from_datum(&leaf, &der);
 	}
-	der_release(&b);
+	mutls__der_release(&b);
 	if (rc < 0)
 		goto done;
 
