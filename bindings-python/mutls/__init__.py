@@ -139,12 +139,7 @@ def _connect(
     except BaseException:
         sock.close()
         raise
-    try:
-        session.handshake()
-    except BaseException as exc:
-        _close_after_failure(session, exc)
-        raise
-    return session
+    return _handshake_owned(session)
 
 
 def _accept(
@@ -171,15 +166,22 @@ def _accept(
     except BaseException:
         conn.close()
         raise
+    return _handshake_owned(session), address
+
+
+_LINGER = 1.0  # seconds to wait for the peer's close after we refused it
+
+
+def _handshake_owned(session: Session) -> Session:
+    """Runs the handshake of a session that owns its socket; on failure the
+    socket is closed (after the alert that explains a refusal) and the error
+    raised."""
     try:
         session.handshake()
     except BaseException as exc:
         _close_after_failure(session, exc)
         raise
-    return session, address
-
-
-_LINGER = 1.0  # seconds to wait for the peer's close after we refused it
+    return session
 
 
 def _close_after_failure(session: Session, exc: BaseException) -> None:

@@ -101,14 +101,26 @@ PyObject *mutlspy_str_bytes(PyObject *obj, const char *field)
 	return out;
 }
 
+/* obj.method() as a float (datetime.timestamp, timedelta.total_seconds). */
+static int seconds_from(double *out, PyObject *obj, const char *method)
+{
+	PyObject *r = PyObject_CallMethod(obj, method, NULL);
+	if (!r)
+		return -1;
+	*out = PyFloat_AsDouble(r);
+	Py_DECREF(r);
+	return *out == -1.0 && PyErr_Occurred() ? -1 : 0;
+}
+
 int mutlspy_time_arg(PyObject *obj, const char *field, int64_t *out)
 {
 	*out = MUTLS_TIME_UNSET;
 	if (obj == Py_None)
 		return 0;
 	if (PyDateTime_Check(obj)) {
-		PyObject *dt, *ts, *tz = PyObject_GetAttrString(obj, "tzinfo");
+		PyObject *dt, *tz = PyObject_GetAttrString(obj, "tzinfo");
 		double seconds;
+		int rc;
 		if (!tz)
 			return -1;
 		if (tz == Py_None) {
@@ -127,25 +139,16 @@ int mutlspy_time_arg(PyObject *obj, const char *field, int64_t *out)
 		Py_DECREF(tz);
 		if (!dt)
 			return -1;
-		ts = PyObject_CallMethod(dt, "timestamp", NULL);
+		rc = seconds_from(&seconds, dt, "timestamp");
 		Py_DECREF(dt);
-		if (!ts)
-			return -1;
-		seconds = PyFloat_AsDouble(ts);
-		Py_DECREF(ts);
-		if (seconds == -1.0 && PyErr_Occurred())
+		if (rc < 0)
 			return -1;
 		*out = (int64_t)floor(seconds);
 		return 0;
 	}
 	if (PyDelta_Check(obj)) {
-		PyObject *ts = PyObject_CallMethod(obj, "total_seconds", NULL);
 		double seconds;
-		if (!ts)
-			return -1;
-		seconds = PyFloat_AsDouble(ts);
-		Py_DECREF(ts);
-		if (seconds == -1.0 && PyErr_Occurred())
+		if (seconds_from(&seconds, obj, "total_seconds") < 0)
 			return -1;
 		*out = (int64_t)time(NULL) + (int64_t)floor(seconds);
 		return 0;

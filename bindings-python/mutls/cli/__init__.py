@@ -11,7 +11,7 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from .output import Output
 
@@ -107,3 +107,18 @@ def _usage_errors():
 
 class UsageProblem(Exception):
     """Raised by a subcommand for a bad argument found after parsing (exit 2)."""
+
+
+def shared_config_options(args: argparse.Namespace) -> Dict[str, Any]:
+    """The Config options that probe and serve take alike: --crl, --peers,
+    --alpn and --tls (only those given)."""
+    opts: Dict[str, Any] = {}
+    if args.crl:
+        opts["crl"] = args.crl
+    if args.peers:
+        opts["peers"] = args.peers
+    if args.alpn:
+        opts["alpn"] = args.alpn
+    if args.tls:
+        opts["versions"] = (args.tls,)
+    return opts

@@ -86,7 +86,7 @@ def is_ip(name: str) -> bool:
 
 
 def make_config(mutls, args, out: Output):
-    from . import UsageProblem
+    from . import UsageProblem, shared_config_options
 
     if bool(args.cert) != bool(args.key):
         raise UsageProblem("--cert and --key go together")
@@ -96,16 +96,9 @@ def make_config(mutls, args, out: Output):
         if args.password:
             opts["password"] = args.password
     opts["trust"] = args.ca if args.ca else "system"
-    if args.crl:
-        opts["crl"] = args.crl
+    opts.update(shared_config_options(args))
     if args.no_check_hostname:
         opts["check_hostname"] = False
-    if args.peers:
-        opts["peers"] = args.peers
-    if args.alpn:
-        opts["alpn"] = args.alpn
-    if args.tls:
-        opts["versions"] = (args.tls,)
     if args.trace:
         def trace(ev):
             if ev.kind == "message":

@@ -151,7 +151,7 @@ def echo(session, who: str, state: str, out: Output, where: str) -> None:
 def run(args, out: Output) -> int:
     import mutls
 
-    from . import UsageProblem
+    from . import UsageProblem, shared_config_options
 
     if args.once and args.max:
         raise UsageProblem("--once and --max exclude each other")
@@ -162,14 +162,7 @@ def run(args, out: Output) -> int:
                 peer_certificate="request" if args.optional else "require")
     if args.password:
         opts["password"] = args.password
-    if args.crl:
-        opts["crl"] = args.crl
-    if args.peers:
-        opts["peers"] = args.peers
-    if args.alpn:
-        opts["alpn"] = args.alpn
-    if args.tls:
-        opts["versions"] = (args.tls,)
+    opts.update(shared_config_options(args))
     cfg = mutls.Config(**opts)
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
