@@ -161,13 +161,8 @@ static int cert_index(lua_State *L)
 	const char *k = luaL_checkstring(L, 2);
 	char *text = NULL;
 
-	/* methods first */
-	luaL_getmetatable(L, LM_CERT);
-	lua_getfield(L, -1, "methods");
-	lua_getfield(L, -1, k);
-	if (!lua_isnil(L, -1))
+	if (lm_index_method(L))
 		return 1;
-	lua_pop(L, 3);
 	if (!c->x)
 		return luaL_error(L, "the certificate was released");
 
@@ -358,7 +353,6 @@ int lm_load_certificates(lua_State *L)
 void lm_open_certificate(lua_State *L)
 {
 	static const luaL_Reg meta[] = {
-		{ "__index", cert_index },
 		{ "__gc", cert_gc },
 		{ "__close", cert_gc },
 		{ "__tostring", cert_tostring },
@@ -370,10 +364,5 @@ void lm_open_certificate(lua_State *L)
 		{ "verify", cert_verify },
 		{ NULL, NULL }
 	};
-	luaL_newmetatable(L, LM_CERT);
-	luaL_setfuncs(L, meta, 0);
-	lua_newtable(L);
-	luaL_setfuncs(L, methods, 0);
-	lua_setfield(L, -2, "methods");
-	lua_pop(L, 1);
+	lm_register_class(L, LM_CERT, meta, methods, cert_index);
 }

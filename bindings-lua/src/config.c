@@ -520,12 +520,8 @@ static int config_index(lua_State *L)
 	lm_config *c = luaL_checkudata(L, 1, LM_CONFIG);
 	const char *k = luaL_checkstring(L, 2);
 
-	luaL_getmetatable(L, LM_CONFIG);
-	lua_getfield(L, -1, "methods");
-	lua_getfield(L, -1, k);
-	if (!lua_isnil(L, -1))
+	if (lm_index_method(L))
 		return 1;
-	lua_pop(L, 3);
 	if (!c->cfg) {
 		lua_pushnil(L);
 		return 1;
@@ -559,7 +555,6 @@ static int config_tostring(lua_State *L)
 void lm_open_config(lua_State *L)
 {
 	static const luaL_Reg meta[] = {
-		{ "__index", config_index },
 		{ "__gc", config_gc },
 		{ "__close", config_gc },
 		{ "__tostring", config_tostring },
@@ -570,10 +565,5 @@ void lm_open_config(lua_State *L)
 		{ "server", config_server },
 		{ NULL, NULL }
 	};
-	luaL_newmetatable(L, LM_CONFIG);
-	luaL_setfuncs(L, meta, 0);
-	lua_newtable(L);
-	luaL_setfuncs(L, methods, 0);
-	lua_setfield(L, -2, "methods");
-	lua_pop(L, 1);
+	lm_register_class(L, LM_CONFIG, meta, methods, config_index);
 }

@@ -52,6 +52,14 @@ typedef struct {
 /* module.c */
 /* Integer push that is an integer on 5.4 and a number on 5.1. */
 void lm_pushint(lua_State *L, long long v);
+/* Registers metatable tname with meta (no __index) and an __index closure
+ * of index whose upvalue is the methods table (lm_index_method reads it). */
+void lm_register_class(lua_State *L, const char *tname, const luaL_Reg *meta,
+	const luaL_Reg *methods, lua_CFunction index);
+/* First thing in a class's __index: 1 with the method named by argument 2
+ * pushed, or 0 (nothing pushed) when it is not a method. Methods are looked
+ * up on every obj:method() call, so this is one raw table read. */
+int lm_index_method(lua_State *L);
 /* Field helpers on the table at idx: raise on a wrong type. */
 const char *lm_optstring_field(lua_State *L, int idx, const char *key);
 int lm_optbool_field(lua_State *L, int idx, const char *key, int def);

@@ -22,6 +22,28 @@ void lm_pushint(lua_State *L, long long v)
 #endif
 }
 
+void lm_register_class(lua_State *L, const char *tname, const luaL_Reg *meta,
+	const luaL_Reg *methods, lua_CFunction index)
+{
+	luaL_newmetatable(L, tname);
+	luaL_setfuncs(L, meta, 0);
+	lua_newtable(L);
+	luaL_setfuncs(L, methods, 0);
+	lua_pushcclosure(L, index, 1);
+	lua_setfield(L, -2, "__index");
+	lua_pop(L, 1);
+}
+
+int lm_index_method(lua_State *L)
+{
+	lua_pushvalue(L, 2);
+	lua_rawget(L, lua_upvalueindex(1));
+	if (!lua_isnil(L, -1))
+		return 1;
+	lua_pop(L, 1);
+	return 0;
+}
+
 const char *lm_optstring_field(lua_State *L, int idx, const char *key)
 {
 	const char *s = NULL;

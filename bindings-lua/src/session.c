@@ -421,19 +421,14 @@ static void push_verification(lua_State *L, lm_session *ls)
 	lua_setfield(L, -2, "checks");
 }
 
-/* Methods come first and from an upvalue: s:send(...) in a loop looks its
- * method up every time. */
 static int session_index(lua_State *L)
 {
 	lm_session *ls;
 	const char *k;
 	mutls_session *s;
 
-	lua_pushvalue(L, 2);
-	lua_rawget(L, lua_upvalueindex(1));
-	if (!lua_isnil(L, -1))
+	if (lm_index_method(L))
 		return 1;
-	lua_pop(L, 1);
 	ls = check_session(L);
 	k = luaL_checkstring(L, 2);
 
@@ -570,13 +565,5 @@ void lm_open_session(lua_State *L)
 		{ "destroy", session_destroy },
 		{ NULL, NULL }
 	};
-	luaL_newmetatable(L, LM_SESSION);
-	luaL_setfuncs(L, meta, 0);
-	lua_newtable(L);
-	luaL_setfuncs(L, methods, 0);
-	lua_pushvalue(L, -1);
-	lua_setfield(L, -3, "methods");
-	lua_pushcclosure(L, session_index, 1);
-	lua_setfield(L, -2, "__index");
-	lua_pop(L, 1);
+	lm_register_class(L, LM_SESSION, meta, methods, session_index);
 }

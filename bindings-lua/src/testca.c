@@ -236,12 +236,8 @@ static int testca_index(lua_State *L)
 	lm_testca *ca = luaL_checkudata(L, 1, LM_TESTCA);
 	const char *k = luaL_checkstring(L, 2);
 
-	luaL_getmetatable(L, LM_TESTCA);
-	lua_getfield(L, -1, "methods");
-	lua_getfield(L, -1, k);
-	if (!lua_isnil(L, -1))
+	if (lm_index_method(L))
 		return 1;
-	lua_pop(L, 3);
 	if (!ca->ca) {
 		lua_pushnil(L);
 		return 1;
@@ -305,12 +301,8 @@ static int identity_index(lua_State *L)
 	lm_identity *id = luaL_checkudata(L, 1, LM_IDENTITY);
 	const char *k = luaL_checkstring(L, 2);
 
-	luaL_getmetatable(L, LM_IDENTITY);
-	lua_getfield(L, -1, "methods");
-	lua_getfield(L, -1, k);
-	if (!lua_isnil(L, -1))
+	if (lm_index_method(L))
 		return 1;
-	lua_pop(L, 3);
 	if (!id->id) {
 		lua_pushnil(L);
 		return 1;
@@ -363,7 +355,6 @@ static int identity_tostring(lua_State *L)
 void lm_open_testca(lua_State *L)
 {
 	static const luaL_Reg ca_meta[] = {
-		{ "__index", testca_index },
 		{ "__gc", testca_gc },
 		{ "__close", testca_gc },
 		{ "__tostring", testca_tostring },
@@ -376,7 +367,6 @@ void lm_open_testca(lua_State *L)
 		{ NULL, NULL }
 	};
 	static const luaL_Reg id_meta[] = {
-		{ "__index", identity_index },
 		{ "__gc", identity_gc },
 		{ "__close", identity_gc },
 		{ "__tostring", identity_tostring },
@@ -387,17 +377,6 @@ void lm_open_testca(lua_State *L)
 		{ "write_to", identity_write_to },
 		{ NULL, NULL }
 	};
-	luaL_newmetatable(L, LM_TESTCA);
-	luaL_setfuncs(L, ca_meta, 0);
-	lua_newtable(L);
-	luaL_setfuncs(L, ca_methods, 0);
-	lua_setfield(L, -2, "methods");
-	lua_pop(L, 1);
-
-	luaL_newmetatable(L, LM_IDENTITY);
-	luaL_setfuncs(L, id_meta, 0);
-	lua_newtable(L);
-	luaL_setfuncs(L, id_methods, 0);
-	lua_setfield(L, -2, "methods");
-	lua_pop(L, 1);
+	lm_register_class(L, LM_TESTCA, ca_meta, ca_methods, testca_index);
+	lm_register_class(L, LM_IDENTITY, id_meta, id_methods, identity_index);
 }
