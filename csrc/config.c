@@ -4,10 +4,12 @@
 #include "chain_cache.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define DEFAULT_PRIORITY "NORMAL"
 #define DEFAULT_VERSIONS ":-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
@@ -573,10 +575,46 @@ int mutls_config_set_trace_hook(mutls_config *cfg, mutls_trace_hook hook,
 	return 0;
 }
 
+/* Opens a key log for appending: created 0600 (it holds traffic secrets),
+ * never through a symbolic link, not inherited by child processes. what
+ * names the setting in messages ("keylog", "keylog_env: SSLKEYLOGFILE"). */
+static int open_keylog(FILE **out, const char *path, const char *what)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	FILE *f;
+
+	*out = NULL;
+	if (fd < 0 && errno == ELOOP)
+		return mutls__error(MUTLS_ECONFIG, "%s %s: is a symbolic link; refusing to write "
+			"traffic secrets through it (name the file itself)", what, path);
+	if (fd < 0)
+		return mutls__error(MUTLS_ECONFIG, "%s %s: cannot open for appending: %s",
+			what, path, strerror(errno));
+	f = fdopen(fd, "a");
+	if (!f) {
+		int saved = errno;
+		close(fd);
+		return mutls__error(MUTLS_ECONFIG, "%s %s: cannot open for appending: %s",
+			what, path, strerror(saved));
+	}
+	*out = f;
+	return 0;
+}
+
+static void close_keylog(mutls_config *cfg)
+{
+	if (cfg->keylog_file)
+		fclose(cfg->keylog_file);
+	cfg->keylog_file = NULL;
+	cfg->keylog_from_env = 0;
+}
+
 int mutls_config_set_keylog_hook(mutls_config *cfg, mutls_keylog_hook hook,
 	void *payload, mutls_payload_free payload_free)
 {
 	CHECK_MUTABLE(cfg, "keylog");
+	if (cfg->keylog_from_env)
+		close_keylog(cfg); /* an explicit keylog wins over the environment */
 	if (cfg->keylog_free)
 		cfg->keylog_free(cfg->keylog_payload);
 	cfg->keylog_hook = hook;
@@ -588,17 +626,37 @@ int mutls_config_set_keylog_hook(mutls_config *cfg, mutls_keylog_hook hook,
 int mutls_config_set_keylog_file(mutls_config *cfg, const char *path)
 {
 	FILE *f;
+	int rc;
 
 	CHECK_MUTABLE(cfg, "keylog");
 	if (!path || !*path)
 		return mutls__error(MUTLS_ECONFIG, "keylog: empty path");
-	f = fopen(path, "a");
-	if (!f)
-		return mutls__error(MUTLS_ECONFIG, "keylog %s: cannot open for appending: %s",
-			path, strerror(errno));
-	if (cfg->keylog_file)
-		fclose(cfg->keylog_file);
+	if ((rc = open_keylog(&f, path, "keylog")) < 0)
+		return rc;
+	close_keylog(cfg);
 	cfg->keylog_file = f;
+	return 0;
+}
+
+int mutls_config_set_keylog_env(mutls_config *cfg, int enabled)
+{
+	const char *path;
+	FILE *f;
+	int rc;
+
+	CHECK_MUTABLE(cfg, "keylog_env");
+	if (cfg->keylog_from_env)
+		close_keylog(cfg);
+	/* an explicit keylog (file or hook) wins over the environment */
+	if (!enabled || cfg->keylog_file || cfg->keylog_hook)
+		return 0;
+	path = getenv("SSLKEYLOGFILE");
+	if (!path || !*path)
+		return 0;
+	if ((rc = open_keylog(&f, path, "keylog_env: SSLKEYLOGFILE")) < 0)
+		return rc;
+	cfg->keylog_file = f;
+	cfg->keylog_from_env = 1;
 	return 0;
 }
 

@@ -77,6 +77,7 @@ struct mutls_config {
 	void *keylog_payload;
 	mutls_payload_free keylog_free;
 	FILE *keylog_file;
+	int keylog_from_env;                /* keylog_file is SSLKEYLOGFILE (keylog_env) */
 	pthread_mutex_t keylog_lock;
 
 	pthread_mutex_t chains_lock;        /* guards chains and chains_clock */

@@ -225,13 +225,76 @@ static int load_peer_chain(mutls_session *s)
 	return 0;
 }
 
+/* The user's verify hook, after every other check; whom names the peer in
+ * the message ("client certificate CN=x" or "anonymous client"). Returns
+ * the hook's verdict; -1 when the trace hook failed. */
+static int run_verify_hook(mutls_session *s, const char *whom)
+{
+	char reason[512] = "";
+	int verdict = s->cfg->verify_hook(s, s->cfg->verify_payload, reason, sizeof(reason));
+
+	reason[sizeof(reason) - 1] = 0;
+	if (verdict == MUTLS_HOOK_ACCEPT)
+		return emit_check(s, "hook", 1, "accepted by the verify hook") ? -1 : verdict;
+	if (verdict == MUTLS_HOOK_REJECT) {
+		mutls__verdict_add(&s->verdict, whom, MUTLS_REASON_HOOK,
+			"was rejected by the verify hook: %s", reason[0] ? reason : "no reason given");
+		emit_check(s, "hook", 0, reason[0] ? reason : "rejected by the verify hook");
+		return verdict;
+	}
+	s->hook_failed = 1;
+	mutls__verdict_add(&s->verdict, whom, MUTLS_REASON_HOOK,
+		"was refused because the verify hook failed: %s", reason[0] ? reason : "error in hook");
+	emit_check(s, "hook", 0, reason[0] ? reason : "the verify hook failed");
+	return MUTLS_HOOK_ERROR;
+}
+
+/* peer_certificate=request and no certificate came. With `peers` set, no
+ * pattern can match: refused (reason policy) unless the verify hook, which
+ * always sees the anonymous peer (leaf NULL, chain empty), accepts it. */
+static int check_anonymous_peer(mutls_session *s, const char *peer)
+{
+	mutls_config *cfg = s->cfg;
+	char whom[32], allowed[256];
+	int verdict;
+
+	if (emit_check(s, "presence", 1, "no certificate presented (allowed: peer_certificate=request)"))
+		return -1;
+	snprintf(whom, sizeof(whom), "anonymous %s", peer);
+	if (cfg->pattern_count) {
+		mutls__policy_describe(allowed, sizeof(allowed), cfg);
+		mutls__verdict_add(&s->verdict, peer, MUTLS_REASON_POLICY,
+			"presented no certificate, so it cannot match the peers policy (allowed: %s)", allowed);
+		if (emit_check(s, "policy", 0, "no certificate presented, so no peers pattern can match"))
+			return -1;
+	}
+	if (!cfg->verify_hook) {
+		if (s->verdict.reasons)
+			return -1;
+		snprintf(s->verdict.message, sizeof(s->verdict.message),
+			"%s presented no certificate (allowed: peer_certificate=request)", peer);
+		return 0;
+	}
+	verdict = run_verify_hook(s, whom);
+	if (verdict == -1)
+		return -1;
+	if (verdict != MUTLS_HOOK_ACCEPT)
+		return -1;
+	/* the hook's acceptance is what lets an anonymous peer past `peers` */
+	s->verdict.reasons = 0;
+	snprintf(s->verdict.message, sizeof(s->verdict.message),
+		"%s presented no certificate and was accepted by the verify hook "
+		"(peer_certificate=request)", peer);
+	return 0;
+}
+
 /* Every check of the peer: presence, chain..policy (verify.c), then the
  * user's hook. 0 to accept; -1 to refuse (state in s). */
 static int check_peer(mutls_session *s)
 {
 	mutls_config *cfg = s->cfg;
 	const char *peer = s->is_server ? "client" : "server";
-	char who[32];
+	char who[32], whofull[300];
 	mutls_chain_memo memo = { 0, 0, 0, 0 };
 	mutls_purpose purpose;
 	const gnutls_datum_t *certs;
@@ -255,10 +318,11 @@ static int check_peer(mutls_session *s)
 			emit_check(s, "presence", 0, "no certificate presented, but one is required");
 			return -1;
 		}
+		if (cfg->peer_mode == MUTLS_PEER_REQUEST)
+			return check_anonymous_peer(s, peer);
 		snprintf(s->verdict.message, sizeof(s->verdict.message),
-			"%s presented no certificate (allowed: peer_certificate=%s)", peer,
-			cfg->peer_mode == MUTLS_PEER_NONE ? "none" : "request");
-		return emit_check(s, "presence", 1, "no certificate presented (allowed: peer_certificate=request)") ? -1 : 0;
+			"%s presented no certificate (allowed: peer_certificate=none)", peer);
+		return emit_check(s, "presence", 1, "no certificate presented (allowed: peer_certificate=none)") ? -1 : 0;
 	}
 	if (emit_check(s, "presence", 1, s->peer_len == 1 ? "1 certificate presented" :
 		s->peer_len == 2 ? "2 certificates presented" : "a chain of certificates presented"))
@@ -284,30 +348,13 @@ static int check_peer(mutls_session *s)
 	if (rc != 0 && rc != MUTLS_EVERIFY)
 		return -1; /* the trace hook failed */
 
-	if (cfg->verify_hook) {
-		char reason[512] = "";
-		int verdict = cfg->verify_hook(s, cfg->verify_payload, reason, sizeof(reason));
-		char whofull[300];
-		reason[sizeof(reason) - 1] = 0;
-		snprintf(whofull, sizeof(whofull), "%s %s", who, s->peer_chain[0]->label);
-		if (verdict == MUTLS_HOOK_ACCEPT) {
-			if (emit_check(s, "hook", 1, "accepted by the verify hook"))
-				return -1;
-		} else if (verdict == MUTLS_HOOK_REJECT) {
-			mutls__verdict_add(&s->verdict, whofull, MUTLS_REASON_HOOK,
-				"was rejected by the verify hook: %s", reason[0] ? reason : "no reason given");
-			emit_check(s, "hook", 0, reason[0] ? reason : "rejected by the verify hook");
-		} else {
-			s->hook_failed = 1;
-			mutls__verdict_add(&s->verdict, whofull, MUTLS_REASON_HOOK,
-				"was refused because the verify hook failed: %s", reason[0] ? reason : "error in hook");
-			emit_check(s, "hook", 0, reason[0] ? reason : "the verify hook failed");
-		}
-	}
+	snprintf(whofull, sizeof(whofull), "%s %s", who, s->peer_chain[0]->label);
+	if (cfg->verify_hook && run_verify_hook(s, whofull) == -1)
+		return -1;
 	s->verified = s->verdict.reasons == 0;
 	if (s->verified)
 		snprintf(s->verdict.message, sizeof(s->verdict.message),
-			"%s %s passed every check", who, s->peer_chain[0]->label);
+			"%s passed every check", whofull);
 	return s->verified ? 0 : -1;
 }
 
@@ -429,6 +476,28 @@ static int alert_left_by_reset(mutls_session *s)
 	return 0;
 }
 
+/* A failed session verified nobody, whatever its checks said before the
+ * failure (a TLS 1.2 server checks the chain before the CertificateVerify
+ * that proves the key). */
+static void unverify(mutls_session *s)
+{
+	if (!s->verified)
+		return;
+	s->verified = 0;
+	snprintf(s->verdict.message, sizeof(s->verdict.message),
+		"%s certificate %s passed the certificate checks, but the %s failed: %.300s",
+		s->is_server ? "client" : "server", s->peer_len ? s->peer_chain[0]->label : "?",
+		s->handshake_done ? "session" : "handshake", s->err.message);
+}
+
+/* Once reported, a hook's failure is spent: a later error is not the hook's. */
+static void clear_hook_failure(mutls_session *s)
+{
+	s->hook_failed = 0;
+	s->failed_hook = NULL;
+	s->hook_message[0] = 0;
+}
+
 /* Classifies a fatal GnuTLS error into s->err, sends the alert that explains
  * it when the refusal is ours, and makes the session unusable. */
 static int session_fail(mutls_session *s, int grc, mutls_step phase)
@@ -472,7 +541,7 @@ static int session_fail(mutls_session *s, int grc, mutls_step phase)
 				s->failed_hook ? s->failed_hook : "trace", mutls_step_name(phase),
 				s->hook_message[0] ? ": " : "", s->hook_message);
 		}
-		send = 1;
+		send = !s->close_sent; /* after our close_notify, nothing more */
 	} else if ((grc == GNUTLS_E_NO_CERTIFICATE_FOUND || grc == GNUTLS_E_CERTIFICATE_REQUIRED) &&
 		   s->is_server && s->peer_len > 0) {
 		/* TLS 1.2: the certificate came (and was checked), but no valid
@@ -566,6 +635,8 @@ static int session_fail(mutls_session *s, int grc, mutls_step phase)
 		e->alert = -1;
 	s->failed = 1;
 	s->has_err = 1;
+	unverify(s);
+	clear_hook_failure(s);
 	return mutls__error_copy(e);
 }
 
@@ -656,16 +727,17 @@ int mutls_session_handshake(mutls_session *s)
 	after_handshake(s);
 	/* GnuTLS verifies nobody on resumption: re-check the stored peer so
 	 * revocation, pins and policy hold on every connection. */
-	if (gnutls_session_is_resumed(s->gs) && s->cfg->peer_mode != MUTLS_PEER_NONE) {
-		unsigned n = 0;
-		if ((gnutls_certificate_get_peers(s->gs, &n) && n) || s->cfg->peer_mode == MUTLS_PEER_REQUIRE) {
-			if (check_peer(s) != 0) {
-				s->handshake_done = 0;
-				return session_fail(s, GNUTLS_E_CERTIFICATE_ERROR, MUTLS_STEP_HANDSHAKE);
-			}
-		}
+	if (gnutls_session_is_resumed(s->gs) && s->cfg->peer_mode != MUTLS_PEER_NONE &&
+	    check_peer(s) != 0) {
+		s->handshake_done = 0;
+		return session_fail(s, GNUTLS_E_CERTIFICATE_ERROR, MUTLS_STEP_HANDSHAKE);
 	}
-	mutls__trace_negotiated(s);
+	/* A trace hook that fails on a late event (version, cipher, keys)
+	 * aborts the handshake like one that fails on a message. */
+	if (mutls__trace_negotiated(s) != 0) {
+		s->handshake_done = 0;
+		return session_fail(s, GNUTLS_E_USER_ERROR, MUTLS_STEP_HANDSHAKE);
+	}
 	return 0;
 }
 
@@ -766,8 +838,8 @@ int mutls_session_recv(size_t *out_read, mutls_session *s, void *buf, size_t cap
 	mutls__transport_release_output(s);
 	if (s->recv_deferred) {
 		int deferred = s->recv_deferred;
-		if (deferred == 1)
-			return 0; /* close_notify came after the last data */
+		if (deferred == 1) /* close_notify came after the last data */
+			return s->hook_failed ? session_fail(s, GNUTLS_E_USER_ERROR, MUTLS_STEP_RECORD) : 0;
 		s->recv_deferred = 0;
 		return session_fail(s, deferred, MUTLS_STEP_RECORD);
 	}
@@ -780,7 +852,7 @@ int mutls_session_recv(size_t *out_read, mutls_session *s, void *buf, size_t cap
 		}
 		if (n == 0) {
 			note_close_notify(s);
-			return 0;
+			return s->hook_failed ? session_fail(s, GNUTLS_E_USER_ERROR, MUTLS_STEP_RECORD) : 0;
 		}
 		if (n == GNUTLS_E_INTERRUPTED || n == GNUTLS_E_WARNING_ALERT_RECEIVED ||
 		    n == GNUTLS_E_REHANDSHAKE)
@@ -819,7 +891,8 @@ int mutls_session_close(mutls_session *s)
 	s->close_sent = 1;
 	if (rc < 0 && rc != GNUTLS_E_PUSH_ERROR)
 		return session_fail(s, rc, MUTLS_STEP_CLOSE);
-	mutls__trace_add(s, MUTLS_TRACE_ALERT, 1, 1, "close_notify", 0, 0, "%s", "");
+	if (mutls__trace_add(s, MUTLS_TRACE_ALERT, 1, 1, "close_notify", 0, 0, "%s", ""))
+		return session_fail(s, GNUTLS_E_USER_ERROR, MUTLS_STEP_CLOSE);
 	return 0;
 }
 

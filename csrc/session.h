@@ -96,7 +96,8 @@ void mutls__trace_free(mutls_session *s);
 int mutls__trace_add(mutls_session *s, mutls_trace_kind kind, int outgoing,
 	int ok, const char *name, int message_type, size_t length,
 	const char *fmt, ...) __attribute__((format(printf, 8, 9)));
-/* Records version, cipher, ALPN and key fingerprints after a handshake. */
-void mutls__trace_negotiated(mutls_session *s);
+/* Records version, cipher, ALPN and key fingerprints after a handshake;
+ * non-zero when the trace hook failed on one of them. */
+int mutls__trace_negotiated(mutls_session *s);
 
 #endif

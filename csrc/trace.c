@@ -266,7 +266,10 @@ static int keylog_function(gnutls_session_t gs, const char *label, const gnutls_
 	mutls_session *s = gnutls_session_get_ptr(gs);
 	gnutls_datum_t crand, srand;
 	char line[64 + 2 * 32 + 2 * 64 + 4];
+	int rc;
 
+	if (!s->cfg->keylog_file && !s->cfg->keylog_hook)
+		return 0; /* nobody asked for the keys */
 	gnutls_session_get_random(gs, &crand, &srand);
 	if (crand.size != 32 || secret->size > 64)
 		return 0;
@@ -274,7 +277,9 @@ static int keylog_function(gnutls_session_t gs, const char *label, const gnutls_
 	hex(line + strlen(line), crand.data, crand.size);
 	strcat(line, " ");
 	hex(line + strlen(line), secret->data, secret->size);
-	if (mutls__config_keylog(s->cfg, s, line) != 0) {
+	rc = mutls__config_keylog(s->cfg, s, line);
+	gnutls_memset(line, 0, sizeof(line)); /* it holds a traffic secret */
+	if (rc != 0) {
 		s->hook_failed = 1;
 		s->failed_hook = "keylog";
 		return -1;
@@ -285,9 +290,10 @@ static int keylog_function(gnutls_session_t gs, const char *label, const gnutls_
 void mutls__trace_setup(mutls_session *s)
 {
 	gnutls_handshake_set_hook_function(s->gs, GNUTLS_HANDSHAKE_ANY, GNUTLS_HOOK_BOTH, handshake_hook);
-	/* Setting a keylog function turns off GnuTLS's SSLKEYLOGFILE writer. */
-	if (s->cfg->keylog_file || s->cfg->keylog_hook)
-		gnutls_session_set_keylog_function(s->gs, keylog_function);
+	/* Always ours: setting one turns off GnuTLS's own SSLKEYLOGFILE
+	 * writer, so keys are logged only when the config asks (keylog,
+	 * keylog_env). */
+	gnutls_session_set_keylog_function(s->gs, keylog_function);
 }
 
 void mutls__trace_free(mutls_session *s)
@@ -318,28 +324,33 @@ int mutls_session_key_fingerprint(char out[65], const mutls_session *s, int writ
 	return 0;
 }
 
-void mutls__trace_negotiated(mutls_session *s)
+/* Stops at the first event the trace hook fails on: non-zero then. */
+int mutls__trace_negotiated(mutls_session *s)
 {
 	char wfp[65], rfp[65];
 	const char *role = s->is_server ? "server" : "client";
 	const char *peer = s->is_server ? "client" : "server";
 
-	mutls__trace_add(s, MUTLS_TRACE_INFO, 0, 1, "version", 0, 0, "%s",
-		mutls_session_version(s) ? mutls_session_version(s) : "?");
-	mutls__trace_add(s, MUTLS_TRACE_INFO, 0, 1, "cipher", 0, 0, "%s", s->cipher);
-	if (s->alpn)
-		mutls__trace_add(s, MUTLS_TRACE_INFO, 0, 1, "alpn", 0, 0, "%s", s->alpn);
-	if (gnutls_session_is_resumed(s->gs))
-		mutls__trace_add(s, MUTLS_TRACE_INFO, 0, 1, "resumed", 0, 0, "session resumed");
+	if (mutls__trace_add(s, MUTLS_TRACE_INFO, 0, 1, "version", 0, 0, "%s",
+		mutls_session_version(s) ? mutls_session_version(s) : "?") ||
+	    mutls__trace_add(s, MUTLS_TRACE_INFO, 0, 1, "cipher", 0, 0, "%s", s->cipher))
+		return MUTLS_EHOOK;
+	if (s->alpn && mutls__trace_add(s, MUTLS_TRACE_INFO, 0, 1, "alpn", 0, 0, "%s", s->alpn))
+		return MUTLS_EHOOK;
+	if (gnutls_session_is_resumed(s->gs) &&
+	    mutls__trace_add(s, MUTLS_TRACE_INFO, 0, 1, "resumed", 0, 0, "session resumed"))
+		return MUTLS_EHOOK;
 	if (mutls_session_key_fingerprint(wfp, s, 1) == 0 && mutls_session_key_fingerprint(rfp, s, 0) == 0) {
 		/* name the key by whose writing it protects, so both sides agree */
-		mutls__trace_add(s, MUTLS_TRACE_INFO, 1, 1,
+		if (mutls__trace_add(s, MUTLS_TRACE_INFO, 1, 1,
 			s->is_server ? "server-write-key" : "client-write-key", 0, 0,
-			"sha256 %.16s (this %s encrypts with it)", wfp, role);
-		mutls__trace_add(s, MUTLS_TRACE_INFO, 0, 1,
+			"sha256 %.16s (this %s encrypts with it)", wfp, role) ||
+		    mutls__trace_add(s, MUTLS_TRACE_INFO, 0, 1,
 			s->is_server ? "client-write-key" : "server-write-key", 0, 0,
-			"sha256 %.16s (this %s decrypts with it; the %s encrypts)", rfp, role, peer);
+			"sha256 %.16s (this %s decrypts with it; the %s encrypts)", rfp, role, peer))
+			return MUTLS_EHOOK;
 	}
+	return 0;
 }
 
 size_t mutls_session_trace_count(const mutls_session *s)

@@ -325,8 +325,14 @@ MUTLS_EXTERN int mutls_config_set_trace_hook(mutls_config *cfg,
 	mutls_trace_hook hook, void *payload, mutls_payload_free payload_free);
 MUTLS_EXTERN int mutls_config_set_keylog_hook(mutls_config *cfg,
 	mutls_keylog_hook hook, void *payload, mutls_payload_free payload_free);
-/* Append key log lines (SSLKEYLOGFILE format) to a file. */
+/* Append key log lines (SSLKEYLOGFILE format) to a file. The file is
+ * created with mode 0600; a symbolic link is refused (MUTLS_ECONFIG). */
 MUTLS_EXTERN int mutls_config_set_keylog_file(mutls_config *cfg, const char *path);
+/* Keys are logged only when asked: the SSLKEYLOGFILE environment variable
+ * is ignored unless this is 1 (default 0). With 1 and no keylog file or
+ * hook, lines are appended to the file it names (opened now, as above;
+ * unset or empty: nothing is logged). A keylog file or hook set later wins. */
+MUTLS_EXTERN int mutls_config_set_keylog_env(mutls_config *cfg, int enabled);
 
 /* Read back (for bindings and messages). */
 MUTLS_EXTERN mutls_peer_mode mutls_config_peer_certificate(const mutls_config *cfg);
