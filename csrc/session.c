@@ -541,7 +541,7 @@ static int session_fail(mutls_session *s, int grc, mutls_step phase)
 				s->failed_hook ? s->failed_hook : "trace", mutls_step_name(phase),
 				s->hook_message[0] ? ": " : "", s->hook_message);
 		}
-		send = !s->close_sent; /* after our close_notify, nothing more */
+		send = 1;
 	} else if ((grc == GNUTLS_E_NO_CERTIFICATE_FOUND || grc == GNUTLS_E_CERTIFICATE_REQUIRED) &&
 		   s->is_server && s->peer_len > 0) {
 		/* TLS 1.2: the certificate came (and was checked), but no valid
@@ -783,7 +783,10 @@ static void note_close_notify(mutls_session *s)
 {
 	if (!s->close_received) {
 		s->close_received = 1;
-		mutls__trace_add(s, MUTLS_TRACE_ALERT, 0, 1, "close_notify", 0, 0, "%s", "");
+		/* the peer's stream is over: a trace hook failing here has nothing
+		 * to abort, and must not be blamed for a later error */
+		if (mutls__trace_add(s, MUTLS_TRACE_ALERT, 0, 1, "close_notify", 0, 0, "%s", ""))
+			clear_hook_failure(s);
 	}
 }
 
@@ -838,8 +841,8 @@ int mutls_session_recv(size_t *out_read, mutls_session *s, void *buf, size_t cap
 	mutls__transport_release_output(s);
 	if (s->recv_deferred) {
 		int deferred = s->recv_deferred;
-		if (deferred == 1) /* close_notify came after the last data */
-			return s->hook_failed ? session_fail(s, GNUTLS_E_USER_ERROR, MUTLS_STEP_RECORD) : 0;
+		if (deferred == 1)
+			return 0; /* close_notify came after the last data */
 		s->recv_deferred = 0;
 		return session_fail(s, deferred, MUTLS_STEP_RECORD);
 	}
@@ -852,7 +855,7 @@ int mutls_session_recv(size_t *out_read, mutls_session *s, void *buf, size_t cap
 		}
 		if (n == 0) {
 			note_close_notify(s);
-			return s->hook_failed ? session_fail(s, GNUTLS_E_USER_ERROR, MUTLS_STEP_RECORD) : 0;
+			return 0;
 		}
 		if (n == GNUTLS_E_INTERRUPTED || n == GNUTLS_E_WARNING_ALERT_RECEIVED ||
 		    n == GNUTLS_E_REHANDSHAKE)
@@ -892,7 +895,7 @@ int mutls_session_close(mutls_session *s)
 	if (rc < 0 && rc != GNUTLS_E_PUSH_ERROR)
 		return session_fail(s, rc, MUTLS_STEP_CLOSE);
 	if (mutls__trace_add(s, MUTLS_TRACE_ALERT, 1, 1, "close_notify", 0, 0, "%s", ""))
-		return session_fail(s, GNUTLS_E_USER_ERROR, MUTLS_STEP_CLOSE);
+		clear_hook_failure(s); /* the connection is over: nothing to abort */
 	return 0;
 }
 
