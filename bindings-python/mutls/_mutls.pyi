@@ -244,6 +244,7 @@ class Config:
         session_tickets: bool = True,
         keylog: _PathLike | Callable[[str], object] | None = None,
         trace: Callable[[TraceEvent], object] | None = None,
+        keylog_env: bool = False,
     ) -> None: ...
     def client(
         self,

@@ -471,18 +471,18 @@ static int Config_init(ConfigObject *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = { "certificate", "private_key", "password", "identity", "trust",
 		"crl", "peer_certificate", "check_hostname", "peers", "verify_hook", "versions",
-		"priority", "alpn", "session_tickets", "keylog", "trace", NULL };
+		"priority", "alpn", "session_tickets", "keylog", "trace", "keylog_env", NULL };
 	PyObject *certificate = Py_None, *private_key = Py_None, *password = Py_None;
 	PyObject *identity = Py_None, *trust = Py_None, *crl = Py_None, *peer_mode = NULL;
 	PyObject *check_hostname = Py_True, *peers = Py_None, *verify_hook = Py_None;
 	PyObject *versions = Py_None, *priority = Py_None, *alpn = Py_None;
-	PyObject *tickets = Py_True, *keylog = Py_None, *trace = Py_None;
+	PyObject *tickets = Py_True, *keylog = Py_None, *trace = Py_None, *keylog_env = Py_False;
 	int rc, flag;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOOOOOO:Config", kwlist,
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOOOOOOO:Config", kwlist,
 		&certificate, &private_key, &password, &identity, &trust, &crl, &peer_mode,
 		&check_hostname, &peers, &verify_hook, &versions, &priority, &alpn, &tickets,
-		&keylog, &trace))
+		&keylog, &trace, &keylog_env))
 		return -1;
 	if (self->initialized) {
 		mutlspy_raise_code(MUTLS_EUSAGE, "Config: already initialised (a Config is immutable)");
@@ -597,6 +597,11 @@ static int Config_init(ConfigObject *self, PyObject *args, PyObject *kwds)
 				return config_fail(rc);
 		}
 	}
+	/* after keylog: an explicit keylog wins over SSLKEYLOGFILE */
+	if (bool_arg(keylog_env, "keylog_env", &flag) < 0)
+		return -1;
+	if ((rc = mutls_config_set_keylog_env(self->cfg, flag)) < 0)
+		return config_fail(rc);
 	if (trace != Py_None) {
 		Py_INCREF(trace);
 		Py_XSETREF(self->trace_hook, trace);
@@ -738,7 +743,7 @@ static PyType_Slot Config_slots[] = {
 	  "Config(*, certificate=None, private_key=None, password=None, identity=None,\n"
 	  "       trust=None, crl=None, peer_certificate=\"require\", check_hostname=True,\n"
 	  "       peers=None, verify_hook=None, versions=None, priority=None, alpn=None,\n"
-	  "       session_tickets=True, keylog=None, trace=None)\n\n"
+	  "       session_tickets=True, keylog=None, trace=None, keylog_env=False)\n\n"
 	  "Own identity, trust anchors, CRLs, peer policy and hooks. Immutable; shared by\n"
 	  "any number of sessions (cfg.client(...), cfg.server(...)) and threads.\n"
 	  "Bad values raise ConfigError naming the file or field; wrong types TypeError." },

@@ -324,3 +324,253 @@ def test_hooks_run_in_threads_with_the_gil(pki: PKI) -> None:
     assert result["server"] == b"ping"
     assert threads_seen["client"] == {threading.get_ident()}
     assert len(threads_seen["server"]) == 1 and threads_seen["server"] != threads_seen["client"]
+
+
+# ---- issue 11: anonymous peers, late trace failures, key logging, verified ----
+
+PAYMENTS = "uri:spiffe://example.org/payments"
+
+
+def anonymous_client(pki: PKI) -> mutls.Config:
+    return mutls.Config(trust=pki.ca)  # no certificate to present
+
+
+@pytest.mark.parametrize("version", ["1.3", "1.2"])
+def test_request_anonymous_peer_meets_peers_and_hook(pki: PKI, run_pair: Any, version: str) -> None:
+    seen: List[mutls.Peer] = []
+
+    def refuse(peer: mutls.Peer) -> bool:
+        seen.append(peer)
+        return False
+
+    scfg = pki.server_config(peer_certificate="request", peers=[PAYMENTS], verify_hook=refuse,
+                             versions=[version])
+    p = run_pair(anonymous_client(pki), scfg)
+    assert len(seen) == 1
+    peer = seen[0]
+    assert peer.leaf is None and peer.chain == [] and peer.ok is False
+    assert peer.reasons == ["policy"] and peer.role == "client"
+    e = p.server_exc
+    assert type(e) is mutls.CertificateVerifyError
+    assert e.code == "verify-failed" and sorted(e.reasons) == ["hook", "policy"]
+    assert e.alert == "access_denied" and e.step == "client-certificate"
+    assert "client presented no certificate, so it cannot match the peers policy" in str(e)
+    assert PAYMENTS in str(e)
+    assert p.server.verified is False and not p.server.verification.ok
+    assert isinstance(p.client_exc, mutls.PeerRejectedError)
+    with pytest.raises(mutls.Error):
+        p.server.recv()  # nothing of the client's is read
+
+
+def test_request_anonymous_peer_refused_by_peers_without_hook(pki: PKI, run_pair: Any) -> None:
+    scfg = pki.server_config(peer_certificate="request", peers=[PAYMENTS])
+    p = run_pair(anonymous_client(pki), scfg)
+    e = p.server_exc
+    assert type(e) is mutls.CertificateVerifyError and e.reasons == ["policy"]
+    checks = [(ev.name, ev.ok) for ev in p.server.trace if ev.kind == "check"]
+    assert ("presence", True) in checks and ("policy", False) in checks
+
+
+def test_request_anonymous_peer_accepted_by_the_hook(pki: PKI, run_pair: Any) -> None:
+    seen: List[mutls.Peer] = []
+    scfg = pki.server_config(peer_certificate="request", peers=[PAYMENTS],
+                             verify_hook=lambda peer: seen.append(peer) or True)
+    p = run_pair(anonymous_client(pki), scfg)
+    assert p.ok and len(seen) == 1 and seen[0].leaf is None
+    assert p.server.verified is False  # nobody was verified
+    assert p.server.verification.reasons == []
+    assert "accepted by the verify hook" in p.server.verification.message
+    assert p.transfer(p.client, p.server, b"anonymous hello") == b"anonymous hello"
+
+
+def test_request_anonymous_peer_hook_raising_is_code_hook(pki: PKI, run_pair: Any) -> None:
+    def hook(peer: mutls.Peer) -> bool:
+        raise KeyError("who are you")
+
+    p = run_pair(anonymous_client(pki), pki.server_config(peer_certificate="request", verify_hook=hook))
+    e = p.server_exc
+    assert type(e) is mutls.HandshakeError and e.code == "hook"
+    assert isinstance(e.__cause__, KeyError)
+    assert "anonymous client was refused because the verify hook failed" in str(e)
+
+
+@pytest.mark.parametrize("event,side,version", [
+    ("ClientHello", "client", None),          # early: a message
+    ("chain", "server", None),                # early: a check
+    ("version", "client", None),              # late: negotiated facts
+    ("version", "server", "1.2"),
+    ("cipher", "server", None),
+    ("server-write-key", "client", "1.2"),
+    ("client-write-key", "server", None),
+])
+def test_trace_raising_at_any_event_aborts_the_handshake(
+        pki: PKI, run_pair: Any, event: str, side: str, version: Any) -> None:
+    def trace(ev: mutls.TraceEvent) -> None:
+        if ev.name == event:
+            raise ValueError("no thanks at " + event)
+
+    ckw: Dict[str, Any] = {"versions": [version]} if version else {}
+    skw: Dict[str, Any] = {}
+    (ckw if side == "client" else skw)["trace"] = trace
+    p = run_pair(pki.client_config(**ckw), pki.server_config(**skw))
+    s = getattr(p, side)
+    e = getattr(p, side + "_exc")
+    assert type(e) is mutls.HandshakeError and e.code == "hook", e
+    assert str(e) == "the trace hook failed during the handshake: ValueError: no thanks at " + event
+    assert e.side == "local" and e.alert == "internal_error"
+    assert isinstance(e.__cause__, ValueError)
+    assert s.handshake_done is False and s.verified is False and not s.verification.ok
+    assert s.error is not None and s.error.code == "hook"
+    with pytest.raises(mutls.HandshakeError) as again:  # sticky; the cause is not raised twice
+        s.handshake()
+    assert again.value.code == "hook" and again.value.__cause__ is None
+    with pytest.raises(mutls.Error):
+        s.send(b"data")
+    other = p.server if side == "client" else p.client
+    if other.handshake_done:
+        with pytest.raises(mutls.Error):
+            other.recv()
+    assert other.error is not None  # the peer heard of it
+
+
+def test_trace_raising_at_resumed_aborts_the_handshake(pki: PKI, run_pair: Any) -> None:
+    ccfg = pki.client_config()
+    scfg = pki.server_config()
+    p = run_pair(ccfg, scfg)
+    assert p.transfer(p.server, p.client, b"ticket?") == b"ticket?"
+    data = p.client.session_data
+
+    def trace(ev: mutls.TraceEvent) -> None:
+        if ev.name == "resumed":
+            raise ValueError("no resumption")
+
+    p = run_pair(pki.client_config(trace=trace), scfg, session_data=data)
+    e = p.client_exc
+    assert type(e) is mutls.HandshakeError and e.code == "hook"
+    assert isinstance(e.__cause__, ValueError) and p.client.handshake_done is False
+
+
+def test_trace_raising_after_the_handshake_is_not_blamed_for_later_errors(pki: PKI, run_pair: Any) -> None:
+    def trace(ev: mutls.TraceEvent) -> None:
+        if ev.kind == "alert" and ev.name == "close_notify":
+            raise LookupError("seen the close")
+
+    p = run_pair(pki.client_config(), pki.server_config(trace=trace))
+    assert p.ok
+    with pytest.raises(LookupError):
+        p.server.close()
+    # a record that is not the client's: a protocol error, not the hook's
+    p.server.feed(bytes([23, 3, 3, 0, 20]) + bytes(range(20)))
+    with pytest.raises(mutls.Error) as info:
+        p.server.recv()
+    assert info.value.code == "protocol" and "hook" not in str(info.value)
+
+
+KEYLOG_CHILD = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+import mutls
+from conftest import PKI, Pair
+pki = PKI()
+ccfg = pki.client_config(keylog_env=sys.argv[2] == "1")
+p = Pair(ccfg.client(server_hostname="orders.internal"), pki.server_config().server()).run()
+assert p.ok
+"""
+
+
+@pytest.mark.parametrize("keylog_env", [False, True])
+def test_sslkeylogfile_only_with_keylog_env(tmp_path: Any, keylog_env: bool) -> None:
+    import os
+    import subprocess
+    import sys
+    path = tmp_path / "env-keys.log"
+    env = dict(os.environ, SSLKEYLOGFILE=str(path))
+    here = os.path.dirname(os.path.abspath(__file__))
+    subprocess.run([sys.executable, "-c", KEYLOG_CHILD, here, "1" if keylog_env else "0"],
+                   env=env, check=True, timeout=60)
+    if not keylog_env:
+        assert not path.exists()  # GnuTLS's own writer stays off
+    else:
+        lines = path.read_text().splitlines()
+        assert len(lines) >= 4 and all(line.startswith(("CLIENT_", "SERVER_", "EXPORTER_")) for line in lines)
+        assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_keylog_file_is_private(pki: PKI, run_pair: Any, tmp_path: Any) -> None:
+    import os
+    path = tmp_path / "keys.log"
+    old = os.umask(0o022)
+    try:
+        cfg = pki.client_config(keylog=path)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert run_pair(cfg, pki.server_config()).ok
+    assert len(path.read_text().splitlines()) >= 4
+
+
+def test_keylog_refuses_a_symlink(pki: PKI, tmp_path: Any) -> None:
+    target = tmp_path / "elsewhere"
+    link = tmp_path / "keys.log"
+    link.symlink_to(target)
+    with pytest.raises(mutls.ConfigError) as info:
+        pki.client_config(keylog=link)
+    assert "is a symbolic link" in str(info.value) and str(link) in str(info.value)
+    assert not target.exists()
+    with pytest.raises(TypeError):
+        pki.client_config(keylog_env="yes")
+
+
+def drop_handshake_message(data: bytes, drop: int) -> "tuple[bytes, int]":
+    """Removes handshake messages of type `drop` from the plaintext handshake
+    records in data (those before ChangeCipherSpec), fixing record lengths."""
+    out, pos, dropped, encrypted = b"", 0, 0, False
+    while pos + 5 <= len(data):
+        rtype, rlen = data[pos], int.from_bytes(data[pos + 3:pos + 5], "big")
+        body = data[pos + 5:pos + 5 + rlen]
+        assert len(body) == rlen
+        encrypted = encrypted or rtype == 20
+        if rtype == 22 and not encrypted:
+            kept, i = b"", 0
+            while i + 4 <= len(body):
+                mlen = int.from_bytes(body[i + 1:i + 4], "big")
+                if body[i] == drop:
+                    dropped += 1
+                else:
+                    kept += body[i:i + 4 + mlen]
+                i += 4 + mlen
+            if kept:
+                out += data[pos:pos + 3] + len(kept).to_bytes(2, "big") + kept
+        else:
+            out += data[pos:pos + 5 + rlen]
+        pos += 5 + rlen
+    assert pos == len(data)
+    return out, dropped
+
+
+def test_verified_is_cleared_when_certificate_verify_is_dropped(pki: PKI) -> None:
+    client = pki.client_config(versions=["1.2"]).client(server_hostname=HOST)
+    server = pki.server_config().server()
+    dropped, error = 0, None
+    for _ in range(16):
+        try:
+            client.handshake()
+        except mutls.WantRead:
+            pass
+        data, n = drop_handshake_message(client.data_to_send(), 15)  # CertificateVerify
+        dropped += n
+        server.feed(data)
+        try:
+            server.handshake()
+        except mutls.WantRead:
+            pass
+        except mutls.Error as exc:
+            error = exc
+            break
+        client.feed(server.data_to_send())
+    assert dropped == 1 and error is not None
+    assert error.code == "protocol"
+    assert server.verified is False
+    assert server.verification.ok is False and not server.verification
+    assert "passed every check" not in server.verification.message
+    assert "but the handshake failed" in server.verification.message
