@@ -182,7 +182,7 @@ static void push_peer(lua_State *L, mutls_session *s)
 		lm_push_cert(L, mutls_session_peer_certificate(s, 0));
 		lua_setfield(L, -2, "leaf");
 	}
-	lua_pushboolean(L, reasons == 0);
+	lua_pushboolean(L, reasons == 0 && n > 0); /* an anonymous peer passed no check */
 	lua_setfield(L, -2, "ok");
 	lm_push_reasons(L, reasons);
 	lua_setfield(L, -2, "reasons");
@@ -356,7 +356,7 @@ int lm_config_new(lua_State *L)
 	static const char *const allowed[] = { "certificate", "private_key", "password",
 		"identity", "trust", "crl", "peer_certificate", "check_hostname", "peers",
 		"verify_hook", "versions", "priority", "alpn", "session_tickets", "keylog",
-		"trace", NULL };
+		"trace", "keylog_env", NULL };
 	lm_config *c;
 	int opts = 1, cfg_index, hooks, v, rc;
 	const char *cert, *key, *mode;
@@ -476,6 +476,11 @@ int lm_config_new(lua_State *L)
 		}
 		lua_pop(L, 1);
 	}
+	/* after keylog: an explicit keylog wins over SSLKEYLOGFILE */
+	lua_getfield(L, opts, "keylog_env");
+	if (!lua_isnil(L, -1))
+		TRY(mutls_config_set_keylog_env(c->cfg, lm_optbool_field(L, opts, "keylog_env", 0)));
+	lua_pop(L, 1);
 	if ((v = get_field(L, opts, "trace"))) {
 		check_function(L, v, "trace");
 		lua_pushvalue(L, v);

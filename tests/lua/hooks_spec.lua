@@ -317,3 +317,229 @@ describe("keylog", function()
 		assert.equal("failed", p.cstate)
 	end)
 end)
+
+-- ---- issue 11: anonymous peers, late trace failures, key logging, verified
+
+local PAYMENTS = "uri:spiffe://example.org/payments"
+
+-- A client with no certificate against a server that requests one.
+local function anonymous(sextra, version)
+	local pki = H.pki()
+	local opts = { peer_certificate = "request" }
+	for k, v in pairs(sextra or {}) do opts[k] = v end
+	if version then opts.versions = { version } end
+	return H.run(H.config(nil, pki.ca), "orders.internal", H.config(pki.server, pki.ca, opts))
+end
+
+describe("peer_certificate = request, anonymous peer", function()
+	for _, version in ipairs { "1.3", "1.2" } do
+		it("meets peers= and the verify hook (TLS " .. version .. ")", function()
+			local seen, calls = nil, 0
+			local p = anonymous({ peers = { PAYMENTS }, verify_hook = function(peer)
+				calls, seen = calls + 1, peer
+				return false, "nobody gets in"
+			end }, version)
+			assert.equal(1, calls)
+			assert.is_nil(seen.leaf)
+			assert.same({}, seen.chain)
+			assert.is_false(seen.ok)
+			assert.same({ "policy" }, seen.reasons)
+			H.expect_error(p.serr, "verify-failed", { "policy", "hook" }, "local", "client-certificate", "access_denied")
+			assert.is_true(H.contains(p.serr.message,
+				"client presented no certificate, so it cannot match the peers policy"), p.serr.message)
+			assert.is_true(H.contains(p.serr.message, "nobody gets in"), p.serr.message)
+			assert.is_false(p.s.verified)
+			H.expect_error(p.cerr, "peer-rejected", false, "peer", false, "access_denied")
+			local data, err = p.s:recv(64)
+			assert.is_nil(data)
+			assert.is_not_nil(err)
+		end)
+	end
+
+	it("is refused by peers= alone", function()
+		local p = anonymous { peers = { PAYMENTS } }
+		H.expect_error(p.serr, "verify-failed", { "policy" }, "local", "client-certificate", "access_denied")
+	end)
+
+	it("is let in when the hook accepts it, unverified", function()
+		local seen
+		local p = anonymous { peers = { PAYMENTS }, verify_hook = function(peer) seen = peer; return true end }
+		assert.equal("ok", p.sstate)
+		assert.equal("ok", p.cstate)
+		assert.is_nil(seen.leaf)
+		assert.is_false(p.s.verified)
+		assert.same({}, p.s.verification.reasons)
+		assert.is_true(H.contains(p.s.verification.message, "accepted by the verify hook"))
+		assert.equal("anonymous hello", (H.transfer(p.c, p.s, "anonymous hello")))
+	end)
+
+	it("an error in the hook is code hook", function()
+		local p = anonymous { verify_hook = function() error("who are you") end }
+		H.expect_error(p.serr, "hook", { "hook" }, "local", "client-certificate", "access_denied")
+		assert.is_true(H.contains(p.serr.message, "anonymous client was refused because the verify hook failed"))
+		assert.is_true(H.contains(p.serr.message, "who are you"))
+	end)
+end)
+
+describe("trace hook failing", function()
+	local cases = {
+		{ "ClientHello", "client" },              -- early: a message
+		{ "chain", "server" },                    -- early: a check
+		{ "version", "client" },                  -- late: negotiated facts
+		{ "version", "server", "1.2" },
+		{ "cipher", "server" },
+		{ "server-write-key", "client", "1.2" },
+		{ "client-write-key", "server" },
+	}
+	for _, case in ipairs(cases) do
+		local event, side, version = case[1], case[2], case[3]
+		it(("at %s on the %s%s aborts the handshake"):format(event, side, version and " (TLS " .. version .. ")" or ""), function()
+			local pki = H.pki()
+			local trace = function(e) if e.name == event then error("no thanks at " .. event) end end
+			local cx = { versions = version and { version } or nil }
+			local sx = {}
+			if side == "client" then cx.trace = trace else sx.trace = trace end
+			local p = H.run(H.config(pki.client, pki.ca, cx), "orders.internal", H.config(pki.server, pki.ca, sx))
+			local s, err = p.c, p.cerr
+			if side == "server" then s, err = p.s, p.serr end
+			H.expect_error(err, "hook", false, "local", "handshake", "internal_error")
+			assert.is_true(H.contains(err.message, "the trace hook failed during the handshake: "), err.message)
+			assert.is_true(H.contains(err.message, "no thanks at " .. event), err.message)
+			assert.is_false(s.handshake_done)
+			assert.is_false(s.verified)
+			assert.is_false(s.verification.ok)
+			local ok, again = s:handshake()
+			assert.is_nil(ok)
+			assert.equal("hook", again.code)
+			assert.is_nil(s:send("data"))
+			local other = side == "client" and p.s or p.c
+			if other.handshake_done then
+				assert.is_nil((other:recv(64)))
+			end
+			assert.is_not_nil(other.error)
+		end)
+	end
+
+	it("after the handshake (close_notify) is not blamed for a later error", function()
+		local p = H.connected(nil, nil, { trace = function(e)
+			if e.kind == "alert" and e.name == "close_notify" then error("seen the close") end
+		end })
+		p.s:close()
+		assert.is_true(p.s:feed(string.char(23, 3, 3, 0, 20) .. string.rep("x", 20)))
+		local data, err = p.s:recv(64)
+		assert.is_nil(data)
+		assert.equal("protocol", err.code)
+		assert.is_false(H.contains(err.message, "hook"), err.message)
+	end)
+end)
+
+describe("key logging only when asked", function()
+	local function lua_interpreter()
+		return jit and "luajit" or "lua5.4"
+	end
+
+	for _, env_opt in ipairs { false, true } do
+		it("SSLKEYLOGFILE with keylog_env = " .. tostring(env_opt), function()
+			local dir = H.tmpdir()
+			local path = dir .. "/env-keys.log"
+			local script = H.write(dir .. "/child.lua", ([[
+				local H = require "helpers"
+				local pki = H.pki()
+				local ccfg = H.config(pki.client, pki.ca, { keylog_env = %s })
+				local p = H.run(ccfg, "orders.internal", H.config(pki.server, pki.ca))
+				assert(p.cstate == "ok" and p.sstate == "ok")
+			]]):format(tostring(env_opt)))
+			assert.is_true(H.sh(("SSLKEYLOGFILE=%s %s %s"):format(H.shquote(path), lua_interpreter(), H.shquote(script))))
+			if not env_opt then
+				assert.is_nil(H.read(path)) -- not even created: GnuTLS's own writer is off
+			else
+				local n = 0
+				for line in io.lines(path) do
+					assert.is_truthy(line:match("^[A-Z_0-9]+ %x+ %x+$"), line)
+					n = n + 1
+				end
+				assert.is_true(n >= 4)
+				local f = io.popen("stat -c %a " .. H.shquote(path))
+				assert.equal("600", f:read("*l"))
+				f:close()
+			end
+			H.rmdir(dir)
+		end)
+	end
+
+	it("a keylog file is created 0600 and a symlink is refused", function()
+		local pki = H.pki()
+		local dir = H.tmpdir()
+		local path = dir .. "/keys.log"
+		H.config(pki.client, pki.ca, { keylog = path })
+		local f = io.popen("stat -c %a " .. H.shquote(path))
+		assert.equal("600", f:read("*l"))
+		f:close()
+		assert.is_true(H.sh(("ln -s %s %s"):format(H.shquote(dir .. "/elsewhere"), H.shquote(dir .. "/link.log"))))
+		local cfg, err = mutls.config { identity = pki.client, trust = pki.ca, keylog = dir .. "/link.log" }
+		assert.is_nil(cfg)
+		assert.equal("config", err.code)
+		assert.is_true(H.contains(err.message, "is a symbolic link"), err.message)
+		assert.is_nil(H.read(dir .. "/elsewhere"))
+		assert.has_error(function() mutls.config { keylog_env = "yes" } end)
+		H.rmdir(dir)
+	end)
+end)
+
+-- Removes handshake messages of type `drop` from the plaintext handshake
+-- records of data (those before ChangeCipherSpec), fixing record lengths.
+local function drop_handshake_message(data, drop)
+	local out, pos, dropped, encrypted = {}, 1, 0, false
+	while pos + 4 <= #data do
+		local rtype = data:byte(pos)
+		local rlen = data:byte(pos + 3) * 256 + data:byte(pos + 4)
+		local body = data:sub(pos + 5, pos + 4 + rlen)
+		assert(#body == rlen)
+		if rtype == 20 then encrypted = true end
+		if rtype == 22 and not encrypted then
+			local kept, i = {}, 1
+			while i + 3 <= #body do
+				local mlen = body:byte(i + 1) * 65536 + body:byte(i + 2) * 256 + body:byte(i + 3)
+				if body:byte(i) == drop then
+					dropped = dropped + 1
+				else
+					kept[#kept + 1] = body:sub(i, i + 3 + mlen)
+				end
+				i = i + 4 + mlen
+			end
+			local k = table.concat(kept)
+			if #k > 0 then
+				out[#out + 1] = data:sub(pos, pos + 2) .. string.char(math.floor(#k / 256), #k % 256) .. k
+			end
+		else
+			out[#out + 1] = data:sub(pos, pos + 4 + rlen)
+		end
+		pos = pos + 5 + rlen
+	end
+	assert(pos == #data + 1)
+	return table.concat(out), dropped
+end
+
+describe("verified after a failed handshake", function()
+	it("is false when the client's CertificateVerify is dropped (TLS 1.2)", function()
+		local pki = H.pki()
+		local c = assert(H.config(pki.client, pki.ca, { versions = { "1.2" } }):client { server_hostname = "orders.internal" })
+		local s = assert(H.config(pki.server, pki.ca):server {})
+		local dropped, serr = 0, nil
+		for _ = 1, 16 do
+			c:handshake()
+			local data, n = drop_handshake_message(c:data_to_send(), 15)
+			dropped = dropped + n
+			if #data > 0 then assert(s:feed(data)) end
+			local ok, err = s:handshake()
+			if not ok and err ~= "wantread" then serr = err; break end
+			H.move(s, c)
+		end
+		assert.equal(1, dropped)
+		assert.equal("protocol", serr.code)
+		assert.is_false(s.verified)
+		assert.is_false(s.verification.ok)
+		assert.is_false(H.contains(s.verification.message, "passed every check"), s.verification.message)
+		assert.is_true(H.contains(s.verification.message, "but the handshake failed"), s.verification.message)
+	end)
+end)
