@@ -44,27 +44,78 @@ int lm_index_method(lua_State *L)
 	return 0;
 }
 
+/* ---- strings that go into C ---------------------------------------------- */
+
+static void refuse_nul(lua_State *L, const char *what, int kind, int item)
+{
+	if (item > 0)
+		luaL_error(L, "%s: item %d contains a NUL %s", what, item,
+			kind == LM_SOURCE ? "byte (binary DER data? give PEM text or a path)" : "character");
+	luaL_error(L, "%s: the value contains a NUL %s", what,
+		kind == LM_SOURCE ? "byte (binary DER data? give PEM text or a path)" : "character");
+}
+
+static const char *tostring_item(lua_State *L, int idx, const char *what, int kind, int item,
+	size_t *len)
+{
+	size_t n = 0;
+	const char *s = lua_tolstring(L, idx, &n);
+	if (s && memchr(s, '\0', n))
+		refuse_nul(L, what, kind, item);
+	if (len)
+		*len = n;
+	return s;
+}
+
+const char *lm_tostring_nonul(lua_State *L, int idx, const char *what, int kind, size_t *len)
+{
+	return tostring_item(L, idx, what, kind, 0, len);
+}
+
+const char *lm_checkstring_nonul(lua_State *L, int arg, const char *what, int kind)
+{
+	luaL_checkstring(L, arg);
+	return lm_tostring_nonul(L, arg, what, kind, NULL);
+}
+
+const char *lm_optstring_nonul(lua_State *L, int arg, const char *def, const char *what)
+{
+	if (lua_isnoneornil(L, arg))
+		return def;
+	return lm_checkstring_nonul(L, arg, what, LM_TEXT);
+}
+
+static const char *opt_field(lua_State *L, int idx, const char *key, int kind)
+{
+	luaL_checkstack(L, 2, "too many options");
+	switch (lm_rawgetfield(L, idx, key)) {
+	case LUA_TSTRING:
+		return lm_tostring_nonul(L, -1, key, kind, NULL);
+	case LUA_TNIL:
+		return NULL;
+	default:
+		luaL_error(L, "option '%s' must be a string, not %s", key, luaL_typename(L, -1));
+		return NULL;
+	}
+}
+
 const char *lm_optstring_field(lua_State *L, int idx, const char *key)
 {
-	const char *s = NULL;
-	idx = lua_absindex(L, idx);
-	lua_getfield(L, idx, key);
-	if (lua_type(L, -1) == LUA_TSTRING)
-		s = lua_tostring(L, -1); /* kept alive by the options table */
-	else if (!lua_isnil(L, -1))
-		luaL_error(L, "option '%s' must be a string, not %s", key, luaL_typename(L, -1));
-	lua_pop(L, 1);
-	return s;
+	return opt_field(L, idx, key, LM_TEXT);
+}
+
+const char *lm_optsource_field(lua_State *L, int idx, const char *key)
+{
+	return opt_field(L, idx, key, LM_SOURCE);
 }
 
 int lm_optbool_field(lua_State *L, int idx, const char *key, int def)
 {
 	int v = def;
-	idx = lua_absindex(L, idx);
-	lua_getfield(L, idx, key);
-	if (lua_type(L, -1) == LUA_TBOOLEAN)
+	int t = lm_rawgetfield(L, idx, key);
+	if (t == LUA_TBOOLEAN)
 		v = lua_toboolean(L, -1);
-	else if (!lua_isnil(L, -1))
+	else if (t != LUA_TNIL)
 		luaL_error(L, "option '%s' must be a boolean, not %s", key, luaL_typename(L, -1));
 	lua_pop(L, 1);
 	return v;
@@ -77,9 +128,11 @@ void lm_check_options(lua_State *L, int idx, const char *what, const char *const
 	while (lua_next(L, idx)) {
 		int known = 0;
 		if (lua_type(L, -2) == LUA_TSTRING) {
-			const char *k = lua_tostring(L, -2);
+			size_t len;
+			const char *k = lua_tolstring(L, -2, &len);
+			/* by length: "peers\0x" is not "peers" */
 			for (const char *const *a = allowed; *a; a++)
-				if (strcmp(k, *a) == 0)
+				if (strlen(*a) == len && memcmp(k, *a, len) == 0)
 					known = 1;
 			if (!known)
 				luaL_error(L, "%s: unknown option '%s'", what, k);
@@ -94,27 +147,39 @@ const char **lm_string_list(lua_State *L, int idx, const char *what, size_t *cou
 {
 	const char **list;
 	size_t n;
+	int ud;
 
 	idx = lua_absindex(L, idx);
 	if (lua_type(L, idx) == LUA_TSTRING) {
-		list = lm_newuserdata(L, sizeof(*list));
-		list[0] = lua_tostring(L, idx);
-		*count = 1;
-		return list;
-	}
-	if (!lua_istable(L, idx))
+		n = 1;
+	} else if (lua_istable(L, idx)) {
+		n = lm_rawlen(L, idx);
+	} else {
 		luaL_error(L, "option '%s' must be a string or an array of strings, not %s",
 			what, luaL_typename(L, idx));
-	n = lm_rawlen(L, idx);
-	list = lm_newuserdata(L, (n ? n : 1) * sizeof(*list));
-	for (size_t i = 0; i < n; i++) {
-		lua_rawgeti(L, idx, (int)i + 1);
-		if (lua_type(L, -1) != LUA_TSTRING)
-			luaL_error(L, "option '%s': item %d must be a string, not %s", what,
-				(int)i + 1, luaL_typename(L, -1));
-		list[i] = lua_tostring(L, -1); /* kept alive by the table */
-		lua_pop(L, 1);
+		return NULL;
 	}
+	luaL_checkstack(L, 4, "too many options");
+	list = lm_newuserdata(L, (n ? n : 1) * sizeof(*list));
+	ud = lua_gettop(L);
+	/* The strings go into a table only the binding reaches: the caller's
+	 * table may change while the list is in use. */
+	lua_createtable(L, (int)n, 0);
+	if (lua_type(L, idx) == LUA_TSTRING) {
+		lua_pushvalue(L, idx);
+		list[0] = lm_tostring_nonul(L, -1, what, LM_TEXT, NULL);
+		lua_rawseti(L, -2, 1);
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			lua_rawgeti(L, idx, (int)i + 1);
+			if (lua_type(L, -1) != LUA_TSTRING)
+				luaL_error(L, "option '%s': item %d must be a string, not %s", what,
+					(int)i + 1, luaL_typename(L, -1));
+			list[i] = tostring_item(L, -1, what, LM_TEXT, (int)i + 1, NULL);
+			lua_rawseti(L, -2, (int)i + 1);
+		}
+	}
+	lm_setuservalue(L, ud);
 	*count = n;
 	return list;
 }
