@@ -73,9 +73,12 @@ static void push_names(lua_State *L, const mutls_x509 *x, mutls_san_type type)
 static int cert_fingerprint(lua_State *L)
 {
 	lm_cert *c = lm_check_cert(L, 1);
-	const char *alg = lm_optstring_nonul(L, 2, "sha256", "algorithm");
+	const char *alg = luaL_optstring(L, 2, "sha256");
 	char *fp = NULL;
-	int rc = mutls_x509_fingerprint(&fp, c->x, alg);
+	int rc;
+	if (lm_fail_nul(L, 2, "algorithm", LM_TEXT))
+		return 2;
+	rc = mutls_x509_fingerprint(&fp, c->x, alg);
 	return push_owned(L, rc, fp); /* rc is computed before fp is read */
 }
 
@@ -94,6 +97,8 @@ static int cert_verify(lua_State *L)
 
 	luaL_checktype(L, 2, LUA_TTABLE);
 	lm_check_options(L, 2, "verify", allowed);
+	if (lm_options_nonul(L, 2))
+		return 2;
 	/* Options are read raw (no metamethod runs) and every value stays in a
 	 * stack slot of this call until mutls_x509_verify has returned. */
 	hostname = lm_optstring_field(L, 2, "hostname");
@@ -267,8 +272,9 @@ int lm_certificate_new(lua_State *L)
 	const char *pem;
 	mutls_x509 *x = NULL;
 	int rc;
-	luaL_checkstring(L, 1);
-	pem = lm_tostring_nonul(L, 1, "certificate", LM_SOURCE, &len);
+	pem = luaL_checklstring(L, 1, &len);
+	if (lm_fail_nul(L, 1, "certificate", LM_SOURCE))
+		return 2;
 	rc = mutls_x509_from_pem(&x, pem, len);
 	return push_new_cert(L, rc, x);
 }
@@ -284,9 +290,12 @@ int lm_certificate_from_der(lua_State *L)
 
 int lm_load_certificate(lua_State *L)
 {
-	const char *path = lm_checkstring_nonul(L, 1, "path", LM_TEXT);
+	const char *path = luaL_checkstring(L, 1);
 	mutls_x509 *x = NULL;
-	int rc = mutls_x509_load(&x, path);
+	int rc;
+	if (lm_fail_nul(L, 1, "path", LM_TEXT))
+		return 2;
+	rc = mutls_x509_load(&x, path);
 	return push_new_cert(L, rc, x);
 }
 
@@ -320,8 +329,9 @@ int lm_load_certificates(lua_State *L)
 	size_t count = 0;
 	int rc;
 
-	luaL_checkstring(L, 1);
-	src = lm_tostring_nonul(L, 1, "certificates", LM_SOURCE, &len);
+	src = luaL_checklstring(L, 1, &len);
+	if (lm_fail_nul(L, 1, "certificates", LM_SOURCE))
+		return 2;
 	if (!strstr(src, "-----BEGIN")) {
 		/* a path: the core reads PEM chains from text only */
 		if (!read_file(L, src)) {

@@ -374,6 +374,8 @@ int lm_config_new(lua_State *L)
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_settop(L, 1);
 	lm_check_options(L, opts, "mutls.config", allowed);
+	if (lm_options_nonul(L, opts))
+		return 2;
 
 	c = lm_push_new_config(L);
 	cfg_index = lua_gettop(L);

@@ -63,8 +63,12 @@ int lm_index_method(lua_State *L);
 /*
  * Strings that go into C. C reads a Lua string up to its first NUL, so a
  * string with an embedded NUL would mean something shorter in C than in Lua
- * ("orders.internal\0.attacker.example"): every string the binding hands to
- * C goes through these, which refuse it with a Lua error naming `what`.
+ * ("orders.internal\0.attacker.example"): it is refused, as bad input
+ * (nil, err with code "config", naming the option), by lm_options_nonul
+ * for a whole options table and lm_fail_nul for one argument, before
+ * anything is done; lm_tostring_nonul (used where each string is handed to
+ * C) raises if one got past them (user code changed the options meanwhile).
+ *
  * A pointer into a Lua string is valid only while the string is reachable:
  * the string stays in a stack slot of the running C function (or in a table
  * only the binding can reach) until the C call that reads it has returned,
@@ -73,13 +77,14 @@ int lm_index_method(lua_State *L);
  */
 #define LM_TEXT   0 /* a name, pattern, password...: no NUL */
 #define LM_SOURCE 1 /* PEM text or a path (the message hints at DER) */
+/* Pushes nil, err and returns 2 when the string at idx holds a NUL; 0. */
+int lm_fail_nul(lua_State *L, int idx, const char *what, int kind);
+/* The same for every string value (and string item of an array value) of
+ * the options table at idx, except binary ones (session_data). */
+int lm_options_nonul(lua_State *L, int idx);
 /* The string at idx (a number is converted in place), NULL when it is not
  * a string or number; raises when it holds a NUL. */
 const char *lm_tostring_nonul(lua_State *L, int idx, const char *what, int kind, size_t *len);
-/* luaL_checklstring for argument arg, then the NUL check. */
-const char *lm_checkstring_nonul(lua_State *L, int arg, const char *what, int kind);
-/* luaL_optlstring (def when none or nil), then the NUL check. */
-const char *lm_optstring_nonul(lua_State *L, int arg, const char *def, const char *what);
 /* Option fields of the table at idx, read raw (metamethods do not run): raise
  * on a wrong type. The string ones push the value (string or nil) and leave
  * it on the stack, where it anchors the string returned (NULL for nil). */

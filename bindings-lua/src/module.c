@@ -46,22 +46,89 @@ int lm_index_method(lua_State *L)
 
 /* ---- strings that go into C ---------------------------------------------- */
 
-static void refuse_nul(lua_State *L, const char *what, int kind, int item)
+/* Pushes the message for a string `what` (item > 0: of an array) with a NUL. */
+static const char *push_nul_message(lua_State *L, const char *what, int kind, int item)
 {
+	const char *nul = kind == LM_SOURCE ? "NUL byte (binary DER data? give PEM text or a path)"
+	                                    : "NUL character";
 	if (item > 0)
-		luaL_error(L, "%s: item %d contains a NUL %s", what, item,
-			kind == LM_SOURCE ? "byte (binary DER data? give PEM text or a path)" : "character");
-	luaL_error(L, "%s: the value contains a NUL %s", what,
-		kind == LM_SOURCE ? "byte (binary DER data? give PEM text or a path)" : "character");
+		return lua_pushfstring(L, "%s: item %d contains a %s", what, item, nul);
+	return lua_pushfstring(L, "%s: the value contains a %s", what, nul);
 }
 
+static int has_nul(lua_State *L, int idx)
+{
+	size_t n = 0;
+	const char *s = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, &n) : NULL;
+	return s && memchr(s, '\0', n) != NULL;
+}
+
+/* nil, err (code "config") for a string with a NUL: 2, or 0 when none. */
+static int fail_nul(lua_State *L, int idx, const char *what, int kind, int item)
+{
+	const char *msg;
+	idx = lua_absindex(L, idx);
+	if (!has_nul(L, idx))
+		return 0;
+	luaL_checkstack(L, 4, NULL);
+	msg = push_nul_message(L, what, kind, item);
+	lua_pushnil(L);
+	lm_push_error_made(L, MUTLS_ECONFIG, MUTLS_SIDE_NONE, MUTLS_STEP_NONE, msg);
+	lua_remove(L, -3);
+	return 2;
+}
+
+int lm_fail_nul(lua_State *L, int idx, const char *what, int kind)
+{
+	return fail_nul(L, idx, what, kind, 0);
+}
+
+/* Options holding PEM text or a path, and binary ones (NULs are data). */
+static int option_kind(const char *key)
+{
+	static const char *const sources[] = { "certificate", "private_key", "trust", "crl", NULL };
+	for (const char *const *k = sources; *k; k++)
+		if (strcmp(key, *k) == 0)
+			return LM_SOURCE;
+	return strcmp(key, "session_data") == 0 ? -1 : LM_TEXT;
+}
+
+int lm_options_nonul(lua_State *L, int opts)
+{
+	opts = lua_absindex(L, opts);
+	luaL_checkstack(L, 8, NULL);
+	lua_pushnil(L);
+	while (lua_next(L, opts)) {
+		const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+		int kind = k ? option_kind(k) : -1;
+		if (kind >= 0 && lua_type(L, -1) == LUA_TSTRING) {
+			if (fail_nul(L, -1, k, kind, 0))
+				return 2;
+		} else if (kind >= 0 && lua_istable(L, -1)) {
+			size_t n = lm_rawlen(L, -1);
+			for (size_t i = 1; i <= n; i++) {
+				lua_rawgeti(L, -1, (int)i);
+				if (fail_nul(L, -1, k, kind, (int)i))
+					return 2;
+				lua_pop(L, 1);
+			}
+		}
+		lua_pop(L, 1);
+	}
+	return 0;
+}
+
+/* The backstop: a string that reaches C without having been checked (user
+ * code put it into the options after lm_options_nonul) raises. */
 static const char *tostring_item(lua_State *L, int idx, const char *what, int kind, int item,
 	size_t *len)
 {
 	size_t n = 0;
 	const char *s = lua_tolstring(L, idx, &n);
-	if (s && memchr(s, '\0', n))
-		refuse_nul(L, what, kind, item);
+	if (s && memchr(s, '\0', n)) {
+		push_nul_message(L, what, kind, item);
+		lua_error(L);
+	}
 	if (len)
 		*len = n;
 	return s;
@@ -70,19 +137,6 @@ static const char *tostring_item(lua_State *L, int idx, const char *what, int ki
 const char *lm_tostring_nonul(lua_State *L, int idx, const char *what, int kind, size_t *len)
 {
 	return tostring_item(L, idx, what, kind, 0, len);
-}
-
-const char *lm_checkstring_nonul(lua_State *L, int arg, const char *what, int kind)
-{
-	luaL_checkstring(L, arg);
-	return lm_tostring_nonul(L, arg, what, kind, NULL);
-}
-
-const char *lm_optstring_nonul(lua_State *L, int arg, const char *def, const char *what)
-{
-	if (lua_isnoneornil(L, arg))
-		return def;
-	return lm_checkstring_nonul(L, arg, what, LM_TEXT);
 }
 
 static const char *opt_field(lua_State *L, int idx, const char *key, int kind)
@@ -135,7 +189,8 @@ void lm_check_options(lua_State *L, int idx, const char *what, const char *const
 				if (strlen(*a) == len && memcmp(k, *a, len) == 0)
 					known = 1;
 			if (!known)
-				luaL_error(L, "%s: unknown option '%s'", what, k);
+				luaL_error(L, "%s: unknown option '%s'%s", what, k,
+					memchr(k, '\0', len) ? " (the name contains a NUL character)" : "");
 		} else {
 			luaL_error(L, "%s: options are named (got a %s key)", what, luaL_typename(L, -2));
 		}

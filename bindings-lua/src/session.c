@@ -145,6 +145,8 @@ int lm_session_new(lua_State *L, lm_config *c, int cfg_index, int server, int op
 	if (opts) {
 		lm_check_options(L, opts, server ? "cfg:server" : "cfg:client",
 			server ? server_opts : client_opts);
+		if (lm_options_nonul(L, opts))
+			return 2;
 		if (!server) {
 			/* both stay in their stack slots: getfd() below may drop
 			 * them from opts and collect */
@@ -349,7 +351,7 @@ static int session_explain(lua_State *L)
 static int session_export(lua_State *L)
 {
 	lm_session *ls = check_session(L);
-	const char *label = lm_checkstring_nonul(L, 2, "label", LM_TEXT);
+	const char *label = luaL_checkstring(L, 2);
 	lua_Integer len = luaL_checkinteger(L, 3);
 	size_t ctx_len = 0;
 	const char *ctx = luaL_optlstring(L, 4, NULL, &ctx_len);
@@ -358,6 +360,8 @@ static int session_export(lua_State *L)
 	luaL_argcheck(L, len > 0 && len <= 65536, 3, "length must be 1 to 65536");
 	if (!ls->s)
 		return destroyed(L);
+	if (lm_fail_nul(L, 2, "label", LM_TEXT))
+		return 2;
 	out = lm_newuserdata(L, (size_t)len);
 	if (mutls_session_export_keying_material(out, (size_t)len, ls->s, label,
 		(const unsigned char *)ctx, ctx_len) < 0)

@@ -120,6 +120,8 @@ int lm_testca_new(lua_State *L)
 	}
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_settop(L, 1);
+	if (lm_options_nonul(L, 1))
+		return 2;
 	ca_options(L, 1, &o, 0);
 	ca = push_testca(L);
 	if (mutls_testca_new(&ca->ca, &o) < 0) {
@@ -141,6 +143,8 @@ static int testca_intermediate(lua_State *L)
 	}
 	luaL_checktype(L, 2, LUA_TTABLE);
 	lua_settop(L, 2);
+	if (lm_options_nonul(L, 2))
+		return 2;
 	ca_options(L, 2, &o, 1);
 	ca = push_testca(L);
 	if (mutls_testca_intermediate(&ca->ca, parent->ca, &o) < 0) {
@@ -181,6 +185,8 @@ static int testca_issue(lua_State *L)
 	luaL_checktype(L, 2, LUA_TTABLE);
 	lua_settop(L, 2);
 	lm_check_options(L, 2, "ca:issue", allowed);
+	if (lm_options_nonul(L, 2))
+		return 2;
 	/* every string stays on the stack until mutls_testca_issue returns */
 	o.cn = lm_optstring_field(L, 2, "cn");
 	o.dns = opt_list(L, 2, "dns", &o.dns_count);
@@ -271,8 +277,10 @@ static int testca_index(lua_State *L)
 static int identity_encrypted_key_pem(lua_State *L)
 {
 	lm_identity *id = check_identity(L, 1);
-	const char *password = lm_checkstring_nonul(L, 2, "password", LM_TEXT);
+	const char *password = luaL_checkstring(L, 2);
 	char *pem = NULL;
+	if (lm_fail_nul(L, 2, "password", LM_TEXT))
+		return 2;
 	if (mutls_identity_encrypted_key_pem(&pem, id->id, password) < 0)
 		return lm_fail_last(L);
 	lua_pushstring(L, pem);
@@ -283,7 +291,9 @@ static int identity_encrypted_key_pem(lua_State *L)
 static int identity_write_to(lua_State *L)
 {
 	lm_identity *id = check_identity(L, 1);
-	const char *dir = lm_checkstring_nonul(L, 2, "directory", LM_TEXT);
+	const char *dir = luaL_checkstring(L, 2);
+	if (lm_fail_nul(L, 2, "directory", LM_TEXT))
+		return 2;
 	if (mutls_identity_write_to(id->id, dir) < 0)
 		return lm_fail_last(L);
 	lua_createtable(L, 0, 3);
