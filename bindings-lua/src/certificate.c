@@ -75,7 +75,10 @@ static int cert_fingerprint(lua_State *L)
 	lm_cert *c = lm_check_cert(L, 1);
 	const char *alg = luaL_optstring(L, 2, "sha256");
 	char *fp = NULL;
-	int rc = mutls_x509_fingerprint(&fp, c->x, alg);
+	int rc;
+	if (lm_fail_nul(L, 2, "algorithm", LM_TEXT))
+		return 2;
+	rc = mutls_x509_fingerprint(&fp, c->x, alg);
 	return push_owned(L, rc, fp); /* rc is computed before fp is read */
 }
 
@@ -94,6 +97,10 @@ static int cert_verify(lua_State *L)
 
 	luaL_checktype(L, 2, LUA_TTABLE);
 	lm_check_options(L, 2, "verify", allowed);
+	if (lm_options_nonul(L, 2))
+		return 2;
+	/* Options are read raw (no metamethod runs) and every value stays in a
+	 * stack slot of this call until mutls_x509_verify has returned. */
 	hostname = lm_optstring_field(L, 2, "hostname");
 	p = lm_optstring_field(L, 2, "purpose");
 	if (p) {
@@ -106,35 +113,38 @@ static int cert_verify(lua_State *L)
 		else
 			return luaL_error(L, "verify: purpose must be \"server\", \"client\" or \"any\", not \"%s\"", p);
 	}
-	lua_getfield(L, 2, "intermediates");
-	if (!lua_isnil(L, -1)) {
+	if (lm_rawgetfield(L, 2, "intermediates") != LUA_TNIL) {
+		int list;
 		luaL_argcheck(L, lua_istable(L, -1), 2, "intermediates must be an array of certificates");
 		ninter = lm_rawlen(L, -1);
 		inter = lm_newuserdata(L, (ninter ? ninter : 1) * sizeof(*inter));
+		/* the certificates, in a table only this call reaches */
+		lua_createtable(L, (int)ninter, 0);
+		list = lua_gettop(L);
 		for (size_t i = 0; i < ninter; i++) {
 			lm_cert *ic;
-			lua_rawgeti(L, -2, (int)i + 1);
+			lua_rawgeti(L, list - 2, (int)i + 1);
 			ic = lm_test_cert(L, -1);
 			if (!ic)
 				return luaL_error(L, "verify: intermediates[%d] is not a certificate", (int)i + 1);
-			inter[i] = ic->x; /* kept alive by the options table */
-			lua_pop(L, 1);
+			inter[i] = ic->x;
+			lua_rawseti(L, list, (int)i + 1);
 		}
 	}
 	/* The trust anchors, CRLs and patterns go into a throwaway config,
 	 * collected with its userdata even if an argument error is raised. */
 	tc = lm_push_new_config(L);
-	lua_getfield(L, 2, "trust");
+	lm_rawgetfield(L, 2, "trust");
 	rc = lua_isnil(L, -1) ? 0 : lm_add_trust(L, tc->cfg, lua_gettop(L));
 	lua_pop(L, 1);
 	if (rc < 0)
 		return lm_fail_last(L);
-	lua_getfield(L, 2, "crl");
+	lm_rawgetfield(L, 2, "crl");
 	rc = lua_isnil(L, -1) ? 0 : lm_add_crl(L, tc->cfg, lua_gettop(L));
 	lua_pop(L, 1);
 	if (rc < 0)
 		return lm_fail_last(L);
-	lua_getfield(L, 2, "peers");
+	lm_rawgetfield(L, 2, "peers");
 	rc = lua_isnil(L, -1) ? 0 : lm_add_peers(L, tc->cfg, lua_gettop(L));
 	lua_pop(L, 1);
 	if (rc < 0)
@@ -259,9 +269,13 @@ static int push_new_cert(lua_State *L, int rc, mutls_x509 *x)
 int lm_certificate_new(lua_State *L)
 {
 	size_t len;
-	const char *pem = luaL_checklstring(L, 1, &len);
+	const char *pem;
 	mutls_x509 *x = NULL;
-	int rc = mutls_x509_from_pem(&x, pem, len);
+	int rc;
+	pem = luaL_checklstring(L, 1, &len);
+	if (lm_fail_nul(L, 1, "certificate", LM_SOURCE))
+		return 2;
+	rc = mutls_x509_from_pem(&x, pem, len);
 	return push_new_cert(L, rc, x);
 }
 
@@ -278,7 +292,10 @@ int lm_load_certificate(lua_State *L)
 {
 	const char *path = luaL_checkstring(L, 1);
 	mutls_x509 *x = NULL;
-	int rc = mutls_x509_load(&x, path);
+	int rc;
+	if (lm_fail_nul(L, 1, "path", LM_TEXT))
+		return 2;
+	rc = mutls_x509_load(&x, path);
 	return push_new_cert(L, rc, x);
 }
 
@@ -307,11 +324,14 @@ static int read_file(lua_State *L, const char *path)
 int lm_load_certificates(lua_State *L)
 {
 	size_t len;
-	const char *src = luaL_checklstring(L, 1, &len);
+	const char *src;
 	mutls_x509 **list = NULL;
 	size_t count = 0;
 	int rc;
 
+	src = luaL_checklstring(L, 1, &len);
+	if (lm_fail_nul(L, 1, "certificates", LM_SOURCE))
+		return 2;
 	if (!strstr(src, "-----BEGIN")) {
 		/* a path: the core reads PEM chains from text only */
 		if (!read_file(L, src)) {

@@ -77,4 +77,15 @@ static inline void *luaL_testudata(lua_State *L, int idx, const char *tname)
 #error "mutls: Lua 5.1 (LuaJIT) or 5.4 is required"
 #endif
 
+/* Pushes t[k] of the table at idx without metamethods (no user code runs,
+ * unlike lua_getfield) and returns its type. lua_rawget returns the type in
+ * 5.4 and nothing in 5.1. */
+static inline int lm_rawgetfield(lua_State *L, int idx, const char *k)
+{
+	idx = lua_absindex(L, idx);
+	lua_pushstring(L, k);
+	lua_rawget(L, idx);
+	return lua_type(L, -1);
+}
+
 #endif

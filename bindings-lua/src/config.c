@@ -63,8 +63,8 @@ int lm_add_trust(lua_State *L, mutls_config *cfg, int idx)
 {
 	idx = lua_absindex(L, idx);
 	switch (lua_type(L, idx)) {
-	case LUA_TSTRING:
-		return mutls_config_add_trust(cfg, lua_tostring(L, idx));
+	case LUA_TSTRING: /* slot idx anchors it */
+		return mutls_config_add_trust(cfg, lm_tostring_nonul(L, idx, "trust", LM_SOURCE, NULL));
 	case LUA_TUSERDATA: {
 		lm_cert *c = lm_test_cert(L, idx);
 		lm_testca *ca;
@@ -89,7 +89,7 @@ int lm_add_crl(lua_State *L, mutls_config *cfg, int idx)
 	idx = lua_absindex(L, idx);
 	switch (lua_type(L, idx)) {
 	case LUA_TSTRING:
-		return mutls_config_add_crl(cfg, lua_tostring(L, idx));
+		return mutls_config_add_crl(cfg, lm_tostring_nonul(L, idx, "crl", LM_SOURCE, NULL));
 	case LUA_TUSERDATA: {
 		lm_testca *ca = lm_test_testca(L, idx);
 		if (ca) {
@@ -291,7 +291,11 @@ static int password_protected(lua_State *L)
 	if (lua_type(L, -1) == LUA_TSTRING) {
 		size_t len;
 		const char *pw = lua_tolstring(L, -1, &len);
-		if (len < ctx->cap) {
+		if (memchr(pw, '\0', len)) {
+			/* C would see a shorter password than the one returned */
+			snprintf(ctx->error, sizeof(ctx->error),
+				"the password function returned a password that contains a NUL character");
+		} else if (len < ctx->cap) {
 			memcpy(ctx->buf, pw, len + 1);
 			ctx->given = 1;
 		} else {
@@ -335,10 +339,11 @@ static int config_fail(lua_State *L, const char *extra)
 /* Runs a setter result: 0 goes on, an error returns nil, err. */
 #define TRY(expr) do { if ((rc = (expr)) < 0) return config_fail(L, NULL); } while (0)
 
+/* Pushes opts[key] read raw (no metamethod runs) and returns its slot, or
+ * 0 (nothing pushed) for nil. */
 static int get_field(lua_State *L, int opts, const char *key)
 {
-	lua_getfield(L, opts, key);
-	if (lua_isnil(L, -1)) {
+	if (lm_rawgetfield(L, opts, key) == LUA_TNIL) {
 		lua_pop(L, 1);
 		return 0;
 	}
@@ -369,15 +374,18 @@ int lm_config_new(lua_State *L)
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_settop(L, 1);
 	lm_check_options(L, opts, "mutls.config", allowed);
+	if (lm_options_nonul(L, opts))
+		return 2;
 
 	c = lm_push_new_config(L);
 	cfg_index = lua_gettop(L);
 	lm_getuservalue(L, cfg_index);
 	hooks = lua_gettop(L);
 
-	/* own identity */
-	cert = lm_optstring_field(L, opts, "certificate");
-	key = lm_optstring_field(L, opts, "private_key");
+	/* own identity; cert and key stay in their stack slots while the
+	 * password function runs */
+	cert = lm_optsource_field(L, opts, "certificate");
+	key = lm_optsource_field(L, opts, "private_key");
 	memset(&pctx, 0, sizeof(pctx));
 	if ((v = get_field(L, opts, "identity"))) {
 		lm_identity *id = lm_test_identity(L, v);
@@ -394,7 +402,7 @@ int lm_config_new(lua_State *L)
 			return luaL_error(L, "mutls.config: 'certificate' and 'private_key' go together");
 		if ((v = get_field(L, opts, "password"))) {
 			if (lua_type(L, v) == LUA_TSTRING) {
-				password = lua_tostring(L, v);
+				password = lm_tostring_nonul(L, v, "password", LM_TEXT, NULL);
 			} else if (lua_type(L, v) == LUA_TFUNCTION) {
 				pctx.L = L;
 				pctx.fn_index = v;
@@ -435,8 +443,7 @@ int lm_config_new(lua_State *L)
 			return luaL_error(L, "option 'peer_certificate' must be \"require\", \"request\" or \"none\", not \"%s\"", mode);
 		TRY(mutls_config_set_peer_certificate(c->cfg, m));
 	}
-	lua_getfield(L, opts, "check_hostname");
-	if (!lua_isnil(L, -1))
+	if (lm_rawgetfield(L, opts, "check_hostname") != LUA_TNIL)
 		TRY(mutls_config_set_check_hostname(c->cfg, lm_optbool_field(L, opts, "check_hostname", 1)));
 	lua_pop(L, 1);
 	if ((v = get_field(L, opts, "peers"))) {
@@ -460,14 +467,13 @@ int lm_config_new(lua_State *L)
 		TRY(mutls_config_set_alpn(c->cfg, list, n));
 		lua_pop(L, 2);
 	}
-	lua_getfield(L, opts, "session_tickets");
-	if (!lua_isnil(L, -1))
+	if (lm_rawgetfield(L, opts, "session_tickets") != LUA_TNIL)
 		TRY(mutls_config_set_session_tickets(c->cfg, lm_optbool_field(L, opts, "session_tickets", 1)));
 	lua_pop(L, 1);
 
 	if ((v = get_field(L, opts, "keylog"))) {
 		if (lua_type(L, v) == LUA_TSTRING) {
-			TRY(mutls_config_set_keylog_file(c->cfg, lua_tostring(L, v)));
+			TRY(mutls_config_set_keylog_file(c->cfg, lm_tostring_nonul(L, v, "keylog", LM_TEXT, NULL)));
 		} else {
 			check_function(L, v, "keylog (a path or a function)");
 			lua_pushvalue(L, v);

@@ -60,13 +60,42 @@ void lm_register_class(lua_State *L, const char *tname, const luaL_Reg *meta,
  * pushed, or 0 (nothing pushed) when it is not a method. Methods are looked
  * up on every obj:method() call, so this is one raw table read. */
 int lm_index_method(lua_State *L);
-/* Field helpers on the table at idx: raise on a wrong type. */
+/*
+ * Strings that go into C. C reads a Lua string up to its first NUL, so a
+ * string with an embedded NUL would mean something shorter in C than in Lua
+ * ("orders.internal\0.attacker.example"): it is refused, as bad input
+ * (nil, err with code "config", naming the option), by lm_options_nonul
+ * for a whole options table and lm_fail_nul for one argument, before
+ * anything is done; lm_tostring_nonul (used where each string is handed to
+ * C) raises if one got past them (user code changed the options meanwhile).
+ *
+ * A pointer into a Lua string is valid only while the string is reachable:
+ * the string stays in a stack slot of the running C function (or in a table
+ * only the binding can reach) until the C call that reads it has returned,
+ * whatever Lua code runs meanwhile (a password function, getfd(), a
+ * metamethod, a finalizer during an allocation).
+ */
+#define LM_TEXT   0 /* a name, pattern, password...: no NUL */
+#define LM_SOURCE 1 /* PEM text or a path (the message hints at DER) */
+/* Pushes nil, err and returns 2 when the string at idx holds a NUL; 0. */
+int lm_fail_nul(lua_State *L, int idx, const char *what, int kind);
+/* The same for every string value (and string item of an array value) of
+ * the options table at idx, except binary ones (session_data). */
+int lm_options_nonul(lua_State *L, int idx);
+/* The string at idx (a number is converted in place), NULL when it is not
+ * a string or number; raises when it holds a NUL. */
+const char *lm_tostring_nonul(lua_State *L, int idx, const char *what, int kind, size_t *len);
+/* Option fields of the table at idx, read raw (metamethods do not run): raise
+ * on a wrong type. The string ones push the value (string or nil) and leave
+ * it on the stack, where it anchors the string returned (NULL for nil). */
 const char *lm_optstring_field(lua_State *L, int idx, const char *key);
+const char *lm_optsource_field(lua_State *L, int idx, const char *key);
 int lm_optbool_field(lua_State *L, int idx, const char *key, int def);
 /* Raise when the options table at idx has a key not in allowed (NULL-ended). */
 void lm_check_options(lua_State *L, int idx, const char *what, const char *const *allowed);
-/* The string, or each string of the array, at idx, as a C array kept alive
- * by a userdata left on the stack. Raises on other types. */
+/* The string, or each string of the array, at idx, as a C array. One
+ * userdata is left on the stack: it keeps the array and, in its user value,
+ * the strings. Raises on other types and on a NUL. */
 const char **lm_string_list(lua_State *L, int idx, const char *what, size_t *count);
 /* Calls fn(value, lightuserdata ctx) under lua_pcall on L, value being the
  * stack slot value_index of L's current frame. Returns 0, or -1 with the

@@ -43,6 +43,11 @@ static int session_destroy(lua_State *L)
 static int session_gc(lua_State *L)
 {
 	lm_session *ls = check_session(L);
+	/* The collector never gets here while busy (the session is in a stack
+	 * slot of the call); a hook calling __gc itself would free the session
+	 * under the core. */
+	if (ls->busy)
+		return luaL_error(L, "a session cannot be released from inside one of its own hooks");
 	session_release(ls);
 	return 0;
 }
@@ -98,8 +103,7 @@ static int opt_fd(lua_State *L, int opts)
 	int fd = -1;
 	if (!opts)
 		return -1;
-	lua_getfield(L, opts, "fd");
-	if (!lua_isnil(L, -1)) {
+	if (lm_rawgetfield(L, opts, "fd") != LUA_TNIL) {
 		if (lua_type(L, -1) != LUA_TNUMBER)
 			luaL_error(L, "option 'fd' must be an integer file descriptor, not %s", luaL_typename(L, -1));
 		fd = (int)lua_tointeger(L, -1);
@@ -107,9 +111,9 @@ static int opt_fd(lua_State *L, int opts)
 			luaL_error(L, "option 'fd' must be a file descriptor >= 0 (leave it out for memory mode)");
 	}
 	lua_pop(L, 1);
-	lua_getfield(L, opts, "sock");
-	if (!lua_isnil(L, -1)) {
-		/* a LuaSocket-style object: its getfd() */
+	if (lm_rawgetfield(L, opts, "sock") != LUA_TNIL) {
+		/* a LuaSocket-style object: its getfd(), looked up as a method
+		 * (metamethods run: LuaSocket's methods are in its metatable) */
 		if (fd >= 0)
 			luaL_error(L, "give either 'fd' or 'sock', not both");
 		lua_getfield(L, -1, "getfd");
@@ -141,17 +145,18 @@ int lm_session_new(lua_State *L, lm_config *c, int cfg_index, int server, int op
 	if (opts) {
 		lm_check_options(L, opts, server ? "cfg:server" : "cfg:client",
 			server ? server_opts : client_opts);
+		if (lm_options_nonul(L, opts))
+			return 2;
 		if (!server) {
+			/* both stay in their stack slots: getfd() below may drop
+			 * them from opts and collect */
 			hostname = lm_optstring_field(L, opts, "server_hostname");
-			lua_getfield(L, opts, "session_data");
-			if (lua_type(L, -1) == LUA_TSTRING)
-				data = lua_tolstring(L, -1, &data_len); /* kept by opts */
+			if (lm_rawgetfield(L, opts, "session_data") == LUA_TSTRING)
+				data = lua_tolstring(L, -1, &data_len); /* binary: NULs are data */
 			else if (!lua_isnil(L, -1))
 				luaL_error(L, "option 'session_data' must be a string, not %s", luaL_typename(L, -1));
-			lua_pop(L, 1);
 		}
-		lua_getfield(L, opts, "timeout");
-		if (!lua_isnil(L, -1)) {
+		if (lm_rawgetfield(L, opts, "timeout") != LUA_TNIL) {
 			if (lua_type(L, -1) != LUA_TNUMBER)
 				luaL_error(L, "option 'timeout' must be a number of seconds, not %s", luaL_typename(L, -1));
 			timeout = lua_tonumber(L, -1);
@@ -159,6 +164,8 @@ int lm_session_new(lua_State *L, lm_config *c, int cfg_index, int server, int op
 		lua_pop(L, 1);
 	}
 	fd = opt_fd(L, opts);
+	if (!c->cfg) /* getfd() ran Lua code: it may have closed the config */
+		return luaL_error(L, "the config was released");
 
 	ls = lm_newuserdata(L, sizeof(*ls));
 	memset(ls, 0, sizeof(*ls));
@@ -353,6 +360,8 @@ static int session_export(lua_State *L)
 	luaL_argcheck(L, len > 0 && len <= 65536, 3, "length must be 1 to 65536");
 	if (!ls->s)
 		return destroyed(L);
+	if (lm_fail_nul(L, 2, "label", LM_TEXT))
+		return 2;
 	out = lm_newuserdata(L, (size_t)len);
 	if (mutls_session_export_keying_material(out, (size_t)len, ls->s, label,
 		(const unsigned char *)ctx, ctx_len) < 0)

@@ -76,8 +76,7 @@ static lm_identity *push_identity(lua_State *L)
 static int64_t opt_time(lua_State *L, int opts, const char *key)
 {
 	int64_t t = MUTLS_TIME_UNSET;
-	lua_getfield(L, opts, key);
-	if (lua_type(L, -1) == LUA_TNUMBER)
+	if (lm_rawgetfield(L, opts, key) == LUA_TNUMBER)
 		t = (int64_t)time(NULL) + (int64_t)lua_tonumber(L, -1);
 	else if (!lua_isnil(L, -1))
 		luaL_error(L, "option '%s' must be a number of seconds from now, not %s", key,
@@ -92,6 +91,7 @@ static mutls_key_type opt_key_type(lua_State *L, int opts)
 	const char *name = lm_optstring_field(L, opts, "key_type");
 	if (name && mutls_key_type_from_name(&kt, name) < 0)
 		luaL_error(L, "option 'key_type': %s", mutls_error_message(mutls_error_last()));
+	lua_pop(L, 1);
 	return kt;
 }
 
@@ -100,7 +100,7 @@ static void ca_options(lua_State *L, int opts, mutls_testca_options *o, int inte
 	static const char *const allowed[] = { "name", "key_type", "not_before", "not_after",
 		"not_ca", NULL };
 	lm_check_options(L, opts, intermediate ? "ca:intermediate" : "mutls.testca", allowed);
-	o->name = lm_optstring_field(L, opts, "name");
+	o->name = lm_optstring_field(L, opts, "name"); /* left on the stack: it anchors o->name */
 	o->key_type = opt_key_type(L, opts);
 	o->not_before = opt_time(L, opts, "not_before");
 	o->not_after = opt_time(L, opts, "not_after");
@@ -120,6 +120,8 @@ int lm_testca_new(lua_State *L)
 	}
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_settop(L, 1);
+	if (lm_options_nonul(L, 1))
+		return 2;
 	ca_options(L, 1, &o, 0);
 	ca = push_testca(L);
 	if (mutls_testca_new(&ca->ca, &o) < 0) {
@@ -141,6 +143,8 @@ static int testca_intermediate(lua_State *L)
 	}
 	luaL_checktype(L, 2, LUA_TTABLE);
 	lua_settop(L, 2);
+	if (lm_options_nonul(L, 2))
+		return 2;
 	ca_options(L, 2, &o, 1);
 	ca = push_testca(L);
 	if (mutls_testca_intermediate(&ca->ca, parent->ca, &o) < 0) {
@@ -154,8 +158,7 @@ static const char *const *opt_list(lua_State *L, int opts, const char *key, size
 {
 	const char **list;
 	*count = 0;
-	lua_getfield(L, opts, key);
-	if (lua_isnil(L, -1)) {
+	if (lm_rawgetfield(L, opts, key) == LUA_TNIL) {
 		lua_pop(L, 1);
 		return NULL;
 	}
@@ -182,6 +185,9 @@ static int testca_issue(lua_State *L)
 	luaL_checktype(L, 2, LUA_TTABLE);
 	lua_settop(L, 2);
 	lm_check_options(L, 2, "ca:issue", allowed);
+	if (lm_options_nonul(L, 2))
+		return 2;
+	/* every string stays on the stack until mutls_testca_issue returns */
 	o.cn = lm_optstring_field(L, 2, "cn");
 	o.dns = opt_list(L, 2, "dns", &o.dns_count);
 	o.ip = opt_list(L, 2, "ip", &o.ip_count);
@@ -273,6 +279,8 @@ static int identity_encrypted_key_pem(lua_State *L)
 	lm_identity *id = check_identity(L, 1);
 	const char *password = luaL_checkstring(L, 2);
 	char *pem = NULL;
+	if (lm_fail_nul(L, 2, "password", LM_TEXT))
+		return 2;
 	if (mutls_identity_encrypted_key_pem(&pem, id->id, password) < 0)
 		return lm_fail_last(L);
 	lua_pushstring(L, pem);
@@ -284,6 +292,8 @@ static int identity_write_to(lua_State *L)
 {
 	lm_identity *id = check_identity(L, 1);
 	const char *dir = luaL_checkstring(L, 2);
+	if (lm_fail_nul(L, 2, "directory", LM_TEXT))
+		return 2;
 	if (mutls_identity_write_to(id->id, dir) < 0)
 		return lm_fail_last(L);
 	lua_createtable(L, 0, 3);

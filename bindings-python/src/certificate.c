@@ -230,7 +230,7 @@ static int parse_purpose(PyObject *obj, mutls_purpose *out)
 			Py_TYPE(obj)->tp_name);
 		return -1;
 	}
-	s = PyUnicode_AsUTF8(obj);
+	s = mutlspy_utf8_nonul(obj, "purpose");
 	if (!s)
 		return -1;
 	if (strcmp(s, "server") == 0)

@@ -183,6 +183,11 @@ static int password_trampoline(char *buf, size_t cap, const char *what, void *pa
 	}
 	if (!bytes)
 		goto fail;
+	if (memchr(PyBytes_AS_STRING(bytes), 0, (size_t)PyBytes_GET_SIZE(bytes))) {
+		/* C would take the password up to the NUL */
+		PyErr_SetString(PyExc_ValueError, "the password callable returned a password that contains a NUL character");
+		goto fail;
+	}
 	if ((size_t)PyBytes_GET_SIZE(bytes) >= cap) {
 		PyErr_Format(PyExc_ValueError, "password is longer than %zu bytes", cap - 1);
 		goto fail;
@@ -507,7 +512,7 @@ static int Config_init(ConfigObject *self, PyObject *args, PyObject *kwds)
 				Py_TYPE(peer_mode)->tp_name);
 			return -1;
 		}
-		if (!(m = PyUnicode_AsUTF8(peer_mode)))
+		if (!(m = mutlspy_utf8_nonul(peer_mode, "peer_certificate")))
 			return -1;
 		if (strcmp(m, "require") == 0)
 			mode = MUTLS_PEER_REQUIRE;

@@ -101,6 +101,17 @@ PyObject *mutlspy_str_bytes(PyObject *obj, const char *field)
 	return out;
 }
 
+const char *mutlspy_utf8_nonul(PyObject *str, const char *field)
+{
+	Py_ssize_t len;
+	const char *s = PyUnicode_AsUTF8AndSize(str, &len);
+	if (s && memchr(s, 0, (size_t)len)) {
+		mutlspy_raise_code(MUTLS_ECONFIG, "%s: the value contains a NUL character", field);
+		return NULL;
+	}
+	return s;
+}
+
 /* obj.method() as a float (datetime.timestamp, timedelta.total_seconds). */
 static int seconds_from(double *out, PyObject *obj, const char *method)
 {

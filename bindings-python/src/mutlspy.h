@@ -111,6 +111,9 @@ extern PyType_Spec mutlspy_identity_spec;
 PyObject *mutlspy_source_bytes(PyObject *obj, const char *field);
 /* A plain string option (str, or bytes taken as UTF-8): new bytes object. */
 PyObject *mutlspy_str_bytes(PyObject *obj, const char *field);
+/* The UTF-8 of a str (owned by it), or NULL with ConfigError set when it
+ * contains a NUL (C would compare "none\0..." as "none"). */
+const char *mutlspy_utf8_nonul(PyObject *str, const char *field);
 /* A time option: None -> MUTLS_TIME_UNSET; datetime (aware, or naive taken
  * as UTC) -> its Unix time; int/float -> seconds from now. -1 on error. */
 int mutlspy_time_arg(PyObject *obj, const char *field, int64_t *out);

@@ -23,7 +23,7 @@ static int key_type_arg(PyObject *obj, mutls_key_type *out)
 		PyErr_Format(PyExc_TypeError, "key_type: expected str, not %.100s", Py_TYPE(obj)->tp_name);
 		return -1;
 	}
-	if (!(name = PyUnicode_AsUTF8(obj)))
+	if (!(name = mutlspy_utf8_nonul(obj, "key_type")))
 		return -1;
 	if ((rc = mutls_key_type_from_name(out, name)) < 0) {
 		mutlspy_raise_last(rc, NULL, NULL);
@@ -182,7 +182,7 @@ static PyObject *TestCA_issue(TestCAObject *self, PyObject *args, PyObject *kwds
 			PyErr_Format(PyExc_TypeError, "purpose: expected str, not %.100s", Py_TYPE(purpose)->tp_name);
 			goto out;
 		}
-		if (!(p = PyUnicode_AsUTF8(purpose)))
+		if (!(p = mutlspy_utf8_nonul(purpose, "purpose")))
 			goto out;
 		if (strcmp(p, "server") == 0)
 			o.purpose = MUTLS_PURPOSE_SERVER;
