@@ -244,6 +244,8 @@ class Config:
         session_tickets: bool = True,
         keylog: _PathLike | Callable[[str], object] | None = None,
         trace: Callable[[TraceEvent], object] | None = None,
+        session_cache: int = 1024,
+        send_ca_names: bool = True,
     ) -> None: ...
     def client(
         self,
