@@ -93,7 +93,8 @@ static size_t replace_message(unsigned char *out, size_t cap, const unsigned cha
 			msg[2] = (unsigned char)(body_len >> 8);
 			msg[3] = (unsigned char)body_len;
 			CHECK(body_len + 4 <= sizeof(msg));
-			memcpy(msg + 4, body, body_len);
+			if (body_len)
+				memcpy(msg + 4, body, body_len);
 			p = msg;
 			plen = body_len + 4;
 		}
