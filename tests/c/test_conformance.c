@@ -241,6 +241,18 @@ TEST(tls12_resumes_by_session_id)
 	world_free(&w);
 }
 
+TEST(tls13_sessions_take_no_cache_entry)
+{
+	/* TLS 1.3 resumes by ticket only: nothing is stored by ID */
+	world w;
+	world_make(&w, 0);
+	pair_run(&w.p, w.ccfg, "orders.internal", w.scfg);
+	CHECK_INT(w.p.server_rc, 0);
+	CHECK_STR(mutls_session_version(w.p.server), "TLSv1.3");
+	CHECK_INT(mutls__session_cache_count(w.scfg->session_cache), 0);
+	world_free(&w);
+}
+
 TEST(session_cache_zero_turns_it_off)
 {
 	world w;
