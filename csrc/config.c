@@ -2,6 +2,7 @@
  * frozen by its first session, then shared read-only. */
 #include "config.h"
 #include "chain_cache.h"
+#include "session_cache.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +14,12 @@
 
 #define DEFAULT_PRIORITY "NORMAL"
 #define DEFAULT_VERSIONS ":-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+/* Left out of the default: GnuTLS 3.7.9 with nettle 3.8.1 accepts an Ed448
+ * signature with bits of its last byte flipped (docs/hardening.md). */
+#define DEFAULT_EXCLUSIONS ":-SIGN-EDDSA-ED448"
+/* Trust anchors are added for TLS use: their names make the list the
+ * CertificateRequest advertises (send_ca_names turns it off per session). */
+#define TRUST_FLAGS GNUTLS_TL_USE_IN_TLS
 
 int mutls_config_new(mutls_config **out)
 {
@@ -29,6 +36,8 @@ int mutls_config_new(mutls_config **out)
 	cfg->peer_mode = MUTLS_PEER_REQUIRE;
 	cfg->check_hostname = 1;
 	cfg->tickets = 1;
+	cfg->session_cache_entries = MUTLS_SESSION_CACHE_DEFAULT;
+	cfg->send_ca_names = 1;
 	pthread_mutex_init(&cfg->lock, NULL);
 	pthread_mutex_init(&cfg->keylog_lock, NULL);
 	pthread_mutex_init(&cfg->chains_lock, NULL);
@@ -92,6 +101,7 @@ void mutls_config_unref(mutls_config *cfg)
 	pthread_mutex_destroy(&cfg->keylog_lock);
 	mutls__chain_cache_clear(cfg);
 	pthread_mutex_destroy(&cfg->chains_lock);
+	mutls__session_cache_free(cfg->session_cache);
 	free(cfg);
 }
 
@@ -100,14 +110,16 @@ static int build_priority(gnutls_priority_t *out, const mutls_config *cfg)
 	const char *base = cfg->priority_text ? cfg->priority_text : DEFAULT_PRIORITY;
 	const char *versions = cfg->versions_text ? cfg->versions_text :
 		(cfg->priority_text ? "" : DEFAULT_VERSIONS);
+	/* an explicit priority string is taken as given */
+	const char *exclusions = cfg->priority_text ? "" : DEFAULT_EXCLUSIONS;
 	const char *err_pos = NULL;
-	size_t len = strlen(base) + strlen(versions) + 1;
+	size_t len = strlen(base) + strlen(versions) + strlen(exclusions) + 1;
 	char *text = malloc(len);
 	int rc;
 
 	if (!text)
 		return mutls__error(MUTLS_ENOMEM, "out of memory");
-	snprintf(text, len, "%s%s", base, versions);
+	snprintf(text, len, "%s%s%s", base, versions, exclusions);
 	rc = gnutls_priority_init(out, text, &err_pos);
 	if (rc < 0) {
 		rc = mutls__error_gnutls(MUTLS_ECONFIG, rc,
@@ -136,6 +148,11 @@ int mutls_config_freeze(mutls_config *cfg)
 			rc = mutls__error_gnutls(MUTLS_ENOMEM, rc, "cannot make a session ticket key");
 			goto done;
 		}
+	}
+	if (cfg->session_cache_entries &&
+	    !(cfg->session_cache = mutls__session_cache_new(cfg->session_cache_entries))) {
+		rc = mutls__error(MUTLS_ENOMEM, "out of memory for the session cache");
+		goto done;
 	}
 	/* The credentials take the trust list; we keep a borrowed pointer. */
 	gnutls_certificate_set_trust_list(cfg->cred, cfg->tlist, 0);
@@ -356,7 +373,7 @@ int mutls_config_add_trust(mutls_config *cfg, const char *source)
 	if (!source || !*source)
 		return mutls__error(MUTLS_ECONFIG, "trust: empty value");
 	if (strcmp(source, "system") == 0) {
-		rc = gnutls_x509_trust_list_add_system_trust(cfg->tlist, 0, 0);
+		rc = gnutls_x509_trust_list_add_system_trust(cfg->tlist, TRUST_FLAGS, 0);
 		if (rc < 0)
 			return mutls__error_gnutls(MUTLS_ECONFIG, rc, "trust \"system\": cannot load the system trust store");
 		if (rc == 0)
@@ -366,7 +383,7 @@ int mutls_config_add_trust(mutls_config *cfg, const char *source)
 	}
 	if (!mutls__is_pem(source) && stat(source, &st) == 0 && S_ISDIR(st.st_mode)) {
 		rc = gnutls_x509_trust_list_add_trust_dir(cfg->tlist, source, NULL,
-			GNUTLS_X509_FMT_PEM, 0, 0);
+			GNUTLS_X509_FMT_PEM, TRUST_FLAGS, 0);
 		if (rc < 0)
 			return mutls__error_gnutls(MUTLS_ECONFIG, rc, "trust %s: cannot read the directory", source);
 		if (rc == 0)
@@ -383,7 +400,7 @@ int mutls_config_add_trust(mutls_config *cfg, const char *source)
 		return mutls__error(MUTLS_ECONFIG, "%s: no \"-----BEGIN CERTIFICATE-----\" block found", label);
 	}
 	rc = gnutls_x509_trust_list_add_trust_mem(cfg->tlist, &data, NULL,
-		mutls__is_pem((const char *)data.data) ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, 0, 0);
+		mutls__is_pem((const char *)data.data) ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, TRUST_FLAGS, 0);
 	free(owned);
 	if (rc < 0)
 		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: not a readable certificate", label);
@@ -400,7 +417,7 @@ int mutls_config_add_trust_x509(mutls_config *cfg, const mutls_x509 *ca)
 	CHECK_MUTABLE(cfg, "trust");
 	if (!ca)
 		return mutls__error(MUTLS_EUSAGE, "trust: NULL certificate");
-	rc = gnutls_x509_trust_list_add_trust_mem(cfg->tlist, &ca->der, NULL, GNUTLS_X509_FMT_DER, 0, 0);
+	rc = gnutls_x509_trust_list_add_trust_mem(cfg->tlist, &ca->der, NULL, GNUTLS_X509_FMT_DER, TRUST_FLAGS, 0);
 	if (rc <= 0)
 		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "trust: cannot add %s", ca->label);
 	cfg->trust_count += rc;
@@ -548,6 +565,24 @@ int mutls_config_set_session_tickets(mutls_config *cfg, int enabled)
 {
 	CHECK_MUTABLE(cfg, "session_tickets");
 	cfg->tickets = enabled ? 1 : 0;
+	return 0;
+}
+
+int mutls_config_set_session_cache(mutls_config *cfg, size_t entries)
+{
+	CHECK_MUTABLE(cfg, "session_cache");
+	if (entries > MUTLS_SESSION_CACHE_MAX)
+		return mutls__error(MUTLS_ECONFIG,
+			"session_cache: %zu entries is more than the limit of %u (0 turns the cache off)",
+			entries, MUTLS_SESSION_CACHE_MAX);
+	cfg->session_cache_entries = entries;
+	return 0;
+}
+
+int mutls_config_set_send_ca_names(mutls_config *cfg, int enabled)
+{
+	CHECK_MUTABLE(cfg, "send_ca_names");
+	cfg->send_ca_names = enabled ? 1 : 0;
 	return 0;
 }
 

@@ -66,6 +66,9 @@ struct mutls_config {
 	size_t alpn_count;
 	int tickets;
 	gnutls_datum_t ticket_key;          /* made at freeze (server tickets) */
+	size_t session_cache_entries;       /* option session_cache; 0: off */
+	struct mutls_session_cache *session_cache; /* made at freeze (session_cache.c) */
+	int send_ca_names;                  /* CertificateRequest names the trust anchors */
 
 	mutls_verify_hook verify_hook;
 	void *verify_payload;

@@ -3,6 +3,7 @@
  * codes, reasons, side, step and alert of the error model. */
 #include "session.h"
 #include "chain_cache.h"
+#include "session_cache.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -93,6 +94,9 @@ static int session_new(mutls_session **out, mutls_config *cfg, int is_server,
 			cfg->peer_mode == MUTLS_PEER_REQUEST ? GNUTLS_CERT_REQUEST : GNUTLS_CERT_IGNORE);
 		if (cfg->tickets && (rc = gnutls_session_ticket_enable_server(s->gs, &cfg->ticket_key)) < 0)
 			goto gnutls_fail;
+		mutls__session_cache_attach(s);
+		if (!cfg->send_ca_names)
+			gnutls_certificate_send_x509_rdn_sequence(s->gs, 1);
 	} else if (hostname && !is_ip_literal(hostname)) {
 		if ((rc = gnutls_server_name_set(s->gs, GNUTLS_NAME_DNS, hostname, strlen(hostname))) < 0)
 			goto gnutls_fail;
@@ -418,6 +422,8 @@ static void send_alert(mutls_session *s, int alert)
 	while ((rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) && s->fd >= 0 && ++tries < 3);
 	mutls__trace_add(s, MUTLS_TRACE_ALERT, 1, 0, mutls_alert_name(alert), alert, 0,
 		"%s", rc < 0 ? "could not be sent" : "");
+	if (rc >= 0 && s->fd >= 0)
+		mutls__transport_drain_after_alert(s);
 }
 
 static int own_certificate_sent(const mutls_session *s)
@@ -541,6 +547,12 @@ static int session_fail(mutls_session *s, int grc, mutls_step phase)
 				s->failed_hook ? s->failed_hook : "trace", mutls_step_name(phase),
 				s->hook_message[0] ? ": " : "", s->hook_message);
 		}
+		send = 1;
+	} else if (s->malformed &&
+		   (grc == GNUTLS_E_NO_CERTIFICATE_FOUND || grc == GNUTLS_E_CERTIFICATE_REQUIRED)) {
+		/* malformed.c: decode_error, as gnutls_alert_send_appropriate */
+		mutls__error_fill(e, MUTLS_EPROTOCOL, MUTLS_SIDE_LOCAL, peer_step, GNUTLS_A_DECODE_ERROR,
+			"%s sent a malformed message: %s", peer, s->malformed);
 		send = 1;
 	} else if ((grc == GNUTLS_E_NO_CERTIFICATE_FOUND || grc == GNUTLS_E_CERTIFICATE_REQUIRED) &&
 		   s->is_server && s->peer_len > 0) {

@@ -53,6 +53,8 @@ struct mutls_session {
 	const char *failed_hook;      /* "trace" / "keylog" (static) */
 	char hook_message[512];       /* what a failed trace/keylog hook said */
 	int no_cert;                  /* required peer certificate missing */
+	const char *malformed;        /* static: how a client message GnuTLS calls
+	                               * "no certificate" was malformed (malformed.c) */
 	int verify_ran;
 	int verified;
 	mutls_verdict verdict;
@@ -85,8 +87,20 @@ int mutls__transport_plaintext_alert(const mutls_session *s);
 int mutls__transport_at_record_start(const mutls_session *s);
 /* Reads (never blocking) what a socket peer left, following its records. */
 void mutls__transport_drain(mutls_session *s);
+/* Bounds of the drain after a fatal alert: 1 s, 17 MiB (the largest
+ * handshake message, 16 MiB, with its record headers), 200 ms of silence. */
+#define MUTLS_DRAIN_MS 1000
+#define MUTLS_DRAIN_BYTES (17u * 1024u * 1024u)
+#define MUTLS_DRAIN_IDLE_MS 200
+/* Socket mode, after a fatal alert: reads and drops what the peer still
+ * sends (bounded, see transport.c) so that closing does not reset. */
+void mutls__transport_drain_after_alert(mutls_session *s);
 /* Memory mode: 1 when unread input remains. */
 int mutls__transport_has_input(const mutls_session *s);
+
+/* malformed.c: notes (before GnuTLS parses it) an incoming message that is
+ * malformed in a way GnuTLS reports as "no certificate found". */
+void mutls__malformed_note(mutls_session *s, unsigned htype, const gnutls_datum_t *msg);
 
 /* trace.c */
 void mutls__trace_setup(mutls_session *s);

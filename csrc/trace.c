@@ -203,6 +203,8 @@ static int handshake_hook(gnutls_session_t gs, unsigned htype, unsigned when,
 	/* Before GnuTLS processes a ClientHello (it may refuse it), note what
 	 * it offers; every event is recorded after the message. */
 	if (when == GNUTLS_HOOK_PRE) {
+		if (incoming)
+			mutls__malformed_note(s, htype, msg);
 		if (incoming && htype == GNUTLS_HANDSHAKE_CLIENT_HELLO && msg && msg->data)
 			describe_client_hello(detail, sizeof(detail), s->offered_versions,
 				sizeof(s->offered_versions), msg->data, msg->size);

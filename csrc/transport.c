@@ -4,6 +4,7 @@
 #include "session.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,6 +213,13 @@ void mutls__transport_start_call(mutls_session *s)
 	s->deadline_ms = (s->fd >= 0 && s->timeout_ms > 0) ? now_ms() + s->timeout_ms : 0;
 }
 
+/* A blocking socket, or one with a deadline for this call. */
+static int socket_may_wait(const mutls_session *s)
+{
+	int flags = fcntl(s->fd, F_GETFL);
+	return s->timeout_ms > 0 || (flags >= 0 && !(flags & O_NONBLOCK));
+}
+
 /* Waits for the socket until the call's deadline (none: returns at once).
  * 0 when ready (or no deadline); -1 when the deadline passed. */
 static int wait_ready(mutls_session *s, short events)
@@ -274,6 +282,44 @@ void mutls__transport_drain(mutls_session *s)
 
 	while (s->fd >= 0 && guard-- > 0 && fd_pull(s, buf, sizeof(buf)) > 0)
 		;
+}
+
+/* After a fatal alert: read and drop what the peer is still sending, so
+ * that closing the socket does not reset the connection (a reset can
+ * destroy the alert before the peer reads it: a client still sending a
+ * 16 MiB ClientHello would see a broken pipe instead). Bounded: at most
+ * MUTLS_DRAIN_MS in all and MUTLS_DRAIN_BYTES; it stops at the peer's EOF,
+ * an error, or a pause of MUTLS_DRAIN_IDLE_MS (the peer has sent it all
+ * and is reading). A non-blocking socket without a deadline is never
+ * waited on: only what has arrived is taken. */
+void mutls__transport_drain_after_alert(mutls_session *s)
+{
+	unsigned char sink[16384];
+	int may_wait = s->fd >= 0 && socket_may_wait(s);
+	int64_t start = now_ms();
+	size_t total = 0;
+
+	while (s->fd >= 0 && total < MUTLS_DRAIN_BYTES) {
+		ssize_t n;
+		int64_t left = MUTLS_DRAIN_MS - (now_ms() - start);
+		if (may_wait) {
+			struct pollfd p = { s->fd, POLLIN, 0 };
+			int rc;
+			if (left <= 0)
+				break;
+			rc = poll(&p, 1, left < MUTLS_DRAIN_IDLE_MS ? (int)left : MUTLS_DRAIN_IDLE_MS);
+			if (rc < 0 && errno == EINTR)
+				continue;
+			if (rc <= 0)
+				break;
+		}
+		do
+			n = recv(s->fd, sink, sizeof(sink), MSG_DONTWAIT);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0)
+			break;
+		total += (size_t)n;
+	}
 }
 
 static int fd_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)

@@ -350,6 +350,23 @@ static int get_field(lua_State *L, int opts, const char *key)
 	return lua_gettop(L);
 }
 
+/* A count at idx: raises unless it is a number; 0 when it is not a whole
+ * number from 0 up that fits (a value error), else 1 and *out. */
+static int entries_field(lua_State *L, int idx, const char *what, size_t *out)
+{
+	lua_Number n;
+
+	if (lua_type(L, idx) != LUA_TNUMBER)
+		luaL_error(L, "option '%s' must be a number of entries, not %s", what,
+			luaL_typename(L, idx));
+	n = lua_tonumber(L, idx);
+	if (!(n >= 0) || (n < 9007199254740992.0 && n != (lua_Number)(long long)n))
+		return 0;
+	/* too large: the core's limit says so */
+	*out = n < 9007199254740992.0 ? (size_t)n : (size_t)-1;
+	return 1;
+}
+
 static void check_function(lua_State *L, int idx, const char *what)
 {
 	if (lua_type(L, idx) != LUA_TFUNCTION)
@@ -361,7 +378,7 @@ int lm_config_new(lua_State *L)
 	static const char *const allowed[] = { "certificate", "private_key", "password",
 		"identity", "trust", "crl", "peer_certificate", "check_hostname", "peers",
 		"verify_hook", "versions", "priority", "alpn", "session_tickets", "keylog",
-		"trace", "keylog_env", NULL };
+		"trace", "keylog_env", "session_cache", "send_ca_names", NULL };
 	lm_config *c;
 	int opts = 1, cfg_index, hooks, v, rc;
 	const char *cert, *key, *mode;
@@ -469,6 +486,20 @@ int lm_config_new(lua_State *L)
 	}
 	if (lm_rawgetfield(L, opts, "session_tickets") != LUA_TNIL)
 		TRY(mutls_config_set_session_tickets(c->cfg, lm_optbool_field(L, opts, "session_tickets", 1)));
+	lua_pop(L, 1);
+	if ((v = get_field(L, opts, "session_cache"))) {
+		size_t entries;
+		if (!entries_field(L, v, "session_cache", &entries)) {
+			lua_pushnil(L);
+			lm_push_error_made(L, MUTLS_ECONFIG, MUTLS_SIDE_NONE, MUTLS_STEP_NONE,
+				"session_cache: expected a whole number of entries from 0 up (0 turns the cache off)");
+			return 2;
+		}
+		TRY(mutls_config_set_session_cache(c->cfg, entries));
+		lua_pop(L, 1);
+	}
+	if (lm_rawgetfield(L, opts, "send_ca_names") != LUA_TNIL)
+		TRY(mutls_config_set_send_ca_names(c->cfg, lm_optbool_field(L, opts, "send_ca_names", 1)));
 	lua_pop(L, 1);
 
 	if ((v = get_field(L, opts, "keylog"))) {

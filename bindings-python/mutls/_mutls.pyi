@@ -245,6 +245,8 @@ class Config:
         keylog: _PathLike | Callable[[str], object] | None = None,
         trace: Callable[[TraceEvent], object] | None = None,
         keylog_env: bool = False,
+        session_cache: int = 1024,
+        send_ca_names: bool = True,
     ) -> None: ...
     def client(
         self,

@@ -371,6 +371,24 @@ static int bool_arg(PyObject *obj, const char *field, int *out)
 	return *out < 0 ? -1 : 0;
 }
 
+/* A count: an int (not a bool) from 0 up. */
+static int entries_arg(PyObject *obj, const char *field, size_t *out)
+{
+	if (PyBool_Check(obj) || !PyLong_Check(obj)) {
+		PyErr_Format(PyExc_TypeError, "%s: expected an int (a number of entries), not %.100s",
+			field, Py_TYPE(obj)->tp_name);
+		return -1;
+	}
+	*out = PyLong_AsSize_t(obj);
+	if (*out == (size_t)-1 && PyErr_Occurred()) {
+		PyErr_Clear();
+		mutlspy_raise_code(MUTLS_ECONFIG,
+			"%s: expected a number of entries from 0 up (0 turns the cache off)", field);
+		return -1;
+	}
+	return 0;
+}
+
 static int callable_arg(PyObject *obj, const char *field)
 {
 	if (obj != Py_None && !PyCallable_Check(obj)) {
@@ -476,18 +494,21 @@ static int Config_init(ConfigObject *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = { "certificate", "private_key", "password", "identity", "trust",
 		"crl", "peer_certificate", "check_hostname", "peers", "verify_hook", "versions",
-		"priority", "alpn", "session_tickets", "keylog", "trace", "keylog_env", NULL };
+		"priority", "alpn", "session_tickets", "keylog", "trace", "keylog_env",
+		"session_cache", "send_ca_names", NULL };
 	PyObject *certificate = Py_None, *private_key = Py_None, *password = Py_None;
 	PyObject *identity = Py_None, *trust = Py_None, *crl = Py_None, *peer_mode = NULL;
 	PyObject *check_hostname = Py_True, *peers = Py_None, *verify_hook = Py_None;
 	PyObject *versions = Py_None, *priority = Py_None, *alpn = Py_None;
 	PyObject *tickets = Py_True, *keylog = Py_None, *trace = Py_None, *keylog_env = Py_False;
+	PyObject *session_cache = NULL, *send_ca_names = Py_True;
+	size_t entries;
 	int rc, flag;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOOOOOOO:Config", kwlist,
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOOOOOOOOO:Config", kwlist,
 		&certificate, &private_key, &password, &identity, &trust, &crl, &peer_mode,
 		&check_hostname, &peers, &verify_hook, &versions, &priority, &alpn, &tickets,
-		&keylog, &trace, &keylog_env))
+		&keylog, &trace, &keylog_env, &session_cache, &send_ca_names))
 		return -1;
 	if (self->initialized) {
 		mutlspy_raise_code(MUTLS_EUSAGE, "Config: already initialised (a Config is immutable)");
@@ -577,6 +598,16 @@ static int Config_init(ConfigObject *self, PyObject *args, PyObject *kwds)
 	if (bool_arg(tickets, "session_tickets", &flag) < 0)
 		return -1;
 	if ((rc = mutls_config_set_session_tickets(self->cfg, flag)) < 0)
+		return config_fail(rc);
+	if (session_cache) {
+		if (entries_arg(session_cache, "session_cache", &entries) < 0)
+			return -1;
+		if ((rc = mutls_config_set_session_cache(self->cfg, entries)) < 0)
+			return config_fail(rc);
+	}
+	if (bool_arg(send_ca_names, "send_ca_names", &flag) < 0)
+		return -1;
+	if ((rc = mutls_config_set_send_ca_names(self->cfg, flag)) < 0)
 		return config_fail(rc);
 
 	if (keylog != Py_None) {
@@ -748,7 +779,8 @@ static PyType_Slot Config_slots[] = {
 	  "Config(*, certificate=None, private_key=None, password=None, identity=None,\n"
 	  "       trust=None, crl=None, peer_certificate=\"require\", check_hostname=True,\n"
 	  "       peers=None, verify_hook=None, versions=None, priority=None, alpn=None,\n"
-	  "       session_tickets=True, keylog=None, trace=None, keylog_env=False)\n\n"
+	  "       session_tickets=True, keylog=None, trace=None, keylog_env=False,\n"
+	  "       session_cache=1024, send_ca_names=True)\n\n"
 	  "Own identity, trust anchors, CRLs, peer policy and hooks. Immutable; shared by\n"
 	  "any number of sessions (cfg.client(...), cfg.server(...)) and threads.\n"
 	  "Bad values raise ConfigError naming the file or field; wrong types TypeError." },

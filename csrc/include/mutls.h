@@ -312,13 +312,20 @@ MUTLS_EXTERN int mutls_config_add_peer_pattern(mutls_config *cfg, const char *pa
 /* Allowed protocol versions, from "1.2" and "1.3". */
 MUTLS_EXTERN int mutls_config_set_versions(mutls_config *cfg,
 	const char *const *versions, size_t count);
-/* A GnuTLS priority string (replaces the default "NORMAL" base). */
+/* A GnuTLS priority string, taken as given (the default is "NORMAL" with
+ * TLS 1.3 and 1.2 only and without Ed448 signatures). */
 MUTLS_EXTERN int mutls_config_set_priority(mutls_config *cfg, const char *priority);
 /* ALPN protocols in preference order. */
 MUTLS_EXTERN int mutls_config_set_alpn(mutls_config *cfg,
 	const char *const *protocols, size_t count);
 /* Server: issue session tickets (default 1). Client: use tickets (default 1). */
 MUTLS_EXTERN int mutls_config_set_session_tickets(mutls_config *cfg, int enabled);
+/* Server: keep up to `entries` TLS 1.2 sessions for resumption by session
+ * ID (default 1024; 0 turns the cache off; at most 1048576). */
+MUTLS_EXTERN int mutls_config_set_session_cache(mutls_config *cfg, size_t entries);
+/* Server: name the trust anchors in the CertificateRequest (default 1;
+ * turn off for large trust stores). */
+MUTLS_EXTERN int mutls_config_set_send_ca_names(mutls_config *cfg, int enabled);
 MUTLS_EXTERN int mutls_config_set_verify_hook(mutls_config *cfg,
 	mutls_verify_hook hook, void *payload, mutls_payload_free payload_free);
 MUTLS_EXTERN int mutls_config_set_trace_hook(mutls_config *cfg,

@@ -243,6 +243,135 @@ describe("resumption", function()
 	end)
 end)
 
+describe("TLS 1.2 resumption by session ID (the server's session cache)", function()
+	-- tickets off on both sides: only the session ID can resume
+	local function configs(sextra)
+		local pki = H.pki()
+		local ccfg = H.config(pki.client, pki.ca, { versions = { "1.2" }, session_tickets = false })
+		local sx = { session_tickets = false }
+		for k, v in pairs(sextra or {}) do sx[k] = v end
+		return ccfg, H.config(pki.server, pki.ca, sx), pki
+	end
+	local function full(ccfg, scfg)
+		local p = H.handshake(H.pair(ccfg, "orders.internal", scfg))
+		assert.equal("ok", p.sstate)
+		assert.is_false(p.s.resumed)
+		return assert(p.c.session_data)
+	end
+	local function resume(ccfg, scfg, data)
+		local c = assert(ccfg:client { server_hostname = "orders.internal", session_data = data })
+		return H.handshake { c = c, s = assert(scfg:server {}), cstate = "want", sstate = "want" }
+	end
+
+	it("resumes by session ID, and verifies the peer again", function()
+		local ccfg, scfg = configs()
+		local q = resume(ccfg, scfg, full(ccfg, scfg))
+		assert.equal("ok", q.sstate)
+		assert.is_true(q.c.resumed)
+		assert.is_true(q.s.resumed)
+		assert.is_true(q.s.verified)
+		assert.equal("CN=payments", q.s.peer_certificate.label)
+		assert.equal("by id", H.transfer(q.c, q.s, "by id"))
+	end)
+
+	it("session_cache = 0 turns it off", function()
+		local ccfg, scfg = configs { session_cache = 0 }
+		local q = resume(ccfg, scfg, full(ccfg, scfg))
+		assert.equal("ok", q.sstate)
+		assert.is_false(q.s.resumed)
+	end)
+
+	it("keeps at most session_cache entries", function()
+		local ccfg, scfg = configs { session_cache = 1 }
+		local first, second = full(ccfg, scfg), full(ccfg, scfg)
+		assert.is_true(resume(ccfg, scfg, second).s.resumed)
+		assert.is_false(resume(ccfg, scfg, first).s.resumed) -- replaced
+	end)
+
+	it("refuses a peer revoked since its full handshake", function()
+		local revoked = false
+		local ccfg, scfg = configs { verify_hook = function() return not revoked or "revoked" end }
+		local data = full(ccfg, scfg)
+		assert.is_true(resume(ccfg, scfg, data).s.resumed)
+		revoked = true
+		local q = resume(ccfg, scfg, data)
+		assert.equal("failed", q.sstate)
+		assert.equal("verify-failed", q.serr.code)
+		assert.same({ "hook" }, q.serr.reasons)
+	end)
+end)
+
+describe("the CertificateRequest", function()
+	-- the server's TLS 1.2 CertificateRequest: its CA names and signature algorithms
+	local function certificate_request(sextra)
+		local pki = H.pki()
+		local c = assert(H.config(pki.client, pki.ca, { versions = { "1.2" } }):client { server_hostname = "orders.internal" })
+		local s = assert(H.config(pki.server, pki.ca, sextra):server {})
+		c:handshake()
+		H.move(c, s)
+		s:handshake()
+		local flight, hs, i = s:data_to_send(), {}, 1
+		while i + 4 <= #flight do
+			local n = flight:byte(i + 3) * 256 + flight:byte(i + 4)
+			if flight:byte(i) == 22 then hs[#hs + 1] = flight:sub(i + 5, i + 4 + n) end
+			i = i + 5 + n
+		end
+		hs, i = table.concat(hs), 1
+		while i + 3 <= #hs do
+			local n = (hs:byte(i + 1) * 256 + hs:byte(i + 2)) * 256 + hs:byte(i + 3)
+			if hs:byte(i) == 13 then
+				local cr = hs:sub(i + 4, i + 3 + n)
+				local at = 2 + cr:byte(1)
+				local nalgs = cr:byte(at) * 256 + cr:byte(at + 1)
+				local algs = {}
+				for k = at + 2, at + nalgs, 2 do algs[#algs + 1] = cr:byte(k) * 256 + cr:byte(k + 1) end
+				return cr:sub(at + 4 + nalgs), algs
+			end
+			i = i + 4 + n
+		end
+		error("no CertificateRequest")
+	end
+	local function has(list, v)
+		for _, x in ipairs(list) do if x == v then return true end end
+		return false
+	end
+
+	it("names the trust anchors unless send_ca_names = false", function()
+		assert.truthy(certificate_request():find("mutls test root", 1, true))
+		assert.equal("", (certificate_request { send_ca_names = false }))
+	end)
+
+	it("leaves Ed448 out of the default priority, not out of a given one", function()
+		local _, algs = certificate_request()
+		assert.is_true(has(algs, 0x0807))   -- Ed25519
+		assert.is_false(has(algs, 0x0808))  -- Ed448
+		_, algs = certificate_request { priority = "NORMAL" }
+		assert.is_true(has(algs, 0x0808))
+	end)
+end)
+
+describe("options of the second wave", function()
+	it("session_cache takes a number of entries", function()
+		assert(mutls.config { session_cache = 0, send_ca_names = false })
+		assert(mutls.config { session_cache = 1048576, send_ca_names = true })
+		local ok, msg = pcall(mutls.config, { session_cache = "1024" })
+		assert.is_false(ok)
+		assert.matches("option 'session_cache' must be a number of entries, not string", msg, 1, true)
+		for _, bad in ipairs { -1, 1.5 } do
+			local cfg, err = mutls.config { session_cache = bad }
+			assert.is_nil(cfg)
+			assert.equal("config", err.code)
+			assert.matches("session_cache: expected a whole number of entries from 0 up", err.message, 1, true)
+		end
+		local cfg, err = mutls.config { session_cache = 1048577 }
+		assert.is_nil(cfg)
+		assert.matches("more than the limit of 1048576", err.message, 1, true)
+		ok, msg = pcall(mutls.config, { send_ca_names = "no" })
+		assert.is_false(ok)
+		assert.matches("send_ca_names", msg, 1, true)
+	end)
+end)
+
 describe("socket mode (loopback, LuaSocket file descriptors)", function()
 	-- Both ends in this process on non-blocking sockets: each call returns
 	-- wantread/wantwrite until the other side has moved.

@@ -426,3 +426,161 @@ def test_demo_tls12() -> None:
     assert re.search(r"client\s+-> ClientKeyExchange", out)
     assert "version TLSv1.2" in out
     assert len(re.findall(r"=>\s+as expected", out)) == len(GALLERY)
+
+
+# ------------------------------------------ serve against a conformance suite
+
+
+def client_context(pki: Path) -> "ssl.SSLContext":
+    import ssl
+
+    ctx = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    ctx.load_cert_chain(str(pki / "client" / "chain.pem"), str(pki / "client" / "key.pem"))
+    return ctx
+
+
+def test_serve_reads_a_request_line_sent_one_byte_per_record(pki: Path) -> None:
+    """Python's ssl makes one record per write: the request line arrives in
+    27 records and is still answered as HTTP, not echoed byte by byte."""
+    import socket
+
+    srv = Serve(pki, "--once")
+    request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as raw, \
+            client_context(pki).wrap_socket(raw, server_hostname="localhost") as tls:
+        for i in range(len(request)):
+            tls.sendall(request[i:i + 1])
+        reply = b""
+        while True:
+            data = tls.recv(4096)
+            if not data:
+                break
+            reply += data
+    s = srv.finish()
+    assert reply.startswith(b"HTTP/1.1 200 OK\r\n"), reply
+    assert b"you sent:\nGET / HTTP/1.1\r\nHost: x\r\n\r\n" in reply
+    assert "echoed 27 bytes" in s.stdout
+
+
+def test_serve_still_echoes_what_is_not_http(pki: Path) -> None:
+    import socket
+
+    srv = Serve(pki, "--once")
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as raw, \
+            client_context(pki).wrap_socket(raw, server_hostname="localhost") as tls:
+        tls.sendall(b"G")       # could be HTTP ...
+        tls.sendall(b"ossip\n")  # ... but is not
+        got = b""
+        while len(got) < 7:
+            got += tls.recv(64)
+        tls.sendall(b"more")
+        got += tls.recv(64)
+    srv.finish()
+    assert got == b"Gossip\nmore"
+
+
+def test_serve_alert_reaches_a_client_sending_a_16_mib_client_hello(pki: Path) -> None:
+    """The client sends a whole 16 MiB ClientHello before reading: the
+    server refuses it early, and must not close on it while it is still
+    sending (a reset: broken pipe, and the alert lost)."""
+    import socket
+
+    srv = Serve(pki, "--once")
+    total = (1 << 24) - 1 + 4
+    first = bytes([1, 0xFF, 0xFF, 0xFF, 3, 3])
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+        sent = 0
+        while sent < total:
+            body = min(16384, total - sent)
+            payload = (first + bytes(body - len(first))) if sent == 0 else bytes(body)
+            sock.sendall(bytes([22, 3, 1]) + body.to_bytes(2, "big") + payload)
+            sent += body
+        reply = b""
+        while len(reply) < 7:
+            data = sock.recv(7 - len(reply))
+            if not data:
+                break
+            reply += data
+    s = srv.finish()
+    assert reply[:1] == b"\x15" and reply[5] == 2, reply  # a fatal alert record
+    m = re.search(r"alert (\w+)", s.stdout)
+    assert m, s.stdout
+    assert reply[6] == {"decode_error": 50, "record_overflow": 22, "illegal_parameter": 47}.get(m.group(1), -1), s.stdout
+
+
+needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+
+
+def s_client(pki: Path, port: int, *extra: str) -> str:
+    r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-CAfile", str(pki / "ca.pem"),
+                        "-cert", str(pki / "client" / "cert.pem"), "-key", str(pki / "client" / "key.pem"), *extra],
+                       input="hello\n", capture_output=True, text=True, timeout=TIMEOUT)
+    return r.stdout + r.stderr
+
+
+@needs_openssl
+def test_serve_resumes_a_tls12_session_by_id(pki: Path, tmp_path: Path) -> None:
+    """openssl s_client without tickets: the second connection resumes by
+    session ID (the server's session cache), and is verified again."""
+    srv = Serve(pki, "--max", "2")
+    sess = tmp_path / "sess.pem"
+    first = s_client(pki, srv.port, "-tls1_2", "-no_ticket", "-sess_out", str(sess))
+    second = s_client(pki, srv.port, "-tls1_2", "-no_ticket", "-sess_in", str(sess))
+    s = srv.finish()
+    assert re.search(r"^New, TLSv1\.2", first, re.M), first
+    assert re.search(r"^Reused, TLSv1\.2", second, re.M), second
+    accepted = [line for line in s.stdout.splitlines() if line.startswith("accepted")]
+    assert len(accepted) == 2 and "resumed" not in accepted[0]
+    assert "(verified; TLSv1.2" in accepted[1] and accepted[1].endswith(", resumed)"), s.stdout
+
+
+@needs_openssl
+@pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
+def test_serve_names_its_trust_anchor_in_the_certificate_request(pki: Path, version: str) -> None:
+    srv = Serve(pki, "--once")
+    out = s_client(pki, srv.port, version)
+    srv.finish()
+    ca = mutls.Certificate.load(pki / "ca.pem")
+    assert "Acceptable client certificate CA names" in out, out
+    assert "No client certificate CA names sent" not in out
+    assert f"CN = {ca.common_name}" in out.split("Acceptable client certificate CA names", 1)[1]
+
+
+needs_gnutls_cli = pytest.mark.skipif(shutil.which("gnutls-cli") is None, reason="gnutls-cli not installed")
+
+
+@needs_openssl
+@needs_gnutls_cli
+def test_serve_does_not_negotiate_ed448(tmp_path: Path) -> None:
+    """A server whose own key is Ed448 and a client that offers only Ed448
+    signatures: with the default priority there is nothing in common."""
+    def openssl(*args: str) -> None:
+        r = subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=TIMEOUT, cwd=tmp_path)
+        if r.returncode != 0:
+            pytest.skip("openssl cannot make Ed448 certificates: " + r.stderr[-200:])
+
+    openssl("req", "-x509", "-newkey", "ed448", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=ed448 test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign")
+    openssl("req", "-newkey", "ed448", "-nodes", "-keyout", "key.pem", "-out", "req.pem", "-subj", "/CN=localhost")
+    (tmp_path / "ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    openssl("x509", "-req", "-in", "req.pem", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "cert.pem", "-days", "1", "-extfile", "ext")
+    p = subprocess.Popen([sys.executable, "-m", "mutls", "serve", "--cert", str(tmp_path / "cert.pem"),
+                          "--key", str(tmp_path / "key.pem"), "--ca", str(tmp_path / "ca.pem"), "--optional",
+                          "--once", "--timeout", "10"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), cwd=ROOT)
+    try:
+        assert p.stdout is not None
+        port = int(p.stdout.readline().rsplit(":", 1)[1])
+        r = subprocess.run(["gnutls-cli", "--x509cafile", str(tmp_path / "ca.pem"),
+                            "--priority", "NORMAL:-SIGN-ALL:+SIGN-EDDSA-ED448", "-p", str(port), "localhost"],
+                           input="", capture_output=True, text=True, timeout=TIMEOUT)
+        out, _ = p.communicate(timeout=TIMEOUT)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert r.returncode != 0, r.stdout
+    assert "Handshake was completed" not in r.stdout
+    assert "served 1: 0 accepted, 1 refused" in out, out

@@ -151,3 +151,17 @@ def test_config_is_the_python_class(pki: PKI) -> None:
     assert mutls.Config.__module__ == "mutls"
     assert mutls.Config.connect.__qualname__ == "Config.connect"
     assert type(pki.server_config()) is mutls.Config
+
+
+def test_session_cache_and_send_ca_names_options() -> None:
+    mutls.Config(session_cache=0, send_ca_names=False)
+    mutls.Config(session_cache=1 << 20, send_ca_names=True)
+    for bad in (True, "1024", 1.5, None):
+        with pytest.raises(TypeError, match="session_cache: expected an int"):
+            mutls.Config(session_cache=bad)
+    with pytest.raises(mutls.ConfigError, match="session_cache: expected a number of entries from 0 up"):
+        mutls.Config(session_cache=-1)
+    with pytest.raises(mutls.ConfigError, match="more than the limit of 1048576"):
+        mutls.Config(session_cache=(1 << 20) + 1)
+    with pytest.raises(TypeError, match="send_ca_names: expected a bool"):
+        mutls.Config(send_ca_names="no")

@@ -5,7 +5,7 @@ test_records.c."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, List
 
 import pytest
 
@@ -234,3 +234,165 @@ def test_pair_of_one_config(pki: PKI, run_pair: Any) -> None:
     cfg = mutls.Config(identity=ident, trust=pki.ca, peers=["cn:svc"])
     p = Pair(cfg.client(server_hostname=HOST), cfg.server()).run()
     assert p.ok and p.client.verified and p.server.verified
+
+
+# ---- TLS 1.2 resumption by session ID (the server's session cache)
+
+
+def no_ticket_configs(pki: PKI, **server_kw: Any) -> Any:
+    """TLS 1.2, tickets off on both sides: only the session ID can resume."""
+    return (pki.client_config(versions=["1.2"], session_tickets=False),
+            pki.server_config(session_tickets=False, **server_kw))
+
+
+def full_then_data(run_pair: Any, ccfg: mutls.Config, scfg: mutls.Config) -> bytes:
+    p = run_pair(ccfg, scfg)
+    assert p.ok and p.server.resumed is False
+    data = p.client.session_data
+    assert isinstance(data, bytes) and data
+    return data
+
+
+def test_tls12_resumes_by_session_id_without_tickets(pki: PKI, run_pair: Any) -> None:
+    ccfg, scfg = no_ticket_configs(pki)
+    data = full_then_data(run_pair, ccfg, scfg)
+    p = run_pair(ccfg, scfg, session_data=data)
+    assert p.ok
+    assert p.client.resumed is True and p.server.resumed is True
+    assert p.server.verified and p.server.peer_certificate.label == "CN=payments"
+    assert p.transfer(p.client, p.server, b"by id") == b"by id"
+
+
+def test_session_cache_zero_means_a_full_handshake(pki: PKI, run_pair: Any) -> None:
+    ccfg, scfg = no_ticket_configs(pki, session_cache=0)
+    data = full_then_data(run_pair, ccfg, scfg)
+    p = run_pair(ccfg, scfg, session_data=data)
+    assert p.ok and p.client.resumed is False and p.server.resumed is False
+
+
+def test_session_cache_keeps_only_its_entries(pki: PKI, run_pair: Any) -> None:
+    ccfg, scfg = no_ticket_configs(pki, session_cache=1)
+    first = full_then_data(run_pair, ccfg, scfg)
+    second = full_then_data(run_pair, ccfg, scfg)
+    assert run_pair(ccfg, scfg, session_data=second).server.resumed is True
+    assert run_pair(ccfg, scfg, session_data=first).server.resumed is False  # replaced
+
+
+def test_session_id_resumption_rechecks_the_peer(pki: PKI, run_pair: Any) -> None:
+    """A client revoked (here by the verify hook's list) after its full
+    handshake is refused when it resumes by session ID."""
+    revoked: set = set()
+
+    def hook(peer: mutls.Peer) -> Any:
+        return "revoked" if peer.leaf.fingerprint() in revoked else True
+
+    ccfg, scfg = no_ticket_configs(pki, verify_hook=hook)
+    data = full_then_data(run_pair, ccfg, scfg)
+    assert run_pair(ccfg, scfg, session_data=data).server.resumed is True
+    revoked.add(pki.client_id.certificate.fingerprint())
+    p = run_pair(ccfg, scfg, session_data=data, handshake_only=True)
+    e = p.server_exc
+    assert type(e) is mutls.CertificateVerifyError
+    assert e.reasons == ["hook"] and "revoked" in str(e)
+    assert p.server.verified is False
+
+
+# ---- malformed client messages get decode_error, as GnuTLS's own choice
+
+
+def records(data: bytes) -> List[Any]:
+    out, i = [], 0
+    while i + 5 <= len(data):
+        n = int.from_bytes(data[i + 3:i + 5], "big")
+        out.append((data[i], data[i + 1:i + 3], data[i + 5:i + 5 + n]))
+        i += 5 + n
+    return out
+
+
+def second_flight_with(pki: PKI, htype: int, body: bytes) -> mutls.Error:
+    """A TLS 1.2 handshake whose client Certificate..Finished flight has its
+    message of type htype replaced by body; the server's error."""
+    c = pki.client_config(versions=["1.2"]).client(server_hostname="orders.internal")
+    s = pki.server_config().server()
+    with pytest.raises(mutls.WantRead):
+        c.handshake()
+    s.feed(c.data_to_send())
+    with pytest.raises(mutls.WantRead):
+        s.handshake()
+    c.feed(s.data_to_send())
+    with pytest.raises(mutls.WantRead):
+        c.handshake()
+    flight = b""
+    for rtype, version, payload in records(c.data_to_send()):
+        if rtype == 22 and payload[:1] == bytes([htype]):
+            payload = bytes([htype]) + len(body).to_bytes(3, "big") + body
+        flight += bytes([rtype]) + version + len(payload).to_bytes(2, "big") + payload
+    s.feed(flight)
+    with pytest.raises(mutls.Error) as info:
+        s.handshake()
+    return info.value
+
+
+def test_empty_certificate_verify_gets_decode_error(pki: PKI) -> None:
+    e = second_flight_with(pki, 15, b"")
+    assert type(e) is mutls.ProtocolError and e.alert == "decode_error"
+    assert str(e) == "client sent a malformed message: its CertificateVerify message is empty"
+
+
+def test_zero_length_certificate_entry_gets_decode_error(pki: PKI) -> None:
+    e = second_flight_with(pki, 11, b"\x00\x00\x03\x00\x00\x00")
+    assert type(e) is mutls.ProtocolError and e.alert == "decode_error"
+    assert "a certificate of zero bytes" in str(e)
+
+
+def test_empty_certificate_list_is_no_certificate(pki: PKI) -> None:
+    e = second_flight_with(pki, 11, b"\x00\x00\x00")
+    assert e.code == "no-certificate" and e.alert == "handshake_failure"
+
+
+# ---- CA names and the default priority
+
+
+def certificate_request(pki: PKI, **server_kw: Any) -> bytes:
+    """The server's TLS 1.2 CertificateRequest message body."""
+    c = pki.client_config(versions=["1.2"]).client(server_hostname="orders.internal")
+    s = pki.server_config(**server_kw).server()
+    with pytest.raises(mutls.WantRead):
+        c.handshake()
+    s.feed(c.data_to_send())
+    with pytest.raises(mutls.WantRead):
+        s.handshake()
+    hs = b"".join(payload for rtype, _, payload in records(s.data_to_send()) if rtype == 22)
+    i = 0
+    while i + 4 <= len(hs):
+        n = int.from_bytes(hs[i + 1:i + 4], "big")
+        if hs[i] == 13:
+            return hs[i + 4:i + 4 + n]
+        i += 4 + n
+    raise AssertionError("no CertificateRequest")
+
+
+def ca_names(cr: bytes) -> bytes:
+    i = 1 + cr[0]
+    i += 2 + int.from_bytes(cr[i:i + 2], "big")
+    return cr[i + 2:]
+
+
+def test_certificate_request_names_the_trust_anchor(pki: PKI) -> None:
+    names = ca_names(certificate_request(pki))
+    assert names, "no CA names"
+    assert b"mutls test root" in names
+    assert ca_names(certificate_request(pki, send_ca_names=False)) == b""
+
+
+def signature_algorithms(cr: bytes) -> List[bytes]:
+    i = 1 + cr[0]
+    n = int.from_bytes(cr[i:i + 2], "big")
+    return [cr[i + 2 + k:i + 4 + k] for k in range(0, n, 2)]
+
+
+def test_default_priority_has_no_ed448(pki: PKI) -> None:
+    algs = signature_algorithms(certificate_request(pki))
+    assert b"\x08\x07" in algs           # Ed25519 stays
+    assert b"\x08\x08" not in algs       # Ed448 does not
+    assert b"\x08\x08" in signature_algorithms(certificate_request(pki, priority="NORMAL"))  # as given

@@ -5,7 +5,9 @@ The first line printed is "listening on HOST:PORT" (with the real port when
 either "accepted ... <client identity> (verified)" or "refused ... <the
 reason>" with the error's code, reasons and alert. An accepted client gets
 back what it sends; a client that speaks HTTP (curl) gets one HTTP/1.1
-response naming its verified identity, then the connection closes.
+response naming its verified identity, then the connection closes. Whether
+a client speaks HTTP is decided on its whole request line (read up to
+8 KiB, however many records it comes in), not on its first record.
 
 --cert, --key and --ca are files; `mutls ca DIR` writes a set. Without
 --peers every client with a valid certificate from --ca is accepted.
@@ -32,6 +34,13 @@ examples:
 """
 
 HTTP_METHODS = (b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ")
+# Request line and headers are read up to this many bytes before answering.
+HTTP_HEAD_MAX = 8192
+# After refusing a client: read what it still sends for at most this long and
+# this many bytes (a 16 MiB ClientHello with its record headers), so that the
+# close does not reset the connection and destroy our alert.
+LINGER_SECONDS = 1.0
+LINGER_BYTES = 17 * 1024 * 1024
 
 
 def add_arguments(p) -> None:
@@ -95,7 +104,8 @@ def handle(cfg, conn: socket.socket, addr, out: Output, stats: Stats, timeout: f
         who = identity_of(session.peer_certificate)
         state = "verified" if session.verified else "not verified"
         out.line(f"accepted {where}  {who}  ({state}; {session.version}, {session.cipher}"
-                 + (f", ALPN {session.alpn}" if session.alpn else "") + ")")
+                 + (f", ALPN {session.alpn}" if session.alpn else "")
+                 + (", resumed" if session.resumed else "") + ")")
         echo(session, who, state, out, where)
     except Exception as exc:  # one bad connection must not end the server
         out.line(f"error    {where}  {type(exc).__name__}: {exc}")
@@ -107,41 +117,68 @@ def handle(cfg, conn: socket.socket, addr, out: Output, stats: Stats, timeout: f
 
 
 def linger(conn: socket.socket) -> None:
-    """Close a refused connection gently. In TLS 1.3 the client finished its
-    handshake before we refused it and may be sending already; closing with
-    its data unread would reset the connection, and the reset can destroy our
-    alert before the client reads it. So: stop writing, read for up to 1 s."""
+    """Close a refused connection gently. The client may still be sending
+    (its TLS 1.3 data after a handshake it thinks succeeded, or the rest of
+    a huge ClientHello); closing with its data unread would reset the
+    connection, and the reset can destroy our alert before the client reads
+    it. So: stop writing, then read and drop until the client closes, for at
+    most LINGER_SECONDS and LINGER_BYTES."""
+    deadline = time.monotonic() + LINGER_SECONDS
+    total = 0
     try:
         conn.shutdown(socket.SHUT_WR)
-        conn.settimeout(1.0)
-        for _ in range(16):
-            if not conn.recv(4096):
+        while total < LINGER_BYTES:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 break
+            conn.settimeout(left)
+            data = conn.recv(65536)
+            if not data:
+                break
+            total += len(data)
     except OSError:
         pass
+
+
+def could_be_http(data: bytes) -> bool:
+    """True while data starts with an HTTP method, or could still become one."""
+    return any(data.startswith(m) or m.startswith(data) for m in HTTP_METHODS)
+
+
+def read_opening(session) -> "tuple[bytes, bool]":
+    """What the client sends first, and whether it is an HTTP request. A
+    request line may come in many records (one byte each, even): read until
+    it cannot be HTTP, or the request head is complete (blank line), or
+    HTTP_HEAD_MAX bytes, or the client closes."""
+    data = b""
+    while len(data) < HTTP_HEAD_MAX and (not data or could_be_http(data)):
+        if data.startswith(HTTP_METHODS) and (b"\r\n\r\n" in data or b"\n\n" in data):
+            break
+        chunk = session.recv(HTTP_HEAD_MAX - len(data))
+        if not chunk:
+            break  # close_notify
+        data += chunk
+    http = data.startswith(HTTP_METHODS) and (b"\n" in data or len(data) >= HTTP_HEAD_MAX)
+    return data, http
 
 
 def echo(session, who: str, state: str, out: Output, where: str) -> None:
     import mutls
 
     total = 0
-    first = True
     try:
-        while True:
-            data = session.recv(16384)
-            if not data:
-                break  # close_notify
-            if first and data.startswith(HTTP_METHODS):
-                body = (f"hello {who} ({state}, {session.version})\n".encode()
-                        + b"you sent:\n" + data)
-                head = (f"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-                        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
-                session.sendall(head + body)
-                total += len(data)
-                break
-            first = False
+        data, http = read_opening(session)
+        if http:
+            body = (f"hello {who} ({state}, {session.version})\n".encode()
+                    + b"you sent:\n" + data)
+            head = (f"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                    f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+            session.sendall(head + body)
+            total += len(data)
+        while data and not http:
             session.sendall(data)
             total += len(data)
+            data = session.recv(16384)  # b"": close_notify
         session.close()
         out.line(f"closed   {where}  echoed {total} bytes")
     except mutls.Error as exc:
