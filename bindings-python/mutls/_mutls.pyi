@@ -86,6 +86,10 @@ class Certificate:
     @property
     def emails(self) -> list[str]: ...
     @property
+    def key_usage(self) -> list[str]: ...  # "digitalSignature", "keyCertSign", ...; [] when absent
+    @property
+    def extended_key_usage(self) -> list[str]: ...  # "serverAuth", "clientAuth", or a dotted OID; [] when absent
+    @property
     def common_name(self) -> str | None: ...
     @property
     def is_ca(self) -> bool: ...

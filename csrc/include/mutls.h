@@ -193,6 +193,19 @@ MUTLS_EXTERN void mutls_x509_der(const unsigned char **out, size_t *out_len,
 	const mutls_x509 *cert);
 /* Compact description for messages: "CN=orders" (or the subject). Borrowed. */
 MUTLS_EXTERN const char *mutls_x509_label(const mutls_x509 *cert);
+/* keyUsage bits by their RFC 5280 names ("digitalSignature",
+ * "keyEncipherment", "keyCertSign", ...), in bit order; empty (*out NULL)
+ * when the extension is absent (every usage allowed).
+ * Caller frees: mutls_strings_free(*out, *out_count). */
+MUTLS_EXTERN int mutls_x509_key_usage(char ***out, size_t *out_count,
+	const mutls_x509 *cert);
+/* extendedKeyUsage purposes in certificate order: "serverAuth",
+ * "clientAuth", "codeSigning", "emailProtection", "timeStamping",
+ * "OCSPSigning", "anyExtendedKeyUsage", else the dotted OID; empty when the
+ * extension is absent (every purpose allowed). MUTLS_ECONFIG when it is
+ * malformed. Caller frees: mutls_strings_free(*out, *out_count). */
+MUTLS_EXTERN int mutls_x509_extended_key_usage(char ***out, size_t *out_count,
+	const mutls_x509 *cert);
 
 /* ------------------------------------------------------------------------ */
 /* Config                                                                    */

@@ -225,6 +225,23 @@ def test_inspect_json(pki: Path) -> None:
     assert f["common_name"] == cert.common_name
 
 
+def test_inspect_shows_key_usage_and_purposes(pki: Path) -> None:
+    """A server certificate offered as a client one is the classic mTLS
+    mistake: inspect says which purposes each certificate allows."""
+    r = cli("inspect", str(pki / "server" / "cert.pem"))
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"key usage\s+digitalSignature", r.stdout)
+    assert re.search(r"purposes\s+serverAuth \(TLS server only\)", r.stdout)
+    r = cli("inspect", str(pki / "client" / "cert.pem"))
+    assert re.search(r"purposes\s+clientAuth \(TLS client only\)", r.stdout)
+    r = cli("inspect", str(pki / "ca.pem"))
+    assert re.search(r"key usage\s+digitalSignature, keyCertSign, cRLSign", r.stdout)
+    assert re.search(r"purposes\s+\(no extension: any purpose", r.stdout)
+    data = json.loads(cli("inspect", "--json", str(pki / "server" / "chain.pem")).stdout)
+    assert data[0]["extended_key_usage"] == ["serverAuth"]
+    assert data[0]["key_usage"][0] == "digitalSignature"
+
+
 def test_inspect_der_and_chains(pki: Path, tmp_path: Path) -> None:
     cert = mutls.Certificate.load(pki / "ca.pem")
     der = tmp_path / "ca.der"
