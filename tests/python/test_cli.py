@@ -199,6 +199,57 @@ def test_ca_refuses_to_overwrite(pki: Path) -> None:
     assert r.returncode == 2 and "--force" in r.stderr
 
 
+def test_ca_write_key_then_issue_more(tmp_path: Path) -> None:
+    """--write-key keeps the CA key (0600, never through a symlink) so that
+    --issue can add identities from the same CA later."""
+    d = tmp_path / "pki"
+    r = cli("ca", str(d), "--write-key")
+    assert r.returncode == 0, r.stderr
+    key = d / "ca-key.pem"
+    assert key.stat().st_mode & 0o777 == 0o600
+    ca = mutls.TestCA.load(d / "ca.pem", key)
+    assert ca.certificate == mutls.Certificate.load(d / "ca.pem")
+    r = cli("ca", str(d), "--issue", "billing", "--client-name", "spiffe://example.org/billing")
+    assert r.returncode == 0, r.stderr
+    billing = mutls.Certificate.load(d / "billing" / "cert.pem")
+    assert billing.uris == ["spiffe://example.org/billing"] and billing.extended_key_usage == ["clientAuth"]
+    assert billing.verify(str(d / "ca.pem"), purpose="client")
+    assert (d / "billing" / "key.pem").stat().st_mode & 0o077 == 0
+    r = cli("ca", str(d), "--issue", "api", "--server-name", "api.internal")
+    api = mutls.Certificate.load(d / "api" / "cert.pem")
+    assert api.verify(str(d / "ca.pem"), hostname="api.internal", purpose="server")
+    # the identities work together in a real handshake with the first ones
+    server = mutls.Config(certificate=str(d / "api" / "chain.pem"), private_key=str(d / "api" / "key.pem"),
+                          trust=str(d / "ca.pem"))
+    client = mutls.Config(certificate=str(d / "client" / "chain.pem"), private_key=str(d / "client" / "key.pem"),
+                          trust=str(d / "ca.pem"))
+    c, s = client.client(server_hostname="api.internal"), server.server()
+    for _ in range(10):
+        for sess in (c, s):
+            try:
+                sess.handshake()
+            except mutls.WantRead:
+                pass
+        s.feed(c.data_to_send())
+        c.feed(s.data_to_send())
+    assert c.verified and s.verified
+    # refusals: the same name twice, no key kept, a symlink in the key's place
+    r = cli("ca", str(d), "--issue", "billing")
+    assert r.returncode == 2 and "--force" in r.stderr
+    other = tmp_path / "nokey"
+    assert cli("ca", str(other)).returncode == 0
+    r = cli("ca", str(other), "--issue", "x")
+    assert r.returncode == 2 and "--write-key" in r.stderr
+    trap = tmp_path / "trap"
+    trap.mkdir()
+    (trap / "ca-key.pem").symlink_to(tmp_path / "elsewhere.pem")
+    r = cli("ca", str(trap), "--write-key")
+    assert r.returncode == 2 and not (tmp_path / "elsewhere.pem").exists()
+    r = cli("ca", str(trap), "--write-key", "--force")
+    assert r.returncode == 2 and "symbolic link" in r.stderr
+    assert not (tmp_path / "elsewhere.pem").exists()
+
+
 def test_inspect_text(pki: Path) -> None:
     r = cli("inspect", str(pki / "server" / "chain.pem"))
     assert r.returncode == 0, r.stderr
