@@ -348,7 +348,7 @@ def probe(pki: Path, port: int, *, cert: Optional[str] = "client", extra: List[s
 
 def test_probe_serve_success(pki: Path) -> None:
     srv = Serve(pki, "--once")
-    r = probe(pki, srv.port, extra=["--send", "ping"])
+    r = probe(pki, srv.port, extra=["--send", "GET /x HTTP/1.0\\r\\n\\r\\n"])
     s = srv.finish()
     assert r.returncode == 0, r.stdout + r.stderr
     assert "version:       TLSv1.3" in r.stdout
@@ -356,10 +356,38 @@ def test_probe_serve_success(pki: Path) -> None:
     assert "server chain:  1 certificate" in r.stdout
     assert "CN=localhost" in r.stdout
     assert "verification:  verified" in r.stdout
-    assert "reply:         b'ping'" in r.stdout
+    assert "client cert:   the server asked for a client certificate; we sent CN=payments; it was accepted" \
+        in r.stdout
+    # the whole reply, up to the server's close (escapes: a real HTTP request)
+    assert re.search(r"reply:         \d+ bytes; the server closed the connection \(close_notify\)", r.stdout)
+    assert "  | HTTP/1.1 200 OK" in r.stdout and "  | GET /x HTTP/1.0" in r.stdout
+    assert "  | hello CN=payments" in r.stdout
     assert s.returncode == 0, s.stdout + s.stderr
     assert re.search(r"accepted 127\.0\.0\.1:\d+  CN=payments", s.stdout), s.stdout
     assert "uri:spiffe://example.org/payments" in s.stdout and "(verified;" in s.stdout
+
+
+def test_probe_json_and_curl_spellings(pki: Path) -> None:
+    """--json: one object with the facts; --cacert is --ca (curl's spelling)."""
+    srv = Serve(pki, "--once")
+    r = cli("probe", f"127.0.0.1:{srv.port}", "--cacert", str(pki / "ca.pem"), "--timeout", "10",
+            "--cert", str(pki / "client" / "chain.pem"), "--key", str(pki / "client" / "key.pem"), "--json",
+            "--tls", "1.2", "--send", "GET / HTTP/1.0\\r\\n\\r\\n")
+    srv.finish()
+    assert r.returncode == 0, r.stdout + r.stderr
+    data = json.loads(r.stdout)  # nothing but the object on stdout
+    assert data["ok"] is True and data["error"] is None
+    assert data["version"] == "TLSv1.2" and data["cipher"].startswith("TLS_ECDHE_")
+    assert data["alpn"] is None
+    assert data["peer_certificate"]["subject"] == "CN=localhost"
+    assert data["peer_certificate"]["extended_key_usage"] == ["serverAuth"]
+    assert data["verification"]["verified"] is True and data["verification"]["reasons"] == []
+    assert [c["name"] for c in data["verification"]["checks"]][:2] == ["presence", "validity"]
+    assert data["client_certificate"] == {
+        "requested": True, "sent": "CN=payments", "accepted": True,
+        "summary": "the server asked for a client certificate; we sent CN=payments; it was accepted"}
+    assert data["reply"].startswith("HTTP/1.1 200 OK") and "hello CN=payments" in data["reply"]
+    assert "close_notify" in data["reply_ended"]
 
 
 def test_probe_without_certificate_is_refused_and_explained(pki: Path) -> None:
@@ -371,9 +399,109 @@ def test_probe_without_certificate_is_refused_and_explained(pki: Path) -> None:
     assert "PeerRejectedError" in r.stdout
     assert "code peer-rejected" in r.stdout and "alert certificate_required" in r.stdout
     assert "explain:" in r.stdout and "handshake succeeded, then failed" in r.stdout
+    assert "client cert:   the server asked for a client certificate; we sent none; it refused us " \
+           "(alert certificate_required): it requires one" in r.stdout
     assert s.returncode == 1
     assert "refused" in s.stdout and "no certificate, but one is required" in s.stdout
     assert "code no-certificate" in s.stdout
+
+    # the same refusal as JSON: code, reasons, alert and the sentence
+    srv = Serve(pki, "--once")
+    r = probe(pki, srv.port, cert=None, extra=["--json"])
+    srv.finish()
+    data = json.loads(r.stdout)
+    assert r.returncode == 1 and data["ok"] is False
+    assert data["error"]["code"] == "peer-rejected" and data["error"]["alert"] == "certificate_required"
+    assert data["error"]["class"] == "PeerRejectedError" and data["error"]["when"] == "after-handshake"
+    assert "we sent none" in data["error"]["message"]
+    assert data["client_certificate"]["accepted"] is False and data["client_certificate"]["sent"] is None
+
+
+def test_probe_optional_client_certificate_and_echo_until_timeout(pki: Path) -> None:
+    """A server that asks but does not require: said so; --send reads the
+    echo until --timeout when the server keeps the connection open."""
+    srv = Serve(pki, "--optional", "--once")
+    r = cli("probe", f"127.0.0.1:{srv.port}", "--ca", str(pki / "ca.pem"), "--timeout", "3",
+            "--send", "ping\\n")
+    srv.finish()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "we sent none; it let us in without one (it asks for one but does not require it)" in r.stdout
+    assert "reply:         5 bytes; --timeout (3 s) passed; the server kept the connection open" in r.stdout
+    assert "  | ping" in r.stdout
+
+
+def test_probe_server_that_does_not_ask(pki: Path) -> None:
+    """Python's ssl as the server, with no client verification: no
+    CertificateRequest, so ours is not sent, and probe says so."""
+    import socket
+    import ssl
+    import threading
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(pki / "server" / "chain.pem"), str(pki / "server" / "key.pem"))
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(TIMEOUT)
+    port = listener.getsockname()[1]
+
+    def serve_one() -> None:
+        try:
+            conn, _ = listener.accept()
+            with ctx.wrap_socket(conn, server_side=True) as tls:
+                tls.settimeout(10)
+                tls.sendall(tls.recv(100).upper())
+        except OSError:
+            pass
+
+    t = threading.Thread(target=serve_one, daemon=True)
+    t.start()
+    try:
+        r = probe(pki, port, extra=["--send", "hello", "--json", "--timeout", "5"])
+    finally:
+        t.join(TIMEOUT)
+        listener.close()
+    data = json.loads(r.stdout)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert data["client_certificate"]["requested"] is False and data["client_certificate"]["sent"] is None
+    assert data["client_certificate"]["summary"] == \
+        "the server did not ask for a client certificate (ours, CN=payments, was not sent)"
+    assert data["reply"] == "HELLO"
+
+
+def test_probe_non_tls_peer_negotiated_nothing() -> None:
+    """A plain-text server: no version line pretends TLS 1.2 was agreed."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(TIMEOUT)
+    port = listener.getsockname()[1]
+
+    def answer() -> None:
+        try:
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(10)
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\nnot TLS\n")
+        except OSError:
+            pass
+
+    for extra in ([], ["--json"]):
+        t = threading.Thread(target=answer, daemon=True)
+        t.start()
+        r = cli("probe", f"127.0.0.1:{port}", "--timeout", "5", *extra)
+        t.join(TIMEOUT)
+        assert r.returncode == 1, r.stdout + r.stderr
+        if extra:
+            data = json.loads(r.stdout)
+            assert data["version"] is None and data["cipher"] is None
+            assert data["error"]["code"] == "protocol"
+            assert data["client_certificate"]["requested"] is None
+        else:
+            assert "version:       (not negotiated)" in r.stdout
+            assert "TLSv1.2" not in r.stdout.split("explain:")[0]
+            assert "code protocol" in r.stdout
+    listener.close()
 
 
 def test_serve_reports_revocation_and_policy(pki: Path) -> None:
