@@ -163,6 +163,61 @@ def test_demo_lua_diagram() -> None:
     assert re.search(r"\|-+ ClientHello -+>\|", r.stdout)
 
 
+def installed_copy(tmp_path: Path) -> Path:
+    """The package as pip installs it: a directory with mutls/ (the
+    extension, the package files and their data) and nothing of the
+    checkout around it."""
+    site = tmp_path / "site"
+    shutil.copytree(Path(mutls.__file__).parent, site / "mutls",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # follows the demo.lua link, as pip does
+    return site
+
+
+def installed_env(site: Path, home: Path, lua_cpath: str) -> dict:
+    e = {k: v for k, v in os.environ.items() if k not in ("MUTLS_ROOT", "LUA_PATH", "LUA_CPATH", "PYTHONPATH")}
+    e.update(PYTHONPATH=str(site), NO_COLOR="1", HOME=str(home), LUA_CPATH=lua_cpath)
+    return e
+
+
+@pytest.mark.skipif(lua_missing() is not None, reason=str(lua_missing()))
+def test_demo_lua_after_pip_install(tmp_path: Path) -> None:
+    """No checkout around the package: the demo script comes with the
+    package and the Lua module is found where the user installed it (here a
+    luarocks-style tree on LUA_CPATH), or the error says what to install."""
+    site = installed_copy(tmp_path)
+    assert (site / "mutls" / "cli" / "demo.lua").is_file() and not (site / "mutls" / "cli" / "demo.lua").is_symlink()
+    tree = tmp_path / "tree" / "lib" / "lua" / "5.4"
+    tree.mkdir(parents=True)
+    shutil.copy(ROOT / "build" / "lua" / "5.4" / "mutls.so", tree / "mutls.so")
+    home = tmp_path / "home"
+    home.mkdir()
+    run = [sys.executable, "-m", "mutls", "demo", "--lua", "--no-gallery"]
+    r = subprocess.run(run, capture_output=True, text=True, timeout=TIMEOUT, cwd=tmp_path,
+                       env=installed_env(site, home, f"{tree}/?.so;;"))
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    assert "mutls demo (Lua)" in r.stdout and out_count_equal(r.stdout)
+    # ~/.luarocks (luarocks --local) is found without LUA_CPATH
+    local = home / ".luarocks" / "lib" / "lua" / "5.4"
+    local.mkdir(parents=True)
+    shutil.copy(tree / "mutls.so", local / "mutls.so")
+    env = installed_env(site, home, "")
+    del env["LUA_CPATH"]
+    r = subprocess.run(run, capture_output=True, text=True, timeout=TIMEOUT, cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    # nowhere: exit 2 and the exact way to install it
+    (local / "mutls.so").unlink()
+    r = subprocess.run(run, capture_output=True, text=True, timeout=TIMEOUT, cwd=tmp_path,
+                       env=installed_env(site, home, f"{tmp_path}/empty/?.so"))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert 'the Lua module "mutls" for lua5.4 was not found' in r.stderr
+    assert "luarocks --lua-version 5.4 make bindings-lua/mutls-scm-1.rockspec" in r.stderr
+    assert str(home / ".luarocks") in r.stderr
+
+
+def out_count_equal(out: str) -> bool:
+    return out.count("  equal") == 2
+
+
 # ---------------------------------------------------------------- ca, inspect
 
 
