@@ -471,6 +471,14 @@ def test_probe_without_certificate_is_refused_and_explained(pki: Path) -> None:
     assert "we sent none" in data["error"]["message"]
     assert data["client_certificate"]["accepted"] is False and data["client_certificate"]["sent"] is None
 
+    # TLS 1.2: the refusal is inside the handshake, and its alert
+    # (handshake_failure) does not say why: probe says what is likely
+    srv = Serve(pki, "--once")
+    r = probe(pki, srv.port, cert=None, extra=["--tls", "1.2"])
+    srv.finish()
+    assert r.returncode == 1
+    assert "we sent none; it refused us (alert handshake_failure), most likely because it requires one" in r.stdout
+
 
 def test_probe_optional_client_certificate_and_echo_until_timeout(pki: Path) -> None:
     """A server that asks but does not require: said so; --send reads the

@@ -202,6 +202,13 @@ def our_label(mutls, args) -> Optional[str]:
         return args.cert
 
 
+# Alerts a server sends when it refuses the client's certificate (or its
+# absence); "closed" has none: a server that just hangs up after asking.
+_CERT_ALERTS = {None, "bad_certificate", "unsupported_certificate", "certificate_revoked", "certificate_expired",
+                "certificate_unknown", "unknown_ca", "access_denied", "certificate_required", "handshake_failure",
+                "decrypt_error"}
+
+
 def client_certificate(session, ours: Optional[str], failure, late: bool) -> Dict[str, Any]:
     """What happened to our certificate, from the trace: asked (a
     CertificateRequest came), sent (our Certificate message was not empty),
@@ -228,10 +235,18 @@ def client_certificate(session, ours: Optional[str], failure, late: bool) -> Dic
         info["accepted"] = True
         verdict = "it was accepted" if sent else \
             "it let us in without one (it asks for one but does not require it)"
+    elif refused and alert not in _CERT_ALERTS:
+        verdict = f"the server ended the connection (alert {alert}) for a reason the alert does not tie " \
+                  "to the certificate"
     elif refused:
         info["accepted"] = False
         why = f" (alert {alert})" if alert else ""
-        verdict = f"it refused it{why}" if sent else f"it refused us{why}: it requires one"
+        if sent:
+            verdict = f"it refused it{why}"
+        elif alert == "certificate_required":
+            verdict = f"it refused us{why}: it requires one"
+        else:
+            verdict = f"it refused us{why}, most likely because it requires one"
     else:
         verdict = "the handshake stopped before the server judged it"
     info["summary"] = f"the server asked for a client certificate; {what}; {verdict}"
