@@ -106,7 +106,7 @@ setup(
     python_requires=">=3.9",
     packages=find_packages(package_dir, include=["mutls", "mutls.*"]),
     package_dir={"": package_dir},
-    package_data={"mutls": ["py.typed", "_mutls.pyi"]},
+    package_data={"mutls": ["py.typed", "_mutls.pyi", "cli/demo.lua"]},  # demo.lua: mutls demo --lua
     include_package_data=False,
     ext_modules=[extension],
     entry_points=entry_points,

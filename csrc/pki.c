@@ -533,6 +533,223 @@ int mutls_testca_intermediate(mutls_testca **out, mutls_testca *parent,
 	return make_ca(out, parent, opts);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Loading an existing CA                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* "PEM text or path" into memory (*owned: the file's bytes, caller frees). */
+static int load_text(gnutls_datum_t *out, char **owned, const char *source, const char *what)
+{
+	size_t len;
+
+	*owned = NULL;
+	if (!source || !*source)
+		return mutls__error(MUTLS_ECONFIG, "CA %s: empty value", what);
+	if (mutls__is_pem(source)) {
+		out->data = (unsigned char *)source;
+		out->size = (unsigned)strlen(source);
+		return 0;
+	}
+	if (mutls__read_file(owned, &len, source) < 0)
+		return MUTLS_ECONFIG;
+	out->data = (unsigned char *)*owned;
+	out->size = (unsigned)len;
+	return 0;
+}
+
+/* The certificate (and the chain above it) as mutls_x509 references. */
+static int load_ca_chain(mutls_x509 ***out, size_t *out_len, const gnutls_datum_t *d,
+	const char *label)
+{
+	if (mutls__is_pem((const char *)d->data))
+		return mutls_x509_list_from_pem(out, out_len, (const char *)d->data, d->size);
+	if (!(*out = calloc(1, sizeof(**out))))
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
+	*out_len = 1;
+	if (mutls_x509_from_der(&(*out)[0], d->data, d->size) < 0) {
+		free(*out);
+		*out = NULL;
+		*out_len = 0;
+		return mutls__error(MUTLS_ECONFIG, "%s: not a readable certificate", label);
+	}
+	return 0;
+}
+
+/* Which of our key types the CA certificate's public key is. */
+static int loaded_key_type(mutls_key_type *type, gnutls_digest_algorithm_t *digest,
+	const mutls_x509 *cert)
+{
+	unsigned bits = 0;
+	int pk = gnutls_x509_crt_get_pk_algorithm(cert->crt, &bits);
+
+	*digest = GNUTLS_DIG_SHA256;
+	if (pk == GNUTLS_PK_ECDSA && bits == 256) {
+		*type = MUTLS_KEY_P256;
+	} else if (pk == GNUTLS_PK_ECDSA && bits == 384) {
+		*type = MUTLS_KEY_P384;
+		*digest = GNUTLS_DIG_SHA384;
+	} else if (pk == GNUTLS_PK_EDDSA_ED25519) {
+		*type = MUTLS_KEY_ED25519;
+		*digest = GNUTLS_DIG_UNKNOWN;
+	} else if (pk == GNUTLS_PK_RSA && bits >= 2048) {
+		*type = MUTLS_KEY_RSA2048; /* every RSA CA signs with SHA-256 */
+	} else {
+		return mutls__error(MUTLS_ECONFIG,
+			"CA certificate %s: its key (%s) cannot sign leaves here; use p256, p384, ed25519 or RSA >= 2048",
+			cert->label, mutls_x509_key_type(cert));
+	}
+	return 0;
+}
+
+/* Fills ca from its certificate and key (takes ownership of key). */
+static int adopt_ca(mutls_testca *ca, gnutls_x509_privkey_t key, const char *key_label)
+{
+	const char *ctx = "CA";
+	mutls_key_type type = MUTLS_KEY_P256;
+	unsigned char a[64], b[64];
+	size_t alen = sizeof(a), blen = sizeof(b), size;
+	int rc;
+
+	if (gnutls_x509_crt_get_key_id(ca->cert->crt, GNUTLS_KEYID_USE_SHA256, a, &alen) < 0 ||
+	    gnutls_x509_privkey_get_key_id(key, GNUTLS_KEYID_USE_SHA256, b, &blen) < 0 ||
+	    alen != blen || memcmp(a, b, alen) != 0) {
+		gnutls_x509_privkey_deinit(key);
+		return mutls__error(MUTLS_ECONFIG, "%s: the private key does not match the CA certificate %s",
+			key_label, ca->cert->label);
+	}
+	if ((rc = loaded_key_type(&type, &ca->digest, ca->cert)) < 0) {
+		gnutls_x509_privkey_deinit(key);
+		return rc;
+	}
+	if ((rc = gnutls_privkey_init(&ca->signer)) < 0) {
+		gnutls_x509_privkey_deinit(key);
+		return mutls__error_gnutls(MUTLS_ENOMEM, rc, "CA: cannot allocate");
+	}
+	if ((rc = gnutls_privkey_import_x509(ca->signer, key, GNUTLS_PRIVKEY_IMPORT_AUTO_RELEASE)) < 0) {
+		gnutls_x509_privkey_deinit(key);
+		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: cannot use the key", key_label);
+	}
+	ca->key = key;
+	/* leaves name this CA by the subject key identifier it carries */
+	size = sizeof(ca->key_id);
+	if (gnutls_x509_crt_get_subject_key_id(ca->cert->crt, ca->key_id, &size, NULL) < 0) {
+		size = sizeof(ca->key_id);
+		TRY(gnutls_x509_privkey_get_key_id(ca->key, GNUTLS_KEYID_USE_SHA1, ca->key_id, &size),
+			"key identifier");
+	}
+	ca->key_id_len = size;
+	TRY(gnutls_x509_crt_get_raw_dn(ca->cert->crt, &ca->subject), "subject");
+	if ((rc = set_sign_algo(ca, type)) < 0)
+		goto done;
+	if ((rc = mutls_x509_pem(&ca->cert_pem, ca->cert)) < 0 ||
+	    (rc = key_pem_plain(&ca->key_pem, ca->key)) < 0)
+		goto done;
+	rc = 0;
+done:
+	return rc;
+}
+
+/* The chain a leaf carries after itself: the CA when it is not self-signed,
+ * then what came after it, minus a self-signed root. */
+static int set_above(mutls_testca *ca, mutls_x509 **list, size_t n)
+{
+	size_t keep = 0;
+
+	if (!gnutls_x509_crt_check_issuer(list[0]->crt, list[0]->crt))
+		while (keep < n && !gnutls_x509_crt_check_issuer(list[keep]->crt, list[keep]->crt))
+			keep++;
+	ca->above_pem = mutls__strdup("");
+	if (!ca->above_pem)
+		return MUTLS_ENOMEM;
+	if (keep == 0)
+		return 0;
+	if (!(ca->above = calloc(keep, sizeof(*ca->above))))
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
+	for (size_t i = 0; i < keep; i++) {
+		char *pem = NULL, *joined;
+		ca->above[i] = mutls_x509_ref(list[i]);
+		ca->above_len = i + 1;
+		if (mutls_x509_pem(&pem, list[i]) < 0)
+			return MUTLS_ENOMEM;
+		joined = concat(ca->above_pem, pem);
+		free(pem);
+		if (!joined)
+			return MUTLS_ENOMEM;
+		free(ca->above_pem);
+		ca->above_pem = joined;
+	}
+	return 0;
+}
+
+int mutls_testca_load(mutls_testca **out, const char *certificate,
+	const char *private_key, const char *password)
+{
+	const char *cert_label, *key_label;
+	gnutls_datum_t cdata, kdata;
+	char *cown = NULL, *kown = NULL;
+	mutls_x509 **list = NULL;
+	size_t n = 0;
+	gnutls_x509_privkey_t key = NULL;
+	mutls_testca *ca = NULL;
+	int rc;
+
+	if (!out)
+		return mutls__error(MUTLS_EUSAGE, "mutls_testca_load: NULL argument");
+	*out = NULL;
+	if ((rc = load_text(&cdata, &cown, certificate, "certificate")) < 0)
+		goto done;
+	if ((rc = load_text(&kdata, &kown, private_key, "private key")) < 0)
+		goto done;
+	cert_label = cown ? certificate : "CA certificate";
+	key_label = kown ? private_key : "CA private key";
+	if ((rc = load_ca_chain(&list, &n, &cdata, cert_label)) < 0)
+		goto done;
+	if (!mutls_x509_is_ca(list[0])) {
+		rc = mutls__error(MUTLS_ECONFIG, "%s: %s is not a CA certificate (no basicConstraints CA:TRUE)",
+			cert_label, mutls_x509_label(list[0]));
+		goto done;
+	}
+	if ((rc = gnutls_x509_privkey_init(&key)) < 0) {
+		rc = mutls__error_gnutls(MUTLS_ENOMEM, rc, "out of memory");
+		goto done;
+	}
+	rc = gnutls_x509_privkey_import2(key, &kdata, mutls__is_pem((const char *)kdata.data) ?
+		GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, password, 0);
+	if (rc == GNUTLS_E_DECRYPTION_FAILED) {
+		rc = mutls__error(MUTLS_ECONFIG, password ?
+			"%s: wrong password for the encrypted private key" :
+			"%s: the private key is encrypted and no password was given", key_label);
+		goto done;
+	}
+	if (rc < 0) {
+		rc = mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: not a readable private key", key_label);
+		goto done;
+	}
+	if (!(ca = calloc(1, sizeof(*ca)))) {
+		rc = mutls__error(MUTLS_ENOMEM, "out of memory");
+		goto done;
+	}
+	ca->crl_number = 1;
+	ca->cert = mutls_x509_ref(list[0]);
+	rc = adopt_ca(ca, key, key_label);
+	key = NULL; /* adopt_ca owns it now */
+	if (rc < 0 || (rc = set_above(ca, list, n)) < 0)
+		goto done;
+	*out = ca;
+	ca = NULL;
+done:
+	if (key)
+		gnutls_x509_privkey_deinit(key);
+	mutls_testca_free(ca);
+	mutls_x509_list_free(list, n);
+	if (kown) {
+		gnutls_memset(kown, 0, strlen(kown));
+		free(kown);
+	}
+	free(cown);
+	return rc;
+}
+
 mutls_x509 *mutls_testca_certificate(const mutls_testca *ca)
 {
 	return ca ? ca->cert : NULL;

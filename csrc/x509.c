@@ -239,46 +239,71 @@ int mutls__usage_allows_signing(gnutls_x509_crt_t crt)
 	return rc >= 0 && (usage & GNUTLS_KEY_DIGITAL_SIGNATURE);
 }
 
-/* Extended key usage, decoded once: absent (or empty) allows every purpose;
- * present must list the purpose (or anyExtendedKeyUsage); a malformed one
- * allows nothing. */
-static void read_key_purposes(mutls_x509 *cert)
+/* Calls fn with each extendedKeyUsage OID in certificate order. Returns 1
+ * when the extension is absent, 0 when every OID was seen, a negative
+ * GnuTLS code when it is malformed, or fn's negative return. */
+static int for_each_key_purpose(gnutls_x509_crt_t crt,
+	int (*fn)(const char *oid, void *ctx), void *ctx)
 {
 	gnutls_datum_t ext = { NULL, 0 };
 	gnutls_x509_key_purposes_t purposes = NULL;
 	unsigned critical = 0;
-	int rc, seen = 0, server = 0, client = 0;
+	int rc;
 
-	rc = gnutls_x509_crt_get_extension_by_oid2(cert->crt, GNUTLS_X509EXT_OID_EXTENDED_KEY_USAGE,
+	rc = gnutls_x509_crt_get_extension_by_oid2(crt, GNUTLS_X509EXT_OID_EXTENDED_KEY_USAGE,
 		0, &ext, &critical);
-	if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE) {
-		cert->may_serve = cert->may_be_client = 1;
-		return;
-	}
-	if (rc >= 0 && gnutls_x509_key_purpose_init(&purposes) >= 0 &&
-	    gnutls_x509_ext_import_key_purposes(&ext, purposes, 0) >= 0) {
+	if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+		return 1;
+	if (rc >= 0 && (rc = gnutls_x509_key_purpose_init(&purposes)) >= 0 &&
+	    (rc = gnutls_x509_ext_import_key_purposes(&ext, purposes, 0)) >= 0) {
 		for (unsigned i = 0;; i++) {
 			gnutls_datum_t oid;
 			rc = gnutls_x509_key_purpose_get(purposes, i, &oid);
 			if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE) {
-				cert->may_serve = !seen || server;
-				cert->may_be_client = !seen || client;
+				rc = 0;
 				break;
 			}
-			if (rc < 0)
-				break; /* malformed: nothing allowed */
-			seen = 1;
-			if (strcmp((const char *)oid.data, GNUTLS_KP_ANY) == 0)
-				server = client = 1;
-			else if (strcmp((const char *)oid.data, GNUTLS_KP_TLS_WWW_SERVER) == 0)
-				server = 1;
-			else if (strcmp((const char *)oid.data, GNUTLS_KP_TLS_WWW_CLIENT) == 0)
-				client = 1;
+			if (rc < 0 || (rc = fn((const char *)oid.data, ctx)) < 0)
+				break;
 		}
 	}
 	if (purposes)
 		gnutls_x509_key_purpose_deinit(purposes);
 	gnutls_free(ext.data);
+	return rc < 0 ? rc : 0;
+}
+
+struct purpose_flags {
+	int seen, server, client;
+};
+
+static int note_purpose(const char *oid, void *ctx)
+{
+	struct purpose_flags *f = ctx;
+	f->seen = 1;
+	if (strcmp(oid, GNUTLS_KP_ANY) == 0)
+		f->server = f->client = 1;
+	else if (strcmp(oid, GNUTLS_KP_TLS_WWW_SERVER) == 0)
+		f->server = 1;
+	else if (strcmp(oid, GNUTLS_KP_TLS_WWW_CLIENT) == 0)
+		f->client = 1;
+	return 0;
+}
+
+/* Extended key usage, decoded once: absent (or empty) allows every purpose;
+ * present must list the purpose (or anyExtendedKeyUsage); a malformed one
+ * allows nothing. */
+static void read_key_purposes(mutls_x509 *cert)
+{
+	struct purpose_flags f = { 0, 0, 0 };
+	int rc = for_each_key_purpose(cert->crt, note_purpose, &f);
+
+	if (rc == 1) {
+		cert->may_serve = cert->may_be_client = 1;
+	} else if (rc == 0) {
+		cert->may_serve = !f.seen || f.server;
+		cert->may_be_client = !f.seen || f.client;
+	} /* malformed: nothing allowed */
 }
 
 static void fill_facts(mutls_x509 *cert)
@@ -777,6 +802,121 @@ int mutls_x509_names(char ***out, size_t *out_count, const mutls_x509 *cert,
 	}
 	*out = list;
 	*out_count = count;
+	return 0;
+}
+
+/* A growing list of strings for the accessors below. */
+struct string_list {
+	char **items;
+	size_t count, cap;
+};
+
+static int string_list_add(struct string_list *l, const char *text)
+{
+	if (l->count == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 4;
+		char **grown = realloc(l->items, ncap * sizeof(*grown));
+		if (!grown)
+			return GNUTLS_E_MEMORY_ERROR;
+		l->items = grown;
+		l->cap = ncap;
+	}
+	if (!(l->items[l->count] = mutls__strdup(text)))
+		return GNUTLS_E_MEMORY_ERROR;
+	l->count++;
+	return 0;
+}
+
+static int string_list_finish(char ***out, size_t *out_count, struct string_list *l, int rc)
+{
+	if (rc < 0 || l->count == 0) {
+		mutls_strings_free(l->items, l->count);
+		l->items = NULL;
+		l->count = 0;
+	}
+	*out = l->items;
+	*out_count = l->count;
+	return rc < 0 ? rc : 0;
+}
+
+/* RFC 5280 names, in bit order (GnuTLS's flag for each). */
+static const struct {
+	unsigned flag;
+	const char *name;
+} key_usage_names[] = {
+	{ GNUTLS_KEY_DIGITAL_SIGNATURE, "digitalSignature" },
+	{ GNUTLS_KEY_NON_REPUDIATION, "nonRepudiation" },
+	{ GNUTLS_KEY_KEY_ENCIPHERMENT, "keyEncipherment" },
+	{ GNUTLS_KEY_DATA_ENCIPHERMENT, "dataEncipherment" },
+	{ GNUTLS_KEY_KEY_AGREEMENT, "keyAgreement" },
+	{ GNUTLS_KEY_KEY_CERT_SIGN, "keyCertSign" },
+	{ GNUTLS_KEY_CRL_SIGN, "cRLSign" },
+	{ GNUTLS_KEY_ENCIPHER_ONLY, "encipherOnly" },
+	{ GNUTLS_KEY_DECIPHER_ONLY, "decipherOnly" },
+};
+
+int mutls_x509_key_usage(char ***out, size_t *out_count, const mutls_x509 *cert)
+{
+	struct string_list l = { NULL, 0, 0 };
+	unsigned usage = 0, critical = 0;
+	int rc;
+
+	if (!out || !out_count || !cert)
+		return mutls__error(MUTLS_EUSAGE, "mutls_x509_key_usage: NULL argument");
+	*out = NULL;
+	*out_count = 0;
+	rc = gnutls_x509_crt_get_key_usage(cert->crt, &usage, &critical);
+	if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+		return 0;
+	if (rc < 0)
+		return mutls__error_gnutls(MUTLS_ECONFIG, rc,
+			"certificate %s: cannot read keyUsage", cert->label);
+	rc = 0;
+	for (size_t i = 0; rc == 0 && i < sizeof(key_usage_names) / sizeof(key_usage_names[0]); i++)
+		if (usage & key_usage_names[i].flag)
+			rc = string_list_add(&l, key_usage_names[i].name);
+	if (string_list_finish(out, out_count, &l, rc) < 0)
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
+	return 0;
+}
+
+static const struct {
+	const char *oid;
+	const char *name;
+} purpose_names[] = {
+	{ GNUTLS_KP_TLS_WWW_SERVER, "serverAuth" },
+	{ GNUTLS_KP_TLS_WWW_CLIENT, "clientAuth" },
+	{ GNUTLS_KP_CODE_SIGNING, "codeSigning" },
+	{ GNUTLS_KP_EMAIL_PROTECTION, "emailProtection" },
+	{ GNUTLS_KP_TIME_STAMPING, "timeStamping" },
+	{ GNUTLS_KP_OCSP_SIGNING, "OCSPSigning" },
+	{ GNUTLS_KP_ANY, "anyExtendedKeyUsage" },
+};
+
+static int add_purpose_name(const char *oid, void *ctx)
+{
+	for (size_t i = 0; i < sizeof(purpose_names) / sizeof(purpose_names[0]); i++)
+		if (strcmp(oid, purpose_names[i].oid) == 0)
+			return string_list_add(ctx, purpose_names[i].name);
+	return string_list_add(ctx, oid);
+}
+
+int mutls_x509_extended_key_usage(char ***out, size_t *out_count, const mutls_x509 *cert)
+{
+	struct string_list l = { NULL, 0, 0 };
+	int rc;
+
+	if (!out || !out_count || !cert)
+		return mutls__error(MUTLS_EUSAGE, "mutls_x509_extended_key_usage: NULL argument");
+	*out = NULL;
+	*out_count = 0;
+	rc = for_each_key_purpose(cert->crt, add_purpose_name, &l);
+	string_list_finish(out, out_count, &l, rc == 1 ? 0 : rc);
+	if (rc == GNUTLS_E_MEMORY_ERROR)
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
+	if (rc < 0)
+		return mutls__error_gnutls(MUTLS_ECONFIG, rc,
+			"certificate %s: malformed extendedKeyUsage", cert->label);
 	return 0;
 }
 

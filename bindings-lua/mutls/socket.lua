@@ -137,6 +137,25 @@ local function drive(self, fn, ...)
 	end
 end
 
+-- Options each entry point takes; any other key is a mistake (a typo such
+-- as sever_hostname would otherwise go unnoticed), as in mutls.config.
+local OPTIONS = {
+	connect = { config = true, server_hostname = true, session_data = true, timeout = true },
+	wrap = { server_hostname = true, session_data = true, timeout = true },
+	wrap_server = { timeout = true },
+}
+
+local function check_options(opts, what, level)
+	for k in pairs(opts) do
+		if type(k) ~= "string" then
+			error("mutls.socket." .. what .. ": options are named (got a " .. type(k) .. " key)", level + 1)
+		end
+		if not OPTIONS[what][k] then
+			error("mutls.socket." .. what .. ": unknown option '" .. k .. "'", level + 1)
+		end
+	end
+end
+
 local function new(tcp, cfg, opts, role)
 	if type(tcp) ~= "userdata" and type(tcp) ~= "table" or type(tcp.getfd) ~= "function" then
 		error("bad argument #1 (a connected LuaSocket tcp object expected)", 3)
@@ -148,6 +167,7 @@ local function new(tcp, cfg, opts, role)
 	if type(opts) ~= "table" then
 		error("bad argument #3 (options table expected)", 3)
 	end
+	check_options(opts, role == "client" and "wrap" or "wrap_server", 3)
 	if opts.timeout ~= nil and type(opts.timeout) ~= "number" then
 		error("bad argument #3 (opts.timeout must be seconds)", 3)
 	end
@@ -204,6 +224,7 @@ function _M.connect(host, port, opts)
 	if type(opts) ~= "table" or opts.config == nil then
 		error("bad argument #3 to 'connect' (options with config = mutls.config{...} expected)", 2)
 	end
+	check_options(opts, "connect", 2)
 	local tcp, err = socket.tcp()
 	if not tcp then
 		return nil, err
@@ -218,7 +239,9 @@ function _M.connect(host, port, opts)
 	end
 	local o = {}
 	for k, v in pairs(opts) do
-		o[k] = v
+		if k ~= "config" then
+			o[k] = v
+		end
 	end
 	if o.server_hostname == nil then
 		o.server_hostname = host

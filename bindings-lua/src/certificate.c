@@ -70,6 +70,22 @@ static void push_names(lua_State *L, const mutls_x509 *x, mutls_san_type type)
 	mutls_strings_free(names, n);
 }
 
+/* keyUsage / extendedKeyUsage names; a malformed extension raises. */
+static void push_usages(lua_State *L, const mutls_x509 *x,
+	int (*fn)(char ***, size_t *, const mutls_x509 *))
+{
+	char **list = NULL;
+	size_t n = 0;
+	if (fn(&list, &n, x) < 0)
+		luaL_error(L, "%s", mutls_error_message(mutls_error_last()));
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		lua_pushstring(L, list[i]);
+		lua_rawseti(L, -2, (int)i + 1);
+	}
+	mutls_strings_free(list, n);
+}
+
 static int cert_fingerprint(lua_State *L)
 {
 	lm_cert *c = lm_check_cert(L, 1);
@@ -227,6 +243,14 @@ static int cert_index(lua_State *L)
 	}
 	if (strcmp(k, "emails") == 0) {
 		push_names(L, c->x, MUTLS_SAN_EMAIL);
+		return 1;
+	}
+	if (strcmp(k, "key_usage") == 0) {
+		push_usages(L, c->x, mutls_x509_key_usage);
+		return 1;
+	}
+	if (strcmp(k, "extended_key_usage") == 0) {
+		push_usages(L, c->x, mutls_x509_extended_key_usage);
 		return 1;
 	}
 	lua_pushnil(L);

@@ -163,6 +163,7 @@ int lm_session_run_hook(mutls_session *s, lua_CFunction fn, void *ctx,
 /* testca.c */
 void lm_open_testca(lua_State *L);
 int lm_testca_new(lua_State *L);
+int lm_testca_load(lua_State *L);
 lm_testca *lm_test_testca(lua_State *L, int idx);
 lm_identity *lm_test_identity(lua_State *L, int idx);
 

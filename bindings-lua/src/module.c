@@ -327,6 +327,7 @@ LM_EXPORT int luaopen_mutls(lua_State *L)
 		{ "load_certificate", lm_load_certificate },
 		{ "load_certificates", lm_load_certificates },
 		{ "testca", lm_testca_new },
+		{ "load_testca", lm_testca_load },
 		{ NULL, NULL }
 	};
 

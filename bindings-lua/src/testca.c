@@ -131,6 +131,24 @@ int lm_testca_new(lua_State *L)
 	return 1;
 }
 
+/* mutls.load_testca(certificate, private_key [, password]): an existing CA
+ * (PEM text or file paths), to issue more leaves. */
+int lm_testca_load(lua_State *L)
+{
+	const char *cert = luaL_checkstring(L, 1);
+	const char *key = luaL_checkstring(L, 2);
+	const char *password = luaL_optstring(L, 3, NULL);
+	lm_testca *ca;
+
+	lua_settop(L, 3); /* the strings stay anchored until the call returns */
+	ca = push_testca(L);
+	if (mutls_testca_load(&ca->ca, cert, key, password) < 0) {
+		ca->ca = NULL;
+		return lm_fail_last(L);
+	}
+	return 1;
+}
+
 static int testca_intermediate(lua_State *L)
 {
 	lm_testca *parent = check_testca(L, 1);

@@ -21,11 +21,16 @@ TestCA and Identity (trustme style).
 
 from __future__ import annotations
 
-import os
+# Private names only: `from mutls import *` and dir(mutls) show the API
+# (__all__), not the helpers' imports.
+import os as _os
 import socket as _socket
 import tempfile as _tempfile
 import time as _time
-from typing import Any, List, Tuple, Union
+from typing import Any as _Any
+from typing import List as _List
+from typing import Tuple as _Tuple
+from typing import Union as _Union
 
 from . import _mutls
 from ._mutls import (
@@ -82,10 +87,10 @@ __all__ = [
     "load_certificates",
 ]
 
-_Source = Union[str, bytes, "os.PathLike[str]"]
+_Source = _Union[str, bytes, "_os.PathLike[str]"]
 
 
-def load_certificates(source: _Source) -> List[Certificate]:
+def load_certificates(source: _Source) -> _List[Certificate]:
     """Every certificate of PEM text (str or bytes), or of a PEM or DER file.
 
     Raises ConfigError when there is none or the file cannot be read.
@@ -94,11 +99,11 @@ def load_certificates(source: _Source) -> List[Certificate]:
         return _mutls.certificates_from_pem(bytes(source))
     if isinstance(source, str) and "-----BEGIN" in source:
         return _mutls.certificates_from_pem(source)
-    if not isinstance(source, (str, bytes, os.PathLike)):
+    if not isinstance(source, (str, bytes, _os.PathLike)):
         raise TypeError(
             "load_certificates: expected PEM text or a path, not %s" % type(source).__name__
         )
-    path = os.fsdecode(source)
+    path = _os.fsdecode(source)
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -114,10 +119,10 @@ def load_certificates(source: _Source) -> List[Certificate]:
 
 def _connect(
     self: Config,
-    address: Tuple[Any, ...],
+    address: _Tuple[_Any, ...],
     *,
-    server_hostname: Union[str, None] = None,
-    timeout: Union[float, None] = None,
+    server_hostname: _Union[str, None] = None,
+    timeout: _Union[float, None] = None,
 ) -> Session:
     """Open a TCP connection to ``address`` and run the client handshake.
 
@@ -146,8 +151,8 @@ def _accept(
     self: Config,
     listening_socket: _socket.socket,
     *,
-    timeout: Union[float, None] = None,
-) -> Tuple[Session, Any]:
+    timeout: _Union[float, None] = None,
+) -> _Tuple[Session, _Any]:
     """Accept one connection on ``listening_socket`` and run the server handshake.
 
     Returns ``(session, address)``. The connection's timeout is ``timeout``, or
@@ -228,22 +233,22 @@ setattr(Config, "accept", _accept)
 # ---- ssl helpers (trustme style) --------------------------------------------
 
 
-def _configure_trust(self: TestCA, ctx: Any) -> None:
+def _configure_trust(self: TestCA, ctx: _Any) -> None:
     """Make an ``ssl.SSLContext`` trust this CA (``load_verify_locations``)."""
     ctx.load_verify_locations(cadata=self.cert_pem)
 
 
-def _configure_cert(self: Identity, ctx: Any) -> None:
+def _configure_cert(self: Identity, ctx: _Any) -> None:
     """Make an ``ssl.SSLContext`` present this identity (``load_cert_chain``).
 
     The chain and the key go through temporary files, removed afterwards.
     """
     with _tempfile.TemporaryDirectory(prefix="mutls-") as tmp:
-        chain = os.path.join(tmp, "chain.pem")
-        key = os.path.join(tmp, "key.pem")
-        with open(os.open(chain, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        chain = _os.path.join(tmp, "chain.pem")
+        key = _os.path.join(tmp, "key.pem")
+        with open(_os.open(chain, _os.O_WRONLY | _os.O_CREAT, 0o600), "w") as f:
             f.write(self.chain_pem)
-        with open(os.open(key, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        with open(_os.open(key, _os.O_WRONLY | _os.O_CREAT, 0o600), "w") as f:
             f.write(self.key_pem)
         ctx.load_cert_chain(chain, key)
 
@@ -260,3 +265,6 @@ _accept.__name__, _accept.__qualname__ = "accept", "Config.accept"
 _configure_trust.__name__, _configure_trust.__qualname__ = "configure_trust", "TestCA.configure_trust"
 _configure_cert.__name__, _configure_cert.__qualname__ = "configure_cert", "Identity.configure_cert"
 del _f
+
+# The __future__ import binds a name too; the module's users need not see it.
+del annotations

@@ -86,6 +86,10 @@ class Certificate:
     @property
     def emails(self) -> list[str]: ...
     @property
+    def key_usage(self) -> list[str]: ...  # "digitalSignature", "keyCertSign", ...; [] when absent
+    @property
+    def extended_key_usage(self) -> list[str]: ...  # "serverAuth", "clientAuth", or a dotted OID; [] when absent
+    @property
     def common_name(self) -> str | None: ...
     @property
     def is_ca(self) -> bool: ...
@@ -142,6 +146,8 @@ class TestCA:
         not_before: _Time | None = None,
         not_after: _Time | None = None,
     ) -> Self: ...
+    @classmethod
+    def load(cls, certificate: _Source, private_key: _Source, *, password: str | bytes | None = None) -> TestCA: ...
     @property
     def certificate(self) -> Certificate: ...
     @property

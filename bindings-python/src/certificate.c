@@ -155,6 +155,24 @@ static PyObject *Certificate_dns_names(CertificateObject *self, void *c) { retur
 static PyObject *Certificate_uris(CertificateObject *self, void *c) { return names(self, MUTLS_SAN_URI); }
 static PyObject *Certificate_emails(CertificateObject *self, void *c) { return names(self, MUTLS_SAN_EMAIL); }
 
+typedef int (*usage_fn)(char ***, size_t *, const mutls_x509 *);
+
+static PyObject *usages(CertificateObject *self, usage_fn fn)
+{
+	char **list = NULL;
+	size_t count = 0;
+	PyObject *res;
+	int rc = fn(&list, &count, self->cert);
+	if (rc < 0)
+		return mutlspy_raise_last(rc, self, NULL);
+	res = mutlspy_str_list(list, count);
+	mutls_strings_free(list, count);
+	return res;
+}
+
+static PyObject *Certificate_key_usage(CertificateObject *self, void *c) { return usages(self, mutls_x509_key_usage); }
+static PyObject *Certificate_extended_key_usage(CertificateObject *self, void *c) { return usages(self, mutls_x509_extended_key_usage); }
+
 static PyObject *Certificate_ip_addresses(CertificateObject *self, void *c)
 {
 	char **list = NULL;
@@ -374,6 +392,8 @@ static PyGetSetDef Certificate_getset[] = {
 	{ "ip_addresses", (getter)Certificate_ip_addresses, NULL, "IP subjectAltNames (ipaddress objects).", NULL },
 	{ "uris", (getter)Certificate_uris, NULL, "URI subjectAltNames, such as SPIFFE IDs.", NULL },
 	{ "emails", (getter)Certificate_emails, NULL, "email subjectAltNames.", NULL },
+	{ "key_usage", (getter)Certificate_key_usage, NULL, "keyUsage bits by name (\"digitalSignature\", ...); [] when the extension is absent.", NULL },
+	{ "extended_key_usage", (getter)Certificate_extended_key_usage, NULL, "extendedKeyUsage (\"serverAuth\", \"clientAuth\", or a dotted OID); [] when absent.", NULL },
 	{ "common_name", (getter)Certificate_common_name, NULL, "The subject's CN, or None.", NULL },
 	{ "is_ca", (getter)Certificate_is_ca, NULL, "True if basicConstraints CA:TRUE.", NULL },
 	{ "key_type", (getter)Certificate_key_type, NULL, "\"p256\", \"ed25519\", \"rsa2048\", ...", NULL },

@@ -1,4 +1,4 @@
-/* Config: the options of DESIGN.md applied to a core mutls_config, and the
+/* Config: the options of docs/design.md applied to a core mutls_config, and the
  * trampolines through which the core calls the Python hooks.
  *
  * The core's hook payload is the ConfigObject itself (borrowed): the C config

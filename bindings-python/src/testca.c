@@ -91,6 +91,39 @@ static PyObject *TestCA_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 	return (PyObject *)self;
 }
 
+/* TestCA.load(certificate, private_key, *, password=None): an existing CA. */
+static PyObject *TestCA_load(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+	static char *kwlist[] = { "certificate", "private_key", "password", NULL };
+	PyObject *cert = NULL, *key = NULL, *password = Py_None;
+	PyObject *cb = NULL, *kb = NULL, *pb = NULL;
+	TestCAObject *self = NULL;
+	int rc;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|$O:load", kwlist, &cert, &key, &password))
+		return NULL;
+	if (!(cb = mutlspy_source_bytes(cert, "certificate")) ||
+	    !(kb = mutlspy_source_bytes(key, "private_key")) ||
+	    (password != Py_None && !(pb = mutlspy_str_bytes(password, "password"))))
+		goto done;
+	if (!(self = (TestCAObject *)type->tp_alloc(type, 0)))
+		goto done;
+	Py_BEGIN_ALLOW_THREADS
+	rc = mutls_testca_load(&self->ca, PyBytes_AS_STRING(cb), PyBytes_AS_STRING(kb),
+		pb ? PyBytes_AS_STRING(pb) : NULL);
+	Py_END_ALLOW_THREADS
+	if (rc < 0) {
+		self->ca = NULL;
+		Py_CLEAR(self);
+		mutlspy_raise_last(rc, NULL, NULL);
+	}
+done:
+	Py_XDECREF(cb);
+	Py_XDECREF(kb);
+	Py_XDECREF(pb);
+	return (PyObject *)self;
+}
+
 static void TestCA_dealloc(TestCAObject *self)
 {
 	PyTypeObject *tp = Py_TYPE(self);
@@ -306,6 +339,10 @@ static PyMethodDef TestCA_methods[] = {
 	{ "intermediate", (PyCFunction)(void (*)(void))TestCA_intermediate, METH_VARARGS | METH_KEYWORDS,
 	  "intermediate(name=None, *, key_type=\"p256\", not_ca=False, not_before=None,\n"
 	  "             not_after=None) -> TestCA: a CA signed by this one (not_ca: CA:FALSE)." },
+	{ "load", (PyCFunction)(void (*)(void))TestCA_load, METH_CLASS | METH_VARARGS | METH_KEYWORDS,
+	  "load(certificate, private_key, *, password=None) -> TestCA\n\n"
+	  "An existing CA (PEM text or file paths; the certificate may be followed by\n"
+	  "the chain above it), to issue more leaves. Its CRL starts empty." },
 	{ "revoke", (PyCFunction)TestCA_revoke, METH_O,
 	  "revoke(identity_or_certificate) -> None: add it to this CA's CRL (see crl_pem)." },
 	{ NULL, NULL, 0, NULL }

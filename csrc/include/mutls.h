@@ -193,6 +193,19 @@ MUTLS_EXTERN void mutls_x509_der(const unsigned char **out, size_t *out_len,
 	const mutls_x509 *cert);
 /* Compact description for messages: "CN=orders" (or the subject). Borrowed. */
 MUTLS_EXTERN const char *mutls_x509_label(const mutls_x509 *cert);
+/* keyUsage bits by their RFC 5280 names ("digitalSignature",
+ * "keyEncipherment", "keyCertSign", ...), in bit order; empty (*out NULL)
+ * when the extension is absent (every usage allowed).
+ * Caller frees: mutls_strings_free(*out, *out_count). */
+MUTLS_EXTERN int mutls_x509_key_usage(char ***out, size_t *out_count,
+	const mutls_x509 *cert);
+/* extendedKeyUsage purposes in certificate order: "serverAuth",
+ * "clientAuth", "codeSigning", "emailProtection", "timeStamping",
+ * "OCSPSigning", "anyExtendedKeyUsage", else the dotted OID; empty when the
+ * extension is absent (every purpose allowed). MUTLS_ECONFIG when it is
+ * malformed. Caller frees: mutls_strings_free(*out, *out_count). */
+MUTLS_EXTERN int mutls_x509_extended_key_usage(char ***out, size_t *out_count,
+	const mutls_x509 *cert);
 
 /* ------------------------------------------------------------------------ */
 /* Config                                                                    */
@@ -537,6 +550,15 @@ MUTLS_EXTERN int mutls_testca_new(mutls_testca **out, const mutls_testca_options
 MUTLS_EXTERN int mutls_testca_intermediate(mutls_testca **out, mutls_testca *parent,
 	const mutls_testca_options *opts);
 MUTLS_EXTERN void mutls_testca_free(mutls_testca *ca);
+/* A CA from an existing CA certificate and its private key (PEM text or
+ * file paths, as mutls_config_set_identity takes them), so that more leaves
+ * can be issued later. The certificate may be followed by the chain above it
+ * (leaves then carry it). password may be NULL. MUTLS_ECONFIG when the
+ * certificate is not a CA (CA:TRUE), the key does not match it, or its key
+ * type cannot sign leaves here (p256, p384, ed25519, RSA). Its CRL starts
+ * empty. Caller frees: mutls_testca_free. */
+MUTLS_EXTERN int mutls_testca_load(mutls_testca **out, const char *certificate,
+	const char *private_key, const char *password);
 /* A leaf (chain: leaf, then this CA and its parents up to but excluding the
  * root). Caller frees: mutls_identity_free. */
 MUTLS_EXTERN int mutls_testca_issue(mutls_identity **out, mutls_testca *ca,

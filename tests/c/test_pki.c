@@ -1229,3 +1229,104 @@ TEST(ec_keys_fixed_size)
 		mutls_testca_free(ca);
 	}
 }
+
+/* A CA written out (certificate + key) and loaded back issues leaves that
+ * verify against the original; an intermediate carries its chain. */
+TEST(load_existing_ca)
+{
+	static const mutls_key_type types[] = { MUTLS_KEY_P256, MUTLS_KEY_P384,
+		MUTLS_KEY_ED25519, MUTLS_KEY_RSA2048 };
+	mutls_testca_options co = MUTLS_TESTCA_OPTIONS_INIT;
+	mutls_testca *root, *loaded = NULL, *inter = NULL, *again = NULL;
+	mutls_identity *leaf, *id;
+	char *crl = NULL, *chain;
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		co.key_type = types[i];
+		CHECK_OK(mutls_testca_new(&root, &co));
+		CHECK_OK(mutls_testca_load(&loaded, mutls_testca_cert_pem(root),
+			mutls_testca_key_pem(root), NULL));
+		CHECK(mutls_x509_label(mutls_testca_certificate(loaded)) != NULL);
+		CHECK_STR(mutls_testca_cert_pem(loaded), mutls_testca_cert_pem(root));
+		leaf = issue_cn(loaded, "later");
+		CHECK_INT(mutls_identity_chain_length(leaf), 1);
+		CHECK_INT(gnutls_verify(leaf, mutls_testca_cert_pem(root), NULL, NULL), 0);
+		/* its CRL is signed by the same key: the root's trust takes it */
+		CHECK_OK(mutls_testca_revoke(loaded, mutls_identity_certificate(leaf)));
+		CHECK_OK(mutls_testca_crl_pem(&crl, loaded));
+		CHECK(gnutls_verify(leaf, mutls_testca_cert_pem(root), crl, NULL) & GNUTLS_CERT_REVOKED);
+		mutls_free(crl);
+		mutls_identity_free(leaf);
+		mutls_testca_free(loaded);
+		loaded = NULL;
+		mutls_testca_free(root);
+	}
+
+	/* An intermediate, given with the chain above it. */
+	root = new_ca();
+	CHECK_OK(mutls_testca_intermediate(&inter, root, NULL));
+	chain = malloc(strlen(mutls_testca_cert_pem(inter)) + strlen(mutls_testca_cert_pem(root)) + 1);
+	strcpy(chain, mutls_testca_cert_pem(inter));
+	strcat(chain, mutls_testca_cert_pem(root));
+	CHECK_OK(mutls_testca_load(&again, chain, mutls_testca_key_pem(inter), NULL));
+	id = issue_cn(again, "deep");
+	CHECK_INT(mutls_identity_chain_length(id), 2); /* leaf, intermediate; not the root */
+	CHECK_STR(mutls_x509_label(mutls_identity_chain_at(id, 1)), "CN=mutls test intermediate");
+	CHECK_INT(gnutls_verify(id, mutls_testca_cert_pem(root), NULL, NULL), 0);
+	mutls_identity_free(id);
+	mutls_testca_free(again);
+	free(chain);
+
+	/* Refusals: a leaf is no CA; a key of another CA; nothing given. */
+	leaf = issue_cn(root, "leaf");
+	expect_error(mutls_testca_load(&again, mutls_identity_cert_pem(leaf),
+		mutls_identity_key_pem(leaf), NULL), MUTLS_ECONFIG, "is not a CA certificate");
+	CHECK(again == NULL);
+	expect_error(mutls_testca_load(&again, mutls_testca_cert_pem(root),
+		mutls_testca_key_pem(inter), NULL), MUTLS_ECONFIG, "does not match the CA certificate");
+	expect_error(mutls_testca_load(&again, mutls_testca_cert_pem(root), "", NULL),
+		MUTLS_ECONFIG, "empty value");
+	expect_error(mutls_testca_load(&again, "/nonexistent/ca.pem",
+		mutls_testca_key_pem(root), NULL), MUTLS_ECONFIG, "/nonexistent/ca.pem");
+	expect_error(mutls_testca_load(NULL, "x", "y", NULL), MUTLS_EUSAGE, "NULL argument");
+	mutls_identity_free(leaf);
+	mutls_testca_free(inter);
+	mutls_testca_free(root);
+}
+
+TEST(load_ca_from_files_and_encrypted_key)
+{
+	mutls_testca *root = new_ca(), *loaded = NULL;
+	mutls_identity *id = issue_cn(root, "k");
+	char dir[] = "/tmp/mutls-pki-XXXXXX", cert[64], key[64];
+	char *enc = NULL;
+	FILE *f;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(cert, sizeof(cert), "%s/ca.pem", dir);
+	snprintf(key, sizeof(key), "%s/ca-key.pem", dir);
+	CHECK((f = fopen(cert, "w")) != NULL);
+	fputs(mutls_testca_cert_pem(root), f);
+	fclose(f);
+	CHECK((f = fopen(key, "w")) != NULL);
+	fputs(mutls_testca_key_pem(root), f);
+	fclose(f);
+	CHECK_OK(mutls_testca_load(&loaded, cert, key, NULL));
+	mutls_testca_free(loaded);
+	loaded = NULL;
+
+	/* an encrypted key: the password is needed, and must be right; the
+	 * identity's key stands in (it is not the CA's: the password is checked
+	 * first, the match after) */
+	CHECK_OK(mutls_identity_encrypted_key_pem(&enc, id, "s3cret"));
+	expect_error(mutls_testca_load(&loaded, cert, enc, NULL), MUTLS_ECONFIG,
+		"no password was given");
+	expect_error(mutls_testca_load(&loaded, cert, enc, "wrong"), MUTLS_ECONFIG, "wrong password");
+	expect_error(mutls_testca_load(&loaded, cert, enc, "s3cret"), MUTLS_ECONFIG, "does not match");
+	mutls_free(enc);
+	unlink(cert);
+	unlink(key);
+	rmdir(dir);
+	mutls_identity_free(id);
+	mutls_testca_free(root);
+}

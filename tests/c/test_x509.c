@@ -679,3 +679,108 @@ TEST(internal_read_file_and_is_pem)
 	rmdir(dir);
 	free(buf);
 }
+
+/* A self-signed certificate with exactly these extensions (usage 0: no
+ * keyUsage; oids NULL: no extendedKeyUsage). */
+static mutls_x509 *cert_with_usages(unsigned usage, const char *const *oids, size_t n)
+{
+	gnutls_x509_crt_t crt = NULL;
+	gnutls_x509_privkey_t key = NULL;
+	unsigned char serial[] = { 0x42 };
+	mutls_x509 *cert = NULL;
+
+	CHECK_INT(gnutls_x509_privkey_init(&key), 0);
+	CHECK_INT(gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
+		GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0), 0);
+	CHECK_INT(gnutls_x509_crt_init(&crt), 0);
+	CHECK_INT(gnutls_x509_crt_set_version(crt, 3), 0);
+	CHECK_INT(gnutls_x509_crt_set_serial(crt, serial, sizeof(serial)), 0);
+	CHECK_INT(gnutls_x509_crt_set_activation_time(crt, time(NULL) - 60), 0);
+	CHECK_INT(gnutls_x509_crt_set_expiration_time(crt, time(NULL) + 3600), 0);
+	CHECK_INT(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, "usages", 6), 0);
+	CHECK_INT(gnutls_x509_crt_set_key(crt, key), 0);
+	if (usage)
+		CHECK_INT(gnutls_x509_crt_set_key_usage(crt, usage), 0);
+	for (size_t i = 0; oids && i < n; i++)
+		CHECK_INT(gnutls_x509_crt_set_key_purpose_oid(crt, oids[i], 0), 0);
+	CHECK_INT(gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0), 0);
+	CHECK_OK(mutls__x509_wrap(&cert, crt));
+	gnutls_x509_privkey_deinit(key);
+	return cert;
+}
+
+TEST(key_usage_and_extended_key_usage)
+{
+	static const char *const oids[] = { "1.3.6.1.5.5.7.3.2", "1.3.6.1.5.5.7.3.3",
+		"1.2.3.4.5", "2.5.29.37.0" };
+	mutls_testca *ca = new_ca();
+	mutls_issue_options o = MUTLS_ISSUE_OPTIONS_INIT;
+	mutls_identity *server = NULL, *none = NULL;
+	mutls_x509 *odd, *bare;
+	char **list = NULL;
+	size_t n = 0;
+
+	o.cn = "srv";
+	o.purpose = MUTLS_PURPOSE_SERVER;
+	CHECK_OK(mutls_testca_issue(&server, ca, &o));
+	CHECK_OK(mutls_x509_extended_key_usage(&list, &n, mutls_identity_certificate(server)));
+	CHECK_INT(n, 1);
+	CHECK_STR(list[0], "serverAuth");
+	mutls_strings_free(list, n);
+	CHECK_OK(mutls_x509_key_usage(&list, &n, mutls_identity_certificate(server)));
+	CHECK(n >= 1);
+	CHECK_STR(list[0], "digitalSignature");
+	mutls_strings_free(list, n);
+
+	/* the CA: keyCertSign and cRLSign, in bit order; no EKU at all */
+	CHECK_OK(mutls_x509_key_usage(&list, &n, mutls_testca_certificate(ca)));
+	CHECK_INT(n, 3);
+	CHECK_STR(list[0], "digitalSignature");
+	CHECK_STR(list[1], "keyCertSign");
+	CHECK_STR(list[2], "cRLSign");
+	mutls_strings_free(list, n);
+	CHECK_OK(mutls_x509_extended_key_usage(&list, &n, mutls_testca_certificate(ca)));
+	CHECK(list == NULL);
+	CHECK_INT(n, 0);
+
+	/* purpose none: no EKU; bad_key_usage: keyUsage without digitalSignature */
+	o.purpose = MUTLS_PURPOSE_NONE;
+	o.flags = MUTLS_ISSUE_BAD_KEY_USAGE;
+	CHECK_OK(mutls_testca_issue(&none, ca, &o));
+	CHECK_OK(mutls_x509_extended_key_usage(&list, &n, mutls_identity_certificate(none)));
+	CHECK_INT(n, 0);
+	CHECK_OK(mutls_x509_key_usage(&list, &n, mutls_identity_certificate(none)));
+	for (size_t i = 0; i < n; i++)
+		CHECK(strcmp(list[i], "digitalSignature") != 0);
+	mutls_strings_free(list, n);
+
+	/* names for the known OIDs, the dotted OID for an unknown one */
+	odd = cert_with_usages(GNUTLS_KEY_KEY_AGREEMENT | GNUTLS_KEY_DECIPHER_ONLY, oids, 4);
+	CHECK_OK(mutls_x509_extended_key_usage(&list, &n, odd));
+	CHECK_INT(n, 4);
+	CHECK_STR(list[0], "clientAuth");
+	CHECK_STR(list[1], "codeSigning");
+	CHECK_STR(list[2], "1.2.3.4.5");
+	CHECK_STR(list[3], "anyExtendedKeyUsage");
+	mutls_strings_free(list, n);
+	CHECK_OK(mutls_x509_key_usage(&list, &n, odd));
+	CHECK_INT(n, 2);
+	CHECK_STR(list[0], "keyAgreement");
+	CHECK_STR(list[1], "decipherOnly");
+	mutls_strings_free(list, n);
+
+	bare = cert_with_usages(0, NULL, 0);
+	CHECK_OK(mutls_x509_key_usage(&list, &n, bare));
+	CHECK(list == NULL);
+	CHECK_INT(n, 0);
+
+	CHECK_INT(mutls_x509_key_usage(NULL, &n, bare), MUTLS_EUSAGE);
+	CHECK_INT(mutls_x509_extended_key_usage(&list, &n, NULL), MUTLS_EUSAGE);
+	CHECK(strstr(mutls_error_message(mutls_error_last()), "NULL argument") != NULL);
+
+	mutls_x509_unref(odd);
+	mutls_x509_unref(bare);
+	mutls_identity_free(server);
+	mutls_identity_free(none);
+	mutls_testca_free(ca);
+}

@@ -1,6 +1,6 @@
 -- Bad input from Lua (issue 5.3), mirroring tests/c/test_badinput.c,
 -- tests/c/test_config.c and tests/python/test_badinput.py: every case ends in
--- its DESIGN.md code with a message, never a crash or a hang.
+-- its docs/design.md code with a message, never a crash or a hang.
 --
 --   records in memory mode, to both roles: random bytes (the C test's
 --   xorshift32 stream, seed, sizes and roles), real flights with flipped
@@ -451,7 +451,7 @@ describe("a peer that ends the handshake early", function()
 			H.expect_error(o, "peer-rejected", false, "peer", false, "handshake_failure")
 		end)
 
-		-- DESIGN.md: `closed` is an orderly or premature close. A close_notify
+		-- docs/design.md: `closed` is an orderly or premature close. A close_notify
 		-- (plaintext, legitimate before any key is agreed) instead of the next
 		-- flight must read like feed_eof(), not as `protocol`.
 		it("close_notify during the handshake is closed, TLS " .. version, function()

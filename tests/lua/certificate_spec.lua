@@ -133,4 +133,17 @@ describe("certificate", function()
 		assert.has_error(function() cert:verify { bogus = 1 } end)
 		assert.has_error(function() cert:verify() end)
 	end)
+	it("key usage and extended key usage by name", function()
+		local ca = mutls.testca { name = "usage CA" }
+		local server = ca:issue { cn = "srv", purpose = "server" }.certificate
+		local client = ca:issue { cn = "cli", purpose = "client" }.certificate
+		local anything = ca:issue { cn = "any", purpose = "none", bad_key_usage = true }.certificate
+		assert.same({ "serverAuth" }, server.extended_key_usage)
+		assert.same({ "clientAuth" }, client.extended_key_usage)
+		assert.same({}, anything.extended_key_usage)
+		assert.equal("digitalSignature", server.key_usage[1])
+		for _, u in ipairs(anything.key_usage) do assert.not_equal("digitalSignature", u) end
+		assert.same({ "digitalSignature", "keyCertSign", "cRLSign" }, ca.certificate.key_usage)
+		assert.same({}, ca.certificate.extended_key_usage)
+	end)
 end)

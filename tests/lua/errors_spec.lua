@@ -1,4 +1,4 @@
--- Every error code and reason of DESIGN.md from real in-memory handshakes,
+-- Every error code and reason of docs/design.md from real in-memory handshakes,
 -- with the codes, reasons, sides, steps and alerts the C tests
 -- (tests/c/test_verify.c, test_records.c, test_config.c) expect.
 local H = require "helpers"

@@ -430,4 +430,27 @@ c:close()
 		assert.has_error(function() msock.wrap(nil, cfg.client) end)
 		assert.has_error(function() msock.wrap(socket.tcp(), cfg.client) end) -- not connected
 	end)
+
+	it("rejects unknown options, naming them, as mutls.config does", function()
+		if skip then return pending(skip) end
+		-- before any connection is made: nothing listens on port 1
+		assert.has_error(function()
+			msock.connect("127.0.0.1", 1, { config = cfg.client, sever_hostname = "x" })
+		end, "mutls.socket.connect: unknown option 'sever_hostname'")
+		assert.has_error(function()
+			msock.connect("127.0.0.1", 1, { config = cfg.client, [1] = "x" })
+		end, "mutls.socket.connect: options are named (got a number key)")
+		local server = assert(socket.bind("127.0.0.1", 0))
+		local _, port = server:getsockname()
+		local tcp = socket.tcp()
+		assert(tcp:connect("127.0.0.1", port))
+		assert.has_error(function() msock.wrap(tcp, cfg.client, { timout = 1 }) end,
+			"mutls.socket.wrap: unknown option 'timout'")
+		assert.has_error(function() msock.wrap_server(tcp, cfg.server, { server_hostname = "x" }) end,
+			"mutls.socket.wrap_server: unknown option 'server_hostname'")
+		-- the known ones still work
+		local conn = assert(msock.wrap(tcp, cfg.client, { server_hostname = "localhost", timeout = 1 }))
+		conn:close()
+		server:close()
+	end)
 end)

@@ -157,4 +157,23 @@ describe("testca", function()
 		assert.has_error(function() ca:issue { bad_key_usage = "yes" } end)
 		assert.has_error(function() ca:intermediate { not_ca = 1 } end)
 	end)
+	it("load_testca: an existing CA issues more leaves", function()
+		local root = mutls.testca { name = "kept CA" }
+		local again = assert(mutls.load_testca(root.cert_pem, root.key_pem))
+		assert.equal(root.certificate, again.certificate)
+		local leaf = again:issue { cn = "later", dns = { "later.internal" }, purpose = "server" }
+		assert(leaf.certificate:verify { trust = root, hostname = "later.internal", purpose = "server" })
+		local inter = root:intermediate { name = "issuing" }
+		local deep = assert(mutls.load_testca(inter.cert_pem .. root.cert_pem, inter.key_pem)):issue { cn = "deep" }
+		assert.equal(2, #deep.chain)
+		assert(deep.certificate:verify { trust = root, intermediates = { deep.chain[2] } })
+		local ca, err = mutls.load_testca(leaf.cert_pem, leaf.key_pem)
+		assert.is_nil(ca)
+		assert.equal("config", err.code)
+		assert.is_truthy(tostring(err):find("is not a CA certificate", 1, true))
+		ca, err = mutls.load_testca(root.cert_pem, inter.key_pem)
+		assert.is_nil(ca)
+		assert.is_truthy(tostring(err):find("does not match the CA certificate", 1, true))
+		assert.has_error(function() mutls.load_testca(root.cert_pem) end)
+	end)
 end)

@@ -1,5 +1,5 @@
 """Bad input from Python (issue 5.3), mirroring tests/c/test_badinput.c and
-tests/c/test_config.c: every case ends in its DESIGN.md code with a message,
+tests/c/test_config.c: every case ends in its docs/design.md code with a message,
 never a crash or a hang.
 
 - records in memory mode, to both roles: random bytes (the same xorshift32
@@ -476,7 +476,7 @@ def test_fatal_alert_instead_of_the_next_flight(worlds: Dict[str, World], versio
 def test_close_notify_during_the_handshake_is_closed(worlds: Dict[str, World], version: str) -> None:
     """A peer that sends close_notify (a plaintext warning alert, legitimate
     before any key is agreed) instead of its next flight closed the
-    connection during the handshake: DESIGN.md's code `closed` ("orderly or
+    connection during the handshake: docs/design.md's code `closed` ("orderly or
     premature close"), side peer, like feed_eof() — not `protocol`."""
     close_notify = bytes([21, 3, 3, 0, 2, 1, 0])
     c, _ = client_waiting_for_server(worlds[version])

@@ -183,3 +183,37 @@ def test_verify_against_a_config(pki: PKI) -> None:
     assert info.value.reasons == ["policy"]
     with pytest.raises(TypeError):
         pki.client_id.certificate.verify(cfg, peers=["cn:x"])
+
+
+def test_key_usage_and_extended_key_usage(pki: PKI) -> None:
+    """The purposes a certificate allows, by name: a wrong-purpose
+    certificate is the classic mTLS mistake."""
+    ca = mutls.TestCA("usage CA")
+    server = ca.issue(cn="srv", purpose="server").certificate
+    client = ca.issue(cn="cli", purpose="client").certificate
+    both = ca.issue(cn="both").certificate
+    anything = ca.issue(cn="any", purpose="none", bad_key_usage=True).certificate
+    assert server.extended_key_usage == ["serverAuth"]
+    assert client.extended_key_usage == ["clientAuth"]
+    assert sorted(both.extended_key_usage) == ["clientAuth", "serverAuth"]
+    assert anything.extended_key_usage == []          # no extension: every purpose
+    assert server.key_usage[0] == "digitalSignature"
+    assert "digitalSignature" not in anything.key_usage and anything.key_usage
+    assert ca.certificate.key_usage == ["digitalSignature", "keyCertSign", "cRLSign"]
+    assert ca.certificate.extended_key_usage == []
+
+
+@pytest.mark.skipif(__import__("shutil").which("openssl") is None, reason="openssl is not installed")
+def test_usages_of_a_certificate_made_by_openssl(tmp_path: pathlib.Path) -> None:
+    """Names for the known purposes, the dotted OID for an unknown one."""
+    import subprocess
+
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", str(tmp_path / "k.pem"), "-out", str(tmp_path / "c.pem"), "-subj", "/CN=odd", "-days", "1",
+         "-addext", "keyUsage=critical,keyAgreement,nonRepudiation",
+         "-addext", "extendedKeyUsage=clientAuth,codeSigning,emailProtection,1.2.3.4.5"],
+        check=True, capture_output=True, timeout=30)
+    c = mutls.Certificate.load(tmp_path / "c.pem")
+    assert c.key_usage == ["nonRepudiation", "keyAgreement"]
+    assert c.extended_key_usage == ["clientAuth", "codeSigning", "emailProtection", "1.2.3.4.5"]

@@ -163,6 +163,63 @@ def test_demo_lua_diagram() -> None:
     assert re.search(r"\|-+ ClientHello -+>\|", r.stdout)
 
 
+def installed_copy(tmp_path: Path) -> Path:
+    """The package as pip installs it: a directory with mutls/ (the
+    extension, the package files and their data) and nothing of the
+    checkout around it."""
+    site = tmp_path / "site"
+    shutil.copytree(Path(mutls.__file__).parent, site / "mutls",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # follows the demo.lua link, as pip does
+    return site
+
+
+def installed_env(site: Path, home: Path, lua_cpath: str) -> dict:
+    e = {k: v for k, v in os.environ.items() if k not in ("MUTLS_ROOT", "LUA_PATH", "LUA_CPATH", "PYTHONPATH")}
+    e.update(PYTHONPATH=str(site), NO_COLOR="1", HOME=str(home), LUA_CPATH=lua_cpath)
+    return e
+
+
+@pytest.mark.skipif(lua_missing() is not None, reason=str(lua_missing()))
+@pytest.mark.skipif(not (Path(mutls.__file__).parent / "cli" / "demo.lua").is_file(),
+                    reason="this copy of the package lost its demo.lua link (e.g. cp -r of the source tree)")
+def test_demo_lua_after_pip_install(tmp_path: Path) -> None:
+    """No checkout around the package: the demo script comes with the
+    package and the Lua module is found where the user installed it (here a
+    luarocks-style tree on LUA_CPATH), or the error says what to install."""
+    site = installed_copy(tmp_path)
+    assert (site / "mutls" / "cli" / "demo.lua").is_file() and not (site / "mutls" / "cli" / "demo.lua").is_symlink()
+    tree = tmp_path / "tree" / "lib" / "lua" / "5.4"
+    tree.mkdir(parents=True)
+    shutil.copy(ROOT / "build" / "lua" / "5.4" / "mutls.so", tree / "mutls.so")
+    home = tmp_path / "home"
+    home.mkdir()
+    run = [sys.executable, "-m", "mutls", "demo", "--lua", "--no-gallery"]
+    r = subprocess.run(run, capture_output=True, text=True, timeout=TIMEOUT, cwd=tmp_path,
+                       env=installed_env(site, home, f"{tree}/?.so;;"))
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    assert "mutls demo (Lua)" in r.stdout and out_count_equal(r.stdout)
+    # ~/.luarocks (luarocks --local) is found without LUA_CPATH
+    local = home / ".luarocks" / "lib" / "lua" / "5.4"
+    local.mkdir(parents=True)
+    shutil.copy(tree / "mutls.so", local / "mutls.so")
+    env = installed_env(site, home, "")
+    del env["LUA_CPATH"]
+    r = subprocess.run(run, capture_output=True, text=True, timeout=TIMEOUT, cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    # nowhere: exit 2 and the exact way to install it
+    (local / "mutls.so").unlink()
+    r = subprocess.run(run, capture_output=True, text=True, timeout=TIMEOUT, cwd=tmp_path,
+                       env=installed_env(site, home, f"{tmp_path}/empty/?.so"))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert 'the Lua module "mutls" for lua5.4 was not found' in r.stderr
+    assert "luarocks --lua-version 5.4 make bindings-lua/mutls-scm-1.rockspec" in r.stderr
+    assert str(home / ".luarocks") in r.stderr
+
+
+def out_count_equal(out: str) -> bool:
+    return out.count("  equal") == 2
+
+
 # ---------------------------------------------------------------- ca, inspect
 
 
@@ -199,6 +256,57 @@ def test_ca_refuses_to_overwrite(pki: Path) -> None:
     assert r.returncode == 2 and "--force" in r.stderr
 
 
+def test_ca_write_key_then_issue_more(tmp_path: Path) -> None:
+    """--write-key keeps the CA key (0600, never through a symlink) so that
+    --issue can add identities from the same CA later."""
+    d = tmp_path / "pki"
+    r = cli("ca", str(d), "--write-key")
+    assert r.returncode == 0, r.stderr
+    key = d / "ca-key.pem"
+    assert key.stat().st_mode & 0o777 == 0o600
+    ca = mutls.TestCA.load(d / "ca.pem", key)
+    assert ca.certificate == mutls.Certificate.load(d / "ca.pem")
+    r = cli("ca", str(d), "--issue", "billing", "--client-name", "spiffe://example.org/billing")
+    assert r.returncode == 0, r.stderr
+    billing = mutls.Certificate.load(d / "billing" / "cert.pem")
+    assert billing.uris == ["spiffe://example.org/billing"] and billing.extended_key_usage == ["clientAuth"]
+    assert billing.verify(str(d / "ca.pem"), purpose="client")
+    assert (d / "billing" / "key.pem").stat().st_mode & 0o077 == 0
+    r = cli("ca", str(d), "--issue", "api", "--server-name", "api.internal")
+    api = mutls.Certificate.load(d / "api" / "cert.pem")
+    assert api.verify(str(d / "ca.pem"), hostname="api.internal", purpose="server")
+    # the identities work together in a real handshake with the first ones
+    server = mutls.Config(certificate=str(d / "api" / "chain.pem"), private_key=str(d / "api" / "key.pem"),
+                          trust=str(d / "ca.pem"))
+    client = mutls.Config(certificate=str(d / "client" / "chain.pem"), private_key=str(d / "client" / "key.pem"),
+                          trust=str(d / "ca.pem"))
+    c, s = client.client(server_hostname="api.internal"), server.server()
+    for _ in range(10):
+        for sess in (c, s):
+            try:
+                sess.handshake()
+            except mutls.WantRead:
+                pass
+        s.feed(c.data_to_send())
+        c.feed(s.data_to_send())
+    assert c.verified and s.verified
+    # refusals: the same name twice, no key kept, a symlink in the key's place
+    r = cli("ca", str(d), "--issue", "billing")
+    assert r.returncode == 2 and "--force" in r.stderr
+    other = tmp_path / "nokey"
+    assert cli("ca", str(other)).returncode == 0
+    r = cli("ca", str(other), "--issue", "x")
+    assert r.returncode == 2 and "--write-key" in r.stderr
+    trap = tmp_path / "trap"
+    trap.mkdir()
+    (trap / "ca-key.pem").symlink_to(tmp_path / "elsewhere.pem")
+    r = cli("ca", str(trap), "--write-key")
+    assert r.returncode == 2 and not (tmp_path / "elsewhere.pem").exists()
+    r = cli("ca", str(trap), "--write-key", "--force")
+    assert r.returncode == 2 and "symbolic link" in r.stderr
+    assert not (tmp_path / "elsewhere.pem").exists()
+
+
 def test_inspect_text(pki: Path) -> None:
     r = cli("inspect", str(pki / "server" / "chain.pem"))
     assert r.returncode == 0, r.stderr
@@ -223,6 +331,23 @@ def test_inspect_json(pki: Path) -> None:
     assert f["uris"] == ["spiffe://example.org/payments"]
     assert f["is_ca"] is False and f["key_type"] == "p256"
     assert f["common_name"] == cert.common_name
+
+
+def test_inspect_shows_key_usage_and_purposes(pki: Path) -> None:
+    """A server certificate offered as a client one is the classic mTLS
+    mistake: inspect says which purposes each certificate allows."""
+    r = cli("inspect", str(pki / "server" / "cert.pem"))
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"key usage\s+digitalSignature", r.stdout)
+    assert re.search(r"purposes\s+serverAuth \(TLS server only\)", r.stdout)
+    r = cli("inspect", str(pki / "client" / "cert.pem"))
+    assert re.search(r"purposes\s+clientAuth \(TLS client only\)", r.stdout)
+    r = cli("inspect", str(pki / "ca.pem"))
+    assert re.search(r"key usage\s+digitalSignature, keyCertSign, cRLSign", r.stdout)
+    assert re.search(r"purposes\s+\(no extension: any purpose", r.stdout)
+    data = json.loads(cli("inspect", "--json", str(pki / "server" / "chain.pem")).stdout)
+    assert data[0]["extended_key_usage"] == ["serverAuth"]
+    assert data[0]["key_usage"][0] == "digitalSignature"
 
 
 def test_inspect_der_and_chains(pki: Path, tmp_path: Path) -> None:
@@ -280,7 +405,7 @@ def probe(pki: Path, port: int, *, cert: Optional[str] = "client", extra: List[s
 
 def test_probe_serve_success(pki: Path) -> None:
     srv = Serve(pki, "--once")
-    r = probe(pki, srv.port, extra=["--send", "ping"])
+    r = probe(pki, srv.port, extra=["--send", "GET /x HTTP/1.0\\r\\n\\r\\n"])
     s = srv.finish()
     assert r.returncode == 0, r.stdout + r.stderr
     assert "version:       TLSv1.3" in r.stdout
@@ -288,10 +413,38 @@ def test_probe_serve_success(pki: Path) -> None:
     assert "server chain:  1 certificate" in r.stdout
     assert "CN=localhost" in r.stdout
     assert "verification:  verified" in r.stdout
-    assert "reply:         b'ping'" in r.stdout
+    assert "client cert:   the server asked for a client certificate; we sent CN=payments; it was accepted" \
+        in r.stdout
+    # the whole reply, up to the server's close (escapes: a real HTTP request)
+    assert re.search(r"reply:         \d+ bytes; the server closed the connection \(close_notify\)", r.stdout)
+    assert "  | HTTP/1.1 200 OK" in r.stdout and "  | GET /x HTTP/1.0" in r.stdout
+    assert "  | hello CN=payments" in r.stdout
     assert s.returncode == 0, s.stdout + s.stderr
     assert re.search(r"accepted 127\.0\.0\.1:\d+  CN=payments", s.stdout), s.stdout
     assert "uri:spiffe://example.org/payments" in s.stdout and "(verified;" in s.stdout
+
+
+def test_probe_json_and_curl_spellings(pki: Path) -> None:
+    """--json: one object with the facts; --cacert is --ca (curl's spelling)."""
+    srv = Serve(pki, "--once")
+    r = cli("probe", f"127.0.0.1:{srv.port}", "--cacert", str(pki / "ca.pem"), "--timeout", "10",
+            "--cert", str(pki / "client" / "chain.pem"), "--key", str(pki / "client" / "key.pem"), "--json",
+            "--tls", "1.2", "--send", "GET / HTTP/1.0\\r\\n\\r\\n")
+    srv.finish()
+    assert r.returncode == 0, r.stdout + r.stderr
+    data = json.loads(r.stdout)  # nothing but the object on stdout
+    assert data["ok"] is True and data["error"] is None
+    assert data["version"] == "TLSv1.2" and data["cipher"].startswith("TLS_ECDHE_")
+    assert data["alpn"] is None
+    assert data["peer_certificate"]["subject"] == "CN=localhost"
+    assert data["peer_certificate"]["extended_key_usage"] == ["serverAuth"]
+    assert data["verification"]["verified"] is True and data["verification"]["reasons"] == []
+    assert [c["name"] for c in data["verification"]["checks"]][:2] == ["presence", "validity"]
+    assert data["client_certificate"] == {
+        "requested": True, "sent": "CN=payments", "accepted": True,
+        "summary": "the server asked for a client certificate; we sent CN=payments; it was accepted"}
+    assert data["reply"].startswith("HTTP/1.1 200 OK") and "hello CN=payments" in data["reply"]
+    assert "close_notify" in data["reply_ended"]
 
 
 def test_probe_without_certificate_is_refused_and_explained(pki: Path) -> None:
@@ -303,9 +456,117 @@ def test_probe_without_certificate_is_refused_and_explained(pki: Path) -> None:
     assert "PeerRejectedError" in r.stdout
     assert "code peer-rejected" in r.stdout and "alert certificate_required" in r.stdout
     assert "explain:" in r.stdout and "handshake succeeded, then failed" in r.stdout
+    assert "client cert:   the server asked for a client certificate; we sent none; it refused us " \
+           "(alert certificate_required): it requires one" in r.stdout
     assert s.returncode == 1
     assert "refused" in s.stdout and "no certificate, but one is required" in s.stdout
     assert "code no-certificate" in s.stdout
+
+    # the same refusal as JSON: code, reasons, alert and the sentence
+    srv = Serve(pki, "--once")
+    r = probe(pki, srv.port, cert=None, extra=["--json"])
+    srv.finish()
+    data = json.loads(r.stdout)
+    assert r.returncode == 1 and data["ok"] is False
+    assert data["error"]["code"] == "peer-rejected" and data["error"]["alert"] == "certificate_required"
+    assert data["error"]["class"] == "PeerRejectedError" and data["error"]["when"] == "after-handshake"
+    assert "we sent none" in data["error"]["message"]
+    assert data["client_certificate"]["accepted"] is False and data["client_certificate"]["sent"] is None
+
+    # TLS 1.2: the refusal is inside the handshake, and its alert
+    # (handshake_failure) does not say why: probe says what is likely
+    srv = Serve(pki, "--once")
+    r = probe(pki, srv.port, cert=None, extra=["--tls", "1.2"])
+    srv.finish()
+    assert r.returncode == 1
+    assert "we sent none; it refused us (alert handshake_failure), most likely because it requires one" in r.stdout
+
+
+def test_probe_optional_client_certificate_and_echo_until_timeout(pki: Path) -> None:
+    """A server that asks but does not require: said so; --send reads the
+    echo until --timeout when the server keeps the connection open."""
+    srv = Serve(pki, "--optional", "--once")
+    r = cli("probe", f"127.0.0.1:{srv.port}", "--ca", str(pki / "ca.pem"), "--timeout", "3",
+            "--send", "ping\\n")
+    srv.finish()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "we sent none; it let us in without one (it asks for one but does not require it)" in r.stdout
+    assert "reply:         5 bytes; --timeout (3 s) passed; the server kept the connection open" in r.stdout
+    assert "  | ping" in r.stdout
+
+
+def test_probe_server_that_does_not_ask(pki: Path) -> None:
+    """Python's ssl as the server, with no client verification: no
+    CertificateRequest, so ours is not sent, and probe says so."""
+    import socket
+    import ssl
+    import threading
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(pki / "server" / "chain.pem"), str(pki / "server" / "key.pem"))
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(TIMEOUT)
+    port = listener.getsockname()[1]
+
+    def serve_one() -> None:
+        try:
+            conn, _ = listener.accept()
+            with ctx.wrap_socket(conn, server_side=True) as tls:
+                tls.settimeout(10)
+                tls.sendall(tls.recv(100).upper())
+        except OSError:
+            pass
+
+    t = threading.Thread(target=serve_one, daemon=True)
+    t.start()
+    try:
+        r = probe(pki, port, extra=["--send", "hello", "--json", "--timeout", "5"])
+    finally:
+        t.join(TIMEOUT)
+        listener.close()
+    data = json.loads(r.stdout)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert data["client_certificate"]["requested"] is False and data["client_certificate"]["sent"] is None
+    assert data["client_certificate"]["summary"] == \
+        "the server did not ask for a client certificate (ours, CN=payments, was not sent)"
+    assert data["reply"] == "HELLO"
+
+
+def test_probe_non_tls_peer_negotiated_nothing() -> None:
+    """A plain-text server: no version line pretends TLS 1.2 was agreed."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(TIMEOUT)
+    port = listener.getsockname()[1]
+
+    def answer() -> None:
+        try:
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(10)
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\nnot TLS\n")
+        except OSError:
+            pass
+
+    for extra in ([], ["--json"]):
+        t = threading.Thread(target=answer, daemon=True)
+        t.start()
+        r = cli("probe", f"127.0.0.1:{port}", "--timeout", "5", *extra)
+        t.join(TIMEOUT)
+        assert r.returncode == 1, r.stdout + r.stderr
+        if extra:
+            data = json.loads(r.stdout)
+            assert data["version"] is None and data["cipher"] is None
+            assert data["error"]["code"] == "protocol"
+            assert data["client_certificate"]["requested"] is None
+        else:
+            assert "version:       (not negotiated)" in r.stdout
+            assert "TLSv1.2" not in r.stdout.split("explain:")[0]
+            assert "code protocol" in r.stdout
+    listener.close()
 
 
 def test_serve_reports_revocation_and_policy(pki: Path) -> None:

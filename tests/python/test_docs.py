@@ -173,3 +173,78 @@ def test_openresty_example(tmp_path: Path) -> None:
                 nginx.wait()
         upstream.kill()
         upstream.wait()
+
+
+# ---------------------------------------------------------------- the contract
+
+HEADER = ROOT / "csrc" / "include" / "mutls.h"
+CONTRACT = ROOT / "docs" / "design.md"
+
+
+def header_codes() -> List[str]:
+    """The code names the header gives each MUTLS_E* value ("want-read", ...)."""
+    codes = re.findall(r'^\s*MUTLS_E[A-Z]+\s*=\s*-\d+,?\s*/\*\s*"([a-z-]+)"', HEADER.read_text(), re.M)
+    assert len(codes) >= 12, codes
+    return codes
+
+
+def header_reasons() -> List[str]:
+    """Every MUTLS_REASON_* bit, named as mutls_reason_name names it."""
+    names = re.findall(r"^#define MUTLS_REASON_([A-Z_]+)\s+\(1u << \d+\)", HEADER.read_text(), re.M)
+    return [n.lower().replace("_", "-") for n in names]
+
+
+def test_header_names_are_the_bindings_names() -> None:
+    import mutls
+
+    assert set(header_reasons()) == set(mutls.REASONS)
+    assert set(header_codes()) - {"out-of-memory"} == set(mutls.CODES)
+
+
+@pytest.mark.parametrize("doc", ["design.md", "errors.md"])
+def test_every_code_and_reason_is_documented(doc: str) -> None:
+    text = (ROOT / "docs" / doc).read_text()
+    missing = [n for n in header_codes() + header_reasons() if f"`{n}`" not in text]
+    assert not missing, f"docs/{doc} does not name: {missing}"
+
+
+def test_contract_names_every_config_option_and_certificate_field() -> None:
+    """The options the Python binding takes and the Certificate fields it has
+    are all in docs/design.md."""
+    import inspect
+
+    import mutls
+
+    text = CONTRACT.read_text()
+    stub = (ROOT / "bindings-python" / "mutls" / "_mutls.pyi").read_text()
+    init = re.search(r"class Config:\n    def __init__\(\n(.*?)\) -> None", stub, re.S)
+    assert init is not None
+    options = re.findall(r"^\s+([a-z_]+): ", init.group(1), re.M)
+    assert "certificate" in options and "trace" in options
+    fields = [n for n, v in inspect.getmembers(mutls.Certificate) if not n.startswith("_")]
+    missing = [n for n in options + fields if f"`{n}" not in text]
+    assert not missing, f"docs/design.md does not name: {missing}"
+
+
+def test_no_file_cites_a_design_file_outside_the_repository() -> None:
+    """The contract is docs/design.md; nothing points at a DESIGN file that
+    only existed outside the repository."""
+    needle = "DESIGN" + ".md"  # spelled so that this file does not match itself
+    r = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, timeout=60)
+    if r.returncode != 0:
+        pytest.skip("not a git checkout")
+    files = [f for f in r.stdout.decode().split("\0") if f]
+    assert "docs/design.md" in files or CONTRACT.exists()
+    offenders = []
+    for name in files:
+        path = ROOT / name
+        if path.is_symlink() or not path.is_file():
+            continue
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        for i, line in enumerate(text.splitlines(), 1):
+            if needle in line or "/work/" + "shared" in line:
+                offenders.append(f"{name}:{i}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)

@@ -1,4 +1,4 @@
-"""Every error code and reason of DESIGN.md, from real handshakes (memory mode),
+"""Every error code and reason of docs/design.md, from real handshakes (memory mode),
 with the right class, code, reasons, side, step and alert on the refusing side
 and what the refused side hears. Mirrors tests/c/test_verify.c, test_policy.c,
 test_records.c and test_config.c."""

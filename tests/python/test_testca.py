@@ -306,3 +306,29 @@ def test_ec_private_keys_pass_openssl_check(tmp_path: pathlib.Path) -> None:
             out = subprocess.run(["openssl", "pkey", "-in", str(path), "-check", "-noout"],
                                  capture_output=True, text=True, check=False)
             assert out.returncode == 0 and "Key is valid" in out.stdout, out.stderr
+
+def test_load_an_existing_ca(tmp_path) -> None:
+    """A CA written out (certificate + key) and loaded back issues leaves
+    that verify against the original; its key is checked against it."""
+    import mutls as _m
+
+    root = _m.TestCA("kept CA", key_type="p384")
+    (tmp_path / "ca.pem").write_text(root.cert_pem)
+    (tmp_path / "ca-key.pem").write_text(root.key_pem)
+    again = _m.TestCA.load(tmp_path / "ca.pem", str(tmp_path / "ca-key.pem"))
+    assert again.certificate == root.certificate
+    leaf = again.issue(cn="later", dns=["later.internal"], purpose="server")
+    assert leaf.certificate.verify(root, hostname="later.internal", purpose="server")
+    inter = root.intermediate("issuing")
+    loaded = _m.TestCA.load(inter.cert_pem + root.cert_pem, inter.key_pem)
+    deep = loaded.issue(cn="deep")
+    assert [c.subject for c in deep.chain] == ["CN=deep", inter.certificate.subject]
+    assert deep.certificate.verify(root, intermediates=deep.chain[1:])
+    with pytest.raises(_m.ConfigError, match="is not a CA certificate"):
+        _m.TestCA.load(leaf.cert_pem, leaf.key_pem)
+    with pytest.raises(_m.ConfigError, match="does not match the CA certificate"):
+        _m.TestCA.load(root.cert_pem, inter.key_pem)
+    with pytest.raises(_m.ConfigError, match="no password was given"):
+        _m.TestCA.load(root.cert_pem, leaf.encrypted_key_pem("pw"))
+    with pytest.raises(TypeError):
+        _m.TestCA.load(root.cert_pem, 42)

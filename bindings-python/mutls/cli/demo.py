@@ -61,9 +61,10 @@ CHECK_QUESTIONS = {
 
 def add_arguments(p) -> None:
     p.add_argument("--lua", action="store_true",
-                   help="run the same story through the Lua binding (lua5.4 and "
-                        "bindings-lua/examples/demo.lua; the repository root is found from "
-                        "the package location or $MUTLS_ROOT)")
+                   help="run the same story through the Lua binding (lua5.4, or $MUTLS_LUA): "
+                        "the Lua module is found in a source checkout's build/lua/5.4 "
+                        "($MUTLS_ROOT or the package's own checkout), on LUA_CPATH or Lua's "
+                        "default path (luarocks), or in ~/.luarocks")
     p.add_argument("--diagram", action="store_true",
                    help="show the good handshake as a text sequence diagram instead of the "
                         "event-by-event trace")
@@ -755,7 +756,8 @@ def gallery(mutls, pki: Pki, out: Output, args) -> Tuple[int, int]:
 # ---------------------------------------------------------------------------
 
 def repo_root() -> Optional[Path]:
-    """$MUTLS_ROOT, or the checkout this package lives in."""
+    """$MUTLS_ROOT, or the checkout this package lives in (None after a
+    pip install)."""
     env = os.environ.get("MUTLS_ROOT")
     candidates = [Path(env)] if env else []
     here = Path(__file__).resolve()
@@ -766,37 +768,81 @@ def repo_root() -> Optional[Path]:
     return None
 
 
-def lua_command(root: Path, extra: List[str]):
-    lua = os.environ.get("MUTLS_LUA", "lua5.4")
-    script = root / "bindings-lua" / "examples" / "demo.lua"
-    module = root / "build" / "lua" / "5.4" / "mutls.so"
-    env = dict(os.environ)
-    env["LUA_CPATH"] = f"{root}/build/lua/5.4/?.so;;"
-    env["LUA_PATH"] = f"{root}/bindings-lua/?.lua;{root}/bindings-lua/?/init.lua;;"
-    return lua, script, module, env, [lua, str(script)] + extra
+LUA_INSTALL_HELP = """\
+mutls demo --lua: the Lua module "mutls" for {lua} was not found. Looked in:
+{looked}
+Install it the way Lua modules are installed, from a mutls source checkout:
+  luarocks --lua-version 5.4 make bindings-lua/mutls-scm-1.rockspec          # system tree
+  luarocks --lua-version 5.4 --local make bindings-lua/mutls-scm-1.rockspec  # ~/.luarocks
+(Debian packages: lua5.4 liblua5.4-dev luarocks libgnutls28-dev), or build it
+there with cmake (cmake -S . -B build && cmake --build build: build/lua/5.4/mutls.so)
+and set MUTLS_ROOT to the checkout, or put its directory on LUA_CPATH."""
+
+_PROBE = 'local m = require "mutls"; io.write(package.searchpath("mutls", package.cpath) or "(preloaded)")'
+
+
+def demo_script(root: Optional[Path]) -> Path:
+    """The checkout's bindings-lua/examples/demo.lua, or the copy this
+    package carries (pip install)."""
+    if root is not None and (root / "bindings-lua" / "examples" / "demo.lua").is_file():
+        return root / "bindings-lua" / "examples" / "demo.lua"
+    return Path(__file__).resolve().parent / "demo.lua"
+
+
+def lua_environments(root: Optional[Path]):
+    """(description, environment) to try, in order: the checkout's build
+    tree, then LUA_CPATH/LUA_PATH as the user has them (system and luarocks
+    trees are on Lua's default path), then the user's luarocks tree."""
+    base = dict(os.environ)
+    if root is not None:
+        env = dict(base)
+        env["LUA_CPATH"] = f"{root}/build/lua/5.4/?.so;" + base.get("LUA_CPATH", ";")
+        env["LUA_PATH"] = f"{root}/bindings-lua/?.lua;{root}/bindings-lua/?/init.lua;" + base.get("LUA_PATH", ";")
+        yield f"the checkout's build tree ({root}/build/lua/5.4)", env
+    yield "LUA_CPATH " + (repr(base["LUA_CPATH"]) if "LUA_CPATH" in base else "unset: Lua's default path"), base
+    rocks = Path.home() / ".luarocks"
+    env = dict(base)
+    env["LUA_CPATH"] = f"{rocks}/lib/lua/5.4/?.so;" + base.get("LUA_CPATH", ";")
+    env["LUA_PATH"] = f"{rocks}/share/lua/5.4/?.lua;{rocks}/share/lua/5.4/?/init.lua;" + base.get("LUA_PATH", ";")
+    yield f"the user's luarocks tree ({rocks}/lib/lua/5.4)", env
+
+
+def find_lua_module(lua: str, root: Optional[Path]):
+    """The first environment in which `require "mutls"` works: (env, path
+    of the module), or (None, what was looked at)."""
+    looked = []
+    for what, env in lua_environments(root):
+        try:
+            r = subprocess.run([lua, "-e", _PROBE], env=env, capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            looked.append(f"  {what}: {exc}")
+            continue
+        if r.returncode == 0:
+            return env, r.stdout.strip()
+        first = (r.stderr.strip().splitlines() or ["failed"])[0]
+        looked.append(f"  {what}: {first}")
+    return None, "\n".join(looked)
 
 
 def run_lua(out: Output, args) -> int:
     root = repo_root()
-    if root is None:
-        print("mutls demo --lua: cannot find the mutls checkout (set MUTLS_ROOT to it)", file=sys.stderr)
-        return 2
-    lua, script, module, env, cmd = lua_command(root, lua_args(args))
+    lua = os.environ.get("MUTLS_LUA", "lua5.4")
     if shutil.which(lua) is None:
-        print(f"mutls demo --lua: {lua} not found (apt-get install lua5.4)", file=sys.stderr)
+        print(f"mutls demo --lua: {lua} not found (apt-get install lua5.4, or set MUTLS_LUA)", file=sys.stderr)
         return 2
-    if not module.exists():
-        print(f"mutls demo --lua: the Lua module is not built ({module}); "
-              f"run: cmake -S {root} -B {root}/build && cmake --build {root}/build", file=sys.stderr)
-        return 2
-    if not script.exists():
+    script = demo_script(root)
+    if not script.is_file():
         print(f"mutls demo --lua: {script} is missing", file=sys.stderr)
+        return 2
+    env, found = find_lua_module(lua, root)
+    if env is None:
+        print(LUA_INSTALL_HELP.format(lua=lua, looked=found), file=sys.stderr)
         return 2
     if out.colour:
         env["MUTLS_COLOUR"] = "1"
     sys.stdout.flush()
     try:
-        return subprocess.run(cmd, env=env, timeout=120).returncode
+        return subprocess.run([lua, str(script)] + lua_args(args), env=env, timeout=120).returncode
     except subprocess.TimeoutExpired:
         print("mutls demo --lua: the Lua demo did not finish in 120 s", file=sys.stderr)
         return 1

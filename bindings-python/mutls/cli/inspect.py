@@ -2,7 +2,9 @@
 
 FILE may hold one certificate or a chain (PEM, leaf first), or one DER
 certificate. For each: subject, issuer, serial, validity, SANs, common name,
-whether it is a CA, key type and SHA-256 fingerprint. --json prints the same
+whether it is a CA, key type, key usage, extended key usage (the purposes
+it may serve: a server certificate used as a client one is the classic mTLS
+mistake) and SHA-256 fingerprint. --json prints the same
 as a JSON list (one object per certificate). Use - to read standard input.
 """
 
@@ -61,8 +63,25 @@ def facts(cert) -> dict:
         "common_name": cert.common_name,
         "is_ca": bool(cert.is_ca),
         "key_type": cert.key_type,
+        "key_usage": list(cert.key_usage),
+        "extended_key_usage": list(cert.extended_key_usage),
         "sha256": cert.fingerprint("sha256"),
     }
+
+
+_TLS_ROLES = {"serverAuth": "TLS server", "clientAuth": "TLS client"}
+
+
+def purposes(eku: list) -> str:
+    """'serverAuth (TLS server only)', or what an absent extension means."""
+    if not eku:
+        return "(no extension: any purpose, TLS server and client)"
+    if "anyExtendedKeyUsage" in eku:
+        roles = "TLS server and client"
+    else:
+        found = [_TLS_ROLES[p] for p in eku if p in _TLS_ROLES]
+        roles = " and ".join(found) + (" only" if len(found) == 1 else "") if found else "not for TLS"
+    return f"{', '.join(eku)} ({roles})"
 
 
 def render(out: Output, index: int, total: int, f: dict) -> None:
@@ -82,6 +101,8 @@ def render(out: Output, index: int, total: int, f: dict) -> None:
         ("emails", ", ".join(f["emails"]) or "(none)"),
         ("CA", "yes" if f["is_ca"] else "no"),
         ("key type", f["key_type"]),
+        ("key usage", ", ".join(f["key_usage"]) or "(no extension: any)"),
+        ("purposes", purposes(f["extended_key_usage"])),
         ("sha256", f["sha256"]),
     ]
     for label, value in rows:

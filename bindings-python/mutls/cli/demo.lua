@@ -1,0 +1,1 @@
+../../../bindings-lua/examples/demo.lua
