@@ -32,6 +32,15 @@ handshake, so a client the server refuses learns it from its first read:
 ``await reader.read()`` raises the ``PeerRejectedError``. Restrict the client
 to TLS 1.2 (``versions=("1.2",)``) to learn it from :func:`open_connection`.
 
+End of stream. Every byte that arrived is read before the stream's end is
+reported. After the peer's close_notify the reader is at EOF (``b""``). A
+close without close_notify (a possible truncation; Python's ssl servers and
+many HTTP servers close that way) is reported once the data before it was
+read: the read that finds nothing more raises :class:`mutls.ConnectionClosed`
+(``reader.read()`` returns the data and the next read raises). With
+``suppress_ragged_eofs=True`` (as in :mod:`ssl`) it is a plain EOF instead.
+An alert or a record error after data is reported the same way.
+
 On the server side a failed handshake closes the connection (after the alert
 that explains it was sent) and does not call ``client_connected_cb``; it is
 logged at DEBUG level on the ``"mutls.aio"`` logger. A connection whose
@@ -44,7 +53,7 @@ import asyncio
 import logging
 from typing import Any, Awaitable, Callable, Iterable, Optional, Sequence, Union
 
-from . import Config, Error, Session, WantRead, WantWrite
+from . import Config, ConnectionClosed, Error, Session, WantRead, WantWrite
 
 __all__ = ["open_connection", "start_server", "ClientConnectedCallback"]
 
@@ -65,6 +74,73 @@ _Buffer = Union[bytes, bytearray, memoryview]
 _HANDSHAKE = "handshake"
 _OPEN = "open"
 _CLOSED = "closed"
+
+
+class _TLSStreamReader(asyncio.StreamReader):
+    """A StreamReader that hands out every byte that arrived before it reports
+    how the stream ended.
+
+    asyncio's own reader raises a stored exception at the next read even when
+    data is still buffered, so a peer that sends a response and closes without
+    close_notify (Python's ssl servers do) would lose the response. Here the
+    error waits until the buffer is empty: reads return the data, then the
+    first read that finds nothing more raises the error (every such read does,
+    as asyncio's reader would). With ``suppress_ragged_eofs`` a close without
+    close_notify ends the stream as EOF instead, like :mod:`ssl`'s option.
+    """
+
+    def __init__(self, *args: Any, suppress_ragged_eofs: bool = False, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._suppress_ragged_eofs = suppress_ragged_eofs
+        self._pending: Optional[BaseException] = None
+
+    def set_exception(self, exc: BaseException) -> None:
+        ragged = isinstance(exc, ConnectionClosed)
+        if self._pending is None and not (ragged and self._suppress_ragged_eofs):
+            self._pending = exc
+        self.feed_eof()  # wakes a waiting read, which takes what is buffered
+
+    def exception(self) -> Optional[BaseException]:
+        if self._pending is not None and not self._buffer:
+            return self._pending
+        return super().exception()
+
+    def _raise_pending(self) -> None:
+        if self._pending is not None:
+            raise self._pending
+
+    async def read(self, n: int = -1) -> bytes:
+        if n < 0:  # until the end: the blocks read so far are never dropped
+            blocks = []
+            while True:
+                block = await super().read(_READ_SIZE)
+                if not block:
+                    break
+                blocks.append(block)
+            if blocks:
+                return b"".join(blocks)
+            self._raise_pending()
+            return b""
+        data = await super().read(n)
+        if not data and n > 0:
+            self._raise_pending()
+        return data
+
+    async def readuntil(self, separator: bytes = b"\n") -> bytes:
+        try:
+            return await super().readuntil(separator)
+        except asyncio.IncompleteReadError as exc:
+            if not exc.partial:
+                self._raise_pending()
+            raise
+
+    async def readexactly(self, n: int) -> bytes:
+        try:
+            return await super().readexactly(n)
+        except asyncio.IncompleteReadError as exc:
+            if not exc.partial:
+                self._raise_pending()
+            raise
 
 
 class _TLSTransport(asyncio.Transport):
@@ -433,6 +509,7 @@ async def open_connection(
     limit: int = _DEFAULT_LIMIT,
     handshake_timeout: Optional[float] = DEFAULT_HANDSHAKE_TIMEOUT,
     session_data: Optional[bytes] = None,
+    suppress_ragged_eofs: bool = False,
     **kw: Any,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """Connect over TCP, do the mTLS handshake, return ``(reader, writer)``.
@@ -450,7 +527,7 @@ async def open_connection(
         session = config.client(server_hostname=server_hostname, session_data=session_data)
     else:
         session = config.client(server_hostname=server_hostname)
-    reader = asyncio.StreamReader(limit=limit, loop=loop)
+    reader = _TLSStreamReader(limit=limit, loop=loop, suppress_ragged_eofs=suppress_ragged_eofs)
     app_protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
     waiter: asyncio.Future[None] = loop.create_future()
     # host and port may be None when kw has sock=; asyncio checks the combination.
@@ -475,6 +552,7 @@ async def start_server(
     config: Config,
     limit: int = _DEFAULT_LIMIT,
     handshake_timeout: Optional[float] = DEFAULT_HANDSHAKE_TIMEOUT,
+    suppress_ragged_eofs: bool = False,
     **kw: Any,
 ) -> asyncio.Server:
     """Serve mTLS on ``host:port``; ``client_connected_cb(reader, writer)``
@@ -487,7 +565,7 @@ async def start_server(
     loop = asyncio.get_running_loop()
 
     def factory() -> _TLSProtocol:
-        reader = asyncio.StreamReader(limit=limit, loop=loop)
+        reader = _TLSStreamReader(limit=limit, loop=loop, suppress_ragged_eofs=suppress_ragged_eofs)
         app_protocol = asyncio.StreamReaderProtocol(reader, client_connected_cb, loop=loop)
         return _TLSProtocol(loop, config.server(), app_protocol, None, handshake_timeout)
 
