@@ -65,6 +65,7 @@ struct mutls_config {
 	gnutls_datum_t *alpn;
 	size_t alpn_count;
 	int tickets;
+	int handshake_timeout_ms;           /* socket mode; 0: no limit */
 	gnutls_datum_t ticket_key;          /* made at freeze (server tickets) */
 
 	mutls_verify_hook verify_hook;
