@@ -244,7 +244,10 @@ class Config:
         session_tickets: bool = True,
         keylog: _PathLike | Callable[[str], object] | None = None,
         trace: Callable[[TraceEvent], object] | None = None,
+        handshake_timeout: float | None = 30.0,
     ) -> None: ...
+    @property
+    def handshake_timeout(self) -> float | None: ...
     def client(
         self,
         sock: socket.socket | None = None,

@@ -44,7 +44,9 @@ An alert or a record error after data is reported the same way.
 On the server side a failed handshake closes the connection (after the alert
 that explains it was sent) and does not call ``client_connected_cb``; it is
 logged at DEBUG level on the ``"mutls.aio"`` logger. A connection whose
-handshake does not finish within ``handshake_timeout`` seconds is dropped.
+handshake does not finish within ``handshake_timeout`` seconds (by default
+the Config's ``handshake_timeout``, 30 s) is dropped; a client gets
+:class:`mutls.TimeoutError`.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ import logging
 from typing import Any, Awaitable, Callable, Iterable, Optional, Sequence, Union
 
 from . import Config, ConnectionClosed, Error, Session, WantRead, WantWrite
+from . import TimeoutError as _MutlsTimeoutError
 
 __all__ = ["open_connection", "start_server", "ClientConnectedCallback"]
 
@@ -62,7 +65,18 @@ log = logging.getLogger("mutls.aio")
 _DEFAULT_LIMIT = 2**16  # asyncio's own StreamReader limit
 _READ_SIZE = 1 << 16
 _LINGER = 2.0  # seconds a refused client gets to read our alert
-DEFAULT_HANDSHAKE_TIMEOUT = 60.0
+
+
+class _FromConfig:
+    """The default of ``handshake_timeout=``: the Config's own value."""
+
+    def __repr__(self) -> str:
+        return "config.handshake_timeout"
+
+
+# open_connection / start_server take the config's handshake_timeout (30 s
+# unless the Config says otherwise) when the argument is not given.
+FROM_CONFIG: Any = _FromConfig()
 
 ClientConnectedCallback = Callable[
     [asyncio.StreamReader, asyncio.StreamWriter], Optional[Awaitable[None]]
@@ -397,7 +411,12 @@ class _TLSProtocol(asyncio.Protocol):
         self._timer = None
         if self._state != _HANDSHAKE:
             return
-        exc = TimeoutError(f"the TLS handshake did not finish within {self._handshake_timeout} s")
+        me, peer = ("client", "server") if self._waiter is not None else ("server", "client")
+        exc = _MutlsTimeoutError(
+            f"handshake timed out: the {me} waited {self._handshake_timeout:g} s for the {peer} "
+            f"to finish the TLS handshake (handshake_timeout {self._handshake_timeout:g} s)")
+        exc.step = "handshake"
+        exc.side = "local"
         raw = self._raw
         self._handshake_failed(exc)
         self._cancel_timer()
@@ -507,7 +526,7 @@ async def open_connection(
     config: Config,
     server_hostname: Optional[str] = None,
     limit: int = _DEFAULT_LIMIT,
-    handshake_timeout: Optional[float] = DEFAULT_HANDSHAKE_TIMEOUT,
+    handshake_timeout: Optional[float] = FROM_CONFIG,
     session_data: Optional[bytes] = None,
     suppress_ragged_eofs: bool = False,
     **kw: Any,
@@ -516,11 +535,17 @@ async def open_connection(
 
     ``server_hostname`` is the name checked against the server's certificate
     (and sent as SNI); it defaults to ``host``. ``session_data`` resumes an
-    earlier session (``session.session_data``). Other keyword arguments go to
+    earlier session (``session.session_data``). ``handshake_timeout``
+    (seconds, None for no limit) defaults to ``config.handshake_timeout``; when
+    it passes, :class:`mutls.TimeoutError` (code ``timeout``) is raised.
+    ``suppress_ragged_eofs=True`` makes a close without close_notify a plain
+    EOF (see the module's "End of stream"). Other keyword arguments go to
     :meth:`asyncio.loop.create_connection` (``sock=``, ``local_addr=``, ...).
     Raises the :class:`mutls.Error` of a failed handshake.
     """
     loop = asyncio.get_running_loop()
+    if handshake_timeout is FROM_CONFIG:
+        handshake_timeout = config.handshake_timeout
     if server_hostname is None:
         server_hostname = host
     if session_data is not None:
@@ -551,18 +576,22 @@ async def start_server(
     *,
     config: Config,
     limit: int = _DEFAULT_LIMIT,
-    handshake_timeout: Optional[float] = DEFAULT_HANDSHAKE_TIMEOUT,
+    handshake_timeout: Optional[float] = FROM_CONFIG,
     suppress_ragged_eofs: bool = False,
     **kw: Any,
 ) -> asyncio.Server:
     """Serve mTLS on ``host:port``; ``client_connected_cb(reader, writer)``
     runs for each connection whose handshake succeeded.
 
-    One server :class:`mutls.Session` per connection, all from ``config``.
+    One server :class:`mutls.Session` per connection, all from ``config``. A
+    connection whose handshake does not finish within ``handshake_timeout``
+    seconds (default ``config.handshake_timeout``; None: no limit) is dropped.
     Other keyword arguments go to :meth:`asyncio.loop.create_server`
     (``sock=``, ``backlog=``, ``reuse_address=``, ``start_serving=``, ...).
     """
     loop = asyncio.get_running_loop()
+    if handshake_timeout is FROM_CONFIG:
+        handshake_timeout = config.handshake_timeout
 
     def factory() -> _TLSProtocol:
         reader = _TLSStreamReader(limit=limit, loop=loop, suppress_ragged_eofs=suppress_ragged_eofs)

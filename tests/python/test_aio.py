@@ -461,3 +461,37 @@ def test_data_before_a_close_without_close_notify_is_delivered(ca: mutls.TestCA,
     else:
         assert isinstance(after, mutls.ConnectionClosed), repr(after)
         assert after.code == "closed" and "without close_notify" in str(after)
+
+
+def test_handshake_timeout_comes_from_the_config(ca: mutls.TestCA) -> None:
+    """No handshake_timeout= argument: the Config's value bounds both sides."""
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # never answers the ClientHello
+        writer.close()
+
+    async def main() -> List[Any]:
+        plain = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = plain.sockets[0].getsockname()[1]
+        loop = asyncio.get_running_loop()
+        async with plain:
+            start = loop.time()
+            with pytest.raises(mutls.TimeoutError) as info:
+                await mutls.aio.open_connection("127.0.0.1", port, server_hostname="localhost",
+                                                config=client_config(ca, handshake_timeout=0.3))
+            client_took = loop.time() - start
+        server = await mutls.aio.start_server(Recorder(), "127.0.0.1", 0,
+                                              config=server_config(ca, handshake_timeout=0.3))
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            start = loop.time()
+            assert await asyncio.wait_for(reader.read(), 5) == b""  # dropped
+            server_took = loop.time() - start
+            writer.close()
+        return [info.value, client_took, server_took]
+
+    err, client_took, server_took = run(main())
+    assert err.code == "timeout" and err.step == "handshake"
+    assert "the client waited 0.3 s for the server" in str(err)
+    assert 0.25 <= client_took < 3.0 and 0.25 <= server_took < 3.0
