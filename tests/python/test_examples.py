@@ -156,6 +156,51 @@ def test_server_ends_an_idle_handshake_after_handshake_timeout(workdir: Path, se
     assert "code=timeout" in server.out
 
 
+ROOT = EXAMPLES.parents[1]
+
+
+@pytest.fixture
+def lua_server(workdir: Path) -> Iterator[subprocess.Popen[str]]:
+    """examples/lua/server.lua under lua5.4 with this checkout's build, --handshake-timeout 0.5."""
+    import os
+    import shutil
+
+    so = ROOT / "build" / "lua" / "5.4" / "mutls.so"
+    if not shutil.which("lua5.4") or not so.exists():
+        pytest.skip("lua5.4 or build/lua/5.4/mutls.so missing (bash bindings-lua/run-tests builds it)")
+    if subprocess.run(["lua5.4", "-e", "require 'socket'"], capture_output=True).returncode != 0:
+        pytest.skip("LuaSocket is not installed for lua5.4")
+    env = dict(os.environ, LUA_CPATH=f"{so.parent}/?.so;;", LUA_PATH=f"{ROOT}/bindings-lua/?.lua;;")
+    p = subprocess.Popen(["lua5.4", str(ROOT / "examples" / "lua" / "server.lua"), "--port", "0",
+                          "--handshake-timeout", "0.5"], cwd=workdir, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    yield p
+    if p.poll() is None:
+        p.kill()
+    p.communicate(timeout=10)
+
+
+def test_lua_server_serves_others_while_a_client_sits_idle(workdir: Path,
+                                                         lua_server: subprocess.Popen[str]) -> None:
+    assert lua_server.stdout is not None
+    ready, _, _ = select.select([lua_server.stdout], [], [], TIMEOUT)
+    m = re.match(r"listening on 127\.0\.0\.1:(\d+)$", lua_server.stdout.readline().strip() if ready else "")
+    assert m, "server.lua did not start"
+    port = int(m.group(1))
+    with socket.create_connection(("127.0.0.1", port)):
+        start = time.monotonic()
+        for text in ("while one idles", "and again"):
+            r = run([str(EXAMPLES / "client.py"), str(port), text + "\n"], cwd=workdir, timeout=15)  # a line
+            assert r.returncode == 0, r.stdout + r.stderr
+            assert f"reply: {text}" in r.stdout
+        assert time.monotonic() - start < 10
+        time.sleep(1.5)  # past --handshake-timeout: the idle handshake was ended
+    lua_server.kill()
+    out, _ = lua_server.communicate(timeout=10)
+    assert out.count("is spiffe://example.org/client") == 2, out
+    assert "refused: handshake timed out: the server waited 0.5 s for the client's ClientHello" in out, out
+
+
 def test_examples_pass_mypy_strict(tmp_path: Path) -> None:
     pytest.importorskip("mypy", reason="mypy is not installed (pip install mypy)")
     scripts = sorted(str(p) for p in EXAMPLES.glob("*.py"))
