@@ -553,7 +553,7 @@ static int session_fail(mutls_session *s, int grc, mutls_step phase)
 		int a = gnutls_error_to_alert(grc, &level);
 		allowed_versions(ours, sizeof(ours), s->cfg);
 		mutls__error_fill(e, MUTLS_EPROTOCOL, MUTLS_SIDE_LOCAL, phase, a,
-			"handshake failed: no TLS version and cipher suite in common with the client "
+			"no TLS version and cipher suite in common with the client "
 			"(it offers %s; we allow %s)", s->offered_versions[0] ? s->offered_versions : "?", ours);
 		send = 1;
 	} else if (grc == GNUTLS_E_DECRYPTION_FAILED) {
@@ -565,8 +565,8 @@ static int session_fail(mutls_session *s, int grc, mutls_step phase)
 		int level;
 		int a = gnutls_error_to_alert(grc, &level);
 		mutls__error_fill(e, MUTLS_EPROTOCOL, MUTLS_SIDE_LOCAL, phase,
-			level == GNUTLS_AL_FATAL ? a : -1, "%s failed: %s",
-			mutls_step_name(phase), gnutls_strerror(grc));
+			level == GNUTLS_AL_FATAL ? a : -1, "%s (GnuTLS, during the %s)",
+			gnutls_strerror(grc), mutls_step_name(phase));
 		send = level == GNUTLS_AL_FATAL;
 	}
 	alert = e->alert;
