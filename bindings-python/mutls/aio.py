@@ -106,16 +106,16 @@ class _TLSStreamReader(asyncio.StreamReader):
     def __init__(self, *args: Any, suppress_ragged_eofs: bool = False, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self._suppress_ragged_eofs = suppress_ragged_eofs
-        self._pending: Optional[BaseException] = None
+        self._pending: Optional[Exception] = None
 
-    def set_exception(self, exc: BaseException) -> None:
+    def set_exception(self, exc: Exception) -> None:
         ragged = isinstance(exc, ConnectionClosed)
         if self._pending is None and not (ragged and self._suppress_ragged_eofs):
             self._pending = exc
         self.feed_eof()  # wakes a waiting read, which takes what is buffered
 
-    def exception(self) -> Optional[BaseException]:
-        if self._pending is not None and not self._buffer:
+    def exception(self) -> Optional[Exception]:
+        if self._pending is not None and self.at_eof():  # the data was read
             return self._pending
         return super().exception()
 
@@ -140,7 +140,7 @@ class _TLSStreamReader(asyncio.StreamReader):
             self._raise_pending()
         return data
 
-    async def readuntil(self, separator: bytes = b"\n") -> bytes:
+    async def readuntil(self, separator: Any = b"\n") -> bytes:
         try:
             return await super().readuntil(separator)
         except asyncio.IncompleteReadError as exc:
