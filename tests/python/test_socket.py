@@ -472,3 +472,78 @@ def test_accept_of_a_plain_http_client_says_so(pki: PKI) -> None:
         listener.close()
     assert str(info.value) == ("the client sent something that is not TLS "
                                "(it looks like HTTP: 'GET /metrics HTTP/1.1')")
+
+
+# ---- a peer that closes without close_notify: nothing that arrived is lost ----
+
+
+def ssl_http_response(pki: PKI) -> Any:
+    """Python's ssl + http.server in a thread; it answers one GET and closes
+    without close_notify. Returns (server, thread)."""
+    import http.server
+    import ssl
+
+    body = b"x" * 150 + b"\n"
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    pki.ca.issue(cn="ssl http", dns=[HOST]).configure_cert(ctx)
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    httpd.timeout = 10
+    thread = threading.Thread(target=httpd.handle_request, daemon=True)
+    thread.start()
+    return httpd, thread, body
+
+
+@pytest.mark.parametrize("mode", ["socket", "memory"])
+def test_data_before_a_close_without_close_notify_is_read_first(pki: PKI, mode: str) -> None:
+    httpd, thread, body = ssl_http_response(pki)
+    cfg = mutls.Config(trust=pki.ca)
+    request = b"GET / HTTP/1.0\r\nHost: orders.internal\r\n\r\n"
+    got = b""
+    try:
+        if mode == "socket":
+            with cfg.connect(httpd.server_address, server_hostname=HOST, timeout=10) as s:
+                s.sendall(request)
+                time.sleep(0.3)  # the response and the close both arrive first
+                with pytest.raises(mutls.ConnectionClosed) as info:
+                    while True:
+                        got += s.recv()
+        else:
+            sock = socket.create_connection(httpd.server_address, timeout=10)
+            with sock:
+                s = cfg.client(server_hostname=HOST)
+                while True:
+                    try:
+                        s.handshake()
+                        break
+                    except mutls.WantRead:
+                        sock.sendall(s.data_to_send())
+                        s.feed(sock.recv(65536))
+                sock.sendall(s.data_to_send())
+                s.sendall(request)
+                sock.sendall(s.data_to_send())
+                while True:
+                    data = sock.recv(65536)
+                    if not data:
+                        break
+                    s.feed(data)
+                s.feed_eof()
+                with pytest.raises(mutls.ConnectionClosed) as info:
+                    while True:
+                        got += s.recv()
+    finally:
+        thread.join(10)
+        httpd.server_close()
+    assert got.startswith(b"HTTP/1.0 200 ") and got.endswith(b"\r\n\r\n" + body), got[-40:]
+    assert "without close_notify" in str(info.value)
