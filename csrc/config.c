@@ -38,6 +38,7 @@ int mutls_config_new(mutls_config **out)
 	cfg->tickets = 1;
 	cfg->session_cache_entries = MUTLS_SESSION_CACHE_DEFAULT;
 	cfg->send_ca_names = 1;
+	cfg->handshake_timeout_ms = MUTLS_DEFAULT_HANDSHAKE_TIMEOUT_MS;
 	pthread_mutex_init(&cfg->lock, NULL);
 	pthread_mutex_init(&cfg->keylog_lock, NULL);
 	pthread_mutex_init(&cfg->chains_lock, NULL);
@@ -584,6 +585,21 @@ int mutls_config_set_send_ca_names(mutls_config *cfg, int enabled)
 	CHECK_MUTABLE(cfg, "send_ca_names");
 	cfg->send_ca_names = enabled ? 1 : 0;
 	return 0;
+}
+
+int mutls_config_set_handshake_timeout(mutls_config *cfg, int timeout_ms)
+{
+	CHECK_MUTABLE(cfg, "handshake_timeout");
+	if (timeout_ms < 0)
+		return mutls__error(MUTLS_ECONFIG, "handshake_timeout must not be negative (%d ms); "
+			"0 means no limit", timeout_ms);
+	cfg->handshake_timeout_ms = timeout_ms;
+	return 0;
+}
+
+int mutls_config_handshake_timeout(const mutls_config *cfg)
+{
+	return cfg ? cfg->handshake_timeout_ms : 0;
 }
 
 int mutls_config_set_verify_hook(mutls_config *cfg, mutls_verify_hook hook,

@@ -65,6 +65,7 @@ struct mutls_config {
 	gnutls_datum_t *alpn;
 	size_t alpn_count;
 	int tickets;
+	int handshake_timeout_ms;           /* socket mode; 0: no limit */
 	gnutls_datum_t ticket_key;          /* made at freeze (server tickets) */
 	size_t session_cache_entries;       /* option session_cache; 0: off */
 	struct mutls_session_cache *session_cache; /* made at freeze (session_cache.c) */

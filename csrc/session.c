@@ -514,6 +514,7 @@ static int session_fail(mutls_session *s, int grc, mutls_step phase)
 	mutls_step own_step = s->is_server ? MUTLS_STEP_SERVER_CERTIFICATE : MUTLS_STEP_CLIENT_CERTIFICATE;
 	int tls13 = gnutls_protocol_get_version(s->gs) == GNUTLS_TLS1_3;
 	int alert = -1, send = 0, received = -1;
+	char what[256];
 
 	/* A refusal can reach us in disguise. A TLS 1.2 server waiting for the
 	 * client's Certificate turns any alert into "no certificate found";
@@ -531,7 +532,16 @@ static int session_fail(mutls_session *s, int grc, mutls_step phase)
 	if (grc == GNUTLS_E_DECRYPTION_FAILED && (received = mutls__transport_plaintext_alert(s)) > 0)
 		grc = GNUTLS_E_FATAL_ALERT_RECEIVED;
 
-	if (s->input_too_large) {
+	if (!s->handshake_done && mutls__transport_not_tls(what, sizeof(what), s)) {
+		/* a plain HTTP server or client, SSH, ...: GnuTLS would only say
+		 * "An unexpected TLS packet was received." */
+		int level;
+		int a = gnutls_error_to_alert(grc, &level);
+		mutls__error_fill(e, MUTLS_EPROTOCOL, MUTLS_SIDE_LOCAL, phase,
+			level == GNUTLS_AL_FATAL ? a : -1, "the %s %s something that is not TLS (%s)",
+			peer, s->is_server ? "sent" : "answered with", what);
+		send = level == GNUTLS_AL_FATAL;
+	} else if (s->input_too_large) {
 		mutls__error_fill(e, MUTLS_EPROTOCOL, MUTLS_SIDE_LOCAL, phase, GNUTLS_A_DECODE_ERROR,
 			"handshake data too large: the %s sent more than %u KiB before the handshake was done",
 			peer, MUTLS_MAX_HANDSHAKE_INPUT / 1024);
@@ -624,7 +634,7 @@ static int session_fail(mutls_session *s, int grc, mutls_step phase)
 		int a = gnutls_error_to_alert(grc, &level);
 		allowed_versions(ours, sizeof(ours), s->cfg);
 		mutls__error_fill(e, MUTLS_EPROTOCOL, MUTLS_SIDE_LOCAL, phase, a,
-			"handshake failed: no TLS version and cipher suite in common with the client "
+			"no TLS version and cipher suite in common with the client "
 			"(it offers %s; we allow %s)", s->offered_versions[0] ? s->offered_versions : "?", ours);
 		send = 1;
 	} else if (grc == GNUTLS_E_DECRYPTION_FAILED) {
@@ -636,8 +646,8 @@ static int session_fail(mutls_session *s, int grc, mutls_step phase)
 		int level;
 		int a = gnutls_error_to_alert(grc, &level);
 		mutls__error_fill(e, MUTLS_EPROTOCOL, MUTLS_SIDE_LOCAL, phase,
-			level == GNUTLS_AL_FATAL ? a : -1, "%s failed: %s",
-			mutls_step_name(phase), gnutls_strerror(grc));
+			level == GNUTLS_AL_FATAL ? a : -1, "%s (GnuTLS, during the %s)",
+			gnutls_strerror(grc), mutls_step_name(phase));
 		send = level == GNUTLS_AL_FATAL;
 	}
 	alert = e->alert;
@@ -667,6 +677,30 @@ static int would_block(mutls_session *s)
 		code = gnutls_record_get_direction(s->gs) ? MUTLS_EWANTWRITE : MUTLS_EWANTREAD;
 	return mutls__error(code, "%s", code == MUTLS_EWANTREAD ?
 		"the session needs more data from the peer" : "the socket cannot take more data now");
+}
+
+/* handshake_timeout passed: the handshake ends here (nothing is sent: the
+ * peer is not answering). Says who waited, for what and how long. */
+static int handshake_timed_out(mutls_session *s)
+{
+	const char *self = s->is_server ? "server" : "client";
+	const char *peer = s->is_server ? "client" : "server";
+	double secs = s->cfg->handshake_timeout_ms / 1000.0;
+
+	if (s->handshake_in == 0)
+		mutls__error_fill(&s->err, MUTLS_ETIMEOUT, MUTLS_SIDE_LOCAL, MUTLS_STEP_HANDSHAKE, -1,
+			"handshake timed out: the %s waited %g s for the %s's %s, and the %s "
+			"sent nothing (handshake_timeout %g s)", self, secs, peer,
+			s->is_server ? "ClientHello" : "answer to our ClientHello", peer, secs);
+	else
+		mutls__error_fill(&s->err, MUTLS_ETIMEOUT, MUTLS_SIDE_LOCAL, MUTLS_STEP_HANDSHAKE, -1,
+			"handshake timed out: the %s waited %g s for the %s to finish the TLS "
+			"handshake (%zu bytes received from it; handshake_timeout %g s)",
+			self, secs, peer, s->handshake_in, secs);
+	s->timed_out = 0;
+	s->failed = 1;
+	s->has_err = 1;
+	return mutls__error_copy(&s->err);
 }
 
 /* Memory mode: the peer's stream ended and every byte was read, yet GnuTLS
@@ -719,7 +753,9 @@ int mutls_session_handshake(mutls_session *s)
 	if (s->handshake_done)
 		return 0;
 	mutls__transport_release_output(s);
-	mutls__transport_start_call(s);
+	mutls__transport_start_handshake_call(s);
+	if (s->handshake_expired)
+		return handshake_timed_out(s);
 	for (;;) {
 		rc = gnutls_handshake(s->gs);
 		if (rc == 0)
@@ -732,6 +768,8 @@ int mutls_session_handshake(mutls_session *s)
 				continue;
 			if (input_ended(s))
 				return session_fail(s, GNUTLS_E_PREMATURE_TERMINATION, MUTLS_STEP_HANDSHAKE);
+			if (s->handshake_expired)
+				return handshake_timed_out(s);
 			return would_block(s);
 		}
 		return session_fail(s, rc, MUTLS_STEP_HANDSHAKE);

@@ -37,12 +37,16 @@ struct mutls_session {
 	unsigned char rec_head[7];
 	size_t rec_have;              /* bytes of rec_head filled */
 	size_t rec_left;              /* body bytes of the record still to pass */
+	unsigned char first_in[64];   /* the first bytes the peer sent: what it */
+	size_t first_in_len;          /* speaks, when that is not TLS */
 	int timed_out;                /* the call's deadline passed */
 	int draining;                 /* reading what has arrived: never block */
 	size_t handshake_in;          /* bytes received before the handshake was done */
 	int input_too_large;          /* ... and they went over MUTLS_MAX_HANDSHAKE_INPUT */
 	int recv_deferred;            /* for the next recv: 1 close_notify, <0 GnuTLS error */
 	int64_t deadline_ms;          /* monotonic; 0: none */
+	int64_t handshake_deadline_ms; /* from the first handshake call; 0: none */
+	int handshake_expired;        /* ... and it passed */
 
 	/* state */
 	int handshake_done;
@@ -79,12 +83,19 @@ void mutls__transport_setup(mutls_session *s);
 void mutls__transport_release_output(mutls_session *s);
 /* Starts a call's deadline (socket mode with a timeout). */
 void mutls__transport_start_call(mutls_session *s);
+/* The same for a handshake call, which also keeps to handshake_timeout
+ * (socket mode); sets handshake_expired when that has passed already. */
+void mutls__transport_start_handshake_call(mutls_session *s);
 /* The alert of the last incoming record when it was a plaintext alert
  * record (type 21, length 2), else -1. */
 int mutls__transport_plaintext_alert(const mutls_session *s);
 /* 1 when the incoming stream is at a record boundary (nothing of the next
  * record has been read yet). */
 int mutls__transport_at_record_start(const mutls_session *s);
+/* 1 when the peer's first bytes are not a TLS record: then out gets what
+ * they look like, e.g. "it looks like HTTP: 'GET / HTTP/1.1'" (one line,
+ * bounded, non-printables escaped). 0 when they are TLS or nothing came. */
+int mutls__transport_not_tls(char *out, size_t cap, mutls_session *s);
 /* Reads (never blocking) what a socket peer left, following its records. */
 void mutls__transport_drain(mutls_session *s);
 /* Bounds of the drain after a fatal alert: 1 s, 17 MiB (the largest

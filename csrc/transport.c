@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -42,6 +43,102 @@ static void observe(mutls_session *s, const unsigned char *p, size_t n)
 			s->rec_left -= skip;
 		}
 	}
+}
+
+/* Keeps the first bytes the peer sent (see mutls__transport_not_tls). */
+static void keep_first_bytes(mutls_session *s, const unsigned char *p, size_t n)
+{
+	size_t room = sizeof(s->first_in) - s->first_in_len;
+
+	if (n > room)
+		n = room;
+	memcpy(s->first_in + s->first_in_len, p, n);
+	s->first_in_len += n;
+}
+
+/* A TLS record starts with a content type (20..24) and major version 3. */
+static int starts_like_tls(const unsigned char *p, size_t n)
+{
+	if (n >= 1 && (p[0] < 20 || p[0] > 24))
+		return 0;
+	return n < 2 || p[1] == 3;
+}
+
+static int looks_like_http(const unsigned char *p, size_t n)
+{
+	static const char *const starts[] = { "HTTP/", "GET ", "POST ", "HEAD ", "PUT ",
+		"DELETE ", "OPTIONS ", "CONNECT ", "PATCH ", "TRACE ", "PRI * HTTP/" };
+
+	for (size_t i = 0; i < sizeof(starts) / sizeof(starts[0]); i++) {
+		size_t len = strlen(starts[i]);
+		if (n >= len && memcmp(p, starts[i], len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Quotes the first line of p (at most 48 bytes; '\', '\'' and
+ * non-printables as \xNN), then "..." when the line went on. */
+static void quote_first_line(char *out, size_t cap, const unsigned char *p, size_t n)
+{
+	size_t used = 0, i;
+	int w;
+
+	for (i = 0; i < n && i < 48 && p[i] != '\r' && p[i] != '\n'; i++) {
+		int plain = p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\' && p[i] != '\'';
+		w = snprintf(out + used, cap - used, plain ? "%c" : "\\x%02x", p[i]);
+		if (w < 0 || (size_t)w >= cap - used)
+			return;
+		used += (size_t)w;
+	}
+	if (i < n && p[i] != '\r' && p[i] != '\n')
+		snprintf(out + used, cap - used, "...");
+}
+
+static int looks_like_html(const unsigned char *p, size_t n)
+{
+	return (n >= 9 && strncasecmp((const char *)p, "<!DOCTYPE", 9) == 0) ||
+		(n >= 5 && strncasecmp((const char *)p, "<html", 5) == 0);
+}
+
+/* GnuTLS reads a record header (5 bytes) first: takes what else has
+ * already arrived, never waiting, so that a whole first line can be quoted.
+ * The session has failed: what is read here is not needed any more. */
+static void take_more_first_bytes(mutls_session *s)
+{
+	size_t room = sizeof(s->first_in) - s->first_in_len;
+	ssize_t n;
+
+	if (!room)
+		return;
+	if (s->fd < 0) {
+		size_t avail = s->in_len - s->in_pos;
+		keep_first_bytes(s, s->in + s->in_pos, avail < room ? avail : room);
+		return;
+	}
+	do
+		n = recv(s->fd, s->first_in + s->first_in_len, room, MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n > 0)
+		s->first_in_len += (size_t)n;
+}
+
+int mutls__transport_not_tls(char *out, size_t cap, mutls_session *s)
+{
+	char line[200];
+	const char *kind = "it begins with";
+
+	if (!s->first_in_len || starts_like_tls(s->first_in, s->first_in_len))
+		return 0;
+	take_more_first_bytes(s);
+	if (looks_like_http(s->first_in, s->first_in_len))
+		kind = "it looks like HTTP";
+	else if (looks_like_html(s->first_in, s->first_in_len))
+		kind = "it looks like HTML";
+	line[0] = 0;
+	quote_first_line(line, sizeof(line), s->first_in, s->first_in_len);
+	snprintf(out, cap, "%s: '%s'", kind, line);
+	return 1;
 }
 
 int mutls__transport_at_record_start(const mutls_session *s)
@@ -134,6 +231,7 @@ static ssize_t mem_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
 	if (!within_handshake_limit(s, len))
 		return -1;
 	memcpy(data, s->in + s->in_pos, len);
+	keep_first_bytes(s, data, len);
 	observe(s, data, len);
 	s->in_pos += len;
 	if (s->in_pos == s->in_len)
@@ -213,11 +311,36 @@ void mutls__transport_start_call(mutls_session *s)
 	s->deadline_ms = (s->fd >= 0 && s->timeout_ms > 0) ? now_ms() + s->timeout_ms : 0;
 }
 
+static int fd_is_blocking(int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+	return flags >= 0 && !(flags & O_NONBLOCK);
+}
+
 /* A blocking socket, or one with a deadline for this call. */
 static int socket_may_wait(const mutls_session *s)
 {
-	int flags = fcntl(s->fd, F_GETFL);
-	return s->timeout_ms > 0 || (flags >= 0 && !(flags & O_NONBLOCK));
+	return s->timeout_ms > 0 || fd_is_blocking(s->fd);
+}
+
+void mutls__transport_start_handshake_call(mutls_session *s)
+{
+	int64_t now;
+
+	mutls__transport_start_call(s);
+	if (s->fd < 0 || s->cfg->handshake_timeout_ms <= 0)
+		return;
+	now = now_ms();
+	if (!s->handshake_deadline_ms)
+		s->handshake_deadline_ms = now + s->cfg->handshake_timeout_ms;
+	if (now >= s->handshake_deadline_ms) {
+		s->handshake_expired = 1;
+		return;
+	}
+	/* a non-blocking socket without a timeout never waits here: its
+	 * caller's loop calls again, and the check above ends it */
+	if (s->deadline_ms ? s->handshake_deadline_ms < s->deadline_ms : fd_is_blocking(s->fd))
+		s->deadline_ms = s->handshake_deadline_ms;
 }
 
 /* Waits for the socket until the call's deadline (none: returns at once).
@@ -240,8 +363,11 @@ static int wait_ready(mutls_session *s, short events)
 			return 0; /* let recv/send report the error */
 	}
 	/* GnuTLS sees EAGAIN; the session turns it into a timeout, and the
-	 * connection stays usable for another try. */
+	 * connection stays usable for another try (unless handshake_timeout
+	 * passed: that ends the handshake). */
 	s->timed_out = 1;
+	if (!s->handshake_done && s->handshake_deadline_ms && now_ms() >= s->handshake_deadline_ms)
+		s->handshake_expired = 1;
 	gnutls_transport_set_errno(s->gs, EAGAIN);
 	return -1;
 }
@@ -270,8 +396,10 @@ static ssize_t fd_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
 	}
 	if (n > 0 && !within_handshake_limit(s, (size_t)n))
 		return -1;
-	if (n > 0)
+	if (n > 0) {
+		keep_first_bytes(s, data, (size_t)n);
 		observe(s, data, (size_t)n);
+	}
 	return n;
 }
 

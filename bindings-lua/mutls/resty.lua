@@ -12,7 +12,8 @@
 --       config = cfg,                     -- a mutls.config{...} (required)
 --       server_hostname = "api.internal", -- name checked (default: host)
 --       timeout = 5000,                   -- ms, each socket operation
---       handshake_timeout = 5000,         -- ms, the whole handshake
+--       handshake_timeout = 5000,         -- ms, the whole handshake (default:
+--                                         -- timeout, else the config's, 30 s)
 --   })
 --   if not conn then return ngx.log(ngx.ERR, tostring(err)) end
 --   local who = conn.session.peer_certificate.subject
@@ -156,6 +157,7 @@ local DEFAULT_TIMEOUT = 60000 -- lua_socket_*_timeout default
 
 local function new_conn(sock, session, opts)
 	local t = opts.timeout
+	local cfg_limit = session.config.handshake_timeout -- seconds, or false
 	local self = setmetatable({
 		sock = sock,
 		session = session,
@@ -168,7 +170,8 @@ local function new_conn(sock, session, opts)
 			opts.send_timeout or t or DEFAULT_TIMEOUT,
 			opts.read_timeout or t or DEFAULT_TIMEOUT,
 		},
-		_handshake_timeout = opts.handshake_timeout or opts.timeout or opts.read_timeout,
+		_handshake_timeout = opts.handshake_timeout or opts.timeout or opts.read_timeout
+			or (cfg_limit and cfg_limit * 1000) or nil,
 	}, Conn)
 	return self
 end
@@ -464,7 +467,8 @@ end
 --- Client role over an already connected cosocket.
 -- opts: config (required), server_hostname, session_data, timeout (ms, each
 -- socket operation; or connect_timeout/send_timeout/read_timeout),
--- handshake_timeout (ms, the whole handshake; default: timeout),
+-- handshake_timeout (ms, the whole handshake; default: timeout, else
+-- read_timeout, else the config's handshake_timeout, 30 s unless set),
 -- handshake = false to defer the handshake to the first I/O or
 -- conn:handshake(); framing = "record" to read one TLS record at a time with
 -- receive(5) + receive(n) instead of receiveany (chosen automatically for

@@ -5,7 +5,8 @@
 --       config = cfg,                     -- a mutls.config{...} (required)
 --       server_hostname = "api.internal", -- the name checked (default: host)
 --       timeout = 5,                      -- seconds, as tcp:settimeout; nil blocks
---   })
+--   })                                    -- (each operation; the handshake as a
+--                                         -- whole ends at cfg.handshake_timeout)
 --   conn:send("GET / HTTP/1.0\r\n\r\n")
 --   local line, err = conn:receive("*l")
 --   print(conn:peer_certificate().subject, conn:version(), conn:cipher())
@@ -108,6 +109,9 @@ local function drive(self, fn, ...)
 	if t and t > 0 then
 		deadline = socket.gettime() + t
 	end
+	-- the session ends its handshake at handshake_timeout, but only when
+	-- called: never sleep in select past that moment
+	local hs_deadline = not self._handshaken and self._hs_deadline
 	while true do
 		local r, err = fn(s, ...)
 		if r ~= nil then
@@ -124,12 +128,20 @@ local function drive(self, fn, ...)
 					return nil, "timeout"
 				end
 			end
+			if hs_deadline then
+				local left = hs_deadline - socket.gettime()
+				left = (left > 0 and left or 0) + 0.005
+				if not wait or left < wait then
+					wait = left
+				end
+			end
 			if err == "wantread" then
 				socket.select({ self.tcp }, nil, wait)
 			else
 				socket.select(nil, { self.tcp }, wait)
 			end
-		elseif is_err_obj(err) and err.code == "timeout" then
+		elseif is_err_obj(err) and err.code == "timeout" and s.error == nil then
+			-- the per-operation timeout: the call may be made again
 			return nil, "timeout", err
 		else
 			return nil, err
@@ -266,6 +278,10 @@ function Conn:dohandshake()
 	end
 	if self._closed then
 		return nil, "closed"
+	end
+	if self._hs_deadline == nil then
+		local limit = self.session.config.handshake_timeout
+		self._hs_deadline = limit and socket.gettime() + limit or false
 	end
 	local ok, err = drive(self, self.session.handshake)
 	if ok then

@@ -5,6 +5,8 @@
  * that session's coroutine under lua_pcall. */
 #include "lmutls.h"
 
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -373,12 +375,30 @@ static void check_function(lua_State *L, int idx, const char *what)
 		luaL_error(L, "option '%s' must be a function, not %s", what, luaL_typename(L, idx));
 }
 
+/* handshake_timeout: seconds above 0, or false for no limit (nil is "not
+ * given": the default, 30 s). */
+static int handshake_timeout_ms(lua_State *L, int idx)
+{
+	lua_Number secs;
+
+	if (lua_type(L, idx) == LUA_TBOOLEAN && !lua_toboolean(L, idx))
+		return 0;
+	if (lua_type(L, idx) != LUA_TNUMBER)
+		luaL_error(L, "option 'handshake_timeout' must be seconds (a number) or false "
+			"(no limit), not %s", luaL_typename(L, idx));
+	secs = lua_tonumber(L, idx);
+	if (!(secs > 0) || secs * 1000.0 >= (lua_Number)INT_MAX)
+		luaL_error(L, "option 'handshake_timeout' must be a number of seconds above 0 and "
+			"below %d (or false for no limit), not %f", INT_MAX / 1000, secs);
+	return (int)ceil(secs * 1000.0);
+}
+
 int lm_config_new(lua_State *L)
 {
 	static const char *const allowed[] = { "certificate", "private_key", "password",
 		"identity", "trust", "crl", "peer_certificate", "check_hostname", "peers",
 		"verify_hook", "versions", "priority", "alpn", "session_tickets", "keylog",
-		"trace", "keylog_env", "session_cache", "send_ca_names", NULL };
+		"trace", "keylog_env", "session_cache", "send_ca_names", "handshake_timeout", NULL };
 	lm_config *c;
 	int opts = 1, cfg_index, hooks, v, rc;
 	const char *cert, *key, *mode;
@@ -484,6 +504,9 @@ int lm_config_new(lua_State *L)
 		TRY(mutls_config_set_alpn(c->cfg, list, n));
 		lua_pop(L, 2);
 	}
+	if (lm_rawgetfield(L, opts, "handshake_timeout") != LUA_TNIL)
+		TRY(mutls_config_set_handshake_timeout(c->cfg, handshake_timeout_ms(L, -1)));
+	lua_pop(L, 1);
 	if (lm_rawgetfield(L, opts, "session_tickets") != LUA_TNIL)
 		TRY(mutls_config_set_session_tickets(c->cfg, lm_optbool_field(L, opts, "session_tickets", 1)));
 	lua_pop(L, 1);
@@ -572,6 +595,14 @@ static int config_index(lua_State *L)
 		static const char *const modes[] = { "require", "request", "none" };
 		mutls_peer_mode m = mutls_config_peer_certificate(c->cfg);
 		lua_pushstring(L, m <= MUTLS_PEER_NONE ? modes[m] : "?");
+		return 1;
+	}
+	if (strcmp(k, "handshake_timeout") == 0) {
+		int ms = mutls_config_handshake_timeout(c->cfg);
+		if (ms > 0)
+			lua_pushnumber(L, ms / 1000.0);
+		else
+			lua_pushboolean(L, 0);
 		return 1;
 	}
 	if (strcmp(k, "has_identity") == 0) {

@@ -128,7 +128,9 @@ def _connect(
 
     ``server_hostname`` (the name checked and sent as SNI) defaults to the host
     of ``address``. ``timeout`` (seconds) becomes the socket's timeout, for the
-    connect, the handshake and later calls; None means blocking. The session
+    connect, the handshake and later calls; None means blocking. The whole
+    handshake ends within the Config's ``handshake_timeout`` (30 s by default)
+    in any case: :class:`mutls.TimeoutError` then. The session
     owns the socket: ``close()`` and its ``with`` block close it too. On a
     failed handshake the socket is closed and the error raised.
     """
@@ -157,7 +159,9 @@ def _accept(
 
     Returns ``(session, address)``. The connection's timeout is ``timeout``, or
     else the listening socket's own timeout (a non-blocking listening socket
-    gives a blocking connection). The session owns the connection socket:
+    gives a blocking connection); the whole handshake ends within the
+    Config's ``handshake_timeout`` (30 s by default) in any case. The
+    session owns the connection socket:
     ``close()`` and its ``with`` block close it. On a failed handshake the
     connection is closed (after the alert that explains the refusal was sent)
     and the error raised.

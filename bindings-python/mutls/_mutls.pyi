@@ -253,7 +253,10 @@ class Config:
         keylog_env: bool = False,
         session_cache: int = 1024,
         send_ca_names: bool = True,
+        handshake_timeout: float | None = 30.0,
     ) -> None: ...
+    @property
+    def handshake_timeout(self) -> float | None: ...
     def client(
         self,
         sock: socket.socket | None = None,

@@ -32,10 +32,21 @@ handshake, so a client the server refuses learns it from its first read:
 ``await reader.read()`` raises the ``PeerRejectedError``. Restrict the client
 to TLS 1.2 (``versions=("1.2",)``) to learn it from :func:`open_connection`.
 
+End of stream. Every byte that arrived is read before the stream's end is
+reported. After the peer's close_notify the reader is at EOF (``b""``). A
+close without close_notify (a possible truncation; Python's ssl servers and
+many HTTP servers close that way) is reported once the data before it was
+read: the read that finds nothing more raises :class:`mutls.ConnectionClosed`
+(``reader.read()`` returns the data and the next read raises). With
+``suppress_ragged_eofs=True`` (as in :mod:`ssl`) it is a plain EOF instead.
+An alert or a record error after data is reported the same way.
+
 On the server side a failed handshake closes the connection (after the alert
 that explains it was sent) and does not call ``client_connected_cb``; it is
 logged at DEBUG level on the ``"mutls.aio"`` logger. A connection whose
-handshake does not finish within ``handshake_timeout`` seconds is dropped.
+handshake does not finish within ``handshake_timeout`` seconds (by default
+the Config's ``handshake_timeout``, 30 s) is dropped; a client gets
+:class:`mutls.TimeoutError`.
 """
 
 from __future__ import annotations
@@ -44,7 +55,8 @@ import asyncio
 import logging
 from typing import Any, Awaitable, Callable, Iterable, Optional, Sequence, Union
 
-from . import Config, Error, Session, WantRead, WantWrite
+from . import Config, ConnectionClosed, Error, Session, WantRead, WantWrite
+from . import TimeoutError as _MutlsTimeoutError
 
 __all__ = ["open_connection", "start_server", "ClientConnectedCallback"]
 
@@ -53,7 +65,18 @@ log = logging.getLogger("mutls.aio")
 _DEFAULT_LIMIT = 2**16  # asyncio's own StreamReader limit
 _READ_SIZE = 1 << 16
 _LINGER = 2.0  # seconds a refused client gets to read our alert
-DEFAULT_HANDSHAKE_TIMEOUT = 60.0
+
+
+class _FromConfig:
+    """The default of ``handshake_timeout=``: the Config's own value."""
+
+    def __repr__(self) -> str:
+        return "config.handshake_timeout"
+
+
+# open_connection / start_server take the config's handshake_timeout (30 s
+# unless the Config says otherwise) when the argument is not given.
+FROM_CONFIG: Any = _FromConfig()
 
 ClientConnectedCallback = Callable[
     [asyncio.StreamReader, asyncio.StreamWriter], Optional[Awaitable[None]]
@@ -65,6 +88,73 @@ _Buffer = Union[bytes, bytearray, memoryview]
 _HANDSHAKE = "handshake"
 _OPEN = "open"
 _CLOSED = "closed"
+
+
+class _TLSStreamReader(asyncio.StreamReader):
+    """A StreamReader that hands out every byte that arrived before it reports
+    how the stream ended.
+
+    asyncio's own reader raises a stored exception at the next read even when
+    data is still buffered, so a peer that sends a response and closes without
+    close_notify (Python's ssl servers do) would lose the response. Here the
+    error waits until the buffer is empty: reads return the data, then the
+    first read that finds nothing more raises the error (every such read does,
+    as asyncio's reader would). With ``suppress_ragged_eofs`` a close without
+    close_notify ends the stream as EOF instead, like :mod:`ssl`'s option.
+    """
+
+    def __init__(self, *args: Any, suppress_ragged_eofs: bool = False, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._suppress_ragged_eofs = suppress_ragged_eofs
+        self._pending: Optional[Exception] = None
+
+    def set_exception(self, exc: Exception) -> None:
+        ragged = isinstance(exc, ConnectionClosed)
+        if self._pending is None and not (ragged and self._suppress_ragged_eofs):
+            self._pending = exc
+        self.feed_eof()  # wakes a waiting read, which takes what is buffered
+
+    def exception(self) -> Optional[Exception]:
+        if self._pending is not None and self.at_eof():  # the data was read
+            return self._pending
+        return super().exception()
+
+    def _raise_pending(self) -> None:
+        if self._pending is not None:
+            raise self._pending
+
+    async def read(self, n: int = -1) -> bytes:
+        if n < 0:  # until the end: the blocks read so far are never dropped
+            blocks = []
+            while True:
+                block = await super().read(_READ_SIZE)
+                if not block:
+                    break
+                blocks.append(block)
+            if blocks:
+                return b"".join(blocks)
+            self._raise_pending()
+            return b""
+        data = await super().read(n)
+        if not data and n > 0:
+            self._raise_pending()
+        return data
+
+    async def readuntil(self, separator: Any = b"\n") -> bytes:
+        try:
+            return await super().readuntil(separator)
+        except asyncio.IncompleteReadError as exc:
+            if not exc.partial:
+                self._raise_pending()
+            raise
+
+    async def readexactly(self, n: int) -> bytes:
+        try:
+            return await super().readexactly(n)
+        except asyncio.IncompleteReadError as exc:
+            if not exc.partial:
+                self._raise_pending()
+            raise
 
 
 class _TLSTransport(asyncio.Transport):
@@ -321,7 +411,12 @@ class _TLSProtocol(asyncio.Protocol):
         self._timer = None
         if self._state != _HANDSHAKE:
             return
-        exc = TimeoutError(f"the TLS handshake did not finish within {self._handshake_timeout} s")
+        me, peer = ("client", "server") if self._waiter is not None else ("server", "client")
+        exc = _MutlsTimeoutError(
+            f"handshake timed out: the {me} waited {self._handshake_timeout:g} s for the {peer} "
+            f"to finish the TLS handshake (handshake_timeout {self._handshake_timeout:g} s)")
+        exc.step = "handshake"
+        exc.side = "local"
         raw = self._raw
         self._handshake_failed(exc)
         self._cancel_timer()
@@ -431,26 +526,33 @@ async def open_connection(
     config: Config,
     server_hostname: Optional[str] = None,
     limit: int = _DEFAULT_LIMIT,
-    handshake_timeout: Optional[float] = DEFAULT_HANDSHAKE_TIMEOUT,
+    handshake_timeout: Optional[float] = FROM_CONFIG,
     session_data: Optional[bytes] = None,
+    suppress_ragged_eofs: bool = False,
     **kw: Any,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """Connect over TCP, do the mTLS handshake, return ``(reader, writer)``.
 
     ``server_hostname`` is the name checked against the server's certificate
     (and sent as SNI); it defaults to ``host``. ``session_data`` resumes an
-    earlier session (``session.session_data``). Other keyword arguments go to
+    earlier session (``session.session_data``). ``handshake_timeout``
+    (seconds, None for no limit) defaults to ``config.handshake_timeout``; when
+    it passes, :class:`mutls.TimeoutError` (code ``timeout``) is raised.
+    ``suppress_ragged_eofs=True`` makes a close without close_notify a plain
+    EOF (see the module's "End of stream"). Other keyword arguments go to
     :meth:`asyncio.loop.create_connection` (``sock=``, ``local_addr=``, ...).
     Raises the :class:`mutls.Error` of a failed handshake.
     """
     loop = asyncio.get_running_loop()
+    if handshake_timeout is FROM_CONFIG:
+        handshake_timeout = config.handshake_timeout
     if server_hostname is None:
         server_hostname = host
     if session_data is not None:
         session = config.client(server_hostname=server_hostname, session_data=session_data)
     else:
         session = config.client(server_hostname=server_hostname)
-    reader = asyncio.StreamReader(limit=limit, loop=loop)
+    reader = _TLSStreamReader(limit=limit, loop=loop, suppress_ragged_eofs=suppress_ragged_eofs)
     app_protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
     waiter: asyncio.Future[None] = loop.create_future()
     # host and port may be None when kw has sock=; asyncio checks the combination.
@@ -474,20 +576,25 @@ async def start_server(
     *,
     config: Config,
     limit: int = _DEFAULT_LIMIT,
-    handshake_timeout: Optional[float] = DEFAULT_HANDSHAKE_TIMEOUT,
+    handshake_timeout: Optional[float] = FROM_CONFIG,
+    suppress_ragged_eofs: bool = False,
     **kw: Any,
 ) -> asyncio.Server:
     """Serve mTLS on ``host:port``; ``client_connected_cb(reader, writer)``
     runs for each connection whose handshake succeeded.
 
-    One server :class:`mutls.Session` per connection, all from ``config``.
+    One server :class:`mutls.Session` per connection, all from ``config``. A
+    connection whose handshake does not finish within ``handshake_timeout``
+    seconds (default ``config.handshake_timeout``; None: no limit) is dropped.
     Other keyword arguments go to :meth:`asyncio.loop.create_server`
     (``sock=``, ``backlog=``, ``reuse_address=``, ``start_serving=``, ...).
     """
     loop = asyncio.get_running_loop()
+    if handshake_timeout is FROM_CONFIG:
+        handshake_timeout = config.handshake_timeout
 
     def factory() -> _TLSProtocol:
-        reader = asyncio.StreamReader(limit=limit, loop=loop)
+        reader = _TLSStreamReader(limit=limit, loop=loop, suppress_ragged_eofs=suppress_ragged_eofs)
         app_protocol = asyncio.StreamReaderProtocol(reader, client_connected_cb, loop=loop)
         return _TLSProtocol(loop, config.server(), app_protocol, None, handshake_timeout)
 

@@ -8,6 +8,9 @@
  * references of this object, so cycles through hooks are collected. */
 #include "mutlspy.h"
 
+#include <limits.h>
+#include <math.h>
+
 int mutlspy_is_config(PyObject *obj)
 {
 	return PyObject_TypeCheck(obj, Mutls_ConfigType);
@@ -490,25 +493,52 @@ fail:
 	return -1;
 }
 
+/* handshake_timeout: seconds (> 0), or None for no limit. */
+static int apply_handshake_timeout(ConfigObject *self, PyObject *value)
+{
+	double secs;
+	int rc, ms = 0;
+
+	if (value != Py_None) {
+		if (!PyNumber_Check(value) || PyBool_Check(value)) {
+			PyErr_Format(PyExc_TypeError, "handshake_timeout: expected seconds (a number) or None, "
+				"not %.100s", Py_TYPE(value)->tp_name);
+			return -1;
+		}
+		secs = PyFloat_AsDouble(value);
+		if (secs == -1.0 && PyErr_Occurred())
+			return -1;
+		if (!(secs > 0) || secs * 1000.0 >= (double)INT_MAX) {
+			mutlspy_raise_code(MUTLS_ECONFIG, "handshake_timeout must be a number of seconds "
+				"above 0 and below %d (or None for no limit), not %g", INT_MAX / 1000, secs);
+			return -1;
+		}
+		ms = (int)ceil(secs * 1000.0);
+	}
+	if ((rc = mutls_config_set_handshake_timeout(self->cfg, ms)) < 0)
+		return config_fail(rc);
+	return 0;
+}
+
 static int Config_init(ConfigObject *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = { "certificate", "private_key", "password", "identity", "trust",
 		"crl", "peer_certificate", "check_hostname", "peers", "verify_hook", "versions",
 		"priority", "alpn", "session_tickets", "keylog", "trace", "keylog_env",
-		"session_cache", "send_ca_names", NULL };
+		"session_cache", "send_ca_names", "handshake_timeout", NULL };
 	PyObject *certificate = Py_None, *private_key = Py_None, *password = Py_None;
 	PyObject *identity = Py_None, *trust = Py_None, *crl = Py_None, *peer_mode = NULL;
 	PyObject *check_hostname = Py_True, *peers = Py_None, *verify_hook = Py_None;
 	PyObject *versions = Py_None, *priority = Py_None, *alpn = Py_None;
 	PyObject *tickets = Py_True, *keylog = Py_None, *trace = Py_None, *keylog_env = Py_False;
-	PyObject *session_cache = NULL, *send_ca_names = Py_True;
+	PyObject *session_cache = NULL, *send_ca_names = Py_True, *handshake_timeout = NULL;
 	size_t entries;
 	int rc, flag;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOOOOOOOOO:Config", kwlist,
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOOOOOOOOOO:Config", kwlist,
 		&certificate, &private_key, &password, &identity, &trust, &crl, &peer_mode,
 		&check_hostname, &peers, &verify_hook, &versions, &priority, &alpn, &tickets,
-		&keylog, &trace, &keylog_env, &session_cache, &send_ca_names))
+		&keylog, &trace, &keylog_env, &session_cache, &send_ca_names, &handshake_timeout))
 		return -1;
 	if (self->initialized) {
 		mutlspy_raise_code(MUTLS_EUSAGE, "Config: already initialised (a Config is immutable)");
@@ -595,6 +625,8 @@ static int Config_init(ConfigObject *self, PyObject *args, PyObject *kwds)
 		if (rc < 0)
 			return config_fail(rc);
 	}
+	if (handshake_timeout && apply_handshake_timeout(self, handshake_timeout) < 0)
+		return -1;
 	if (bool_arg(tickets, "session_tickets", &flag) < 0)
 		return -1;
 	if ((rc = mutls_config_set_session_tickets(self->cfg, flag)) < 0)
@@ -752,7 +784,17 @@ static PyMethodDef Config_methods[] = {
 	{ NULL, NULL, 0, NULL }
 };
 
+static PyObject *Config_handshake_timeout(ConfigObject *self, void *c)
+{
+	int ms = mutls_config_handshake_timeout(self->cfg);
+	if (ms <= 0)
+		Py_RETURN_NONE;
+	return PyFloat_FromDouble(ms / 1000.0);
+}
+
 static PyGetSetDef Config_getset[] = {
+	{ "handshake_timeout", (getter)Config_handshake_timeout, NULL,
+	  "Seconds a socket-mode handshake may take in all (default 30.0), or None.", NULL },
 	{ "peer_certificate", (getter)Config_peer_certificate, NULL, "\"require\", \"request\" or \"none\".", NULL },
 	{ "has_identity", (getter)Config_has_identity, NULL, "True when the config has its own certificate and key.", NULL },
 	{ "verify_hook", (getter)Config_verify_hook, NULL, "The verify hook, or None.", NULL },
@@ -780,7 +822,7 @@ static PyType_Slot Config_slots[] = {
 	  "       trust=None, crl=None, peer_certificate=\"require\", check_hostname=True,\n"
 	  "       peers=None, verify_hook=None, versions=None, priority=None, alpn=None,\n"
 	  "       session_tickets=True, keylog=None, trace=None, keylog_env=False,\n"
-	  "       session_cache=1024, send_ca_names=True)\n\n"
+	  "       session_cache=1024, send_ca_names=True, handshake_timeout=30.0)\n\n"
 	  "Own identity, trust anchors, CRLs, peer policy and hooks. Immutable; shared by\n"
 	  "any number of sessions (cfg.client(...), cfg.server(...)) and threads.\n"
 	  "Bad values raise ConfigError naming the file or field; wrong types TypeError." },

@@ -166,7 +166,8 @@ static int finish(SessionObject *self, int rc)
 			Py_BEGIN_ALLOW_THREADS \
 			rc = (call); \
 			Py_END_ALLOW_THREADS \
-			if (rc != MUTLS_ETIMEOUT || !(self)->sliced) \
+			/* a session that failed (handshake_timeout) is not retried */ \
+			if (rc != MUTLS_ETIMEOUT || !(self)->sliced || mutls_session_error((self)->s)) \
 				break; \
 			if (PyErr_CheckSignals() < 0) { \
 				rc = SIGNALLED; \

@@ -354,9 +354,21 @@ MUTLS_EXTERN int mutls_config_set_keylog_file(mutls_config *cfg, const char *pat
  * unset or empty: nothing is logged). A keylog file or hook set later wins. */
 MUTLS_EXTERN int mutls_config_set_keylog_env(mutls_config *cfg, int enabled);
 
+/* Socket mode: the longest a whole handshake may take, in ms, counted from
+ * the session's first mutls_session_handshake call; 0: no limit. Default
+ * MUTLS_DEFAULT_HANDSHAKE_TIMEOUT_MS. A blocking socket (or one with a
+ * session timeout) waits at most until then; a non-blocking socket without
+ * a timeout is checked at each call. When it passes the handshake fails with
+ * MUTLS_ETIMEOUT (the session is then unusable, unlike a passed session
+ * timeout, which leaves the call to be made again). Memory mode: the caller
+ * keeps the time (mutls.aio does, with the same value). */
+#define MUTLS_DEFAULT_HANDSHAKE_TIMEOUT_MS 30000
+MUTLS_EXTERN int mutls_config_set_handshake_timeout(mutls_config *cfg, int timeout_ms);
+
 /* Read back (for bindings and messages). */
 MUTLS_EXTERN mutls_peer_mode mutls_config_peer_certificate(const mutls_config *cfg);
 MUTLS_EXTERN int mutls_config_has_identity(const mutls_config *cfg);
+MUTLS_EXTERN int mutls_config_handshake_timeout(const mutls_config *cfg); /* ms; 0: none */
 
 /* ------------------------------------------------------------------------ */
 /* Session                                                                   */

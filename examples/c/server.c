@@ -100,6 +100,21 @@ static int serve_one(mutls_config *cfg, int fd)
 	return 0;
 }
 
+/* A connection served by its own thread. Its handshake ends within the
+ * config's handshake_timeout (30 s by default), each read or write within
+ * TIMEOUT_MS: neither a silent nor a slow client holds a thread for long. */
+struct conn { mutls_config *cfg; int fd; };
+
+static void *serve_thread(void *arg)
+{
+	struct conn *c = arg;
+	serve_one(c->cfg, c->fd);
+	close(c->fd);
+	fflush(stdout);
+	free(c);
+	return NULL;
+}
+
 static int listen_on(int port, int *out_port)
 {
 	struct sockaddr_in a;
@@ -242,12 +257,23 @@ int main(int argc, char **argv)
 		return 1;
 	printf("listening on 127.0.0.1:%d\n", port);
 	fflush(stdout);
-	for (;;) { /* one connection at a time: the smallest server */
+	for (;;) { /* a thread per connection: an idle client stalls nobody else */
 		int fd = accept(lfd, NULL, NULL);
+		struct conn *c;
+		pthread_t t;
 		if (fd < 0)
 			continue;
-		serve_one(cfg, fd);
-		close(fd);
-		fflush(stdout);
+		if (!(c = malloc(sizeof(*c)))) {
+			close(fd);
+			continue;
+		}
+		c->cfg = cfg;
+		c->fd = fd;
+		if (pthread_create(&t, NULL, serve_thread, c) != 0) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		pthread_detach(t);
 	}
 }

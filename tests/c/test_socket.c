@@ -392,3 +392,234 @@ TEST(timeout_on_nonblocking_socket_then_retry)
 	mutls_config_unref(scfg);
 	pki_free(&pki);
 }
+
+/* ---- handshake_timeout ------------------------------------------------- */
+
+static int64_t elapsed_ms(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (int64_t)(t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+TEST(handshake_timeout_default_is_finite)
+{
+	mutls_config *cfg;
+	CHECK_OK(mutls_config_new(&cfg));
+	CHECK_INT(mutls_config_handshake_timeout(cfg), MUTLS_DEFAULT_HANDSHAKE_TIMEOUT_MS);
+	CHECK(MUTLS_DEFAULT_HANDSHAKE_TIMEOUT_MS > 0);
+	CHECK_INT(mutls_config_set_handshake_timeout(cfg, -1), MUTLS_ECONFIG);
+	CHECK_OK(mutls_config_set_handshake_timeout(cfg, 0)); /* no limit */
+	CHECK_INT(mutls_config_handshake_timeout(cfg), 0);
+	mutls_config_unref(cfg);
+}
+
+/* A TCP server that accepts and never answers: a blocking client with no
+ * session timeout fails with "timeout" once handshake_timeout passed. */
+TEST(handshake_timeout_on_a_server_that_never_answers)
+{
+	test_pki pki;
+	mutls_config *ccfg;
+	mutls_session *c;
+	struct timespec t0;
+	int port, lfd, fd, peer;
+	int64_t took;
+
+	pki_make(&pki);
+	ccfg = config_with(pki.client_id, pki.ca);
+	CHECK_OK(mutls_config_set_handshake_timeout(ccfg, 300));
+	lfd = listen_loopback(&port);
+	fd = connect_loopback(port);
+	peer = accept(lfd, NULL, NULL); /* accepted, then silence */
+	CHECK(peer >= 0);
+	CHECK_OK(mutls_session_client(&c, ccfg, "localhost", fd));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_INT(mutls_session_handshake(c), MUTLS_ETIMEOUT);
+	took = elapsed_ms(&t0);
+	CHECK(took >= 250 && took < 3000);
+	CHECK_STR(session_message(c), "handshake timed out: the client waited 0.3 s for the server's "
+		"answer to our ClientHello, and the server sent nothing (handshake_timeout 0.3 s)");
+	CHECK(mutls_session_error(c) != NULL); /* the session failed: no retry */
+	CHECK_INT(mutls_error_step(mutls_session_error(c)), MUTLS_STEP_HANDSHAKE);
+	CHECK_INT(mutls_session_handshake(c), MUTLS_ETIMEOUT);
+	mutls_session_free(c);
+	close(fd);
+	close(peer);
+	close(lfd);
+	mutls_config_unref(ccfg);
+	pki_free(&pki);
+}
+
+/* The server side, and a session timeout shorter than handshake_timeout: each
+ * call times out (retryable) until the whole handshake ran out of time. */
+TEST(handshake_timeout_bounds_retried_calls_on_the_server)
+{
+	test_pki pki;
+	mutls_config *scfg;
+	mutls_session *s;
+	struct timespec t0;
+	int port, lfd, fd, conn, rc, tries = 0;
+
+	pki_make(&pki);
+	scfg = config_with(pki.server_id, pki.ca);
+	CHECK_OK(mutls_config_set_handshake_timeout(scfg, 400));
+	lfd = listen_loopback(&port);
+	fd = connect_loopback(port); /* a plain client that never speaks */
+	conn = accept(lfd, NULL, NULL);
+	CHECK_OK(mutls_session_server(&s, scfg, conn));
+	CHECK_OK(mutls_session_set_timeout(s, 100));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while ((rc = mutls_session_handshake(s)) == MUTLS_ETIMEOUT && !mutls_session_error(s) && tries < 100)
+		tries++;
+	CHECK_INT(rc, MUTLS_ETIMEOUT);
+	CHECK(mutls_session_error(s) != NULL);
+	CHECK(tries >= 2);
+	CHECK(elapsed_ms(&t0) < 3000);
+	CHECK_CONTAINS(session_message(s), "the server waited 0.4 s for the client's ClientHello, "
+		"and the client sent nothing");
+	mutls_session_free(s);
+	close(conn);
+	close(fd);
+	close(lfd);
+	mutls_config_unref(scfg);
+	pki_free(&pki);
+}
+
+/* A non-blocking socket without a timeout keeps want-read (the caller's
+ * loop waits), and the first call after handshake_timeout ends it. */
+TEST(handshake_timeout_on_a_nonblocking_socket)
+{
+	test_pki pki;
+	mutls_config *ccfg;
+	mutls_session *c;
+	int sv[2];
+
+	pki_make(&pki);
+	ccfg = config_with(pki.client_id, pki.ca);
+	CHECK_OK(mutls_config_set_handshake_timeout(ccfg, 200));
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	CHECK_OK(mutls_session_client(&c, ccfg, "orders.internal", sv[0]));
+	CHECK_INT(mutls_session_handshake(c), MUTLS_EWANTREAD);
+	CHECK_INT(mutls_session_handshake(c), MUTLS_EWANTREAD);
+	usleep(250 * 1000);
+	CHECK_INT(mutls_session_handshake(c), MUTLS_ETIMEOUT);
+	CHECK_CONTAINS(session_message(c), "the client waited 0.2 s");
+	mutls_session_free(c);
+	close(sv[0]);
+	close(sv[1]);
+	mutls_config_unref(ccfg);
+	pki_free(&pki);
+}
+
+/* ---- a peer that does not speak TLS ------------------------------------- */
+
+/* A plain HTTP/1.1 server: reads what comes, answers 400, closes. */
+static void *plain_http_server(void *arg)
+{
+	int lfd = *(int *)arg, fd = accept(lfd, NULL, NULL);
+	static const char answer[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
+		"Connection: close\r\n\r\n";
+	char buf[4096];
+
+	if (fd < 0)
+		return NULL;
+	if (recv(fd, buf, sizeof(buf), 0) > 0)
+		CHECK(send(fd, answer, sizeof(answer) - 1, MSG_NOSIGNAL) > 0);
+	shutdown(fd, SHUT_WR);
+	while (recv(fd, buf, sizeof(buf), 0) > 0)
+		;
+	close(fd);
+	return NULL;
+}
+
+TEST(client_meets_a_plain_http_server)
+{
+	test_pki pki;
+	mutls_config *ccfg;
+	mutls_session *c;
+	pthread_t th;
+	int port, lfd, fd;
+
+	pki_make(&pki);
+	ccfg = config_with(pki.client_id, pki.ca);
+	lfd = listen_loopback(&port);
+	pthread_create(&th, NULL, plain_http_server, &lfd);
+	fd = connect_loopback(port);
+	CHECK_OK(mutls_session_client(&c, ccfg, "localhost", fd));
+	CHECK_OK(mutls_session_set_timeout(c, 5000));
+	CHECK_INT(mutls_session_handshake(c), MUTLS_EPROTOCOL);
+	CHECK_STR(session_message(c), "the server answered with something that is not TLS "
+		"(it looks like HTTP: 'HTTP/1.1 400 Bad Request')");
+	mutls_session_free(c);
+	close(fd);
+	pthread_join(th, NULL);
+	close(lfd);
+	mutls_config_unref(ccfg);
+	pki_free(&pki);
+}
+
+static void *plain_http_client(void *arg)
+{
+	int fd = connect_loopback(*(int *)arg);
+	static const char request[] = "GET /index.html HTTP/1.1\r\nHost: localhost\r\n\r\n";
+	char buf[4096];
+
+	CHECK(send(fd, request, sizeof(request) - 1, MSG_NOSIGNAL) > 0);
+	while (recv(fd, buf, sizeof(buf), 0) > 0)
+		;
+	close(fd);
+	return NULL;
+}
+
+TEST(server_meets_a_plain_http_client)
+{
+	test_pki pki;
+	mutls_config *scfg;
+	mutls_session *s;
+	pthread_t th;
+	int port, lfd, fd;
+
+	pki_make(&pki);
+	scfg = config_with(pki.server_id, pki.ca);
+	lfd = listen_loopback(&port);
+	pthread_create(&th, NULL, plain_http_client, &port);
+	fd = accept(lfd, NULL, NULL);
+	CHECK_OK(mutls_session_server(&s, scfg, fd));
+	CHECK_OK(mutls_session_set_timeout(s, 5000));
+	CHECK_INT(mutls_session_handshake(s), MUTLS_EPROTOCOL);
+	CHECK_STR(session_message(s), "the client sent something that is not TLS "
+		"(it looks like HTTP: 'GET /index.html HTTP/1.1')");
+	mutls_session_free(s);
+	close(fd);
+	pthread_join(th, NULL);
+	close(lfd);
+	mutls_config_unref(scfg);
+	pki_free(&pki);
+}
+
+/* Whatever the bytes, the quote is one line, bounded, non-printables escaped. */
+TEST(non_tls_bytes_are_quoted_bounded_and_escaped)
+{
+	test_pki pki;
+	mutls_config *scfg;
+	mutls_session *s;
+	char in[200];
+	const char *m;
+
+	pki_make(&pki);
+	scfg = config_with(pki.server_id, pki.ca);
+	CHECK_OK(mutls_session_server(&s, scfg, -1));
+	memcpy(in, "SSH-2.0-\x01'\\\xff", 12);
+	memset(in + 12, 'A', sizeof(in) - 12);
+	CHECK_OK(mutls_session_feed(s, in, sizeof(in)));
+	CHECK_INT(mutls_session_handshake(s), MUTLS_EPROTOCOL);
+	m = session_message(s);
+	CHECK_CONTAINS(m, "the client sent something that is not TLS (it begins with: "
+		"'SSH-2.0-\\x01\\x27\\x5c\\xffAAAA");
+	CHECK_CONTAINS(m, "AAA...')");
+	CHECK(strlen(m) < 160);
+	mutls_session_free(s);
+	mutls_config_unref(scfg);
+	pki_free(&pki);
+}

@@ -341,7 +341,8 @@ describe("stream failures", function()
 		local ok, err = s:handshake()
 		assert.is_nil(ok)
 		H.expect_error(err, "protocol", {}, "local", "handshake", false)
-		assert.is_true(H.contains(err.message, "handshake failed: "))
+		assert.equal("the client sent something that is not TLS (it looks like HTTP: 'GET / HTTP/1.1')",
+			err.message)
 		local out = s:data_to_send()
 		assert.is_true(#out >= 7)
 		assert.equal(21, out:byte(1)) -- an alert record

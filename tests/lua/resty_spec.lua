@@ -150,6 +150,23 @@ local function parse_kv(text)
 	return t
 end
 
+-- base64 as ngx.encode_base64 writes it
+local function ngx_b64decode(text)
+	local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	local bits = (text or ""):gsub("[^%w%+/]", ""):gsub(".", function(c)
+		local v = alphabet:find(c, 1, true) - 1
+		local b = ""
+		for i = 5, 0, -1 do
+			b = b .. (math.floor(v / 2 ^ i) % 2 == 1 and "1" or "0")
+		end
+		return b
+	end)
+	bits = bits:sub(1, #bits - #bits % 8) -- the padding's bits
+	return (bits:gsub("%d%d%d%d%d%d%d%d", function(byte)
+		return string.char(tonumber(byte, 2))
+	end))
+end
+
 -- GET with curl: body, status
 local function get(url)
 	local out = sh("curl -s -m 15 -w '\\n__status=%{http_code}' '" .. url .. "'")
@@ -440,6 +457,40 @@ describe("mutls.resty in OpenResty (Debian nginx + lua module)", function()
 		-- 300 ms at one tick per 5 ms; the worker was free all along
 		assert.is_true(tonumber(kv.worker_ticks_meanwhile) >= 20, body)
 	end)
+
+	for _, pattern in ipairs({ "*a", "*l", "7" }) do
+		it("receive(" .. pattern .. ") returns every byte a peer sent before closing without close_notify, "
+			.. "then the error", function()
+			if skip then return pending(skip) end
+			local py = io.popen("command -v python3"):read("*l")
+			if not py or py == "" then return pending("python3 is not installed") end
+			local src = debug.getinfo(1, "S").source:match("^@(.*)$")
+			local script = root .. "/tests/lua/py_ssl_peer.py"
+			assert(src and readfile(script), "py_ssl_peer.py not found")
+			local port_file = prefix .. "/ragged-port-" .. pattern:gsub("%W", "")
+			local pid = spawn(("%s -S %s server --version 1.3 --ca %s/pki/ca.pem --cert %s/pki/upstream/chain.pem "
+				.. "--key %s/pki/upstream/key.pem --port-file %s --timeout 10"):format(py, script, prefix, prefix,
+				prefix, port_file), port_file .. ".log")
+			local ragged_port
+			for _ = 1, 200 do
+				ragged_port = (readfile(port_file) or ""):match("^(%d+)\n")
+				if ragged_port then break end
+				socket.sleep(0.05)
+			end
+			assert(ragged_port, "py_ssl_peer did not start: " .. tostring(readfile(port_file .. ".log")))
+			local msg = "ragged one\nragged two\n"
+			local body, status = get(base() .. "/ragged?pattern=" .. pattern:gsub("%*", "%%2A")
+				.. "&port=" .. ragged_port .. "&msg=ragged%20one%0Aragged%20two%0A")
+			kill(pid)
+			local kv = parse_kv(body)
+			assert.are.equal(200, status, body)
+			assert.are.equal(msg, ngx_b64decode(kv.got), body)
+			assert.are.equal("closed", kv.err_code, body)
+			assert.are_not.equal("true", kv.err_clean, body)
+			assert.truthy(kv.err:find("without close_notify", 1, true), body)
+			assert.are.equal("nil closed", kv.again, body)
+		end)
+	end
 
 	it("mutls.resty talks mTLS to openssl s_server -Verify 1 -verify_return_error", function()
 		if skip then return pending(skip) end

@@ -454,3 +454,216 @@ c:close()
 		server:close()
 	end)
 end)
+
+-- handshake_timeout, a peer that is not TLS, and a peer that closes without
+-- close_notify (Python's ssl: tests/lua/py_ssl_peer.py echoes one message and
+-- closes its socket without unwrap).
+describe("mutls.socket: silent, plain and ragged peers", function()
+	local skip, dir, ca, sid, cid, ccfg, scfg
+	local pids = {}
+	local H = require "helpers"
+	local PEER_SCRIPT
+	do
+		local src = debug.getinfo(1, "S").source:match("^@(.*)$") or "tests/lua/socket_spec.lua"
+		local d = src:match("^(.*)/[^/]*$") or "."
+		if d:sub(1, 1) ~= "/" then d = (os.getenv("PWD") or ".") .. "/" .. d end
+		PEER_SCRIPT = d .. "/py_ssl_peer.py"
+	end
+
+	lazy_setup(function()
+		if not has_socket then
+			skip = "LuaSocket (lua-socket) is not installed for this Lua"
+			return
+		end
+		if not H.python() then
+			skip = "python3 is not installed"
+			return
+		end
+		dir = (sh("mktemp -d /tmp/mutls-ragged.XXXXXX"):gsub("%s+$", ""))
+		assert(dir:match("^/tmp/mutls%-ragged"), dir)
+		ca = assert(mutls.testca{ name = "ragged CA" })
+		sid = assert(ca:issue{ cn = "localhost", dns = { "localhost" } })
+		cid = assert(ca:issue{ cn = "ragged client" })
+		sh("mkdir -p " .. dir .. "/server")
+		assert(sid:write_to(dir .. "/server"))
+		writefile(dir .. "/ca.pem", ca.cert_pem)
+		ccfg = assert(mutls.config{ identity = cid, trust = ca, handshake_timeout = 0.3 })
+		scfg = assert(mutls.config{ identity = sid, trust = ca, handshake_timeout = 0.3 })
+	end)
+
+	lazy_teardown(function()
+		for _, pid in ipairs(pids) do
+			kill(pid)
+		end
+		if dir then
+			sh("rm -rf " .. dir)
+		end
+	end)
+
+	-- Python's ssl server: echoes one message, then closes without close_notify.
+	local function ragged_peer()
+		local port_file = dir .. "/port" .. #pids
+		local pid = spawn(("%s -S %s server --version 1.3 --ca %s/ca.pem --cert %s/server/chain.pem "
+			.. "--key %s/server/key.pem --port-file %s --timeout 10"):format(H.python(), PEER_SCRIPT,
+			dir, dir, dir, port_file), port_file .. ".log")
+		pids[#pids + 1] = pid
+		local port = wait_file_match(port_file, "^(%d+)\n", 10)
+		assert(port, "py_ssl_peer did not start: " .. tostring(readfile(port_file .. ".log")))
+		return tonumber(port), pid
+	end
+
+	local MSG = "ragged one\nragged two\n"
+
+	it("the default handshake_timeout is finite; false means none", function()
+		if skip then return pending(skip) end
+		assert.are.equal(30, mutls.config{}.handshake_timeout)
+		assert.are.equal(false, mutls.config{ handshake_timeout = false }.handshake_timeout)
+		assert.are.equal(0.3, ccfg.handshake_timeout)
+		assert.has_error(function() mutls.config{ handshake_timeout = 0 } end)
+		assert.has_error(function() mutls.config{ handshake_timeout = "30" } end)
+	end)
+
+	for _, timeout in ipairs({ "none", 5 }) do
+		it("a server that accepts TCP and never answers: code timeout after handshake_timeout (timeout "
+			.. timeout .. ")", function()
+			if skip then return pending(skip) end
+			local silent = assert(socket.bind("127.0.0.1", 0)) -- the kernel accepts; nobody speaks
+			local _, port = silent:getsockname()
+			local t0 = socket.gettime()
+			local conn, err = msock.connect("127.0.0.1", port, {
+				config = ccfg, server_hostname = "localhost",
+				timeout = timeout ~= "none" and timeout or nil,
+			})
+			local took = socket.gettime() - t0
+			silent:close()
+			assert.is_nil(conn)
+			assert.are.equal("timeout", err.code, tostring(err))
+			assert.are.equal("handshake timed out: the client waited 0.3 s for the server's answer to our "
+				.. "ClientHello, and the server sent nothing (handshake_timeout 0.3 s)", err.message)
+			assert.is_true(took >= 0.25 and took < 3, "took " .. took)
+		end)
+	end
+
+	it("a client that connects and never speaks: the server's handshake ends with code timeout", function()
+		if skip then return pending(skip) end
+		local srv = assert(socket.bind("127.0.0.1", 0))
+		local idle = socket.tcp()
+		assert(idle:connect(srv:getsockname()))
+		local tcp = assert(srv:accept())
+		local conn = assert(msock.wrap_server(tcp, scfg))
+		local t0 = socket.gettime()
+		local ok, err = conn:dohandshake()
+		assert.is_nil(ok)
+		assert.are.equal("timeout", err.code, tostring(err))
+		assert.truthy(err.message:find("the server waited 0.3 s for the client's ClientHello", 1, true), err.message)
+		assert.is_true(socket.gettime() - t0 < 3)
+		conn:close()
+		idle:close()
+		srv:close()
+	end)
+
+	it("a plain HTTP server (python -m http.server): the error says it is not TLS", function()
+		if skip then return pending(skip) end
+		local port = free_port()
+		local pid = spawn(("%s -m http.server %d --bind 127.0.0.1"):format(H.python(), port), dir .. "/http.log")
+		pids[#pids + 1] = pid
+		assert(wait_port(port, pid, 10), "http.server did not start")
+		local conn, err = msock.connect("127.0.0.1", port, { config = ccfg, server_hostname = "localhost", timeout = 5 })
+		assert.is_nil(conn)
+		assert.are.equal("protocol", err.code, tostring(err))
+		assert.truthy(err.message:find("^the server answered with something that is not TLS %(it looks like "),
+			err.message)
+		assert.is_nil(err.message:find("unexpected TLS packet", 1, true))
+	end)
+
+	it("a plain HTTP client: the server's error quotes its request line", function()
+		if skip then return pending(skip) end
+		local srv = assert(socket.bind("127.0.0.1", 0))
+		local plain = socket.tcp()
+		assert(plain:connect(srv:getsockname()))
+		assert(plain:send("GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n"))
+		local tcp = assert(srv:accept())
+		local conn = assert(msock.wrap_server(tcp, scfg, { timeout = 5 }))
+		local ok, err = conn:dohandshake()
+		assert.is_nil(ok)
+		assert.are.equal("protocol", err.code)
+		assert.are.equal("the client sent something that is not TLS (it looks like HTTP: 'GET /health HTTP/1.1')",
+			err.message)
+		conn:close()
+		plain:close()
+		srv:close()
+	end)
+
+	for _, pattern in ipairs({ "*a", "*l", 64 }) do
+		it("receive(" .. tostring(pattern) .. ") returns every byte that arrived before a close "
+			.. "without close_notify, then the error", function()
+			if skip then return pending(skip) end
+			local port = ragged_peer()
+			local conn, err = msock.connect("127.0.0.1", port, { config = ccfg, server_hostname = "localhost", timeout = 5 })
+			assert.truthy(conn, tostring(err))
+			assert.are.equal(#MSG, conn:send(MSG))
+			socket.sleep(0.3) -- the echo and the close both arrive first
+			local got = {}
+			local data, rerr, partial
+			repeat
+				data, rerr, partial = conn:receive(pattern)
+				got[#got + 1] = data or partial
+			until not data
+			local text = table.concat(got, pattern == "*l" and "\n" or "")
+			assert.are.equal(pattern == "*l" and "ragged one\nragged two\n" or MSG, text)
+			assert.are.equal("closed", rerr.code, tostring(rerr))
+			assert.is_not_true(rerr.clean)
+			assert.truthy(rerr.message:find("without close_notify", 1, true), rerr.message)
+			conn:close()
+		end)
+	end
+
+	it("memory mode over LuaSocket: the data, then the close without close_notify", function()
+		if skip then return pending(skip) end
+		local port = ragged_peer()
+		local tcp = socket.tcp()
+		tcp:settimeout(5)
+		assert(tcp:connect("127.0.0.1", port))
+		local s = assert(ccfg:client{ server_hostname = "localhost" })
+		local function flush()
+			local out = s:data_to_send()
+			if #out > 0 then assert(tcp:send(out)) end
+		end
+		for _ = 1, 50 do
+			local ok, herr = s:handshake()
+			flush()
+			if ok then break end
+			assert.are.equal("wantread", herr, tostring(herr))
+			local d, e, p = tcp:receive(1)
+			assert(d or (p and #p > 0), e)
+			tcp:settimeout(0)
+			local more, _, rest = tcp:receive(65536)
+			tcp:settimeout(5)
+			s:feed((d or p) .. (more or rest or ""))
+		end
+		assert.is_true(s.handshake_done)
+		assert(s:send(MSG))
+		flush()
+		local all = {}
+		while true do
+			local d, e, p = tcp:receive(65536)
+			all[#all + 1] = d or p
+			if not d then
+				assert.are.equal("closed", e)
+				break
+			end
+		end
+		s:feed(table.concat(all))
+		s:feed_eof()
+		local got, rerr = {}, nil
+		while true do
+			local d, e = s:recv(4096)
+			if not d then rerr = e break end
+			got[#got + 1] = d
+		end
+		assert.are.equal(MSG, table.concat(got))
+		assert.are.equal("closed", rerr.code)
+		assert.is_not_true(rerr.clean)
+		tcp:close()
+	end)
+end)

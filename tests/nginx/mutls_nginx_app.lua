@@ -407,6 +407,37 @@ function M.silent()
 	ngx.say("worker_ticks_meanwhile=", #state.ticks - ticks0)
 end
 
+-- A peer that sends and then closes without close_notify (Python's ssl):
+-- every byte it sent comes out of receive(pattern), then the error.
+function M.ragged()
+	local args = ngx.req.get_uri_args()
+	local conn, err = mresty.connect("127.0.0.1", tonumber(args.port), {
+		config = cfgs.client, server_hostname = "upstream.test", timeout = 5000,
+	})
+	if not conn then
+		return say_error("handshake", err, { handshake_done = false })
+	end
+	assert(conn:send(args.msg))
+	ngx.sleep(0.3) -- the echo and the close both arrive first
+	local pattern = tonumber(args.pattern) or args.pattern
+	local got, rerr = {}, nil
+	while true do
+		local data, e, partial = conn:receive(pattern)
+		got[#got + 1] = data and (pattern == "*l" and data .. "\n" or data) or partial
+		if not data then
+			rerr = e
+			break
+		end
+	end
+	local again, aerr = conn:receive(pattern)
+	conn:close()
+	ngx.say("got=", ngx.encode_base64(table.concat(got)))
+	ngx.say("err_code=", type(rerr) == "table" and tostring(rerr.code) or tostring(rerr))
+	ngx.say("err_clean=", type(rerr) == "table" and tostring(rerr.clean) or "n/a")
+	ngx.say("err=", tostring(rerr))
+	ngx.say("again=", tostring(again), " ", type(aerr) == "table" and tostring(aerr.code) or tostring(aerr))
+end
+
 function M.stats()
 	local st = state
 	ngx.say("proxy_ok=", st.proxy_ok)

@@ -379,3 +379,119 @@ def test_open_connection_to_a_plain_tcp_server(ca: mutls.TestCA) -> None:
 
     err = run(main())
     assert isinstance(err, mutls.Error) and err.code in ("protocol", "closed"), repr(err)
+
+
+# ---- a peer that closes without close_notify --------------------------------
+
+BODY = b"0123456789abcdef" * 8 + b"end of the body\n"
+
+
+def ssl_http_server(ca: mutls.TestCA) -> Any:
+    """Python's ssl + http.server: its HTTP/1.0 handler answers and closes
+    the connection without close_notify, as ssl servers do."""
+    import http.server
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(BODY)))
+            self.end_headers()
+            self.wfile.write(BODY)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue(cn="ssl http", dns=["localhost"]).configure_cert(ctx)
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    httpd.timeout = LIMIT
+    thread = threading.Thread(target=httpd.handle_request, daemon=True)
+    thread.start()
+    return httpd, thread
+
+
+@pytest.mark.parametrize("how", ["read", "read-n", "readline", "ragged-eof-ok"])
+def test_data_before_a_close_without_close_notify_is_delivered(ca: mutls.TestCA, how: str) -> None:
+    """Every byte that arrived comes out of the reader; then the unclean close
+    is reported (ConnectionClosed), or is EOF with suppress_ragged_eofs."""
+    httpd, thread = ssl_http_server(ca)
+    port = httpd.server_address[1]
+    cfg = mutls.Config(trust=ca, peer_certificate="require")
+
+    async def main() -> List[Any]:
+        reader, writer = await mutls.aio.open_connection(
+            "127.0.0.1", port, config=cfg, server_hostname="localhost",
+            suppress_ragged_eofs=how == "ragged-eof-ok")
+        writer.write(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        await writer.drain()
+        # let the response and the close both arrive before the first read
+        await asyncio.sleep(0.3)
+        got = b""
+        if how in ("read", "ragged-eof-ok"):
+            got = await reader.read()
+        elif how == "read-n":
+            while True:
+                try:
+                    block = await reader.read(7)
+                except mutls.ConnectionClosed:
+                    break
+                assert block, "EOF before the unclean close was reported"
+                got += block
+        else:
+            with pytest.raises(mutls.ConnectionClosed):
+                async for line in reader:
+                    got += line
+        outcome: List[Any] = [got]
+        try:
+            outcome.append(await reader.read(100))
+        except mutls.Error as exc:
+            outcome.append(exc)
+        writer.close()
+        return outcome
+
+    try:
+        got, after = run(main())
+    finally:
+        thread.join(LIMIT)
+        httpd.server_close()
+    assert got.startswith(b"HTTP/1.0 200 ") and got.endswith(b"\r\n\r\n" + BODY), got[-60:]
+    if how == "ragged-eof-ok":
+        assert after == b""
+    else:
+        assert isinstance(after, mutls.ConnectionClosed), repr(after)
+        assert after.code == "closed" and "without close_notify" in str(after)
+
+
+def test_handshake_timeout_comes_from_the_config(ca: mutls.TestCA) -> None:
+    """No handshake_timeout= argument: the Config's value bounds both sides."""
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # never answers the ClientHello
+        writer.close()
+
+    async def main() -> List[Any]:
+        plain = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = plain.sockets[0].getsockname()[1]
+        loop = asyncio.get_running_loop()
+        async with plain:
+            start = loop.time()
+            with pytest.raises(mutls.TimeoutError) as info:
+                await mutls.aio.open_connection("127.0.0.1", port, server_hostname="localhost",
+                                                config=client_config(ca, handshake_timeout=0.3))
+            client_took = loop.time() - start
+        server = await mutls.aio.start_server(Recorder(), "127.0.0.1", 0,
+                                              config=server_config(ca, handshake_timeout=0.3))
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            start = loop.time()
+            assert await asyncio.wait_for(reader.read(), 5) == b""  # dropped
+            server_took = loop.time() - start
+            writer.close()
+        return [info.value, client_took, server_took]
+
+    err, client_took, server_took = run(main())
+    assert err.code == "timeout" and err.step == "handshake"
+    assert "the client waited 0.3 s for the server" in str(err)
+    assert 0.25 <= client_took < 3.0 and 0.25 <= server_took < 3.0

@@ -606,6 +606,25 @@ def test_probe_nothing_listening() -> None:
     assert r.returncode == 1 and "cannot connect" in r.stdout
 
 
+def test_probe_of_a_plain_http_server_says_it_is_not_tls(pki: Path) -> None:
+    """python -m http.server: the error names what answered, once, with no
+    doubled "handshake failed: handshake failed:" prefix."""
+    http = subprocess.Popen([sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert http.stdout is not None
+        port = int(http.stdout.readline().split(" port ")[1].split()[0])
+        r = probe(pki, port)
+    finally:
+        http.kill()
+        http.wait(10)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "ProtocolError: the server answered with something that is not TLS (it looks like " in r.stdout
+    assert "client: handshake failed: the server answered with something that is not TLS" in r.stdout
+    assert "handshake failed: handshake failed" not in r.stdout
+    assert "unexpected TLS packet" not in r.stdout
+
+
 # ---------------------------------------------------------------- real peers
 
 

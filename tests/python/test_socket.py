@@ -367,3 +367,183 @@ def test_blocking_call_is_interruptible_and_goes_on(pki: PKI) -> None:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+# ---- handshake_timeout: a peer that accepts TCP and never answers ------------
+
+
+def test_handshake_timeout_default_is_finite_and_overridable(pki: PKI) -> None:
+    assert mutls.Config().handshake_timeout == 30.0
+    assert pki.client_config(handshake_timeout=2.5).handshake_timeout == 2.5
+    assert pki.client_config(handshake_timeout=None).handshake_timeout is None
+    for bad in (0, -1, float("nan")):
+        with pytest.raises(mutls.ConfigError, match="handshake_timeout must be"):
+            mutls.Config(handshake_timeout=bad)
+    with pytest.raises(TypeError, match="handshake_timeout"):
+        mutls.Config(handshake_timeout="30")
+
+
+@pytest.mark.parametrize("timeout", [None, 5.0])
+def test_connect_to_a_server_that_never_answers_times_out(pki: PKI, timeout: Any) -> None:
+    """Blocking (timeout=None) or with a socket timeout longer than it, the
+    handshake ends after handshake_timeout with code timeout."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: List[socket.socket] = []
+    thread = threading.Thread(target=lambda: accepted.append(listener.accept()[0]), daemon=True)
+    thread.start()
+    cfg = pki.client_config(handshake_timeout=0.3)
+    start = time.monotonic()
+    try:
+        with pytest.raises(mutls.TimeoutError) as info:
+            cfg.connect(listener.getsockname(), server_hostname=HOST, timeout=timeout)
+        took = time.monotonic() - start
+    finally:
+        thread.join(5)
+        for s in accepted:
+            s.close()
+        listener.close()
+    assert 0.25 <= took < 3.0, took
+    e = info.value
+    assert e.code == "timeout" and e.step == "handshake" and e.side == "local"
+    assert str(e) == ("handshake timed out: the client waited 0.3 s for the server's answer to "
+                      "our ClientHello, and the server sent nothing (handshake_timeout 0.3 s)")
+
+
+def test_accept_of_a_client_that_never_speaks_times_out(pki: PKI) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    idle = socket.create_connection(listener.getsockname())
+    try:
+        start = time.monotonic()
+        with pytest.raises(mutls.TimeoutError) as info:
+            pki.server_config(handshake_timeout=0.3).accept(listener)
+        assert time.monotonic() - start < 3.0
+    finally:
+        idle.close()
+        listener.close()
+    assert "the server waited 0.3 s for the client's ClientHello, and the client sent nothing" \
+        in str(info.value)
+
+
+# ---- a peer that does not speak TLS ------------------------------------------
+
+
+def test_connect_to_a_plain_http_server_says_so(pki: PKI) -> None:
+    """python -m http.server on port 0: it answers a ClientHello with an HTML
+    error page (HTTP/0.9 style, no status line)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # "Serving HTTP on 127.0.0.1 port N (...) ..."
+        port = int(line.split(" port ")[1].split()[0])
+        with pytest.raises(mutls.ProtocolError) as info:
+            pki.client_config().connect(("127.0.0.1", port), server_hostname=HOST, timeout=10)
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert str(info.value).startswith("the server answered with something that is not TLS (it looks like ")
+    assert "An unexpected TLS packet" not in str(info.value)
+
+
+def test_connect_to_an_http_server_that_answers_400(pki: PKI, tcp_server: Any) -> None:
+    def http(conn: socket.socket) -> None:
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    address = tcp_server(http)
+    with pytest.raises(mutls.ProtocolError) as info:
+        pki.client_config().connect(address, server_hostname=HOST, timeout=10)
+    assert str(info.value) == ("the server answered with something that is not TLS "
+                               "(it looks like HTTP: 'HTTP/1.1 400 Bad Request')")
+
+
+def test_accept_of_a_plain_http_client_says_so(pki: PKI) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    plain = socket.create_connection(listener.getsockname())
+    plain.sendall(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    try:
+        with pytest.raises(mutls.ProtocolError) as info:
+            pki.server_config().accept(listener, timeout=10)
+    finally:
+        plain.close()
+        listener.close()
+    assert str(info.value) == ("the client sent something that is not TLS "
+                               "(it looks like HTTP: 'GET /metrics HTTP/1.1')")
+
+
+# ---- a peer that closes without close_notify: nothing that arrived is lost ----
+
+
+def ssl_http_response(pki: PKI) -> Any:
+    """Python's ssl + http.server in a thread; it answers one GET and closes
+    without close_notify. Returns (server, thread)."""
+    import http.server
+    import ssl
+
+    body = b"x" * 150 + b"\n"
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    pki.ca.issue(cn="ssl http", dns=[HOST]).configure_cert(ctx)
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    httpd.timeout = 10
+    thread = threading.Thread(target=httpd.handle_request, daemon=True)
+    thread.start()
+    return httpd, thread, body
+
+
+@pytest.mark.parametrize("mode", ["socket", "memory"])
+def test_data_before_a_close_without_close_notify_is_read_first(pki: PKI, mode: str) -> None:
+    httpd, thread, body = ssl_http_response(pki)
+    cfg = mutls.Config(trust=pki.ca)
+    request = b"GET / HTTP/1.0\r\nHost: orders.internal\r\n\r\n"
+    got = b""
+    try:
+        if mode == "socket":
+            with cfg.connect(httpd.server_address, server_hostname=HOST, timeout=10) as s:
+                s.sendall(request)
+                time.sleep(0.3)  # the response and the close both arrive first
+                with pytest.raises(mutls.ConnectionClosed) as info:
+                    while True:
+                        got += s.recv()
+        else:
+            sock = socket.create_connection(httpd.server_address, timeout=10)
+            with sock:
+                s = cfg.client(server_hostname=HOST)
+                while True:
+                    try:
+                        s.handshake()
+                        break
+                    except mutls.WantRead:
+                        sock.sendall(s.data_to_send())
+                        s.feed(sock.recv(65536))
+                sock.sendall(s.data_to_send())
+                s.sendall(request)
+                sock.sendall(s.data_to_send())
+                while True:
+                    data = sock.recv(65536)
+                    if not data:
+                        break
+                    s.feed(data)
+                s.feed_eof()
+                with pytest.raises(mutls.ConnectionClosed) as info:
+                    while True:
+                        got += s.recv()
+    finally:
+        thread.join(10)
+        httpd.server_close()
+    assert got.startswith(b"HTTP/1.0 200 ") and got.endswith(b"\r\n\r\n" + body), got[-40:]
+    assert "without close_notify" in str(info.value)
