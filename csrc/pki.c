@@ -68,6 +68,11 @@ static const struct {
 	{ "rsa2048", MUTLS_KEY_RSA2048 },
 	{ "rsa3072", MUTLS_KEY_RSA3072 },
 	{ "rsa4096", MUTLS_KEY_RSA4096 },
+	/* deliberately weak, for tests of the key-size check only */
+	{ "rsa512", MUTLS_KEY_RSA512 },
+	{ "rsa1024", MUTLS_KEY_RSA1024 },
+	{ "dsa1024", MUTLS_KEY_DSA1024 },
+	{ "p192", MUTLS_KEY_P192 },
 };
 
 int mutls_key_type_from_name(mutls_key_type *out, const char *name)
@@ -81,7 +86,8 @@ int mutls_key_type_from_name(mutls_key_type *out, const char *name)
 		}
 	}
 	return mutls__error(MUTLS_EUSAGE,
-		"unknown key type \"%s\" (expected p256, p384, ed25519, rsa2048, rsa3072 or rsa4096)",
+		"unknown key type \"%s\" (expected p256, p384, ed25519, rsa2048, rsa3072 or rsa4096; "
+		"test-only weak keys: rsa512, rsa1024, dsa1024, p192)",
 		name);
 }
 
@@ -192,6 +198,13 @@ static int generate_key(gnutls_x509_privkey_t *out, gnutls_digest_algorithm_t *d
 	case MUTLS_KEY_RSA2048: pk = GNUTLS_PK_RSA; bits = 2048; break;
 	case MUTLS_KEY_RSA3072: pk = GNUTLS_PK_RSA; bits = 3072; break;
 	case MUTLS_KEY_RSA4096: pk = GNUTLS_PK_RSA; bits = 4096; break;
+	case MUTLS_KEY_RSA512: pk = GNUTLS_PK_RSA; bits = 512; break;
+	case MUTLS_KEY_RSA1024: pk = GNUTLS_PK_RSA; bits = 1024; break;
+	case MUTLS_KEY_DSA1024: pk = GNUTLS_PK_DSA; bits = 1024; break;
+	case MUTLS_KEY_P192:
+		pk = GNUTLS_PK_ECDSA;
+		bits = GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP192R1);
+		break;
 	default:
 		return mutls__error(MUTLS_EUSAGE, "unknown key type %d", (int)type);
 	}
@@ -365,9 +378,12 @@ static int set_sign_algo(mutls_testca *ca, mutls_key_type type)
 		0x48, 0xce, 0x3d, 0x04, 0x03, 0x03 };
 	static const unsigned char rsa_sha256[] = { 0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86,
 		0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00 };
+	static const unsigned char dsa_sha256[] = { 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86,
+		0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x02 };
 
 	switch (type) {
 	case MUTLS_KEY_P256:
+	case MUTLS_KEY_P192:
 		ca->sign_algo = GNUTLS_SIGN_ECDSA_SHA256;
 		ca->sig_alg_der = ecdsa_sha256;
 		ca->sig_alg_der_len = sizeof(ecdsa_sha256);
@@ -385,9 +401,16 @@ static int set_sign_algo(mutls_testca *ca, mutls_key_type type)
 	case MUTLS_KEY_RSA2048:
 	case MUTLS_KEY_RSA3072:
 	case MUTLS_KEY_RSA4096:
+	case MUTLS_KEY_RSA512:
+	case MUTLS_KEY_RSA1024:
 		ca->sign_algo = GNUTLS_SIGN_RSA_SHA256;
 		ca->sig_alg_der = rsa_sha256;
 		ca->sig_alg_der_len = sizeof(rsa_sha256);
+		break;
+	case MUTLS_KEY_DSA1024:
+		ca->sign_algo = GNUTLS_SIGN_DSA_SHA256;
+		ca->sig_alg_der = dsa_sha256;
+		ca->sig_alg_der_len = sizeof(dsa_sha256);
 		break;
 	default:
 		return mutls__error(MUTLS_EUSAGE, "unknown key type %d", (int)type);

@@ -104,6 +104,138 @@ static int chain_window(mutls_chain_memo *memo, const mutls_config *cfg,
 	return 1;
 }
 
+/* ---- key strength ------------------------------------------------------- */
+
+/* The security level a chain's keys must reach: GnuTLS's MEDIUM profile
+ * (RSA/DSA >= 2048 bits, EC >= 224) unless the priority string names a
+ * stronger one with %PROFILE_<name>; a weaker one is not taken. */
+static gnutls_certificate_verification_profiles_t chain_profile(const mutls_config *cfg)
+{
+	gnutls_certificate_verification_profiles_t best = GNUTLS_PROFILE_MEDIUM;
+	const char *p = cfg->priority_text;
+
+	while (p && (p = strstr(p, "%PROFILE_")) != NULL) {
+		char name[32];
+		size_t len;
+		p += strlen("%PROFILE_");
+		len = strcspn(p, ":");
+		if (len < sizeof(name)) {
+			gnutls_certificate_verification_profiles_t id;
+			memcpy(name, p, len);
+			name[len] = 0;
+			id = gnutls_certificate_verification_profile_get_id(name);
+			if (id == GNUTLS_PROFILE_SUITEB128)
+				id = GNUTLS_PROFILE_HIGH;
+			else if (id == GNUTLS_PROFILE_SUITEB192)
+				id = GNUTLS_PROFILE_ULTRA;
+			if (id > best && id <= GNUTLS_PROFILE_FUTURE)
+				best = id;
+		}
+		p += len;
+	}
+	return best;
+}
+
+static gnutls_sec_param_t profile_sec_param(gnutls_certificate_verification_profiles_t profile)
+{
+	switch (profile) {
+	case GNUTLS_PROFILE_HIGH: return GNUTLS_SEC_PARAM_HIGH;
+	case GNUTLS_PROFILE_ULTRA: return GNUTLS_SEC_PARAM_ULTRA;
+	case GNUTLS_PROFILE_FUTURE: return GNUTLS_SEC_PARAM_FUTURE;
+	default: return GNUTLS_SEC_PARAM_MEDIUM;
+	}
+}
+
+/* "an RSA key of 1024 bits" for a certificate's public key. */
+static void describe_key(char *out, size_t cap, gnutls_x509_crt_t crt,
+	gnutls_pk_algorithm_t pk, unsigned bits)
+{
+	if (pk == GNUTLS_PK_ECDSA) {
+		gnutls_ecc_curve_t curve = GNUTLS_ECC_CURVE_INVALID;
+		gnutls_datum_t x = { NULL, 0 }, y = { NULL, 0 };
+		const char *name = NULL;
+		if (gnutls_x509_crt_get_pk_ecc_raw(crt, &curve, &x, &y) >= 0)
+			name = gnutls_ecc_curve_get_name(curve);
+		gnutls_free(x.data);
+		gnutls_free(y.data);
+		snprintf(out, cap, "an ECDSA key on %s (%u bits)", name ? name : "an unknown curve", bits);
+		return;
+	}
+	snprintf(out, cap, "a%s %s key of %u bits", pk == GNUTLS_PK_RSA || pk == GNUTLS_PK_RSA_PSS ?
+		"n" : "", gnutls_pk_get_name(pk) ? gnutls_pk_get_name(pk) : "unknown", bits);
+}
+
+/* 1 (and a description) when crt's key is below the security level sp. */
+static int key_too_weak(char *desc, size_t cap, unsigned *need, gnutls_x509_crt_t crt,
+	gnutls_sec_param_t sp)
+{
+	unsigned bits = 0;
+	int pk = gnutls_x509_crt_get_pk_algorithm(crt, &bits);
+
+	if (pk < 0 || pk == GNUTLS_PK_UNKNOWN)
+		return 0; /* an unknown key cannot sign anything GnuTLS accepts */
+	if (gnutls_pk_bits_to_sec_param((gnutls_pk_algorithm_t)pk, bits) >= sp)
+		return 0;
+	describe_key(desc, cap, crt, (gnutls_pk_algorithm_t)pk, bits);
+	*need = gnutls_sec_param_to_pk_bits((gnutls_pk_algorithm_t)pk, sp);
+	return 1;
+}
+
+/* The CN of an anchor (a bare GnuTLS certificate), or its whole DN. */
+static void anchor_label(char *out, size_t cap, gnutls_x509_crt_t crt)
+{
+	size_t size = cap - 3;
+	memcpy(out, "CN=", 4);
+	if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, out + 3, &size) >= 0)
+		return;
+	size = cap;
+	if (gnutls_x509_crt_get_dn(crt, out, &size) < 0)
+		snprintf(out, cap, "(unnamed trust anchor)");
+}
+
+/* Every key of the chain and of its trust anchor must reach the profile's
+ * level: GnuTLS's profile flag checks the chain's signatures, not the size
+ * of every key (nor the anchor's), so mutls checks each one itself.
+ * Adds the first weak key to out; returns 1 when there was one. */
+static int check_key_sizes(mutls_verdict *out, const char *who, const mutls_config *cfg,
+	mutls_x509 *const *chain, size_t n, char *detail, size_t detail_cap)
+{
+	gnutls_sec_param_t sp = profile_sec_param(chain_profile(cfg));
+	gnutls_x509_crt_t anchor = NULL;
+	char desc[128], name[300];
+	unsigned need = 0;
+	int weak = 0;
+
+	for (size_t i = 0; i < n && !weak; i++) {
+		if (!key_too_weak(desc, sizeof(desc), &need, chain[i]->crt, sp))
+			continue;
+		weak = 1;
+		if (i == 0)
+			mutls__verdict_add(out, who, MUTLS_REASON_INSECURE_ALGORITHM,
+				"has %s; at least %u are required", desc, need);
+		else
+			mutls__verdict_add(out, who, MUTLS_REASON_INSECURE_ALGORITHM,
+				"has in its chain the CA certificate %s with %s; at least %u are required",
+				chain[i]->label, desc, need);
+		snprintf(detail, detail_cap, "%s has %s; at least %u are required",
+			chain[i]->label, desc, need);
+	}
+	if (!weak && gnutls_x509_trust_list_get_issuer(cfg->tlist, chain[n - 1]->crt, &anchor,
+			GNUTLS_TL_GET_COPY) >= 0) {
+		if (key_too_weak(desc, sizeof(desc), &need, anchor, sp)) {
+			weak = 1;
+			anchor_label(name, sizeof(name), anchor);
+			mutls__verdict_add(out, who, MUTLS_REASON_INSECURE_ALGORITHM,
+				"chains to the trusted CA %s, which has %s; at least %u are required",
+				name, desc, need);
+			snprintf(detail, detail_cap, "trusted CA %s has %s; at least %u are required",
+				name, desc, need);
+		}
+		gnutls_x509_crt_deinit(anchor);
+	}
+	return weak;
+}
+
 #define EMIT(check, ok, ...) do { \
 	if (emit) { \
 		char detail_[1400]; \
@@ -128,7 +260,8 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 	int64_t nb = leaf->not_before;
 	int64_t na = leaf->not_after;
 	size_t ncrts = n < 64 ? n : 64;
-	int rc;
+	char weak_detail[600];
+	int rc, weak_key;
 
 	memset(out, 0, sizeof(*out));
 	snprintf(who, sizeof(who), "%s %s", who_role, leaf->label);
@@ -170,7 +303,7 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 		rc = 0; /* passed before, and still within its window (chain_cache.c) */
 	} else {
 		rc = gnutls_x509_trust_list_verify_crt2(cfg->tlist, crts, (unsigned)ncrts,
-			vdata, nvdata, 0, &status, NULL);
+			vdata, nvdata, GNUTLS_PROFILE_TO_VFLAGS(chain_profile(cfg)), &status, NULL);
 		if (memo && rc >= 0 && status == 0)
 			memo->passed = chain_window(memo, cfg, chain, ncrts, now);
 	}
@@ -180,6 +313,9 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 		EMIT("chain", 0, "verification error: %s", gnutls_strerror(rc));
 		status = 0;
 	}
+	weak_key = check_key_sizes(out, who, cfg, chain, ncrts, weak_detail, sizeof(weak_detail));
+	if (weak_key && memo)
+		memo->passed = 0;
 	{
 		const char *issuer = chain[ncrts - 1]->issuer_cn;
 		if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNATURE_FAILURE)) {
@@ -197,6 +333,8 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 			mutls__verdict_add(out, who, MUTLS_REASON_SIGNER_NOT_CA,
 				"was signed by a certificate that is not a CA");
 			EMIT("chain", 0, "a signer in the chain is not a CA");
+		} else if (weak_key) {
+			EMIT("chain", 0, "%s", weak_detail);
 		} else if (status & GNUTLS_CERT_INSECURE_ALGORITHM) {
 			mutls__verdict_add(out, who, MUTLS_REASON_INSECURE_ALGORITHM,
 				"is signed with an insecure algorithm");

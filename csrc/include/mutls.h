@@ -471,10 +471,17 @@ typedef enum {
 	MUTLS_KEY_ED25519,
 	MUTLS_KEY_RSA2048,
 	MUTLS_KEY_RSA3072,
-	MUTLS_KEY_RSA4096
+	MUTLS_KEY_RSA4096,
+	/* Deliberately weak keys, only for tests of the key-size check (a
+	 * config refuses nothing, but verification refuses a chain with one). */
+	MUTLS_KEY_RSA512,
+	MUTLS_KEY_RSA1024,
+	MUTLS_KEY_DSA1024,
+	MUTLS_KEY_P192
 } mutls_key_type;
 
-/* Parse "p256", "p384", "ed25519", "rsa2048", "rsa3072", "rsa4096". */
+/* Parse "p256", "p384", "ed25519", "rsa2048", "rsa3072", "rsa4096" (and the
+ * test-only weak "rsa512", "rsa1024", "dsa1024", "p192"). */
 MUTLS_EXTERN int mutls_key_type_from_name(mutls_key_type *out, const char *name);
 
 /* Marks "not given" for times in the option structs. */

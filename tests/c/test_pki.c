@@ -109,6 +109,8 @@ TEST(key_type_from_name)
 		{ "p256", MUTLS_KEY_P256 }, { "p384", MUTLS_KEY_P384 },
 		{ "ed25519", MUTLS_KEY_ED25519 }, { "rsa2048", MUTLS_KEY_RSA2048 },
 		{ "rsa3072", MUTLS_KEY_RSA3072 }, { "rsa4096", MUTLS_KEY_RSA4096 },
+		{ "rsa512", MUTLS_KEY_RSA512 }, { "rsa1024", MUTLS_KEY_RSA1024 },
+		{ "dsa1024", MUTLS_KEY_DSA1024 }, { "p192", MUTLS_KEY_P192 },
 		{ "P256", MUTLS_KEY_P256 },
 	};
 	mutls_key_type t = MUTLS_KEY_RSA4096;
@@ -117,8 +119,8 @@ TEST(key_type_from_name)
 		CHECK_OK(mutls_key_type_from_name(&t, ok[i].name));
 		CHECK_INT(t, ok[i].type);
 	}
-	expect_error(mutls_key_type_from_name(&t, "dsa1024"), MUTLS_EUSAGE,
-		"unknown key type \"dsa1024\"");
+	expect_error(mutls_key_type_from_name(&t, "dsa2048"), MUTLS_EUSAGE,
+		"unknown key type \"dsa2048\"");
 	expect_error(mutls_key_type_from_name(&t, ""), MUTLS_EUSAGE, "unknown key type \"\"");
 	expect_error(mutls_key_type_from_name(&t, NULL), MUTLS_EUSAGE, "NULL");
 }

@@ -584,3 +584,198 @@ TEST(plaintext_alert_in_tls13_is_a_refusal)
 	CHECK_STR(session_message(f.p.server), "peer rejected our certificate (alert bad_certificate)");
 	fixture_free(&f);
 }
+
+/* ---- weak keys (issue 11, defect 1) ----------------------------------------
+ * A key under GnuTLS's MEDIUM profile (RSA/DSA < 2048 bits, P-192) anywhere
+ * in the chain (leaf, intermediate, trust anchor) is refused as
+ * insecure-algorithm, in both roles and both versions, and offline. Where
+ * TLS 1.3 itself cannot use the leaf's key (RSA-512 is too small for
+ * RSA-PSS; DSA has no TLS 1.3 signature scheme) the weak side fails its
+ * own handshake: then it is enough that nothing is accepted. */
+
+enum weak_at { WEAK_LEAF, WEAK_INTERMEDIATE, WEAK_ROOT };
+
+typedef struct {
+	mutls_testca *root, *inter; /* inter: NULL unless WEAK_INTERMEDIATE */
+	mutls_identity *id;          /* the weak side's identity */
+	test_pki good;               /* the other side (its own root) */
+} weak_pki;
+
+static void weak_pki_make(weak_pki *w, mutls_key_type weak, enum weak_at at, int server)
+{
+	mutls_testca_options ro = MUTLS_TESTCA_OPTIONS_INIT, io = MUTLS_TESTCA_OPTIONS_INIT;
+	mutls_issue_options lo = MUTLS_ISSUE_OPTIONS_INIT;
+	const char *dns[] = { "orders.internal" };
+	const char *uri[] = { "spiffe://example.org/payments" };
+
+	memset(w, 0, sizeof(*w));
+	pki_make(&w->good);
+	ro.name = "weak test root";
+	if (at == WEAK_ROOT)
+		ro.key_type = weak;
+	CHECK_OK(mutls_testca_new(&w->root, &ro));
+	if (at == WEAK_INTERMEDIATE) {
+		io.name = "weak test intermediate";
+		io.key_type = weak;
+		CHECK_OK(mutls_testca_intermediate(&w->inter, w->root, &io));
+	}
+	lo.cn = server ? "orders" : "payments";
+	if (server) {
+		lo.dns = dns;
+		lo.dns_count = 1;
+	} else {
+		lo.uri = uri;
+		lo.uri_count = 1;
+	}
+	lo.purpose = server ? MUTLS_PURPOSE_SERVER : MUTLS_PURPOSE_CLIENT;
+	if (at == WEAK_LEAF)
+		lo.key_type = weak;
+	CHECK_OK(mutls_testca_issue(&w->id, w->inter ? w->inter : w->root, &lo));
+}
+
+static void weak_pki_free(weak_pki *w)
+{
+	mutls_identity_free(w->id);
+	mutls_testca_free(w->inter);
+	mutls_testca_free(w->root);
+	pki_free(&w->good);
+}
+
+static const char *const weak_fragment[] = {
+	[MUTLS_KEY_RSA512] = "RSA key of 512 bits; at least 2048 are required",
+	[MUTLS_KEY_RSA1024] = "RSA key of 1024 bits; at least 2048 are required",
+	[MUTLS_KEY_DSA1024] = "DSA key of 1024 bits; at least 2048 are required",
+	[MUTLS_KEY_P192] = "ECDSA key on SECP192R1 (192 bits); at least 224 are required",
+};
+
+static const char *key_type_name(mutls_key_type t)
+{
+	return t == MUTLS_KEY_RSA512 ? "rsa512" : t == MUTLS_KEY_RSA1024 ? "rsa1024" :
+		t == MUTLS_KEY_DSA1024 ? "dsa1024" : t == MUTLS_KEY_P192 ? "p192" : "other";
+}
+
+static void weak_case(mutls_key_type weak, enum weak_at at, int server, const char *version)
+{
+	weak_pki w;
+	mutls_config *weak_cfg, *good_cfg, *ccfg, *scfg;
+	test_pair p;
+	const char *versions[] = { version };
+	mutls_session *verifier, *weak_side;
+	const mutls_error *e;
+	static const char *const where[] = { "leaf", "intermediate", "root" };
+
+	weak_pki_make(&w, weak, at, server);
+	weak_cfg = config_with(w.id, w.good.ca);
+	good_cfg = config_with(server ? w.good.client_id : w.good.server_id, NULL);
+	CHECK_OK(mutls_config_add_trust(good_cfg, mutls_testca_cert_pem(w.root)));
+	CHECK_OK(mutls_config_set_versions(weak_cfg, versions, 1));
+	CHECK_OK(mutls_config_set_versions(good_cfg, versions, 1));
+	ccfg = server ? good_cfg : weak_cfg;
+	scfg = server ? weak_cfg : good_cfg;
+	pair_run(&p, ccfg, "orders.internal", scfg);
+	verifier = server ? p.client : p.server;
+	weak_side = server ? p.server : p.client;
+	printf("\n    %s %s as %s, TLS %s: verifier [%s] %s", key_type_name(weak),
+		server ? "server" : "client", where[at], version,
+		mutls_code_name(session_code(verifier)), session_message(verifier));
+	/* never accepted */
+	CHECK(session_code(verifier) != 0 || session_code(weak_side) != 0);
+	CHECK_INT(mutls_session_verified(verifier), 0);
+	e = mutls_session_error(verifier);
+	if (at == WEAK_LEAF && (weak == MUTLS_KEY_DSA1024 || (strcmp(version, "1.3") == 0 &&
+	    (weak == MUTLS_KEY_RSA512 || weak == MUTLS_KEY_P192)))) {
+		/* the weak side cannot sign with its key (no DSA in the default
+		 * priority; TLS 1.3 has no scheme for P-192 and RSA-512 is too small
+		 * for RSA-PSS): refused before any chain check, by either side */
+		CHECK(!e || mutls_error_code(e) != MUTLS_EVERIFY ||
+			mutls_error_reasons(e) == MUTLS_REASON_INSECURE_ALGORITHM);
+	} else {
+		CHECK(e != NULL);
+		CHECK_STR(mutls_code_name(mutls_error_code(e)), "verify-failed");
+		CHECK_INT(mutls_error_reasons(e), MUTLS_REASON_INSECURE_ALGORITHM);
+		CHECK_INT(mutls_error_step(e), server ? MUTLS_STEP_SERVER_CERTIFICATE :
+			MUTLS_STEP_CLIENT_CERTIFICATE);
+		CHECK_INT(mutls_error_alert(e), 42);
+		CHECK_CONTAINS(mutls_error_message(e), server ? "server certificate CN=orders" :
+			"client certificate CN=payments");
+		CHECK_CONTAINS(mutls_error_message(e), weak_fragment[weak]);
+		CHECK_CONTAINS(mutls_error_message(e), at == WEAK_ROOT ? "trusted CA CN=weak test root" :
+			at == WEAK_INTERMEDIATE ? "CA certificate CN=weak test intermediate" : " has a");
+	}
+	pair_free(&p);
+	mutls_config_unref(weak_cfg);
+	mutls_config_unref(good_cfg);
+	weak_pki_free(&w);
+}
+
+static void weak_matrix(mutls_key_type weak)
+{
+	for (int at = WEAK_LEAF; at <= WEAK_ROOT; at++)
+		for (int server = 0; server <= 1; server++) {
+			weak_case(weak, (enum weak_at)at, server, "1.2");
+			weak_case(weak, (enum weak_at)at, server, "1.3");
+		}
+}
+
+/* a weak key in the chain is one of possibly several reasons, but never absent */
+TEST(weak_key_rsa512) { weak_matrix(MUTLS_KEY_RSA512); }
+TEST(weak_key_rsa1024) { weak_matrix(MUTLS_KEY_RSA1024); }
+TEST(weak_key_dsa1024) { weak_matrix(MUTLS_KEY_DSA1024); }
+TEST(weak_key_p192) { weak_matrix(MUTLS_KEY_P192); }
+
+/* Offline: the same check, for each weak key at each position. */
+TEST(weak_key_offline)
+{
+	static const mutls_key_type weak[] = { MUTLS_KEY_RSA512, MUTLS_KEY_RSA1024,
+		MUTLS_KEY_DSA1024, MUTLS_KEY_P192 };
+	for (size_t k = 0; k < sizeof(weak) / sizeof(weak[0]); k++) {
+		for (int at = WEAK_LEAF; at <= WEAK_ROOT; at++) {
+			weak_pki w;
+			mutls_config *trust;
+			mutls_x509 *inter[1];
+			unsigned reasons = 0;
+			weak_pki_make(&w, weak[k], (enum weak_at)at, 1);
+			trust = config_with(NULL, NULL);
+			CHECK_OK(mutls_config_add_trust(trust, mutls_testca_cert_pem(w.root)));
+			inter[0] = mutls_identity_chain_at(w.id, 1);
+			CHECK_INT(mutls_x509_verify(&reasons, mutls_identity_certificate(w.id), inter,
+				inter[0] ? 1 : 0, trust, "orders.internal", MUTLS_PURPOSE_SERVER), MUTLS_EVERIFY);
+			CHECK_INT(reasons, MUTLS_REASON_INSECURE_ALGORITHM);
+			CHECK_CONTAINS(mutls_error_message(mutls_error_last()), weak_fragment[weak[k]]);
+			mutls_config_unref(trust);
+			weak_pki_free(&w);
+		}
+	}
+}
+
+/* A stronger profile named in the priority string is taken: RSA-2048 is
+ * enough for MEDIUM (the default) but not for %PROFILE_HIGH (3072). */
+TEST(weak_key_priority_profile_high)
+{
+	weak_pki w;
+	mutls_config *trust;
+	unsigned reasons = 0;
+	weak_pki_make(&w, MUTLS_KEY_RSA2048, WEAK_LEAF, 1);
+	trust = config_with(NULL, NULL);
+	CHECK_OK(mutls_config_add_trust(trust, mutls_testca_cert_pem(w.root)));
+	CHECK_OK(mutls_x509_verify(&reasons, mutls_identity_certificate(w.id), NULL, 0, trust,
+		"orders.internal", MUTLS_PURPOSE_SERVER));
+	mutls_config_unref(trust);
+	trust = config_with(NULL, NULL);
+	CHECK_OK(mutls_config_set_priority(trust, "NORMAL:%PROFILE_HIGH"));
+	CHECK_OK(mutls_config_add_trust(trust, mutls_testca_cert_pem(w.root)));
+	CHECK_INT(mutls_x509_verify(&reasons, mutls_identity_certificate(w.id), NULL, 0, trust,
+		"orders.internal", MUTLS_PURPOSE_SERVER), MUTLS_EVERIFY);
+	CHECK_INT(reasons, MUTLS_REASON_INSECURE_ALGORITHM);
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()),
+		"certificate CN=orders has an RSA key of 2048 bits; at least 3072 are required");
+	/* a weaker profile does not lower the default */
+	mutls_config_unref(trust);
+	trust = config_with(NULL, NULL);
+	CHECK_OK(mutls_config_set_priority(trust, "NORMAL:%PROFILE_LOW"));
+	CHECK_OK(mutls_config_add_trust(trust, mutls_testca_cert_pem(w.root)));
+	CHECK_OK(mutls_x509_verify(&reasons, mutls_identity_certificate(w.id), NULL, 0, trust,
+		"orders.internal", MUTLS_PURPOSE_SERVER));
+	mutls_config_unref(trust);
+	weak_pki_free(&w);
+}
