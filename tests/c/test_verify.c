@@ -779,3 +779,55 @@ TEST(weak_key_priority_profile_high)
 	mutls_config_unref(trust);
 	weak_pki_free(&w);
 }
+
+/* ---- peers=dns:*.x against a name with a NUL (issue 11, defect 11) -------- */
+
+/* A leaf whose only SAN is dNSName "x\0y.svc.local" (raw DER: GnuTLS's
+ * setter stops at the NUL), and one with "x.svc.local" to show the pattern
+ * matches a clean name. */
+TEST(dns_wildcard_pattern_refuses_nul_in_label)
+{
+	static const unsigned char nul_san[] = { 0x30, 0x0f, 0x82, 0x0d,
+		'x', 0, 'y', '.', 's', 'v', 'c', '.', 'l', 'o', 'c', 'a', 'l' };
+	static const unsigned char clean_san[] = { 0x30, 0x0d, 0x82, 0x0b,
+		'x', '.', 's', 'v', 'c', '.', 'l', 'o', 'c', 'a', 'l' };
+	static const unsigned char bad_char_san[] = { 0x30, 0x0f, 0x82, 0x0d,
+		'x', '/', 'y', '.', 's', 'v', 'c', '.', 'l', 'o', 'c', 'a', 'l' };
+	test_pki pki;
+	mutls_config *trust;
+	unsigned reasons = 0;
+	char *key = NULL, *pem;
+	mutls_x509 *cert;
+
+	pki_make(&pki);
+	trust = config_with(NULL, pki.ca);
+	CHECK_OK(mutls_config_set_check_hostname(trust, 0));
+	CHECK_OK(mutls_config_add_peer_pattern(trust, "dns:*.svc.local"));
+
+	pem = custom_leaf(pki.ca, &key, GNUTLS_DIG_SHA256, "2.5.29.17", clean_san, sizeof(clean_san));
+	CHECK_OK(mutls_x509_from_pem(&cert, pem, strlen(pem)));
+	CHECK_OK(mutls_x509_verify(&reasons, cert, NULL, 0, trust, NULL, MUTLS_PURPOSE_ANY));
+	mutls_x509_unref(cert);
+	free(pem);
+	free(key);
+
+	pem = custom_leaf(pki.ca, &key, GNUTLS_DIG_SHA256, "2.5.29.17", nul_san, sizeof(nul_san));
+	CHECK_OK(mutls_x509_from_pem(&cert, pem, strlen(pem)));
+	CHECK_INT(mutls_x509_verify(&reasons, cert, NULL, 0, trust, NULL, MUTLS_PURPOSE_ANY),
+		MUTLS_EVERIFY);
+	CHECK_INT(reasons, MUTLS_REASON_POLICY);
+	mutls_x509_unref(cert);
+	free(pem);
+	free(key);
+
+	pem = custom_leaf(pki.ca, &key, GNUTLS_DIG_SHA256, "2.5.29.17", bad_char_san, sizeof(bad_char_san));
+	CHECK_OK(mutls_x509_from_pem(&cert, pem, strlen(pem)));
+	CHECK_INT(mutls_x509_verify(&reasons, cert, NULL, 0, trust, NULL, MUTLS_PURPOSE_ANY),
+		MUTLS_EVERIFY);
+	CHECK_INT(reasons, MUTLS_REASON_POLICY);
+	mutls_x509_unref(cert);
+	free(pem);
+	free(key);
+	mutls_config_unref(trust);
+	pki_free(&pki);
+}
