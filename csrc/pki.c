@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -418,9 +419,32 @@ static int set_sign_algo(mutls_testca *ca, mutls_key_type type)
 	return 0;
 }
 
+/* nameConstraints (critical, as RFC 5280 wants) permitting the DNS subtrees. */
+static int set_name_constraints(gnutls_x509_crt_t crt, const mutls_testca_options *opts,
+	const char *ctx)
+{
+	gnutls_x509_name_constraints_t nc = NULL;
+	int rc;
+
+	if ((rc = gnutls_x509_name_constraints_init(&nc)) < 0)
+		return mutls__error_gnutls(MUTLS_ENOMEM, rc, "%s: cannot allocate", ctx);
+	for (size_t i = 0; i < opts->permitted_dns_count && rc >= 0; i++) {
+		gnutls_datum_t name = { (unsigned char *)opts->permitted_dns[i],
+			(unsigned)strlen(opts->permitted_dns[i]) };
+		rc = gnutls_x509_name_constraints_add_permitted(nc, GNUTLS_SAN_DNSNAME, &name);
+	}
+	if (rc >= 0)
+		rc = gnutls_x509_crt_set_name_constraints(crt, nc, 1);
+	gnutls_x509_name_constraints_deinit(nc);
+	if (rc < 0)
+		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: cannot set nameConstraints", ctx);
+	return 0;
+}
+
 static int make_ca(mutls_testca **out, mutls_testca *parent, const mutls_testca_options *opts)
 {
 	static const mutls_testca_options defaults = MUTLS_TESTCA_OPTIONS_INIT;
+	mutls_testca_options v2;
 	const char *ctx = parent ? "intermediate CA" : "test CA";
 	const char *name;
 	unsigned char serial[SERIAL_LEN];
@@ -436,9 +460,25 @@ static int make_ca(mutls_testca **out, mutls_testca *parent, const mutls_testca_
 	*out = NULL;
 	if (!opts)
 		opts = &defaults;
+	if (opts->version == 1) {
+		/* the fields before path_length; the rest as by default */
+		v2 = defaults;
+		memcpy(&v2, opts, offsetof(mutls_testca_options, path_length));
+		v2.version = MUTLS_TESTCA_OPTIONS_VERSION;
+		opts = &v2;
+	}
 	if (opts->version != MUTLS_TESTCA_OPTIONS_VERSION)
 		return mutls__error(MUTLS_EUSAGE, "%s: unsupported options version %u", ctx,
 			opts->version);
+	if (opts->path_length < -1)
+		return mutls__error(MUTLS_EUSAGE, "%s: path_length must be -1 (no limit) or more, not %d",
+			ctx, opts->path_length);
+	if (opts->permitted_dns_count && !opts->permitted_dns)
+		return mutls__error(MUTLS_EUSAGE, "%s: permitted_dns_count is %zu but permitted_dns is NULL",
+			ctx, opts->permitted_dns_count);
+	for (size_t i = 0; i < opts->permitted_dns_count; i++)
+		if (!opts->permitted_dns[i] || !*opts->permitted_dns[i])
+			return mutls__error(MUTLS_EUSAGE, "%s: permitted_dns[%zu] is empty", ctx, i);
 	name = opts->name ? opts->name : parent ? "mutls test intermediate" : "mutls test CA";
 	if (!*name)
 		return mutls__error(MUTLS_EUSAGE, "%s: name is empty", ctx);
@@ -484,7 +524,9 @@ static int make_ca(mutls_testca **out, mutls_testca *parent, const mutls_testca_
 	TRY(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
 		name, (unsigned)strlen(name)), "common name");
 	TRY(gnutls_x509_crt_set_basic_constraints(crt,
-		(opts->flags & MUTLS_CA_NOT_A_CA) ? 0 : 1, -1), "basicConstraints");
+		(opts->flags & MUTLS_CA_NOT_A_CA) ? 0 : 1, opts->path_length), "basicConstraints");
+	if (opts->permitted_dns_count && (rc = set_name_constraints(crt, opts, ctx)) < 0)
+		goto done;
 	TRY(gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN |
 		GNUTLS_KEY_DIGITAL_SIGNATURE),
 		"keyUsage");

@@ -390,8 +390,18 @@ TEST(peer_certificate_none)
 /* A server certificate made with GnuTLS directly from the test CA's key,
  * for what the test PKI will not make: a SHA-1 signature, or a raw
  * extension (oid, DER) such as a malformed one. */
+static char *custom_leaf_ext(mutls_testca *ca, char **key_pem, gnutls_digest_algorithm_t digest,
+	const char *ext_oid, const void *ext_der, size_t ext_len, unsigned critical);
+
 static char *custom_leaf(mutls_testca *ca, char **key_pem, gnutls_digest_algorithm_t digest,
 	const char *ext_oid, const void *ext_der, size_t ext_len)
+{
+	return custom_leaf_ext(ca, key_pem, digest, ext_oid, ext_der, ext_len, 0);
+}
+
+/* ... with the extension marked critical when critical. */
+static char *custom_leaf_ext(mutls_testca *ca, char **key_pem, gnutls_digest_algorithm_t digest,
+	const char *ext_oid, const void *ext_der, size_t ext_len, unsigned critical)
 {
 	gnutls_x509_crt_t crt, ca_crt;
 	gnutls_x509_privkey_t key, ca_key;
@@ -421,7 +431,7 @@ static char *custom_leaf(mutls_testca *ca, char **key_pem, gnutls_digest_algorit
 	gnutls_x509_crt_set_key(crt, key);
 	if (ext_oid) {
 		gnutls_datum_t ext = { (unsigned char *)ext_der, (unsigned)ext_len };
-		CHECK(gnutls_x509_crt_set_extension_by_oid(crt, ext_oid, ext.data, ext.size, 0) == 0);
+		CHECK(gnutls_x509_crt_set_extension_by_oid(crt, ext_oid, ext.data, ext.size, critical) == 0);
 	}
 	CHECK(gnutls_x509_crt_sign2(crt, ca_crt, ca_key, digest, 0) == 0);
 	CHECK(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &out) == 0);
@@ -830,4 +840,281 @@ TEST(dns_wildcard_pattern_refuses_nul_in_label)
 	free(key);
 	mutls_config_unref(trust);
 	pki_free(&pki);
+}
+
+/* ---- the right words for each refusal (issue 11, defect 12) ---------------- */
+
+/* A leaf issued by an intermediate of the standard root made with io. */
+static mutls_identity *leaf_under(mutls_testca **inter, mutls_testca *root,
+	mutls_testca_options *io, int server)
+{
+	mutls_identity *id;
+	CHECK_OK(mutls_testca_intermediate(inter, root, io));
+	if (server)
+		id = pki_issue(*inter, "orders", "orders.internal", NULL, NULL, MUTLS_PURPOSE_SERVER, 0, 0);
+	else
+		id = pki_issue(*inter, "payments", NULL, NULL, "spiffe://example.org/payments",
+			MUTLS_PURPOSE_CLIENT, 0, 0);
+	return id;
+}
+
+TEST(name_constraints_violation_is_named)
+{
+	static const char *const permitted[] = { "svc.local" };
+	fixture f;
+	mutls_testca *inter;
+	mutls_testca_options io = MUTLS_TESTCA_OPTIONS_INIT;
+	mutls_identity *id;
+	pki_make(&f.pki);
+	io.name = "constrained intermediate";
+	io.permitted_dns = permitted;
+	io.permitted_dns_count = 1;
+	id = leaf_under(&inter, f.pki.ca, &io, 1);
+	f.scfg = config_with(id, f.pki.ca);
+	f.ccfg = config_with(f.pki.client_id, f.pki.ca);
+	run(&f, "orders.internal");
+	expect_client_refuses(&f, MUTLS_REASON_NAME_CONSTRAINTS, 48,
+		"server certificate CN=orders names DNS:orders.internal, which the name constraints of "
+		"CA CN=constrained intermediate do not allow (permitted: DNS:svc.local)");
+	mutls_identity_free(id);
+	mutls_testca_free(inter);
+	fixture_free(&f);
+}
+
+TEST(path_length_violation_is_named)
+{
+	fixture f;
+	mutls_testca *inter, *sub;
+	mutls_testca_options io = MUTLS_TESTCA_OPTIONS_INIT;
+	mutls_identity *id;
+	pki_make(&f.pki);
+	io.name = "limited intermediate";
+	io.path_length = 0;
+	CHECK_OK(mutls_testca_intermediate(&inter, f.pki.ca, &io));
+	io.name = "sub intermediate";
+	io.path_length = -1;
+	id = leaf_under(&sub, inter, &io, 0);
+	f.scfg = config_with(f.pki.server_id, f.pki.ca);
+	f.ccfg = config_with(id, f.pki.ca);
+	run(&f, "orders.internal");
+	expect_server_refuses(&f, MUTLS_EVERIFY, MUTLS_REASON_PATH_LENGTH, 48,
+		"client certificate CN=payments has a chain longer than CA CN=limited intermediate "
+		"allows: its path length limit (pathLenConstraint) is 0, but 1 CA certificate comes "
+		"below it (CN=sub intermediate)");
+	mutls_identity_free(id);
+	mutls_testca_free(sub);
+	mutls_testca_free(inter);
+	fixture_free(&f);
+}
+
+/* path_length on the trust anchor itself: root (0) -> intermediate -> leaf. */
+TEST(path_length_of_the_root_is_named)
+{
+	mutls_testca *root, *inter;
+	mutls_testca_options ro = MUTLS_TESTCA_OPTIONS_INIT;
+	mutls_identity *id;
+	mutls_config *trust;
+	mutls_x509 *chain1[1];
+	unsigned reasons = 0;
+	ro.name = "limited root";
+	ro.path_length = 0;
+	CHECK_OK(mutls_testca_new(&root, &ro));
+	id = leaf_under(&inter, root, NULL, 1);
+	trust = config_with(NULL, NULL);
+	CHECK_OK(mutls_config_add_trust(trust, mutls_testca_cert_pem(root)));
+	chain1[0] = mutls_identity_chain_at(id, 1);
+	CHECK_INT(mutls_x509_verify(&reasons, mutls_identity_certificate(id), chain1, 1, trust,
+		"orders.internal", MUTLS_PURPOSE_SERVER), MUTLS_EVERIFY);
+	CHECK_INT(reasons, MUTLS_REASON_PATH_LENGTH);
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "CA CN=limited root allows");
+	mutls_config_unref(trust);
+	mutls_identity_free(id);
+	mutls_testca_free(inter);
+	mutls_testca_free(root);
+}
+
+TEST(unknown_critical_extension_is_named)
+{
+	static const unsigned char null_der[] = { 0x05, 0x00 };
+	fixture f;
+	char *key = NULL, *cert;
+	pki_make(&f.pki);
+	cert = custom_leaf_ext(f.pki.ca, &key, GNUTLS_DIG_SHA256, "1.3.6.1.4.1.55555.1", null_der,
+		sizeof(null_der), 1);
+	CHECK_OK(mutls_config_new(&f.scfg));
+	CHECK_OK(mutls_config_set_identity(f.scfg, cert, key, NULL));
+	CHECK_OK(mutls_config_add_trust(f.scfg, mutls_testca_cert_pem(f.pki.ca)));
+	f.ccfg = config_with(f.pki.client_id, f.pki.ca);
+	run(&f, "orders.internal");
+	expect_client_refuses(&f, MUTLS_REASON_UNKNOWN_CRITICAL_EXTENSION, 43,
+		"server certificate CN=orders has a critical extension that is not understood "
+		"(OID 1.3.6.1.4.1.55555.1)");
+	free(cert);
+	free(key);
+	fixture_free(&f);
+}
+
+TEST(revoked_intermediate_is_named)
+{
+	fixture f;
+	mutls_testca *inter;
+	mutls_testca_options io = MUTLS_TESTCA_OPTIONS_INIT;
+	mutls_identity *id;
+	char *crl = NULL, *serial = NULL, want[300];
+	pki_make(&f.pki);
+	io.name = "revoked intermediate";
+	id = leaf_under(&inter, f.pki.ca, &io, 0);
+	CHECK_OK(mutls_testca_revoke(f.pki.ca, mutls_testca_certificate(inter)));
+	CHECK_OK(mutls_testca_crl_pem(&crl, f.pki.ca));
+	CHECK_OK(mutls_x509_serial(&serial, mutls_testca_certificate(inter)));
+	f.scfg = config_with(f.pki.server_id, f.pki.ca);
+	CHECK_OK(mutls_config_add_crl(f.scfg, crl));
+	f.ccfg = config_with(id, f.pki.ca);
+	run(&f, "orders.internal");
+	snprintf(want, sizeof(want), "client certificate CN=payments has in its chain the CA "
+		"certificate CN=revoked intermediate, which has been revoked (serial %s)", serial);
+	expect_server_refuses(&f, MUTLS_EVERIFY, MUTLS_REASON_REVOKED, 44, want);
+	free(serial);
+	mutls_free(crl);
+	mutls_identity_free(id);
+	mutls_testca_free(inter);
+	fixture_free(&f);
+}
+
+/* A CRL signed by ca's key with the given times (offsets from now), or by a
+ * CA certificate made here without cRLSign when no_crl_sign. */
+static char *custom_crl(mutls_testca *ca, long this_off, long next_off, char **issuer_pem)
+{
+	gnutls_x509_crl_t crl;
+	gnutls_x509_crt_t ca_crt;
+	gnutls_x509_privkey_t ca_key;
+	gnutls_datum_t d, out;
+	time_t now = time(NULL);
+	char *pem;
+
+	CHECK(gnutls_x509_privkey_init(&ca_key) == 0);
+	d.data = (unsigned char *)mutls_testca_key_pem(ca);
+	d.size = (unsigned)strlen((char *)d.data);
+	CHECK(gnutls_x509_privkey_import(ca_key, &d, GNUTLS_X509_FMT_PEM) == 0);
+	CHECK(gnutls_x509_crt_init(&ca_crt) == 0);
+	if (issuer_pem) {
+		/* the same key and name, keyUsage keyCertSign only */
+		unsigned char serial[4] = { 9, 9, 9, 9 };
+		gnutls_x509_crt_set_version(ca_crt, 3);
+		gnutls_x509_crt_set_serial(ca_crt, serial, sizeof(serial));
+		gnutls_x509_crt_set_activation_time(ca_crt, now - 3600);
+		gnutls_x509_crt_set_expiration_time(ca_crt, now + 86400);
+		gnutls_x509_crt_set_dn_by_oid(ca_crt, GNUTLS_OID_X520_COMMON_NAME, 0, "no crl sign", 11);
+		gnutls_x509_crt_set_basic_constraints(ca_crt, 1, -1);
+		gnutls_x509_crt_set_key_usage(ca_crt, GNUTLS_KEY_KEY_CERT_SIGN);
+		gnutls_x509_crt_set_key(ca_crt, ca_key);
+		CHECK(gnutls_x509_crt_sign2(ca_crt, ca_crt, ca_key, GNUTLS_DIG_SHA256, 0) == 0);
+		CHECK(gnutls_x509_crt_export2(ca_crt, GNUTLS_X509_FMT_PEM, &out) == 0);
+		*issuer_pem = strndup((char *)out.data, out.size);
+		gnutls_free(out.data);
+	} else {
+		d.data = (unsigned char *)mutls_testca_cert_pem(ca);
+		d.size = (unsigned)strlen((char *)d.data);
+		CHECK(gnutls_x509_crt_import(ca_crt, &d, GNUTLS_X509_FMT_PEM) == 0);
+	}
+	CHECK(gnutls_x509_crl_init(&crl) == 0);
+	gnutls_x509_crl_set_version(crl, 2);
+	gnutls_x509_crl_set_this_update(crl, now + this_off);
+	gnutls_x509_crl_set_next_update(crl, now + next_off);
+	CHECK(gnutls_x509_crl_sign2(crl, ca_crt, ca_key, GNUTLS_DIG_SHA256, 0) == 0);
+	CHECK(gnutls_x509_crl_export2(crl, GNUTLS_X509_FMT_PEM, &out) == 0);
+	pem = strndup((char *)out.data, out.size);
+	gnutls_free(out.data);
+	gnutls_x509_crl_deinit(crl);
+	gnutls_x509_crt_deinit(ca_crt);
+	gnutls_x509_privkey_deinit(ca_key);
+	return pem;
+}
+
+TEST(unusable_crls_say_why)
+{
+	test_pki pki;
+	mutls_config *cfg;
+	mutls_testca *other;
+	char *crl, *issuer = NULL;
+	pki_make(&pki);
+	CHECK_OK(mutls_testca_new(&other, NULL));
+
+	cfg = config_with(NULL, pki.ca);
+	crl = custom_crl(pki.ca, -10 * DAY, -DAY, NULL);
+	CHECK_INT(mutls_config_add_crl(cfg, crl), MUTLS_ECONFIG);
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "the CRL of CN=mutls test root expired at ");
+	free(crl);
+	crl = custom_crl(pki.ca, DAY, 10 * DAY, NULL);
+	CHECK_INT(mutls_config_add_crl(cfg, crl), MUTLS_ECONFIG);
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "the CRL of CN=mutls test root is not valid until ");
+	free(crl);
+	crl = custom_crl(other, -DAY, DAY, NULL);
+	CHECK_INT(mutls_config_add_crl(cfg, crl), MUTLS_ECONFIG);
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()),
+		"the CRL of CN=mutls test CA is not signed by a trusted CA");
+	free(crl);
+	mutls_config_unref(cfg);
+
+	cfg = config_with(NULL, NULL);
+	crl = custom_crl(pki.ca, -DAY, DAY, &issuer);
+	CHECK_OK(mutls_config_add_trust(cfg, issuer));
+	CHECK_INT(mutls_config_add_crl(cfg, crl), MUTLS_ECONFIG);
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()),
+		"the CRL of CN=no crl sign cannot be used: that CA's key usage does not allow signing CRLs");
+	free(crl);
+	free(issuer);
+	mutls_config_unref(cfg);
+	mutls_testca_free(other);
+	pki_free(&pki);
+}
+
+struct revocation_trace { char detail[400]; int seen; };
+
+static int keep_revocation(mutls_session *s, const mutls_trace_event *e, void *payload)
+{
+	struct revocation_trace *t = payload;
+	(void)s;
+	if (e->kind == MUTLS_TRACE_CHECK && strcmp(e->name, "revocation") == 0) {
+		snprintf(t->detail, sizeof(t->detail), "%s", e->detail);
+		t->seen++;
+	}
+	return 0;
+}
+
+/* The trace says whether a loaded CRL covered the peer's issuer. */
+TEST(revocation_trace_says_which_crl_covers)
+{
+	fixture f;
+	mutls_testca *other;
+	char *crl = NULL;
+	struct revocation_trace t;
+	pki_make(&f.pki);
+	CHECK_OK(mutls_testca_new(&other, NULL));
+	f.ccfg = config_with(f.pki.client_id, f.pki.ca);
+	f.scfg = config_with(f.pki.server_id, f.pki.ca);
+	CHECK_OK(mutls_config_add_trust(f.scfg, mutls_testca_cert_pem(other)));
+	CHECK_OK(mutls_testca_crl_pem(&crl, other));
+	CHECK_OK(mutls_config_add_crl(f.scfg, crl));
+	memset(&t, 0, sizeof(t));
+	CHECK_OK(mutls_config_set_trace_hook(f.scfg, keep_revocation, &t, NULL));
+	run(&f, "orders.internal");
+	CHECK_INT(f.p.server_rc, 0);
+	CHECK_INT(t.seen, 1);
+	CHECK_STR(t.detail, "no loaded CRL covers its issuer CN=mutls test root (1 CRL loaded, for other CAs)");
+	mutls_free(crl);
+	pair_free(&f.p);
+	mutls_config_unref(f.scfg);
+	/* now the issuer's own CRL */
+	f.scfg = config_with(f.pki.server_id, f.pki.ca);
+	CHECK_OK(mutls_testca_crl_pem(&crl, f.pki.ca));
+	CHECK_OK(mutls_config_add_crl(f.scfg, crl));
+	memset(&t, 0, sizeof(t));
+	CHECK_OK(mutls_config_set_trace_hook(f.scfg, keep_revocation, &t, NULL));
+	run(&f, "orders.internal");
+	CHECK_INT(f.p.server_rc, 0);
+	CHECK_STR(t.detail, "not on the CRL of its issuer CN=mutls test root");
+	mutls_free(crl);
+	mutls_testca_free(other);
+	fixture_free(&f);
 }
