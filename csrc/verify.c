@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
@@ -115,6 +116,24 @@ static int chain_window(mutls_chain_memo *memo, const mutls_config *cfg,
 /* The security level a chain's keys must reach: GnuTLS's MEDIUM profile
  * (RSA/DSA >= 2048 bits, EC >= 224) unless the priority string names a
  * stronger one with %PROFILE_<name>; a weaker one is not taken. */
+/* GnuTLS's profile names. Not gnutls_certificate_verification_profile_get_id:
+ * it is declared __attribute__((const)), so an optimising compiler may call
+ * it before the name is written into a local buffer (seen at -O2). */
+static gnutls_certificate_verification_profiles_t profile_id(const char *name)
+{
+	static const struct { const char *name; gnutls_certificate_verification_profiles_t id; } names[] = {
+		{ "VERY_WEAK", GNUTLS_PROFILE_VERY_WEAK }, { "LOW", GNUTLS_PROFILE_LOW },
+		{ "LEGACY", GNUTLS_PROFILE_LEGACY }, { "MEDIUM", GNUTLS_PROFILE_MEDIUM },
+		{ "HIGH", GNUTLS_PROFILE_HIGH }, { "ULTRA", GNUTLS_PROFILE_ULTRA },
+		{ "FUTURE", GNUTLS_PROFILE_FUTURE }, { "SUITEB128", GNUTLS_PROFILE_SUITEB128 },
+		{ "SUITEB192", GNUTLS_PROFILE_SUITEB192 },
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcasecmp(name, names[i].name) == 0)
+			return names[i].id;
+	return GNUTLS_PROFILE_UNKNOWN;
+}
+
 static gnutls_certificate_verification_profiles_t chain_profile(const mutls_config *cfg)
 {
 	gnutls_certificate_verification_profiles_t best = GNUTLS_PROFILE_MEDIUM;
@@ -129,7 +148,7 @@ static gnutls_certificate_verification_profiles_t chain_profile(const mutls_conf
 			gnutls_certificate_verification_profiles_t id;
 			memcpy(name, p, len);
 			name[len] = 0;
-			id = gnutls_certificate_verification_profile_get_id(name);
+			id = profile_id(name);
 			if (id == GNUTLS_PROFILE_SUITEB128)
 				id = GNUTLS_PROFILE_HIGH;
 			else if (id == GNUTLS_PROFILE_SUITEB192)
