@@ -266,8 +266,9 @@ static int check_key_sizes(mutls_verdict *out, const char *who, const mutls_conf
 /* GnuTLS follows at most this many certificates; the diagnosis below looks
  * at no more (it is quadratic in the chain for name constraints). */
 #define DIAGNOSE_MAX 16
-/* Names of one certificate looked at per type (a hostile SAN list). */
-#define DIAGNOSE_NAMES_MAX 64
+/* Names of one certificate looked at to find the one a CA's nameConstraints
+ * refuse (only for the first refused certificate; a hostile SAN list). */
+#define DIAGNOSE_NAMES_MAX 256
 
 /* The CAs above chain[0]: positions 1..n-1 of the chain, then the trust
  * anchor (copy, *anchor to free) when found. Returns the count. */
@@ -371,11 +372,14 @@ static int check_name_constraints(mutls_verdict *out, const char *who, mutls_x50
 		/* below cas[k] (chain position k + 1): chain[0..k] */
 		for (size_t j = 0; j <= k; j++) {
 			for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
-				char name[300], permitted[400], excluded[400], rules[820];
+				char name[520], permitted[400], excluded[400], rules[820];
 				if (gnutls_x509_name_constraints_check_crt(nc, types[t], chain[j]->crt))
 					continue;
 				if (!refused_name(name, sizeof(name), nc, chain[j]->crt, types[t]))
-					snprintf(name, sizeof(name), "its subject %s", chain[j]->label);
+					snprintf(name, sizeof(name), "a %s name (its subject %s, or a subjectAltName "
+						"past the first %d)", types[t] == GNUTLS_SAN_DNSNAME ? "DNS" :
+						types[t] == GNUTLS_SAN_IPADDRESS ? "IP" : "email", chain[j]->label,
+						DIAGNOSE_NAMES_MAX);
 				describe_subtrees(permitted, sizeof(permitted), nc,
 					gnutls_x509_name_constraints_get_permitted);
 				describe_subtrees(excluded, sizeof(excluded), nc,
