@@ -372,7 +372,7 @@ static int check_name_constraints(mutls_verdict *out, const char *who, mutls_x50
 		/* below cas[k] (chain position k + 1): chain[0..k] */
 		for (size_t j = 0; j <= k; j++) {
 			for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
-				char name[520], permitted[400], excluded[400], rules[820];
+				char name[520], permitted[300], excluded[300], rules[700];
 				if (gnutls_x509_name_constraints_check_crt(nc, types[t], chain[j]->crt))
 					continue;
 				if (!refused_name(name, sizeof(name), nc, chain[j]->crt, types[t]))
@@ -384,7 +384,7 @@ static int check_name_constraints(mutls_verdict *out, const char *who, mutls_x50
 					gnutls_x509_name_constraints_get_permitted);
 				describe_subtrees(excluded, sizeof(excluded), nc,
 					gnutls_x509_name_constraints_get_excluded);
-				snprintf(rules, sizeof(rules), "%s%s%s%s%s", *permitted ? "permitted: " : "",
+				snprintf(rules, sizeof(rules), "%s%.299s%s%s%.299s", *permitted ? "permitted: " : "",
 					permitted, *permitted && *excluded ? "; " : "",
 					*excluded ? "excluded: " : "", excluded);
 				if (j == 0)
@@ -396,8 +396,8 @@ static int check_name_constraints(mutls_verdict *out, const char *who, mutls_x50
 						"has in its chain the CA certificate %s naming %s, which the name "
 						"constraints of CA %s do not allow (%s)", chain[j]->label, name,
 						labels[k], rules);
-				snprintf(detail, cap, "%s names %s, outside the name constraints of CA %s (%s)",
-					chain[j]->label, name, labels[k], rules);
+				snprintf(detail, cap, "%.200s names %.300s, outside the name constraints of CA "
+					"%.200s (%.300s)", chain[j]->label, name, labels[k], rules);
 				gnutls_x509_name_constraints_deinit(nc);
 				return 1;
 			}
