@@ -1118,3 +1118,33 @@ TEST(revocation_trace_says_which_crl_covers)
 	mutls_testca_free(other);
 	fixture_free(&f);
 }
+
+/* A leaf whose issuer is trusted but whose signature that issuer did not
+ * make (a flipped bit): said as such, not "issued by an unknown CA". */
+TEST(bad_signature_under_a_known_issuer_is_named)
+{
+	test_pki pki;
+	mutls_config *trust;
+	const unsigned char *der;
+	unsigned char *copy;
+	size_t len;
+	mutls_x509 *bad;
+	unsigned reasons = 0;
+
+	pki_make(&pki);
+	trust = config_with(NULL, pki.ca);
+	mutls_x509_der(&der, &len, mutls_identity_certificate(pki.server_id));
+	copy = malloc(len);
+	memcpy(copy, der, len);
+	copy[len - 5] ^= 1; /* inside the signature value */
+	CHECK_OK(mutls_x509_from_der(&bad, copy, len));
+	CHECK_INT(mutls_x509_verify(&reasons, bad, NULL, 0, trust, NULL, MUTLS_PURPOSE_ANY), MUTLS_EVERIFY);
+	CHECK_INT(reasons, MUTLS_REASON_UNKNOWN_ISSUER);
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()),
+		"certificate CN=orders has a signature that does not verify with the key of its issuer "
+		"(issuer CN=mutls test root)");
+	mutls_x509_unref(bad);
+	free(copy);
+	mutls_config_unref(trust);
+	pki_free(&pki);
+}

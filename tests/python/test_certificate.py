@@ -215,3 +215,16 @@ def test_dns_wildcard_peers_refuse_a_nul_in_the_label(pki: PKI, tmp_path: pathli
         with pytest.raises(mutls.CertificateVerifyError) as info:
             leaf.verify(pki.ca, peers=["dns:*.svc.local"])
         assert info.value.reasons == ["policy"]
+
+
+def test_bad_signature_under_a_known_issuer_is_named(pki: PKI) -> None:
+    """Issue 11 #12: a chain that names a trusted issuer but whose signature
+    does not verify said "issued by an unknown CA"."""
+    der = bytearray(pki.server_id.certificate.der)
+    der[-5] ^= 1  # inside the signature value
+    bad = mutls.Certificate.from_der(bytes(der))
+    with pytest.raises(mutls.CertificateVerifyError) as info:
+        bad.verify(pki.ca)
+    assert info.value.reasons == ["unknown-issuer"]
+    assert "has a signature that does not verify with the key of its issuer (issuer CN=mutls test root)" \
+        in str(info.value)
