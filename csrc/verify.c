@@ -283,8 +283,10 @@ static size_t chain_cas(gnutls_x509_crt_t *cas, const char **labels, char *ancho
 		cas[m] = chain[i]->crt;
 		labels[m++] = chain[i]->label;
 	}
-	if (m < DIAGNOSE_MAX && gnutls_x509_trust_list_get_issuer(cfg->tlist, chain[n - 1]->crt,
-			anchor, GNUTLS_TL_GET_COPY) >= 0) {
+	/* a chain that ends with its self-signed root already holds the anchor */
+	if (m < DIAGNOSE_MAX && !gnutls_x509_crt_check_issuer(chain[n - 1]->crt, chain[n - 1]->crt) &&
+	    gnutls_x509_trust_list_get_issuer(cfg->tlist, chain[n - 1]->crt, anchor,
+			GNUTLS_TL_GET_COPY) >= 0) {
 		anchor_label(anchor_name, anchor_cap, *anchor);
 		cas[m] = *anchor;
 		labels[m++] = anchor_name;
@@ -424,8 +426,8 @@ static int explain_signer_failure(mutls_verdict *out, const char *who, const mut
 	if (n > DIAGNOSE_MAX)
 		return 0;
 	m = chain_cas(cas, labels, anchor_name, sizeof(anchor_name), &anchor, cfg, chain, n);
-	/* 1. a signer that is not a CA at all */
-	for (size_t k = 0; k < m && !done; k++) {
+	/* 1. a signer that is not a CA at all (a trust anchor need not say so) */
+	for (size_t k = 0; k < m - (anchor ? 1 : 0) && !done; k++) {
 		unsigned critical = 0, ca = 0;
 		int pathlen = -1;
 		if (gnutls_x509_crt_get_basic_constraints(cas[k], &critical, &ca, &pathlen) >= 0 && ca)

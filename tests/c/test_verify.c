@@ -927,6 +927,16 @@ TEST(path_length_of_the_root_is_named)
 		"orders.internal", MUTLS_PURPOSE_SERVER), MUTLS_EVERIFY);
 	CHECK_INT(reasons, MUTLS_REASON_PATH_LENGTH);
 	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "CA CN=limited root allows");
+	/* the same when the peer also sends the root: it is counted once */
+	{
+		mutls_x509 *chain2[2] = { mutls_identity_chain_at(id, 1), mutls_testca_certificate(root) };
+		CHECK_INT(mutls_x509_verify(&reasons, mutls_identity_certificate(id), chain2, 2, trust,
+			"orders.internal", MUTLS_PURPOSE_SERVER), MUTLS_EVERIFY);
+		CHECK_INT(reasons, MUTLS_REASON_PATH_LENGTH);
+		CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "CA CN=limited root allows: its "
+			"path length limit (pathLenConstraint) is 0, but 1 CA certificate comes below it "
+			"(CN=mutls test intermediate)");
+	}
 	mutls_config_unref(trust);
 	mutls_identity_free(id);
 	mutls_testca_free(inter);
