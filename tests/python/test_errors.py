@@ -839,3 +839,47 @@ def test_unknown_critical_extension(pki: PKI, run_pair: Any, tmp_path: Any) -> N
     client_refuses(p, ["unknown-critical-extension"], "unsupported_certificate",
                    "server certificate CN=orders has a critical extension that is not understood "
                    "(OID 1.3.6.1.4.1.55555.1)")
+
+
+def _crl(ca: mutls.TestCA, this_update: datetime.timedelta, next_update: datetime.timedelta) -> str:
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    key = serialization.load_pem_private_key(ca.key_pem.encode(), None)
+    issuer = x509.load_pem_x509_certificate(ca.cert_pem.encode()).subject
+    now = datetime.datetime.now(datetime.timezone.utc)
+    crl = (x509.CertificateRevocationListBuilder().issuer_name(issuer)
+           .last_update(now + this_update).next_update(now + next_update)
+           .sign(key, hashes.SHA256()))
+    return crl.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_unusable_crls_say_why() -> None:
+    """Issue 11 #12: an expired or not-yet-valid CRL was refused as 'not
+    signed by a trusted CA'."""
+    ca = loadable_ca()
+    day = datetime.timedelta(days=1)
+    assert mutls.Config(trust=ca, crl=_crl(ca, -day, day))
+    with pytest.raises(mutls.ConfigError) as info:
+        mutls.Config(trust=ca, crl=_crl(ca, -10 * day, -day))
+    assert "the CRL of CN=sha1 test root expired at " in str(info.value)
+    with pytest.raises(mutls.ConfigError) as info:
+        mutls.Config(trust=ca, crl=_crl(ca, day, 10 * day))
+    assert "the CRL of CN=sha1 test root is not valid until " in str(info.value)
+    with pytest.raises(mutls.ConfigError) as info:
+        mutls.Config(trust=mutls.TestCA(), crl=_crl(ca, -day, day))
+    assert "the CRL of CN=sha1 test root is not signed by a trusted CA" in str(info.value)
+
+
+def test_revocation_trace_says_whether_a_crl_covers_the_issuer(pki: PKI, run_pair: Any) -> None:
+    """Issue 11 #12: the trace said 'not on any of 1 CRL' when no loaded CRL
+    covered the peer's issuer."""
+    other = mutls.TestCA("other CA")
+    for crl, want in ((other.crl_pem, "no loaded CRL covers its issuer CN=mutls test root (1 CRL loaded, for other CAs)"),
+                      (pki.ca.crl_pem, "not on the CRL of its issuer CN=mutls test root")):
+        events: List[Any] = []
+        scfg = pki.server_config(trust=[pki.ca, other], crl=crl, trace=events.append)
+        p = run_pair(pki.client_config(), scfg)
+        assert p.ok
+        details = [ev.detail for ev in events if ev.kind == "check" and ev.name == "revocation"]
+        assert details == [want]
