@@ -986,6 +986,29 @@ TEST(revoked_intermediate_is_named)
 	expect_server_refuses(&f, MUTLS_EVERIFY, MUTLS_REASON_REVOKED, 44, want);
 	free(serial);
 	mutls_free(crl);
+	/* and a leaf revoked by the intermediate's own CRL is the leaf, with its serial */
+	{
+		mutls_testca *inter2;
+		mutls_identity *id2 = leaf_under(&inter2, f.pki.ca, NULL, 0);
+		mutls_config *trust = config_with(NULL, f.pki.ca);
+		mutls_x509 *chain1[1] = { mutls_identity_chain_at(id2, 1) };
+		unsigned reasons = 0;
+		CHECK_OK(mutls_testca_revoke(inter2, mutls_identity_certificate(id2)));
+		CHECK_OK(mutls_testca_crl_pem(&crl, inter2));
+		CHECK_OK(mutls_config_add_trust(trust, mutls_testca_cert_pem(inter2)));
+		CHECK_OK(mutls_config_add_crl(trust, crl));
+		CHECK_OK(mutls_x509_serial(&serial, mutls_identity_certificate(id2)));
+		CHECK_INT(mutls_x509_verify(&reasons, mutls_identity_certificate(id2), chain1, 1, trust,
+			NULL, MUTLS_PURPOSE_CLIENT), MUTLS_EVERIFY);
+		CHECK_INT(reasons, MUTLS_REASON_REVOKED);
+		snprintf(want, sizeof(want), "certificate CN=payments has been revoked (serial %s)", serial);
+		CHECK_CONTAINS(mutls_error_message(mutls_error_last()), want);
+		free(serial);
+		mutls_free(crl);
+		mutls_config_unref(trust);
+		mutls_identity_free(id2);
+		mutls_testca_free(inter2);
+	}
 	mutls_identity_free(id);
 	mutls_testca_free(inter);
 	fixture_free(&f);
