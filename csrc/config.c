@@ -1,6 +1,7 @@
 /* Config: identity, trust, peer policy, hooks, versions. Built by setters,
  * frozen by its first session, then shared read-only. */
 #include "config.h"
+#include "verify.h"
 #include "chain_cache.h"
 #include "session_cache.h"
 
@@ -101,6 +102,7 @@ void mutls_config_unref(mutls_config *cfg)
 	pthread_mutex_destroy(&cfg->lock);
 	pthread_mutex_destroy(&cfg->keylog_lock);
 	mutls__chain_cache_clear(cfg);
+	mutls__crl_issuers_free(cfg);
 	pthread_mutex_destroy(&cfg->chains_lock);
 	mutls__session_cache_free(cfg->session_cache);
 	free(cfg);
@@ -430,6 +432,7 @@ int mutls_config_add_crl(mutls_config *cfg, const char *source)
 	gnutls_datum_t data;
 	char *owned = NULL;
 	const char *label;
+	char why[600];
 	int pem, rc;
 
 	CHECK_MUTABLE(cfg, "crl");
@@ -440,15 +443,17 @@ int mutls_config_add_crl(mutls_config *cfg, const char *source)
 		free(owned);
 		return mutls__error(MUTLS_ECONFIG, "%s: no \"-----BEGIN X509 CRL-----\" block found", label);
 	}
-	/* GNUTLS_TL_VERIFY_CRL drops CRLs not signed by a trusted CA. */
+	/* GNUTLS_TL_VERIFY_CRL drops CRLs not signed by a trusted CA (and
+	 * expired ones, ...): mutls__crl_inspect says which and why. */
+	mutls__crl_inspect(why, sizeof(why), cfg, &data, pem);
 	rc = gnutls_x509_trust_list_add_trust_mem(cfg->tlist, NULL, &data,
 		pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, GNUTLS_TL_VERIFY_CRL, 0);
 	free(owned);
 	if (rc < 0)
 		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: not a readable CRL", label);
 	if (rc == 0)
-		return mutls__error(MUTLS_ECONFIG,
-			"%s: the CRL is not signed by a trusted CA (add its CA with trust first)", label);
+		return mutls__error(MUTLS_ECONFIG, "%s: %s", label, *why ? why :
+			"the CRL is not signed by a trusted CA (add its CA with trust first)");
 	cfg->crl_count += rc;
 	return 0;
 }

@@ -49,6 +49,8 @@ struct mutls_config {
 	gnutls_x509_trust_list_t tlist;     /* owned by cred once frozen */
 	int trust_count;
 	int crl_count;
+	gnutls_datum_t *crl_issuers;        /* raw issuer DNs of the usable CRLs (verify.c) */
+	size_t crl_issuer_count;
 	mutls_x509 **own_chain;
 	size_t own_chain_len;
 	mutls_password_cb password_cb;

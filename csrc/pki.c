@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,11 @@ static const struct {
 	{ "rsa2048", MUTLS_KEY_RSA2048 },
 	{ "rsa3072", MUTLS_KEY_RSA3072 },
 	{ "rsa4096", MUTLS_KEY_RSA4096 },
+	/* deliberately weak, for tests of the key-size check only */
+	{ "rsa512", MUTLS_KEY_RSA512 },
+	{ "rsa1024", MUTLS_KEY_RSA1024 },
+	{ "dsa1024", MUTLS_KEY_DSA1024 },
+	{ "p192", MUTLS_KEY_P192 },
 };
 
 int mutls_key_type_from_name(mutls_key_type *out, const char *name)
@@ -81,7 +87,8 @@ int mutls_key_type_from_name(mutls_key_type *out, const char *name)
 		}
 	}
 	return mutls__error(MUTLS_EUSAGE,
-		"unknown key type \"%s\" (expected p256, p384, ed25519, rsa2048, rsa3072 or rsa4096)",
+		"unknown key type \"%s\" (expected p256, p384, ed25519, rsa2048, rsa3072 or rsa4096; "
+		"test-only weak keys: rsa512, rsa1024, dsa1024, p192)",
 		name);
 }
 
@@ -192,6 +199,13 @@ static int generate_key(gnutls_x509_privkey_t *out, gnutls_digest_algorithm_t *d
 	case MUTLS_KEY_RSA2048: pk = GNUTLS_PK_RSA; bits = 2048; break;
 	case MUTLS_KEY_RSA3072: pk = GNUTLS_PK_RSA; bits = 3072; break;
 	case MUTLS_KEY_RSA4096: pk = GNUTLS_PK_RSA; bits = 4096; break;
+	case MUTLS_KEY_RSA512: pk = GNUTLS_PK_RSA; bits = 512; break;
+	case MUTLS_KEY_RSA1024: pk = GNUTLS_PK_RSA; bits = 1024; break;
+	case MUTLS_KEY_DSA1024: pk = GNUTLS_PK_DSA; bits = 1024; break;
+	case MUTLS_KEY_P192:
+		pk = GNUTLS_PK_ECDSA;
+		bits = GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP192R1);
+		break;
 	default:
 		return mutls__error(MUTLS_EUSAGE, "unknown key type %d", (int)type);
 	}
@@ -365,9 +379,12 @@ static int set_sign_algo(mutls_testca *ca, mutls_key_type type)
 		0x48, 0xce, 0x3d, 0x04, 0x03, 0x03 };
 	static const unsigned char rsa_sha256[] = { 0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86,
 		0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00 };
+	static const unsigned char dsa_sha256[] = { 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86,
+		0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x02 };
 
 	switch (type) {
 	case MUTLS_KEY_P256:
+	case MUTLS_KEY_P192:
 		ca->sign_algo = GNUTLS_SIGN_ECDSA_SHA256;
 		ca->sig_alg_der = ecdsa_sha256;
 		ca->sig_alg_der_len = sizeof(ecdsa_sha256);
@@ -385,9 +402,16 @@ static int set_sign_algo(mutls_testca *ca, mutls_key_type type)
 	case MUTLS_KEY_RSA2048:
 	case MUTLS_KEY_RSA3072:
 	case MUTLS_KEY_RSA4096:
+	case MUTLS_KEY_RSA512:
+	case MUTLS_KEY_RSA1024:
 		ca->sign_algo = GNUTLS_SIGN_RSA_SHA256;
 		ca->sig_alg_der = rsa_sha256;
 		ca->sig_alg_der_len = sizeof(rsa_sha256);
+		break;
+	case MUTLS_KEY_DSA1024:
+		ca->sign_algo = GNUTLS_SIGN_DSA_SHA256;
+		ca->sig_alg_der = dsa_sha256;
+		ca->sig_alg_der_len = sizeof(dsa_sha256);
 		break;
 	default:
 		return mutls__error(MUTLS_EUSAGE, "unknown key type %d", (int)type);
@@ -395,9 +419,32 @@ static int set_sign_algo(mutls_testca *ca, mutls_key_type type)
 	return 0;
 }
 
+/* nameConstraints (critical, as RFC 5280 wants) permitting the DNS subtrees. */
+static int set_name_constraints(gnutls_x509_crt_t crt, const mutls_testca_options *opts,
+	const char *ctx)
+{
+	gnutls_x509_name_constraints_t nc = NULL;
+	int rc;
+
+	if ((rc = gnutls_x509_name_constraints_init(&nc)) < 0)
+		return mutls__error_gnutls(MUTLS_ENOMEM, rc, "%s: cannot allocate", ctx);
+	for (size_t i = 0; i < opts->permitted_dns_count && rc >= 0; i++) {
+		gnutls_datum_t name = { (unsigned char *)opts->permitted_dns[i],
+			(unsigned)strlen(opts->permitted_dns[i]) };
+		rc = gnutls_x509_name_constraints_add_permitted(nc, GNUTLS_SAN_DNSNAME, &name);
+	}
+	if (rc >= 0)
+		rc = gnutls_x509_crt_set_name_constraints(crt, nc, 1);
+	gnutls_x509_name_constraints_deinit(nc);
+	if (rc < 0)
+		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: cannot set nameConstraints", ctx);
+	return 0;
+}
+
 static int make_ca(mutls_testca **out, mutls_testca *parent, const mutls_testca_options *opts)
 {
 	static const mutls_testca_options defaults = MUTLS_TESTCA_OPTIONS_INIT;
+	mutls_testca_options v2;
 	const char *ctx = parent ? "intermediate CA" : "test CA";
 	const char *name;
 	unsigned char serial[SERIAL_LEN];
@@ -413,9 +460,25 @@ static int make_ca(mutls_testca **out, mutls_testca *parent, const mutls_testca_
 	*out = NULL;
 	if (!opts)
 		opts = &defaults;
+	if (opts->version == 1) {
+		/* the fields before path_length; the rest as by default */
+		v2 = defaults;
+		memcpy(&v2, opts, offsetof(mutls_testca_options, path_length));
+		v2.version = MUTLS_TESTCA_OPTIONS_VERSION;
+		opts = &v2;
+	}
 	if (opts->version != MUTLS_TESTCA_OPTIONS_VERSION)
 		return mutls__error(MUTLS_EUSAGE, "%s: unsupported options version %u", ctx,
 			opts->version);
+	if (opts->path_length < -1)
+		return mutls__error(MUTLS_EUSAGE, "%s: path_length must be -1 (no limit) or more, not %d",
+			ctx, opts->path_length);
+	if (opts->permitted_dns_count && !opts->permitted_dns)
+		return mutls__error(MUTLS_EUSAGE, "%s: permitted_dns_count is %zu but permitted_dns is NULL",
+			ctx, opts->permitted_dns_count);
+	for (size_t i = 0; i < opts->permitted_dns_count; i++)
+		if (!opts->permitted_dns[i] || !*opts->permitted_dns[i])
+			return mutls__error(MUTLS_EUSAGE, "%s: permitted_dns[%zu] is empty", ctx, i);
 	name = opts->name ? opts->name : parent ? "mutls test intermediate" : "mutls test CA";
 	if (!*name)
 		return mutls__error(MUTLS_EUSAGE, "%s: name is empty", ctx);
@@ -461,7 +524,9 @@ static int make_ca(mutls_testca **out, mutls_testca *parent, const mutls_testca_
 	TRY(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
 		name, (unsigned)strlen(name)), "common name");
 	TRY(gnutls_x509_crt_set_basic_constraints(crt,
-		(opts->flags & MUTLS_CA_NOT_A_CA) ? 0 : 1, -1), "basicConstraints");
+		(opts->flags & MUTLS_CA_NOT_A_CA) ? 0 : 1, opts->path_length), "basicConstraints");
+	if (opts->permitted_dns_count && (rc = set_name_constraints(crt, opts, ctx)) < 0)
+		goto done;
 	TRY(gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN |
 		GNUTLS_KEY_DIGITAL_SIGNATURE),
 		"keyUsage");

@@ -112,8 +112,40 @@ bad:
 	}
 }
 
+/* A certificate's DNS name is only compared when it is one: labels of
+ * letters, digits, '-' and '_' (1 to 63 of them; the first may be a lone
+ * '*'), no NUL or other byte that would let "x\0y.svc.local" pass as a
+ * label under svc.local. */
+static int dns_name_ok(const char *name, size_t len)
+{
+	size_t label = 0;
+
+	if (len == 0 || len > 253)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (c == '*' && i == 0 && (len == 1 || name[1] == '.')) {
+			label = 1;
+			continue;
+		}
+		/* ASCII only, whatever the locale (Python sets LC_CTYPE) */
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_') || ++label > 63)
+			return 0;
+	}
+	return label > 0;
+}
+
 static int dns_matches(const char *pattern, const char *name, size_t name_len)
 {
+	if (!dns_name_ok(name, name_len))
+		return 0;
 	if (strncmp(pattern, "*.", 2) == 0) {
 		/* "*.svc.local" matches exactly one label before "svc.local". */
 		const char *dot = memchr(name, '.', name_len);

@@ -40,4 +40,14 @@ void mutls__verdict_add(mutls_verdict *v, const char *who, unsigned reason,
 /* The alert to send for a set of reasons (the most specific one wins). */
 int mutls__alert_for_reasons(unsigned reasons);
 
+/*
+ * Looks at the CRLs in data (PEM or DER) against cfg's trust anchors:
+ * records the issuers of the usable ones (for the revocation trace) and
+ * returns how many cannot be used, why the first cannot in why ("the CRL
+ * of CN=x expired at ..."). Call before adding them to the trust list.
+ */
+int mutls__crl_inspect(char *why, size_t cap, mutls_config *cfg, const gnutls_datum_t *data,
+	int pem);
+void mutls__crl_issuers_free(mutls_config *cfg);
+
 #endif

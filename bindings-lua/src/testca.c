@@ -95,10 +95,30 @@ static mutls_key_type opt_key_type(lua_State *L, int opts)
 	return kt;
 }
 
+static const char *const *opt_list(lua_State *L, int opts, const char *key, size_t *count);
+
+/* path_length: nil (no limit) or an integer 0..1000 */
+static int opt_path_length(lua_State *L, int opts)
+{
+	lua_Number v;
+	lua_getfield(L, opts, "path_length");
+	if (lua_isnil(L, -1)) {
+		lua_pop(L, 1);
+		return -1;
+	}
+	if (lua_type(L, -1) != LUA_TNUMBER)
+		luaL_error(L, "option 'path_length' must be an integer, not %s", luaL_typename(L, -1));
+	v = lua_tonumber(L, -1);
+	lua_pop(L, 1);
+	if (v != (lua_Number)(int)v || v < 0 || v > 1000)
+		luaL_error(L, "option 'path_length' must be an integer from 0 to 1000");
+	return (int)v;
+}
+
 static void ca_options(lua_State *L, int opts, mutls_testca_options *o, int intermediate)
 {
 	static const char *const allowed[] = { "name", "key_type", "not_before", "not_after",
-		"not_ca", NULL };
+		"not_ca", "path_length", "permitted_dns", NULL };
 	lm_check_options(L, opts, intermediate ? "ca:intermediate" : "mutls.testca", allowed);
 	o->name = lm_optstring_field(L, opts, "name"); /* left on the stack: it anchors o->name */
 	o->key_type = opt_key_type(L, opts);
@@ -106,6 +126,8 @@ static void ca_options(lua_State *L, int opts, mutls_testca_options *o, int inte
 	o->not_after = opt_time(L, opts, "not_after");
 	if (lm_optbool_field(L, opts, "not_ca", 0))
 		o->flags |= MUTLS_CA_NOT_A_CA;
+	o->path_length = opt_path_length(L, opts);
+	o->permitted_dns = opt_list(L, opts, "permitted_dns", &o->permitted_dns_count);
 }
 
 /* mutls.testca{ name=, key_type=, not_before=, not_after= } */

@@ -142,9 +142,11 @@ class TestCA:
         cls,
         name: str | None = None,
         *,
-        key_type: str = "p256",
+        key_type: str = "p256",  # also the test-only weak "rsa512", "rsa1024", "dsa1024", "p192"
         not_before: _Time | None = None,
         not_after: _Time | None = None,
+        path_length: int | None = None,  # pathLenConstraint; None: no limit
+        permitted_dns: Sequence[str] = (),  # nameConstraints (permitted DNS subtrees)
     ) -> Self: ...
     @classmethod
     def load(cls, certificate: _Source, private_key: _Source, *, password: str | bytes | None = None) -> TestCA: ...
@@ -178,6 +180,8 @@ class TestCA:
         not_ca: bool = False,  # deliberately bad: a CA certificate with CA:FALSE
         not_before: _Time | None = None,
         not_after: _Time | None = None,
+        path_length: int | None = None,  # pathLenConstraint; None: no limit
+        permitted_dns: Sequence[str] = (),  # nameConstraints (permitted DNS subtrees)
     ) -> TestCA: ...
     def revoke(self, what: Identity | Certificate, /) -> None: ...
     def configure_trust(self, ctx: ssl.SSLContext) -> None: ...

@@ -45,6 +45,53 @@ static PyObject *wrap_identity(mutls_identity *id)
 
 /* ---- TestCA --------------------------------------------------------------- */
 
+static const char **names_array(PyObject *obj, const char *field, int allow_str,
+	PyObject **keep, size_t *count);
+
+/* What a CA's options borrow until mutls_testca_new/intermediate returns. */
+typedef struct {
+	PyObject *name_bytes;
+	PyObject *permitted_keep;
+	const char **permitted;
+} ca_borrowed;
+
+static void ca_borrowed_release(ca_borrowed *b)
+{
+	Py_CLEAR(b->name_bytes);
+	Py_CLEAR(b->permitted_keep);
+	PyMem_Free((void *)b->permitted);
+	b->permitted = NULL;
+}
+
+/* path_length: None (no limit) or an int >= 0; permitted_dns: names. */
+static int ca_constraints(mutls_testca_options *o, PyObject *path_length, PyObject *permitted,
+	ca_borrowed *b)
+{
+	if (path_length && path_length != Py_None) {
+		long v;
+		if (!PyLong_Check(path_length) || PyBool_Check(path_length)) {
+			PyErr_Format(PyExc_TypeError, "path_length: expected int or None, not %.100s",
+				Py_TYPE(path_length)->tp_name);
+			return -1;
+		}
+		v = PyLong_AsLong(path_length);
+		if (v == -1 && PyErr_Occurred())
+			return -1;
+		if (v < 0 || v > 1000) {
+			PyErr_Format(PyExc_ValueError, "path_length: expected 0 to 1000 or None, not %ld", v);
+			return -1;
+		}
+		o->path_length = (int)v;
+	}
+	if (permitted && permitted != Py_None) {
+		if (!(b->permitted = names_array(permitted, "permitted_dns", 0, &b->permitted_keep,
+				&o->permitted_dns_count)))
+			return -1;
+		o->permitted_dns = b->permitted;
+	}
+	return 0;
+}
+
 static int ca_options(mutls_testca_options *o, PyObject *name, PyObject *key_type,
 	PyObject *not_before, PyObject *not_after, PyObject **name_bytes)
 {
@@ -65,24 +112,31 @@ static int ca_options(mutls_testca_options *o, PyObject *name, PyObject *key_typ
 
 static PyObject *TestCA_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-	static char *kwlist[] = { "name", "key_type", "not_before", "not_after", NULL };
-	PyObject *name = Py_None, *key_type = NULL, *not_before = Py_None, *not_after = Py_None, *nb;
+	static char *kwlist[] = { "name", "key_type", "not_before", "not_after", "path_length",
+		"permitted_dns", NULL };
+	PyObject *name = Py_None, *key_type = NULL, *not_before = Py_None, *not_after = Py_None;
+	PyObject *path_length = Py_None, *permitted = Py_None;
 	mutls_testca_options o = MUTLS_TESTCA_OPTIONS_INIT;
+	ca_borrowed b = { NULL, NULL, NULL };
 	TestCAObject *self;
 	int rc;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$OOO:TestCA", kwlist, &name, &key_type,
-		&not_before, &not_after))
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$OOOOO:TestCA", kwlist, &name, &key_type,
+		&not_before, &not_after, &path_length, &permitted))
 		return NULL;
-	if (ca_options(&o, name, key_type, not_before, not_after, &nb) < 0)
+	if (ca_options(&o, name, key_type, not_before, not_after, &b.name_bytes) < 0)
 		return NULL;
+	if (ca_constraints(&o, path_length, permitted, &b) < 0) {
+		ca_borrowed_release(&b);
+		return NULL;
+	}
 	self = (TestCAObject *)type->tp_alloc(type, 0);
 	if (!self) {
-		Py_XDECREF(nb);
+		ca_borrowed_release(&b);
 		return NULL;
 	}
 	rc = mutls_testca_new(&self->ca, &o);
-	Py_XDECREF(nb);
+	ca_borrowed_release(&b);
 	if (rc < 0) {
 		self->ca = NULL;
 		Py_DECREF(self);
@@ -250,26 +304,33 @@ out:
 
 static PyObject *TestCA_intermediate(TestCAObject *self, PyObject *args, PyObject *kwds)
 {
-	static char *kwlist[] = { "name", "key_type", "not_ca", "not_before", "not_after", NULL };
-	PyObject *name = Py_None, *key_type = NULL, *not_before = Py_None, *not_after = Py_None, *nb;
+	static char *kwlist[] = { "name", "key_type", "not_ca", "not_before", "not_after",
+		"path_length", "permitted_dns", NULL };
+	PyObject *name = Py_None, *key_type = NULL, *not_before = Py_None, *not_after = Py_None;
+	PyObject *path_length = Py_None, *permitted = Py_None;
 	mutls_testca_options o = MUTLS_TESTCA_OPTIONS_INIT;
+	ca_borrowed b = { NULL, NULL, NULL };
 	TestCAObject *child;
 	int not_ca = 0, rc;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$OpOO:intermediate", kwlist, &name, &key_type,
-		&not_ca, &not_before, &not_after))
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$OpOOOO:intermediate", kwlist, &name, &key_type,
+		&not_ca, &not_before, &not_after, &path_length, &permitted))
 		return NULL;
-	if (ca_options(&o, name, key_type, not_before, not_after, &nb) < 0)
+	if (ca_options(&o, name, key_type, not_before, not_after, &b.name_bytes) < 0)
 		return NULL;
+	if (ca_constraints(&o, path_length, permitted, &b) < 0) {
+		ca_borrowed_release(&b);
+		return NULL;
+	}
 	if (not_ca)
 		o.flags |= MUTLS_CA_NOT_A_CA;
 	child = (TestCAObject *)Py_TYPE(self)->tp_alloc(Py_TYPE(self), 0);
 	if (!child) {
-		Py_XDECREF(nb);
+		ca_borrowed_release(&b);
 		return NULL;
 	}
 	rc = mutls_testca_intermediate(&child->ca, self->ca, &o);
-	Py_XDECREF(nb);
+	ca_borrowed_release(&b);
 	if (rc < 0) {
 		child->ca = NULL;
 		Py_DECREF(child);
@@ -338,7 +399,9 @@ static PyMethodDef TestCA_methods[] = {
 	  "from now (negative: the past). purpose: \"server\", \"client\", \"both\", \"none\"." },
 	{ "intermediate", (PyCFunction)(void (*)(void))TestCA_intermediate, METH_VARARGS | METH_KEYWORDS,
 	  "intermediate(name=None, *, key_type=\"p256\", not_ca=False, not_before=None,\n"
-	  "             not_after=None) -> TestCA: a CA signed by this one (not_ca: CA:FALSE)." },
+	  "             not_after=None, path_length=None, permitted_dns=()) -> TestCA: a CA\n"
+	  "signed by this one (not_ca: CA:FALSE; path_length: its pathLenConstraint;\n"
+	  "permitted_dns: its nameConstraints' permitted DNS subtrees)." },
 	{ "load", (PyCFunction)(void (*)(void))TestCA_load, METH_CLASS | METH_VARARGS | METH_KEYWORDS,
 	  "load(certificate, private_key, *, password=None) -> TestCA\n\n"
 	  "An existing CA (PEM text or file paths; the certificate may be followed by\n"
@@ -368,7 +431,8 @@ static PyType_Slot TestCA_slots[] = {
 	{ Py_tp_methods, TestCA_methods },
 	{ Py_tp_getset, TestCA_getset },
 	{ Py_tp_members, TestCA_members },
-	{ Py_tp_doc, "TestCA(name=None, *, key_type=\"p256\", not_before=None, not_after=None)\n\n"
+	{ Py_tp_doc, "TestCA(name=None, *, key_type=\"p256\", not_before=None, not_after=None,\n"
+	             "       path_length=None, permitted_dns=())\n\n"
 	             "A test certificate authority made in memory: issue leaves for any case\n"
 	             "(names, validity, key type, purpose), intermediates, revocation and CRLs." },
 	{ 0, NULL }

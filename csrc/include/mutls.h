@@ -66,7 +66,8 @@ typedef enum {
 
 /* Reasons, as bits; names (mutls_reason_name): expired, not-yet-valid,
  * unknown-issuer, name-mismatch, revoked, bad-purpose, insecure-algorithm,
- * signer-not-ca, policy, hook. */
+ * signer-not-ca, policy, hook, name-constraints, path-length,
+ * unknown-critical-extension. */
 #define MUTLS_REASON_EXPIRED            (1u << 0)
 #define MUTLS_REASON_NOT_YET_VALID      (1u << 1)
 #define MUTLS_REASON_UNKNOWN_ISSUER     (1u << 2)
@@ -77,7 +78,10 @@ typedef enum {
 #define MUTLS_REASON_SIGNER_NOT_CA      (1u << 7)
 #define MUTLS_REASON_POLICY             (1u << 8)
 #define MUTLS_REASON_HOOK               (1u << 9)
-#define MUTLS_REASON_COUNT              10
+#define MUTLS_REASON_NAME_CONSTRAINTS   (1u << 10) /* a name outside a CA's nameConstraints */
+#define MUTLS_REASON_PATH_LENGTH        (1u << 11) /* more CAs below one than its pathLenConstraint allows */
+#define MUTLS_REASON_UNKNOWN_CRITICAL_EXTENSION (1u << 12) /* a critical extension nobody checks */
+#define MUTLS_REASON_COUNT              13
 
 /* Which side refused. */
 typedef enum {
@@ -509,10 +513,17 @@ typedef enum {
 	MUTLS_KEY_ED25519,
 	MUTLS_KEY_RSA2048,
 	MUTLS_KEY_RSA3072,
-	MUTLS_KEY_RSA4096
+	MUTLS_KEY_RSA4096,
+	/* Deliberately weak keys, only for tests of the key-size check (a
+	 * config refuses nothing, but verification refuses a chain with one). */
+	MUTLS_KEY_RSA512,
+	MUTLS_KEY_RSA1024,
+	MUTLS_KEY_DSA1024,
+	MUTLS_KEY_P192
 } mutls_key_type;
 
-/* Parse "p256", "p384", "ed25519", "rsa2048", "rsa3072", "rsa4096". */
+/* Parse "p256", "p384", "ed25519", "rsa2048", "rsa3072", "rsa4096" (and the
+ * test-only weak "rsa512", "rsa1024", "dsa1024", "p192"). */
 MUTLS_EXTERN int mutls_key_type_from_name(mutls_key_type *out, const char *name);
 
 /* Marks "not given" for times in the option structs. */
@@ -529,11 +540,18 @@ typedef struct {
 	int64_t not_before;    /* unix time; MUTLS_TIME_UNSET: now - 1 hour     */
 	int64_t not_after;     /* unix time; MUTLS_TIME_UNSET: now + 10 years   */
 	unsigned flags;        /* MUTLS_CA_NOT_A_CA                             */
+	/* version 2 */
+	int path_length;       /* basicConstraints pathLenConstraint: how many
+	                          CAs may follow this one; -1 (default): no limit */
+	const char *const *permitted_dns; /* nameConstraints: the DNS subtrees the */
+	size_t permitted_dns_count;       /* CA may name (none by default)     */
 } mutls_testca_options;
 
-#define MUTLS_TESTCA_OPTIONS_VERSION 1
+#define MUTLS_TESTCA_OPTIONS_VERSION 2 /* version 1 (without path_length and
+                                          permitted_dns) is still taken */
 #define MUTLS_TESTCA_OPTIONS_INIT \
-	{ MUTLS_TESTCA_OPTIONS_VERSION, NULL, MUTLS_KEY_P256, MUTLS_TIME_UNSET, MUTLS_TIME_UNSET, 0 }
+	{ MUTLS_TESTCA_OPTIONS_VERSION, NULL, MUTLS_KEY_P256, MUTLS_TIME_UNSET, MUTLS_TIME_UNSET, 0, \
+	  -1, NULL, 0 }
 
 typedef struct {
 	unsigned version;          /* MUTLS_ISSUE_OPTIONS_VERSION */

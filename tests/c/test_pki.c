@@ -109,6 +109,8 @@ TEST(key_type_from_name)
 		{ "p256", MUTLS_KEY_P256 }, { "p384", MUTLS_KEY_P384 },
 		{ "ed25519", MUTLS_KEY_ED25519 }, { "rsa2048", MUTLS_KEY_RSA2048 },
 		{ "rsa3072", MUTLS_KEY_RSA3072 }, { "rsa4096", MUTLS_KEY_RSA4096 },
+		{ "rsa512", MUTLS_KEY_RSA512 }, { "rsa1024", MUTLS_KEY_RSA1024 },
+		{ "dsa1024", MUTLS_KEY_DSA1024 }, { "p192", MUTLS_KEY_P192 },
 		{ "P256", MUTLS_KEY_P256 },
 	};
 	mutls_key_type t = MUTLS_KEY_RSA4096;
@@ -117,8 +119,8 @@ TEST(key_type_from_name)
 		CHECK_OK(mutls_key_type_from_name(&t, ok[i].name));
 		CHECK_INT(t, ok[i].type);
 	}
-	expect_error(mutls_key_type_from_name(&t, "dsa1024"), MUTLS_EUSAGE,
-		"unknown key type \"dsa1024\"");
+	expect_error(mutls_key_type_from_name(&t, "dsa2048"), MUTLS_EUSAGE,
+		"unknown key type \"dsa2048\"");
 	expect_error(mutls_key_type_from_name(&t, ""), MUTLS_EUSAGE, "unknown key type \"\"");
 	expect_error(mutls_key_type_from_name(&t, NULL), MUTLS_EUSAGE, "NULL");
 }
@@ -204,6 +206,72 @@ TEST(ca_options)
 	co.not_after = 1000000000;
 	expect_error(mutls_testca_new(&ca, &co), MUTLS_EUSAGE, "not_after is before not_before");
 	expect_error(mutls_testca_new(NULL, NULL), MUTLS_EUSAGE, "NULL");
+	co = (mutls_testca_options)MUTLS_TESTCA_OPTIONS_INIT;
+	co.path_length = -2;
+	expect_error(mutls_testca_new(&ca, &co), MUTLS_EUSAGE, "path_length must be -1");
+	co = (mutls_testca_options)MUTLS_TESTCA_OPTIONS_INIT;
+	co.permitted_dns_count = 1;
+	expect_error(mutls_testca_new(&ca, &co), MUTLS_EUSAGE, "permitted_dns is NULL");
+}
+
+/* The CA's certificate as a GnuTLS certificate (caller deinits). */
+static gnutls_x509_crt_t ca_crt(const mutls_testca *ca)
+{
+	gnutls_x509_crt_t crt;
+	const unsigned char *der;
+	size_t len;
+	gnutls_datum_t d;
+	mutls_x509_der(&der, &len, mutls_testca_certificate(ca));
+	d.data = (unsigned char *)der;
+	d.size = (unsigned)len;
+	CHECK(gnutls_x509_crt_init(&crt) == 0);
+	CHECK(gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_DER) == 0);
+	return crt;
+}
+
+/* Options of version 1 (before path_length and permitted_dns) are still
+ * taken, with no constraints; version 2 sets them. */
+TEST(ca_options_versions_and_constraints)
+{
+	gnutls_x509_crt_t crt;
+	static const char *const permitted[] = { "svc.local" };
+	mutls_testca_options co = MUTLS_TESTCA_OPTIONS_INIT;
+	mutls_testca *ca;
+	unsigned critical = 0, is_ca = 0;
+	int pathlen = 5;
+
+	co.version = 1;
+	co.name = "v1";
+	CHECK_OK(mutls_testca_new(&ca, &co));
+	crt = ca_crt(ca);
+	CHECK(gnutls_x509_crt_get_basic_constraints(crt, &critical, &is_ca, &pathlen) >= 0);
+	CHECK_INT(is_ca, 1);
+	CHECK_INT(pathlen, -1);
+	gnutls_x509_crt_deinit(crt);
+	mutls_testca_free(ca);
+
+	co = (mutls_testca_options)MUTLS_TESTCA_OPTIONS_INIT;
+	co.path_length = 0;
+	co.permitted_dns = permitted;
+	co.permitted_dns_count = 1;
+	CHECK_OK(mutls_testca_new(&ca, &co));
+	crt = ca_crt(ca);
+	CHECK(gnutls_x509_crt_get_basic_constraints(crt, &critical, &is_ca, &pathlen) >= 0);
+	CHECK_INT(pathlen, 0);
+	{
+		gnutls_x509_name_constraints_t nc;
+		unsigned type = 0;
+		gnutls_datum_t name;
+		CHECK(gnutls_x509_name_constraints_init(&nc) == 0);
+		CHECK(gnutls_x509_crt_get_name_constraints(crt, nc, 0, &critical) == 0);
+		CHECK_INT(critical, 1);
+		CHECK(gnutls_x509_name_constraints_get_permitted(nc, 0, &type, &name) == 0);
+		CHECK_INT(type, GNUTLS_SAN_DNSNAME);
+		CHECK(name.size == 9 && memcmp(name.data, "svc.local", 9) == 0);
+		gnutls_x509_name_constraints_deinit(nc);
+	}
+	gnutls_x509_crt_deinit(crt);
+	mutls_testca_free(ca);
 }
 
 TEST(leaf_defaults)

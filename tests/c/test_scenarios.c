@@ -144,6 +144,7 @@ static void split(list *l, const char *text)
 
 typedef struct {
 	mutls_testca *root, *other, *inter, *notca;
+	mutls_testca *weak_root, *weak_inter, *constrained, *limited, *sub;
 } cas;
 
 static mutls_testca *ca_named(cas *c, const char *which)
@@ -172,6 +173,43 @@ static mutls_testca *ca_named(cas *c, const char *which)
 			CHECK_OK(mutls_testca_intermediate(&c->notca, c->root, &o));
 		}
 		return c->notca;
+	}
+	if (strcmp(which, "weak-root") == 0) {
+		if (!c->weak_root) {
+			o.name = "mutls weak root";
+			o.key_type = MUTLS_KEY_RSA1024;
+			CHECK_OK(mutls_testca_new(&c->weak_root, &o));
+		}
+		return c->weak_root;
+	}
+	if (strcmp(which, "intermediate-rsa1024") == 0) {
+		if (!c->weak_inter) {
+			o.name = "mutls weak intermediate";
+			o.key_type = MUTLS_KEY_RSA1024;
+			CHECK_OK(mutls_testca_intermediate(&c->weak_inter, c->root, &o));
+		}
+		return c->weak_inter;
+	}
+	if (strcmp(which, "intermediate-constrained") == 0) {
+		static const char *const permitted[] = { "svc.local" };
+		if (!c->constrained) {
+			o.name = "mutls constrained intermediate";
+			o.permitted_dns = permitted;
+			o.permitted_dns_count = 1;
+			CHECK_OK(mutls_testca_intermediate(&c->constrained, c->root, &o));
+		}
+		return c->constrained;
+	}
+	if (strcmp(which, "intermediate-path0-sub") == 0) {
+		if (!c->sub) {
+			o.name = "mutls limited intermediate";
+			o.path_length = 0;
+			CHECK_OK(mutls_testca_intermediate(&c->limited, c->root, &o));
+			o.name = "mutls sub intermediate";
+			o.path_length = -1;
+			CHECK_OK(mutls_testca_intermediate(&c->sub, c->limited, &o));
+		}
+		return c->sub;
 	}
 	testlib_fail(__FILE__, __LINE__, "unknown CA \"%s\"", which);
 }
@@ -690,6 +728,11 @@ static void run_scenario(const scenario *sc)
 	mutls_testca_free(c.other);
 	mutls_testca_free(c.inter);
 	mutls_testca_free(c.notca);
+	mutls_testca_free(c.weak_root);
+	mutls_testca_free(c.weak_inter);
+	mutls_testca_free(c.constrained);
+	mutls_testca_free(c.sub);
+	mutls_testca_free(c.limited);
 	if (bad)
 		testlib_fail(__FILE__, __LINE__, "%s: %d difference(s) from the table", sc->id, bad);
 }

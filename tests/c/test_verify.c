@@ -390,8 +390,18 @@ TEST(peer_certificate_none)
 /* A server certificate made with GnuTLS directly from the test CA's key,
  * for what the test PKI will not make: a SHA-1 signature, or a raw
  * extension (oid, DER) such as a malformed one. */
+static char *custom_leaf_ext(mutls_testca *ca, char **key_pem, gnutls_digest_algorithm_t digest,
+	const char *ext_oid, const void *ext_der, size_t ext_len, unsigned critical);
+
 static char *custom_leaf(mutls_testca *ca, char **key_pem, gnutls_digest_algorithm_t digest,
 	const char *ext_oid, const void *ext_der, size_t ext_len)
+{
+	return custom_leaf_ext(ca, key_pem, digest, ext_oid, ext_der, ext_len, 0);
+}
+
+/* ... with the extension marked critical when critical. */
+static char *custom_leaf_ext(mutls_testca *ca, char **key_pem, gnutls_digest_algorithm_t digest,
+	const char *ext_oid, const void *ext_der, size_t ext_len, unsigned critical)
 {
 	gnutls_x509_crt_t crt, ca_crt;
 	gnutls_x509_privkey_t key, ca_key;
@@ -421,7 +431,7 @@ static char *custom_leaf(mutls_testca *ca, char **key_pem, gnutls_digest_algorit
 	gnutls_x509_crt_set_key(crt, key);
 	if (ext_oid) {
 		gnutls_datum_t ext = { (unsigned char *)ext_der, (unsigned)ext_len };
-		CHECK(gnutls_x509_crt_set_extension_by_oid(crt, ext_oid, ext.data, ext.size, 0) == 0);
+		CHECK(gnutls_x509_crt_set_extension_by_oid(crt, ext_oid, ext.data, ext.size, critical) == 0);
 	}
 	CHECK(gnutls_x509_crt_sign2(crt, ca_crt, ca_key, digest, 0) == 0);
 	CHECK(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &out) == 0);
@@ -583,4 +593,591 @@ TEST(plaintext_alert_in_tls13_is_a_refusal)
 	CHECK_INT(mutls_error_side(mutls_session_error(f.p.server)), MUTLS_SIDE_PEER);
 	CHECK_STR(session_message(f.p.server), "peer rejected our certificate (alert bad_certificate)");
 	fixture_free(&f);
+}
+
+/* ---- weak keys (issue 11, defect 1) ----------------------------------------
+ * A key under GnuTLS's MEDIUM profile (RSA/DSA < 2048 bits, P-192) anywhere
+ * in the chain (leaf, intermediate, trust anchor) is refused as
+ * insecure-algorithm, in both roles and both versions, and offline. Where
+ * TLS 1.3 itself cannot use the leaf's key (RSA-512 is too small for
+ * RSA-PSS; DSA has no TLS 1.3 signature scheme) the weak side fails its
+ * own handshake: then it is enough that nothing is accepted. */
+
+enum weak_at { WEAK_LEAF, WEAK_INTERMEDIATE, WEAK_ROOT };
+
+typedef struct {
+	mutls_testca *root, *inter; /* inter: NULL unless WEAK_INTERMEDIATE */
+	mutls_identity *id;          /* the weak side's identity */
+	test_pki good;               /* the other side (its own root) */
+} weak_pki;
+
+static void weak_pki_make(weak_pki *w, mutls_key_type weak, enum weak_at at, int server)
+{
+	mutls_testca_options ro = MUTLS_TESTCA_OPTIONS_INIT, io = MUTLS_TESTCA_OPTIONS_INIT;
+	mutls_issue_options lo = MUTLS_ISSUE_OPTIONS_INIT;
+	const char *dns[] = { "orders.internal" };
+	const char *uri[] = { "spiffe://example.org/payments" };
+
+	memset(w, 0, sizeof(*w));
+	pki_make(&w->good);
+	ro.name = "weak test root";
+	if (at == WEAK_ROOT)
+		ro.key_type = weak;
+	CHECK_OK(mutls_testca_new(&w->root, &ro));
+	if (at == WEAK_INTERMEDIATE) {
+		io.name = "weak test intermediate";
+		io.key_type = weak;
+		CHECK_OK(mutls_testca_intermediate(&w->inter, w->root, &io));
+	}
+	lo.cn = server ? "orders" : "payments";
+	if (server) {
+		lo.dns = dns;
+		lo.dns_count = 1;
+	} else {
+		lo.uri = uri;
+		lo.uri_count = 1;
+	}
+	lo.purpose = server ? MUTLS_PURPOSE_SERVER : MUTLS_PURPOSE_CLIENT;
+	if (at == WEAK_LEAF)
+		lo.key_type = weak;
+	CHECK_OK(mutls_testca_issue(&w->id, w->inter ? w->inter : w->root, &lo));
+}
+
+static void weak_pki_free(weak_pki *w)
+{
+	mutls_identity_free(w->id);
+	mutls_testca_free(w->inter);
+	mutls_testca_free(w->root);
+	pki_free(&w->good);
+}
+
+static const char *const weak_fragment[] = {
+	[MUTLS_KEY_RSA512] = "RSA key of 512 bits; at least 2048 are required",
+	[MUTLS_KEY_RSA1024] = "RSA key of 1024 bits; at least 2048 are required",
+	[MUTLS_KEY_DSA1024] = "DSA key of 1024 bits; at least 2048 are required",
+	[MUTLS_KEY_P192] = "ECDSA key on SECP192R1 (192 bits); at least 224 are required",
+};
+
+static const char *key_type_name(mutls_key_type t)
+{
+	return t == MUTLS_KEY_RSA512 ? "rsa512" : t == MUTLS_KEY_RSA1024 ? "rsa1024" :
+		t == MUTLS_KEY_DSA1024 ? "dsa1024" : t == MUTLS_KEY_P192 ? "p192" : "other";
+}
+
+static void weak_case(mutls_key_type weak, enum weak_at at, int server, const char *version)
+{
+	weak_pki w;
+	mutls_config *weak_cfg, *good_cfg, *ccfg, *scfg;
+	test_pair p;
+	const char *versions[] = { version };
+	mutls_session *verifier, *weak_side;
+	const mutls_error *e;
+	static const char *const where[] = { "leaf", "intermediate", "root" };
+
+	weak_pki_make(&w, weak, at, server);
+	weak_cfg = config_with(w.id, w.good.ca);
+	good_cfg = config_with(server ? w.good.client_id : w.good.server_id, NULL);
+	CHECK_OK(mutls_config_add_trust(good_cfg, mutls_testca_cert_pem(w.root)));
+	CHECK_OK(mutls_config_set_versions(weak_cfg, versions, 1));
+	CHECK_OK(mutls_config_set_versions(good_cfg, versions, 1));
+	ccfg = server ? good_cfg : weak_cfg;
+	scfg = server ? weak_cfg : good_cfg;
+	pair_run(&p, ccfg, "orders.internal", scfg);
+	verifier = server ? p.client : p.server;
+	weak_side = server ? p.server : p.client;
+	printf("\n    %s %s as %s, TLS %s: verifier [%s] %s", key_type_name(weak),
+		server ? "server" : "client", where[at], version,
+		mutls_code_name(session_code(verifier)), session_message(verifier));
+	/* never accepted */
+	CHECK(session_code(verifier) != 0 || session_code(weak_side) != 0);
+	CHECK_INT(mutls_session_verified(verifier), 0);
+	e = mutls_session_error(verifier);
+	if (at == WEAK_LEAF && (weak == MUTLS_KEY_DSA1024 || (strcmp(version, "1.3") == 0 &&
+	    (weak == MUTLS_KEY_RSA512 || weak == MUTLS_KEY_P192)))) {
+		/* the weak side cannot sign with its key (no DSA in the default
+		 * priority; TLS 1.3 has no scheme for P-192 and RSA-512 is too small
+		 * for RSA-PSS): refused before any chain check, by either side */
+		CHECK(!e || mutls_error_code(e) != MUTLS_EVERIFY ||
+			mutls_error_reasons(e) == MUTLS_REASON_INSECURE_ALGORITHM);
+	} else {
+		CHECK(e != NULL);
+		CHECK_STR(mutls_code_name(mutls_error_code(e)), "verify-failed");
+		CHECK_INT(mutls_error_reasons(e), MUTLS_REASON_INSECURE_ALGORITHM);
+		CHECK_INT(mutls_error_step(e), server ? MUTLS_STEP_SERVER_CERTIFICATE :
+			MUTLS_STEP_CLIENT_CERTIFICATE);
+		CHECK_INT(mutls_error_alert(e), 42);
+		CHECK_CONTAINS(mutls_error_message(e), server ? "server certificate CN=orders" :
+			"client certificate CN=payments");
+		CHECK_CONTAINS(mutls_error_message(e), weak_fragment[weak]);
+		CHECK_CONTAINS(mutls_error_message(e), at == WEAK_ROOT ? "trusted CA CN=weak test root" :
+			at == WEAK_INTERMEDIATE ? "CA certificate CN=weak test intermediate" : " has a");
+	}
+	pair_free(&p);
+	mutls_config_unref(weak_cfg);
+	mutls_config_unref(good_cfg);
+	weak_pki_free(&w);
+}
+
+static void weak_matrix(mutls_key_type weak)
+{
+	for (int at = WEAK_LEAF; at <= WEAK_ROOT; at++)
+		for (int server = 0; server <= 1; server++) {
+			weak_case(weak, (enum weak_at)at, server, "1.2");
+			weak_case(weak, (enum weak_at)at, server, "1.3");
+		}
+}
+
+/* a weak key in the chain is one of possibly several reasons, but never absent */
+TEST(weak_key_rsa512) { weak_matrix(MUTLS_KEY_RSA512); }
+TEST(weak_key_rsa1024) { weak_matrix(MUTLS_KEY_RSA1024); }
+TEST(weak_key_dsa1024) { weak_matrix(MUTLS_KEY_DSA1024); }
+TEST(weak_key_p192) { weak_matrix(MUTLS_KEY_P192); }
+
+/* Offline: the same check, for each weak key at each position. */
+TEST(weak_key_offline)
+{
+	static const mutls_key_type weak[] = { MUTLS_KEY_RSA512, MUTLS_KEY_RSA1024,
+		MUTLS_KEY_DSA1024, MUTLS_KEY_P192 };
+	for (size_t k = 0; k < sizeof(weak) / sizeof(weak[0]); k++) {
+		for (int at = WEAK_LEAF; at <= WEAK_ROOT; at++) {
+			weak_pki w;
+			mutls_config *trust;
+			mutls_x509 *inter[1];
+			unsigned reasons = 0;
+			weak_pki_make(&w, weak[k], (enum weak_at)at, 1);
+			trust = config_with(NULL, NULL);
+			CHECK_OK(mutls_config_add_trust(trust, mutls_testca_cert_pem(w.root)));
+			inter[0] = mutls_identity_chain_at(w.id, 1);
+			CHECK_INT(mutls_x509_verify(&reasons, mutls_identity_certificate(w.id), inter,
+				inter[0] ? 1 : 0, trust, "orders.internal", MUTLS_PURPOSE_SERVER), MUTLS_EVERIFY);
+			CHECK_INT(reasons, MUTLS_REASON_INSECURE_ALGORITHM);
+			CHECK_CONTAINS(mutls_error_message(mutls_error_last()), weak_fragment[weak[k]]);
+			mutls_config_unref(trust);
+			weak_pki_free(&w);
+		}
+	}
+}
+
+/* A stronger profile named in the priority string is taken: RSA-2048 is
+ * enough for MEDIUM (the default) but not for %PROFILE_HIGH (3072). */
+TEST(weak_key_priority_profile_high)
+{
+	weak_pki w;
+	mutls_config *trust;
+	unsigned reasons = 0;
+	weak_pki_make(&w, MUTLS_KEY_RSA2048, WEAK_LEAF, 1);
+	trust = config_with(NULL, NULL);
+	CHECK_OK(mutls_config_add_trust(trust, mutls_testca_cert_pem(w.root)));
+	CHECK_OK(mutls_x509_verify(&reasons, mutls_identity_certificate(w.id), NULL, 0, trust,
+		"orders.internal", MUTLS_PURPOSE_SERVER));
+	mutls_config_unref(trust);
+	trust = config_with(NULL, NULL);
+	CHECK_OK(mutls_config_set_priority(trust, "NORMAL:%PROFILE_HIGH"));
+	CHECK_OK(mutls_config_add_trust(trust, mutls_testca_cert_pem(w.root)));
+	CHECK_INT(mutls_x509_verify(&reasons, mutls_identity_certificate(w.id), NULL, 0, trust,
+		"orders.internal", MUTLS_PURPOSE_SERVER), MUTLS_EVERIFY);
+	CHECK_INT(reasons, MUTLS_REASON_INSECURE_ALGORITHM);
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()),
+		"certificate CN=orders has an RSA key of 2048 bits; at least 3072 are required");
+	/* a weaker profile does not lower the default */
+	mutls_config_unref(trust);
+	trust = config_with(NULL, NULL);
+	CHECK_OK(mutls_config_set_priority(trust, "NORMAL:%PROFILE_LOW"));
+	CHECK_OK(mutls_config_add_trust(trust, mutls_testca_cert_pem(w.root)));
+	CHECK_OK(mutls_x509_verify(&reasons, mutls_identity_certificate(w.id), NULL, 0, trust,
+		"orders.internal", MUTLS_PURPOSE_SERVER));
+	mutls_config_unref(trust);
+	weak_pki_free(&w);
+}
+
+/* ---- peers=dns:*.x against a name with a NUL (issue 11, defect 11) -------- */
+
+/* A leaf whose only SAN is dNSName "x\0y.svc.local" (raw DER: GnuTLS's
+ * setter stops at the NUL), and one with "x.svc.local" to show the pattern
+ * matches a clean name. */
+TEST(dns_wildcard_pattern_refuses_nul_in_label)
+{
+	static const unsigned char nul_san[] = { 0x30, 0x0f, 0x82, 0x0d,
+		'x', 0, 'y', '.', 's', 'v', 'c', '.', 'l', 'o', 'c', 'a', 'l' };
+	static const unsigned char clean_san[] = { 0x30, 0x0d, 0x82, 0x0b,
+		'x', '.', 's', 'v', 'c', '.', 'l', 'o', 'c', 'a', 'l' };
+	static const unsigned char bad_char_san[] = { 0x30, 0x0f, 0x82, 0x0d,
+		'x', '/', 'y', '.', 's', 'v', 'c', '.', 'l', 'o', 'c', 'a', 'l' };
+	test_pki pki;
+	mutls_config *trust;
+	unsigned reasons = 0;
+	char *key = NULL, *pem;
+	mutls_x509 *cert;
+
+	pki_make(&pki);
+	trust = config_with(NULL, pki.ca);
+	CHECK_OK(mutls_config_set_check_hostname(trust, 0));
+	CHECK_OK(mutls_config_add_peer_pattern(trust, "dns:*.svc.local"));
+
+	pem = custom_leaf(pki.ca, &key, GNUTLS_DIG_SHA256, "2.5.29.17", clean_san, sizeof(clean_san));
+	CHECK_OK(mutls_x509_from_pem(&cert, pem, strlen(pem)));
+	CHECK_OK(mutls_x509_verify(&reasons, cert, NULL, 0, trust, NULL, MUTLS_PURPOSE_ANY));
+	mutls_x509_unref(cert);
+	free(pem);
+	free(key);
+
+	pem = custom_leaf(pki.ca, &key, GNUTLS_DIG_SHA256, "2.5.29.17", nul_san, sizeof(nul_san));
+	CHECK_OK(mutls_x509_from_pem(&cert, pem, strlen(pem)));
+	CHECK_INT(mutls_x509_verify(&reasons, cert, NULL, 0, trust, NULL, MUTLS_PURPOSE_ANY),
+		MUTLS_EVERIFY);
+	CHECK_INT(reasons, MUTLS_REASON_POLICY);
+	mutls_x509_unref(cert);
+	free(pem);
+	free(key);
+
+	pem = custom_leaf(pki.ca, &key, GNUTLS_DIG_SHA256, "2.5.29.17", bad_char_san, sizeof(bad_char_san));
+	CHECK_OK(mutls_x509_from_pem(&cert, pem, strlen(pem)));
+	CHECK_INT(mutls_x509_verify(&reasons, cert, NULL, 0, trust, NULL, MUTLS_PURPOSE_ANY),
+		MUTLS_EVERIFY);
+	CHECK_INT(reasons, MUTLS_REASON_POLICY);
+	mutls_x509_unref(cert);
+	free(pem);
+	free(key);
+	mutls_config_unref(trust);
+	pki_free(&pki);
+}
+
+/* ---- the right words for each refusal (issue 11, defect 12) ---------------- */
+
+/* A leaf issued by an intermediate of the standard root made with io. */
+static mutls_identity *leaf_under(mutls_testca **inter, mutls_testca *root,
+	mutls_testca_options *io, int server)
+{
+	mutls_identity *id;
+	CHECK_OK(mutls_testca_intermediate(inter, root, io));
+	if (server)
+		id = pki_issue(*inter, "orders", "orders.internal", NULL, NULL, MUTLS_PURPOSE_SERVER, 0, 0);
+	else
+		id = pki_issue(*inter, "payments", NULL, NULL, "spiffe://example.org/payments",
+			MUTLS_PURPOSE_CLIENT, 0, 0);
+	return id;
+}
+
+TEST(name_constraints_violation_is_named)
+{
+	static const char *const permitted[] = { "svc.local" };
+	fixture f;
+	mutls_testca *inter;
+	mutls_testca_options io = MUTLS_TESTCA_OPTIONS_INIT;
+	mutls_identity *id;
+	pki_make(&f.pki);
+	io.name = "constrained intermediate";
+	io.permitted_dns = permitted;
+	io.permitted_dns_count = 1;
+	id = leaf_under(&inter, f.pki.ca, &io, 1);
+	f.scfg = config_with(id, f.pki.ca);
+	f.ccfg = config_with(f.pki.client_id, f.pki.ca);
+	run(&f, "orders.internal");
+	expect_client_refuses(&f, MUTLS_REASON_NAME_CONSTRAINTS, 48,
+		"server certificate CN=orders names DNS:orders.internal, which the name constraints of "
+		"CA CN=constrained intermediate do not allow (permitted: DNS:svc.local)");
+	mutls_identity_free(id);
+	mutls_testca_free(inter);
+	fixture_free(&f);
+}
+
+TEST(path_length_violation_is_named)
+{
+	fixture f;
+	mutls_testca *inter, *sub;
+	mutls_testca_options io = MUTLS_TESTCA_OPTIONS_INIT;
+	mutls_identity *id;
+	pki_make(&f.pki);
+	io.name = "limited intermediate";
+	io.path_length = 0;
+	CHECK_OK(mutls_testca_intermediate(&inter, f.pki.ca, &io));
+	io.name = "sub intermediate";
+	io.path_length = -1;
+	id = leaf_under(&sub, inter, &io, 0);
+	f.scfg = config_with(f.pki.server_id, f.pki.ca);
+	f.ccfg = config_with(id, f.pki.ca);
+	run(&f, "orders.internal");
+	expect_server_refuses(&f, MUTLS_EVERIFY, MUTLS_REASON_PATH_LENGTH, 48,
+		"client certificate CN=payments has a chain longer than CA CN=limited intermediate "
+		"allows: its path length limit (pathLenConstraint) is 0, but 1 CA certificate comes "
+		"below it (CN=sub intermediate)");
+	mutls_identity_free(id);
+	mutls_testca_free(sub);
+	mutls_testca_free(inter);
+	fixture_free(&f);
+}
+
+/* path_length on the trust anchor itself: root (0) -> intermediate -> leaf. */
+TEST(path_length_of_the_root_is_named)
+{
+	mutls_testca *root, *inter;
+	mutls_testca_options ro = MUTLS_TESTCA_OPTIONS_INIT;
+	mutls_identity *id;
+	mutls_config *trust;
+	mutls_x509 *chain1[1];
+	unsigned reasons = 0;
+	ro.name = "limited root";
+	ro.path_length = 0;
+	CHECK_OK(mutls_testca_new(&root, &ro));
+	id = leaf_under(&inter, root, NULL, 1);
+	trust = config_with(NULL, NULL);
+	CHECK_OK(mutls_config_add_trust(trust, mutls_testca_cert_pem(root)));
+	chain1[0] = mutls_identity_chain_at(id, 1);
+	CHECK_INT(mutls_x509_verify(&reasons, mutls_identity_certificate(id), chain1, 1, trust,
+		"orders.internal", MUTLS_PURPOSE_SERVER), MUTLS_EVERIFY);
+	CHECK_INT(reasons, MUTLS_REASON_PATH_LENGTH);
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "CA CN=limited root allows");
+	/* the same when the peer also sends the root: it is counted once */
+	{
+		mutls_x509 *chain2[2] = { mutls_identity_chain_at(id, 1), mutls_testca_certificate(root) };
+		CHECK_INT(mutls_x509_verify(&reasons, mutls_identity_certificate(id), chain2, 2, trust,
+			"orders.internal", MUTLS_PURPOSE_SERVER), MUTLS_EVERIFY);
+		CHECK_INT(reasons, MUTLS_REASON_PATH_LENGTH);
+		CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "CA CN=limited root allows: its "
+			"path length limit (pathLenConstraint) is 0, but 1 CA certificate comes below it "
+			"(CN=mutls test intermediate)");
+	}
+	mutls_config_unref(trust);
+	mutls_identity_free(id);
+	mutls_testca_free(inter);
+	mutls_testca_free(root);
+}
+
+TEST(unknown_critical_extension_is_named)
+{
+	static const unsigned char null_der[] = { 0x05, 0x00 };
+	fixture f;
+	char *key = NULL, *cert;
+	pki_make(&f.pki);
+	cert = custom_leaf_ext(f.pki.ca, &key, GNUTLS_DIG_SHA256, "1.3.6.1.4.1.55555.1", null_der,
+		sizeof(null_der), 1);
+	CHECK_OK(mutls_config_new(&f.scfg));
+	CHECK_OK(mutls_config_set_identity(f.scfg, cert, key, NULL));
+	CHECK_OK(mutls_config_add_trust(f.scfg, mutls_testca_cert_pem(f.pki.ca)));
+	f.ccfg = config_with(f.pki.client_id, f.pki.ca);
+	run(&f, "orders.internal");
+	expect_client_refuses(&f, MUTLS_REASON_UNKNOWN_CRITICAL_EXTENSION, 43,
+		"server certificate CN=orders has a critical extension that is not understood "
+		"(OID 1.3.6.1.4.1.55555.1)");
+	free(cert);
+	free(key);
+	fixture_free(&f);
+}
+
+TEST(revoked_intermediate_is_named)
+{
+	fixture f;
+	mutls_testca *inter;
+	mutls_testca_options io = MUTLS_TESTCA_OPTIONS_INIT;
+	mutls_identity *id;
+	char *crl = NULL, *serial = NULL, want[300];
+	pki_make(&f.pki);
+	io.name = "revoked intermediate";
+	id = leaf_under(&inter, f.pki.ca, &io, 0);
+	CHECK_OK(mutls_testca_revoke(f.pki.ca, mutls_testca_certificate(inter)));
+	CHECK_OK(mutls_testca_crl_pem(&crl, f.pki.ca));
+	CHECK_OK(mutls_x509_serial(&serial, mutls_testca_certificate(inter)));
+	f.scfg = config_with(f.pki.server_id, f.pki.ca);
+	CHECK_OK(mutls_config_add_crl(f.scfg, crl));
+	f.ccfg = config_with(id, f.pki.ca);
+	run(&f, "orders.internal");
+	snprintf(want, sizeof(want), "client certificate CN=payments has in its chain the CA "
+		"certificate CN=revoked intermediate, which has been revoked (serial %s)", serial);
+	expect_server_refuses(&f, MUTLS_EVERIFY, MUTLS_REASON_REVOKED, 44, want);
+	free(serial);
+	mutls_free(crl);
+	/* and a leaf revoked by the intermediate's own CRL is the leaf, with its serial */
+	{
+		mutls_testca *inter2;
+		mutls_identity *id2 = leaf_under(&inter2, f.pki.ca, NULL, 0);
+		mutls_config *trust = config_with(NULL, f.pki.ca);
+		mutls_x509 *chain1[1] = { mutls_identity_chain_at(id2, 1) };
+		unsigned reasons = 0;
+		CHECK_OK(mutls_testca_revoke(inter2, mutls_identity_certificate(id2)));
+		CHECK_OK(mutls_testca_crl_pem(&crl, inter2));
+		CHECK_OK(mutls_config_add_trust(trust, mutls_testca_cert_pem(inter2)));
+		CHECK_OK(mutls_config_add_crl(trust, crl));
+		CHECK_OK(mutls_x509_serial(&serial, mutls_identity_certificate(id2)));
+		CHECK_INT(mutls_x509_verify(&reasons, mutls_identity_certificate(id2), chain1, 1, trust,
+			NULL, MUTLS_PURPOSE_CLIENT), MUTLS_EVERIFY);
+		CHECK_INT(reasons, MUTLS_REASON_REVOKED);
+		snprintf(want, sizeof(want), "certificate CN=payments has been revoked (serial %s)", serial);
+		CHECK_CONTAINS(mutls_error_message(mutls_error_last()), want);
+		free(serial);
+		mutls_free(crl);
+		mutls_config_unref(trust);
+		mutls_identity_free(id2);
+		mutls_testca_free(inter2);
+	}
+	mutls_identity_free(id);
+	mutls_testca_free(inter);
+	fixture_free(&f);
+}
+
+/* A CRL signed by ca's key with the given times (offsets from now), or by a
+ * CA certificate made here without cRLSign when no_crl_sign. */
+static char *custom_crl(mutls_testca *ca, long this_off, long next_off, char **issuer_pem)
+{
+	gnutls_x509_crl_t crl;
+	gnutls_x509_crt_t ca_crt;
+	gnutls_x509_privkey_t ca_key;
+	gnutls_datum_t d, out;
+	time_t now = time(NULL);
+	char *pem;
+
+	CHECK(gnutls_x509_privkey_init(&ca_key) == 0);
+	d.data = (unsigned char *)mutls_testca_key_pem(ca);
+	d.size = (unsigned)strlen((char *)d.data);
+	CHECK(gnutls_x509_privkey_import(ca_key, &d, GNUTLS_X509_FMT_PEM) == 0);
+	CHECK(gnutls_x509_crt_init(&ca_crt) == 0);
+	if (issuer_pem) {
+		/* the same key and name, keyUsage keyCertSign only */
+		unsigned char serial[4] = { 9, 9, 9, 9 };
+		gnutls_x509_crt_set_version(ca_crt, 3);
+		gnutls_x509_crt_set_serial(ca_crt, serial, sizeof(serial));
+		gnutls_x509_crt_set_activation_time(ca_crt, now - 3600);
+		gnutls_x509_crt_set_expiration_time(ca_crt, now + 86400);
+		gnutls_x509_crt_set_dn_by_oid(ca_crt, GNUTLS_OID_X520_COMMON_NAME, 0, "no crl sign", 11);
+		gnutls_x509_crt_set_basic_constraints(ca_crt, 1, -1);
+		gnutls_x509_crt_set_key_usage(ca_crt, GNUTLS_KEY_KEY_CERT_SIGN);
+		gnutls_x509_crt_set_key(ca_crt, ca_key);
+		CHECK(gnutls_x509_crt_sign2(ca_crt, ca_crt, ca_key, GNUTLS_DIG_SHA256, 0) == 0);
+		CHECK(gnutls_x509_crt_export2(ca_crt, GNUTLS_X509_FMT_PEM, &out) == 0);
+		*issuer_pem = strndup((char *)out.data, out.size);
+		gnutls_free(out.data);
+	} else {
+		d.data = (unsigned char *)mutls_testca_cert_pem(ca);
+		d.size = (unsigned)strlen((char *)d.data);
+		CHECK(gnutls_x509_crt_import(ca_crt, &d, GNUTLS_X509_FMT_PEM) == 0);
+	}
+	CHECK(gnutls_x509_crl_init(&crl) == 0);
+	gnutls_x509_crl_set_version(crl, 2);
+	gnutls_x509_crl_set_this_update(crl, now + this_off);
+	gnutls_x509_crl_set_next_update(crl, now + next_off);
+	CHECK(gnutls_x509_crl_sign2(crl, ca_crt, ca_key, GNUTLS_DIG_SHA256, 0) == 0);
+	CHECK(gnutls_x509_crl_export2(crl, GNUTLS_X509_FMT_PEM, &out) == 0);
+	pem = strndup((char *)out.data, out.size);
+	gnutls_free(out.data);
+	gnutls_x509_crl_deinit(crl);
+	gnutls_x509_crt_deinit(ca_crt);
+	gnutls_x509_privkey_deinit(ca_key);
+	return pem;
+}
+
+TEST(unusable_crls_say_why)
+{
+	test_pki pki;
+	mutls_config *cfg;
+	mutls_testca *other;
+	char *crl, *issuer = NULL;
+	pki_make(&pki);
+	CHECK_OK(mutls_testca_new(&other, NULL));
+
+	cfg = config_with(NULL, pki.ca);
+	crl = custom_crl(pki.ca, -10 * DAY, -DAY, NULL);
+	CHECK_INT(mutls_config_add_crl(cfg, crl), MUTLS_ECONFIG);
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "the CRL of CN=mutls test root expired at ");
+	free(crl);
+	crl = custom_crl(pki.ca, DAY, 10 * DAY, NULL);
+	CHECK_INT(mutls_config_add_crl(cfg, crl), MUTLS_ECONFIG);
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "the CRL of CN=mutls test root is not valid until ");
+	free(crl);
+	crl = custom_crl(other, -DAY, DAY, NULL);
+	CHECK_INT(mutls_config_add_crl(cfg, crl), MUTLS_ECONFIG);
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()),
+		"the CRL of CN=mutls test CA is not signed by a trusted CA");
+	free(crl);
+	mutls_config_unref(cfg);
+
+	cfg = config_with(NULL, NULL);
+	crl = custom_crl(pki.ca, -DAY, DAY, &issuer);
+	CHECK_OK(mutls_config_add_trust(cfg, issuer));
+	CHECK_INT(mutls_config_add_crl(cfg, crl), MUTLS_ECONFIG);
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()),
+		"the CRL of CN=no crl sign cannot be used: that CA's key usage does not allow signing CRLs");
+	free(crl);
+	free(issuer);
+	mutls_config_unref(cfg);
+	mutls_testca_free(other);
+	pki_free(&pki);
+}
+
+struct revocation_trace { char detail[400]; int seen; };
+
+static int keep_revocation(mutls_session *s, const mutls_trace_event *e, void *payload)
+{
+	struct revocation_trace *t = payload;
+	(void)s;
+	if (e->kind == MUTLS_TRACE_CHECK && strcmp(e->name, "revocation") == 0) {
+		snprintf(t->detail, sizeof(t->detail), "%s", e->detail);
+		t->seen++;
+	}
+	return 0;
+}
+
+/* The trace says whether a loaded CRL covered the peer's issuer. */
+TEST(revocation_trace_says_which_crl_covers)
+{
+	fixture f;
+	mutls_testca *other;
+	char *crl = NULL;
+	struct revocation_trace t;
+	pki_make(&f.pki);
+	CHECK_OK(mutls_testca_new(&other, NULL));
+	f.ccfg = config_with(f.pki.client_id, f.pki.ca);
+	f.scfg = config_with(f.pki.server_id, f.pki.ca);
+	CHECK_OK(mutls_config_add_trust(f.scfg, mutls_testca_cert_pem(other)));
+	CHECK_OK(mutls_testca_crl_pem(&crl, other));
+	CHECK_OK(mutls_config_add_crl(f.scfg, crl));
+	memset(&t, 0, sizeof(t));
+	CHECK_OK(mutls_config_set_trace_hook(f.scfg, keep_revocation, &t, NULL));
+	run(&f, "orders.internal");
+	CHECK_INT(f.p.server_rc, 0);
+	CHECK_INT(t.seen, 1);
+	CHECK_STR(t.detail, "no loaded CRL covers its issuer CN=mutls test root (1 CRL loaded, for other CAs)");
+	mutls_free(crl);
+	pair_free(&f.p);
+	mutls_config_unref(f.scfg);
+	/* now the issuer's own CRL */
+	f.scfg = config_with(f.pki.server_id, f.pki.ca);
+	CHECK_OK(mutls_testca_crl_pem(&crl, f.pki.ca));
+	CHECK_OK(mutls_config_add_crl(f.scfg, crl));
+	memset(&t, 0, sizeof(t));
+	CHECK_OK(mutls_config_set_trace_hook(f.scfg, keep_revocation, &t, NULL));
+	run(&f, "orders.internal");
+	CHECK_INT(f.p.server_rc, 0);
+	CHECK_STR(t.detail, "not on the CRL of its issuer CN=mutls test root");
+	mutls_free(crl);
+	mutls_testca_free(other);
+	fixture_free(&f);
+}
+
+/* A leaf whose issuer is trusted but whose signature that issuer did not
+ * make (a flipped bit): said as such, not "issued by an unknown CA". */
+TEST(bad_signature_under_a_known_issuer_is_named)
+{
+	test_pki pki;
+	mutls_config *trust;
+	const unsigned char *der;
+	unsigned char *copy;
+	size_t len;
+	mutls_x509 *bad;
+	unsigned reasons = 0;
+
+	pki_make(&pki);
+	trust = config_with(NULL, pki.ca);
+	mutls_x509_der(&der, &len, mutls_identity_certificate(pki.server_id));
+	copy = malloc(len);
+	memcpy(copy, der, len);
+	copy[len - 5] ^= 1; /* inside the signature value */
+	CHECK_OK(mutls_x509_from_der(&bad, copy, len));
+	CHECK_INT(mutls_x509_verify(&reasons, bad, NULL, 0, trust, NULL, MUTLS_PURPOSE_ANY), MUTLS_EVERIFY);
+	CHECK_INT(reasons, MUTLS_REASON_UNKNOWN_ISSUER);
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()),
+		"certificate CN=orders has a signature that does not verify with the key of its issuer "
+		"(issuer CN=mutls test root)");
+	mutls_x509_unref(bad);
+	free(copy);
+	mutls_config_unref(trust);
+	pki_free(&pki);
 }

@@ -146,4 +146,30 @@ describe("certificate", function()
 		assert.same({ "digitalSignature", "keyCertSign", "cRLSign" }, ca.certificate.key_usage)
 		assert.same({}, ca.certificate.extended_key_usage)
 	end)
+
+	-- issue 11 #11: dns:*.svc.local matched "x\0y.svc.local"
+	it("a dns:*. pattern never matches a name with a NUL or a non-DNS byte", function()
+		if not H.have("openssl") then return pending("openssl is not installed") end
+		local dir = H.tmpdir()
+		H.write(dir .. "/ca.pem", pki.ca.cert_pem)
+		H.write(dir .. "/ca.key", pki.ca.key_pem)
+		local function leaf(san_der_hex)
+			H.write(dir .. "/ext.cnf", "subjectAltName=DER:" .. san_der_hex .. "\n")
+			assert.is_true(H.sh(("cd %s && openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes " ..
+				"-keyout key.pem -subj /CN=x -out req.csr >/dev/null 2>&1 && " ..
+				"openssl x509 -req -in req.csr -CA ca.pem -CAkey ca.key -days 2 " ..
+				"-extfile ext.cnf -out cert.pem >/dev/null 2>&1"):format(dir)))
+			return assert(mutls.certificate(H.read(dir .. "/cert.pem")))
+		end
+		local clean = leaf("300d820b782e7376632e6c6f63616c") -- x.svc.local
+		local nul = leaf("300f820d7800792e7376632e6c6f63616c") -- x\0y.svc.local
+		local slash = leaf("300f820d782f792e7376632e6c6f63616c") -- x/y.svc.local
+		H.rmdir(dir)
+		assert.is_true(clean:verify { trust = pki.ca, peers = { "dns:*.svc.local" } })
+		for _, c in ipairs { nul, slash } do
+			local ok, err = c:verify { trust = pki.ca, peers = { "dns:*.svc.local" } }
+			assert.is_nil(ok)
+			assert.same({ "policy" }, err.reasons)
+		end
+	end)
 end)

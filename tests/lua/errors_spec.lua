@@ -36,7 +36,8 @@ describe("names", function()
 			"no-certificate", "protocol", "closed", "timeout", "config", "usage", "hook",
 			"out-of-memory" }, mutls.codes)
 		assert.same({ "expired", "not-yet-valid", "unknown-issuer", "name-mismatch", "revoked",
-			"bad-purpose", "insecure-algorithm", "signer-not-ca", "policy", "hook" }, mutls.reasons)
+			"bad-purpose", "insecure-algorithm", "signer-not-ca", "policy", "hook",
+			"name-constraints", "path-length", "unknown-critical-extension" }, mutls.reasons)
 	end)
 
 	it("an error object has every field and prints as its message", function()
@@ -506,5 +507,129 @@ describe("usage and retry signals", function()
 		sock:close()
 		peer:close()
 		srv:close()
+	end)
+end)
+
+-- issue 11 #1: a key under GnuTLS's MEDIUM profile anywhere in the chain is
+-- refused as insecure-algorithm, both roles, both versions and offline.
+-- Where the weak side cannot sign with its key at all (no DSA in the default
+-- priority; no TLS 1.3 scheme for P-192; RSA-512 too small for RSA-PSS) the
+-- handshake fails before the chain is checked: nothing is accepted.
+describe("weak keys", function()
+	local WEAK = {
+		rsa512 = "RSA key of 512 bits; at least 2048 are required",
+		rsa1024 = "RSA key of 1024 bits; at least 2048 are required",
+		dsa1024 = "DSA key of 1024 bits; at least 2048 are required",
+		p192 = "ECDSA key on SECP192R1 (192 bits); at least 224 are required",
+	}
+	local function weak_chain(key, at, role)
+		local root = mutls.testca { name = "weak test root", key_type = at == "root" and key or "p256" }
+		local ca = at == "intermediate" and root:intermediate { name = "weak test intermediate", key_type = key } or root
+		local leaf_key = at == "leaf" and key or "p256"
+		if role == "server" then
+			return root, ca:issue { cn = "orders", dns = { "orders.internal" }, purpose = "server", key_type = leaf_key }
+		end
+		return root, ca:issue { cn = "payments", uri = { "spiffe://example.org/payments" }, purpose = "client",
+			key_type = leaf_key }
+	end
+
+	for _, key in ipairs { "rsa512", "rsa1024", "dsa1024", "p192" } do
+		for _, at in ipairs { "leaf", "intermediate", "root" } do
+			it(("%s as %s: refused in both roles and versions, and offline"):format(key, at), function()
+				local pki = H.pki()
+				for _, role in ipairs { "server", "client" } do
+					local root, weak = weak_chain(key, at, role)
+					for _, version in ipairs { "1.2", "1.3" } do
+						local weak_cfg = H.config(weak, pki.ca, { versions = { version } })
+						local good_cfg = H.config(role == "server" and pki.client or pki.server, root,
+							{ versions = { version } })
+						local p = role == "server" and H.run(good_cfg, "orders.internal", weak_cfg)
+							or H.run(weak_cfg, "orders.internal", good_cfg)
+						local verifier = role == "server" and p.c or p.s
+						local err = role == "server" and p.cerr or p.serr
+						assert.is_false(verifier.verified)
+						assert.is_truthy(p.cerr or p.serr)
+						local cannot_sign = at == "leaf" and (key == "dsa1024" or
+							(version == "1.3" and (key == "rsa512" or key == "p192")))
+						if cannot_sign then
+							assert.is_true(err == nil or err.code ~= "verify-failed" or
+								(#err.reasons == 1 and err.reasons[1] == "insecure-algorithm"))
+						else
+							H.expect_error(err, "verify-failed", { "insecure-algorithm" }, "local",
+								role .. "-certificate", "bad_certificate")
+							assert.is_true(H.contains(err.message, WEAK[key]), err.message)
+							local where = at == "root" and "trusted CA CN=weak test root" or
+								at == "intermediate" and "CA certificate CN=weak test intermediate" or " has a"
+							assert.is_true(H.contains(err.message, where), err.message)
+						end
+					end
+					if role == "server" then
+						local inter = weak.chain[2] and { weak.chain[2] } or nil
+						local ok, err = weak.certificate:verify { trust = root, hostname = "orders.internal",
+							intermediates = inter }
+						assert.is_nil(ok)
+						assert.same({ "insecure-algorithm" }, err.reasons)
+						assert.is_true(H.contains(err.message, WEAK[key]), err.message)
+					end
+				end
+			end)
+		end
+	end
+end)
+
+-- issue 11 #12: each refusal in its own words
+describe("the right words", function()
+	it("name constraints", function()
+		local pki = H.pki()
+		local inter = pki.ca:intermediate { name = "constrained intermediate", permitted_dns = { "svc.local" } }
+		local sid = inter:issue { cn = "orders", dns = { "orders.internal" }, purpose = "server" }
+		local p = H.run(H.config(pki.client, pki.ca), "orders.internal", H.config(sid, pki.ca))
+		expect_client_refuses(p, { "name-constraints" }, "unknown_ca",
+			"server certificate CN=orders names DNS:orders.internal, which the name constraints of " ..
+			"CA CN=constrained intermediate do not allow (permitted: DNS:svc.local)")
+	end)
+
+	it("path length", function()
+		local pki = H.pki()
+		local limited = pki.ca:intermediate { name = "limited intermediate", path_length = 0 }
+		local sub = limited:intermediate { name = "sub intermediate" }
+		local cid = sub:issue { cn = "payments", purpose = "client" }
+		local p = H.run(H.config(cid, pki.ca), "orders.internal", H.config(pki.server, pki.ca))
+		expect_server_refuses(p, "verify-failed", { "path-length" }, "unknown_ca",
+			"client certificate CN=payments has a chain longer than CA CN=limited intermediate allows: " ..
+			"its path length limit (pathLenConstraint) is 0, but 1 CA certificate comes below it " ..
+			"(CN=sub intermediate)")
+		assert.has_error(function() pki.ca:intermediate { path_length = -1 } end)
+		assert.has_error(function() pki.ca:intermediate { path_length = "1" } end)
+	end)
+
+	it("a revoked intermediate is named, with its own serial", function()
+		local pki = H.pki()
+		local inter = pki.ca:intermediate { name = "revoked intermediate" }
+		local cid = inter:issue { cn = "payments", purpose = "client" }
+		pki.ca:revoke(inter.certificate)
+		local p = H.run(H.config(cid, pki.ca), "orders.internal",
+			H.config(pki.server, pki.ca, { crl = pki.ca.crl_pem }))
+		expect_server_refuses(p, "verify-failed", { "revoked" }, "certificate_revoked",
+			"client certificate CN=payments has in its chain the CA certificate CN=revoked intermediate, " ..
+			"which has been revoked (serial " .. inter.certificate.serial .. ")")
+	end)
+
+	it("an unknown critical extension", function()
+		if not H.have("openssl") then return pending("openssl is not installed") end
+		local pki = H.pki()
+		local dir = H.tmpdir()
+		H.write(dir .. "/ca.pem", pki.ca.cert_pem)
+		H.write(dir .. "/ca.key", pki.ca.key_pem)
+		H.write(dir .. "/ext.cnf", "subjectAltName=DNS:orders.internal\n1.3.6.1.4.1.55555.1=critical,DER:0500\n")
+		assert.is_true(H.sh(("cd %s && openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes " ..
+			"-keyout key.pem -subj /CN=orders -out req.csr >/dev/null 2>&1 && " ..
+			"openssl x509 -req -in req.csr -CA ca.pem -CAkey ca.key -days 2 " ..
+			"-extfile ext.cnf -out cert.pem >/dev/null 2>&1"):format(dir)))
+		local scfg = assert(mutls.config { certificate = dir .. "/cert.pem", private_key = dir .. "/key.pem", trust = pki.ca })
+		local p = H.run(H.config(pki.client, pki.ca), "orders.internal", scfg)
+		H.rmdir(dir)
+		expect_client_refuses(p, { "unknown-critical-extension" }, "unsupported_certificate",
+			"server certificate CN=orders has a critical extension that is not understood (OID 1.3.6.1.4.1.55555.1)")
 	end)
 end)

@@ -75,6 +75,16 @@ local function new_world()
 				w.cas[which] = w.root:intermediate { name = "mutls test intermediate" }
 			elseif which == "intermediate-not-ca" then
 				w.cas[which] = w.root:intermediate { name = "mutls fake intermediate", not_ca = true }
+			elseif which == "weak-root" then
+				w.cas[which] = mutls.testca { name = "mutls weak root", key_type = "rsa1024" }
+			elseif which == "intermediate-rsa1024" then
+				w.cas[which] = w.root:intermediate { name = "mutls weak intermediate", key_type = "rsa1024" }
+			elseif which == "intermediate-constrained" then
+				w.cas[which] = w.root:intermediate { name = "mutls constrained intermediate",
+					permitted_dns = { "svc.local" } }
+			elseif which == "intermediate-path0-sub" then
+				local limited = w.root:intermediate { name = "mutls limited intermediate", path_length = 0 }
+				w.cas[which] = limited:intermediate { name = "mutls sub intermediate" }
 			else
 				error("unknown CA " .. tostring(which))
 			end

@@ -217,3 +217,48 @@ def test_usages_of_a_certificate_made_by_openssl(tmp_path: pathlib.Path) -> None
     c = mutls.Certificate.load(tmp_path / "c.pem")
     assert c.key_usage == ["nonRepudiation", "keyAgreement"]
     assert c.extended_key_usage == ["clientAuth", "codeSigning", "emailProtection", "1.2.3.4.5"]
+
+
+def _leaf_with_raw_san(tmp_path: pathlib.Path, ca: mutls.TestCA, san_der_hex: str) -> mutls.Certificate:
+    """A leaf (made by openssl, signed by ca) whose subjectAltName is the
+    given DER: openssl's DER: form, so a dNSName may hold any byte."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    (tmp_path / "ca.pem").write_text(ca.cert_pem)
+    (tmp_path / "ca.key").write_text(ca.key_pem)
+    (tmp_path / "ext.cnf").write_text("subjectAltName=DER:%s\n" % san_der_hex)
+    run = lambda *args: subprocess.run(args, cwd=tmp_path, check=True, capture_output=True)  # noqa: E731
+    run("openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "key.pem", "-subj", "/CN=x", "-out", "req.csr")
+    run("openssl", "x509", "-req", "-in", "req.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-days", "2",
+        "-extfile", "ext.cnf", "-out", "cert.pem")
+    return mutls.Certificate.load(tmp_path / "cert.pem")
+
+
+def test_dns_wildcard_peers_refuse_a_nul_in_the_label(pki: PKI, tmp_path: pathlib.Path) -> None:
+    """Issue 11 #11: dns:*.svc.local matched "x\\0y.svc.local" (one "label"
+    holding a NUL). A name that is not a DNS name never matches."""
+    clean = _leaf_with_raw_san(tmp_path, pki.ca, "300d820b782e7376632e6c6f63616c")  # x.svc.local
+    assert clean.verify(pki.ca, peers=["dns:*.svc.local"]) is True
+    for der in ("300f820d7800792e7376632e6c6f63616c",   # x\0y.svc.local
+                "300f820d782f792e7376632e6c6f63616c"):  # x/y.svc.local
+        leaf = _leaf_with_raw_san(tmp_path, pki.ca, der)
+        with pytest.raises(mutls.CertificateVerifyError) as info:
+            leaf.verify(pki.ca, peers=["dns:*.svc.local"])
+        assert info.value.reasons == ["policy"]
+
+
+def test_bad_signature_under_a_known_issuer_is_named(pki: PKI) -> None:
+    """Issue 11 #12: a chain that names a trusted issuer but whose signature
+    does not verify said "issued by an unknown CA"."""
+    der = bytearray(pki.server_id.certificate.der)
+    der[-5] ^= 1  # inside the signature value
+    bad = mutls.Certificate.from_der(bytes(der))
+    with pytest.raises(mutls.CertificateVerifyError) as info:
+        bad.verify(pki.ca)
+    assert info.value.reasons == ["unknown-issuer"]
+    assert "has a signature that does not verify with the key of its issuer (issuer CN=mutls test root)" \
+        in str(info.value)

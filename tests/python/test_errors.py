@@ -696,7 +696,8 @@ def test_every_code_and_reason_has_a_class() -> None:
     assert mutls.CODES == ("want-read", "want-write", "verify-failed", "peer-rejected",
                            "no-certificate", "protocol", "closed", "timeout", "config", "usage", "hook")
     assert mutls.REASONS == ("expired", "not-yet-valid", "unknown-issuer", "name-mismatch", "revoked",
-                             "bad-purpose", "insecure-algorithm", "signer-not-ca", "policy", "hook")
+                             "bad-purpose", "insecure-algorithm", "signer-not-ca", "policy", "hook",
+                             "name-constraints", "path-length", "unknown-critical-extension")
     assert issubclass(mutls.CertificateVerifyError, mutls.HandshakeError)
     assert issubclass(mutls.PeerRejectedError, mutls.HandshakeError)
     assert issubclass(mutls.ProtocolError, mutls.HandshakeError)
@@ -708,3 +709,178 @@ def test_every_code_and_reason_has_a_class() -> None:
     e = mutls.Error("made by hand")
     assert e.code is None and e.reasons == () and e.peer_certificate is None
     assert str(mutls.ConnectionClosed("gone")) == "gone"
+
+
+# ---- weak keys (issue 11 #1) ------------------------------------------------------
+# A key under GnuTLS's MEDIUM profile anywhere in the chain (leaf,
+# intermediate, trust anchor) is refused as insecure-algorithm, both roles,
+# both versions, and offline. Where the weak side cannot sign with its key at
+# all (DSA is not in the default priority; TLS 1.3 has no scheme for P-192 and
+# RSA-512 is too small for RSA-PSS) the handshake fails before the chain is
+# checked: then it is enough that nothing is accepted.
+
+WEAK = {"rsa512": "RSA key of 512 bits; at least 2048 are required",
+        "rsa1024": "RSA key of 1024 bits; at least 2048 are required",
+        "dsa1024": "DSA key of 1024 bits; at least 2048 are required",
+        "p192": "ECDSA key on SECP192R1 (192 bits); at least 224 are required"}
+
+
+def weak_chain(key: str, at: str, role: str) -> Tuple[mutls.TestCA, mutls.Identity]:
+    root = mutls.TestCA("weak test root", key_type=key if at == "root" else "p256")
+    ca = root.intermediate("weak test intermediate", key_type=key) if at == "intermediate" else root
+    leaf_key = key if at == "leaf" else "p256"
+    if role == "server":
+        return root, ca.issue(cn="orders", dns=[HOST], purpose="server", key_type=leaf_key)
+    return root, ca.issue(cn="payments", uri=["spiffe://example.org/payments"], purpose="client",
+                          key_type=leaf_key)
+
+
+@pytest.mark.parametrize("key", sorted(WEAK))
+@pytest.mark.parametrize("at", ["leaf", "intermediate", "root"])
+@pytest.mark.parametrize("role", ["server", "client"])
+def test_weak_key_is_refused(pki: PKI, run_pair: Any, key: str, at: str, role: str) -> None:
+    root, weak_id = weak_chain(key, at, role)
+    for version in ("1.2", "1.3"):
+        weak_cfg = mutls.Config(identity=weak_id, trust=pki.ca, versions=[version])
+        good_id = pki.client_id if role == "server" else pki.server_id
+        good_cfg = mutls.Config(identity=good_id, trust=root, versions=[version])
+        p = run_pair(good_cfg, weak_cfg) if role == "server" else run_pair(weak_cfg, good_cfg)
+        verifier = p.client if role == "server" else p.server
+        exc = p.client_exc if role == "server" else p.server_exc
+        assert verifier.verified is False
+        assert exc is not None or (p.server_exc if role == "server" else p.client_exc) is not None
+        cannot_sign = at == "leaf" and (key == "dsa1024" or (version == "1.3" and key in ("rsa512", "p192")))
+        if cannot_sign:
+            assert exc is None or exc.code != "verify-failed" or exc.reasons == ["insecure-algorithm"]
+            continue
+        e = check_error(exc, mutls.CertificateVerifyError, "verify-failed", ["insecure-algorithm"],
+                        "local", role + "-certificate", "bad_certificate")
+        who = "server certificate CN=orders" if role == "server" else "client certificate CN=payments"
+        assert str(e).startswith(who), str(e)
+        assert WEAK[key] in str(e)
+        where = {"root": "trusted CA CN=weak test root", "intermediate": "CA certificate CN=weak test intermediate",
+                 "leaf": who + " has a"}[at]
+        assert where in str(e), str(e)
+
+
+@pytest.mark.parametrize("key", sorted(WEAK))
+def test_weak_key_offline(key: str) -> None:
+    for at in ("leaf", "intermediate", "root"):
+        root, weak_id = weak_chain(key, at, "server")
+        with pytest.raises(mutls.CertificateVerifyError) as info:
+            weak_id.certificate.verify(root, hostname=HOST, purpose="server", intermediates=weak_id.chain[1:])
+        assert info.value.reasons == ["insecure-algorithm"] and WEAK[key] in str(info.value)
+
+
+def test_weak_key_profile_from_priority(pki: PKI) -> None:
+    """%PROFILE_HIGH in the priority string asks for 3072-bit RSA."""
+    root, sid = weak_chain("rsa2048", "leaf", "server")
+    assert sid.certificate.verify(root, hostname=HOST)
+    strict = mutls.Config(trust=root, priority="NORMAL:%PROFILE_HIGH")
+    with pytest.raises(mutls.CertificateVerifyError) as info:
+        sid.certificate.verify(strict, hostname=HOST)
+    assert info.value.reasons == ["insecure-algorithm"]
+    assert "has an RSA key of 2048 bits; at least 3072 are required" in str(info.value)
+
+
+# ---- the right words (issue 11 #12) ------------------------------------------------
+
+
+def test_name_constraints_violation(pki: PKI, run_pair: Any) -> None:
+    inter = pki.ca.intermediate("constrained intermediate", permitted_dns=["svc.local"])
+    p = run_pair(pki.client_config(), pki.server_config(inter.issue(cn="orders", dns=[HOST], purpose="server")))
+    client_refuses(p, ["name-constraints"], "unknown_ca",
+                   "server certificate CN=orders names DNS:orders.internal, which the name constraints "
+                   "of CA CN=constrained intermediate do not allow (permitted: DNS:svc.local)")
+    ok = inter.issue(cn="orders", dns=["orders.svc.local"], purpose="server")
+    assert ok.certificate.verify(pki.ca, hostname="orders.svc.local", intermediates=ok.chain[1:])
+
+
+def test_path_length_violation(pki: PKI, run_pair: Any) -> None:
+    limited = pki.ca.intermediate("limited intermediate", path_length=0)
+    sub = limited.intermediate("sub intermediate")
+    cid = sub.issue(cn="payments", purpose="client")
+    p = run_pair(pki.client_config(cid), pki.server_config())
+    server_refuses(p, mutls.CertificateVerifyError, "verify-failed", ["path-length"], "unknown_ca",
+                   "client certificate CN=payments has a chain longer than CA CN=limited intermediate allows: "
+                   "its path length limit (pathLenConstraint) is 0, but 1 CA certificate comes below it "
+                   "(CN=sub intermediate)")
+    leaf = limited.issue(cn="payments", purpose="client")
+    assert leaf.certificate.verify(pki.ca, purpose="client", intermediates=leaf.chain[1:])
+    with pytest.raises(ValueError):
+        pki.ca.intermediate("x", path_length=-1)
+
+
+def test_revoked_intermediate_is_named(pki: PKI, run_pair: Any) -> None:
+    inter = pki.ca.intermediate("revoked intermediate")
+    cid = inter.issue(cn="payments", purpose="client")
+    pki.ca.revoke(inter.certificate)
+    p = run_pair(pki.client_config(cid), pki.server_config(crl=pki.ca.crl_pem))
+    server_refuses(p, mutls.CertificateVerifyError, "verify-failed", ["revoked"], "certificate_revoked",
+                   "client certificate CN=payments has in its chain the CA certificate CN=revoked "
+                   "intermediate, which has been revoked (serial %s)" % inter.certificate.serial)
+
+
+def test_unknown_critical_extension(pki: PKI, run_pair: Any, tmp_path: Any) -> None:
+    import shutil
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    (tmp_path / "ca.pem").write_text(pki.ca.cert_pem)
+    (tmp_path / "ca.key").write_text(pki.ca.key_pem)
+    (tmp_path / "ext.cnf").write_text("subjectAltName=DNS:orders.internal\n1.3.6.1.4.1.55555.1=critical,DER:0500\n")
+    run = lambda *a: subprocess.run(a, cwd=tmp_path, check=True, capture_output=True)  # noqa: E731
+    run("openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "key.pem", "-subj", "/CN=orders", "-out", "req.csr")
+    run("openssl", "x509", "-req", "-in", "req.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-days", "2",
+        "-extfile", "ext.cnf", "-out", "cert.pem")
+    scfg = mutls.Config(certificate=str(tmp_path / "cert.pem"), private_key=str(tmp_path / "key.pem"), trust=pki.ca)
+    p = run_pair(pki.client_config(), scfg)
+    client_refuses(p, ["unknown-critical-extension"], "unsupported_certificate",
+                   "server certificate CN=orders has a critical extension that is not understood "
+                   "(OID 1.3.6.1.4.1.55555.1)")
+
+
+def _crl(ca: mutls.TestCA, this_update: datetime.timedelta, next_update: datetime.timedelta) -> str:
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    key = serialization.load_pem_private_key(ca.key_pem.encode(), None)
+    issuer = x509.load_pem_x509_certificate(ca.cert_pem.encode()).subject
+    now = datetime.datetime.now(datetime.timezone.utc)
+    crl = (x509.CertificateRevocationListBuilder().issuer_name(issuer)
+           .last_update(now + this_update).next_update(now + next_update)
+           .sign(key, hashes.SHA256()))
+    return crl.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_unusable_crls_say_why() -> None:
+    """Issue 11 #12: an expired or not-yet-valid CRL was refused as 'not
+    signed by a trusted CA'."""
+    ca = loadable_ca()
+    day = datetime.timedelta(days=1)
+    assert mutls.Config(trust=ca, crl=_crl(ca, -day, day))
+    with pytest.raises(mutls.ConfigError) as info:
+        mutls.Config(trust=ca, crl=_crl(ca, -10 * day, -day))
+    assert "the CRL of CN=sha1 test root expired at " in str(info.value)
+    with pytest.raises(mutls.ConfigError) as info:
+        mutls.Config(trust=ca, crl=_crl(ca, day, 10 * day))
+    assert "the CRL of CN=sha1 test root is not valid until " in str(info.value)
+    with pytest.raises(mutls.ConfigError) as info:
+        mutls.Config(trust=mutls.TestCA(), crl=_crl(ca, -day, day))
+    assert "the CRL of CN=sha1 test root is not signed by a trusted CA" in str(info.value)
+
+
+def test_revocation_trace_says_whether_a_crl_covers_the_issuer(pki: PKI, run_pair: Any) -> None:
+    """Issue 11 #12: the trace said 'not on any of 1 CRL' when no loaded CRL
+    covered the peer's issuer."""
+    other = mutls.TestCA("other CA")
+    for crl, want in ((other.crl_pem, "no loaded CRL covers its issuer CN=mutls test root (1 CRL loaded, for other CAs)"),
+                      (pki.ca.crl_pem, "not on the CRL of its issuer CN=mutls test root")):
+        events: List[Any] = []
+        scfg = pki.server_config(trust=[pki.ca, other], crl=crl, trace=events.append)
+        p = run_pair(pki.client_config(), scfg)
+        assert p.ok
+        details = [ev.detail for ev in events if ev.kind == "check" and ev.name == "revocation"]
+        assert details == [want]

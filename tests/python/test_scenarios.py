@@ -93,6 +93,16 @@ class World:
                 self._cas[which] = self.root.intermediate("mutls test intermediate")
             elif which == "intermediate-not-ca":
                 self._cas[which] = self.root.intermediate("mutls fake intermediate", not_ca=True)
+            elif which == "weak-root":
+                self._cas[which] = mutls.TestCA("mutls weak root", key_type="rsa1024")
+            elif which == "intermediate-rsa1024":
+                self._cas[which] = self.root.intermediate("mutls weak intermediate", key_type="rsa1024")
+            elif which == "intermediate-constrained":
+                self._cas[which] = self.root.intermediate("mutls constrained intermediate",
+                                                          permitted_dns=["svc.local"])
+            elif which == "intermediate-path0-sub":
+                limited = self.root.intermediate("mutls limited intermediate", path_length=0)
+                self._cas[which] = limited.intermediate("mutls sub intermediate")
             else:
                 raise AssertionError("unknown CA %r" % which)
         return self._cas[which]
