@@ -537,8 +537,7 @@ int lm_config_new(lua_State *L)
 		lua_pop(L, 1);
 	}
 	/* after keylog: an explicit keylog wins over SSLKEYLOGFILE */
-	lua_getfield(L, opts, "keylog_env");
-	if (!lua_isnil(L, -1))
+	if (lm_rawgetfield(L, opts, "keylog_env") != LUA_TNIL)
 		TRY(mutls_config_set_keylog_env(c->cfg, lm_optbool_field(L, opts, "keylog_env", 0)));
 	lua_pop(L, 1);
 	if ((v = get_field(L, opts, "trace"))) {
