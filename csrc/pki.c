@@ -266,8 +266,10 @@ static int key_pem_plain(char **out, gnutls_x509_privkey_t key)
 	int rc;
 
 	*out = NULL;
-	if ((rc = ec_export(&ec, key)) < 0)
+	if ((rc = ec_export(&ec, key)) < 0) {
+		gnutls_memset(&ec, 0, sizeof(ec));
 		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "cannot encode private key");
+	}
 	if (rc == 0) {
 		rc = gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL,
 			GNUTLS_PKCS_PLAIN, &d);
@@ -348,7 +350,8 @@ void mutls_testca_free(mutls_testca *ca)
 		gnutls_privkey_deinit(ca->signer); /* also frees ca->key */
 	gnutls_free(ca->subject.data);
 	free(ca->cert_pem);
-	free(ca->key_pem);
+	if (ca->key_pem)
+		mutls__wipe_free(ca->key_pem, strlen(ca->key_pem));
 	mutls_x509_list_free(ca->above, ca->above_len);
 	free(ca->above_pem);
 	free(ca->revoked);
@@ -561,7 +564,8 @@ void mutls_identity_free(mutls_identity *id)
 		gnutls_x509_privkey_deinit(id->key);
 	free(id->cert_pem);
 	free(id->chain_pem);
-	free(id->key_pem);
+	if (id->key_pem)
+		mutls__wipe_free(id->key_pem, strlen(id->key_pem));
 	free(id);
 }
 
@@ -1155,11 +1159,13 @@ int mutls_identity_encrypted_key_pem(char **out, const mutls_identity *id,
 	if (rc < 0)
 		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "cannot encrypt private key");
 	if (!(*out = malloc((size_t)d.size + 1))) {
+		gnutls_memset(d.data, 0, d.size);
 		gnutls_free(d.data);
 		return mutls__error(MUTLS_ENOMEM, "out of memory");
 	}
 	memcpy(*out, d.data, d.size);
 	(*out)[d.size] = '\0';
+	gnutls_memset(d.data, 0, d.size);
 	gnutls_free(d.data);
 	return 0;
 }

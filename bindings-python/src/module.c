@@ -38,6 +38,15 @@ static int has_nul(PyObject *bytes)
 	return memchr(PyBytes_AS_STRING(bytes), 0, (size_t)PyBytes_GET_SIZE(bytes)) != NULL;
 }
 
+void mutlspy_release_secret(PyObject *copy, PyObject *orig)
+{
+	/* Only a copy made here and held by us alone: the caller's own bytes
+	 * (and the interpreter's shared one-byte and empty bytes) stay intact. */
+	if (copy && copy != orig && PyBytes_CheckExact(copy) && Py_REFCNT(copy) == 1)
+		gnutls_memset(PyBytes_AS_STRING(copy), 0, (size_t)PyBytes_GET_SIZE(copy));
+	Py_XDECREF(copy);
+}
+
 PyObject *mutlspy_source_bytes(PyObject *obj, const char *field)
 {
 	PyObject *out = NULL, *path;
@@ -71,7 +80,7 @@ PyObject *mutlspy_source_bytes(PyObject *obj, const char *field)
 	if (!out)
 		return NULL;
 	if (has_nul(out)) {
-		Py_DECREF(out);
+		mutlspy_release_secret(out, obj);
 		return mutlspy_raise_code(MUTLS_ECONFIG,
 			"%s: the value contains a NUL byte (binary DER data? give PEM text or a path)", field);
 	}
@@ -95,7 +104,7 @@ PyObject *mutlspy_str_bytes(PyObject *obj, const char *field)
 	if (!out)
 		return NULL;
 	if (has_nul(out)) {
-		Py_DECREF(out);
+		mutlspy_release_secret(out, obj);
 		return mutlspy_raise_code(MUTLS_ECONFIG, "%s: the value contains a NUL character", field);
 	}
 	return out;

@@ -285,7 +285,10 @@ MUTLS_EXTERN int mutls_config_freeze(mutls_config *cfg);
 MUTLS_EXTERN int mutls_config_set_password_callback(mutls_config *cfg,
 	mutls_password_cb cb, void *payload);
 /* Own identity: certificate chain (leaf first) and private key (PEM text or
- * paths). password may be NULL. Checks that the key matches the leaf. */
+ * paths). private_key NULL: the key is in the certificate's PEM (else the
+ * error says no private key was given for the certificate). password may be
+ * NULL. Checks that the key matches the leaf. Messages never contain key
+ * text or the password: a value is named only when it reads as a path. */
 MUTLS_EXTERN int mutls_config_set_identity(mutls_config *cfg,
 	const char *certificate, const char *private_key, const char *password);
 /* Own identity from a test-PKI identity (copied; id stays the caller's). */
