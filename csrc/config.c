@@ -266,11 +266,9 @@ static int install_identity(mutls_config *cfg, gnutls_x509_crt_t *crts, size_t n
 	return 0;
 }
 
-static int import_key(gnutls_x509_privkey_t key, const gnutls_datum_t *data,
-	const char *label, const char *password, mutls_config *cfg)
+static int import_key_data(gnutls_x509_privkey_t key, const gnutls_datum_t *data,
+	gnutls_x509_crt_fmt_t fmt, const char *label, const char *password, mutls_config *cfg)
 {
-	gnutls_x509_crt_fmt_t fmt = mutls__is_pem((const char *)data->data) ?
-		GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER;
 	char asked[1024];
 	int rc;
 
@@ -295,6 +293,106 @@ static int import_key(gnutls_x509_privkey_t key, const gnutls_datum_t *data,
 	if (rc < 0)
 		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: not a readable private key", label);
 	return 0;
+}
+
+static int base64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/*
+ * The DER of the first "-----BEGIN ...PRIVATE KEY-----" block of text, in
+ * one buffer the caller wipes: GnuTLS's PEM reader (3.7) frees its copies
+ * of the base64 text and of the DER without wiping them. Returns 1 with
+ * *out set, 0 when there is no such block or it has RFC 1421 headers
+ * (OpenSSL's legacy encryption: GnuTLS reads those), a GnuTLS error for
+ * bad base64.
+ */
+static int pem_key_der(gnutls_datum_t *out, const char *text)
+{
+	const char *begin = strstr(text, "-----BEGIN "), *label, *body, *end;
+	char end_line[96];
+	unsigned char *der;
+	unsigned bits = 0, nbits = 0;
+	size_t n = 0, label_len;
+
+	out->data = NULL;
+	out->size = 0;
+	while (begin) {
+		label = begin + 11;
+		end = strstr(label, "-----");
+		if (!end)
+			return 0;
+		label_len = (size_t)(end - label);
+		if (label_len >= 11 && label_len < 64 &&
+		    memcmp(end - 11, "PRIVATE KEY", 11) == 0)
+			break;
+		begin = strstr(end + 5, "-----BEGIN ");
+	}
+	if (!begin)
+		return 0;
+	snprintf(end_line, sizeof(end_line), "-----END %.*s-----", (int)label_len, label);
+	body = label + label_len + 5;
+	if (!(end = strstr(body, end_line)))
+		return 0;
+	if (memchr(body, ':', (size_t)(end - body)))
+		return 0; /* Proc-Type/DEK-Info headers */
+	if (!(der = malloc((size_t)(end - body) / 4 * 3 + 3)))
+		return GNUTLS_E_MEMORY_ERROR;
+	for (const char *p = body; p < end; p++) {
+		int v;
+		if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+			continue;
+		if (*p == '=')
+			break;
+		if ((v = base64_value((unsigned char)*p)) < 0) {
+			mutls__wipe_free(der, n);
+			return GNUTLS_E_BASE64_DECODING_ERROR;
+		}
+		bits = (bits << 6) | (unsigned)v;
+		nbits += 6;
+		if (nbits >= 8) {
+			nbits -= 8;
+			der[n++] = (unsigned char)(bits >> nbits);
+			bits &= (1u << nbits) - 1;
+		}
+	}
+	bits = 0;
+	if (n == 0) {
+		free(der);
+		return GNUTLS_E_BASE64_DECODING_ERROR;
+	}
+	out->data = der;
+	out->size = (unsigned)n;
+	return 1;
+}
+
+static int import_key(gnutls_x509_privkey_t key, const gnutls_datum_t *text,
+	const char *label, const char *password, mutls_config *cfg)
+{
+	gnutls_x509_crt_fmt_t fmt = mutls__is_pem((const char *)text->data) ?
+		GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER;
+	gnutls_datum_t der = { NULL, 0 };
+	const gnutls_datum_t *data = text;
+	int rc;
+
+	if (fmt == GNUTLS_X509_FMT_PEM) {
+		if ((rc = pem_key_der(&der, (const char *)text->data)) < 0)
+			return mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: not a readable private key", label);
+		if (rc == 1) {
+			data = &der;
+			fmt = GNUTLS_X509_FMT_DER;
+		}
+	}
+	rc = import_key_data(key, data, fmt, label, password, cfg);
+	mutls__wipe_free(der.data, der.size);
+	return rc;
 }
 
 static int import_chain(gnutls_x509_crt_t **crts, unsigned *ncrts, const struct source *c)
