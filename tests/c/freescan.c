@@ -43,7 +43,11 @@ static void scan(const void *ptr, size_t size)
 #endif
 
 #ifdef FREESCAN_ASAN
-#include <sanitizer/allocator_interface.h>
+/* From compiler-rt's sanitizer/allocator_interface.h (GCC ships no header). */
+int __sanitizer_install_malloc_and_free_hooks(
+	void (*malloc_hook)(const volatile void *, size_t),
+	void (*free_hook)(const volatile void *));
+size_t __sanitizer_get_allocated_size(const volatile void *p);
 
 static void free_hook(const volatile void *ptr)
 {

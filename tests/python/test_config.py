@@ -151,3 +151,29 @@ def test_config_is_the_python_class(pki: PKI) -> None:
     assert mutls.Config.__module__ == "mutls"
     assert mutls.Config.connect.__qualname__ == "Config.connect"
     assert type(pki.server_config()) is mutls.Config
+
+
+def test_certificate_without_private_key_names_the_certificate(pki: PKI, tmp_path: pathlib.Path) -> None:
+    with pytest.raises(mutls.ConfigError) as info:
+        mutls.Config(certificate=pki.server_id.chain_pem)
+    assert info.value.code == "config"
+    assert str(info.value).startswith(
+        "private_key: no private key was given for certificate CN=orders"), str(info.value)
+    cert = tmp_path / "cert.pem"
+    cert.write_text(pki.client_id.cert_pem)
+    with pytest.raises(mutls.ConfigError, match="no private key was given for certificate CN=payments"):
+        mutls.Config(certificate=cert)
+
+
+@pytest.mark.parametrize("side", ["client", "server"])
+def test_no_trust_anchors_said_at_handshake(pki: PKI, side: str) -> None:
+    ccfg = pki.client_config(trust=None) if side == "client" else pki.client_config()
+    scfg = pki.server_config(trust=None) if side == "server" else pki.server_config()
+    p = Pair(ccfg.client(server_hostname=HOST), scfg.server()).run()
+    assert not p.ok
+    s = p.client if side == "client" else p.server
+    e = s.error
+    assert e is not None and e.code == "verify-failed" and list(e.reasons) == ["unknown-issuer"], e
+    peer = "server certificate CN=orders" if side == "client" else "client certificate CN=payments"
+    assert str(e).startswith(peer + " could not be checked: no trust anchors were configured"), str(e)
+    assert "give trust" in str(e)
