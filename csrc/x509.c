@@ -450,7 +450,7 @@ int mutls_x509_load(mutls_x509 **out, const char *path)
 	if (!out || !path)
 		return mutls__error(MUTLS_EUSAGE, "mutls_x509_load: NULL argument");
 	*out = NULL;
-	if ((rc = mutls__read_file(&data, &len, path, NULL, 0)) < 0)
+	if ((rc = mutls__read_file(&data, &len, path, "certificate", 0)) < 0)
 		return rc;
 	if (len == 0)
 		rc = mutls__error(MUTLS_ECONFIG, "%s: file is empty", path);
@@ -515,6 +515,35 @@ int mutls_x509_list_from_pem(mutls_x509 ***out, size_t *out_count,
 	*out = list;
 	*out_count = n;
 	return 0;
+}
+
+int mutls_x509_list_load(mutls_x509 ***out, size_t *out_count, const char *path)
+{
+	char *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (!out || !out_count || !path)
+		return mutls__error(MUTLS_EUSAGE, "mutls_x509_list_load: NULL argument");
+	*out = NULL;
+	*out_count = 0;
+	if ((rc = mutls__read_file(&data, &len, path, "certificates", 0)) < 0)
+		return rc;
+	if (len == 0) {
+		rc = mutls__error(MUTLS_ECONFIG, "%s: file is empty", path);
+	} else if (mutls__is_pem(data)) {
+		rc = mutls_x509_list_from_pem(out, out_count, data, len);
+	} else if (!(*out = calloc(1, sizeof(**out)))) {
+		rc = mutls__error(MUTLS_ENOMEM, "out of memory");
+	} else if ((rc = parse_der(&(*out)[0], (const unsigned char *)data, len, path,
+			"not a PEM or DER certificate")) < 0) {
+		free(*out);
+		*out = NULL;
+	} else {
+		*out_count = 1;
+	}
+	mutls__wipe_free(data, len); /* a PEM file may hold a key too */
+	return rc;
 }
 
 void mutls_x509_list_free(mutls_x509 **list, size_t count)

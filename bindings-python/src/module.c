@@ -322,9 +322,37 @@ static PyObject *certificates_from_pem(PyObject *mod, PyObject *arg)
 	return out;
 }
 
+static PyObject *certificates_load(PyObject *mod, PyObject *arg)
+{
+	PyObject *bytes = NULL, *out;
+	mutls_x509 **list = NULL;
+	size_t count = 0;
+	int rc;
+
+	if (!PyUnicode_FSConverter(arg, &bytes))
+		return NULL;
+	rc = mutls_x509_list_load(&list, &count, PyBytes_AS_STRING(bytes));
+	Py_DECREF(bytes);
+	if (rc < 0)
+		return mutlspy_raise_last(rc, NULL, NULL);
+	out = PyList_New((Py_ssize_t)count);
+	for (size_t i = 0; out && i < count; i++) {
+		PyObject *c = mutlspy_certificate_wrap(list[i]);
+		if (!c) {
+			Py_CLEAR(out);
+			break;
+		}
+		PyList_SET_ITEM(out, (Py_ssize_t)i, c);
+	}
+	mutls_x509_list_free(list, count);
+	return out;
+}
+
 static PyMethodDef module_methods[] = {
 	{ "certificates_from_pem", certificates_from_pem, METH_O,
 	  "certificates_from_pem(pem) -> list[Certificate]: every certificate of PEM text, in order." },
+	{ "certificates_load", certificates_load, METH_O,
+	  "certificates_load(path) -> list[Certificate]: every certificate of a PEM file, or the one of a DER file." },
 	{ NULL, NULL, 0, NULL }
 };
 

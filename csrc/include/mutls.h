@@ -158,6 +158,10 @@ MUTLS_EXTERN int mutls_x509_load(mutls_x509 **out, const char *path);
  * mutls_x509_list_free. */
 MUTLS_EXTERN int mutls_x509_list_from_pem(mutls_x509 ***out, size_t *out_count,
 	const char *pem, size_t len);
+/* Every certificate of a PEM file (a chain), or the one of a DER file.
+ * Errors name the file only when path reads as a path (never key text). */
+MUTLS_EXTERN int mutls_x509_list_load(mutls_x509 ***out, size_t *out_count,
+	const char *path);
 MUTLS_EXTERN void mutls_x509_list_free(mutls_x509 **list, size_t count);
 
 /* New reference (returns cert). */

@@ -858,6 +858,15 @@ describe("bad files and PEM/DER text: code config, the file or field named", fun
 			local err = config_error(table.unpack and table.unpack(case) or unpack(case))
 			assert_no_secret(err, body)
 		end
+		-- the certificate loaders read paths the same way
+		for _, load in ipairs { { mutls.load_certificates, "certificates" }, { mutls.load_certificate, "certificate" } } do
+			for _, value in ipairs { body, lines, damaged } do
+				local c, err = load[1](value)
+				assert(c == nil and mutls.is_error(err) and err.code == "config", tostring(err))
+				assert(H.contains(err.message, load[2] .. ": " .. not_file), err.message)
+				assert_no_secret(err, body)
+			end
+		end
 	end)
 
 	it("a wrong password is never in a message", function()

@@ -949,6 +949,13 @@ def test_key_text_never_in_messages(world: World) -> None:
     for fragments, kw in cases:
         e = config_error(*fragments, **kw)
         assert_no_secret(e, body)
+    # the certificate loaders read paths the same way
+    for load, what in ((mutls.load_certificates, "certificates"), (mutls.Certificate.load, "certificate")):
+        for value in (body, lines, damaged):
+            with pytest.raises(mutls.ConfigError) as info:
+                load(value)
+            assert str(info.value).startswith(what + ": " + not_file), str(info.value)
+            assert_no_secret(info.value, body)
 
 
 def test_wrong_password_never_in_messages(world: World, tmp_path: Path) -> None:
