@@ -1,5 +1,6 @@
 /* Config: every bad input is a clear error naming the file or field; files,
  * directories, encrypted keys and password callbacks load; usage errors. */
+#include "internal.h"
 #include "pair.h"
 
 #include <sys/stat.h>
@@ -474,5 +475,33 @@ TEST(no_trust_anchors_said_at_handshake)
 	pair_free(&p);
 	mutls_config_unref(client);
 	mutls_config_unref(server);
+	pki_free(&pki);
+}
+
+TEST(key_files_are_bounded_and_read_whole)
+{
+	test_pki pki;
+	mutls_config *cfg;
+	const char *dir = make_dir();
+	char path[128], *data = NULL;
+	size_t len = 0;
+	FILE *f;
+	pki_make(&pki);
+	/* a sparse file one byte over the bound: refused before any read */
+	snprintf(path, sizeof(path), "%s/huge.pem", dir);
+	CHECK((f = fopen(path, "w")) != NULL);
+	CHECK(ftruncate(fileno(f), (off_t)MUTLS__FILE_MAX + 1) == 0);
+	fclose(f);
+	CHECK_OK(mutls_config_new(&cfg));
+	expect_last(mutls_config_set_identity(cfg, mutls_identity_cert_pem(pki.server_id), path, NULL),
+		MUTLS_ECONFIG, "file is larger than 64 MiB");
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "private_key");
+	mutls_config_unref(cfg);
+	/* a file that reports no size (/proc) is read to its end */
+	CHECK_OK(mutls__read_file(&data, &len, "/proc/self/status", "test", 0));
+	CHECK(len > 100 && strlen(data) == len);
+	CHECK_CONTAINS(data, "Name:");
+	mutls__wipe_free(data, len);
+	remove_dir(dir);
 	pki_free(&pki);
 }
