@@ -67,6 +67,7 @@ build = {
 				"csrc/malformed.c",
 				"csrc/session.c",
 				"csrc/session_cache.c",
+				"csrc/source.c",
 				"csrc/trace.c",
 				"csrc/transport.c",
 				"csrc/verify.c",

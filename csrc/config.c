@@ -177,29 +177,9 @@ static int check_mutable(const mutls_config *cfg, const char *what)
 
 #define CHECK_MUTABLE(cfg, what) do { int rc_ = check_mutable(cfg, what); if (rc_) return rc_; } while (0)
 
-/* Loads "PEM text or path" into memory; *label names it in messages. */
-static int load_source(gnutls_datum_t *out, char **owned, const char **label,
-	const char *source, const char *what)
-{
-	size_t len;
-
-	*owned = NULL;
-	*label = what;
-	if (!source || !*source)
-		return mutls__error(MUTLS_ECONFIG, "%s: empty value", what);
-	if (mutls__is_pem(source)) {
-		out->data = (unsigned char *)source;
-		out->size = (unsigned)strlen(source);
-		*label = what;
-		return 0;
-	}
-	if (mutls__read_file(owned, &len, source) < 0)
-		return MUTLS_ECONFIG;
-	out->data = (unsigned char *)*owned;
-	out->size = (unsigned)len;
-	*label = source;
-	return 0;
-}
+/* "PEM text or path" in memory. A file's bytes are owned by src and wiped
+ * on release (a certificate file may hold the key too). label names the
+ * source in messages: the option for text, the path for a file read. */
 
 int mutls_config_set_password_callback(mutls_config *cfg, mutls_password_cb cb, void *payload)
 {
@@ -220,6 +200,24 @@ static int keys_match(gnutls_x509_crt_t crt, gnutls_x509_privkey_t key)
 	return alen == blen && memcmp(a, b, alen) == 0;
 }
 
+/* "CN=orders" (or the whole subject when it has no CN) for messages. */
+static void leaf_name(char *out, size_t cap, gnutls_x509_crt_t crt)
+{
+	char name[256] = "";
+	size_t len = sizeof(name);
+
+	if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, name, &len) == 0 &&
+	    name[0]) {
+		snprintf(out, cap, "CN=%s", name);
+		return;
+	}
+	len = sizeof(name);
+	if (gnutls_x509_crt_get_dn(crt, name, &len) == 0 && name[0])
+		snprintf(out, cap, "\"%s\"", name);
+	else
+		snprintf(out, cap, "CN=(none)");
+}
+
 /* Installs chain + key into the credentials and keeps the chain. */
 static int install_identity(mutls_config *cfg, gnutls_x509_crt_t *crts, size_t n,
 	gnutls_x509_privkey_t key, const char *cert_label, const char *key_label)
@@ -231,15 +229,11 @@ static int install_identity(mutls_config *cfg, gnutls_x509_crt_t *crts, size_t n
 	if (n == 0)
 		return mutls__error(MUTLS_ECONFIG, "%s: no certificate found", cert_label);
 	if (!keys_match(crts[0], key)) {
-		size_t cn_len = 0;
-		char name[256] = "";
-		if (gnutls_x509_crt_get_dn_by_oid(crts[0], GNUTLS_OID_X520_COMMON_NAME, 0, 0, NULL, &cn_len) == GNUTLS_E_SHORT_MEMORY_BUFFER && cn_len < sizeof(name)) {
-			cn_len = sizeof(name);
-			gnutls_x509_crt_get_dn_by_oid(crts[0], GNUTLS_OID_X520_COMMON_NAME, 0, 0, name, &cn_len);
-		}
+		char name[256];
+		leaf_name(name, sizeof(name), crts[0]);
 		return mutls__error(MUTLS_ECONFIG,
-			"%s: the private key does not match the certificate CN=%s in %s",
-			key_label, name[0] ? name : "(none)", cert_label);
+			"%s: the private key does not match the certificate %s in %s",
+			key_label, name, cert_label);
 	}
 	rc = gnutls_certificate_set_x509_key(cfg->cred, crts, (unsigned)n, key);
 	if (rc < 0)
@@ -263,86 +257,78 @@ static int install_identity(mutls_config *cfg, gnutls_x509_crt_t *crts, size_t n
 	return 0;
 }
 
-static int import_key(gnutls_x509_privkey_t key, const gnutls_datum_t *data,
-	const char *label, const char *password, mutls_config *cfg)
+static int import_chain(gnutls_x509_crt_t **crts, unsigned *ncrts, const struct mutls__source *c)
 {
-	gnutls_x509_crt_fmt_t fmt = mutls__is_pem((const char *)data->data) ?
-		GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER;
-	char asked[1024];
 	int rc;
 
-	rc = gnutls_x509_privkey_import2(key, data, fmt, password, 0);
-	if (rc == GNUTLS_E_DECRYPTION_FAILED && !password && cfg->password_cb) {
-		memset(asked, 0, sizeof(asked));
-		if (cfg->password_cb(asked, sizeof(asked), label, cfg->password_payload) < 0)
+	if (mutls__is_pem((const char *)c->data.data)) {
+		if (!strstr((const char *)c->data.data, "-----BEGIN CERTIFICATE-----"))
 			return mutls__error(MUTLS_ECONFIG,
-				"%s: the password callback gave no password for the encrypted key", label);
-		asked[sizeof(asked) - 1] = 0;
-		rc = gnutls_x509_privkey_import2(key, data, fmt, asked, 0);
-		gnutls_memset(asked, 0, sizeof(asked));
-		password = "";
-	}
-	if (rc == GNUTLS_E_DECRYPTION_FAILED) {
-		if (!password)
-			return mutls__error(MUTLS_ECONFIG,
-				"%s: the private key is encrypted and no password was given", label);
-		return mutls__error(MUTLS_ECONFIG,
-			"%s: wrong password for the encrypted private key", label);
+				"%s: no \"-----BEGIN CERTIFICATE-----\" block found", c->label);
+		rc = gnutls_x509_crt_list_import2(crts, ncrts, &c->data, GNUTLS_X509_FMT_PEM, 0);
+	} else {
+		rc = gnutls_x509_crt_list_import2(crts, ncrts, &c->data, GNUTLS_X509_FMT_DER, 0);
 	}
 	if (rc < 0)
-		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: not a readable private key", label);
+		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: not a readable certificate", c->label);
+	if (*ncrts == 0)
+		return mutls__error(MUTLS_ECONFIG, "%s: no certificate found", c->label);
 	return 0;
+}
+
+/* private_key NULL: the key must be in the certificate's own PEM. */
+static int key_in_certificate(struct mutls__source *k, const struct mutls__source *c,
+	gnutls_x509_crt_t leaf)
+{
+	char name[256];
+
+	if (mutls__is_pem((const char *)c->data.data) &&
+	    strstr((const char *)c->data.data, "PRIVATE KEY-----")) {
+		*k = *c;
+		k->owned = NULL; /* still c's */
+		k->owned_len = 0;
+		return 0;
+	}
+	leaf_name(name, sizeof(name), leaf);
+	return mutls__error(MUTLS_ECONFIG,
+		"private_key: no private key was given for certificate %s "
+		"(give private_key, or put the key in the certificate's PEM)", name);
 }
 
 int mutls_config_set_identity(mutls_config *cfg, const char *certificate,
 	const char *private_key, const char *password)
 {
-	gnutls_datum_t cdata, kdata;
-	char *cown = NULL, *kown = NULL;
-	const char *clabel, *klabel;
+	struct mutls__source c, k;
 	gnutls_x509_crt_t *crts = NULL;
 	unsigned ncrts = 0;
 	gnutls_x509_privkey_t key = NULL;
 	int rc;
 
 	CHECK_MUTABLE(cfg, "identity");
-	if ((rc = load_source(&cdata, &cown, &clabel, certificate, "certificate")) < 0)
+	memset(&k, 0, sizeof(k));
+	if ((rc = mutls__source_load(&c, certificate, "certificate", 0)) < 0)
 		return rc;
-	if ((rc = load_source(&kdata, &kown, &klabel, private_key, "private_key")) < 0)
+	if (private_key && (rc = mutls__source_load(&k, private_key, "private_key", 1)) < 0)
 		goto out;
-
-	if (mutls__is_pem((const char *)cdata.data)) {
-		if (!strstr((const char *)cdata.data, "-----BEGIN CERTIFICATE-----")) {
-			rc = mutls__error(MUTLS_ECONFIG,
-				"%s: no \"-----BEGIN CERTIFICATE-----\" block found", clabel);
-			goto out;
-		}
-		rc = gnutls_x509_crt_list_import2(&crts, &ncrts, &cdata, GNUTLS_X509_FMT_PEM, 0);
-	} else {
-		rc = gnutls_x509_crt_list_import2(&crts, &ncrts, &cdata, GNUTLS_X509_FMT_DER, 0);
-	}
-	if (rc < 0) {
-		rc = mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: not a readable certificate", clabel);
+	if ((rc = import_chain(&crts, &ncrts, &c)) < 0)
 		goto out;
-	}
+	if (!private_key && (rc = key_in_certificate(&k, &c, crts[0])) < 0)
+		goto out;
 	if ((rc = gnutls_x509_privkey_init(&key)) < 0) {
 		rc = mutls__error_gnutls(MUTLS_ENOMEM, rc, "out of memory");
 		goto out;
 	}
-	if ((rc = import_key(key, &kdata, klabel, password, cfg)) < 0)
+	if ((rc = mutls__key_import(key, &k.data, k.label, password, cfg->password_cb, cfg->password_payload)) < 0)
 		goto out;
-	rc = install_identity(cfg, crts, ncrts, key, clabel, klabel);
+	rc = install_identity(cfg, crts, ncrts, key, c.label, k.label);
 out:
 	for (unsigned i = 0; i < ncrts; i++)
 		gnutls_x509_crt_deinit(crts[i]);
 	gnutls_free(crts);
 	if (key)
 		gnutls_x509_privkey_deinit(key);
-	if (kown) {
-		gnutls_memset(kown, 0, strlen(kown));
-		free(kown);
-	}
-	free(cown);
+	mutls__source_release(&k);
+	mutls__source_release(&c);
 	return rc;
 }
 
@@ -367,10 +353,8 @@ int mutls_config_set_identity_object(mutls_config *cfg, const mutls_identity *id
 int mutls_config_add_trust(mutls_config *cfg, const char *source)
 {
 	struct stat st;
-	gnutls_datum_t data;
-	char *owned = NULL;
-	const char *label;
-	int rc;
+	struct mutls__source src;
+	int pem, rc;
 
 	CHECK_MUTABLE(cfg, "trust");
 	if (!source || !*source)
@@ -394,21 +378,24 @@ int mutls_config_add_trust(mutls_config *cfg, const char *source)
 		cfg->trust_count += rc;
 		return 0;
 	}
-	if ((rc = load_source(&data, &owned, &label, source, "trust")) < 0)
+	if ((rc = mutls__source_load(&src, source, "trust", 0)) < 0)
 		return rc;
-	if (mutls__is_pem((const char *)data.data) &&
-	    !strstr((const char *)data.data, "-----BEGIN CERTIFICATE-----") &&
-	    !strstr((const char *)data.data, "-----BEGIN X509 CERTIFICATE-----")) {
-		free(owned);
-		return mutls__error(MUTLS_ECONFIG, "%s: no \"-----BEGIN CERTIFICATE-----\" block found", label);
+	pem = mutls__is_pem((const char *)src.data.data);
+	if (pem && !strstr((const char *)src.data.data, "-----BEGIN CERTIFICATE-----") &&
+	    !strstr((const char *)src.data.data, "-----BEGIN X509 CERTIFICATE-----")) {
+		rc = mutls__error(MUTLS_ECONFIG, "%s: no \"-----BEGIN CERTIFICATE-----\" block found", src.label);
+		mutls__source_release(&src);
+		return rc;
 	}
-	rc = gnutls_x509_trust_list_add_trust_mem(cfg->tlist, &data, NULL,
-		mutls__is_pem((const char *)data.data) ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, TRUST_FLAGS, 0);
-	free(owned);
+	rc = gnutls_x509_trust_list_add_trust_mem(cfg->tlist, &src.data, NULL,
+		pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, TRUST_FLAGS, 0);
 	if (rc < 0)
-		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: not a readable certificate", label);
-	if (rc == 0)
-		return mutls__error(MUTLS_ECONFIG, "%s: no certificate found", label);
+		rc = mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: not a readable certificate", src.label);
+	else if (rc == 0)
+		rc = mutls__error(MUTLS_ECONFIG, "%s: no certificate found", src.label);
+	mutls__source_release(&src);
+	if (rc < 0)
+		return rc;
 	cfg->trust_count += rc;
 	return 0;
 }
@@ -429,31 +416,32 @@ int mutls_config_add_trust_x509(mutls_config *cfg, const mutls_x509 *ca)
 
 int mutls_config_add_crl(mutls_config *cfg, const char *source)
 {
-	gnutls_datum_t data;
-	char *owned = NULL;
-	const char *label;
+	struct mutls__source src;
 	char why[600];
 	int pem, rc;
 
 	CHECK_MUTABLE(cfg, "crl");
-	if ((rc = load_source(&data, &owned, &label, source, "crl")) < 0)
+	if ((rc = mutls__source_load(&src, source, "crl", 0)) < 0)
 		return rc;
-	pem = mutls__is_pem((const char *)data.data);
-	if (pem && !strstr((const char *)data.data, "-----BEGIN X509 CRL-----")) {
-		free(owned);
-		return mutls__error(MUTLS_ECONFIG, "%s: no \"-----BEGIN X509 CRL-----\" block found", label);
+	pem = mutls__is_pem((const char *)src.data.data);
+	if (pem && !strstr((const char *)src.data.data, "-----BEGIN X509 CRL-----")) {
+		rc = mutls__error(MUTLS_ECONFIG, "%s: no \"-----BEGIN X509 CRL-----\" block found", src.label);
+		mutls__source_release(&src);
+		return rc;
 	}
 	/* GNUTLS_TL_VERIFY_CRL drops CRLs not signed by a trusted CA (and
 	 * expired ones, ...): mutls__crl_inspect says which and why. */
-	mutls__crl_inspect(why, sizeof(why), cfg, &data, pem);
-	rc = gnutls_x509_trust_list_add_trust_mem(cfg->tlist, NULL, &data,
+	mutls__crl_inspect(why, sizeof(why), cfg, &src.data, pem);
+	rc = gnutls_x509_trust_list_add_trust_mem(cfg->tlist, NULL, &src.data,
 		pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, GNUTLS_TL_VERIFY_CRL, 0);
-	free(owned);
 	if (rc < 0)
-		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: not a readable CRL", label);
-	if (rc == 0)
-		return mutls__error(MUTLS_ECONFIG, "%s: %s", label, *why ? why :
+		rc = mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: not a readable CRL", src.label);
+	else if (rc == 0)
+		rc = mutls__error(MUTLS_ECONFIG, "%s: %s", src.label, *why ? why :
 			"the CRL is not signed by a trusted CA (add its CA with trust first)");
+	mutls__source_release(&src);
+	if (rc < 0)
+		return rc;
 	cfg->crl_count += rc;
 	return 0;
 }

@@ -65,9 +65,20 @@ int mutls__x509_wrap(mutls_x509 **out, gnutls_x509_crt_t crt);
 int mutls__usage_allows_signing(gnutls_x509_crt_t crt);
 /* Parse DER bytes into a new mutls_x509. */
 int mutls__x509_from_datum(mutls_x509 **out, const gnutls_datum_t *der);
-/* Read a whole file into a NUL-terminated buffer (caller frees with free);
- * on failure sets a MUTLS_ECONFIG error naming path. */
-int mutls__read_file(char **out, size_t *out_len, const char *path);
+/* Largest file read (trust bundles and CRLs included). */
+#define MUTLS__FILE_MAX (64u << 20)
+/* Read a whole file into one NUL-terminated buffer (free it with
+ * mutls__wipe_free(buf, len)); no stdio buffer or realloc leaves a copy.
+ * On failure sets a MUTLS_ECONFIG error naming what (the option, may be
+ * NULL) and path only when mutls__value_showable(path, secret). */
+int mutls__read_file(char **out, size_t *out_len, const char *path,
+	const char *what, int secret);
+/* 1 when value may be echoed in a message as a path: printable, one line,
+ * shorter than PATH_MAX, no PEM marker, no base64-like run; when secret
+ * (private_key), also its directory exists. Key text never qualifies. */
+int mutls__value_showable(const char *value, int secret);
+/* Zero len bytes of p (not optimised away), then free it. */
+void mutls__wipe_free(void *p, size_t len);
 /* 1 if text looks like PEM ("-----BEGIN"), else 0 (treat as path). */
 int mutls__is_pem(const char *text);
 
@@ -81,5 +92,26 @@ struct mutls_identity {
 	char *chain_pem;
 	char *key_pem;
 };
+
+
+/* source.c --------------------------------------------------------------- */
+
+/* "PEM text or path": data points into the value (PEM text) or into owned
+ * (the file's bytes); label names it in messages (the option, or the path
+ * when it was read as one). */
+struct mutls__source {
+	gnutls_datum_t data;
+	char *owned;
+	size_t owned_len;
+	const char *label;
+};
+int mutls__source_load(struct mutls__source *src, const char *value, const char *what, int secret);
+/* Wipes and frees what mutls__source_load read. */
+void mutls__source_release(struct mutls__source *src);
+/* Imports a private key (PEM or DER) without GnuTLS's PEM reader leaving
+ * copies; asks cb (may be NULL) for the password of an encrypted key when
+ * password is NULL. Sets a MUTLS_ECONFIG error naming label. */
+int mutls__key_import(gnutls_x509_privkey_t key, const gnutls_datum_t *text,
+	const char *label, const char *password, mutls_password_cb cb, void *payload);
 
 #endif

@@ -280,8 +280,10 @@ static int key_pem_plain(char **out, gnutls_x509_privkey_t key)
 	int rc;
 
 	*out = NULL;
-	if ((rc = ec_export(&ec, key)) < 0)
+	if ((rc = ec_export(&ec, key)) < 0) {
+		gnutls_memset(&ec, 0, sizeof(ec));
 		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "cannot encode private key");
+	}
 	if (rc == 0) {
 		rc = gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL,
 			GNUTLS_PKCS_PLAIN, &d);
@@ -362,7 +364,8 @@ void mutls_testca_free(mutls_testca *ca)
 		gnutls_privkey_deinit(ca->signer); /* also frees ca->key */
 	gnutls_free(ca->subject.data);
 	free(ca->cert_pem);
-	free(ca->key_pem);
+	if (ca->key_pem)
+		mutls__wipe_free(ca->key_pem, strlen(ca->key_pem));
 	mutls_x509_list_free(ca->above, ca->above_len);
 	free(ca->above_pem);
 	free(ca->revoked);
@@ -602,26 +605,6 @@ int mutls_testca_intermediate(mutls_testca **out, mutls_testca *parent,
 /* Loading an existing CA                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* "PEM text or path" into memory (*owned: the file's bytes, caller frees). */
-static int load_text(gnutls_datum_t *out, char **owned, const char *source, const char *what)
-{
-	size_t len;
-
-	*owned = NULL;
-	if (!source || !*source)
-		return mutls__error(MUTLS_ECONFIG, "CA %s: empty value", what);
-	if (mutls__is_pem(source)) {
-		out->data = (unsigned char *)source;
-		out->size = (unsigned)strlen(source);
-		return 0;
-	}
-	if (mutls__read_file(owned, &len, source) < 0)
-		return MUTLS_ECONFIG;
-	out->data = (unsigned char *)*owned;
-	out->size = (unsigned)len;
-	return 0;
-}
-
 /* The certificate (and the chain above it) as mutls_x509 references. */
 static int load_ca_chain(mutls_x509 ***out, size_t *out_len, const gnutls_datum_t *d,
 	const char *label)
@@ -750,8 +733,7 @@ int mutls_testca_load(mutls_testca **out, const char *certificate,
 	const char *private_key, const char *password)
 {
 	const char *cert_label, *key_label;
-	gnutls_datum_t cdata, kdata;
-	char *cown = NULL, *kown = NULL;
+	struct mutls__source c, k;
 	mutls_x509 **list = NULL;
 	size_t n = 0;
 	gnutls_x509_privkey_t key = NULL;
@@ -761,13 +743,13 @@ int mutls_testca_load(mutls_testca **out, const char *certificate,
 	if (!out)
 		return mutls__error(MUTLS_EUSAGE, "mutls_testca_load: NULL argument");
 	*out = NULL;
-	if ((rc = load_text(&cdata, &cown, certificate, "certificate")) < 0)
+	memset(&k, 0, sizeof(k));
+	if ((rc = mutls__source_load(&c, certificate, "CA certificate", 0)) < 0 ||
+	    (rc = mutls__source_load(&k, private_key, "CA private key", 1)) < 0)
 		goto done;
-	if ((rc = load_text(&kdata, &kown, private_key, "private key")) < 0)
-		goto done;
-	cert_label = cown ? certificate : "CA certificate";
-	key_label = kown ? private_key : "CA private key";
-	if ((rc = load_ca_chain(&list, &n, &cdata, cert_label)) < 0)
+	cert_label = c.label;
+	key_label = k.label;
+	if ((rc = load_ca_chain(&list, &n, &c.data, cert_label)) < 0)
 		goto done;
 	if (!mutls_x509_is_ca(list[0])) {
 		rc = mutls__error(MUTLS_ECONFIG, "%s: %s is not a CA certificate (no basicConstraints CA:TRUE)",
@@ -778,18 +760,8 @@ int mutls_testca_load(mutls_testca **out, const char *certificate,
 		rc = mutls__error_gnutls(MUTLS_ENOMEM, rc, "out of memory");
 		goto done;
 	}
-	rc = gnutls_x509_privkey_import2(key, &kdata, mutls__is_pem((const char *)kdata.data) ?
-		GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, password, 0);
-	if (rc == GNUTLS_E_DECRYPTION_FAILED) {
-		rc = mutls__error(MUTLS_ECONFIG, password ?
-			"%s: wrong password for the encrypted private key" :
-			"%s: the private key is encrypted and no password was given", key_label);
+	if ((rc = mutls__key_import(key, &k.data, key_label, password, NULL, NULL)) < 0)
 		goto done;
-	}
-	if (rc < 0) {
-		rc = mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: not a readable private key", key_label);
-		goto done;
-	}
 	if (!(ca = calloc(1, sizeof(*ca)))) {
 		rc = mutls__error(MUTLS_ENOMEM, "out of memory");
 		goto done;
@@ -807,11 +779,8 @@ done:
 		gnutls_x509_privkey_deinit(key);
 	mutls_testca_free(ca);
 	mutls_x509_list_free(list, n);
-	if (kown) {
-		gnutls_memset(kown, 0, strlen(kown));
-		free(kown);
-	}
-	free(cown);
+	mutls__source_release(&k);
+	mutls__source_release(&c);
 	return rc;
 }
 
@@ -843,7 +812,8 @@ void mutls_identity_free(mutls_identity *id)
 		gnutls_x509_privkey_deinit(id->key);
 	free(id->cert_pem);
 	free(id->chain_pem);
-	free(id->key_pem);
+	if (id->key_pem)
+		mutls__wipe_free(id->key_pem, strlen(id->key_pem));
 	free(id);
 }
 
@@ -1437,11 +1407,13 @@ int mutls_identity_encrypted_key_pem(char **out, const mutls_identity *id,
 	if (rc < 0)
 		return mutls__error_gnutls(MUTLS_ECONFIG, rc, "cannot encrypt private key");
 	if (!(*out = malloc((size_t)d.size + 1))) {
+		gnutls_memset(d.data, 0, d.size);
 		gnutls_free(d.data);
 		return mutls__error(MUTLS_ENOMEM, "out of memory");
 	}
 	memcpy(*out, d.data, d.size);
 	(*out)[d.size] = '\0';
+	gnutls_memset(d.data, 0, d.size);
 	gnutls_free(d.data);
 	return 0;
 }

@@ -620,7 +620,11 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 		const char *issuer = chain[ncrts - 1]->issuer_cn;
 		if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNATURE_FAILURE)) {
 			/* GnuTLS follows at most 16 certificates of a chain */
-			if (n > 16)
+			if (cfg->trust_count == 0)
+				mutls__verdict_add(out, who, MUTLS_REASON_UNKNOWN_ISSUER,
+					"could not be checked: no trust anchors were configured "
+					"(issuer CN=%s; give trust)", issuer);
+			else if (n > 16)
 				mutls__verdict_add(out, who, MUTLS_REASON_UNKNOWN_ISSUER,
 					"came with a chain of %zu certificates, longer than the 16 that are "
 					"followed to a trusted CA", n);

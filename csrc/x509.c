@@ -5,10 +5,16 @@
 #include <gnutls/x509-ext.h>
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define PEM_CERT_HEADER "-----BEGIN CERTIFICATE-----"
 #define PEM_X509_HEADER "-----BEGIN X509 CERTIFICATE-----"
@@ -469,7 +475,7 @@ int mutls_x509_load(mutls_x509 **out, const char *path)
 	if (!out || !path)
 		return mutls__error(MUTLS_EUSAGE, "mutls_x509_load: NULL argument");
 	*out = NULL;
-	if ((rc = mutls__read_file(&data, &len, path)) < 0)
+	if ((rc = mutls__read_file(&data, &len, path, "certificate", 0)) < 0)
 		return rc;
 	if (len == 0)
 		rc = mutls__error(MUTLS_ECONFIG, "%s: file is empty", path);
@@ -478,7 +484,7 @@ int mutls_x509_load(mutls_x509 **out, const char *path)
 	else
 		rc = parse_der(out, (const unsigned char *)data, len, path,
 			"not a PEM or DER certificate");
-	free(data);
+	mutls__wipe_free(data, len); /* a PEM file may hold a key too */
 	return rc;
 }
 
@@ -534,6 +540,35 @@ int mutls_x509_list_from_pem(mutls_x509 ***out, size_t *out_count,
 	*out = list;
 	*out_count = n;
 	return 0;
+}
+
+int mutls_x509_list_load(mutls_x509 ***out, size_t *out_count, const char *path)
+{
+	char *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (!out || !out_count || !path)
+		return mutls__error(MUTLS_EUSAGE, "mutls_x509_list_load: NULL argument");
+	*out = NULL;
+	*out_count = 0;
+	if ((rc = mutls__read_file(&data, &len, path, "certificates", 0)) < 0)
+		return rc;
+	if (len == 0) {
+		rc = mutls__error(MUTLS_ECONFIG, "%s: file is empty", path);
+	} else if (mutls__is_pem(data)) {
+		rc = mutls_x509_list_from_pem(out, out_count, data, len);
+	} else if (!(*out = calloc(1, sizeof(**out)))) {
+		rc = mutls__error(MUTLS_ENOMEM, "out of memory");
+	} else if ((rc = parse_der(&(*out)[0], (const unsigned char *)data, len, path,
+			"not a PEM or DER certificate")) < 0) {
+		free(*out);
+		*out = NULL;
+	} else {
+		*out_count = 1;
+	}
+	mutls__wipe_free(data, len); /* a PEM file may hold a key too */
+	return rc;
 }
 
 void mutls_x509_list_free(mutls_x509 **list, size_t count)
@@ -979,57 +1014,161 @@ const char *mutls_x509_label(const mutls_x509 *cert)
 /* Files                                                                     */
 /* ------------------------------------------------------------------------ */
 
-int mutls__read_file(char **out, size_t *out_len, const char *path)
+void mutls__wipe_free(void *p, size_t len)
 {
-	size_t len = 0, cap = 4096;
-	char *buf, *grown;
-	FILE *f;
+	if (!p)
+		return;
+	gnutls_memset(p, 0, len);
+	free(p);
+}
+
+/* A run of base64 letters this long is a key or certificate body, not a
+ * path component: every DER key and certificate starts with a longer one
+ * ("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", "MC4CAQAwBQYDK2VwBCIEI"). */
+#define BLOB_RUN 20
+
+int mutls__value_showable(const char *value, int secret)
+{
+	size_t len, run = 0;
+	const char *slash;
+
+	if (!value || !*value || strstr(value, "-----"))
+		return 0;
+	len = strlen(value);
+	if (len >= PATH_MAX)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			return 0; /* more than one line, or control bytes */
+		run = (isalnum(*p) || *p == '+' || *p == '=') ? run + 1 : 0;
+		if (run >= BLOB_RUN)
+			return 0;
+	}
+	if (!secret)
+		return 1;
+	/* A private_key value is shown only when its directory exists: a
+	 * mistyped file name, not a fragment of key text. */
+	slash = strrchr(value, '/');
+	if (!slash)
+		return 1;
+	{
+		struct stat st;
+		char dir[PATH_MAX];
+		size_t dlen = slash == value ? 1 : (size_t)(slash - value);
+		memcpy(dir, value, dlen);
+		dir[dlen] = '\0';
+		return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+	}
+}
+
+/* What a value that is neither PEM nor a readable file seems to be. */
+static const char *value_hint(const char *value)
+{
+	size_t n = 0;
+	if (strstr(value, "-----"))
+		return "; its \"-----BEGIN\" line looks damaged";
+	for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+		if (!(isalnum(*p) || *p == '+' || *p == '/' || *p == '=' || isspace(*p)))
+			return "";
+		n++;
+	}
+	return n >= 64 ? "; it looks like base64 without its \"-----BEGIN\" and \"-----END\" lines" : "";
+}
+
+static int read_error(const char *path, const char *what, int secret, int err)
+{
+	if (mutls__value_showable(path, secret))
+		return mutls__error(MUTLS_ECONFIG, "%s%s%s: cannot read file: %s",
+			what ? what : "", what ? " " : "", path, strerror(err));
+	return mutls__error(MUTLS_ECONFIG,
+		"%s: not PEM text and not a readable file (%s; the value is not shown%s)",
+		what ? what : "file", strerror(err), value_hint(path));
+}
+
+/* Every byte of fd into one buffer: of the file's size when it has one, else
+ * grown by copying and wiping (pipes, /proc). Never realloc, no stdio: no
+ * copy of the contents is left in freed memory. */
+static int read_all(char **out, size_t *out_len, int fd, size_t size_hint,
+	const char *path, const char *what, int secret)
+{
+	size_t cap = (size_hint ? size_hint : 4096) + 2, len = 0;
+	char *buf = malloc(cap), *grown;
+
+	if (!buf)
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
+	for (;;) {
+		ssize_t n;
+		if (len + 1 == cap) {
+			if (cap - 2 >= MUTLS__FILE_MAX) {
+				mutls__wipe_free(buf, len);
+				if (mutls__value_showable(path, secret))
+					return mutls__error(MUTLS_ECONFIG, "%s%s%s: file is larger than %u MiB",
+						what ? what : "", what ? " " : "", path, MUTLS__FILE_MAX >> 20);
+				return mutls__error(MUTLS_ECONFIG, "%s: file is larger than %u MiB",
+					what ? what : "file", MUTLS__FILE_MAX >> 20);
+			}
+			if (!(grown = malloc(cap * 2))) {
+				mutls__wipe_free(buf, len);
+				return mutls__error(MUTLS_ENOMEM, "out of memory");
+			}
+			memcpy(grown, buf, len);
+			mutls__wipe_free(buf, len);
+			buf = grown;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int err = errno;
+			mutls__wipe_free(buf, len);
+			return read_error(path, what, secret, err);
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*out_len = len;
+	return 0;
+}
+
+int mutls__read_file(char **out, size_t *out_len, const char *path,
+	const char *what, int secret)
+{
+	struct stat st;
+	int fd, rc;
 
 	if (!out || !out_len || !path)
 		return mutls__error(MUTLS_EUSAGE, "mutls__read_file: NULL argument");
 	*out = NULL;
 	*out_len = 0;
-	if (!(f = fopen(path, "rb")))
-		return mutls__error(MUTLS_ECONFIG, "%s: cannot read file: %s", path, strerror(errno));
-	if (!(buf = malloc(cap))) {
-		fclose(f);
-		return mutls__error(MUTLS_ENOMEM, "out of memory");
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return read_error(path, what, secret, errno);
+	if (fstat(fd, &st) < 0) {
+		int err = errno;
+		close(fd);
+		return read_error(path, what, secret, err);
 	}
-	/* Read to EOF rather than trusting st_size (pipes, /proc, growing files). */
-	for (;;) {
-		size_t n = fread(buf + len, 1, cap - len - 1, f);
-		len += n;
-		if (n == 0 || len + 1 == cap) {
-			if (ferror(f)) {
-				int err = errno;
-				free(buf);
-				fclose(f);
-				return mutls__error(MUTLS_ECONFIG, "%s: cannot read file: %s",
-					path, strerror(err));
-			}
-			if (feof(f))
-				break;
-		}
-		if (len + 1 == cap) {
-			if (cap > SIZE_MAX / 2) {
-				free(buf);
-				fclose(f);
-				return mutls__error(MUTLS_ECONFIG, "%s: file too large", path);
-			}
-			if (!(grown = realloc(buf, cap * 2))) {
-				free(buf);
-				fclose(f);
-				return mutls__error(MUTLS_ENOMEM, "%s: out of memory reading file", path);
-			}
-			buf = grown;
-			cap *= 2;
-		}
+	if (S_ISDIR(st.st_mode)) {
+		close(fd);
+		return read_error(path, what, secret, EISDIR);
 	}
-	fclose(f);
-	buf[len] = '\0';
-	*out = buf;
-	*out_len = len;
-	return 0;
+	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > MUTLS__FILE_MAX) {
+		close(fd);
+		if (mutls__value_showable(path, secret))
+			return mutls__error(MUTLS_ECONFIG, "%s%s%s: file is larger than %u MiB",
+				what ? what : "", what ? " " : "", path, MUTLS__FILE_MAX >> 20);
+		return mutls__error(MUTLS_ECONFIG, "%s: file is larger than %u MiB",
+			what ? what : "file", MUTLS__FILE_MAX >> 20);
+	}
+	/* st_size sizes the buffer; reading on to EOF still catches a file
+	 * that grew, or reports a size of 0 (/proc). */
+	rc = read_all(out, out_len, fd, S_ISREG(st.st_mode) ? (size_t)st.st_size : 0,
+		path, what, secret);
+	close(fd);
+	return rc;
 }
 
 int mutls__is_pem(const char *text)

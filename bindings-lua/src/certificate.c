@@ -323,27 +323,6 @@ int lm_load_certificate(lua_State *L)
 	return push_new_cert(L, rc, x);
 }
 
-/* Reads a whole file into a Lua string (pushed), or returns nil, err. */
-static int read_file(lua_State *L, const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	luaL_Buffer b;
-	char chunk[4096];
-	size_t n;
-
-	if (!f) {
-		lua_pushnil(L);
-		lua_pushfstring(L, "%s: %s", path, strerror(errno));
-		return 0;
-	}
-	luaL_buffinit(L, &b);
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		luaL_addlstring(&b, chunk, n);
-	fclose(f);
-	luaL_pushresult(&b);
-	return 1;
-}
-
 /* mutls.load_certificates(pem_or_path) -> array of certificates */
 int lm_load_certificates(lua_State *L)
 {
@@ -356,28 +335,11 @@ int lm_load_certificates(lua_State *L)
 	src = luaL_checklstring(L, 1, &len);
 	if (lm_fail_nul(L, 1, "certificates", LM_SOURCE))
 		return 2;
-	if (!strstr(src, "-----BEGIN")) {
-		/* a path: the core reads PEM chains from text only */
-		if (!read_file(L, src)) {
-			const char *msg = lua_tostring(L, -1);
-			lua_pushnil(L);
-			lm_push_error_made(L, MUTLS_ECONFIG, MUTLS_SIDE_NONE, MUTLS_STEP_NONE, msg);
-			return 2;
-		}
-		src = lua_tolstring(L, -1, &len);
-		if (!strstr(src, "-----BEGIN")) {
-			mutls_x509 *x = NULL;
-			rc = mutls_x509_load(&x, lua_tostring(L, 1)); /* DER: one certificate */
-			if (rc < 0)
-				return lm_fail_last(L);
-			lua_createtable(L, 1, 0);
-			lm_push_cert(L, x);
-			mutls_x509_unref(x);
-			lua_rawseti(L, -2, 1);
-			return 1;
-		}
-	}
-	rc = mutls_x509_list_from_pem(&list, &count, src, len);
+	/* a path: the core reads the file, and names it only if it reads as one */
+	if (!strstr(src, "-----BEGIN"))
+		rc = mutls_x509_list_load(&list, &count, src);
+	else
+		rc = mutls_x509_list_from_pem(&list, &count, src, len);
 	if (rc < 0)
 		return lm_fail_last(L);
 	/* the array is built first so an allocation error cannot leak the list */

@@ -435,8 +435,9 @@ int lm_config_new(lua_State *L)
 		lua_pop(L, 1);
 	} else if (cert || key) {
 		const char *password = NULL;
-		if (!cert || !key)
-			return luaL_error(L, "mutls.config: 'certificate' and 'private_key' go together");
+		if (!cert)
+			return luaL_error(L, "mutls.config: 'private_key' needs 'certificate'");
+		/* no private_key: the core looks for it in the certificate's PEM */
 		if ((v = get_field(L, opts, "password"))) {
 			if (lua_type(L, v) == LUA_TSTRING) {
 				password = lm_tostring_nonul(L, v, "password", LM_TEXT, NULL);

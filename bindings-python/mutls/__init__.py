@@ -103,15 +103,8 @@ def load_certificates(source: _Source) -> _List[Certificate]:
         raise TypeError(
             "load_certificates: expected PEM text or a path, not %s" % type(source).__name__
         )
-    path = _os.fsdecode(source)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        raise ConfigError("%s: cannot read the file: %s" % (path, exc.strerror or exc)) from exc
-    if b"-----BEGIN" in data:
-        return _mutls.certificates_from_pem(data)
-    return [Certificate.load(path)]  # DER: one certificate
+    # the core reads the file: its errors never repeat a value that is not a path
+    return _mutls.certificates_load(source)
 
 
 # ---- Config: socket conveniences ------------------------------------------

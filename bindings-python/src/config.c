@@ -205,8 +205,8 @@ fail:
 	else
 		PyErr_Clear();
 out:
+	mutlspy_release_secret(bytes, res);
 	Py_XDECREF(res);
-	Py_XDECREF(bytes);
 	PyGILState_Release(g);
 	return rc;
 }
@@ -448,8 +448,8 @@ static int apply_identity(ConfigObject *self, PyObject *certificate, PyObject *p
 	}
 	if (!(cb = mutlspy_source_bytes(certificate, "certificate")))
 		return -1;
-	/* no private_key: the key is in the certificate's PEM or file */
-	if (!(kb = mutlspy_source_bytes(private_key != Py_None ? private_key : certificate, "private_key")))
+	/* no private_key: the core looks for the key in the certificate's PEM */
+	if (private_key != Py_None && !(kb = mutlspy_source_bytes(private_key, "private_key")))
 		goto fail;
 	if (password != Py_None) {
 		if (PyCallable_Check(password)) {
@@ -468,8 +468,8 @@ static int apply_identity(ConfigObject *self, PyObject *certificate, PyObject *p
 			goto fail;
 		}
 	}
-	rc = mutls_config_set_identity(self->cfg, PyBytes_AS_STRING(cb), PyBytes_AS_STRING(kb),
-		pb ? PyBytes_AS_STRING(pb) : NULL);
+	rc = mutls_config_set_identity(self->cfg, PyBytes_AS_STRING(cb),
+		kb ? PyBytes_AS_STRING(kb) : NULL, pb ? PyBytes_AS_STRING(pb) : NULL);
 	/* the callback is only used during set_identity */
 	mutls_config_set_password_callback(self->cfg, NULL, NULL);
 	Py_CLEAR(self->password);
@@ -480,16 +480,16 @@ static int apply_identity(ConfigObject *self, PyObject *certificate, PyObject *p
 		goto fail;
 	}
 	Py_CLEAR(self->password_exc);
-	Py_DECREF(cb);
-	Py_DECREF(kb);
-	Py_XDECREF(pb);
+	mutlspy_release_secret(cb, certificate); /* may hold the key too */
+	mutlspy_release_secret(kb, private_key);
+	mutlspy_release_secret(pb, password);
 	return 0;
 fail:
 	Py_CLEAR(self->password);
 	Py_CLEAR(self->password_exc);
-	Py_XDECREF(cb);
-	Py_XDECREF(kb);
-	Py_XDECREF(pb);
+	mutlspy_release_secret(cb, certificate);
+	mutlspy_release_secret(kb, private_key);
+	mutlspy_release_secret(pb, password);
 	return -1;
 }
 

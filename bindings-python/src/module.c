@@ -38,6 +38,15 @@ static int has_nul(PyObject *bytes)
 	return memchr(PyBytes_AS_STRING(bytes), 0, (size_t)PyBytes_GET_SIZE(bytes)) != NULL;
 }
 
+void mutlspy_release_secret(PyObject *copy, PyObject *orig)
+{
+	/* Only a copy made here and held by us alone: the caller's own bytes
+	 * (and the interpreter's shared one-byte and empty bytes) stay intact. */
+	if (copy && copy != orig && PyBytes_CheckExact(copy) && Py_REFCNT(copy) == 1)
+		gnutls_memset(PyBytes_AS_STRING(copy), 0, (size_t)PyBytes_GET_SIZE(copy));
+	Py_XDECREF(copy);
+}
+
 PyObject *mutlspy_source_bytes(PyObject *obj, const char *field)
 {
 	PyObject *out = NULL, *path;
@@ -71,7 +80,7 @@ PyObject *mutlspy_source_bytes(PyObject *obj, const char *field)
 	if (!out)
 		return NULL;
 	if (has_nul(out)) {
-		Py_DECREF(out);
+		mutlspy_release_secret(out, obj);
 		return mutlspy_raise_code(MUTLS_ECONFIG,
 			"%s: the value contains a NUL byte (binary DER data? give PEM text or a path)", field);
 	}
@@ -95,7 +104,7 @@ PyObject *mutlspy_str_bytes(PyObject *obj, const char *field)
 	if (!out)
 		return NULL;
 	if (has_nul(out)) {
-		Py_DECREF(out);
+		mutlspy_release_secret(out, obj);
 		return mutlspy_raise_code(MUTLS_ECONFIG, "%s: the value contains a NUL character", field);
 	}
 	return out;
@@ -324,9 +333,37 @@ static PyObject *certificates_from_pem(PyObject *mod, PyObject *arg)
 	return out;
 }
 
+static PyObject *certificates_load(PyObject *mod, PyObject *arg)
+{
+	PyObject *bytes = NULL, *out;
+	mutls_x509 **list = NULL;
+	size_t count = 0;
+	int rc;
+
+	if (!PyUnicode_FSConverter(arg, &bytes))
+		return NULL;
+	rc = mutls_x509_list_load(&list, &count, PyBytes_AS_STRING(bytes));
+	Py_DECREF(bytes);
+	if (rc < 0)
+		return mutlspy_raise_last(rc, NULL, NULL);
+	out = PyList_New((Py_ssize_t)count);
+	for (size_t i = 0; out && i < count; i++) {
+		PyObject *c = mutlspy_certificate_wrap(list[i]);
+		if (!c) {
+			Py_CLEAR(out);
+			break;
+		}
+		PyList_SET_ITEM(out, (Py_ssize_t)i, c);
+	}
+	mutls_x509_list_free(list, count);
+	return out;
+}
+
 static PyMethodDef module_methods[] = {
 	{ "certificates_from_pem", certificates_from_pem, METH_O,
 	  "certificates_from_pem(pem) -> list[Certificate]: every certificate of PEM text, in order." },
+	{ "certificates_load", certificates_load, METH_O,
+	  "certificates_load(path) -> list[Certificate]: every certificate of a PEM file, or the one of a DER file." },
 	{ NULL, NULL, 0, NULL }
 };
 

@@ -109,6 +109,10 @@ extern PyType_Spec mutlspy_identity_spec;
  * the NUL-terminated C string to pass to the core. `field` names the option in
  * errors. Returns NULL with TypeError/ConfigError set. */
 PyObject *mutlspy_source_bytes(PyObject *obj, const char *field);
+/* Drop a bytes object from mutlspy_source_bytes/mutlspy_str_bytes (or any
+ * copy) of obj that held key text or a password: wiped first when it is a
+ * copy only we hold, never when it is the caller's own object. */
+void mutlspy_release_secret(PyObject *copy, PyObject *orig);
 /* A plain string option (str, or bytes taken as UTF-8): new bytes object. */
 PyObject *mutlspy_str_bytes(PyObject *obj, const char *field);
 /* The UTF-8 of a str (owned by it), or NULL with ConfigError set when it

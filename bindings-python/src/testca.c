@@ -1,6 +1,9 @@
 /* TestCA and Identity: the core's in-memory test PKI, trustme-style. */
 #include "mutlspy.h"
 
+#include <gnutls/gnutls.h>
+#include <string.h>
+
 int mutlspy_is_testca(PyObject *obj)
 {
 	return PyObject_TypeCheck(obj, Mutls_TestCAType);
@@ -508,10 +511,11 @@ static PyObject *Identity_encrypted_key_pem(IdentityObject *self, PyObject *arg)
 	if (!pw)
 		return NULL;
 	rc = mutls_identity_encrypted_key_pem(&pem, self->id, PyBytes_AS_STRING(pw));
-	Py_DECREF(pw);
+	mutlspy_release_secret(pw, arg);
 	if (rc < 0)
 		return mutlspy_raise_last(rc, NULL, NULL);
 	res = mutlspy_str_or_none(pem);
+	gnutls_memset(pem, 0, strlen(pem));
 	mutls_free(pem);
 	return res;
 }

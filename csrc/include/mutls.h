@@ -162,6 +162,10 @@ MUTLS_EXTERN int mutls_x509_load(mutls_x509 **out, const char *path);
  * mutls_x509_list_free. */
 MUTLS_EXTERN int mutls_x509_list_from_pem(mutls_x509 ***out, size_t *out_count,
 	const char *pem, size_t len);
+/* Every certificate of a PEM file (a chain), or the one of a DER file.
+ * Errors name the file only when path reads as a path (never key text). */
+MUTLS_EXTERN int mutls_x509_list_load(mutls_x509 ***out, size_t *out_count,
+	const char *path);
 MUTLS_EXTERN void mutls_x509_list_free(mutls_x509 **list, size_t count);
 
 /* New reference (returns cert). */
@@ -302,7 +306,10 @@ MUTLS_EXTERN int mutls_config_freeze(mutls_config *cfg);
 MUTLS_EXTERN int mutls_config_set_password_callback(mutls_config *cfg,
 	mutls_password_cb cb, void *payload);
 /* Own identity: certificate chain (leaf first) and private key (PEM text or
- * paths). password may be NULL. Checks that the key matches the leaf. */
+ * paths). private_key NULL: the key is in the certificate's PEM (else the
+ * error says no private key was given for the certificate). password may be
+ * NULL. Checks that the key matches the leaf. Messages never contain key
+ * text or the password: a value is named only when it reads as a path. */
 MUTLS_EXTERN int mutls_config_set_identity(mutls_config *cfg,
 	const char *certificate, const char *private_key, const char *password);
 /* Own identity from a test-PKI identity (copied; id stays the caller's). */

@@ -1,5 +1,6 @@
 /* Config: every bad input is a clear error naming the file or field; files,
  * directories, encrypted keys and password callbacks load; usage errors. */
+#include "internal.h"
 #include "pair.h"
 
 #include <sys/stat.h>
@@ -311,4 +312,196 @@ TEST(every_code_and_reason_has_a_name)
 	CHECK_STR(mutls_alert_name(116), "certificate_required");
 	CHECK_STR(mutls_alert_name(42), "bad_certificate");
 	CHECK(mutls_alert_name(-1) == NULL);
+}
+
+/* The base64 body of a PEM block, lines joined. */
+static void pem_body(char *out, size_t cap, const char *pem)
+{
+	const char *p = strchr(pem, '\n') + 1, *end = strstr(p, "-----END");
+	size_t n = 0;
+	for (; p < end && n + 1 < cap; p++)
+		if (*p != '\n')
+			out[n++] = *p;
+	out[n] = '\0';
+}
+
+/* No 16-character run of body (a key's base64) and not the password. */
+static void expect_no_secret(const char *message, const char *body, const char *password)
+{
+	char run[17];
+	for (size_t i = 0; i + 16 <= strlen(body); i++) {
+		memcpy(run, body + i, 16);
+		run[16] = '\0';
+		if (strstr(message, run))
+			testlib_fail(__FILE__, __LINE__, "message \"%s\" holds key text \"%s\"", message, run);
+	}
+	if (password && strstr(message, password))
+		testlib_fail(__FILE__, __LINE__, "message \"%s\" holds the password", message);
+}
+
+/* A failing set_identity: code config, names the option and what is
+ * wrong, and echoes no key text and no password. */
+static void identity_refused(mutls_config *cfg, const char *cert, const char *key,
+	const char *password, const char *body, const char *expect)
+{
+	int rc = mutls_config_set_identity(cfg, cert, key, password);
+	const char *msg = mutls_error_message(mutls_error_last());
+	CHECK_INT(rc, MUTLS_ECONFIG);
+	CHECK_CONTAINS(msg, expect);
+	expect_no_secret(msg, body, password);
+}
+
+TEST(key_text_never_in_messages)
+{
+	test_pki pki;
+	mutls_config *cfg;
+	const char *key, *cert;
+	char body[4096], text[4096], *damaged, *enc = NULL;
+	pki_make(&pki);
+	key = mutls_identity_key_pem(pki.server_id);
+	cert = mutls_identity_cert_pem(pki.server_id);
+	pem_body(body, sizeof(body), key);
+	CHECK_OK(mutls_config_new(&cfg));
+
+	/* a damaged header: no "-----BEGIN", so once taken for a path */
+	damaged = malloc(strlen(key) + 1);
+	CHECK(damaged != NULL);
+	strcpy(damaged, key);
+	damaged[0] = '*';
+	damaged[4] = '*';
+	identity_refused(cfg, cert, damaged, NULL, body,
+		"private_key: not PEM text and not a readable file");
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "the value is not shown");
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "\"-----BEGIN\" line looks damaged");
+	/* the bare base64 body, as lines and as one line */
+	snprintf(text, sizeof(text), "%s", strchr(key, '\n') + 1);
+	*strstr(text, "-----END") = '\0';
+	identity_refused(cfg, cert, text, NULL, body, "private_key: not PEM text and not a readable file");
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "looks like base64");
+	identity_refused(cfg, cert, body, NULL, body, "private_key: not PEM text and not a readable file");
+	/* the key where the certificate belongs: as PEM, as a bare body */
+	identity_refused(cfg, key, key, NULL, body, "certificate: no \"-----BEGIN CERTIFICATE-----\"");
+	identity_refused(cfg, body, key, NULL, body, "certificate: not PEM text and not a readable file");
+	identity_refused(cfg, damaged, key, NULL, body, "certificate: not PEM text and not a readable file");
+	/* trust and crl given key text */
+	expect_last(mutls_config_add_trust(cfg, body), MUTLS_ECONFIG, "trust: not PEM text and not a readable file");
+	expect_no_secret(mutls_error_message(mutls_error_last()), body, NULL);
+	expect_last(mutls_config_add_crl(cfg, damaged), MUTLS_ECONFIG, "crl: not PEM text and not a readable file");
+	expect_no_secret(mutls_error_message(mutls_error_last()), body, NULL);
+	/* a wrong password, as a string and through the callback's label */
+	CHECK_OK(mutls_identity_encrypted_key_pem(&enc, pki.server_id, "Tr0ub4dor&3-right"));
+	pem_body(text, sizeof(text), enc);
+	identity_refused(cfg, cert, enc, "Tr0ub4dor&3-wrong", text,
+		"private_key: wrong password for the encrypted private key");
+	CHECK(!mutls_config_has_identity(cfg));
+	mutls_free(enc);
+	free(damaged);
+	mutls_config_unref(cfg);
+	pki_free(&pki);
+}
+
+TEST(paths_are_named_when_they_read_as_paths)
+{
+	mutls_config *cfg;
+	const char *dir = make_dir();
+	char key[128];
+	CHECK_OK(mutls_config_new(&cfg));
+	/* a missing key file in a directory that exists: named */
+	snprintf(key, sizeof(key), "%s/missing-key.pem", dir);
+	expect_last(mutls_config_set_identity(cfg, "-----BEGIN CERTIFICATE-----", key, NULL),
+		MUTLS_ECONFIG, key);
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "private_key");
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "cannot read file: No such file");
+	/* a private_key value whose directory does not exist is not shown */
+	expect_last(mutls_config_set_identity(cfg, "-----BEGIN CERTIFICATE-----", "/nonexistent/key.pem", NULL),
+		MUTLS_ECONFIG, "private_key: not PEM text and not a readable file (No such file or directory; the value is not shown)");
+	/* other options name any value that reads as a path */
+	expect_last(mutls_config_add_trust(cfg, "/nonexistent/ca.pem"), MUTLS_ECONFIG,
+		"trust /nonexistent/ca.pem: cannot read file: No such file");
+	/* two lines, or a PATH_MAX-long value, are not paths */
+	expect_last(mutls_config_add_trust(cfg, "ca.pem\nsecond line"), MUTLS_ECONFIG, "the value is not shown");
+	mutls_config_unref(cfg);
+	remove_dir(dir);
+}
+
+TEST(certificate_without_private_key)
+{
+	test_pki pki;
+	mutls_config *cfg;
+	char *both;
+	const char *chain, *key;
+	pki_make(&pki);
+	chain = mutls_identity_chain_pem(pki.server_id);
+	key = mutls_identity_key_pem(pki.server_id);
+	CHECK_OK(mutls_config_new(&cfg));
+	expect_last(mutls_config_set_identity(cfg, chain, NULL, NULL), MUTLS_ECONFIG,
+		"private_key: no private key was given for certificate CN=orders");
+	CHECK(!mutls_config_has_identity(cfg));
+	/* the key in the certificate's own PEM needs no private_key */
+	both = malloc(strlen(chain) + strlen(key) + 1);
+	CHECK(both != NULL);
+	strcpy(both, chain);
+	strcat(both, key);
+	CHECK_OK(mutls_config_set_identity(cfg, both, NULL, NULL));
+	CHECK(mutls_config_has_identity(cfg));
+	free(both);
+	mutls_config_unref(cfg);
+	pki_free(&pki);
+}
+
+TEST(no_trust_anchors_said_at_handshake)
+{
+	test_pki pki;
+	mutls_config *client, *server;
+	test_pair p;
+	pki_make(&pki);
+	/* the client checks the server's name, but was given no trust */
+	client = config_with(pki.client_id, NULL);
+	server = config_with(pki.server_id, pki.ca);
+	pair_run(&p, client, "orders.internal", server);
+	CHECK_INT(session_code(p.client), MUTLS_EVERIFY);
+	CHECK(mutls_error_reasons(mutls_session_error(p.client)) == MUTLS_REASON_UNKNOWN_ISSUER);
+	CHECK_CONTAINS(session_message(p.client),
+		"server certificate CN=orders could not be checked: no trust anchors were configured");
+	pair_free(&p);
+	mutls_config_unref(client);
+	mutls_config_unref(server);
+	/* the server requires client certificates, and was given no trust */
+	client = config_with(pki.client_id, pki.ca);
+	server = config_with(pki.server_id, NULL);
+	pair_run(&p, client, "orders.internal", server);
+	CHECK_INT(session_code(p.server), MUTLS_EVERIFY);
+	CHECK_CONTAINS(session_message(p.server), "no trust anchors were configured");
+	pair_free(&p);
+	mutls_config_unref(client);
+	mutls_config_unref(server);
+	pki_free(&pki);
+}
+
+TEST(key_files_are_bounded_and_read_whole)
+{
+	test_pki pki;
+	mutls_config *cfg;
+	const char *dir = make_dir();
+	char path[128], *data = NULL;
+	size_t len = 0;
+	FILE *f;
+	pki_make(&pki);
+	/* a sparse file one byte over the bound: refused before any read */
+	snprintf(path, sizeof(path), "%s/huge.pem", dir);
+	CHECK((f = fopen(path, "w")) != NULL);
+	CHECK(ftruncate(fileno(f), (off_t)MUTLS__FILE_MAX + 1) == 0);
+	fclose(f);
+	CHECK_OK(mutls_config_new(&cfg));
+	expect_last(mutls_config_set_identity(cfg, mutls_identity_cert_pem(pki.server_id), path, NULL),
+		MUTLS_ECONFIG, "file is larger than 64 MiB");
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "private_key");
+	mutls_config_unref(cfg);
+	/* a file that reports no size (/proc) is read to its end */
+	CHECK_OK(mutls__read_file(&data, &len, "/proc/self/status", "test", 0));
+	CHECK(len > 100 && strlen(data) == len);
+	CHECK_CONTAINS(data, "Name:");
+	mutls__wipe_free(data, len);
+	remove_dir(dir);
+	pki_free(&pki);
 }

@@ -670,7 +670,7 @@ TEST(internal_read_file_and_is_pem)
 	for (size_t i = 0; i < big; i++)
 		buf[i] = (char)('a' + i % 26);
 	write_bytes(path, buf, big);
-	CHECK_OK(mutls__read_file(&data, &len, path));
+	CHECK_OK(mutls__read_file(&data, &len, path, NULL, 0));
 	CHECK_INT(len, big);
 	CHECK(memcmp(data, buf, big) == 0);
 	CHECK_INT(data[len], 0);

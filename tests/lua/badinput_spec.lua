@@ -799,8 +799,10 @@ describe("bad files and PEM/DER text: code config, the file or field named", fun
 			else
 				assert(mutls.is_error(err) and err.code == "config", show(err))
 				if i % 2 == 0 and not src:find("-----BEGIN", 1, true) then
-					-- documented: a source without "-----BEGIN" is a file path
-					assert(tostring(err):find("cannot read file", 1, true), tostring(err))
+					-- documented: a source without "-----BEGIN" is a file path,
+					-- and a value that is not a plausible path is never echoed
+					assert(tostring(err):find("certificate: not PEM text and not a readable file", 1, true), tostring(err))
+					assert(tostring(err):find("the value is not shown", 1, true), tostring(err))
 				else
 					assert(tostring(err):find("certificate", 1, true) or tostring(err):find("private_key", 1, true),
 						tostring(err))
@@ -809,5 +811,95 @@ describe("bad files and PEM/DER text: code config, the file or field named", fun
 			end
 		end
 		assert.is_true(refused > 100, ("%d loaded, %d refused"):format(loaded, refused))
+	end)
+
+	-- key text and passwords never appear in an error (issue 11, defect 3)
+	local function pem_body(pem)
+		local body = {}
+		for line in pem:gmatch("[^\n]+") do
+			if not line:find("-----", 1, true) then body[#body + 1] = line end
+		end
+		return table.concat(body)
+	end
+
+	local function assert_no_secret(err, body, password)
+		for _, text in ipairs { tostring(err), err.message } do
+			for i = 1, #body - 15 do
+				local run = body:sub(i, i + 15)
+				assert(not text:find(run, 1, true), ("key text %q in %q"):format(run, text))
+			end
+			if password then
+				assert(not text:find(password, 1, true), ("the password is in %q"):format(text))
+			end
+		end
+	end
+
+	it("key text is never in a message", function()
+		local w = world()
+		local key, cert = w.pki.server.key_pem, w.pki.server.cert_pem
+		local body = pem_body(key)
+		local lines = key:match("^[^\n]+\n(.-)%-%-%-%-%-END")
+		local damaged = key:gsub("%-%-%-%-%-BEGIN PRIVATE KEY", "----BEGIN PRIVATE KEY")
+		local not_file = "not PEM text and not a readable file"
+		local cases = {
+			{ { certificate = cert, private_key = damaged },
+				"private_key: " .. not_file, "the value is not shown", '"-----BEGIN" line looks damaged' },
+			{ { certificate = cert, private_key = lines }, "private_key: " .. not_file, "looks like base64" },
+			{ { certificate = cert, private_key = body }, "private_key: " .. not_file, "looks like base64" },
+			{ { certificate = key, private_key = key }, 'certificate: no "-----BEGIN CERTIFICATE-----"' },
+			{ { certificate = body, private_key = key }, "certificate: " .. not_file },
+			{ { certificate = damaged, private_key = key }, "certificate: " .. not_file },
+			{ { certificate = damaged }, "certificate: " .. not_file },
+			{ { trust = body }, "trust: " .. not_file },
+			{ { trust = { w.pki.ca, damaged } }, "trust: " .. not_file },
+			{ { trust = w.pki.ca, crl = lines }, "crl: " .. not_file },
+		}
+		for _, case in ipairs(cases) do
+			local err = config_error(table.unpack and table.unpack(case) or unpack(case))
+			assert_no_secret(err, body)
+		end
+		-- the certificate loaders read paths the same way
+		for _, load in ipairs { { mutls.load_certificates, "certificates" }, { mutls.load_certificate, "certificate" } } do
+			for _, value in ipairs { body, lines, damaged } do
+				local c, err = load[1](value)
+				assert(c == nil and mutls.is_error(err) and err.code == "config", tostring(err))
+				assert(H.contains(err.message, load[2] .. ": " .. not_file), err.message)
+				assert_no_secret(err, body)
+			end
+		end
+	end)
+
+	it("a wrong password is never in a message", function()
+		local w = world()
+		local sid = w.pki.server
+		local right, wrong = "Tr0ub4dor&3-right", "Tr0ub4dor&3-wrong"
+		local enc = sid:encrypted_key_pem(right)
+		local body = pem_body(enc)
+		assert_no_secret(config_error({ certificate = sid.chain_pem, private_key = enc, password = wrong },
+			"private_key: wrong password for the encrypted private key"), body, wrong)
+		assert_no_secret(config_error({ certificate = sid.chain_pem, private_key = enc,
+			password = function() return wrong end }, "private_key: wrong password"), body, wrong)
+		local dir = H.tmpdir()
+		local path = H.write(dir .. "/key.pem", enc)
+		assert_no_secret(config_error({ certificate = sid.chain_pem, private_key = path, password = wrong },
+			path, "wrong password"), body, wrong)
+		assert.is_true(assert(mutls.config { certificate = sid.chain_pem, private_key = path, password = right }).has_identity)
+		H.rmdir(dir)
+	end)
+
+	it("a value is named only when it reads as a path", function()
+		local w = world()
+		local cert = w.pki.server.cert_pem
+		local dir = H.tmpdir()
+		local missing = dir .. "/missing-key.pem"
+		config_error({ certificate = cert, private_key = missing },
+			"private_key " .. missing .. ": cannot read file: No such file")
+		local err = config_error({ certificate = cert, private_key = "/nonexistent/key.pem" },
+			"private_key: not PEM text and not a readable file (No such file or directory; the value is not shown)")
+		assert(not tostring(err):find("/nonexistent", 1, true), tostring(err))
+		config_error({ trust = "/nonexistent/ca.pem" }, "trust /nonexistent/ca.pem: cannot read file")
+		err = config_error({ trust = "ca.pem\nsecond line" }, "the value is not shown")
+		assert(not tostring(err):find("second line", 1, true), tostring(err))
+		H.rmdir(dir)
 	end)
 end)

@@ -173,7 +173,7 @@ describe("config", function()
 			{ session_tickets = 1 }, { versions = 13 }, { alpn = { 2 } }, { priority = {} },
 			{ verify_hook = "yes" }, { trace = true }, { keylog = 5 }, { password = 5, certificate = "a", private_key = "b" },
 			{ identity = "me" }, { identity = pki.client, certificate = "x", private_key = "y" },
-			{ certificate = "x" }, { password = "p" }, { sertificate = "typo" }, { [1] = "positional" },
+			{ private_key = "x" }, { password = "p" }, { sertificate = "typo" }, { [1] = "positional" },
 		}
 		for i, opts in ipairs(cases) do
 			local ok = pcall(mutls.config, opts)
@@ -205,4 +205,31 @@ describe("config", function()
 		end
 		assert(a)
 	end)
+
+	it("a certificate without private_key names the certificate", function()
+		local cfg, err = mutls.config { certificate = pki.server.chain_pem }
+		expect_config_error(cfg, err, "private_key: no private key was given for certificate CN=orders")
+		local file = H.write(dir .. "/cert.pem", pki.client.cert_pem)
+		cfg, err = mutls.config { certificate = file }
+		expect_config_error(cfg, err, "no private key was given for certificate CN=payments")
+		-- the key in the certificate's own PEM needs no private_key
+		assert.is_true(assert(mutls.config { certificate = pki.server.chain_pem .. pki.server.key_pem }).has_identity)
+		local both = H.write(dir .. "/both.pem", pki.server.chain_pem .. pki.server.key_pem)
+		assert.is_true(assert(mutls.config { certificate = both }).has_identity)
+		assert.has_error(function() mutls.config { private_key = pki.server.key_pem } end,
+			"mutls.config: 'private_key' needs 'certificate'")
+	end)
+
+	for _, side in ipairs { "client", "server" } do
+		it("no trust anchors are said at handshake time (" .. side .. " without trust)", function()
+			local ccfg = H.config(pki.client, side ~= "client" and pki.ca or nil)
+			local scfg = H.config(pki.server, side ~= "server" and pki.ca or nil)
+			local p = H.run(ccfg, "orders.internal", scfg)
+			local err = side == "client" and p.cerr or p.serr
+			H.expect_error(err, "verify-failed", { "unknown-issuer" }, false, false, false)
+			local peer = side == "client" and "server certificate CN=orders" or "client certificate CN=payments"
+			assert.is_true(H.contains(err.message, peer .. " could not be checked: no trust anchors were configured"),
+				err.message)
+		end)
+	end
 end)

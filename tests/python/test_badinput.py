@@ -892,9 +892,105 @@ def test_random_mutations_of_pem_and_der(world: World) -> None:
         except mutls.ConfigError as e:
             assert e.code == "config" and str(e), describe(e)
             if i % 2 == 0 and b"-----BEGIN" not in data:
-                # documented: a source without "-----BEGIN" is a file path
-                assert "cannot read file" in str(e), str(e)
+                # documented: a source without "-----BEGIN" is a file path,
+                # and a value that is not a plausible path is never echoed
+                assert str(e).startswith("certificate: not PEM text and not a readable file"), str(e)
+                assert "the value is not shown" in str(e), str(e)
             else:
                 assert ("certificate" in str(e)) or ("private_key" in str(e)), str(e)
             outcomes["config"] += 1
     assert outcomes["config"] > 100, outcomes
+
+
+# ---- key text and passwords never appear in an error (issue 11, defect 3) --
+
+
+def pem_body(pem: str) -> str:
+    """The base64 body of the first PEM block, lines joined."""
+    lines = pem.strip().splitlines()
+    return "".join(line for line in lines[1:] if not line.startswith("-----"))
+
+
+def assert_no_secret(e: BaseException, body: str, password: Optional[str] = None) -> None:
+    """Neither str(e), repr(e) nor the formatted traceback holds any
+    16-character run of the key's base64 body, nor the password."""
+    import traceback
+    texts = [str(e), repr(e), "".join(traceback.format_exception(type(e), e, e.__traceback__))]
+    for text in texts:
+        for i in range(len(body) - 15):
+            assert body[i:i + 16] not in text, f"key text {body[i:i + 16]!r} in {text!r}"
+        if password is not None:
+            assert password not in text, f"the password is in {text!r}"
+
+
+def test_key_text_never_in_messages(world: World) -> None:
+    sid = world.server_id
+    key, cert = sid.key_pem, sid.cert_pem
+    body = pem_body(key)
+    lines = key.split("\n", 1)[1].split("-----END")[0]
+    damaged = key.replace("-----BEGIN PRIVATE KEY-----", "----BEGIN PRIVATE KEY-----")
+    not_file = "not PEM text and not a readable file"
+    cases = [
+        # (what it names and says, Config options)
+        (["private_key: " + not_file, "the value is not shown", '"-----BEGIN" line looks damaged'],
+         dict(certificate=cert, private_key=damaged)),
+        (["private_key: " + not_file, "looks like base64"], dict(certificate=cert, private_key=lines)),
+        (["private_key: " + not_file, "looks like base64"], dict(certificate=cert, private_key=body)),
+        (["private_key: " + not_file], dict(certificate=cert, private_key=body.encode())),
+        (["private_key: " + not_file], dict(certificate=cert, private_key=bytearray(body.encode()))),
+        (['certificate: no "-----BEGIN CERTIFICATE-----"'], dict(certificate=key, private_key=key)),
+        (["certificate: " + not_file], dict(certificate=body, private_key=key)),
+        (["certificate: " + not_file], dict(certificate=damaged, private_key=key)),
+        (["certificate: " + not_file], dict(certificate=damaged)),
+        (["trust: " + not_file], dict(trust=body)),
+        (["trust: " + not_file], dict(trust=[world.ca, damaged])),
+        (["crl: " + not_file], dict(trust=world.ca, crl=lines)),
+    ]
+    for fragments, kw in cases:
+        e = config_error(*fragments, **kw)
+        assert_no_secret(e, body)
+    # the certificate loaders read paths the same way
+    for load, what in ((mutls.load_certificates, "certificates"), (mutls.Certificate.load, "certificate")):
+        for value in (body, lines, damaged):
+            with pytest.raises(mutls.ConfigError) as info:
+                load(value)
+            assert str(info.value).startswith(what + ": " + not_file), str(info.value)
+            assert_no_secret(info.value, body)
+
+
+def test_wrong_password_never_in_messages(world: World, tmp_path: Path) -> None:
+    sid = world.server_id
+    right, wrong = "Tr0ub4dor&3-right", "Tr0ub4dor&3-wrong"
+    enc = sid.encrypted_key_pem(right)
+    body = pem_body(enc)
+    e = config_error("private_key: wrong password for the encrypted private key",
+                     certificate=sid.chain_pem, private_key=enc, password=wrong)
+    assert_no_secret(e, body, wrong)
+    e = config_error("private_key: wrong password", certificate=sid.chain_pem, private_key=enc,
+                     password=wrong.encode())
+    assert_no_secret(e, body, wrong)
+    e = config_error("private_key: wrong password", certificate=sid.chain_pem, private_key=enc,
+                     password=lambda: wrong)
+    assert_no_secret(e, body, wrong)
+    # a key file: the path is named, the password is not
+    path = tmp_path / "key.pem"
+    path.write_text(enc)
+    e = config_error(str(path), "wrong password", certificate=sid.chain_pem, private_key=path,
+                     password=wrong)
+    assert_no_secret(e, body, wrong)
+    assert mutls.Config(certificate=sid.chain_pem, private_key=path, password=right).has_identity
+
+
+def test_values_named_only_when_they_read_as_paths(world: World, tmp_path: Path) -> None:
+    cert = world.server_id.cert_pem
+    missing = str(tmp_path / "missing-key.pem")  # its directory exists: a mistyped path
+    config_error("private_key " + missing + ": cannot read file: No such file", certificate=cert,
+                 private_key=missing)
+    e = config_error("private_key: not PEM text and not a readable file (No such file or directory; "
+                     "the value is not shown)", certificate=cert, private_key="/nonexistent/key.pem")
+    assert "/nonexistent" not in str(e)
+    config_error("trust /nonexistent/ca.pem: cannot read file", trust="/nonexistent/ca.pem")
+    e = config_error("the value is not shown", trust="ca.pem\nsecond line")
+    assert "second line" not in str(e)
+    e = config_error("the value is not shown", trust="x" * 5000)
+    assert "xxxx" not in str(e)

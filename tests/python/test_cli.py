@@ -864,3 +864,25 @@ def test_serve_does_not_negotiate_ed448(tmp_path: Path) -> None:
     assert r.returncode != 0, r.stdout
     assert "Handshake was completed" not in r.stdout
     assert "served 1: 0 accepted, 1 refused" in out, out
+
+
+def test_key_text_given_for_a_file_is_never_printed(pki: Path) -> None:
+    """Key text passed where a file name belongs (--key, inspect's FILE):
+    the error names the option and the fault, and repeats none of it."""
+    key = (pki / "server" / "key.pem").read_text()
+    body = "".join(line for line in key.splitlines() if not line.startswith("-----"))
+    damaged = key.replace("-----BEGIN", "----BEGIN")
+    cert = str(pki / "server" / "cert.pem")
+    runs = [
+        (cli("probe", "127.0.0.1:9", "--cert", cert, "--key", body), "private_key: not PEM text"),
+        (cli("probe", "127.0.0.1:9", "--cert", cert, "--key", damaged), "private_key: not PEM text"),
+        (cli("serve", "--cert", cert, "--key", body, "--ca", cert, "--port", "0"), "private_key: not PEM text"),
+        (cli("inspect", body), "the value is not shown"),
+    ]
+    for r, said in runs:
+        out = r.stdout + r.stderr
+        assert r.returncode == 2 and said in out, out
+        for i in range(len(body) - 15):
+            assert body[i:i + 16] not in out, out
+    r = cli("inspect", str(pki / "missing.pem"))
+    assert r.returncode == 2 and str(pki / "missing.pem") + ": No such file" in r.stderr, r.stderr

@@ -165,3 +165,88 @@ def test_session_cache_and_send_ca_names_options() -> None:
         mutls.Config(session_cache=(1 << 20) + 1)
     with pytest.raises(TypeError, match="send_ca_names: expected a bool"):
         mutls.Config(send_ca_names="no")
+
+
+def test_certificate_without_private_key_names_the_certificate(pki: PKI, tmp_path: pathlib.Path) -> None:
+    with pytest.raises(mutls.ConfigError) as info:
+        mutls.Config(certificate=pki.server_id.chain_pem)
+    assert info.value.code == "config"
+    assert str(info.value).startswith(
+        "private_key: no private key was given for certificate CN=orders"), str(info.value)
+    cert = tmp_path / "cert.pem"
+    cert.write_text(pki.client_id.cert_pem)
+    with pytest.raises(mutls.ConfigError, match="no private key was given for certificate CN=payments"):
+        mutls.Config(certificate=cert)
+
+
+@pytest.mark.parametrize("side", ["client", "server"])
+def test_no_trust_anchors_said_at_handshake(pki: PKI, side: str) -> None:
+    ccfg = pki.client_config(trust=None) if side == "client" else pki.client_config()
+    scfg = pki.server_config(trust=None) if side == "server" else pki.server_config()
+    p = Pair(ccfg.client(server_hostname=HOST), scfg.server()).run()
+    assert not p.ok
+    s = p.client if side == "client" else p.server
+    e = s.error
+    assert e is not None and e.code == "verify-failed" and list(e.reasons) == ["unknown-issuer"], e
+    peer = "server certificate CN=orders" if side == "client" else "client certificate CN=payments"
+    assert str(e).startswith(peer + " could not be checked: no trust anchors were configured"), str(e)
+    assert "give trust" in str(e)
+
+
+KEYWIPE_SCRIPT = r'''
+import ctypes, sys
+import mutls
+
+scan = ctypes.CDLL(None)  # the preloaded freescan library (tests/c/freescan.c)
+scan.freescan_count.restype = ctypes.c_size_t
+scan.freescan_count.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+scan.freescan_stop.restype = ctypes.c_ulong
+ca = mutls.TestCA()
+ident = ca.issue(cn="orders", dns=["orders.internal"])
+key, chain = ident.key_pem, ident.chain_pem
+body = key.split("\n", 1)[1]
+# the private value's base64 (after the 48 characters every P-256 key shares)
+marks = [body[48:64].encode(), body[65:81].encode(), body[75:91].encode()]
+key_bytearray = bytearray(key.encode())   # the caller's own objects, made
+key_memoryview = memoryview(key.encode()) # before the window
+both = chain + key
+probe = b"freescan-canary!" * 64
+
+assert scan.freescan_start() == 0
+bytes(bytearray(probe))                   # a released block the scanner must see
+for _ in range(3):
+    mutls.Config(certificate=chain, private_key=key)
+    mutls.Config(certificate=chain, private_key=key_bytearray)
+    mutls.Config(certificate=chain, private_key=key_memoryview)
+    mutls.Config(certificate=both)
+released = scan.freescan_stop()
+assert released > 0 and scan.freescan_count(b"freescan-canary!", 16) >= 1, "the scanner saw nothing"
+found = {m.decode(): scan.freescan_count(m, 16) for m in marks}
+print("released", released, "found", found)
+sys.exit(1 if any(found.values()) else 0)
+'''
+
+
+def test_python_copies_of_key_text_are_wiped(tmp_path: pathlib.Path) -> None:
+    """The bytes the binding encodes a str/bytearray/memoryview key into are
+    wiped before they are released: a child Python with every allocation on
+    malloc (PYTHONMALLOC=malloc) and tests/c/freescan.c preloaded keeps every
+    released block, then looks for pieces of the key's base64."""
+    import shutil
+    import subprocess
+    import sys
+
+    if (os.environ.get("MUTLS_UNDER_SANITIZER") or "asan" in os.environ.get("LD_PRELOAD", "")
+            or shutil.which("cc") is None):
+        # ASan's allocator replaces free for the whole process: there the C
+        # test (test_keywipe, through ASan's free hook) does this job
+        pytest.skip("needs a C compiler, and a process without ASan's allocator")
+    root = pathlib.Path(__file__).resolve().parents[2]
+    lib = tmp_path / "libfreescan.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", str(lib), str(root / "tests/c/freescan.c")],
+                   check=True)
+    env = dict(os.environ, PYTHONMALLOC="malloc", LD_PRELOAD=str(lib))
+    r = subprocess.run([sys.executable, "-c", KEYWIPE_SCRIPT], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "released" in r.stdout

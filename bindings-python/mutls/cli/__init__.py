@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from typing import Any, Dict, Optional, Sequence
 
@@ -89,8 +90,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             pass
         return 141
     except _usage_errors() as exc:
-        print(f"mutls {args.command}: {exc}", file=sys.stderr)
+        print(f"mutls {args.command}: {_describe(exc)}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _reads_as_path(value: object) -> bool:
+    """The core's rule (csrc/x509.c, mutls__value_showable): printable, one
+    line, no PEM marker, no run of 20 base64 letters (key or certificate
+    text given where a file name belongs is never repeated)."""
+    return (isinstance(value, str) and 0 < len(value) < 4096 and value.isprintable()
+            and "-----" not in value and not re.search(r"[A-Za-z0-9+=]{20}", value))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None:
+        if _reads_as_path(exc.filename):
+            return f"{exc.filename}: {exc.strerror}"
+        return f"not a readable file ({exc.strerror}; the value is not shown)"
+    return str(exc)
 
 
 def _usage_errors():
