@@ -78,6 +78,7 @@ build = {
 		},
 		["mutls.socket"] = "bindings-lua/mutls/socket.lua",
 		["mutls.resty"] = "bindings-lua/mutls/resty.lua",
+		["mutls.https"] = "bindings-lua/mutls/https.lua",
 		["mutls.receive"] = "bindings-lua/mutls/receive.lua",
 	},
 }
