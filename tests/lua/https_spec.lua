@@ -245,3 +245,165 @@ describe("mutls.https against Python ssl (client certificate required)", functio
 		assert.truthy(out:find('refused (verify-failed): server certificate CN=orders does not match the name "wrong.example"', 1, true), out)
 	end)
 end)
+
+-- nginx with ssl_verify_client on (Debian's nginx, no Lua module), one
+-- process under a temporary prefix on a free 127.0.0.1 port, as in
+-- interop_nginx_spec.lua.
+local NGINX = (H.have("nginx") and "nginx") or (H.read("/usr/sbin/nginx") and "/usr/sbin/nginx") or nil
+
+local NGINX_CONF = [[
+daemon off;
+master_process off;
+worker_processes 1;
+pid @PREFIX@/nginx.pid;
+error_log @PREFIX@/error.log info;
+events { worker_connections 64; }
+http {
+    access_log @PREFIX@/access.log;
+    client_body_temp_path @PREFIX@/tmp/body;
+    proxy_temp_path @PREFIX@/tmp/proxy;
+    fastcgi_temp_path @PREFIX@/tmp/fastcgi;
+    uwsgi_temp_path @PREFIX@/tmp/uwsgi;
+    scgi_temp_path @PREFIX@/tmp/scgi;
+    server {
+        listen 127.0.0.1:@PORT@ ssl;
+        server_name localhost;
+        ssl_certificate @CERT@;
+        ssl_certificate_key @KEY@;
+        ssl_client_certificate @CA@;
+        ssl_verify_client on;
+        ssl_protocols TLSv@VERSION@;
+        location / {
+            default_type text/plain;
+            return 200 "dn=$ssl_client_s_dn verify=$ssl_client_verify method=$request_method length=$content_length\n";
+        }
+        location = /moved {
+            return 302 /;
+        }
+    }
+}
+]]
+
+local started = 0
+local function start_nginx(dir, files, ca_file, version)
+	started = started + 1
+	local n = { prefix = ("%s/nginx-%d-%s"):format(dir, started, version) }
+	assert(H.sh("mkdir -p " .. H.shquote(n.prefix .. "/tmp")))
+	n.port = H.free_port()
+	local conf = NGINX_CONF:gsub("@(%u+)@", {
+		PREFIX = n.prefix, PORT = tostring(n.port), CERT = files.chain, KEY = files.key,
+		CA = ca_file, VERSION = version,
+	})
+	H.write(n.prefix .. "/nginx.conf", conf)
+	n.error_log = n.prefix .. "/error.log"
+	n.proc = H.start(("%s -p %s -c %s/nginx.conf -e %s"):format(NGINX, H.shquote(n.prefix),
+		H.shquote(n.prefix), H.shquote(n.error_log)), { log = n.prefix .. "/stdout.log", timeout = 30 })
+	-- nginx writes its pid file once its listening socket is open
+	if H.wait_match(n.prefix .. "/nginx.pid", "^(%d+)", 10) then
+		return n
+	end
+	H.stop(n.proc)
+	error("nginx did not start: " .. (H.read(n.error_log) or "") .. (H.read(n.prefix .. "/stdout.log") or ""))
+end
+
+describe("mutls.https against nginx (ssl_verify_client on)", function()
+	if not have_socket or not NGINX then
+		it("nginx and LuaSocket are needed", function() pending("nginx or lua-socket is missing") end)
+		return
+	end
+
+	local dir, pki, stranger, ca_file, files
+	lazy_setup(function()
+		dir = H.tmpdir()
+		pki = H.pki()
+		stranger = mutls.testca { name = "stranger CA" }:issue { cn = "stranger", purpose = "client" }
+		files = assert(pki.server:write_to(dir))
+		ca_file = H.write(dir .. "/ca.pem", pki.ca.cert_pem)
+	end)
+	lazy_teardown(function() if dir then H.rmdir(dir) end end)
+
+	local cell, on_exit = H.cell_runner(function(fn) finally(fn) end)
+
+	for _, version in ipairs { "1.2", "1.3" } do
+		local function nginx()
+			local n = start_nginx(dir, files, ca_file, version)
+			on_exit(function() H.stop(n.proc) end)
+			return n
+		end
+		local function config(id, extra)
+			local opts = { versions = { version } }
+			for k, v in pairs(extra or {}) do opts[k] = v end
+			return H.config(id, pki.ca, opts)
+		end
+
+		it("ok: simple GET, a POST with a source, a same-host redirect, TLS " .. version, cell(function()
+			local n = nginx()
+			local client = https.new { config = config(pki.client), timeout = 10 }
+			local base = "https://localhost:" .. n.port
+			local body, code, headers = client.request(base .. "/")
+			assert.equal(200, code)
+			assert.equal("dn=CN=payments verify=SUCCESS method=GET length=\n", body)
+			assert.equal("text/plain", headers["content-type"])
+			local t = {}
+			local r
+			r, code = client.request { url = base .. "/", method = "POST", sink = ltn12.sink.table(t),
+				source = ltn12.source.string("hello nginx"), headers = { ["content-length"] = 11 } }
+			assert.equal(1, r)
+			assert.equal(200, code)
+			assert.equal("dn=CN=payments verify=SUCCESS method=POST length=11\n", table.concat(t))
+			body, code, headers = client.request(base .. "/moved")
+			assert.equal(200, code)
+			assert.equal("dn=CN=payments verify=SUCCESS method=GET length=\n", body)
+			assert.equal("https://localhost:" .. n.port .. "/", headers.location)
+		end))
+
+		it("our certificate from a CA nginx does not trust: nginx answers 400 over TLS, TLS " .. version, cell(function()
+			local n = nginx()
+			local body, code = https.request { url = "https://localhost:" .. n.port .. "/",
+				config = config(stranger), sink = ltn12.sink.null() }
+			-- nginx lets the handshake finish and refuses at the HTTP level
+			assert.equal(1, body)
+			assert.equal(400, code)
+			local t = {}
+			body, code = https.request { url = "https://localhost:" .. n.port .. "/",
+				config = config(stranger), sink = ltn12.sink.table(t) }
+			assert.equal(400, code)
+			assert.truthy(table.concat(t):find("<title>400 The SSL certificate error</title>", 1, true), table.concat(t))
+			local log = H.wait_for(n.error_log, "client SSL certificate verify error", 5)
+			assert.truthy(log:find("client SSL certificate verify error", 1, true), log)
+		end))
+
+		it("no client certificate: nginx answers 400 'No required SSL certificate was sent', TLS " .. version, cell(function()
+			local n = nginx()
+			local t = {}
+			local r, code = https.request { url = "https://localhost:" .. n.port .. "/",
+				config = config(nil), sink = ltn12.sink.table(t) }
+			assert.equal(1, r)
+			assert.equal(400, code)
+			local body = table.concat(t)
+			assert.truthy(body:find("<title>400 No required SSL certificate was sent</title>", 1, true), body)
+			local log = H.wait_for(n.error_log, "client sent no required SSL certificate", 5)
+			assert.truthy(log:find("client sent no required SSL certificate", 1, true), log)
+		end))
+
+		it("nginx's certificate does not name the host: verify-failed / name-mismatch, TLS " .. version, cell(function()
+			local n = nginx()
+			local body, err = https.request { url = "https://localhost:" .. n.port .. "/",
+				config = config(pki.client), server_hostname = "billing.internal" }
+			assert.is_nil(body)
+			H.expect_error(err, "verify-failed", { "name-mismatch" }, "local", "server-certificate", "bad_certificate")
+			assert.truthy(tostring(err):find('"billing.internal"', 1, true), tostring(err))
+			local log = H.wait_for(n.error_log, "SSL alert number 42", 5)
+			assert.truthy(log:find("alert bad certificate:SSL alert number 42", 1, true), log)
+		end))
+
+		it("peers= policy refuses nginx's identity: verify-failed / policy, TLS " .. version, cell(function()
+			local n = nginx()
+			local body, err = https.request { url = "https://localhost:" .. n.port .. "/",
+				config = config(pki.client, { peers = { "uri:spiffe://example.org/orders" } }) }
+			assert.is_nil(body)
+			H.expect_error(err, "verify-failed", { "policy" }, "local", "server-certificate", "access_denied")
+			assert.truthy(tostring(err):find("allowed: uri:spiffe://example.org/orders", 1, true), tostring(err))
+		end))
+	end
+end)
