@@ -98,7 +98,7 @@ function Conn:connect(host, port)
 	if origin.host == nil then
 		origin.host = lower(host)
 	elseif lower(host) ~= origin.host then
-		return nil, PREFIX .. "redirect to another host refused (from " .. origin.host .. " to " .. host .. ")"
+		return nil, PREFIX .. "connection to another host refused (from " .. origin.host .. " to " .. host .. ")"
 	end
 	local conn, err = msock.connect(host, port, {
 		config = self.config,
@@ -142,9 +142,13 @@ function Conn:close()
 	return 1
 end
 
---- Like LuaSec's https.tcp(params): the create= function socket.http calls
--- for each connection of one request (redirects included). params: config
+--- Like LuaSec's https.tcp(params): a create= function for socket.http; all
+-- connections it makes go to the host of the first one. params: config
 -- (default https.config), server_hostname, timeout (default https.TIMEOUT).
+-- With socket.http.request directly, set scheme = "https" in the request
+-- table and prefer redirect = false: socket.http's redirect drops create=
+-- when the table has no scheme field, and on a second hop always (the
+-- request would then go through LuaSec's defaults, without mutls).
 function _M.tcp(params)
 	params = params or {}
 	local cfg = params.config or _M.config

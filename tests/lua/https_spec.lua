@@ -163,6 +163,21 @@ describe("mutls.https against Python ssl (client certificate required)", functio
 		assert.equal(before, count(log, "GET /hello "))
 	end)
 
+	it("https.tcp as socket.http's create=: connections go to the first host only", function()
+		local http = require "socket.http"
+		local t = {}
+		local r, code = http.request { url = base .. "/hello", scheme = "https",
+			create = https.tcp { config = cfg }, sink = ltn12.sink.table(t) }
+		assert.equal(1, r)
+		assert.equal(200, code)
+		assert.equal("hello payments", table.concat(t))
+		-- socket.http follows this redirect itself, with our create: refused
+		r, code = http.request { url = base .. "/redirect-other", scheme = "https",
+			create = https.tcp { config = cfg }, sink = ltn12.sink.null() }
+		assert.is_nil(r)
+		assert.equal("mutls.https: connection to another host refused (from 127.0.0.1 to localhost)", code)
+	end)
+
 	it("refuses http:// URLs, proxies, create= and a missing config", function()
 		https.config = cfg
 		local body, err = https.request("http://127.0.0.1:" .. py.port .. "/hello")
