@@ -150,6 +150,14 @@ describe("mutls.https against Python ssl (client certificate required)", functio
 		assert.equal("moved", table.concat(t))
 	end)
 
+	it("a redirect to http:// is not followed: the 302 is the result", function()
+		https.config = cfg
+		local body, code, headers = https.request(base .. "/redirect-http")
+		assert.equal("moved", body)
+		assert.equal(302, code)
+		assert.equal("http://127.0.0.1:" .. py.port .. "/hello", headers.location)
+	end)
+
 	it("a redirect to another host is refused before connecting to it", function()
 		https.config = cfg
 		local before = count(H.read(py.log) or "", "GET /hello ")

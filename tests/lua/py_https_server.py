@@ -13,6 +13,7 @@ issued by --ca (ssl.CERT_REQUIRED). Routes:
     GET  /redirect-same  302 Location: /hello (relative, same host)
     GET  /redirect-abs   302 Location: https://<Host header>/hello
     GET  /redirect-other 302 Location: https://localhost:<port>/hello
+    GET  /redirect-http  302 Location: http://<Host header>/hello
     GET  /big?n=N        200, N bytes ("0123456789" repeated)
 One line per request goes to stdout: "<method> <path> <client CN>".
 """
@@ -79,6 +80,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.reply(302, b"moved", {"Location": f"https://{self.headers['Host']}/hello"})
         elif self.path == "/redirect-other":
             self.reply(302, b"moved", {"Location": f"https://localhost:{port}/hello"})
+        elif self.path == "/redirect-http":
+            self.reply(302, b"moved", {"Location": f"http://{self.headers['Host']}/hello"})
         elif self.path.startswith("/big?n="):
             n = int(self.path.split("=", 1)[1])
             self.reply(200, (b"0123456789" * (n // 10 + 1))[:n])
