@@ -32,13 +32,14 @@ local socket = require "socket"
 --
 -- Rules (LuaSec's plus one): only https:// URLs (default port 443); no proxy;
 -- no create= (the module supplies the connection). Redirects (301/302/303/
--- 307 of a GET or HEAD) are followed as socket.http follows them unless
--- redirect = false, but only to https:// URLs (socket.http never
--- downgrades) on the same host: a redirect to another host is refused with
--- nil, "mutls.https: redirect to another host refused (...)", so the
--- client's certificate and config are never presented to a host the caller
--- did not name. (LuaSec refuses redirect = true outright; here it means
--- the same as nil.)
+-- 307 of a GET or HEAD without a source, at most maxredirects, default 5)
+-- are followed by this module (socket.http's own redirect would drop our
+-- create=) unless redirect = false: only to https:// URLs (a redirect to
+-- http:// is returned, not followed) on the same host. A redirect to
+-- another host is refused before connecting, with nil, "mutls.https:
+-- redirect to another host refused (...)", so the client's certificate is
+-- never presented to a host the caller did not name. (LuaSec refuses
+-- redirect = true outright; here it means the same as nil.)
 
 local http = require "socket.http"
 local url = require "socket.url"
