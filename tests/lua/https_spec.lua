@@ -200,6 +200,30 @@ describe("mutls.https against Python ssl (client certificate required)", functio
 			"mutls.https: no config: pass config = mutls.config{...} in the request or set https.config")
 	end)
 
+	it("bad arguments raise or return what was wrong", function()
+		assert.has_error(function() https.request(42) end,
+			"bad argument #1 to 'request' (url string or request table expected, got number)")
+		assert.same({ nil, "mutls.https: the request needs url = \"https://...\" (got nil)" },
+			{ https.request { config = cfg } })
+		assert.same({ nil, "mutls.https: only https:// URLs are supported (got no scheme)" },
+			{ https.request { url = "127.0.0.1/hello", config = cfg } })
+		assert.has_error(function() https.request { url = base, config = cfg, timeout = "5" } end,
+			"mutls.https: timeout must be seconds")
+		assert.has_error(function() https.new(cfg) end, "bad argument #1 to 'new' (options table expected)")
+	end)
+
+	it("a silent server: the request ends with timeout, bounded", function()
+		-- listening, never accepting: TCP connects, the handshake gets no answer
+		local srv, port = H.listen()
+		finally(function() srv:close() end)
+		local t0 = H.socket.gettime()
+		local body, err = https.request { url = "https://127.0.0.1:" .. port .. "/", config = cfg, timeout = 0.3 }
+		local took = H.socket.gettime() - t0
+		assert.is_nil(body)
+		assert.equal("timeout", err)
+		assert.is_true(took >= 0.25 and took < 5, "took " .. took)
+	end)
+
 	it("no client certificate, TLS 1.3: peer-rejected (certificate_required) on the first read", function()
 		local body, err = https.request { url = base .. "/hello", config = H.config(nil, pki.ca),
 			sink = ltn12.sink.null() }
