@@ -79,6 +79,7 @@ build = {
 		},
 		["mutls.socket"] = "bindings-lua/mutls/socket.lua",
 		["mutls.resty"] = "bindings-lua/mutls/resty.lua",
+		["mutls.https"] = "bindings-lua/mutls/https.lua",
 		["mutls.receive"] = "bindings-lua/mutls/receive.lua",
 	},
 }
