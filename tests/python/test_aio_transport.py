@@ -200,7 +200,7 @@ def test_stream_reader_protocol_against_asyncio_ssl_server(ca: mutls.TestCA) -> 
             transport, protocol = await mutls.aio.create_connection(
                 lambda: asyncio.StreamReaderProtocol(reader), "127.0.0.1", port,
                 config=client_config(ca), server_hostname="localhost")
-            writer = asyncio.StreamWriter(transport, protocol, reader, loop)  # type: ignore[arg-type]
+            writer = asyncio.StreamWriter(transport, protocol, reader, loop)
             writer.write(b"shout\n")
             await writer.drain()
             data = await reader.readline()
