@@ -654,3 +654,56 @@ def test_transports_under_uvloop(ca: mutls.TestCA) -> None:
         assert loop.run_until_complete(asyncio.wait_for(main(), LIMIT)) == b"uv: x\n"
     finally:
         loop.close()
+
+
+def test_pause_reading_stops_delivery_of_data_already_received(ca: mutls.TestCA) -> None:
+    """pause_reading inside data_received: records the session already holds
+    wait for resume_reading (asyncio's TLS transport does the same)."""
+    size = 400_000
+    body = bytes(range(256)) * (size // 256)
+
+    class Pauser(Collector):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls_while_paused = 0
+            self.paused = False
+            self.paused_once = False
+
+        def data_received(self, data: bytes) -> None:
+            if self.paused:
+                self.calls_while_paused += 1
+            super().data_received(data)
+            if self.transport is not None and not self.paused_once and len(self.data) < size:
+                self.paused = self.paused_once = True
+                self.transport.pause_reading()
+
+    servers: List[Collector] = []
+
+    def factory() -> Collector:
+        servers.append(Collector())
+        return servers[-1]
+
+    async def main() -> Any:
+        server = await mutls.aio.create_server(factory, "127.0.0.1", 0, config=server_config(ca))
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            transport, client = await mutls.aio.create_connection(
+                Pauser, "127.0.0.1", port, config=client_config(ca), server_hostname="localhost")
+            assert isinstance(client, Pauser)
+            while not servers or servers[0].transport is None:
+                await asyncio.sleep(0.01)
+            servers[0].transport.write(body)
+            servers[0].transport.write_eof()
+            await asyncio.sleep(0.5)
+            held = len(client.data)
+            paused_calls = client.calls_while_paused
+            assert not transport.is_reading()
+            client.paused = False
+            transport.resume_reading()
+            await client.eof.wait()
+            transport.close()
+            return held, paused_calls, bytes(client.data)
+
+    held, paused_calls, data = run(main())
+    assert paused_calls == 0 and 0 < held < size
+    assert data == body
