@@ -1,4 +1,4 @@
-"""asyncio streams over mutls: mutual TLS for ``asyncio`` programs.
+"""asyncio streams and transports over mutls: mutual TLS for ``asyncio`` programs.
 
 ::
 
@@ -41,6 +41,30 @@ read: the read that finds nothing more raises :class:`mutls.ConnectionClosed`
 ``suppress_ragged_eofs=True`` (as in :mod:`ssl`) it is a plain EOF instead.
 An alert or a record error after data is reported the same way.
 
+Transports. :func:`create_connection`, :func:`create_server` and
+:func:`start_tls` are :mod:`asyncio`'s functions of the same names with a
+``config=`` instead of ``ssl=``: any :class:`asyncio.Protocol` (asyncio's
+StreamReaderProtocol, uvicorn's H11Protocol, a database driver) runs over
+them unchanged. The transport carries plaintext; it has flow control
+(``pause_reading``/``resume_reading``; ``set_write_buffer_limits``,
+``get_write_buffer_size`` and the protocol's ``pause_writing``/
+``resume_writing``, measured on the TCP transport's buffer of records, since
+each write is encrypted at once), ``write_eof`` (sends close_notify and
+half-closes TCP: the peer sees EOF and may still answer; reading goes on),
+``close`` (close_notify, then the TCP close once the buffer is written),
+``abort`` (no close_notify: the peer sees a truncation) and ``is_closing``.
+Their ``get_extra_info`` answers as :mod:`ssl`'s transports do:
+``"peercert"`` is the dict of :meth:`ssl.SSLSocket.getpeercert` (see
+:func:`peercert_dict`), ``"cipher"`` the ``(name, version, bits)`` tuple
+(see :func:`cipher_tuple`), ``"ssl_object"`` and ``"sslcontext"`` are None
+(there is no :mod:`ssl` object), plus ``"mutls_peer_certificate"`` (the
+:class:`mutls.Certificate`), ``"mutls_session"``, ``"mutls_config"`` and the
+TCP transport's ``"peername"``, ``"sockname"``, ``"socket"``. (The streams
+keep their documented shapes above: ``"peercert"`` is the Certificate.)
+End of stream on a transport: close_notify calls ``eof_received``; a close
+without it, an alert or a record error calls ``connection_lost(exc)`` with
+the :class:`mutls.Error` after every byte that arrived was delivered.
+
 On the server side a failed handshake closes the connection (after the alert
 that explains it was sent) and does not call ``client_connected_cb``; it is
 logged at DEBUG level on the ``"mutls.aio"`` logger. A connection whose
@@ -53,12 +77,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Callable, Iterable, Optional, Sequence, Union
+from typing import Any, Awaitable, Callable, Iterable, Optional, Sequence, Union, cast
 
-from . import Config, ConnectionClosed, Error, Session, WantRead, WantWrite
+from . import Certificate, Config, ConnectionClosed, Error, Session, WantRead, WantWrite
 from . import TimeoutError as _MutlsTimeoutError
 
-__all__ = ["open_connection", "start_server", "ClientConnectedCallback"]
+__all__ = [
+    "open_connection", "start_server", "ClientConnectedCallback",
+    "create_connection", "create_server", "start_tls", "peercert_dict", "cipher_tuple",
+]
 
 log = logging.getLogger("mutls.aio")
 
@@ -88,6 +115,114 @@ _Buffer = Union[bytes, bytearray, memoryview]
 _HANDSHAKE = "handshake"
 _OPEN = "open"
 _CLOSED = "closed"
+
+
+# ---- ssl's shapes for get_extra_info -------------------------------------
+
+# RFC 4514 attribute names -> the long names ssl's getpeercert() uses
+_ATTR_NAMES = {
+    "CN": "commonName", "O": "organizationName", "OU": "organizationalUnitName",
+    "C": "countryName", "L": "localityName", "ST": "stateOrProvinceName",
+    "STREET": "streetAddress", "DC": "domainComponent", "UID": "userId",
+    "EMAIL": "emailAddress", "emailAddress": "emailAddress",
+    "serialNumber": "serialNumber", "title": "title", "SN": "surname", "GN": "givenName",
+    "2.5.4.5": "serialNumber", "1.2.840.113549.1.9.1": "emailAddress",
+}
+
+
+def _split_unescaped(text: str, sep: str) -> list[str]:
+    parts, cur, i = [], [], 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            cur.append(text[i:i + 2])
+            i += 2
+            continue
+        if ch == sep:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+        i += 1
+    parts.append("".join(cur))
+    return parts
+
+
+def _unescape(value: str) -> str:
+    out, i = bytearray(), 0
+    while i < len(value):
+        ch = value[i]
+        if ch == "\\" and i + 1 < len(value):
+            pair = value[i + 1:i + 3]
+            if len(pair) == 2 and all(c in "0123456789abcdefABCDEF" for c in pair):
+                out.append(int(pair, 16))
+                i += 3
+                continue
+            out += value[i + 1].encode()
+            i += 2
+            continue
+        out += ch.encode()
+        i += 1
+    return out.decode("utf-8", "replace")
+
+
+def _dn_tuple(dn: str) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """An RFC 4514 string (most specific RDN first, as GnuTLS prints it) in
+    ssl's shape: a tuple of RDNs in certificate order, each a tuple of pairs."""
+    if not dn:
+        return ()
+    rdns = []
+    for rdn in _split_unescaped(dn, ","):
+        pairs = []
+        for ava in _split_unescaped(rdn, "+"):
+            name, _, value = ava.partition("=")
+            pairs.append((_ATTR_NAMES.get(name.strip(), name.strip()), _unescape(value)))
+        rdns.append(tuple(pairs))
+    return tuple(reversed(rdns))
+
+
+def _ssl_time(when: Any) -> str:
+    # ssl's "%b %e %H:%M:%S %Y GMT" in the C locale ("Jun  1 00:00:00 2026 GMT")
+    months = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+    return "%s %2d %02d:%02d:%02d %d GMT" % (
+        months[when.month - 1], when.day, when.hour, when.minute, when.second, when.year)
+
+
+def _ip_text(ip: Any) -> str:
+    if ip.version == 4:
+        return str(ip)
+    words = ip.packed
+    return ":".join("%X" % (words[i] << 8 | words[i + 1]) for i in range(0, 16, 2))
+
+
+def peercert_dict(cert: Certificate) -> dict[str, Any]:
+    """A :class:`mutls.Certificate` in the shape of :meth:`ssl.SSLSocket.getpeercert`:
+    ``subject``/``issuer`` (tuples of RDNs), ``version``, ``serialNumber``,
+    ``notBefore``/``notAfter`` and ``subjectAltName`` (DNS, IP Address, URI,
+    email: grouped by type in that order, not in the extension's order).
+    ssl's ``OCSP``/``caIssuers``/``crlDistributionPoints`` are not given."""
+    out: dict[str, Any] = {
+        "subject": _dn_tuple(cert.subject),
+        "issuer": _dn_tuple(cert.issuer),
+        "version": 3,
+        "serialNumber": cert.serial.upper(),
+        "notBefore": _ssl_time(cert.not_before),
+        "notAfter": _ssl_time(cert.not_after),
+    }
+    san = ([("DNS", n) for n in cert.dns_names] + [("IP Address", _ip_text(ip)) for ip in cert.ip_addresses]
+           + [("URI", u) for u in cert.uris] + [("email", e) for e in cert.emails])
+    if san:
+        out["subjectAltName"] = tuple(san)
+    return out
+
+
+def cipher_tuple(name: str, version: Optional[str]) -> tuple[str, Optional[str], int]:
+    """ssl's ``cipher()`` shape ``(name, protocol version, secret bits)``; the
+    name is the IANA suite name (TLS 1.3 names are OpenSSL's too; a TLS 1.2
+    suite reads ``TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256``, not OpenSSL's
+    ``ECDHE-ECDSA-AES128-GCM-SHA256``)."""
+    bits = 256 if ("AES_256" in name or "CHACHA20" in name or "CAMELLIA_256" in name) else 128
+    return (name, version, bits)
 
 
 class _TLSStreamReader(asyncio.StreamReader):
@@ -195,16 +330,13 @@ class _TLSTransport(asyncio.Transport):
         return True
 
     def is_reading(self) -> bool:
-        raw = self._tls._raw
-        return raw is not None and raw.is_reading()
+        return not self._tls._reading_paused and not self._tls._is_closing()
 
     def pause_reading(self) -> None:
-        if self._tls._raw is not None:
-            self._tls._raw.pause_reading()
+        self._tls._pause_reading()
 
     def resume_reading(self) -> None:
-        if self._tls._raw is not None:
-            self._tls._raw.resume_reading()
+        self._tls._resume_reading()
 
     def set_write_buffer_limits(self, high: Optional[int] = None, low: Optional[int] = None) -> None:
         if self._tls._raw is not None:
@@ -229,11 +361,19 @@ class _TLSProtocol(asyncio.Protocol):
         app_protocol: asyncio.BaseProtocol,
         waiter: Optional[asyncio.Future[None]],
         handshake_timeout: Optional[float],
+        *,
+        ssl_info: bool = False,
+        call_connection_made: bool = True,
     ) -> None:
         self._loop = loop
         self._session = session
         self._app_protocol = app_protocol
-        self._waiter = waiter  # client: completed when the handshake is
+        self._waiter = waiter  # completed when the handshake is (clients, start_tls)
+        self._server = session.is_server
+        self._ssl_info = ssl_info  # get_extra_info answers in ssl's shapes (transports)
+        self._call_connection_made = call_connection_made
+        self._reading_paused = False  # the app paused reading: deliver nothing
+        self._read_scheduled = False
         self._handshake_timeout = handshake_timeout
         self._timer: Optional[asyncio.TimerHandle] = None
         self._raw: Optional[asyncio.Transport] = None
@@ -268,6 +408,13 @@ class _TLSProtocol(asyncio.Protocol):
         s = self._session
         if name == "mutls_session":
             return s
+        if name == "mutls_peer_certificate":
+            return s.peer_certificate
+        if self._ssl_info and name == "peercert":
+            cert = s.peer_certificate
+            return peercert_dict(cert) if cert is not None else None
+        if self._ssl_info and name == "cipher":
+            return cipher_tuple(s.cipher, s.version) if s.cipher else None
         if name in ("peercert", "peer_certificate"):
             return s.peer_certificate
         if name == "peer_chain":
@@ -294,8 +441,8 @@ class _TLSProtocol(asyncio.Protocol):
     # -- the TCP side ----------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._raw = transport
+        # not isinstance(asyncio.Transport): uvloop's transports are not subclasses
+        self._raw = cast(asyncio.Transport, transport)
         if self._handshake_timeout is not None:
             self._timer = self._loop.call_later(self._handshake_timeout, self._on_handshake_timeout)
         self._handshake_step()
@@ -328,6 +475,8 @@ class _TLSProtocol(asyncio.Protocol):
             # Orderly: close_notify came first. The application may still
             # write if its protocol asked to keep the connection open.
             return True
+        if self._reading_paused:
+            return True  # the data before the end is delivered on resume_reading
         self._read_step()  # premature close: ConnectionClosed reaches the app
         return False
 
@@ -381,12 +530,12 @@ class _TLSProtocol(asyncio.Protocol):
         if self._waiter is not None:
             if not self._waiter.done():
                 self._waiter.set_exception(exc)
-        else:
+        if self._server:
             log.debug("mutls: TLS handshake with %s failed: %s", self._peer(), exc)
         raw = self._raw
         if raw is None or raw.is_closing():
             return
-        if self._waiter is None and raw.can_write_eof():
+        if self._server and raw.can_write_eof():
             # Server: send the alert and half-close, then drop the connection
             # when the client hangs up (or after a grace period). Closing at
             # once would reset a TLS 1.3 client that already sent data, and a
@@ -400,18 +549,24 @@ class _TLSProtocol(asyncio.Protocol):
         self._cancel_timer()
         self._state = _OPEN
         self._app_connected = True
-        self._app_protocol.connection_made(self._app_transport)
+        if self._call_connection_made:
+            self._app_protocol.connection_made(self._app_transport)
         if self._writing_paused:
             self._app_protocol.pause_writing()
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+        if not self._call_connection_made:
+            # start_tls: the caller gets the new transport before any data
+            self._read_scheduled = True
+            self._loop.call_soon(self._scheduled_read)
+            return
         self._read_step()  # application data that came with the last flight
 
     def _on_handshake_timeout(self) -> None:
         self._timer = None
         if self._state != _HANDSHAKE:
             return
-        me, peer = ("client", "server") if self._waiter is not None else ("server", "client")
+        me, peer = ("server", "client") if self._server else ("client", "server")
         exc = _MutlsTimeoutError(
             f"handshake timed out: the {me} waited {self._handshake_timeout:g} s for the {peer} "
             f"to finish the TLS handshake (handshake_timeout {self._handshake_timeout:g} s)")
@@ -423,8 +578,27 @@ class _TLSProtocol(asyncio.Protocol):
         if raw is not None:
             raw.abort()
 
+    def _pause_reading(self) -> None:
+        self._reading_paused = True
+        if self._raw is not None:
+            self._raw.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if not self._reading_paused:
+            return
+        self._reading_paused = False
+        if self._raw is not None and not self._raw.is_closing():
+            self._raw.resume_reading()
+        if not self._read_scheduled:  # what the session already holds
+            self._read_scheduled = True
+            self._loop.call_soon(self._scheduled_read)
+
+    def _scheduled_read(self) -> None:
+        self._read_scheduled = False
+        self._read_step()
+
     def _read_step(self) -> None:
-        while self._state == _OPEN and not self._peer_closed:
+        while self._state == _OPEN and not self._peer_closed and not self._reading_paused:
             try:
                 data = self._session.recv(_READ_SIZE)
             except (WantRead, WantWrite):
@@ -436,13 +610,11 @@ class _TLSProtocol(asyncio.Protocol):
             if not data:  # close_notify
                 self._peer_closed = True
                 self._flush()
-                assert isinstance(self._app_protocol, asyncio.Protocol)
-                keep_open = self._app_protocol.eof_received()
+                keep_open = cast(asyncio.Protocol, self._app_protocol).eof_received()
                 if not keep_open:
                     self._app_close()
                 return
-            assert isinstance(self._app_protocol, asyncio.Protocol)
-            self._app_protocol.data_received(data)
+            cast(asyncio.Protocol, self._app_protocol).data_received(data)
         self._flush()  # e.g. a KeyUpdate answer
 
     def _fail(self, exc: Exception) -> None:
@@ -601,3 +773,118 @@ async def start_server(
     host_arg: Any = host
     port_arg: Any = port
     return await loop.create_server(factory, host_arg, port_arg, **kw)
+
+
+# ---- transports ------------------------------------------------------------
+
+def _client_session(config: Config, server_hostname: Optional[str], session_data: Optional[bytes]) -> Session:
+    if session_data is not None:
+        return config.client(server_hostname=server_hostname, session_data=session_data)
+    return config.client(server_hostname=server_hostname)
+
+
+async def create_connection(
+    protocol_factory: Callable[[], asyncio.BaseProtocol],
+    host: Optional[str] = None,
+    port: Optional[int] = None,
+    *,
+    config: Config,
+    server_hostname: Optional[str] = None,
+    handshake_timeout: Optional[float] = FROM_CONFIG,
+    session_data: Optional[bytes] = None,
+    **kw: Any,
+) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
+    """:meth:`asyncio.loop.create_connection` with mutual TLS: connect, do the
+    handshake, then call ``protocol.connection_made(transport)`` with a
+    transport that carries plaintext. Returns ``(transport, protocol)``.
+
+    ``server_hostname`` defaults to ``host``. Raises the :class:`mutls.Error`
+    of a failed handshake (the protocol is never connected). Other keyword
+    arguments go to :meth:`asyncio.loop.create_connection`.
+    """
+    loop = asyncio.get_running_loop()
+    if handshake_timeout is FROM_CONFIG:
+        handshake_timeout = config.handshake_timeout
+    session = _client_session(config, host if server_hostname is None else server_hostname, session_data)
+    app_protocol = protocol_factory()
+    waiter: asyncio.Future[None] = loop.create_future()
+    host_arg: Any = host
+    port_arg: Any = port
+    raw, tls = await loop.create_connection(
+        lambda: _TLSProtocol(loop, session, app_protocol, waiter, handshake_timeout, ssl_info=True),
+        host_arg, port_arg, **kw)
+    try:
+        await waiter
+    except BaseException:
+        raw.abort()
+        raise
+    return tls._app_transport, app_protocol
+
+
+async def create_server(
+    protocol_factory: Callable[[], asyncio.BaseProtocol],
+    host: Union[str, Sequence[str], None] = None,
+    port: Optional[int] = None,
+    *,
+    config: Config,
+    handshake_timeout: Optional[float] = FROM_CONFIG,
+    **kw: Any,
+) -> asyncio.Server:
+    """:meth:`asyncio.loop.create_server` with mutual TLS: each accepted
+    connection gets a server session from ``config`` and a protocol from
+    ``protocol_factory``; ``connection_made`` is called once the handshake
+    succeeded. A refused or failed handshake is logged (DEBUG, logger
+    ``"mutls.aio"``), the alert is sent and the connection closed; the
+    protocol's methods are never called for it."""
+    loop = asyncio.get_running_loop()
+    if handshake_timeout is FROM_CONFIG:
+        handshake_timeout = config.handshake_timeout
+
+    def factory() -> _TLSProtocol:
+        return _TLSProtocol(loop, config.server(), protocol_factory(), None, handshake_timeout, ssl_info=True)
+
+    host_arg: Any = host
+    port_arg: Any = port
+    return await loop.create_server(factory, host_arg, port_arg, **kw)
+
+
+async def start_tls(
+    transport: asyncio.BaseTransport,
+    protocol: asyncio.BaseProtocol,
+    config: Config,
+    *,
+    server_side: bool,
+    server_hostname: Optional[str] = None,
+    handshake_timeout: Optional[float] = FROM_CONFIG,
+    session_data: Optional[bytes] = None,
+) -> asyncio.Transport:
+    """:meth:`asyncio.loop.start_tls` with mutual TLS: upgrade a connected
+    ``transport`` (e.g. after STARTTLS) and return the new TLS transport,
+    which ``protocol`` must use from now on. As in asyncio,
+    ``protocol.connection_made`` is not called again. Either side raises the
+    :class:`mutls.Error` of a failed handshake; the connection is then closed
+    (a server sends its alert first)."""
+    loop = asyncio.get_running_loop()
+    if handshake_timeout is FROM_CONFIG:
+        handshake_timeout = config.handshake_timeout
+    if not all(hasattr(transport, m) for m in ("set_protocol", "write", "pause_reading")):
+        raise TypeError(f"start_tls: expected an asyncio transport, not {type(transport).__name__}")
+    raw = cast(asyncio.Transport, transport)
+    if server_side:
+        session = config.server()
+    else:
+        session = _client_session(config, server_hostname, session_data)
+    waiter: asyncio.Future[None] = loop.create_future()
+    tls = _TLSProtocol(loop, session, protocol, waiter, handshake_timeout,
+                       ssl_info=True, call_connection_made=False)
+    raw.pause_reading()
+    raw.set_protocol(tls)
+    tls.connection_made(raw)
+    raw.resume_reading()
+    try:
+        await waiter
+    except BaseException:
+        if not raw.is_closing() and not server_side:
+            raw.abort()
+        raise
+    return tls._app_transport

@@ -3,12 +3,17 @@
  *
  * Socket mode releases the GIL around the core's handshake/send/recv/close;
  * the socket's own timeout is read at each call. Memory mode keeps the GIL.
- * A busy flag refuses a second call into the same core session while one is
- * running (another thread, or a hook calling back into its session). */
+ * A guard refuses a second call into the same core session while one is
+ * running (another thread, or a hook calling back into its session), except
+ * the one pair GnuTLS allows on a shared session: in socket mode one thread
+ * may send (send, sendall, shutdown's close_notify) while another receives.
+ * Two sends, two receives, or a handshake/close/feed beside anything, are
+ * refused. */
 #include "mutlspy.h"
 
 #include <math.h>
 #include <limits.h>
+#include <sys/socket.h>
 
 #define RECV_CHUNK 16384 /* the most one recv returns (and allocates) */
 
@@ -108,30 +113,77 @@ static int apply_socket_state(SessionObject *self)
 	return 0;
 }
 
-/* Before a call into the core. */
-static int begin(SessionObject *self)
+enum call_kind { CALL_OTHER, CALL_SEND, CALL_RECV };
+
+/* May a call of this kind start beside the ones running? */
+static int may_overlap(SessionObject *self, enum call_kind kind, unsigned long me)
 {
+	if (!self->busy)
+		return 1;
+	if (self->fd < 0 || kind == CALL_OTHER || self->busy_other)
+		return 0;
+	if (self->send_thread == me || self->recv_thread == me)
+		return 0; /* a hook calling back into its own session */
+	return kind == CALL_SEND ? !self->send_thread : !self->recv_thread;
+}
+
+/* Before a call into the core. */
+static int begin_call(SessionObject *self, enum call_kind kind)
+{
+	unsigned long me = PyThread_get_thread_ident();
+
 	if (!self->s) {
 		freed_error();
 		return -1;
 	}
-	if (self->busy) {
-		mutlspy_raise_code(MUTLS_EUSAGE,
-			"the session is already in a call (from another thread, or from one of its own hooks)");
+	if (!may_overlap(self, kind, me)) {
+		if (kind == CALL_SEND && self->send_thread && self->send_thread != me)
+			mutlspy_raise_code(MUTLS_EUSAGE,
+				"the session is already sending in another thread: one thread may send "
+				"while another receives, but not two at once");
+		else if (kind == CALL_RECV && self->recv_thread && self->recv_thread != me)
+			mutlspy_raise_code(MUTLS_EUSAGE,
+				"the session is already receiving in another thread: one thread may "
+				"receive while another sends, but not two at once");
+		else
+			mutlspy_raise_code(MUTLS_EUSAGE,
+				"the session is already in a call (from another thread, or from one of "
+				"its own hooks); only one send beside one recv may run at once");
 		return -1;
 	}
 	if (apply_socket_state(self) < 0)
 		return -1;
-	self->busy = 1;
-	self->busy_thread = PyThread_get_thread_ident();
+	self->busy++;
+	self->busy_thread = me;
+	if (kind == CALL_SEND)
+		self->send_thread = me;
+	else if (kind == CALL_RECV)
+		self->recv_thread = me;
+	else
+		self->busy_other = 1;
 	return 0;
+}
+
+static int begin(SessionObject *self) { return begin_call(self, CALL_OTHER); }
+
+static void end_call(SessionObject *self, enum call_kind kind)
+{
+	self->busy--;
+	if (kind == CALL_SEND)
+		self->send_thread = 0;
+	else if (kind == CALL_RECV)
+		self->recv_thread = 0;
+	else
+		self->busy_other = 0;
+	if (self->busy)
+		self->busy_thread = self->send_thread ? self->send_thread : self->recv_thread;
 }
 
 /* After a call: raises for rc < 0 (with a hook's exception as the cause), or
  * re-raises an exception a hook stored although the call succeeded. */
-static int finish(SessionObject *self, int rc)
+static int finish_call(SessionObject *self, int rc, enum call_kind kind)
 {
-	self->busy = 0;
+	end_call(self, kind);
 	if (rc == SIGNALLED) {
 		Py_CLEAR(self->exc);
 		return -1;
@@ -154,6 +206,8 @@ static int finish(SessionObject *self, int rc)
 	}
 	return 0;
 }
+
+static int finish(SessionObject *self, int rc) { return finish_call(self, rc, CALL_OTHER); }
 
 /* One core call: memory mode with the GIL, socket mode without it. */
 #define RUN(self, rc, call) \
@@ -340,13 +394,13 @@ static PyObject *Session_send(SessionObject *self, PyObject *arg)
 
 	if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
 		return NULL;
-	if (begin(self) < 0) {
+	if (begin_call(self, CALL_SEND) < 0) {
 		PyBuffer_Release(&view);
 		return NULL;
 	}
 	RUN(self, rc, mutls_session_send(&written, self->s, view.buf, (size_t)view.len));
 	PyBuffer_Release(&view);
-	if (finish(self, rc) < 0)
+	if (finish_call(self, rc, CALL_SEND) < 0)
 		return NULL;
 	return PyLong_FromSize_t(written);
 }
@@ -361,13 +415,13 @@ static PyObject *Session_sendall(SessionObject *self, PyObject *arg)
 		return NULL;
 	do {
 		size_t written = 0;
-		if (begin(self) < 0) {
+		if (begin_call(self, CALL_SEND) < 0) {
 			PyBuffer_Release(&view);
 			return NULL;
 		}
 		RUN(self, rc, mutls_session_send(&written, self->s, (const char *)view.buf + done,
 			(size_t)view.len - done));
-		if (finish(self, rc) < 0) {
+		if (finish_call(self, rc, CALL_SEND) < 0) {
 			PyBuffer_Release(&view);
 			return NULL;
 		}
@@ -411,12 +465,12 @@ static PyObject *Session_recv(SessionObject *self, PyObject *const *args, Py_ssi
 		max = RECV_CHUNK;
 	if (!(out = PyBytes_FromStringAndSize(NULL, max)))
 		return NULL;
-	if (begin(self) < 0) {
+	if (begin_call(self, CALL_RECV) < 0) {
 		Py_DECREF(out);
 		return NULL;
 	}
 	RUN(self, rc, mutls_session_recv(&got, self->s, PyBytes_AS_STRING(out), (size_t)max));
-	if (finish(self, rc) < 0) {
+	if (finish_call(self, rc, CALL_RECV) < 0) {
 		Py_DECREF(out);
 		return NULL;
 	}
@@ -491,7 +545,7 @@ static PyObject *Session_data_to_send(SessionObject *self, PyObject *unused)
 		finish(self, rc);
 		return NULL;
 	}
-	self->busy = 0;
+	end_call(self, CALL_OTHER);
 	return PyBytes_FromStringAndSize((const char *)data, (Py_ssize_t)len);
 }
 
@@ -552,6 +606,146 @@ static PyObject *Session_exit(SessionObject *self, PyObject *args)
 	if (failed)
 		return NULL;
 	Py_RETURN_FALSE;
+}
+
+
+/* ---- socket-like methods --------------------------------------------------- */
+
+/* recv_into(buffer, nbytes=0) -> int: like socket.recv_into, at most one
+ * record (socket mode); 0 after the peer's close_notify. */
+static PyObject *Session_recv_into(SessionObject *self, PyObject *args, PyObject *kwds)
+{
+	static char *kwlist[] = { "buffer", "nbytes", NULL };
+	Py_buffer view;
+	Py_ssize_t nbytes = 0;
+	size_t got = 0;
+	int rc;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "w*|n:recv_into", kwlist, &view, &nbytes))
+		return NULL;
+	if (nbytes < 0 || nbytes > view.len) {
+		PyBuffer_Release(&view);
+		PyErr_SetString(PyExc_ValueError, "recv_into: nbytes must be between 0 and the buffer's size");
+		return NULL;
+	}
+	if (nbytes == 0)
+		nbytes = view.len;
+	if (nbytes == 0) {
+		PyBuffer_Release(&view);
+		return PyLong_FromLong(0);
+	}
+	if (begin_call(self, CALL_RECV) < 0) {
+		PyBuffer_Release(&view);
+		return NULL;
+	}
+	RUN(self, rc, mutls_session_recv(&got, self->s, view.buf, (size_t)nbytes));
+	PyBuffer_Release(&view);
+	if (finish_call(self, rc, CALL_RECV) < 0)
+		return NULL;
+	return PyLong_FromSize_t(got);
+}
+
+/* The socket object a socket-like method acts on (borrowed), or NULL. */
+static PyObject *socket_object(SessionObject *self, const char *what)
+{
+	if (!self->sock) {
+		mutlspy_raise_code(MUTLS_EUSAGE, "%s: a memory-mode session has no socket", what);
+		return NULL;
+	}
+	if (PyLong_Check(self->sock)) {
+		mutlspy_raise_code(MUTLS_EUSAGE,
+			"%s: the session was made from a file descriptor, not a socket object", what);
+		return NULL;
+	}
+	return self->sock;
+}
+
+static PyObject *Session_fileno(SessionObject *self, PyObject *unused)
+{
+	if (!self->sock) {
+		mutlspy_raise_code(MUTLS_EUSAGE, "fileno: a memory-mode session has no socket");
+		return NULL;
+	}
+	if (PyLong_Check(self->sock))
+		return PyLong_FromLong(self->fd);
+	return PyObject_CallMethod(self->sock, "fileno", NULL);
+}
+
+static PyObject *Session_gettimeout(SessionObject *self, PyObject *unused)
+{
+	PyObject *sock = socket_object(self, "gettimeout");
+	return sock ? PyObject_CallMethod(sock, "gettimeout", NULL) : NULL;
+}
+
+static PyObject *Session_settimeout(SessionObject *self, PyObject *arg)
+{
+	PyObject *sock = socket_object(self, "settimeout");
+	return sock ? PyObject_CallMethod(sock, "settimeout", "O", arg) : NULL;
+}
+
+static PyObject *Session_setblocking(SessionObject *self, PyObject *arg)
+{
+	PyObject *sock = socket_object(self, "setblocking");
+	return sock ? PyObject_CallMethod(sock, "setblocking", "O", arg) : NULL;
+}
+
+/* shutdown(how): SHUT_WR and SHUT_RDWR send close_notify first (a send: it
+ * may run while another thread receives), then shut the socket down. */
+static PyObject *Session_shutdown(SessionObject *self, PyObject *arg)
+{
+	PyObject *sock = socket_object(self, "shutdown");
+	long how;
+	int rc;
+
+	if (!sock)
+		return NULL;
+	how = PyLong_AsLong(arg);
+	if (how == -1 && PyErr_Occurred())
+		return NULL;
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) {
+		PyErr_Format(PyExc_ValueError,
+			"shutdown: how must be socket.SHUT_RD, SHUT_WR or SHUT_RDWR, not %ld", how);
+		return NULL;
+	}
+	if (how != SHUT_RD && self->s && mutls_session_handshake_done(self->s)) {
+		if (begin_call(self, CALL_SEND) < 0)
+			return NULL;
+		RUN(self, rc, mutls_session_close(self->s));
+		if (finish_call(self, rc, CALL_SEND) < 0)
+			return NULL;
+	}
+	return PyObject_CallMethod(sock, "shutdown", "l", how);
+}
+
+/* makefile(): the io stack lives in Python (mutls._socketio). */
+static PyObject *Session_makefile(SessionObject *self, PyObject *args, PyObject *kwds)
+{
+	PyObject *mod, *fn, *full, *r;
+	Py_ssize_t n = PyTuple_GET_SIZE(args), i;
+
+	if (!socket_object(self, "makefile"))
+		return NULL;
+	if (!(mod = PyImport_ImportModule("mutls._socketio")))
+		return NULL;
+	fn = PyObject_GetAttrString(mod, "makefile");
+	Py_DECREF(mod);
+	if (!fn)
+		return NULL;
+	if (!(full = PyTuple_New(n + 1))) {
+		Py_DECREF(fn);
+		return NULL;
+	}
+	Py_INCREF(self);
+	PyTuple_SET_ITEM(full, 0, (PyObject *)self);
+	for (i = 0; i < n; i++) {
+		PyObject *a = PyTuple_GET_ITEM(args, i);
+		Py_INCREF(a);
+		PyTuple_SET_ITEM(full, i + 1, a);
+	}
+	r = PyObject_Call(fn, full, kwds);
+	Py_DECREF(full);
+	Py_DECREF(fn);
+	return r;
 }
 
 /* ---- introspection ------------------------------------------------------- */
@@ -826,6 +1020,21 @@ static PyMethodDef Session_methods[] = {
 	{ "sendall", (PyCFunction)Session_sendall, METH_O, "sendall(data) -> None: send every byte." },
 	{ "recv", (PyCFunction)(void (*)(void))Session_recv, METH_FASTCALL | METH_KEYWORDS,
 	  "recv(max=16384) -> bytes: at most one record; b\"\" after the peer's close_notify." },
+	{ "recv_into", (PyCFunction)(void (*)(void))Session_recv_into, METH_VARARGS | METH_KEYWORDS,
+	  "recv_into(buffer, nbytes=0) -> int: like socket.recv_into; 0 after close_notify." },
+	{ "fileno", (PyCFunction)Session_fileno, METH_NOARGS, "fileno() -> int: the socket's descriptor." },
+	{ "gettimeout", (PyCFunction)Session_gettimeout, METH_NOARGS,
+	  "gettimeout() -> float | None: the socket's timeout (read at each call)." },
+	{ "settimeout", (PyCFunction)Session_settimeout, METH_O,
+	  "settimeout(t) -> None: set the socket's timeout (None blocks, 0.0 never waits)." },
+	{ "setblocking", (PyCFunction)Session_setblocking, METH_O,
+	  "setblocking(flag) -> None: socket.setblocking on the session's socket." },
+	{ "shutdown", (PyCFunction)Session_shutdown, METH_O,
+	  "shutdown(how) -> None: SHUT_WR/SHUT_RDWR send close_notify first, then\n"
+	  "socket.shutdown(how). May run while another thread is in recv." },
+	{ "makefile", (PyCFunction)(void (*)(void))Session_makefile, METH_VARARGS | METH_KEYWORDS,
+	  "makefile(mode='r', buffering=None, *, encoding=None, errors=None, newline=None):\n"
+	  "a file object over the session, like socket.makefile." },
 	{ "close", (PyCFunction)Session_close, METH_NOARGS,
 	  "close() -> None: send close_notify (once). Does not close a socket you passed in;\n"
 	  "closes the socket of a session made by Config.connect/accept." },
