@@ -1,5 +1,8 @@
 """Build of the Python binding of mutls: `pip install .` or `pip install -e .`.
 
+The project's metadata is in pyproject.toml; this file builds the C
+extension and gives the version (pyproject's only dynamic field), read from
+MUTLS_VERSION in csrc/include/mutls.h, the one place it is written.
 The extension mutls._mutls is compiled from the C core (csrc/*.c) and the
 binding (bindings-python/src/*.c) into one shared object, against the system
 GnuTLS found with pkg-config (Debian: libgnutls28-dev, pkg-config; see
@@ -25,11 +28,6 @@ def version():
     if not m:
         raise RuntimeError("MUTLS_VERSION not found in csrc/include/mutls.h")
     return m.group(1)
-
-
-def readme():
-    with open("README.md", encoding="utf-8") as f:
-        return f.read()
 
 
 def pkg_config(*args):
@@ -90,34 +88,15 @@ extension = Extension(
 )
 
 package_dir = "bindings-python"
-console_scripts = []
-if os.path.exists(os.path.join(package_dir, "mutls", "__main__.py")):
-    console_scripts.append("mutls = mutls.__main__:main")
-entry_points = {"console_scripts": console_scripts}
-if os.path.exists(os.path.join(package_dir, "mutls", "pytest_plugin.py")):
-    entry_points["pytest11"] = ["mutls = mutls.pytest_plugin"]
 
 setup(
-    name="mutls",
     version=version(),
-    description="Mutual TLS over GnuTLS: observable handshakes, explained failures, a test PKI",
-    long_description=readme(),
-    long_description_content_type="text/markdown",
-    python_requires=">=3.9",
     packages=find_packages(package_dir, include=["mutls", "mutls.*"]),
     package_dir={"": package_dir},
     package_data={"mutls": ["py.typed", "_mutls.pyi", "cli/demo.lua"]},  # demo.lua: mutls demo --lua
     include_package_data=False,
     ext_modules=[extension],
-    entry_points=entry_points,
     zip_safe=False,
     # keep setuptools' build tree apart from CMake's build/
     options={"build": {"build_base": os.path.join("build", "python")}},
-    classifiers=[
-        "Programming Language :: Python :: 3",
-        "Programming Language :: C",
-        "Operating System :: POSIX :: Linux",
-        "Topic :: Security :: Cryptography",
-        "Framework :: Pytest",
-    ],
 )

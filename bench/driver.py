@@ -45,7 +45,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
 BENCH = os.path.join(ROOT, "bench")
-PYTHON = os.path.realpath(sys.executable)
+# Not realpath(): a venv's python is a symlink to the base interpreter, and
+# only the venv's path sees the venv's packages (mutls, trustme).
+PYTHON = sys.executable
 
 CG_REPS = 3  # callgrind counts hardly vary; each run is 50x slower than native
 

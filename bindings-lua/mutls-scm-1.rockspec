@@ -8,9 +8,12 @@
 --            LUA_INCDIR=/usr/include/luajit-2.1                       # LuaJIT
 --   luarocks --tree /tmp/rocks make bindings-lua/mutls-scm-1.rockspec # a private tree
 --
--- (Checked with Debian's luarocks 3.8.0, both ABIs, into private trees.) The
--- builtin backend leaves its object files next to the sources; remove them
--- with: rm -f csrc/*.o bindings-lua/src/*.o mutls.so
+-- scripts/check-packaging (run by scripts/test) builds it both ways into
+-- temporary trees, runs the README's Lua snippet with each, and checks that
+-- the source list below is every csrc/*.c and bindings-lua/src/*.c (CMake
+-- and setup.py glob them; this list is by hand). The builtin backend leaves
+-- its object files next to the sources; remove them with:
+-- rm -f csrc/*.o bindings-lua/src/*.o mutls.so
 --
 -- The "builtin" backend compiles the C core (csrc/*.c) together with the
 -- binding (bindings-lua/src/*.c) into one mutls.so for the Lua that luarocks
@@ -35,7 +38,7 @@ cfg:client{...} / cfg:server{...} sessions over a file descriptor or in memory
 which step failed, on which side, and why. mutls.socket adapts it to
 LuaSocket, mutls.resty to OpenResty cosockets.
 ]],
-	license = "see the repository",
+	license = "MIT",
 }
 
 dependencies = {
@@ -60,7 +63,9 @@ build = {
 				"bindings-lua/src/session.c",
 				"bindings-lua/src/certificate.c",
 				"bindings-lua/src/testca.c",
+				"csrc/chain_cache.c",
 				"csrc/config.c",
+				"csrc/der.c",
 				"csrc/error.c",
 				"csrc/pki.c",
 				"csrc/policy.c",

@@ -606,6 +606,16 @@ end
 -- A LuaSec error as text (a string, or nil when it said nothing).
 local function said(err) return err and tostring(err) or "" end
 
+-- The alert in OpenSSL's report of one it received ("sslv3 alert bad
+-- certificate"): its name, without the prefix, which OpenSSL 3.2 and later
+-- spell "ssl/tls alert" (Debian 13) where 3.0 said "sslv3 alert" (Debian
+-- 12). The alert on the wire is what is compared, not OpenSSL's wording.
+-- Any other text is kept whole ("certificate verify failed").
+local function alert_or_text(err)
+	local text = said(err)
+	return text:match("^[%w/.]+ alert (.+)$") or text
+end
+
 local function run_luasec_client(version, case)
 	local csock, ssock = socket_pair()
 	local conn = assert(ssl.wrap(csock, luasec_params("client", version, client_identity(case))))
@@ -647,13 +657,13 @@ local function run_luasec_client(version, case)
 		assert.is_true(out.handshake, said(out.err))
 		assert.same({ "wrong.example" }, out.dns)
 	else
-		-- OpenSSL's words for the alert it received
+		-- the alert OpenSSL received from mutls
 		local want = ({
-			["no-client-cert"] = tls13 and "tlsv13 alert certificate required" or "sslv3 alert handshake failure",
-			["untrusted-client-ca"] = "tlsv1 alert unknown ca",
+			["no-client-cert"] = tls13 and "certificate required" or "handshake failure",
+			["untrusted-client-ca"] = "unknown ca",
 		})[case]
 		assert.equal(tls13, out.handshake, said(out.err))
-		assert.equal(want, said(out.err))
+		assert.equal(want, alert_or_text(out.err), said(out.err))
 	end
 	check_mutls_server(r, version, case, true, false)
 end
@@ -695,13 +705,14 @@ local function run_luasec_server(version, case)
 		assert.equal("ping", out.line)
 		assert.same({ CLIENT_URI }, out.uris)
 	else
+		-- OpenSSL's own refusals, or the alert it received from mutls
 		local want = ({
 			["no-client-cert"] = "peer did not return a certificate",
 			["untrusted-client-ca"] = "certificate verify failed",
-			["wrong-server-name"] = "sslv3 alert bad certificate",
+			["wrong-server-name"] = "bad certificate",
 		})[case]
 		assert.is_false(out.handshake)
-		assert.equal(want, said(out.err))
+		assert.equal(want, alert_or_text(out.err), said(out.err))
 	end
 end
 
