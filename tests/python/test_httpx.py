@@ -1,0 +1,197 @@
+"""mutls.httpx against real servers: Python's ssl http.server with
+CERT_REQUIRED, hypercorn (HTTP/2 by ALPN) and a mutls server."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Iterator
+
+import pytest
+
+import mutls
+
+httpx = pytest.importorskip("httpx")
+import mutls.httpx  # noqa: E402
+
+import httpservers  # noqa: E402
+from conftest import PKI  # noqa: E402
+
+SPIFFE_ORDERS = "spiffe://example.org/orders"
+
+
+@pytest.fixture
+def tls() -> Any:
+    """A server identity with a SPIFFE ID, a client config allowing it."""
+    pki = PKI()
+    pki.server_id = pki.ca.issue(cn="orders", dns=["orders.internal", "localhost"], ip=["127.0.0.1"],
+                                 uri=[SPIFFE_ORDERS], purpose="server")
+    return pki
+
+
+@pytest.fixture
+def ssl_server(tls: PKI) -> Iterator[httpservers.SSLServer]:
+    server = httpservers.SSLServer(tls.server_id, tls.ca)
+    thread = httpservers.serve(server)
+    yield server
+    httpservers.stop(server, thread)
+
+
+def _client(tls: PKI, **kw: Any) -> httpx.Client:
+    kw.setdefault("peers", ["uri:" + SPIFFE_ORDERS])
+    return httpx.Client(transport=mutls.httpx.Transport(tls.client_config(**kw)), timeout=10)
+
+
+def _aclient(tls: PKI, **kw: Any) -> httpx.AsyncClient:
+    kw.setdefault("peers", ["uri:" + SPIFFE_ORDERS])
+    return httpx.AsyncClient(transport=mutls.httpx.AsyncTransport(tls.client_config(**kw)), timeout=10)
+
+
+def test_get_post_keepalive_resumption(tls: PKI, ssl_server: httpservers.SSLServer) -> None:
+    base = f"https://127.0.0.1:{ssl_server.port}"
+    with _client(tls) as client:
+        r = client.get(base + "/hello")
+        assert r.status_code == 200 and r.content == b"hello payments"
+        session = r.extensions["mutls"]
+        assert isinstance(session, mutls.Session)
+        assert session.peer_certificate.uris == [SPIFFE_ORDERS]
+        assert session.verification.ok and not session.resumed
+        assert r.extensions["network_stream"].get_extra_info("mutls_session") is session
+        r = client.post(base + "/echo", content=b"x" * 100000)
+        assert r.content == b"got " + b"x" * 100000
+        assert r.extensions["mutls"] is session  # the same connection
+        assert ssl_server.connections == 1
+        # a new connection to the same place resumes the TLS session
+        client.get(base + "/hello", headers={"Connection": "close"})
+        r = client.get(base + "/hello")
+        assert r.content == b"hello payments"
+        assert ssl_server.connections == 2
+        assert r.extensions["mutls"] is not session
+        assert r.extensions["mutls"].resumed
+
+
+def test_async_get_post_keepalive_resumption(tls: PKI, ssl_server: httpservers.SSLServer) -> None:
+    base = f"https://127.0.0.1:{ssl_server.port}"
+
+    async def main() -> None:
+        async with _aclient(tls) as client:
+            r = await client.get(base + "/hello")
+            assert r.content == b"hello payments"
+            session = r.extensions["mutls"]
+            assert session.peer_certificate.uris == [SPIFFE_ORDERS] and not session.resumed
+            r = await client.post(base + "/echo", content=b"y" * 100000)
+            assert r.content == b"got " + b"y" * 100000
+            assert r.extensions["mutls"] is session
+            assert ssl_server.connections == 1
+            await client.get(base + "/hello", headers={"Connection": "close"})
+            r = await client.get(base + "/hello")
+            assert ssl_server.connections == 2
+            assert r.extensions["mutls"].resumed
+
+    asyncio.run(main())
+
+
+def test_ragged_close_loses_nothing(tls: PKI, ssl_server: httpservers.SSLServer) -> None:
+    base = f"https://127.0.0.1:{ssl_server.port}"
+    with _client(tls) as client:
+        assert client.get(base + "/big").content == httpservers.BIG
+
+    async def main() -> bytes:
+        async with _aclient(tls) as client:
+            return (await client.get(base + "/big")).content
+
+    assert asyncio.run(main()) == httpservers.BIG
+
+
+def _refusals(tls: PKI) -> Any:
+    other = mutls.TestCA("other root")
+    yield "unknown-ca", other.issue(cn="orders", ip=["127.0.0.1"], purpose="server"), None, mutls.CertificateVerifyError
+    yield "wrong-name", tls.ca.issue(cn="orders", dns=["elsewhere.internal"], uri=[SPIFFE_ORDERS],
+                                     purpose="server"), None, mutls.CertificateVerifyError
+    yield "outside-peers", tls.ca.issue(cn="orders", ip=["127.0.0.1"], uri=["spiffe://example.org/mallory"],
+                                        purpose="server"), None, mutls.CertificateVerifyError
+    # the server refuses a client from an unknown CA
+    yield "client-unknown-ca", tls.server_id, other.issue(cn="payments", purpose="client"), mutls.PeerRejectedError
+
+
+@pytest.mark.parametrize("case", ["unknown-ca", "wrong-name", "outside-peers", "client-unknown-ca"])
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_refused(tls: PKI, case: str, mode: str) -> None:
+    name, server_id, client_id, error = {c[0]: c for c in _refusals(tls)}[case]
+    server = httpservers.SSLServer(server_id, tls.ca)
+    thread = httpservers.serve(server)
+    url = f"https://127.0.0.1:{server.port}/hello"
+    kw: Any = {"identity": client_id} if client_id is not None else {}
+    try:
+        with pytest.raises(httpx.ConnectError) as info:
+            if mode == "sync":
+                with _client(tls, **kw) as client:
+                    client.get(url)
+            else:
+                async def main() -> None:
+                    async with _aclient(tls, **kw) as client:
+                        await client.get(url)
+                asyncio.run(main())
+    finally:
+        httpservers.stop(server, thread)
+    cause = info.value.__cause__
+    assert isinstance(cause, error), repr(cause)
+    assert str(info.value) == str(cause) and str(cause)
+    if case == "wrong-name":
+        assert "hostname" in " ".join(cause.reasons) or "name" in str(cause)
+    if case == "outside-peers":
+        assert "spiffe://example.org/mallory" in str(cause)
+
+
+def test_mutls_server(tls: PKI) -> None:
+    server = httpservers.MutlsServer(tls.server_config(peers=["uri:spiffe://example.org/payments"]))
+    thread = httpservers.serve(server)
+    base = f"https://127.0.0.1:{server.port}"
+    try:
+        with _client(tls) as client:
+            assert client.get(base + "/hello").content == b"hello payments"
+            assert client.post(base + "/echo", content=b"abc").content == b"got abc"
+            assert server.connections == 1
+    finally:
+        httpservers.stop(server, thread)
+
+
+def test_http_scheme_and_proxy_refused(tls: PKI) -> None:
+    with _client(tls) as client:
+        with pytest.raises(httpx.UnsupportedProtocol, match="https:// only"):
+            client.get("http://127.0.0.1:9/")
+    with pytest.raises(mutls.UsageError, match="proxies"):
+        mutls.httpx.Transport(tls.client_config(), proxy="http://127.0.0.1:3128")
+    with pytest.raises(TypeError, match="mutls.Config"):
+        mutls.httpx.Transport(object())  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def hypercorn(tls: PKI) -> Iterator[httpservers.Hypercorn]:
+    pytest.importorskip("hypercorn")
+    pytest.importorskip("h2")
+    server = httpservers.Hypercorn(tls.server_id, tls.ca)
+    yield server
+    server.stop()
+
+
+def test_http2_against_hypercorn(tls: PKI, hypercorn: httpservers.Hypercorn) -> None:
+    base = f"https://127.0.0.1:{hypercorn.port}"
+    with _client(tls, alpn=["h2", "http/1.1"]) as client:
+        r = client.post(base + "/x", content=b"body")
+        assert r.http_version == "HTTP/2" and r.content == b"2 POST body"
+        assert r.extensions["mutls"].alpn == "h2"
+        assert r.extensions["network_stream"].get_extra_info("ssl_object").selected_alpn_protocol() == "h2"
+        r2 = client.get(base + "/y")
+        assert r2.content == b"2 GET " and r2.extensions["mutls"] is r.extensions["mutls"]
+
+    async def main() -> None:
+        async with _aclient(tls, alpn=["h2", "http/1.1"]) as client:
+            rs = await asyncio.gather(*(client.get(f"{base}/{i}") for i in range(5)))
+            assert all(r.http_version == "HTTP/2" and r.content == b"2 GET " for r in rs)
+            assert len({id(r.extensions["mutls"]) for r in rs}) == 1  # one connection
+
+    asyncio.run(main())
+    # without h2 in the Config's ALPN: HTTP/1.1
+    with _client(tls) as client:
+        r = client.get(base + "/z")
+        assert r.http_version == "HTTP/1.1" and r.content == b"1.1 GET "
