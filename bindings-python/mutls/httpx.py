@@ -533,16 +533,15 @@ class _Mapper:
         return None
 
     def __exit__(self, kind: Optional[Type[BaseException]], exc: Optional[BaseException],
-                 tb: Optional[types.TracebackType]) -> bool:
+                 tb: Optional[types.TracebackType]) -> None:
         if exc is None or not isinstance(exc, Exception):
-            return False
+            return
         for source, target in self._map:
             if isinstance(exc, source):
                 cause = _find_mutls_error(exc)
                 if cause is not None:
                     raise target(str(cause)) from cause
                 raise target(str(exc)) from exc
-        return False
 
 
 def _pool_options(httpx: types.ModuleType, kw: Dict[str, Any]) -> Dict[str, Any]:

@@ -50,7 +50,7 @@ import io
 import socket
 import ssl
 import threading
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple
 
 from . import Config, ConnectionClosed, Error, HandshakeError, Session
 from . import TimeoutError as _MutlsTimeoutError
@@ -69,8 +69,9 @@ except ImportError as _exc:  # pragma: no cover - depends on the environment
         "mutls.requests needs requests and urllib3 2.x: "
         "pip install 'mutls[requests]' (or: pip install requests 'urllib3>=2')") from _exc
 
-if int(urllib3.__version__.split(".")[0]) < 2:  # pragma: no cover
-    raise ImportError(f"mutls.requests needs urllib3 2.x (found {urllib3.__version__}): "
+_URLLIB3_VERSION = str(getattr(urllib3, "__version__", "0"))
+if int(_URLLIB3_VERSION.split(".")[0]) < 2:  # pragma: no cover
+    raise ImportError(f"mutls.requests needs urllib3 2.x (found {_URLLIB3_VERSION}): "
                       "pip install 'mutls[requests]'")
 
 __all__ = ["Adapter"]
@@ -249,10 +250,10 @@ class _MutlsHTTPSConnection(urllib3.connection.HTTPSConnection):
             if not state["stored"]:
                 state["stored"] = cache.remember(key, session)
 
-        self.sock = SessionSocket(session, sock, on_read)  # type: ignore[assignment]
+        self.sock = SessionSocket(session, sock, on_read)  # type: ignore[assignment, unused-ignore]
         self.is_verified = session.verified
 
-    def getresponse(self) -> Any:  # type: ignore[override]
+    def getresponse(self) -> Any:  # type: ignore[override, unused-ignore]
         sock = self.sock
         session = getattr(sock, "session", None)
         response = super().getresponse()
@@ -284,7 +285,7 @@ class Adapter(requests.adapters.HTTPAdapter):
     def __init__(self, config: Config, **kw: Any) -> None:
         if not isinstance(config, Config):
             raise TypeError(f"mutls.requests.Adapter needs a mutls.Config, not {type(config).__name__}")
-        self.config = config
+        self.mutls_config = config  # (HTTPAdapter has its own .config)
         self._resumption = _Resumption()
         connection_class = type("MutlsHTTPSConnection", (_MutlsHTTPSConnection,),
                                 {"mutls_config": config, "mutls_resumption": self._resumption})
@@ -314,18 +315,16 @@ class Adapter(requests.adapters.HTTPAdapter):
                 "or session.trust_env = False)", request=request)
         return super().get_connection_with_tls_context(request, verify, proxies=None, cert=None)
 
-    def send(self, request: Any, stream: bool = False,
-             timeout: Union[None, float, Tuple[float, float], Tuple[float, None]] = None,
-             verify: Union[bool, str] = True, cert: Any = None,
-             proxies: Optional[Mapping[str, str]] = None) -> Any:
+    def send(self, request: Any, *args: Any, **kw: Any) -> Any:
+        """HTTPAdapter.send, with a mutls failure as the ``__cause__`` of the
+        exception and its sentence as the message."""
         try:
-            return super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert,
-                                proxies=proxies)
+            return super().send(request, *args, **kw)
         except requests.exceptions.RequestException as exc:
             cause = _find_mutls_error(exc)
             if cause is None:
                 raise
-            kind = (requests.exceptions.SSLError if isinstance(cause, HandshakeError)
+            kind: Any = (requests.exceptions.SSLError if isinstance(cause, HandshakeError)
                     else requests.exceptions.ConnectionError)
             if isinstance(cause, _MutlsTimeoutError):
                 kind = requests.exceptions.ConnectTimeout if isinstance(
@@ -334,5 +333,5 @@ class Adapter(requests.adapters.HTTPAdapter):
 
     def build_response(self, req: Any, resp: Any) -> Any:
         response = super().build_response(req, resp)
-        response.mutls = getattr(resp, "mutls_session", None)
+        setattr(response, "mutls", getattr(resp, "mutls_session", None))
         return response
