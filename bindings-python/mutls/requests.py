@@ -74,7 +74,7 @@ if int(_URLLIB3_VERSION.split(".")[0]) < 2:  # pragma: no cover
     raise ImportError(f"mutls.requests needs urllib3 2.x (found {_URLLIB3_VERSION}): "
                       "pip install 'mutls[requests]'")
 
-__all__ = ["Adapter"]
+__all__ = ["Adapter", "SessionSocket"]
 
 _Key = Tuple[str, int, str]
 

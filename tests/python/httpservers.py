@@ -289,3 +289,27 @@ class Hypercorn:
         except OSError:  # hypercorn closed the listening socket itself
             pass
         self._dir.cleanup()
+
+
+# -- the examples of docs/python-http.md ---------------------------------------
+
+def doc_example(section: str) -> str:
+    """The ```python block of the section ``## <section>`` of docs/python-http.md."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "python-http.md").read_text()
+    part = text.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    m = re.search(r"^```python\n(.*?)^```$", part, re.S | re.M)
+    assert m is not None, f"no python example in section {section}"
+    return m.group(1)
+
+
+def run_doc_example(section: str, tmp: str) -> str:
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", doc_example(section)], capture_output=True, text=True,
+                       timeout=60, cwd=tmp)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout

@@ -195,3 +195,12 @@ def test_http2_against_hypercorn(tls: PKI, hypercorn: httpservers.Hypercorn) -> 
     with _client(tls) as client:
         r = client.get(base + "/z")
         assert r.http_version == "HTTP/1.1" and r.content == b"1.1 GET "
+
+
+def test_doc_example(tmp_path: Any) -> None:
+    out = httpservers.run_doc_example("httpx", str(tmp_path))
+    lines = out.splitlines()
+    assert lines[0] == "200 charged 42 EUR for orders"
+    assert lines[1].startswith("['spiffe://example.org/payments'] TLSv1.3 True")
+    assert lines[2] == "charged 1 EUR for orders"
+    assert "spiffe://example.org/payments" in lines[3] and len(lines) == 4

@@ -126,3 +126,11 @@ def test_http_scheme_proxy_and_bad_config_refused(tls: PKI) -> None:
         http.get("https://127.0.0.1:9/", proxies={"https": "http://127.0.0.1:3128"}, timeout=5)
     with pytest.raises(TypeError, match="mutls.Config"):
         mutls.requests.Adapter("cfg")  # type: ignore[arg-type]
+
+
+def test_doc_example(tmp_path: Any) -> None:
+    out = httpservers.run_doc_example("requests", str(tmp_path))
+    lines = out.splitlines()
+    assert lines[0] == "200 charged 42 EUR for orders"
+    assert lines[1] == "['spiffe://example.org/payments'] True"
+    assert "spiffe://example.org/payments" in lines[2] and len(lines) == 3
