@@ -241,6 +241,11 @@ class _MutlsHTTPSConnection(urllib3.connection.HTTPSConnection):
             else:
                 session = self.mutls_config.client(sock, server_hostname=name)
             session.handshake()
+        except _MutlsTimeoutError as exc:
+            sock.close()
+            timeout = urllib3.exceptions.ConnectTimeoutError(self, str(exc))
+            setattr(timeout, "mutls_error", exc)
+            raise timeout from exc
         except Error as exc:
             sock.close()
             raise _as_socket_error(exc) from exc

@@ -204,3 +204,40 @@ def test_doc_example(tmp_path: Any) -> None:
     assert lines[1].startswith("['spiffe://example.org/payments'] TLSv1.3 True")
     assert lines[2] == "charged 1 EUR for orders"
     assert "spiffe://example.org/payments" in lines[3] and len(lines) == 4
+
+
+def test_silent_server_is_a_connect_timeout(tls: PKI) -> None:
+    import socket
+    import time
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)  # accepts TCP, never answers the ClientHello
+        url = f"https://127.0.0.1:{listener.getsockname()[1]}/"
+        t0 = time.monotonic()
+        with pytest.raises(httpx.ConnectTimeout) as info:
+            with httpx.Client(transport=mutls.httpx.Transport(tls.client_config()), timeout=0.5) as client:
+                client.get(url)
+        assert isinstance(info.value.__cause__, mutls.TimeoutError)
+
+        async def main() -> None:
+            async with httpx.AsyncClient(transport=mutls.httpx.AsyncTransport(tls.client_config()),
+                                         timeout=0.5) as client:
+                await client.get(url)
+
+        with pytest.raises(httpx.ConnectTimeout) as info:
+            asyncio.run(main())
+        assert isinstance(info.value.__cause__, mutls.TimeoutError)
+        assert time.monotonic() - t0 < 5
+
+
+def test_missing_httpx_names_the_extra() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['httpx'] = None\n"
+            "import mutls, mutls.httpx\n"
+            "try:\n    mutls.httpx.Transport(mutls.Config())\n"
+            "except ImportError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "pip install 'mutls[httpx]'" in out.stdout, out.stdout + out.stderr

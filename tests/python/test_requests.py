@@ -134,3 +134,26 @@ def test_doc_example(tmp_path: Any) -> None:
     assert lines[0] == "200 charged 42 EUR for orders"
     assert lines[1] == "['spiffe://example.org/payments'] True"
     assert "spiffe://example.org/payments" in lines[2] and len(lines) == 3
+
+
+def test_silent_server_is_a_connect_timeout(tls: PKI) -> None:
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)  # accepts TCP, never answers the ClientHello
+        with pytest.raises(requests.exceptions.ConnectTimeout) as info:
+            with _session(tls) as http:
+                http.get(f"https://127.0.0.1:{listener.getsockname()[1]}/", timeout=0.5)
+        assert isinstance(info.value.__cause__, mutls.TimeoutError)
+
+
+def test_missing_requests_names_the_extra() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['requests'] = None\n"
+            "try:\n    import mutls.requests\n"
+            "except ImportError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "pip install 'mutls[requests]'" in out.stdout, out.stdout + out.stderr
