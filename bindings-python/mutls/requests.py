@@ -336,6 +336,17 @@ class Adapter(requests.adapters.HTTPAdapter):
                     exc, requests.exceptions.ConnectTimeout) else requests.exceptions.ReadTimeout
             raise kind(str(cause), request=request) from cause
 
+    def close(self) -> None:
+        """Closes the idle connections now (close_notify), then as
+        HTTPAdapter.close. (urllib3 2.x's PoolManager.clear() leaves the
+        pools' connections to the garbage collector.)"""
+        pools = self.poolmanager.pools
+        for key in list(pools.keys()):
+            pool = pools.get(key)
+            if pool is not None:
+                pool.close()
+        super().close()
+
     def build_response(self, req: Any, resp: Any) -> Any:
         response = super().build_response(req, resp)
         setattr(response, "mutls", getattr(resp, "mutls_session", None))

@@ -71,8 +71,11 @@ class SSLServer(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, identity: mutls.Identity, client_ca: mutls.TestCA) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
+    def __init__(self, identity: mutls.Identity, client_ca: mutls.TestCA,
+                 idle_timeout: Optional[float] = None) -> None:
+        # idle_timeout: the server drops a keep-alive connection idle that long
+        handler = type("IdleHandler", (Handler,), {"timeout": idle_timeout}) if idle_timeout else Handler
+        super().__init__(("127.0.0.1", 0), handler)
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         identity.configure_cert(self.ctx)
         client_ca.configure_trust(self.ctx)

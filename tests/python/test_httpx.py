@@ -241,3 +241,28 @@ def test_missing_httpx_names_the_extra() -> None:
             "except ImportError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "pip install 'mutls[httpx]'" in out.stdout, out.stdout + out.stderr
+
+
+def test_connection_the_server_dropped_is_not_reused(tls: PKI) -> None:
+    import time
+
+    server = httpservers.SSLServer(tls.server_id, tls.ca, idle_timeout=0.3)
+    thread = httpservers.serve(server)
+    base = f"https://127.0.0.1:{server.port}"
+    try:
+        with _client(tls) as client:
+            assert client.get(base + "/hello").content == b"hello payments"
+            time.sleep(0.8)  # the server closed the idle connection (no close_notify)
+            assert client.get(base + "/hello").content == b"hello payments"
+            assert server.connections == 2
+
+        async def main() -> None:
+            async with _aclient(tls) as client:
+                assert (await client.get(base + "/hello")).content == b"hello payments"
+                await asyncio.sleep(0.8)
+                assert (await client.get(base + "/hello")).content == b"hello payments"
+
+        asyncio.run(main())
+        assert server.connections == 4
+    finally:
+        httpservers.stop(server, thread)

@@ -60,6 +60,8 @@ def test_get_post_keepalive_resumption(tls: PKI, ssl_server: httpservers.SSLServ
         assert r.content == b"hello payments"
         assert ssl_server.connections == 2
         assert r.mutls is not session and r.mutls.resumed
+    # the session's end closes the idle connections (close_notify), not the GC
+    assert r.mutls.sock is not None and r.mutls.sock.fileno() == -1
 
 
 def test_ragged_close_loses_nothing(tls: PKI, ssl_server: httpservers.SSLServer) -> None:
@@ -157,3 +159,34 @@ def test_missing_requests_names_the_extra() -> None:
             "except ImportError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "pip install 'mutls[requests]'" in out.stdout, out.stdout + out.stderr
+
+
+def test_connection_the_server_dropped_is_not_reused(tls: PKI) -> None:
+    import time
+
+    server = httpservers.SSLServer(tls.server_id, tls.ca, idle_timeout=0.3)
+    thread = httpservers.serve(server)
+    base = f"https://127.0.0.1:{server.port}"
+    try:
+        with _session(tls) as http:
+            assert http.get(base + "/hello", timeout=10).content == b"hello payments"
+            time.sleep(0.8)  # the server closed the idle connection (no close_notify)
+            assert http.get(base + "/hello", timeout=10).content == b"hello payments"
+            assert server.connections == 2
+    finally:
+        httpservers.stop(server, thread)
+
+
+def test_against_hypercorn(tls: PKI) -> None:
+    pytest.importorskip("hypercorn")
+    server = httpservers.Hypercorn(tls.server_id, tls.ca)
+    try:
+        with _session(tls) as http:
+            r = http.post(f"https://127.0.0.1:{server.port}/x", data=b"body", timeout=10)
+            assert r.content == b"1.1 POST body" and r.mutls.alpn in (None, "http/1.1")
+            r.close()
+            r = http.get(f"https://127.0.0.1:{server.port}/y", timeout=10)
+            assert r.content == b"1.1 GET "
+            r.close()  # back to the pool, which the session's end closes (close_notify)
+    finally:
+        server.stop()
