@@ -266,3 +266,23 @@ def test_connection_the_server_dropped_is_not_reused(tls: PKI) -> None:
         assert server.connections == 4
     finally:
         httpservers.stop(server, thread)
+
+
+def test_threads_share_the_pool(tls: PKI, hypercorn: httpservers.Hypercorn) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    base = f"https://127.0.0.1:{hypercorn.port}"
+    for alpn in (["h2", "http/1.1"], ["http/1.1"]):
+        with _client(tls, alpn=alpn) as client:
+            def call(i: int) -> Any:
+                r = client.post(f"{base}/{i}", content=str(i).encode())
+                return r.http_version, r.content, r.extensions["mutls"]
+
+            with ThreadPoolExecutor(6) as pool:
+                results = list(pool.map(call, range(30)))
+        version = "HTTP/2" if alpn[0] == "h2" else "HTTP/1.1"
+        prefix = b"2" if alpn[0] == "h2" else b"1.1"
+        assert all(v == version for v, _, _ in results)
+        assert [c for _, c, _ in results] == [prefix + b" POST " + str(i).encode() for i in range(30)]
+        sessions = {id(s) for _, _, s in results}
+        assert len(sessions) <= 6 and (version == "HTTP/1.1" or len(sessions) <= 2)
