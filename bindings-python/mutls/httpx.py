@@ -458,7 +458,10 @@ def _make_async_backend(httpcore: types.ModuleType, config: Config, cache: _Resu
         async def connect_tcp(self, host: str, port: int, timeout: Optional[float] = None,
                               local_address: Optional[str] = None,
                               socket_options: Optional[Iterable[Any]] = None) -> Any:
-            loop = asyncio.get_running_loop()
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                raise RuntimeError("mutls.httpx.AsyncTransport runs on asyncio (not trio)") from None
             try:
                 return await asyncio.wait_for(
                     self._connect(loop, host, port, local_address, socket_options), timeout)
