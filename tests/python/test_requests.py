@@ -10,6 +10,7 @@ import pytest
 import mutls
 
 requests = pytest.importorskip("requests")
+pytest.importorskip("urllib3", minversion="2")
 import mutls.requests  # noqa: E402
 
 import httpservers  # noqa: E402
