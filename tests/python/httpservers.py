@@ -316,3 +316,14 @@ def run_doc_example(section: str, tmp: str) -> str:
                        timeout=60, cwd=tmp)
     assert r.returncode == 0, r.stdout + r.stderr
     return r.stdout
+
+
+def handshake_errors(server: Any, timeout: float = 5.0) -> List[BaseException]:
+    """The server's handshake failures, once there is one (its handler thread
+    records it after sending the alert the client reacts to)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not server.handshake_errors and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return list(server.handshake_errors)

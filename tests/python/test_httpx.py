@@ -286,3 +286,46 @@ def test_threads_share_the_pool(tls: PKI, hypercorn: httpservers.Hypercorn) -> N
         assert [c for _, c, _ in results] == [prefix + b" POST " + str(i).encode() for i in range(30)]
         sessions = {id(s) for _, _, s in results}
         assert len(sessions) <= 6 and (version == "HTTP/1.1" or len(sessions) <= 2)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_mutls_server_refusals_both_sides(tls: PKI, mode: str) -> None:
+    """A mutls server refusing us, and us refusing a mutls server: both sides
+    hold the mutls error with its sentence."""
+
+    def call(url: str, **kw: Any) -> None:
+        if mode == "sync":
+            with _client(tls, **kw) as client:
+                client.get(url)
+        else:
+            async def main() -> None:
+                async with _aclient(tls, **kw) as client:
+                    await client.get(url)
+            asyncio.run(main())
+
+    # the server's policy does not allow payments
+    server = httpservers.MutlsServer(tls.server_config(peers=["uri:spiffe://example.org/billing"]))
+    thread = httpservers.serve(server)
+    try:
+        with pytest.raises(httpx.ConnectError) as info:
+            call(f"https://127.0.0.1:{server.port}/hello")
+    finally:
+        httpservers.stop(server, thread)
+    assert isinstance(info.value.__cause__, mutls.PeerRejectedError)
+    assert str(info.value) == str(info.value.__cause__)
+    [refusal] = httpservers.handshake_errors(server)
+    assert isinstance(refusal, mutls.CertificateVerifyError)
+    assert "spiffe://example.org/payments" in str(refusal)
+
+    # our policy does not allow the server
+    server = httpservers.MutlsServer(tls.server_config())
+    thread = httpservers.serve(server)
+    try:
+        with pytest.raises(httpx.ConnectError) as info:
+            call(f"https://127.0.0.1:{server.port}/hello", peers=["uri:spiffe://example.org/billing"])
+    finally:
+        httpservers.stop(server, thread)
+    assert isinstance(info.value.__cause__, mutls.CertificateVerifyError)
+    assert SPIFFE_ORDERS in str(info.value)
+    [refused] = httpservers.handshake_errors(server)
+    assert isinstance(refused, mutls.PeerRejectedError) and str(refused)

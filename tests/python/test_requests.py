@@ -191,3 +191,32 @@ def test_against_hypercorn(tls: PKI) -> None:
             r.close()  # back to the pool, which the session's end closes (close_notify)
     finally:
         server.stop()
+
+
+def test_mutls_server_refusals_both_sides(tls: PKI) -> None:
+    server = httpservers.MutlsServer(tls.server_config(peers=["uri:spiffe://example.org/billing"]))
+    thread = httpservers.serve(server)
+    try:
+        with pytest.raises(requests.exceptions.SSLError) as info:
+            with _session(tls) as http:
+                http.get(f"https://127.0.0.1:{server.port}/hello", timeout=10)
+    finally:
+        httpservers.stop(server, thread)
+    assert isinstance(info.value.__cause__, mutls.PeerRejectedError)
+    assert str(info.value) == str(info.value.__cause__)
+    [refusal] = httpservers.handshake_errors(server)
+    assert isinstance(refusal, mutls.CertificateVerifyError)
+    assert "spiffe://example.org/payments" in str(refusal)
+
+    server = httpservers.MutlsServer(tls.server_config())
+    thread = httpservers.serve(server)
+    try:
+        with pytest.raises(requests.exceptions.SSLError) as info:
+            with _session(tls, peers=["uri:spiffe://example.org/billing"]) as http:
+                http.get(f"https://127.0.0.1:{server.port}/hello", timeout=10)
+    finally:
+        httpservers.stop(server, thread)
+    assert isinstance(info.value.__cause__, mutls.CertificateVerifyError)
+    assert SPIFFE_ORDERS in str(info.value)
+    [refused] = httpservers.handshake_errors(server)
+    assert isinstance(refused, mutls.PeerRejectedError) and str(refused)
