@@ -237,7 +237,11 @@ def _make_sync_backend(httpcore: types.ModuleType, config: Config, cache: _Resum
             except OSError as exc:
                 self._sock.close()
                 raise httpcore.ConnectError(str(exc)) from exc
-            _check_h2(httpcore, session)
+            try:
+                _check_h2(httpcore, session)
+            except BaseException:
+                self._sock.close()
+                raise
             self._remembered = cache.remember(self._key, session)
             return self
 
@@ -378,7 +382,11 @@ def _make_async_backend(httpcore: types.ModuleType, config: Config, cache: _Resu
                     sock.close()
             session = self._writer.get_extra_info("mutls_session")
             self._session = session
-            _check_h2(httpcore, session)
+            try:
+                _check_h2(httpcore, session)
+            except BaseException:
+                self._writer.transport.abort()
+                raise
             self._remembered = cache.remember(self._key, session)
             return self
 

@@ -329,3 +329,31 @@ def test_mutls_server_refusals_both_sides(tls: PKI, mode: str) -> None:
     assert SPIFFE_ORDERS in str(info.value)
     [refused] = httpservers.handshake_errors(server)
     assert isinstance(refused, mutls.PeerRejectedError) and str(refused)
+
+
+def test_server_chose_h2_without_the_h2_package(tls: PKI, hypercorn: httpservers.Hypercorn, tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    for name, pem in (("ca.pem", tls.ca.cert_pem), ("cert.pem", tls.client_id.chain_pem),
+                      ("key.pem", tls.client_id.key_pem)):
+        (tmp_path / name).write_text(pem)
+    code = f"""
+import sys; sys.modules['h2'] = None
+import httpx, mutls, mutls.httpx
+cfg = mutls.Config(certificate='cert.pem', private_key='key.pem', trust='ca.pem', alpn=['h2', 'http/1.1'])
+try:
+    mutls.httpx.Transport(cfg, http2=True)
+except ImportError as e:
+    print(e)
+with httpx.Client(transport=mutls.httpx.Transport(cfg)) as client:
+    try:
+        client.get('https://127.0.0.1:{hypercorn.port}/')
+    except httpx.ConnectError as e:
+        print(e)
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2, r.stdout + r.stderr
+    assert "pip install 'mutls[httpx]'" in lines[0]
+    assert "the server chose HTTP/2 (ALPN h2) but the h2 package is not installed" in lines[1]
