@@ -61,6 +61,7 @@ struct mutls_session {
 	                               * "no certificate" was malformed (malformed.c) */
 	int verify_ran;
 	int verified;
+	int offline;                  /* mutls_config_check_peer: no handshake */
 	mutls_verdict verdict;
 	mutls_error err;
 	int has_err;
