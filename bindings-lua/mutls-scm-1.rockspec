@@ -79,5 +79,6 @@ build = {
 		["mutls.socket"] = "bindings-lua/mutls/socket.lua",
 		["mutls.resty"] = "bindings-lua/mutls/resty.lua",
 		["mutls.receive"] = "bindings-lua/mutls/receive.lua",
+		["mutls.nginx"] = "bindings-lua/mutls/nginx.lua",
 	},
 }
