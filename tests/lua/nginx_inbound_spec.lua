@@ -126,6 +126,20 @@ describe("cfg:check_peer (a client chain received outside a handshake)", functio
 	end)
 end)
 
+describe("docs/openresty.md shows the example files as they are", function()
+	local root = repo_root()
+	it("the nginx and Lua blocks of 'nginx terminates TLS, mutls decides' are the files", function()
+		local doc = assert(H.read(root .. "/docs/openresty.md"))
+		local section = assert(doc:match("\n## nginx terminates TLS, mutls decides\n(.-)\n## "))
+		local conf = assert(H.read(root .. "/examples/openresty/inbound.conf"))
+		local lua = assert(H.read(root .. "/examples/openresty/mtls_inbound.lua"))
+		local conf_block = assert(section:match("```nginx\n(.-)```"))
+		local lua_block = assert(section:match("```lua openresty\n(.-)```"))
+		assert.equal(conf:sub((assert(conf:find("load_module", 1, true)))), conf_block)
+		assert.equal(lua:sub((assert(lua:find("local mutls = require", 1, true)))), lua_block)
+	end)
+end)
+
 describe("mutls.nginx in nginx (ssl_verify_client optional_no_ca, curl clients)", function()
 	local root = repo_root()
 	local NGINX = (H.have("nginx") and "nginx") or (H.read("/usr/sbin/nginx") and "/usr/sbin/nginx") or nil
