@@ -340,14 +340,21 @@ static int check_peer(mutls_session *s)
 
 	snprintf(who, sizeof(who), "%s certificate", peer);
 	purpose = s->is_server ? MUTLS_PURPOSE_CLIENT : MUTLS_PURPOSE_SERVER;
-	/* Only a resumed handshake re-uses a chain check (chain_cache.c) */
-	certs = gnutls_certificate_get_peers(s->gs, &ncerts);
-	memo.reuse = gnutls_session_is_resumed(s->gs) &&
+	/* Only a resumed handshake, or a chain checked outside a handshake
+	 * (nginx sends it with every request), re-uses a chain check
+	 * (chain_cache.c) */
+	if (s->offline) {
+		certs = s->offline_der;
+		ncerts = (unsigned)s->peer_len;
+	} else {
+		certs = gnutls_certificate_get_peers(s->gs, &ncerts);
+	}
+	memo.reuse = (s->offline || gnutls_session_is_resumed(s->gs)) &&
 		mutls__chain_cache_checked(cfg, certs, ncerts, purpose, (int64_t)time(NULL));
 	rc = mutls__verify_chain(&s->verdict, cfg, s->peer_chain, s->peer_len,
 		(!s->is_server && cfg->check_hostname) ? s->hostname : NULL,
 		purpose, who, emit_check, s, &memo);
-	if (memo.passed && !s->offline)
+	if (memo.passed)
 		mutls__chain_cache_set_checked(cfg, certs, ncerts, purpose, memo.usable_from, memo.usable_until);
 	if (rc != 0 && rc != MUTLS_EVERIFY)
 		return -1; /* the trace hook failed */
@@ -1070,6 +1077,28 @@ static void offline_refusal(mutls_session *s)
 	s->failed = 1;
 }
 
+/* check_peer() over the chain given; the chain's bytes key the config's
+ * chain cache, so that the same client's chain, sent again with its next
+ * request, re-uses the signature check (as a resumed handshake does). */
+static int check_peer_offline(mutls_session *s)
+{
+	gnutls_datum_t *der = NULL;
+	int rc;
+
+	if (s->peer_len) {
+		if (!(der = calloc(s->peer_len, sizeof(*der))))
+			return MUTLS_ENOMEM;
+		for (size_t i = 0; i < s->peer_len; i++)
+			der[i] = s->peer_chain[i]->der;
+		mutls__chain_cache_put(s->cfg, der, (unsigned)s->peer_len, s->peer_chain);
+	}
+	s->offline_der = der;
+	rc = check_peer(s);
+	s->offline_der = NULL;
+	free(der);
+	return rc;
+}
+
 int mutls_config_check_peer(mutls_session **out, mutls_config *cfg,
 	mutls_x509 *const *chain, size_t n, void *userdata)
 {
@@ -1112,8 +1141,11 @@ int mutls_config_check_peer(mutls_session **out, mutls_config *cfg,
 		s->peer_chain[i] = mutls_x509_ref(chain[i]);
 	s->peer_len = n;
 	*out = s;
-	if (check_peer(s) == 0)
+	rc = check_peer_offline(s);
+	if (rc == 0)
 		return 0;
+	if (rc == MUTLS_ENOMEM)
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
 	offline_refusal(s);
 	return mutls__error_copy(&s->err);
 }

@@ -62,6 +62,7 @@ struct mutls_session {
 	int verify_ran;
 	int verified;
 	int offline;                  /* mutls_config_check_peer: no handshake */
+	const gnutls_datum_t *offline_der; /* ... its chain's DER, during the check */
 	mutls_verdict verdict;
 	mutls_error err;
 	int has_err;

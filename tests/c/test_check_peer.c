@@ -240,3 +240,51 @@ TEST(bad_arguments)
 	mutls_config_unref(cfg);
 	pki_free(&pki);
 }
+
+static const char *chain_detail(const mutls_session *s)
+{
+	for (size_t i = 0; i < mutls_session_trace_count(s); i++) {
+		const mutls_trace_event *e = mutls_session_trace_event(s, i);
+		if (e->kind == MUTLS_TRACE_CHECK && strcmp(e->name, "chain") == 0)
+			return e->detail;
+	}
+	return NULL;
+}
+
+/* nginx hands over the same client chain with every request: the second
+ * check re-uses the first one's signature check (as a resumed handshake
+ * does), never a failed one, and still checks the leaf's dates, the policy
+ * and the hook. */
+TEST(same_chain_again_reuses_the_signature_check)
+{
+	test_pki pki;
+	mutls_testca *stranger;
+	mutls_identity *id;
+	mutls_config *cfg;
+	mutls_session *s;
+	hook_state h = { MUTLS_HOOK_ACCEPT, 0, NULL, NULL };
+
+	pki_make(&pki);
+	cfg = config_with(NULL, pki.ca);
+	CHECK_OK(mutls_config_set_verify_hook(cfg, verify_hook, &h, NULL));
+	s = check(cfg, pki.client_id, 0);
+	CHECK(!strstr(chain_detail(s), "earlier"));
+	mutls_session_free(s);
+	s = check(cfg, pki.client_id, 0);
+	CHECK_CONTAINS(chain_detail(s), "(signatures checked by an earlier handshake)");
+	CHECK(has_check(s, "validity", 1) && has_check(s, "hook", 1));
+	CHECK_INT(h.calls, 2);
+	mutls_session_free(s);
+
+	CHECK_OK(mutls_testca_new(&stranger, NULL));
+	id = pki_issue(stranger, "stranger", NULL, NULL, NULL, MUTLS_PURPOSE_CLIENT, 0, 0);
+	for (int i = 0; i < 2; i++) {
+		s = check(cfg, id, MUTLS_EVERIFY);
+		CHECK_INT(mutls_session_verify_reasons(s), MUTLS_REASON_UNKNOWN_ISSUER);
+		mutls_session_free(s);
+	}
+	mutls_config_unref(cfg);
+	mutls_identity_free(id);
+	mutls_testca_free(stranger);
+	pki_free(&pki);
+}
