@@ -184,7 +184,9 @@ function Checker:check()
 		-- the sentence names the certificate (subject, names, serial), never its PEM
 		local prefix = self.mode == "observe" and "mutls: observe mode, would refuse: "
 			or ("mutls: refused with " .. self.status .. ": ")
-		ngx.log(self.log_level or ngx.WARN, prefix, v.message,
+		-- a config that could not be made is the operator's error, not the client's
+		local level = v.code == "config" and ngx.ERR or (self.log_level or ngx.WARN)
+		ngx.log(level, prefix, v.message,
 			" [code=", tostring(v.code), " reasons=", join(v.reasons), "]")
 		if self.mode == "enforce" then
 			return ngx.exit(self.status)

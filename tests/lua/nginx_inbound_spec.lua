@@ -126,6 +126,36 @@ describe("cfg:check_peer (a client chain received outside a handshake)", functio
 	end)
 end)
 
+describe("mutls.nginx.new", function()
+	local mnginx = require "mutls.nginx"
+	it("takes a config or its options, a status and a mode; refuses anything else clearly", function()
+		local ca = assert(mutls.testca{ name = "x" })
+		local cfg = assert(mutls.config{ trust = ca })
+		local c = mnginx.new{ config = cfg }
+		assert.equal(403, c.status)
+		assert.equal("enforce", c.mode)
+		assert.equal(cfg, c:get_config())
+		c = mnginx.new{ config = { trust = ca.cert_pem, peers = { "uri:spiffe://x/*" } }, status = 401, mode = "observe" }
+		assert.equal(401, c.status)
+		assert.equal("observe", c.mode)
+		assert.equal("mutls.Config", (tostring(c:get_config()):match("^mutls%.Config")))
+		assert.equal(c:get_config(), c:get_config()) -- made once
+		local bad = mnginx.new{ config = { trust = "/nonexistent/ca.pem" } }
+		local none, err = bad:get_config()
+		assert.is_nil(none)
+		assert.equal("config", err.code)
+		assert.has_error(function() mnginx.new() end, "mutls.nginx.new: options table expected, got nil")
+		assert.has_error(function() mnginx.new{ config = cfg, mode = "audit" } end,
+			'mutls.nginx.new: \'mode\' must be "enforce" or "observe", not audit')
+		assert.has_error(function() mnginx.new{ config = cfg, status = 200 } end,
+			"mutls.nginx.new: 'status' must be an HTTP error status (400-599), not 200")
+		assert.has_error(function() mnginx.new{ config = cfg, stauts = 403 } end,
+			"mutls.nginx.new: unknown option 'stauts'")
+		assert.has_error(function() mnginx.new{} end,
+			"mutls.nginx.new: 'config' must be a mutls.config or a table of config options")
+	end)
+end)
+
 describe("docs/openresty.md shows the example files as they are", function()
 	local root = repo_root()
 	it("the nginx and Lua blocks of 'nginx terminates TLS, mutls decides' are the files", function()
@@ -231,6 +261,56 @@ describe("mutls.nginx in nginx (ssl_verify_client optional_no_ca, curl clients)"
 		assert.equal("", kv.code)
 		assert.equal("client certificate CN=orders passed every check", kv.message)
 		assert.equal(sentence("good"), kv.message)
+	end)
+
+	it("keep-alive: every request on one connection is checked (curl reuses it)", function()
+		if skip then return pending(skip) end
+		local p = dir .. "/build/inbound/pki/"
+		local out = capture(("curl -s -m 10 -v --cacert %sca.pem --cert %sgood/chain.pem --key %sgood/key.pem "
+			.. "-w '\\n__status=%%{http_code}\\n' https://127.0.0.1:%d/a https://127.0.0.1:%d/observe/b")
+			:format(p, p, p, port, port))
+		local statuses = {}
+		for st in out:gmatch("__status=(%d+)") do statuses[#statuses + 1] = st end
+		assert.same({ "200", "200" }, statuses)
+		assert.truthy(out:find("Re%-using existing connection") or out:find("Reusing existing"), out)
+		local n = 0
+		for _ in out:gmatch("verified=true") do n = n + 1 end
+		assert.equal(2, n)
+		assert.truthy(out:find("mode=observe", 1, true))
+	end)
+
+	it("without error_page 495, nginx itself answers an expired certificate with 400 and no Lua runs", function()
+		if skip then return pending(skip) end
+		local conf = assert(H.read(dir .. "/examples/openresty/inbound.conf"))
+		local port2 = H.free_port()
+		local n1, n2, n3
+		conf, n1 = conf:gsub("\n%s*error_page 495 = @nginx_refused;", "\n")
+		conf, n2 = conf:gsub("listen 127%.0%.0%.1:%d+ ssl;", "listen 127.0.0.1:" .. port2 .. " ssl;")
+		conf, n3 = conf:gsub("build/inbound/logs/", "build/inbound/logs2/")
+		assert.equal(1, n1); assert.equal(1, n2); assert.truthy(n3 > 3)
+		assert(H.sh("mkdir -p " .. dir .. "/build/inbound/logs2"))
+		H.write(dir .. "/examples/openresty/no495.conf", conf)
+		local pid2 = H.spawn(("%s -p %s -c examples/openresty/no495.conf -g 'daemon off;'"):format(NGINX, prefix),
+			dir .. "/stdout2.log", 30)
+		finally(function()
+			local text = H.read(dir .. "/build/inbound/logs2/nginx.pid")
+			local master = text and tonumber(text:match("%d+"))
+			if master then
+				os.execute(("kill -QUIT %d 2>/dev/null"):format(master))
+				if not H.wait_exit(master, 5) then H.kill(master) end
+			end
+			H.kill(pid2)
+		end)
+		local sock = assert(H.connect(port2, 10))
+		sock:close()
+		local p = dir .. "/build/inbound/pki/"
+		local out = capture(("curl -s -m 10 --cacert %sca.pem --cert %sexpired/chain.pem --key %sexpired/key.pem "
+			.. "-w '\\n__status=%%{http_code}' https://127.0.0.1:%d/"):format(p, p, p, port2))
+		assert.truthy(out:find("__status=400", 1, true), out)
+		assert.truthy(out:find("The SSL certificate error", 1, true), out)
+		local log = H.wait_for(dir .. "/build/inbound/logs2/error.log", "certificate has expired", 5)
+		assert.truthy(log:find("client SSL certificate verify error", 1, true), log)
+		assert.is_nil(log:find("mutls:", 1, true), log)
 	end)
 
 	local refused = {
