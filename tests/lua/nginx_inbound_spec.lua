@@ -110,6 +110,22 @@ describe("cfg:check_peer (a client chain received outside a handshake)", functio
 		end
 	end)
 
+	it("the leaf alone (all nginx exposes) of an intermediate's client verifies when the intermediate is trusted", function()
+		local root = assert(mutls.testca{ name = "root" })
+		local inter = assert(root:intermediate{ name = "issuing CA" })
+		local svc = assert(inter:issue{ cn = "svc", uri = { "spiffe://example.org/svc" }, purpose = "client" })
+		local only_root = assert(mutls.config{ trust = root })
+		local s = only_root:check_peer(svc.certificate)
+		assert.is_false(s.verified)
+		assert.same({ "unknown-issuer" }, s.error.reasons)
+		assert.is_true(only_root:check_peer(svc.chain).verified) -- had nginx passed the chain
+		local both = assert(mutls.config{ trust = { root, inter }, crl = inter.crl_pem })
+		assert.is_true(both:check_peer(svc.certificate).verified)
+		inter:revoke(svc)
+		local revoked = assert(mutls.config{ trust = { root, inter }, crl = inter.crl_pem })
+		assert.same({ "revoked" }, revoked:check_peer(svc.certificate).error.reasons)
+	end)
+
 	it("a hook that raises refuses with code hook", function()
 		local boom = assert(mutls.config{ trust = pki.ca, verify_hook = function() error("hook broke") end })
 		local s = boom:check_peer(pki.good.chain)
