@@ -755,6 +755,9 @@ int mutls_session_handshake(mutls_session *s)
 
 	if (!s)
 		return mutls__error(MUTLS_EUSAGE, "handshake: NULL session");
+	if (s->offline)
+		return mutls__error(MUTLS_EUSAGE, "handshake: this session holds a check of a peer "
+			"(mutls_config_check_peer) and has no connection");
 	if (s->failed)
 		return failed_already(s);
 	if (s->handshake_done)
@@ -1055,21 +1058,20 @@ int mutls_session_export_keying_material(unsigned char *out, size_t len, mutls_s
 
 /* ---- a peer checked outside a handshake -------------------------------- */
 
-/* The error a refusal by check_peer() leaves, as session_fail words it. */
+/* The error a refusal by check_peer() leaves, as session_fail words it,
+ * without an alert: there is no connection to send one on. */
 static void offline_refusal(mutls_session *s)
 {
 	mutls_error *e = &s->err;
+	mutls_step step = MUTLS_STEP_CLIENT_CERTIFICATE;
 
 	if (s->no_cert) {
-		mutls__error_fill(e, MUTLS_ENOCERT, MUTLS_SIDE_LOCAL, MUTLS_STEP_CLIENT_CERTIFICATE,
-			GNUTLS_A_CERTIFICATE_REQUIRED, "%s", s->verdict.message);
+		mutls__error_fill(e, MUTLS_ENOCERT, MUTLS_SIDE_LOCAL, step, -1, "%s", s->verdict.message);
 	} else if (s->hook_failed || (!s->verdict.reasons && s->failed_hook)) {
-		mutls__error_fill(e, MUTLS_EHOOK, MUTLS_SIDE_LOCAL, MUTLS_STEP_CLIENT_CERTIFICATE,
-			GNUTLS_A_ACCESS_DENIED, "%s", s->verdict.reasons ? s->verdict.message :
-			"the trace hook failed while checking the client certificate");
+		mutls__error_fill(e, MUTLS_EHOOK, MUTLS_SIDE_LOCAL, step, -1, "%s", s->verdict.reasons ?
+			s->verdict.message : "the trace hook failed while checking the client certificate");
 	} else {
-		mutls__error_fill(e, MUTLS_EVERIFY, MUTLS_SIDE_LOCAL, MUTLS_STEP_CLIENT_CERTIFICATE,
-			mutls__alert_for_reasons(s->verdict.reasons), "%s",
+		mutls__error_fill(e, MUTLS_EVERIFY, MUTLS_SIDE_LOCAL, step, -1, "%s",
 			s->verdict.message[0] ? s->verdict.message : "client certificate was refused");
 	}
 	e->reasons = s->verdict.reasons;

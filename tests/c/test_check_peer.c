@@ -288,3 +288,43 @@ TEST(same_chain_again_reuses_the_signature_check)
 	mutls_testca_free(stranger);
 	pki_free(&pki);
 }
+
+/* A checked session has no connection: every I/O call fails cleanly (the
+ * handshake used to crash in GnuTLS: no credentials, no priority). */
+TEST(io_on_a_checked_session_is_a_usage_error)
+{
+	test_pki pki;
+	mutls_config *cfg;
+	mutls_session *s;
+	unsigned char buf[64], *data = NULL;
+	const unsigned char *out = NULL;
+	size_t n = 0;
+	char *text = NULL, fp[65];
+
+	pki_make(&pki);
+	cfg = config_with(NULL, pki.ca);
+	for (int refused = 0; refused < 2; refused++) {
+		s = check(cfg, refused ? NULL : pki.client_id, refused ? MUTLS_ENOCERT : 0);
+		CHECK_INT(mutls_session_handshake(s), MUTLS_EUSAGE);
+		CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "has no connection");
+		CHECK(mutls_session_send(&n, s, "x", 1) < 0);
+		CHECK(mutls_session_recv(&n, s, buf, sizeof(buf)) < 0);
+		CHECK(mutls_session_export_keying_material(buf, 16, s, "EXPORTER-x", NULL, 0) < 0);
+		CHECK(mutls_session_key_fingerprint(fp, s, 1) < 0);
+		CHECK(mutls_session_get_data(&data, &n, s) < 0);
+		CHECK_INT(mutls_session_feed(s, "abc", 3), refused ? mutls_session_feed(s, "", 0) : 0);
+		mutls_session_data_to_send(&out, &n, s);
+		CHECK_INT(mutls_session_close(s), 0);
+		CHECK_OK(mutls_session_explain(&text, s));
+		CHECK_CONTAINS(text, "check presence");
+		CHECK(!strstr(text, "alert")); /* no connection: no alert was sent */
+		mutls_free(text);
+		text = NULL;
+		(void)mutls_session_version(s);
+		(void)mutls_session_cipher(s);
+		CHECK_INT(mutls_session_resumed(s), 0);
+		mutls_session_free(s);
+	}
+	mutls_config_unref(cfg);
+	pki_free(&pki);
+}

@@ -134,6 +134,21 @@ describe("cfg:check_peer (a client chain received outside a handshake)", functio
 		assert.truthy(tostring(s.error):find("hook broke", 1, true), tostring(s.error))
 	end)
 
+	it("the session has no connection: handshake, send, recv are clean errors (no crash)", function()
+		for _, chain in ipairs { pki.good.chain, {} } do
+			local s = cfg:check_peer(chain)
+			local ok, err = s:handshake()
+			assert.is_nil(ok)
+			assert.equal("usage", err.code)
+			assert.truthy(tostring(err):find("has no connection", 1, true), tostring(err))
+			assert.is_nil((s:send("x")))
+			assert.is_nil((s:recv()))
+			assert.truthy(s:close())
+			assert.truthy(s:explain():find("check presence", 1, true))
+			s:destroy()
+		end
+	end)
+
 	it("bad input: a clear error", function()
 		assert.has_error(function() cfg:check_peer("PEM text") end,
 			"check_peer: the chain must be an array of certificates, not string")

@@ -94,3 +94,16 @@ def test_bad_input(pki):
         pki["cfg"].check_peer("-----BEGIN CERTIFICATE-----")
     with pytest.raises(TypeError, match=r"chain\[1\] is not a Certificate"):
         pki["cfg"].check_peer([pki["good"].certificate, 42])
+
+
+@pytest.mark.parametrize("who", ["good", None])
+def test_the_session_has_no_connection(pki, who):
+    s = pki["cfg"].check_peer(pki[who].chain if who else [])
+    with pytest.raises(mutls.UsageError, match="has no connection"):
+        s.handshake()
+    with pytest.raises(mutls.Error):
+        s.send(b"x")
+    with pytest.raises(mutls.Error):
+        s.recv()
+    s.close()
+    assert "check presence" in s.explain()
