@@ -36,6 +36,15 @@ local function join(list)
 	return table.concat(list or {}, ",")
 end
 
+-- Text for the error log: a control character (a newline in a subject the
+-- client chose, even one no trusted CA signed) would forge log lines.
+local function loggable(text)
+	return (tostring(text):gsub("%c", function(c)
+		return ("\\x%02x"):format(c:byte())
+	end))
+end
+M.loggable = loggable
+
 -- The first spiffe:// URI SAN, or nil.
 local function spiffe_id(cert)
 	for _, uri in ipairs(cert and cert.uris or {}) do
@@ -181,12 +190,13 @@ function Checker:check()
 	v.allowed = v.verified or self.mode == "observe"
 	ngx.ctx.mutls = v
 	if not v.verified then
-		-- the sentence names the certificate (subject, names, serial), never its PEM
+		-- the sentence names the certificate (subject, names, serial), never its
+		-- PEM; control characters are escaped
 		local prefix = self.mode == "observe" and "mutls: observe mode, would refuse: "
 			or ("mutls: refused with " .. self.status .. ": ")
 		-- a config that could not be made is the operator's error, not the client's
 		local level = v.code == "config" and ngx.ERR or (self.log_level or ngx.WARN)
-		ngx.log(level, prefix, v.message,
+		ngx.log(level, prefix, loggable(v.message),
 			" [code=", tostring(v.code), " reasons=", join(v.reasons), "]")
 		if self.mode == "enforce" then
 			return ngx.exit(self.status)

@@ -52,6 +52,9 @@ local function make_pki()
 	p.revoked = assert(ca:issue{ cn = "revoked", uri = { "spiffe://example.org/revoked" }, purpose = "client" })
 	p.banned = assert(ca:issue{ cn = "banned", uri = { "spiffe://example.org/banned" }, purpose = "client" })
 	assert(ca:revoke(p.revoked))
+	-- a subject chosen to forge an nginx log line
+	p.forger = assert(assert(mutls.testca{ name = "forger CA" }):issue{
+		cn = "x\n2026/12/03 00:00:00 [emerg] 1#1: forged", purpose = "client" })
 	return p
 end
 
@@ -232,7 +235,7 @@ describe("mutls.nginx in nginx (ssl_verify_client optional_no_ca, curl clients)"
 			root, dir, build, dir, root, dir)))
 		H.write(inbound .. "/pki/ca.pem", pki.ca.cert_pem)
 		H.write(inbound .. "/pki/crl.pem", pki.ca.crl_pem)
-		for _, name in ipairs { "server", "good", "stranger", "outsider", "expired", "revoked", "banned" } do
+		for _, name in ipairs { "server", "good", "stranger", "outsider", "expired", "revoked", "banned", "forger" } do
 			assert(H.sh("mkdir -p " .. inbound .. "/pki/" .. name))
 			assert(pki[name]:write_to(inbound .. "/pki/" .. name))
 		end
@@ -391,6 +394,16 @@ describe("mutls.nginx in nginx (ssl_verify_client optional_no_ca, curl clients)"
 			assert.is_nil(log:find("PRIVATE KEY", 1, true))
 		end)
 	end
+
+	it("a subject with a newline cannot forge a log line: control characters are escaped", function()
+		if skip then return pending(skip) end
+		local _, status = get("/", "forger")
+		assert.equal(403, status)
+		local log = H.wait_for(error_log, "CN=x\\x0a2026/12/03 00:00:00 [emerg] 1#1: forged was issued by an unknown CA", 5)
+		assert.truthy(log:find("CN=x\\x0a2026/12/03 00:00:00 [emerg] 1#1: forged was issued by an unknown CA", 1, true), log)
+		assert.is_nil(log:find("\n2026/12/03 00:00:00 [emerg]", 1, true))
+		assert.equal("a\\x0ab\\x09c", require("mutls.nginx").loggable("a\nb\tc"))
+	end)
 
 	it("nginx logged no Lua error and both workers served", function()
 		if skip then return pending(skip) end
