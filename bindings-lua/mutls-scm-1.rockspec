@@ -86,5 +86,6 @@ build = {
 		["mutls.resty"] = "bindings-lua/mutls/resty.lua",
 		["mutls.https"] = "bindings-lua/mutls/https.lua",
 		["mutls.receive"] = "bindings-lua/mutls/receive.lua",
+		["mutls.nginx"] = "bindings-lua/mutls/nginx.lua",
 	},
 }

@@ -308,7 +308,7 @@ static int check_peer(mutls_session *s)
 	memset(&s->verdict, 0, sizeof(s->verdict));
 	s->verify_ran = 1;
 	s->verified = 0;
-	if (load_peer_chain(s) < 0) {
+	if (!s->offline && load_peer_chain(s) < 0) {
 		mutls__verdict_add(&s->verdict, peer, MUTLS_REASON_UNKNOWN_ISSUER,
 			"certificate could not be parsed");
 		emit_check(s, "presence", 0, "the certificate could not be parsed");
@@ -340,9 +340,16 @@ static int check_peer(mutls_session *s)
 
 	snprintf(who, sizeof(who), "%s certificate", peer);
 	purpose = s->is_server ? MUTLS_PURPOSE_CLIENT : MUTLS_PURPOSE_SERVER;
-	/* Only a resumed handshake re-uses a chain check (chain_cache.c) */
-	certs = gnutls_certificate_get_peers(s->gs, &ncerts);
-	memo.reuse = gnutls_session_is_resumed(s->gs) &&
+	/* Only a resumed handshake, or a chain checked outside a handshake
+	 * (nginx sends it with every request), re-uses a chain check
+	 * (chain_cache.c) */
+	if (s->offline) {
+		certs = s->offline_der;
+		ncerts = (unsigned)s->peer_len;
+	} else {
+		certs = gnutls_certificate_get_peers(s->gs, &ncerts);
+	}
+	memo.reuse = (s->offline || gnutls_session_is_resumed(s->gs)) &&
 		mutls__chain_cache_checked(cfg, certs, ncerts, purpose, (int64_t)time(NULL));
 	rc = mutls__verify_chain(&s->verdict, cfg, s->peer_chain, s->peer_len,
 		(!s->is_server && cfg->check_hostname) ? s->hostname : NULL,
@@ -748,6 +755,9 @@ int mutls_session_handshake(mutls_session *s)
 
 	if (!s)
 		return mutls__error(MUTLS_EUSAGE, "handshake: NULL session");
+	if (s->offline)
+		return mutls__error(MUTLS_EUSAGE, "handshake: this session holds a check of a peer "
+			"(mutls_config_check_peer) and has no connection");
 	if (s->failed)
 		return failed_already(s);
 	if (s->handshake_done)
@@ -1044,4 +1054,100 @@ int mutls_session_export_keying_material(unsigned char *out, size_t len, mutls_s
 	if (rc < 0)
 		return mutls__error_gnutls(MUTLS_EUSAGE, rc, "export_keying_material failed");
 	return 0;
+}
+
+/* ---- a peer checked outside a handshake -------------------------------- */
+
+/* The error a refusal by check_peer() leaves, as session_fail words it,
+ * without an alert: there is no connection to send one on. */
+static void offline_refusal(mutls_session *s)
+{
+	mutls_error *e = &s->err;
+	mutls_step step = MUTLS_STEP_CLIENT_CERTIFICATE;
+
+	if (s->no_cert) {
+		mutls__error_fill(e, MUTLS_ENOCERT, MUTLS_SIDE_LOCAL, step, -1, "%s", s->verdict.message);
+	} else if (s->hook_failed || (!s->verdict.reasons && s->failed_hook)) {
+		mutls__error_fill(e, MUTLS_EHOOK, MUTLS_SIDE_LOCAL, step, -1, "%s", s->verdict.reasons ?
+			s->verdict.message : "the trace hook failed while checking the client certificate");
+	} else {
+		mutls__error_fill(e, MUTLS_EVERIFY, MUTLS_SIDE_LOCAL, step, -1, "%s",
+			s->verdict.message[0] ? s->verdict.message : "client certificate was refused");
+	}
+	e->reasons = s->verdict.reasons;
+	s->has_err = 1;
+	s->failed = 1;
+}
+
+/* check_peer() over the chain given; the chain's bytes key the config's
+ * chain cache, so that the same client's chain, sent again with its next
+ * request, re-uses the signature check (as a resumed handshake does). */
+static int check_peer_offline(mutls_session *s)
+{
+	gnutls_datum_t *der = NULL;
+	int rc;
+
+	if (s->peer_len) {
+		if (!(der = calloc(s->peer_len, sizeof(*der))))
+			return MUTLS_ENOMEM;
+		for (size_t i = 0; i < s->peer_len; i++)
+			der[i] = s->peer_chain[i]->der;
+		mutls__chain_cache_put(s->cfg, der, (unsigned)s->peer_len, s->peer_chain);
+	}
+	s->offline_der = der;
+	rc = check_peer(s);
+	s->offline_der = NULL;
+	free(der);
+	return rc;
+}
+
+int mutls_config_check_peer(mutls_session **out, mutls_config *cfg,
+	mutls_x509 *const *chain, size_t n, void *userdata)
+{
+	mutls_session *s;
+	int rc;
+
+	if (!out)
+		return mutls__error(MUTLS_EUSAGE, "check_peer: out is NULL");
+	*out = NULL;
+	if (!cfg || (n && !chain))
+		return mutls__error(MUTLS_EUSAGE, "check_peer: NULL config or chain");
+	for (size_t i = 0; i < n; i++)
+		if (!chain[i])
+			return mutls__error(MUTLS_EUSAGE, "check_peer: chain[%zu] is NULL", i);
+	if ((rc = mutls_config_freeze(cfg)) < 0)
+		return rc;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
+	s->cfg = mutls_config_ref(cfg);
+	s->is_server = 1;
+	s->offline = 1;
+	s->fd = -1;
+	s->timeout_ms = -1;
+	s->userdata = userdata;
+	/* no credentials: a GnuTLS session only so that every accessor answers */
+	if ((rc = gnutls_init(&s->gs, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL)) < 0) {
+		s->gs = NULL;
+		mutls_session_free(s);
+		return mutls__error_gnutls(MUTLS_ENOMEM, rc, "check_peer: cannot initialise");
+	}
+	gnutls_session_set_ptr(s->gs, s);
+	mutls__transport_setup(s);
+	mutls__trace_setup(s);
+	if (n && !(s->peer_chain = calloc(n, sizeof(*s->peer_chain)))) {
+		mutls_session_free(s);
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++)
+		s->peer_chain[i] = mutls_x509_ref(chain[i]);
+	s->peer_len = n;
+	*out = s;
+	rc = check_peer_offline(s);
+	if (rc == 0)
+		return 0;
+	if (rc == MUTLS_ENOMEM)
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
+	offline_refusal(s);
+	return mutls__error_copy(&s->err);
 }

@@ -61,6 +61,8 @@ struct mutls_session {
 	                               * "no certificate" was malformed (malformed.c) */
 	int verify_ran;
 	int verified;
+	int offline;                  /* mutls_config_check_peer: no handshake */
+	const gnutls_datum_t *offline_der; /* ... its chain's DER, during the check */
 	mutls_verdict verdict;
 	mutls_error err;
 	int has_err;

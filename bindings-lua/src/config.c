@@ -572,6 +572,13 @@ static int config_client(lua_State *L)
 	return lm_session_new(L, c, 1, 0, lua_isnoneornil(L, 2) ? 0 : 2);
 }
 
+static int config_check_peer(lua_State *L)
+{
+	lm_config *c = lm_check_config(L, 1);
+	lua_settop(L, 2);
+	return lm_session_check_peer(L, c, 1, 2);
+}
+
 static int config_server(lua_State *L)
 {
 	lm_config *c = lm_check_config(L, 1);
@@ -636,6 +643,7 @@ void lm_open_config(lua_State *L)
 	static const luaL_Reg methods[] = {
 		{ "client", config_client },
 		{ "server", config_server },
+		{ "check_peer", config_check_peer },
 		{ NULL, NULL }
 	};
 	lm_register_class(L, LM_CONFIG, meta, methods, config_index);

@@ -152,6 +152,8 @@ void lm_push_trace_event(lua_State *L, const mutls_trace_event *e);
 /* session.c */
 void lm_open_session(lua_State *L);
 int lm_session_new(lua_State *L, lm_config *cfg, int cfg_index, int server, int opts);
+/* cfg:check_peer(chain) (see session.c). */
+int lm_session_check_peer(lua_State *L, lm_config *cfg, int cfg_index, int chain_index);
 /* For the trampolines in config.c: runs fn (a C function taking the
  * session userdata as argument 1 and ctx as light userdata argument 2) on
  * the session's coroutine under lua_pcall. Returns 0, or -1 with the error

@@ -192,6 +192,67 @@ int lm_session_new(lua_State *L, lm_config *c, int cfg_index, int server, int op
 	return 1;
 }
 
+/* cfg:check_peer(chain): a client chain received outside a mutls handshake
+ * (nginx terminated TLS), checked as a server handshake checks it, verify
+ * hook included. chain: an array of Certificates (leaf first), one
+ * Certificate, or nil / {} (no certificate). Returns the session that
+ * holds the verdict (verified, verification, error, peer_certificate). */
+int lm_session_check_peer(lua_State *L, lm_config *c, int cfg_index, int chain_index)
+{
+	mutls_x509 **certs;
+	size_t n = 0;
+	lm_session *ls;
+	int list, ud;
+
+	if (lm_test_cert(L, chain_index)) {
+		lua_createtable(L, 1, 0);
+		lua_pushvalue(L, chain_index);
+		lua_rawseti(L, -2, 1);
+		lua_replace(L, chain_index);
+	} else if (lua_isnoneornil(L, chain_index)) {
+		lua_createtable(L, 0, 0);
+		lua_replace(L, chain_index);
+	} else if (!lua_istable(L, chain_index)) {
+		return luaL_error(L, "check_peer: the chain must be an array of certificates, not %s",
+			luaL_typename(L, chain_index));
+	}
+	n = lm_rawlen(L, chain_index);
+	certs = lm_newuserdata(L, (n ? n : 1) * sizeof(*certs));
+	/* the certificates, in a table only this call reaches */
+	lua_createtable(L, (int)n, 0);
+	list = lua_gettop(L);
+	for (size_t i = 0; i < n; i++) {
+		lm_cert *lc;
+		lua_rawgeti(L, chain_index, (int)i + 1);
+		lc = lm_test_cert(L, -1);
+		if (!lc)
+			return luaL_error(L, "check_peer: chain[%d] is not a certificate", (int)i + 1);
+		certs[i] = lc->x;
+		lua_rawseti(L, list, (int)i + 1);
+	}
+
+	ls = lm_newuserdata(L, sizeof(*ls));
+	memset(ls, 0, sizeof(*ls));
+	ud = lua_gettop(L);
+	luaL_getmetatable(L, LM_SESSION);
+	lua_setmetatable(L, ud);
+	lua_createtable(L, 0, 1);
+	lua_pushvalue(L, cfg_index);
+	lua_setfield(L, -2, "config");
+	lm_setuservalue(L, ud);
+
+	/* the verify hook runs on this coroutine, with this session */
+	ls->L = L;
+	ls->self_index = ud;
+	ls->busy = 1;
+	mutls_config_check_peer(&ls->s, c->cfg, certs, n, ls);
+	leave(ls);
+	if (!ls->s)
+		return lm_fail_last(L);
+	lua_pushvalue(L, ud);
+	return 1;
+}
+
 /* ---- I/O ----------------------------------------------------------------- */
 
 static int session_handshake(lua_State *L)

@@ -736,6 +736,11 @@ static PyObject *Config_server(ConfigObject *self, PyObject *args, PyObject *kwd
 	return mutlspy_session_new(self, 1, sock, Py_None, Py_None);
 }
 
+static PyObject *Config_check_peer(ConfigObject *self, PyObject *chain)
+{
+	return mutlspy_session_check_peer(self, chain);
+}
+
 static PyObject *Config_peer_certificate(ConfigObject *self, void *c)
 {
 	switch (mutls_config_peer_certificate(self->cfg)) {
@@ -781,6 +786,13 @@ static PyMethodDef Config_methods[] = {
 	  "session_data (from an earlier Session.session_data) resumes." },
 	{ "server", (PyCFunction)(void (*)(void))Config_server, METH_VARARGS | METH_KEYWORDS,
 	  "server(sock=None) -> Session\n\nA server session over a connected socket, or in memory mode." },
+	{ "check_peer", (PyCFunction)Config_check_peer, METH_O,
+	  "check_peer(chain) -> Session\n\n"
+	  "Checks a client's chain (leaf first; a Certificate; [] for none) that arrived\n"
+	  "outside a mutls handshake -- e.g. the client certificate nginx received -- with\n"
+	  "every check of a server handshake, verify hook included, at the current time.\n"
+	  "Returns a Session without a connection that holds the verdict: verified,\n"
+	  "verification, error (a refusal is not raised), peer_certificate." },
 	{ NULL, NULL, 0, NULL }
 };
 

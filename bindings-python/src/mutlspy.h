@@ -178,6 +178,8 @@ int mutlspy_is_config(PyObject *obj);
 PyObject *mutlspy_session_new(ConfigObject *cfg, int is_server, PyObject *sock,
 	PyObject *server_hostname, PyObject *session_data);
 /* Stores the exception currently set on the session (keeps the first). */
+/* Config.check_peer(chain) (session.c). */
+PyObject *mutlspy_session_check_peer(ConfigObject *cfg, PyObject *chain);
 void mutlspy_session_store_exception(SessionObject *sess);
 /* A Peer for the verify hook (new reference). */
 PyObject *mutlspy_peer_new(SessionObject *sess);

@@ -321,6 +321,65 @@ PyObject *mutlspy_session_new(ConfigObject *cfg, int is_server, PyObject *sock,
 	return (PyObject *)self;
 }
 
+/* Config.check_peer(chain): a client chain received outside a mutls
+ * handshake (nginx terminated TLS), checked as a server handshake checks
+ * it, verify hook included. Returns the Session holding the verdict. */
+PyObject *mutlspy_session_check_peer(ConfigObject *cfg, PyObject *chain)
+{
+	SessionObject *self;
+	PyObject *seq;
+	mutls_x509 **certs = NULL;
+	Py_ssize_t n;
+
+	if (PyObject_TypeCheck(chain, Mutls_CertificateType))
+		seq = PyTuple_Pack(1, chain);
+	else if (PyUnicode_Check(chain) || PyBytes_Check(chain))
+		return PyErr_Format(PyExc_TypeError,
+			"check_peer: the chain must be a sequence of Certificate, not %.100s", Py_TYPE(chain)->tp_name);
+	else
+		seq = PySequence_Tuple(chain);
+	if (!seq)
+		return NULL;
+	n = PyTuple_GET_SIZE(seq);
+	certs = PyMem_Calloc(n ? (size_t)n : 1, sizeof(*certs));
+	if (!certs) {
+		Py_DECREF(seq);
+		return PyErr_NoMemory();
+	}
+	for (Py_ssize_t i = 0; i < n; i++) {
+		PyObject *item = PyTuple_GET_ITEM(seq, i);
+		if (!PyObject_TypeCheck(item, Mutls_CertificateType)) {
+			PyMem_Free(certs);
+			Py_DECREF(seq);
+			return PyErr_Format(PyExc_TypeError, "check_peer: chain[%zd] is not a Certificate (%.100s)",
+				i, Py_TYPE(item)->tp_name);
+		}
+		certs[i] = ((CertificateObject *)item)->cert;
+	}
+	self = (SessionObject *)Mutls_SessionType->tp_alloc(Mutls_SessionType, 0);
+	if (!self) {
+		PyMem_Free(certs);
+		Py_DECREF(seq);
+		return NULL;
+	}
+	self->fd = -1;
+	self->is_server = 1;
+	Py_INCREF(cfg);
+	self->config = cfg;
+	/* the verify hook runs now, with the GIL, and gets this session */
+	self->busy = 1;
+	self->busy_thread = PyThread_get_thread_ident();
+	mutls_config_check_peer(&self->s, cfg->cfg, certs, (size_t)n, self);
+	self->busy = 0;
+	PyMem_Free(certs);
+	Py_DECREF(seq);
+	if (!self->s) {
+		Py_DECREF(self);
+		return mutlspy_raise_last(MUTLS_EUSAGE, NULL, NULL);
+	}
+	return (PyObject *)self;
+}
+
 static void free_core(SessionObject *self)
 {
 	if (self->s) {

@@ -398,6 +398,22 @@ MUTLS_EXTERN int mutls_session_client(mutls_session **out, mutls_config *cfg,
 	const char *server_hostname, int fd);
 /* New server session; as above. */
 MUTLS_EXTERN int mutls_session_server(mutls_session **out, mutls_config *cfg, int fd);
+/*
+ * Checks a client's chain (leaf first; n == 0: no certificate) that arrived
+ * outside a mutls handshake, e.g. the client certificate nginx received,
+ * with every check of a server handshake, at the current time: presence
+ * (peer_certificate), chain, dates, purpose, CRLs, peers policy, then the
+ * verify hook, which gets *out as its session. *out is a new session with
+ * no connection (handshake, send and recv do not apply) that holds the
+ * verdict: mutls_session_verified, _verify_reasons, _verify_message, the
+ * trace's check events, the peer chain; userdata is set on it before the
+ * hook runs. Returns 0 when the client passes; when it is refused, the
+ * error a handshake would give (MUTLS_EVERIFY, MUTLS_ENOCERT, MUTLS_EHOOK),
+ * also in mutls_session_error(*out), and *out is set all the same. On bad
+ * arguments *out is NULL. Caller frees: mutls_session_free.
+ */
+MUTLS_EXTERN int mutls_config_check_peer(mutls_session **out, mutls_config *cfg,
+	mutls_x509 *const *chain, size_t n, void *userdata);
 MUTLS_EXTERN void mutls_session_free(mutls_session *s);
 
 /* Socket mode: how long one handshake/send/recv/close call may wait for the
