@@ -1,0 +1,260 @@
+"""mutls.asgi: a FastAPI app served over mTLS by uvicorn's protocol on
+mutls.aio transports, called by httpx (mutls.httpx sync and async, and plain
+ssl), requests (mutls.requests.Adapter) and curl."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import shutil
+import ssl
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any, Iterator, List
+
+import pytest
+
+import mutls
+
+pytest.importorskip("uvicorn")
+fastapi = pytest.importorskip("fastapi")
+httpx = pytest.importorskip("httpx")
+import mutls.asgi  # noqa: E402
+import mutls.httpx  # noqa: E402
+
+from conftest import PKI  # noqa: E402
+
+SPIFFE_PAYMENTS = "spiffe://example.org/payments"
+
+
+def make_app(calls: List[dict]) -> Any:
+    app = fastapi.FastAPI()
+
+    @app.get("/whoami")
+    async def whoami(request: fastapi.Request) -> Any:
+        scope = request.scope
+        tls = scope["extensions"]["tls"]
+        m = scope["extensions"]["mutls"]
+        calls.append(scope)
+        return {"scheme": scope["scheme"], "tls": tls,
+                "mutls": {k: v for k, v in m.items() if k != "session"}}
+
+    @app.get("/big")
+    async def big() -> Any:
+        return fastapi.Response(content=b"z" * 300000, media_type="application/octet-stream")
+
+    return app
+
+
+class Running:
+    """A mutls.asgi.Server on its own event loop in a thread."""
+
+    def __init__(self, app: Any, config: mutls.Config, **kw: Any) -> None:
+        self.server = mutls.asgi.Server(app, config=config, port=0, **kw)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
+        self.port = self.server.port
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.stop(timeout=2), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture
+def pki() -> PKI:
+    return PKI()
+
+
+@pytest.fixture
+def calls() -> List[dict]:
+    return []
+
+
+@pytest.fixture
+def server(pki: PKI, calls: List[dict]) -> Iterator[Running]:
+    cfg = pki.server_config(peers=["uri:" + SPIFFE_PAYMENTS])
+    running = Running(make_app(calls), cfg, server_cert=pki.server_id.cert_pem, lifespan="off")
+    yield running
+    running.close()
+
+
+def _check_seen(body: dict, pki: PKI) -> None:
+    assert body["scheme"] == "https"
+    tls = body["tls"]
+    assert tls["server_cert"] == pki.server_id.cert_pem
+    assert tls["client_cert_chain"][0] == pki.client_id.cert_pem
+    assert tls["client_cert_name"] == "CN=payments"
+    assert tls["client_cert_error"] is None
+    assert tls["tls_version"] == 0x0304
+    assert tls["cipher_suite"] == mutls.asgi.CIPHER_SUITES[body["mutls"]["cipher"]]
+    m = body["mutls"]
+    assert m["verified"] is True and m["reasons"] == []
+    assert m["spiffe_id"] == SPIFFE_PAYMENTS and m["common_name"] == "payments"
+    assert m["version"] == "TLSv1.3" and "payments" in m["explanation"]
+
+
+def test_httpx_over_mutls_sync_and_async(pki: PKI, server: Running, calls: List[dict]) -> None:
+    url = f"https://127.0.0.1:{server.port}/whoami"
+    cfg = pki.client_config()
+    with httpx.Client(transport=mutls.httpx.Transport(cfg), timeout=10) as client:
+        r = client.get(url)
+        assert r.status_code == 200
+        _check_seen(r.json(), pki)
+        assert client.get(url).status_code == 200  # keep-alive: same connection
+
+    async def go() -> Any:
+        async with httpx.AsyncClient(transport=mutls.httpx.AsyncTransport(cfg), timeout=10) as client:
+            return await client.get(url)
+
+    r = asyncio.run(go())
+    assert r.status_code == 200
+    _check_seen(r.json(), pki)
+    assert len(calls) == 3
+
+
+def test_requests_adapter(pki: PKI, server: Running, calls: List[dict]) -> None:
+    requests = pytest.importorskip("requests")
+    import mutls.requests
+
+    with requests.Session() as http:
+        http.trust_env = False
+        http.mount("https://", mutls.requests.Adapter(pki.client_config()))
+        r = http.get(f"https://127.0.0.1:{server.port}/whoami", timeout=10)
+    assert r.status_code == 200
+    _check_seen(r.json(), pki)
+    assert len(calls) == 1
+
+
+def _pem_files(pki: PKI, tmp_path: Path, identity: Any = None) -> dict:
+    files = (identity or pki.client_id).write_to(tmp_path)
+    ca = tmp_path / "ca.pem"
+    ca.write_text(pki.ca.cert_pem)
+    files["ca"] = str(ca)
+    return files
+
+
+def test_curl(pki: PKI, server: Running, calls: List[dict], tmp_path: Path) -> None:
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    f = _pem_files(pki, tmp_path)
+    r = subprocess.run(["curl", "-sS", "--max-time", "10", "--cacert", f["ca"], "--cert", f["cert"],
+                        "--key", f["key"], f"https://localhost:{server.port}/whoami"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    import json
+
+    _check_seen(json.loads(r.stdout), pki)
+    # curl without a client certificate is refused; the app does not run
+    r = subprocess.run(["curl", "-sS", "--max-time", "10", "--cacert", f["ca"],
+                        f"https://localhost:{server.port}/whoami"], capture_output=True, text=True, timeout=20)
+    assert r.returncode != 0
+    assert len(calls) == 1
+
+
+def test_httpx_over_plain_ssl(pki: PKI, server: Running, calls: List[dict], tmp_path: Path) -> None:
+    f = _pem_files(pki, tmp_path)
+    ctx = ssl.create_default_context(cafile=f["ca"])
+    ctx.load_cert_chain(f["chain"], f["key"])
+    with httpx.Client(verify=ctx, timeout=10) as client:
+        r = client.get(f"https://localhost:{server.port}/whoami")
+        assert r.status_code == 200
+        _check_seen(r.json(), pki)
+        # a ragged close loses no response bytes: a 300 kB body arrives whole
+        r = client.get(f"https://localhost:{server.port}/big", headers={"Connection": "close"})
+        assert r.content == b"z" * 300000
+
+
+def _refused(pki: PKI, server: Running, client_cfg: mutls.Config, caplog: Any) -> mutls.Error:
+    with caplog.at_level(logging.DEBUG, logger="mutls.aio"):
+        with httpx.Client(transport=mutls.httpx.Transport(client_cfg), timeout=10) as client:
+            with pytest.raises(httpx.HTTPError) as info:
+                client.get(f"https://127.0.0.1:{server.port}/whoami")
+        err = info.value.__cause__
+        assert isinstance(err, mutls.Error), repr(info.value)
+        for _ in range(100):  # the server logs from its own thread
+            if any("handshake" in r.getMessage() for r in caplog.records):
+                break
+            threading.Event().wait(0.05)
+    return err
+
+
+def test_unknown_ca_client_is_refused_app_never_runs(pki: PKI, server: Running, calls: List[dict],
+                                                      caplog: Any) -> None:
+    other = mutls.TestCA("someone else")
+    stranger = other.issue(cn="payments", uri=[SPIFFE_PAYMENTS], purpose="client")
+    err = _refused(pki, server, pki.client_config(identity=stranger), caplog)
+    assert isinstance(err, mutls.PeerRejectedError) and err.alert == "unknown_ca"
+    assert str(err).startswith("peer rejected our certificate")
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "client certificate CN=payments was issued by an unknown CA" in logged, logged
+    assert calls == []
+
+
+def test_client_outside_peers_is_refused(pki: PKI, server: Running, calls: List[dict], caplog: Any) -> None:
+    outsider = pki.ca.issue(cn="intruder", uri=["spiffe://example.org/intruder"], purpose="client")
+    err = _refused(pki, server, pki.client_config(identity=outsider), caplog)
+    assert isinstance(err, mutls.PeerRejectedError) and err.alert == "access_denied"
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "CN=intruder is not allowed by the peers policy" in logged and "spiffe://example.org/intruder" in logged, logged
+    assert calls == []
+
+
+def test_server_with_the_wrong_name_is_refused_by_the_client(pki: PKI, calls: List[dict],
+                                                              caplog: Any) -> None:
+    wrong = pki.ca.issue(cn="billing", dns=["billing.internal"], purpose="server")
+    running = Running(make_app(calls), pki.server_config(identity=wrong), lifespan="off")
+    try:
+        cfg = pki.client_config()
+        with httpx.Client(transport=mutls.httpx.Transport(cfg), timeout=10) as client:
+            with pytest.raises(httpx.HTTPError) as info:
+                client.get(f"https://localhost:{running.port}/whoami")
+        err = info.value.__cause__
+        assert isinstance(err, mutls.CertificateVerifyError)
+        assert "name-mismatch" in err.reasons and "localhost" in str(err)
+    finally:
+        running.close()
+    assert calls == []
+
+
+def test_cipher_suite_codes_match_gnutls() -> None:
+    if shutil.which("gnutls-cli") is None:
+        pytest.skip("gnutls-cli is not installed")
+    listing = subprocess.run(["gnutls-cli", "--list"], capture_output=True, text=True, timeout=30).stdout
+    codes = {}
+    for m in re.finditer(r"^(TLS_\w+)\s+0x([0-9a-f]{2}), 0x([0-9a-f]{2})", listing, re.M | re.I):
+        codes[m.group(1)] = int(m.group(2), 16) << 8 | int(m.group(3), 16)
+    # GnuTLS lists its own spelling: no "_WITH_", SHA1 for SHA, no hash after CHACHA20_POLY1305
+    def gnutls_name(iana: str) -> str:
+        name = iana.replace("_WITH_", "_")
+        name = re.sub(r"_SHA$", "_SHA1", name)
+        return re.sub(r"(_(RSA|ECDSA)_CHACHA20_POLY1305)_SHA256$", r"\1", name)
+
+    checked = 0
+    for iana, code in mutls.asgi.CIPHER_SUITES.items():
+        assert codes.get(gnutls_name(iana)) == code, (iana, gnutls_name(iana))
+        checked += 1
+    assert checked == len(mutls.asgi.CIPHER_SUITES) >= 20
+
+
+def test_string_app_and_missing_uvicorn_message(pki: PKI, monkeypatch: Any) -> None:
+    with pytest.raises(TypeError, match="config: expected a mutls.Config"):
+        mutls.asgi.Server(make_app([]), config="cfg")  # type: ignore[arg-type]
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_uvicorn(name: str, *args: Any, **kw: Any) -> Any:
+        if name == "uvicorn" or name.startswith("uvicorn."):
+            raise ImportError("No module named 'uvicorn'")
+        return real_import(name, *args, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_uvicorn)
+    monkeypatch.delitem(__import__("sys").modules, "uvicorn")
+    with pytest.raises(ImportError, match=r"mutls\[asgi\]"):
+        mutls.asgi.Server(make_app([]), config=pki.server_config())
