@@ -258,3 +258,69 @@ def test_string_app_and_missing_uvicorn_message(pki: PKI, monkeypatch: Any) -> N
     monkeypatch.delitem(__import__("sys").modules, "uvicorn")
     with pytest.raises(ImportError, match=r"mutls\[asgi\]"):
         mutls.asgi.Server(make_app([]), config=pki.server_config())
+
+
+CLI_APP = '''
+calls = []
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    calls.append(1)
+    tls = scope["extensions"]["tls"]
+    m = scope["extensions"]["mutls"]
+    body = ("%s %s %s %d" % (scope["scheme"], m["spiffe_id"], tls["client_cert_name"], len(calls))).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+'''
+
+
+def test_cli_serves_an_app_and_prints_refusals(tmp_path: Path) -> None:
+    import os
+    import select
+    import signal
+    import sys
+
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    (tmp_path / "ordersapp.py").write_text(CLI_APP)
+    ca = mutls.TestCA("cli root")
+    server = ca.issue(cn="orders", dns=["localhost"], purpose="server").write_to(tmp_path / "server")
+    client = ca.issue(cn="payments", uri=[SPIFFE_PAYMENTS], purpose="client").write_to(tmp_path / "client")
+    outsider = ca.issue(cn="intruder", uri=["spiffe://example.org/intruder"],
+                        purpose="client").write_to(tmp_path / "outsider")
+    (tmp_path / "ca.pem").write_text(ca.cert_pem)
+    env = dict(os.environ, NO_COLOR="1")
+    p = subprocess.Popen([sys.executable, "-m", "mutls", "asgi", "ordersapp:app", "--identity", server["chain"],
+                          "--key", server["key"], "--trust", str(tmp_path / "ca.pem"), "--port", "0",
+                          "--peers", "uri:" + SPIFFE_PAYMENTS], cwd=tmp_path, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout is not None
+        ready, _, _ = select.select([p.stdout], [], [], 20)
+        first = p.stdout.readline() if ready else ""
+        m = re.match(r"listening on https://127\.0\.0\.1:(\d+)$", first.strip())
+        assert m, first + (p.stderr.read() if p.poll() is not None and p.stderr else "")
+        url = f"https://localhost:{m.group(1)}/"
+
+        def curl(who: dict) -> subprocess.CompletedProcess:
+            return subprocess.run(["curl", "-sS", "--max-time", "10", "--cacert", str(tmp_path / "ca.pem"),
+                                   "--cert", who["cert"], "--key", who["key"], url],
+                                  capture_output=True, text=True, timeout=20)
+
+        good = curl(client)
+        assert good.returncode == 0, good.stderr
+        assert good.stdout == f"https {SPIFFE_PAYMENTS} CN=payments 1"
+        assert curl(outsider).returncode != 0
+        assert curl(client).stdout.endswith(" 2")  # the outsider never reached the app
+    finally:
+        p.send_signal(signal.SIGINT)
+        try:
+            out, err = p.communicate(timeout=20)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert p.returncode == 0, err
+    assert "refused: client certificate CN=intruder is not allowed by the peers policy" in out, out + err
