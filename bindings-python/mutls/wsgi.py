@@ -79,8 +79,9 @@ class MTLSServer(socketserver.ThreadingTCPServer):
             self._refuse(sock, client_address, exc)
             return
         session.settimeout(None)
+        handler: Any = self.RequestHandlerClass
         try:
-            self.RequestHandlerClass(session, client_address, self)
+            handler(session, client_address, self)
             session.close()  # close_notify; shutdown_request then closes the socket
         except (Error, OSError) as exc:  # the client went away
             log.debug("mutls: connection with %s ended: %s", client_address, exc)
