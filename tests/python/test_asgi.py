@@ -324,3 +324,36 @@ def test_cli_serves_an_app_and_prints_refusals(tmp_path: Path) -> None:
                 p.wait()
     assert p.returncode == 0, err
     assert "refused: client certificate CN=intruder is not allowed by the peers policy" in out, out + err
+
+
+def test_lifespan_runs(pki: PKI) -> None:
+    events: List[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                events.append(message["type"])
+                await send({"type": message["type"] + ".complete"})
+                if message["type"] == "lifespan.shutdown":
+                    return
+
+    running = Running(app, pki.server_config())
+    running.close()
+    assert events == ["lifespan.startup", "lifespan.shutdown"]
+
+
+def test_doc_example(tmp_path: Path) -> None:
+    import httpservers
+
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", httpservers.doc_example("ASGI (FastAPI, Starlette)")],
+                       capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout
+    assert "server log: mutls: TLS handshake with" in r.stderr, r.stderr
+    assert "CN=intruder is not allowed by the peers policy" in r.stderr, r.stderr
+    assert "200 {'charged': '42 EUR', 'for': 'spiffe://example.org/orders', 'scheme': 'https', " \
+           "'client': 'CN=orders', 'tls': '0x304'}" in out, out
+    assert "client: peer rejected our certificate (alert access_denied)" in out, out

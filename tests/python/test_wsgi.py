@@ -217,3 +217,12 @@ def test_a_ragged_close_loses_no_response_bytes(pki: PKI, route: str, request: A
 def test_bad_config_is_named() -> None:
     with pytest.raises(TypeError, match="config: expected a mutls.Config"):
         mutls.wsgi.MTLSServer(("127.0.0.1", 0), Handler, config=None)  # type: ignore[arg-type]
+
+
+def test_doc_example(tmp_path: Path) -> None:
+    pytest.importorskip("requests")
+    import httpservers
+
+    out = httpservers.run_doc_example("WSGI and http.server", str(tmp_path))
+    assert "{'scheme': 'https', 'verify': 'SUCCESS', 'client': 'CN=orders', " \
+           "'spiffe': 'spiffe://example.org/orders'}" in out, out
