@@ -357,3 +357,30 @@ def test_doc_example(tmp_path: Path) -> None:
     assert "200 {'charged': '42 EUR', 'for': 'spiffe://example.org/orders', 'scheme': 'https', " \
            "'client': 'CN=orders', 'tls': '0x304'}" in out, out
     assert "client: peer rejected our certificate (alert access_denied)" in out, out
+
+
+def test_tls12_version_and_suite_codes(pki: PKI, server: Running) -> None:
+    cfg = pki.client_config(versions=("1.2",))
+    with httpx.Client(transport=mutls.httpx.Transport(cfg), timeout=10) as client:
+        body = client.get(f"https://127.0.0.1:{server.port}/whoami").json()
+    assert body["tls"]["tls_version"] == 0x0303 and body["mutls"]["version"] == "TLSv1.2"
+    # the test CA's keys are ECDSA: an ECDHE_ECDSA suite, e.g. 0xC02C for AES_256_GCM_SHA384
+    assert body["mutls"]["cipher"].startswith("TLS_ECDHE_ECDSA_WITH_")
+    assert body["tls"]["cipher_suite"] == mutls.asgi.CIPHER_SUITES[body["mutls"]["cipher"]]
+
+
+def test_a_client_ragged_half_close_after_its_request(pki: PKI, server: Running) -> None:
+    """The client half-closes TCP without close_notify right after its
+    request: the whole response still arrives, and the server goes on."""
+    import socket
+
+    session = pki.client_config().connect(("127.0.0.1", server.port), server_hostname="localhost", timeout=10)
+    with session:
+        session.sendall(b"GET /big HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        assert session.sock is not None
+        session.sock.shutdown(socket.SHUT_WR)
+        data = session.makefile("rb").read()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and body == b"z" * 300000
+    with httpx.Client(transport=mutls.httpx.Transport(pki.client_config()), timeout=10) as client:
+        assert client.get(f"https://127.0.0.1:{server.port}/big").content == b"z" * 300000
