@@ -5,6 +5,7 @@ ssl), requests (mutls.requests.Adapter) and curl."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import re
 import shutil
@@ -173,7 +174,7 @@ def test_httpx_over_plain_ssl(pki: PKI, server: Running, calls: List[dict], tmp_
 def _refused(pki: PKI, server: Running, client_cfg: mutls.Config, caplog: Any) -> mutls.Error:
     with caplog.at_level(logging.DEBUG, logger="mutls.aio"):
         with httpx.Client(transport=mutls.httpx.Transport(client_cfg), timeout=10) as client:
-            with pytest.raises(httpx.HTTPError) as info:
+            with pytest.raises(httpx.ConnectError) as info:
                 client.get(f"https://127.0.0.1:{server.port}/whoami")
         err = info.value.__cause__
         assert isinstance(err, mutls.Error), repr(info.value)
@@ -384,3 +385,92 @@ def test_a_client_ragged_half_close_after_its_request(pki: PKI, server: Running)
     assert head.startswith(b"HTTP/1.1 200 ") and body == b"z" * 300000
     with httpx.Client(transport=mutls.httpx.Transport(pki.client_config()), timeout=10) as client:
         assert client.get(f"https://127.0.0.1:{server.port}/big").content == b"z" * 300000
+
+
+# -- every client, refused: by the server (unknown CA, outside peers=) and by
+#    the client itself (a server with the wrong name) ---------------------------
+
+CLIENTS = ["httpx-mutls", "httpx-mutls-async", "requests-mutls", "curl", "httpx-ssl"]
+
+
+def _call(client: str, identity: Any, pki: PKI, port: int, tmp_path: Path) -> str:
+    """Calls /whoami on localhost:port; returns "ok" or the client's error text."""
+    url = f"https://localhost:{port}/whoami"
+    cfg = pki.client_config(identity=identity)
+    try:
+        if client == "httpx-mutls":
+            with httpx.Client(transport=mutls.httpx.Transport(cfg), timeout=10) as c:
+                c.get(url).raise_for_status()
+        elif client == "httpx-mutls-async":
+            async def go() -> None:
+                async with httpx.AsyncClient(transport=mutls.httpx.AsyncTransport(cfg), timeout=10) as c:
+                    (await c.get(url)).raise_for_status()
+            asyncio.run(go())
+        elif client == "requests-mutls":
+            requests = pytest.importorskip("requests")
+            adapters = importlib.import_module("mutls.requests")
+            with requests.Session() as http:
+                http.trust_env = False
+                http.mount("https://", adapters.Adapter(cfg))
+                http.get(url, timeout=10).raise_for_status()
+        else:
+            f = _pem_files(pki, tmp_path, identity)
+            if client == "curl":
+                if shutil.which("curl") is None:
+                    pytest.skip("curl is not installed")
+                r = subprocess.run(["curl", "-sS", "--max-time", "10", "--cacert", f["ca"], "--cert", f["cert"],
+                                    "--key", f["key"], url], capture_output=True, text=True, timeout=20)
+                return "ok" if r.returncode == 0 else f"curl exit {r.returncode}: {r.stderr}"
+            ctx = ssl.create_default_context(cafile=f["ca"])
+            ctx.load_cert_chain(f["chain"], f["key"])
+            with httpx.Client(verify=ctx, timeout=10) as c:
+                c.get(url).raise_for_status()
+    except Exception as exc:  # the client's own error type: checked by the caller
+        cause = exc.__cause__ or exc.__context__
+        return f"{type(exc).__name__}: {exc} / {type(cause).__name__}: {cause}"
+    return "ok"
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_every_client_good_and_refused(pki: PKI, server: Running, calls: List[dict], client: str,
+                                       tmp_path: Path, caplog: Any) -> None:
+    assert _call(client, pki.client_id, pki, server.port, tmp_path / "good") == "ok"
+    assert len(calls) == 1
+    _check_seen({"scheme": calls[0]["scheme"], "tls": calls[0]["extensions"]["tls"],
+                 "mutls": calls[0]["extensions"]["mutls"]}, pki)
+    stranger = mutls.TestCA("someone else").issue(cn="payments", uri=[SPIFFE_PAYMENTS], purpose="client")
+    outsider = pki.ca.issue(cn="intruder", uri=["spiffe://example.org/intruder"], purpose="client")
+    with caplog.at_level(logging.DEBUG, logger="mutls.aio"):
+        for name, identity, sentence in [
+                ("stranger", stranger, "client certificate CN=payments was issued by an unknown CA"),
+                ("outsider", outsider, "client certificate CN=intruder is not allowed by the peers policy")]:
+            caplog.clear()
+            said = _call(client, identity, pki, server.port, tmp_path / name)
+            assert said != "ok"
+            if client.endswith("mutls"):
+                assert "PeerRejectedError: peer rejected our certificate" in said, said
+            for _ in range(100):
+                if caplog.records:
+                    break
+                threading.Event().wait(0.05)
+            logged = " ".join(r.getMessage() for r in caplog.records)
+            assert sentence in logged, logged
+    assert len(calls) == 1  # the refused clients never reached the app
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_every_client_refuses_a_server_with_the_wrong_name(pki: PKI, calls: List[dict], client: str,
+                                                           tmp_path: Path) -> None:
+    wrong = pki.ca.issue(cn="billing", dns=["billing.internal"], purpose="server")
+    running = Running(make_app(calls), pki.server_config(identity=wrong), lifespan="off")
+    try:
+        said = _call(client, pki.client_id, pki, running.port, tmp_path)
+    finally:
+        running.close()
+    assert said != "ok" and calls == []
+    if "mutls" in client:
+        assert "CertificateVerifyError" in said and "localhost" in said, said
+    elif client == "curl":
+        assert said.startswith("curl exit 60"), said  # peer certificate cannot be authenticated
+    else:
+        assert "SSLCertVerificationError" in said or "CERTIFICATE_VERIFY_FAILED" in said, said
