@@ -474,3 +474,36 @@ def test_every_client_refuses_a_server_with_the_wrong_name(pki: PKI, calls: List
         assert said.startswith("curl exit 60"), said  # peer certificate cannot be authenticated
     else:
         assert "SSLCertVerificationError" in said or "CERTIFICATE_VERIFY_FAILED" in said, said
+
+
+def test_websocket_scope_is_wss_with_the_tls_extension(pki: PKI) -> None:
+    wsproto = pytest.importorskip("wsproto")
+    from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        assert scope["type"] == "websocket"
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        ext = scope["extensions"]
+        await send({"type": "websocket.send", "text": "%s %s %s" % (
+            scope["scheme"], ext["mutls"]["spiffe_id"], ext["tls"]["client_cert_name"])})
+        await send({"type": "websocket.close"})
+
+    running = Running(app, pki.server_config(), lifespan="off", ws="wsproto")
+    try:
+        session = pki.client_config().connect(("127.0.0.1", running.port), server_hostname="localhost",
+                                              timeout=10)
+        with session:
+            ws = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+            session.sendall(ws.send(Request(host="localhost", target="/ws")))
+            seen: List[Any] = []
+            while not any(isinstance(e, CloseConnection) for e in seen):
+                data = session.recv(65536)
+                assert data, seen
+                ws.receive_data(data)
+                seen.extend(ws.events())
+    finally:
+        running.close()
+    assert isinstance(seen[0], AcceptConnection)
+    texts = [e.data for e in seen if isinstance(e, TextMessage)]
+    assert texts == [f"wss {SPIFFE_PAYMENTS} CN=payments"]
