@@ -507,3 +507,20 @@ def test_websocket_scope_is_wss_with_the_tls_extension(pki: PKI) -> None:
     assert isinstance(seen[0], AcceptConnection)
     texts = [e.data for e in seen if isinstance(e, TextMessage)]
     assert texts == [f"wss {SPIFFE_PAYMENTS} CN=payments"]
+
+
+@pytest.mark.parametrize("http", ["h11", "httptools"])
+def test_both_uvicorn_http_protocols(pki: PKI, calls: List[dict], http: str) -> None:
+    pytest.importorskip(http)
+    running = Running(make_app(calls), pki.server_config(), server_cert=pki.server_id.cert_pem,
+                      lifespan="off", http=http)
+    try:
+        url = f"https://127.0.0.1:{running.port}"
+        with httpx.Client(transport=mutls.httpx.Transport(pki.client_config()), timeout=10) as client:
+            _check_seen(client.get(url + "/whoami").json(), pki)
+            r = client.get(url + "/whoami")  # keep-alive: the second request of the connection
+            _check_seen(r.json(), pki)
+            assert client.get(url + "/big").content == b"z" * 300000
+    finally:
+        running.close()
+    assert len(calls) == 2 and calls[0]["extensions"]["mutls"]["session"] is calls[1]["extensions"]["mutls"]["session"]
