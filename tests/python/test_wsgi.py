@@ -61,10 +61,6 @@ def wsgi_app(calls: List[dict]) -> Any:
     return app
 
 
-class Refusals(List[mutls.Error]):
-    pass
-
-
 def _run(server: mutls.wsgi.MTLSServer) -> Iterator[mutls.wsgi.MTLSServer]:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
