@@ -51,7 +51,7 @@ def cli(*args: str, timeout: float = TIMEOUT, cwd: Optional[Path] = None) -> sub
 def test_help_everywhere() -> None:
     r = cli("--help")
     assert r.returncode == 0, r.stderr
-    for name in ("demo", "inspect", "probe", "serve", "ca"):
+    for name in ("demo", "inspect", "probe", "serve", "asgi", "ca"):
         assert name in r.stdout
         sub = cli(name, "--help")
         assert sub.returncode == 0, sub.stderr

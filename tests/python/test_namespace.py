@@ -9,7 +9,7 @@ import types
 
 import mutls
 
-SUBMODULES = {"aio", "cli", "pytest_plugin", "httpx", "requests"}  # attributes once imported
+SUBMODULES = {"aio", "cli", "pytest_plugin", "httpx", "requests", "asgi", "wsgi"}  # attributes once imported
 
 
 def test_public_names_are_the_api() -> None:

@@ -48,6 +48,9 @@ def test_pure_python_modules_pass_mypy_strict(tmp_path: Path) -> None:
         names.append("httpx.py")
     if importlib.util.find_spec("requests") is not None and importlib.util.find_spec("urllib3") is not None:
         names.append("requests.py")
+    if importlib.util.find_spec("uvicorn") is not None:
+        names.append("asgi.py")
+    names.append("wsgi.py")
     files = [str(PACKAGE / name) for name in names]
     r = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent",
                         "--cache-dir", str(tmp_path / "cache"), *files],

@@ -1,4 +1,4 @@
-"""The mutls command line: demo, inspect, probe, serve, ca.
+"""The mutls command line: demo, inspect, probe, serve, asgi, ca.
 
 Each subcommand is one module here with ``add_arguments(parser)`` and
 ``run(args, out) -> int``. Exit codes: 0 ok, 1 the thing checked failed
@@ -22,6 +22,7 @@ COMMANDS = {
     "inspect": "show the facts of the certificates in a PEM or DER file",
     "probe": "connect to a TLS server, show what it presents and whether it verifies",
     "serve": "run an mTLS echo server that prints who each client is (or why it was refused)",
+    "asgi": "serve an ASGI app (FastAPI, Starlette) over mTLS with uvicorn's protocol",
     "ca": "write a ready test PKI (CA, server and client identities, CRL) to a directory",
 }
 
