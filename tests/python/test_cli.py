@@ -36,7 +36,9 @@ def env() -> dict:
     e = dict(os.environ)
     e["MUTLS_ROOT"] = str(ROOT)
     e["NO_COLOR"] = "1"
-    e["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "bindings-python"), e.get("PYTHONPATH")]))
+    # the mutls this test imported (the venv's, or the ASan build under
+    # scripts/sanitize-bindings), never another copy from the tree
+    e["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(mutls.__file__).parent.parent), e.get("PYTHONPATH")]))
     return e
 
 

@@ -24,6 +24,8 @@ from typing import List, Tuple
 
 import pytest
 
+import mutls
+
 ROOT = Path(__file__).resolve().parents[2]
 # the docs whose examples are written to run as they stand
 DOCS = [ROOT / "docs" / name for name in ("reference.md", "testing-guide.md", "openresty.md", "errors.md")]
@@ -54,7 +56,9 @@ def lua_env() -> dict:
 
 def py_env() -> dict:
     e = dict(os.environ)
-    e["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "bindings-python"), e.get("PYTHONPATH")]))
+    # the mutls this test imported (the venv's, or the ASan build under
+    # scripts/sanitize-bindings), never another copy from the tree
+    e["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(mutls.__file__).parent.parent), e.get("PYTHONPATH")]))
     e["MUTLS_ROOT"] = str(ROOT)
     return e
 
