@@ -71,6 +71,9 @@ int mutls__x509_from_datum(mutls_x509 **out, const gnutls_datum_t *der);
  * mutls__wipe_free(buf, len)); no stdio buffer or realloc leaves a copy.
  * On failure sets a MUTLS_ECONFIG error naming what (the option, may be
  * NULL) and path only when mutls__value_showable(path, secret). */
+/* Control bytes of buf as "\\xNN", in place, within cap (names taken from
+ * certificates, before they go into messages). */
+void mutls__escape_controls(char *buf, size_t cap);
 int mutls__read_file(char **out, size_t *out_len, const char *path,
 	const char *what, int secret);
 /* 1 when value may be echoed in a message as a path: printable, one line,

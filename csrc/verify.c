@@ -74,6 +74,7 @@ static void describe_names(char *out, size_t cap, const mutls_x509 *cert)
 		used = cap - 1;
 	if (!used)
 		snprintf(out, cap, "no names");
+	mutls__escape_controls(out, cap);
 }
 
 static const char *purpose_words(mutls_purpose purpose)
@@ -211,11 +212,14 @@ static void anchor_label(char *out, size_t cap, gnutls_x509_crt_t crt)
 {
 	size_t size = cap - 3;
 	memcpy(out, "CN=", 4);
-	if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, out + 3, &size) >= 0)
+	if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, out + 3, &size) >= 0) {
+		mutls__escape_controls(out, cap);
 		return;
+	}
 	size = cap;
 	if (gnutls_x509_crt_get_dn(crt, out, &size) < 0)
 		snprintf(out, cap, "(unnamed trust anchor)");
+	mutls__escape_controls(out, cap);
 }
 
 /* Every key of the chain and of its trust anchor must reach the profile's
@@ -778,11 +782,14 @@ static void crl_issuer_name(char *out, size_t cap, gnutls_x509_crl_t crl)
 	size_t size = cap - 3;
 	memcpy(out, "CN=", 4);
 	if (gnutls_x509_crl_get_issuer_dn_by_oid(crl, GNUTLS_OID_X520_COMMON_NAME, 0, 0,
-			out + 3, &size) >= 0)
+			out + 3, &size) >= 0) {
+		mutls__escape_controls(out, cap);
 		return;
+	}
 	size = cap;
 	if (gnutls_x509_crl_get_issuer_dn(crl, out, &size) < 0)
 		snprintf(out, cap, "(unnamed issuer)");
+	mutls__escape_controls(out, cap);
 }
 
 /* Why one CRL cannot be used with cfg's trust anchors (0 when it can). */

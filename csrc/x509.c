@@ -74,6 +74,39 @@ static char *hex_encode(const unsigned char *data, size_t len)
  * Copy src into dst[cap], cutting at a UTF-8 character boundary and marking
  * the cut with "..." so a long subject never overflows or splits a character.
  */
+/* Rewrites the control bytes of buf (below 0x20, and 0x7f) as "\xNN", in
+ * place and within cap: a name from a certificate may hold a newline, and a
+ * message or log line that carried it raw could be forged by the peer. */
+void mutls__escape_controls(char *buf, size_t cap)
+{
+	size_t len = strlen(buf), controls = 0, in, out;
+
+	for (in = 0; in < len; in++)
+		controls += (unsigned char)buf[in] < 0x20 || buf[in] == 0x7f;
+	if (!controls)
+		return;
+	out = len + 3 * controls;
+	if (out >= cap)
+		out = cap - 1;
+	buf[out] = 0;
+	/* right to left, so nothing is overwritten before it is read; a byte
+	 * (or its escape) that no longer fits is dropped */
+	for (in = len; in-- > 0;) {
+		unsigned char c = (unsigned char)buf[in];
+		size_t pos = in + 3 * (controls - (c < 0x20 || c == 0x7f));
+		if (c < 0x20 || c == 0x7f) {
+			char esc[5];
+			controls--;
+			snprintf(esc, sizeof(esc), "\\x%02x", c);
+			for (size_t k = 0; k < 4; k++)
+				if (pos + k < out)
+					buf[pos + k] = esc[k];
+		} else if (pos < out) {
+			buf[pos] = (char)c;
+		}
+	}
+}
+
 static void copy_truncated(char *dst, size_t cap, const char *src)
 {
 	size_t len = strlen(src);
@@ -189,7 +222,7 @@ static int get_dn(char **out, gnutls_x509_crt_t crt, int issuer)
 /* Construction                                                              */
 /* ------------------------------------------------------------------------ */
 
-static void fill_label(mutls_x509 *cert)
+static void name_label(mutls_x509 *cert)
 {
 	char *text = NULL;
 
@@ -228,6 +261,14 @@ static void fill_label(mutls_x509 *cert)
 		}
 	}
 	free(text);
+}
+
+/* The certificate's name in messages: its CN, else its subject, else its
+ * first SAN; with control bytes escaped. */
+static void fill_label(mutls_x509 *cert)
+{
+	name_label(cert);
+	mutls__escape_controls(cert->label, sizeof(cert->label));
 }
 
 /*
@@ -319,6 +360,7 @@ static void fill_facts(mutls_x509 *cert)
 	if (gnutls_x509_crt_get_issuer_dn_by_oid(cert->crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0,
 		cert->issuer_cn, &size) < 0)
 		snprintf(cert->issuer_cn, sizeof(cert->issuer_cn), "(no CN)");
+	mutls__escape_controls(cert->issuer_cn, sizeof(cert->issuer_cn));
 	cert->not_before = (int64_t)gnutls_x509_crt_get_activation_time(cert->crt);
 	cert->not_after = (int64_t)gnutls_x509_crt_get_expiration_time(cert->crt);
 	mutls__format_time(cert->not_before_text, sizeof(cert->not_before_text), cert->not_before);

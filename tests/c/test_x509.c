@@ -784,3 +784,35 @@ TEST(key_usage_and_extended_key_usage)
 	mutls_identity_free(none);
 	mutls_testca_free(ca);
 }
+
+TEST(control_characters_never_reach_a_message_raw)
+{
+	/* A peer chooses its names: a newline in a CN (or its CA's) carried raw
+	 * into an error message would let it forge a log line. */
+	mutls_testca_options co = MUTLS_TESTCA_OPTIONS_INIT;
+	mutls_testca *rogue = NULL, *ca = new_ca();
+	mutls_identity *id;
+	mutls_config *trust = NULL;
+	const mutls_error *e;
+	unsigned reasons = 0;
+
+	co.name = "rogue\nCA";
+	CHECK_OK(mutls_testca_new(&rogue, &co));
+	id = issue_cn(rogue, "orders\nmutls: accepted CN=admin\x7f");
+	CHECK_STR(mutls_x509_label(mutls_identity_certificate(id)),
+		"CN=orders\\x0amutls: accepted CN=admin\\x7f");
+	CHECK_OK(mutls_config_new(&trust));
+	CHECK_OK(mutls_config_add_trust_x509(trust, mutls_testca_certificate(ca)));
+	CHECK_INT(mutls_x509_verify(&reasons, mutls_identity_certificate(id), NULL, 0, trust,
+		NULL, MUTLS_PURPOSE_CLIENT), MUTLS_EVERIFY);
+	e = mutls_error_last();
+	CHECK(e != NULL);
+	CHECK_CONTAINS(mutls_error_message(e), "CN=orders\\x0amutls: accepted CN=admin\\x7f");
+	CHECK_CONTAINS(mutls_error_message(e), "rogue\\x0aCA");
+	CHECK(strchr(mutls_error_message(e), '\n') == NULL);
+	CHECK(strchr(mutls_error_message(e), '\x7f') == NULL);
+	mutls_config_unref(trust);
+	mutls_identity_free(id);
+	mutls_testca_free(rogue);
+	mutls_testca_free(ca);
+}
