@@ -204,7 +204,11 @@ end
 -- to the event loop before it completed. conn, err, yielded.
 local function run_handshake(fn, sock, opts)
 	local th = ngx.thread.spawn(fn, sock, opts)
-	local yielded = coroutine.status(th) ~= "dead"
+	-- ngx_lua's coroutine.status: a light thread that finished (and is
+	-- not yet waited for) is "zombie" (or "dead"); one waiting on a
+	-- cosocket is "running" (measured with lua-nginx-module 0.10.23)
+	local st = coroutine.status(th)
+	local yielded = st ~= "zombie" and st ~= "dead"
 	local ok, conn, err = ngx.thread.wait(th)
 	if not ok then
 		error(conn)
