@@ -8,6 +8,25 @@
 -- /interop        mutls.resty client against an external openssl s_server -rev
 -- /stats          worker ticker (ngx.timer.every) and concurrency counters
 --
+-- The non-blocking evidence is counted in events, not in wall-clock time,
+-- so that a slow or loaded machine cannot fail it and a blocking driver
+-- cannot pass it: a handshake that never yields lets no other code of the
+-- worker run until it returns, whatever the load.
+--   hs_turns      per /proxy request: turns of the event loop taken by a
+--                 light thread (ngx.sleep(0.001) in a loop) while that request's
+--                 mresty.wrap was in flight; 0 for a handshake that blocks
+--   client_hs_unyielded, server_hs_unyielded  handshakes (wrap / serve,
+--                 run in a light thread) that completed without yielding
+--                 once: the thread was dead when ngx.thread.spawn returned
+--   max_hs_inflight  client handshakes (mresty.wrap calls) in flight at once;
+--                 at most 1 when a handshake does not yield
+--   served_during_silent  /stats requests answered while /silent's handshake
+--                 waited on a peer that never speaks
+--   max_tick_gap_cpu_ms  the most CPU time the worker spent between two ticks
+--                 of its ticker (os.clock: the process's CPU time, which the
+--                 load of other processes does not inflate): a stall by
+--                 busy work shows here in any load
+--
 -- Responses are "key=value" lines so that the spec can parse them under any
 -- Lua without a JSON library.
 
@@ -29,6 +48,7 @@ local rev_port
 function M.reset()
 	state = {
 		ticks = {},          -- times (ms) of the worker ticker's ticks
+		tick_cpu = {},       -- the worker's CPU time (ms) at each tick
 		proxy_ok = 0, proxy_fail = 0,
 		upstream_ok = 0, upstream_fail = 0,
 		upstream_codes = {}, -- code -> count (failed server-side handshakes)
@@ -37,6 +57,10 @@ function M.reset()
 		up_inflight = 0, max_up_inflight = 0, -- server handshakes in flight
 		first_start = nil, last_end = nil,   -- the run window (ms)
 		thread_ticks_total = 0, thread_ticks_min = nil, thread_ticks_zero = 0,
+		hs_inflight = 0, max_hs_inflight = 0, -- mresty.wrap calls in flight
+		hs_turns_total = 0, hs_turns_min = nil, hs_turns_zero = 0,
+		silent_inflight = 0, served_during_silent = 0,
+		client_hs_unyielded = 0, server_hs_unyielded = 0, -- completed without a yield
 	}
 	if ngx.get_phase() == "content" then
 		ngx.say("reset=true")
@@ -55,6 +79,7 @@ local function tick(premature)
 	local t = state.ticks
 	if #t < 100000 then
 		t[#t + 1] = now_ms()
+		state.tick_cpu[#t] = os.clock() * 1000
 	end
 end
 
@@ -173,6 +198,24 @@ local function describe_client(session)
 		tostring(session.version))
 end
 
+-- Runs fn(sock, opts) (mresty.wrap or mresty.serve) in a light thread:
+-- ngx.thread.spawn returns when the thread first yields or ends, so a
+-- thread not yet dead then proves that the handshake gave the worker back
+-- to the event loop before it completed. conn, err, yielded.
+local function run_handshake(fn, sock, opts)
+	local th = ngx.thread.spawn(fn, sock, opts)
+	-- ngx_lua's coroutine.status: a light thread that finished (and is
+	-- not yet waited for) is "zombie" (or "dead"); one waiting on a
+	-- cosocket is "running" (measured with lua-nginx-module 0.10.23)
+	local st = coroutine.status(th)
+	local yielded = st ~= "zombie" and st ~= "dead"
+	local ok, conn, err = ngx.thread.wait(th)
+	if not ok then
+		error(conn)
+	end
+	return conn, err, yielded
+end
+
 function M.upstream()
 	if init_error then
 		return ngx.exit(500)
@@ -203,10 +246,13 @@ function M.upstream()
 	if state.up_inflight > state.max_up_inflight then
 		state.max_up_inflight = state.up_inflight
 	end
-	local conn, herr = mresty.serve(sock, {
+	local conn, herr, yielded = run_handshake(mresty.serve, sock, {
 		config = cfgs.server, timeout = 10000, request_socket = true,
 		framing = ngx.var.arg_framing,
 	})
+	if not yielded then
+		state.server_hs_unyielded = state.server_hs_unyielded + 1
+	end
 	state.up_inflight = state.up_inflight - 1
 	if not conn then
 		state.upstream_fail = state.upstream_fail + 1
@@ -308,10 +354,39 @@ function M.proxy()
 		return fail("upgrade", "no 101: " .. head:sub(1, 60))
 	end
 
-	-- mTLS as a client over the upgraded connection.
-	local conn, terr = mresty.wrap(sock, {
+	-- mTLS as a client over the upgraded connection, with a light thread
+	-- that counts the event loop's turns while the handshake is in flight.
+	local in_hs, hs_turns = true, 0
+	local turner = ngx.thread.spawn(function()
+		while in_hs do
+			-- 1 ms: ngx.sleep(0) would log a warning per call in a
+			-- stock nginx (no posted-delayed-events patch)
+			ngx.sleep(0.001)
+			if in_hs then
+				hs_turns = hs_turns + 1
+			end
+		end
+	end)
+	state.hs_inflight = state.hs_inflight + 1
+	if state.hs_inflight > state.max_hs_inflight then
+		state.max_hs_inflight = state.hs_inflight
+	end
+	local conn, terr, yielded = run_handshake(mresty.wrap, sock, {
 		config = cfg, server_hostname = name, timeout = 10000, framing = framing,
 	})
+	if not yielded then
+		state.client_hs_unyielded = state.client_hs_unyielded + 1
+	end
+	in_hs = false
+	state.hs_inflight = state.hs_inflight - 1
+	ngx.thread.wait(turner)
+	state.hs_turns_total = state.hs_turns_total + hs_turns
+	if not state.hs_turns_min or hs_turns < state.hs_turns_min then
+		state.hs_turns_min = hs_turns
+	end
+	if hs_turns == 0 then
+		state.hs_turns_zero = state.hs_turns_zero + 1
+	end
 	leave()
 	local hs_ms = now_ms() - t0
 	if not conn then
@@ -343,6 +418,7 @@ function M.proxy()
 	ngx.say("cipher=", tostring(s.cipher))
 	ngx.say("upstream_reply=", reply)
 	ngx.say("thread_ticks=", thread_ticks)
+	ngx.say("hs_turns=", hs_turns)
 	ngx.say("handshake_ms=", string.format("%.1f", hs_ms))
 end
 
@@ -389,11 +465,14 @@ end
 function M.silent()
 	local args = ngx.req.get_uri_args()
 	local ticks0 = #state.ticks
+	local served0 = state.served_during_silent
 	local t0 = now_ms()
+	state.silent_inflight = state.silent_inflight + 1
 	local conn, err = mresty.connect("127.0.0.1", tonumber(args.port), {
 		config = cfgs.client, server_hostname = "upstream.test",
 		timeout = 5000, handshake_timeout = tonumber(args.ms or 300),
 	})
+	state.silent_inflight = state.silent_inflight - 1
 	local elapsed = now_ms() - t0
 	if conn then
 		conn:close()
@@ -405,6 +484,7 @@ function M.silent()
 	ngx.say("err_type=", type(err))
 	ngx.say("elapsed_ms=", string.format("%.0f", elapsed))
 	ngx.say("worker_ticks_meanwhile=", #state.ticks - ticks0)
+	ngx.say("served_meanwhile=", state.served_during_silent - served0)
 end
 
 -- A peer that sends and then closes without close_notify (Python's ssl):
@@ -440,6 +520,16 @@ end
 
 function M.stats()
 	local st = state
+	if st.silent_inflight > 0 then
+		st.served_during_silent = st.served_during_silent + 1
+	end
+	ngx.say("silent_inflight=", st.silent_inflight)
+	ngx.say("max_hs_inflight=", st.max_hs_inflight)
+	ngx.say("client_hs_unyielded=", st.client_hs_unyielded)
+	ngx.say("server_hs_unyielded=", st.server_hs_unyielded)
+	ngx.say("hs_turns_total=", st.hs_turns_total)
+	ngx.say("hs_turns_min=", st.hs_turns_min or -1)
+	ngx.say("hs_turns_zero=", st.hs_turns_zero)
 	ngx.say("proxy_ok=", st.proxy_ok)
 	ngx.say("proxy_fail=", st.proxy_fail)
 	ngx.say("upstream_ok=", st.upstream_ok)
@@ -458,14 +548,19 @@ function M.stats()
 	if st.first_start and st.last_end then
 		local a, b = st.first_start, st.last_end
 		local n, prev, gap = 0, a, 0
-		for _, t in ipairs(st.ticks) do
+		local prev_cpu, cpu_gap = nil, 0
+		for i, t in ipairs(st.ticks) do
 			if t >= a and t <= b then
 				n = n + 1
 				if t - prev > gap then gap = t - prev end
 				prev = t
+				local c = st.tick_cpu[i]
+				if prev_cpu and c - prev_cpu > cpu_gap then cpu_gap = c - prev_cpu end
+				prev_cpu = c
 			end
 		end
 		if b - prev > gap then gap = b - prev end
+		ngx.say("max_tick_gap_cpu_ms=", string.format("%.1f", cpu_gap))
 		ngx.say("window_ms=", string.format("%.1f", b - a))
 		ngx.say("ticks_in_window=", n)
 		ngx.say("max_tick_gap_ms=", string.format("%.1f", gap))

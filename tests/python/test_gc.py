@@ -175,7 +175,12 @@ def test_many_handshakes_do_not_grow_memory(pki: PKI) -> None:
         p.server.peer_certificate.subject  # introspection allocates too
         p.client.trace
 
-    deadline = time.monotonic() + 60
+    # Bounded by count: all N handshakes run and are checked, whatever the
+    # machine's speed (it used to stop at 60 s and require >= 1,000, a
+    # speed target that ASan on a loaded host missed). The deadline is a
+    # hang guard only. Under a sanitizer (no RSS bound there) fewer.
+    n_target = 1000 if os.environ.get("MUTLS_UNDER_SANITIZER") else 2000
+    deadline = time.monotonic() + 900
     for _ in range(200):  # warm up: allocator pools, caches
         one()
     collect()
@@ -184,7 +189,7 @@ def test_many_handshakes_do_not_grow_memory(pki: PKI) -> None:
     before = rss_kib()
     n = 0
     start = time.monotonic()
-    while n < 2000 and time.monotonic() < deadline:
+    while n < n_target and time.monotonic() < deadline:
         one()
         n += 1
     elapsed = time.monotonic() - start
@@ -192,7 +197,7 @@ def test_many_handshakes_do_not_grow_memory(pki: PKI) -> None:
     after = rss_kib()
     after_py = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
-    assert n >= 1000, "too slow: %d handshakes in %.1f s" % (n, elapsed)
+    assert n == n_target, "hang guard: only %d of %d handshakes in %.1f s" % (n, n_target, elapsed)
     if RSS_BOUNDS:
         assert after - before < 4096, "RSS grew by %d KiB over %d handshakes" % (after - before, n)
     assert after_py - before_py < 256 * 1024, "Python memory grew by %d bytes" % (after_py - before_py)

@@ -13,7 +13,10 @@ import mutls
 
 THREADS = 8
 HANDSHAKES = 200
-DEADLINE = 90.0  # seconds for the whole run; it takes a few seconds when all is well
+# A hang guard for the whole run, not a speed target: it takes a few
+# seconds when all is well, and a loaded host or ASan may take minutes; a
+# deadlock or a stall still fails (the threads still running at the end).
+DEADLINE = 600.0
 IO_TIMEOUT = 10.0
 CLIENT_URI = "spiffe://threads.test/client"
 
@@ -103,4 +106,3 @@ def test_eight_threads_two_hundred_handshakes_each() -> None:
     assert versions == {"TLSv1.3"}
     rate = 2 * THREADS * HANDSHAKES / elapsed
     print(f"\n{THREADS}x{HANDSHAKES} mTLS handshakes in {elapsed:.2f} s ({rate:.0f} handshake sides/s)")
-    assert elapsed < 60.0, f"took {elapsed:.1f} s"
