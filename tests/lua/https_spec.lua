@@ -273,7 +273,8 @@ describe("mutls.https against Python ssl (client certificate required)", functio
 	it("examples/lua/https_client.lua runs against the server", function()
 		assert(H.sh("mkdir -p " .. H.shquote(dir .. "/client")))
 		local files = assert(pki.client:write_to(dir .. "/client"))
-		local interp = rawget(_G, "jit") and "luajit" or "lua5.4"
+		-- the same interpreter (MUTLS_LUA: scripts/sanitize-bindings' launcher)
+		local interp = os.getenv("MUTLS_LUA") or (rawget(_G, "jit") and "luajit" or "lua5.4")
 		local function run(url, extra)
 			local out = dir .. "/example.out"
 			local cmd = ("cd %s && LUA_CPATH=%s LUA_PATH=%s timeout 30 %s examples/lua/https_client.lua %s --cert %s --key %s --ca %s %s >%s 2>&1; echo $?")
