@@ -42,18 +42,15 @@ from __future__ import annotations
 import logging
 import socket
 import socketserver
-import time
 import wsgiref.simple_server
 from typing import Any, Callable, Optional
 
 from . import Config, Error, Session
+from ._linger import linger
 
 __all__ = ["MTLSServer", "WSGIServer", "WSGIRequestHandler", "make_server", "ssl_environ"]
 
 log = logging.getLogger("mutls.wsgi")
-
-_LINGER = 1.0  # seconds a refused client gets to read our alert
-_LINGER_BYTES = 1 << 20
 
 
 class MTLSServer(socketserver.ThreadingTCPServer):
@@ -91,24 +88,7 @@ class MTLSServer(socketserver.ThreadingTCPServer):
         try:
             self.handshake_failed(exc, client_address)
         finally:
-            # Half-close and read what the client still sends, so that closing
-            # with unread data does not reset the connection and destroy the
-            # alert before the client reads it.
-            try:
-                sock.shutdown(socket.SHUT_WR)
-                deadline = time.monotonic() + _LINGER
-                received = 0
-                while received < _LINGER_BYTES:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    sock.settimeout(left)
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        break
-                    received += len(chunk)
-            except OSError:
-                pass
+            linger(sock)
 
     def handshake_failed(self, error: Error, client_address: Any) -> None:
         """Called in the connection's thread for each refused or failed handshake."""

@@ -140,3 +140,36 @@ def shared_config_options(args: argparse.Namespace) -> Dict[str, Any]:
     if args.tls:
         opts["versions"] = (args.tls,)
     return opts
+
+
+def add_server_arguments(p: argparse.ArgumentParser, default_port: int) -> None:
+    """The options of the commands that listen for mTLS clients (serve, asgi)."""
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=default_port,
+                   help=f"port (default {default_port}; 0: any free port, printed first)")
+    p.add_argument("--cert", "--identity", dest="cert", metavar="FILE", required=True,
+                   help="our certificate chain (PEM, leaf first; may hold the key too)")
+    p.add_argument("--key", metavar="FILE", help="our private key (PEM), unless --cert holds it")
+    p.add_argument("--password", metavar="TEXT", help="password of an encrypted --key")
+    p.add_argument("--ca", "--trust", dest="ca", metavar="FILE", action="append", required=True,
+                   help="CA certificates trusted for client certificates (repeatable)")
+    p.add_argument("--crl", metavar="FILE", action="append", help="a CRL to check clients against (repeatable)")
+    p.add_argument("--peers", metavar="PATTERN", nargs="+",
+                   help="identity policy: accept only clients matching one of dns:..., ip:..., "
+                        "uri:... (a trailing * matches a prefix), cn:..., sha256:...")
+    p.add_argument("--optional", action="store_true",
+                   help="accept clients without a certificate too (peer_certificate='request')")
+    p.add_argument("--alpn", metavar="PROTO", action="append", help="an ALPN protocol to accept (repeatable)")
+    p.add_argument("--tls", choices=("1.2", "1.3"), help="allow only this TLS version")
+
+
+def server_config_options(args: argparse.Namespace) -> Dict[str, Any]:
+    """The Config options of add_server_arguments' options."""
+    opts: Dict[str, Any] = dict(certificate=args.cert, trust=args.ca,
+                                peer_certificate="request" if args.optional else "require")
+    if args.key:
+        opts["private_key"] = args.key
+    if args.password:
+        opts["password"] = args.password
+    opts.update(shared_config_options(args))
+    return opts

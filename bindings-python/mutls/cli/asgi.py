@@ -27,22 +27,9 @@ examples:
 
 def add_arguments(p) -> None:
     p.add_argument("app", metavar="APP", help='the ASGI app as "module:attribute"')
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8443, help="port (default 8443; 0: any free port, printed first)")
-    p.add_argument("--cert", "--identity", dest="cert", metavar="FILE", required=True,
-                   help="our certificate chain (PEM, leaf first; may hold the key too)")
-    p.add_argument("--key", metavar="FILE", help="our private key (PEM), unless --cert holds it")
-    p.add_argument("--password", metavar="TEXT", help="password of an encrypted --key")
-    p.add_argument("--ca", "--trust", dest="ca", metavar="FILE", action="append", required=True,
-                   help="CA certificates trusted for client certificates (repeatable)")
-    p.add_argument("--crl", metavar="FILE", action="append", help="a CRL to check clients against (repeatable)")
-    p.add_argument("--peers", metavar="PATTERN", nargs="+",
-                   help="identity policy: accept only clients matching one of dns:..., ip:..., "
-                        "uri:... (a trailing * matches a prefix), cn:..., sha256:...")
-    p.add_argument("--optional", action="store_true",
-                   help="accept clients without a certificate too (peer_certificate='request')")
-    p.add_argument("--alpn", metavar="PROTO", action="append", help="an ALPN protocol to accept (repeatable)")
-    p.add_argument("--tls", choices=("1.2", "1.3"), help="allow only this TLS version")
+    from . import add_server_arguments
+
+    add_server_arguments(p, default_port=8443)
     p.add_argument("--http", choices=("auto", "h11", "httptools"), default="auto",
                    help="uvicorn's HTTP implementation (default auto)")
 
@@ -62,20 +49,13 @@ class _Refusals(logging.Handler):
 def run(args, out: Output) -> int:
     import mutls
 
-    from . import UsageProblem, shared_config_options
+    from . import UsageProblem, server_config_options
 
     try:
         import mutls.asgi
     except ImportError as exc:
         raise UsageProblem(str(exc)) from None
-    opts = dict(certificate=args.cert, trust=args.ca,
-                peer_certificate="request" if args.optional else "require")
-    if args.key:
-        opts["private_key"] = args.key
-    if args.password:
-        opts["password"] = args.password
-    opts.update(shared_config_options(args))
-    cfg = mutls.Config(**opts)
+    cfg = mutls.Config(**server_config_options(args))
     with open(args.cert, "rb") as f:
         server_cert = mutls.Certificate.from_pem(f.read())
     if ":" not in args.app:

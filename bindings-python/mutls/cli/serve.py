@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 
+from .._linger import linger
 from .output import Output, describe_certificate, error_fields
 
 EPILOG = """\
@@ -36,29 +37,12 @@ examples:
 HTTP_METHODS = (b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ")
 # Request line and headers are read up to this many bytes before answering.
 HTTP_HEAD_MAX = 8192
-# After refusing a client: read what it still sends for at most this long and
-# this many bytes (a 16 MiB ClientHello with its record headers), so that the
-# close does not reset the connection and destroy our alert.
-LINGER_SECONDS = 1.0
-LINGER_BYTES = 17 * 1024 * 1024
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=0, help="port (default 0: any free port, printed first)")
-    p.add_argument("--cert", metavar="FILE", required=True, help="our certificate chain (PEM, leaf first)")
-    p.add_argument("--key", metavar="FILE", required=True, help="our private key (PEM)")
-    p.add_argument("--password", metavar="TEXT", help="password of an encrypted --key")
-    p.add_argument("--ca", metavar="FILE", action="append", required=True,
-                   help="CA certificates trusted for client certificates (repeatable)")
-    p.add_argument("--crl", metavar="FILE", action="append", help="a CRL to check clients against (repeatable)")
-    p.add_argument("--peers", metavar="PATTERN", nargs="+",
-                   help="identity policy: accept only clients matching one of dns:..., ip:..., "
-                        "uri:... (a trailing * matches a prefix), cn:..., sha256:...")
-    p.add_argument("--optional", action="store_true",
-                   help="accept clients without a certificate too (peer_certificate='request')")
-    p.add_argument("--alpn", metavar="PROTO", action="append", help="an ALPN protocol to accept (repeatable)")
-    p.add_argument("--tls", choices=("1.2", "1.3"), help="allow only this TLS version")
+    from . import add_server_arguments
+
+    add_server_arguments(p, default_port=0)
     p.add_argument("--once", action="store_true", help="serve one connection, then exit")
     p.add_argument("--max", type=int, metavar="N", help="serve N connections, then exit")
     p.add_argument("--timeout", type=float, default=30.0,
@@ -116,30 +100,6 @@ def handle(cfg, conn: socket.socket, addr, out: Output, stats: Stats, timeout: f
             pass
 
 
-def linger(conn: socket.socket) -> None:
-    """Close a refused connection gently. The client may still be sending
-    (its TLS 1.3 data after a handshake it thinks succeeded, or the rest of
-    a huge ClientHello); closing with its data unread would reset the
-    connection, and the reset can destroy our alert before the client reads
-    it. So: stop writing, then read and drop until the client closes, for at
-    most LINGER_SECONDS and LINGER_BYTES."""
-    deadline = time.monotonic() + LINGER_SECONDS
-    total = 0
-    try:
-        conn.shutdown(socket.SHUT_WR)
-        while total < LINGER_BYTES:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            conn.settimeout(left)
-            data = conn.recv(65536)
-            if not data:
-                break
-            total += len(data)
-    except OSError:
-        pass
-
-
 def could_be_http(data: bytes) -> bool:
     """True while data starts with an HTTP method, or could still become one."""
     return any(data.startswith(m) or m.startswith(data) for m in HTTP_METHODS)
@@ -188,19 +148,14 @@ def echo(session, who: str, state: str, out: Output, where: str) -> None:
 def run(args, out: Output) -> int:
     import mutls
 
-    from . import UsageProblem, shared_config_options
+    from . import UsageProblem, server_config_options
 
     if args.once and args.max:
         raise UsageProblem("--once and --max exclude each other")
     limit = 1 if args.once else args.max
     if limit is not None and limit < 1:
         raise UsageProblem("--max must be at least 1")
-    opts = dict(certificate=args.cert, private_key=args.key, trust=args.ca,
-                peer_certificate="request" if args.optional else "require")
-    if args.password:
-        opts["password"] = args.password
-    opts.update(shared_config_options(args))
-    cfg = mutls.Config(**opts)
+    cfg = mutls.Config(**server_config_options(args))
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
