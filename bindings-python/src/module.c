@@ -300,9 +300,26 @@ PyObject *mutlspy_ip_address(const char *text)
 
 /* ---- module functions ---------------------------------------------------- */
 
+/* A list of Certificates for a loaded list (which it frees). */
+static PyObject *certificate_list(mutls_x509 **list, size_t count)
+{
+	PyObject *out = PyList_New((Py_ssize_t)count);
+
+	for (size_t i = 0; out && i < count; i++) {
+		PyObject *c = mutlspy_certificate_wrap(list[i]);
+		if (!c) {
+			Py_CLEAR(out);
+			break;
+		}
+		PyList_SET_ITEM(out, (Py_ssize_t)i, c);
+	}
+	mutls_x509_list_free(list, count);
+	return out;
+}
+
 static PyObject *certificates_from_pem(PyObject *mod, PyObject *arg)
 {
-	PyObject *bytes, *out;
+	PyObject *bytes;
 	mutls_x509 **list = NULL;
 	size_t count = 0;
 	int rc;
@@ -320,22 +337,12 @@ static PyObject *certificates_from_pem(PyObject *mod, PyObject *arg)
 	Py_DECREF(bytes);
 	if (rc < 0)
 		return mutlspy_raise_last(rc, NULL, NULL);
-	out = PyList_New((Py_ssize_t)count);
-	for (size_t i = 0; out && i < count; i++) {
-		PyObject *c = mutlspy_certificate_wrap(list[i]);
-		if (!c) {
-			Py_CLEAR(out);
-			break;
-		}
-		PyList_SET_ITEM(out, (Py_ssize_t)i, c);
-	}
-	mutls_x509_list_free(list, count);
-	return out;
+	return certificate_list(list, count);
 }
 
 static PyObject *certificates_load(PyObject *mod, PyObject *arg)
 {
-	PyObject *bytes = NULL, *out;
+	PyObject *bytes = NULL;
 	mutls_x509 **list = NULL;
 	size_t count = 0;
 	int rc;
@@ -346,17 +353,7 @@ static PyObject *certificates_load(PyObject *mod, PyObject *arg)
 	Py_DECREF(bytes);
 	if (rc < 0)
 		return mutlspy_raise_last(rc, NULL, NULL);
-	out = PyList_New((Py_ssize_t)count);
-	for (size_t i = 0; out && i < count; i++) {
-		PyObject *c = mutlspy_certificate_wrap(list[i]);
-		if (!c) {
-			Py_CLEAR(out);
-			break;
-		}
-		PyList_SET_ITEM(out, (Py_ssize_t)i, c);
-	}
-	mutls_x509_list_free(list, count);
-	return out;
+	return certificate_list(list, count);
 }
 
 static PyMethodDef module_methods[] = {
