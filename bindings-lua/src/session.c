@@ -130,6 +130,23 @@ static int opt_fd(lua_State *L, int opts)
 	return fd;
 }
 
+/* A new, empty session userdata on the stack, keeping the config at
+ * cfg_index alive (its uservalue holds it). */
+static lm_session *push_session(lua_State *L, int cfg_index)
+{
+	lm_session *ls = lm_newuserdata(L, sizeof(*ls));
+	int ud = lua_gettop(L);
+
+	memset(ls, 0, sizeof(*ls));
+	luaL_getmetatable(L, LM_SESSION);
+	lua_setmetatable(L, ud);
+	lua_createtable(L, 0, 1);
+	lua_pushvalue(L, cfg_index);
+	lua_setfield(L, -2, "config");
+	lm_setuservalue(L, ud);
+	return ls;
+}
+
 int lm_session_new(lua_State *L, lm_config *c, int cfg_index, int server, int opts)
 {
 	static const char *const client_opts[] = { "fd", "sock", "server_hostname",
@@ -167,15 +184,8 @@ int lm_session_new(lua_State *L, lm_config *c, int cfg_index, int server, int op
 	if (!c->cfg) /* getfd() ran Lua code: it may have closed the config */
 		return luaL_error(L, "the config was released");
 
-	ls = lm_newuserdata(L, sizeof(*ls));
-	memset(ls, 0, sizeof(*ls));
+	ls = push_session(L, cfg_index);
 	ud = lua_gettop(L);
-	luaL_getmetatable(L, LM_SESSION);
-	lua_setmetatable(L, ud);
-	lua_createtable(L, 0, 1);
-	lua_pushvalue(L, cfg_index);
-	lua_setfield(L, -2, "config");
-	lm_setuservalue(L, ud);
 
 	rc = server ? mutls_session_server(&ls->s, c->cfg, fd)
 	            : mutls_session_client(&ls->s, c->cfg, hostname, fd);
@@ -231,15 +241,8 @@ int lm_session_check_peer(lua_State *L, lm_config *c, int cfg_index, int chain_i
 		lua_rawseti(L, list, (int)i + 1);
 	}
 
-	ls = lm_newuserdata(L, sizeof(*ls));
-	memset(ls, 0, sizeof(*ls));
+	ls = push_session(L, cfg_index);
 	ud = lua_gettop(L);
-	luaL_getmetatable(L, LM_SESSION);
-	lua_setmetatable(L, ud);
-	lua_createtable(L, 0, 1);
-	lua_pushvalue(L, cfg_index);
-	lua_setfield(L, -2, "config");
-	lm_setuservalue(L, ud);
 
 	/* the verify hook runs on this coroutine, with this session */
 	ls->L = L;
