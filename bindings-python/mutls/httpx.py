@@ -72,6 +72,7 @@ import types
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, AsyncIterator, Optional, Tuple, Type
 
 from . import Config, ConnectionClosed, Error, HandshakeError, Session, UsageError
+from ._resumption import Key as _Key, Resumption as _Resumption
 from . import TimeoutError as _MutlsTimeoutError
 from . import aio as _aio
 
@@ -121,33 +122,6 @@ class ALPNInfo:
         return cert.der if binary_form else cert
 
 
-_Key = Tuple[str, int, str]
-
-
-class _Resumption:
-    """The newest session_data per (host, port, server name), shared by the
-    connections of one transport."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._data: Dict[_Key, bytes] = {}
-
-    def get(self, key: _Key) -> Optional[bytes]:
-        with self._lock:
-            return self._data.get(key)
-
-    def remember(self, key: _Key, session: Session) -> bool:
-        """Stores the session's resumption data; True once some was stored.
-        (TLS 1.3 tickets arrive after the handshake, with the first reads.)"""
-        try:
-            data = session.session_data
-        except Error:
-            return False
-        if not data:
-            return False
-        with self._lock:
-            self._data[key] = data
-        return True
 
 
 def _find_mutls_error(exc: BaseException) -> Optional[Error]:

@@ -49,10 +49,10 @@ from __future__ import annotations
 import io
 import socket
 import ssl
-import threading
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Optional
 
 from . import Config, ConnectionClosed, Error, HandshakeError, Session
+from ._resumption import Resumption as _Resumption
 from . import TimeoutError as _MutlsTimeoutError
 
 try:
@@ -76,28 +76,6 @@ if int(_URLLIB3_VERSION.split(".")[0]) < 2:  # pragma: no cover
 
 __all__ = ["Adapter", "SessionSocket"]
 
-_Key = Tuple[str, int, str]
-
-
-class _Resumption:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._data: Dict[_Key, bytes] = {}
-
-    def get(self, key: _Key) -> Optional[bytes]:
-        with self._lock:
-            return self._data.get(key)
-
-    def remember(self, key: _Key, session: Session) -> bool:
-        try:
-            data = session.session_data
-        except Error:
-            return False
-        if not data:
-            return False
-        with self._lock:
-            self._data[key] = data
-        return True
 
 
 def _as_socket_error(exc: Error) -> OSError:

@@ -42,7 +42,7 @@ def test_stubs_match_the_extension(tmp_path: Path) -> None:
 
 def test_pure_python_modules_pass_mypy_strict(tmp_path: Path) -> None:
     pytest.importorskip("mypy", reason="mypy is not installed (pip install mypy)")
-    names = ["aio.py", "_socketio.py", "pytest_plugin.py", "_mutls.pyi"]
+    names = ["aio.py", "_socketio.py", "_linger.py", "_resumption.py", "pytest_plugin.py", "_mutls.pyi"]
     # the HTTP client modules, when their libraries are installed (extras)
     if importlib.util.find_spec("httpx") is not None:
         names.append("httpx.py")
