@@ -557,6 +557,21 @@ def run_timed(ctx, pool, row, results, failures, progress):
     progress(row)
 
 
+# ---- HTTP (issue 13) ----------------------------------------------------------------------------
+
+def run_http(ctx, t_start):
+    """bench/http_bench.py: requests/s of the FastAPI app, mutls vs ssl
+    (its own table; RESULTS.md's HTTP section is written by hand)."""
+    sys.path.insert(0, BENCH)
+    import http_bench
+
+    def log(text):
+        print(f"  [{time.monotonic() - t_start:6.1f}s] HTTP {text}", file=sys.stderr, flush=True)
+
+    return http_bench.run(ctx.pki, PYTHON, ctx.smoke, ctx.args.http_reps, ctx.args.http_seconds,
+                          ctx.timeout, log=log)
+
+
 # ---- formatting --------------------------------------------------------------------------------
 
 def median(vals):
@@ -826,7 +841,11 @@ def main():
     ap.add_argument("--tcp-reps", type=int, default=9, help="repetitions of a TCP row")
     ap.add_argument("--tcp-seconds", type=float, default=0.25,
                     help="target wall time of one TCP repetition")
-    ap.add_argument("--only", default="", help="comma list of sections: negative,handshake,resume,bulk,pki,callgrind,rss")
+    ap.add_argument("--http-reps", type=int, default=9, help="repetitions of an HTTP row")
+    ap.add_argument("--http-seconds", type=float, default=1.0,
+                    help="target wall time of one HTTP repetition")
+    ap.add_argument("--only", default="",
+                    help="comma list of sections: negative,handshake,resume,bulk,pki,callgrind,rss,http")
     ap.add_argument("--save", dest="save", action="store_true", default=None,
                     help="write bench/RESULTS.md and bench/ratios.png (default for a full run of everything)")
     ap.add_argument("--no-save", dest="save", action="store_false")
@@ -844,6 +863,7 @@ def main():
     failures = []
     pool = Pool(ctx)
     neg = None
+    http = None
 
     def progress(row):
         m = {i: median(results[row.id].get(i)) for i in row.impls()}
@@ -877,14 +897,17 @@ def main():
             if r.section == "rss":
                 run_rss(ctx, r, results, failures)
                 progress(r)
+        if not only or "http" in only:
+            http = run_http(ctx, t_start)
     finally:
         pool.close()
         ctx.cleanup()
 
     duration = time.monotonic() - t_start
     table_md, meds = table(rows, results)
-    print(table_md)
-    print()
+    if rows:
+        print(table_md)
+        print()
     if neg:
         print(f"Negative checks: {neg[0]} of {neg[1]} bad-peer handshakes refused "
               "(wrong name, wrong purpose, untrusted server, untrusted client; memory and TCP).")
@@ -896,6 +919,13 @@ def main():
             print(f"- missed: {t}")
     for r, impl, msg in failures:
         print(f"FAILED: {r.label} / {HEAD[impl]}: {msg}")
+    if http:
+        print()
+        print(http[0])
+        for ok, text in (http[1] if not ctx.smoke else []):
+            print(f"- {'met' if ok else 'missed'}: {text}")
+        for where, msg in http[2]:
+            print(f"FAILED: HTTP {where}: {msg}")
     print(f"({'smoke' if ctx.smoke else 'full'} run: {duration:.1f} s)")
 
     os.makedirs(BUILD, exist_ok=True)
@@ -908,7 +938,7 @@ def main():
         path = write_results(table_md, tl, info, started, duration, args, failures, neg)
         chart(rows, meds, os.path.join(BENCH, "ratios.png"))
         print(f"wrote {os.path.relpath(path, ROOT)} and bench/ratios.png", file=sys.stderr)
-    return 1 if failures else 0
+    return 1 if failures or (http and http[2]) else 0
 
 
 if __name__ == "__main__":

@@ -524,3 +524,44 @@ def test_both_uvicorn_http_protocols(pki: PKI, calls: List[dict], http: str) -> 
     finally:
         running.close()
     assert len(calls) == 2 and calls[0]["extensions"]["mutls"]["session"] is calls[1]["extensions"]["mutls"]["session"]
+
+
+def test_keep_alive_requests_get_their_own_copy_of_the_extensions(pki: PKI, monkeypatch: Any) -> None:
+    """The extensions are built once per connection (bench: per request they
+    cost keep-alive throughput); each request still gets its own copy, so
+    an app that changes its scope changes no later request's."""
+    seen: List[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        ext = scope["extensions"]
+        seen.append((ext["mutls"]["session"], {k: list(v) if isinstance(v, list) else v for k, v in ext["tls"].items()},
+                     list(ext["mutls"]["uris"])))
+        ext["tls"]["client_cert_chain"].clear()      # an app scribbling on its scope
+        ext["tls"]["client_cert_name"] = "CN=forged"
+        ext["mutls"]["uris"].append("spiffe://example.org/forged")
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    built = []
+    real_tls_scope = mutls.asgi.tls_scope
+
+    def counting_tls_scope(*args: Any) -> Any:
+        built.append(1)
+        return real_tls_scope(*args)
+
+    monkeypatch.setattr(mutls.asgi, "tls_scope", counting_tls_scope)
+    running = Running(app, pki.server_config(), lifespan="off")
+    try:
+        with httpx.Client(transport=mutls.httpx.Transport(pki.client_config()), timeout=10) as client:
+            for _ in range(3):
+                assert client.get(f"https://127.0.0.1:{running.port}/").text == "ok"
+    finally:
+        running.close()
+    assert len(seen) == 3 and seen[0][0] is seen[1][0] is seen[2][0]  # one connection
+    assert len(built) == 1  # built once for the connection, not per request
+    for session, tls, uris in seen:
+        assert tls["client_cert_name"] == "CN=payments"
+        assert tls["client_cert_chain"] and tls["client_cert_chain"][0] == pki.client_id.cert_pem
+        assert uris == [SPIFFE_PAYMENTS]

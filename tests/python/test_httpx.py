@@ -357,3 +357,27 @@ with httpx.Client(transport=mutls.httpx.Transport(cfg)) as client:
     assert len(lines) == 2, r.stdout + r.stderr
     assert "pip install 'mutls[httpx]'" in lines[0]
     assert "the server chose HTTP/2 (ALPN h2) but the h2 package is not installed" in lines[1]
+
+
+def test_doc_example_aiohttp_section(tmp_path: Any) -> None:
+    """docs/python-http.md "## aiohttp": the asyncio route it shows instead."""
+    out = httpservers.run_doc_example("aiohttp", str(tmp_path)).splitlines()
+    assert out == ["['/charge/0 for orders', '/charge/1 for orders', '/charge/2 for orders']",
+                   "['spiffe://example.org/payments']",
+                   "HTTP/1.1 200 OK /refund for orders",
+                   "True"]
+
+
+def test_aiohttp_refuses_a_config_for_ssl(tls: PKI) -> None:
+    """What the aiohttp section says: aiohttp's ssl= takes only an
+    ssl.SSLContext (bool, Fingerprint, None), so a mutls.Config is refused."""
+    aiohttp = pytest.importorskip("aiohttp")
+
+    async def main() -> None:
+        with pytest.raises(TypeError, match="SSLContext"):
+            aiohttp.TCPConnector(ssl=tls.client_config())
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(TypeError, match="SSLContext"):
+                await session.get("https://127.0.0.1:9/", ssl=tls.client_config())
+
+    asyncio.run(main())
