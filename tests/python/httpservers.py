@@ -13,11 +13,33 @@ import socketserver
 import ssl
 import tempfile
 import threading
-from typing import Any, List, Optional
+from typing import Any, Iterator, List, Optional
+
+import pytest
 
 import mutls
+from conftest import PKI
 
 BIG = bytes(range(256)) * 4096  # 1 MiB, sent without Content-Length, then a ragged close
+
+SPIFFE_ORDERS = "spiffe://example.org/orders"
+
+
+@pytest.fixture
+def tls() -> PKI:
+    """A server identity with a SPIFFE ID, a client config allowing it."""
+    pki = PKI()
+    pki.server_id = pki.ca.issue(cn="orders", dns=["orders.internal", "localhost"], ip=["127.0.0.1"],
+                                 uri=[SPIFFE_ORDERS], purpose="server")
+    return pki
+
+
+@pytest.fixture
+def ssl_server(tls: PKI) -> Iterator["SSLServer"]:
+    server = SSLServer(tls.server_id, tls.ca)
+    thread = serve(server)
+    yield server
+    stop(server, thread)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):

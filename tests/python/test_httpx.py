@@ -16,24 +16,7 @@ import mutls.httpx  # noqa: E402
 import httpservers  # noqa: E402
 from conftest import PKI  # noqa: E402
 
-SPIFFE_ORDERS = "spiffe://example.org/orders"
-
-
-@pytest.fixture
-def tls() -> Any:
-    """A server identity with a SPIFFE ID, a client config allowing it."""
-    pki = PKI()
-    pki.server_id = pki.ca.issue(cn="orders", dns=["orders.internal", "localhost"], ip=["127.0.0.1"],
-                                 uri=[SPIFFE_ORDERS], purpose="server")
-    return pki
-
-
-@pytest.fixture
-def ssl_server(tls: PKI) -> Iterator[httpservers.SSLServer]:
-    server = httpservers.SSLServer(tls.server_id, tls.ca)
-    thread = httpservers.serve(server)
-    yield server
-    httpservers.stop(server, thread)
+from httpservers import SPIFFE_ORDERS, ssl_server, tls  # noqa: E402,F401  (shared fixtures)
 
 
 def _client(tls: PKI, **kw: Any) -> httpx.Client:
