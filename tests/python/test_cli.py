@@ -611,7 +611,7 @@ def test_probe_nothing_listening() -> None:
 def test_probe_of_a_plain_http_server_says_it_is_not_tls(pki: Path) -> None:
     """python -m http.server: the error names what answered, once, with no
     doubled "handshake failed: handshake failed:" prefix."""
-    http = subprocess.Popen([sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1"],
+    http = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert http.stdout is not None
