@@ -417,13 +417,14 @@ def test_mutls_server(interop_pki: PKI, tmp_path: Path, request: pytest.FixtureR
     if case == "ok" or (case == "wrong-server-name" and peer == "curl"):
         assert r.error is None, f"mutls server failed: {r.error}\npeer: {peer_out}"
         s = r.session
-        assert s is not None and s.handshake_done and s.verified
+        assert s is not None and s.handshake_done
         assert s.version == f"TLSv{version}"
         assert s.peer_certificate is not None
         assert s.peer_certificate.fingerprint() == pki.client.certificate.fingerprint()
         assert s.peer_certificate.uris == ["spiffe://interop.test/client"]
-        assert s.verification.ok and list(s.verification.reasons) == []
+        assert list(s.verification.reasons) == []
         if case == "ok":
+            assert s.verified and s.verification.ok
             assert r.after_error is None, r.after_error
             if peer == "curl":
                 assert r.received.startswith(b"GET / HTTP/1.1\r\n"), r.received
@@ -431,7 +432,11 @@ def test_mutls_server(interop_pki: PKI, tmp_path: Path, request: pytest.FixtureR
                 assert r.received == b"ping\n"
         else:
             # curl checked the name after the handshake and hung up at once.
+            # A curl that sends its alert first (Debian 13's) fails the
+            # session after every check passed, and a session that failed
+            # is not `verified` (docs/reference.md).
             assert r.received == b"", r.received
+            assert s.verified or r.after_error is not None, r.after_error
     elif case == "no-client-cert":
         check_error(r.error, mutls.CertificateVerifyError, "no-certificate", side="local",
                     step="client-certificate",
