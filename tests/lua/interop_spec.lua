@@ -203,14 +203,14 @@ local function check_mutls_server(r, version, case, wrong_name_completes, http)
 		assert(r.error == nil, "mutls server failed: " .. tostring(r.error))
 		local s = r.session
 		assert.is_true(s.handshake_done)
-		assert.is_true(s.verified)
 		assert.equal("TLSv" .. version, s.version)
 		assert.equal(SERVER_NAME, s.server_name) -- every client here sends SNI
 		assert.equal(fingerprint(P.client.certificate), fingerprint(s.peer_certificate))
 		assert.same({ CLIENT_URI }, s.peer_certificate.uris)
-		assert.is_true(s.verification.ok)
 		assert.same({}, s.verification.reasons)
 		if case == "ok" then
+			assert.is_true(s.verified)
+			assert.is_true(s.verification.ok)
 			assert(r.after_error == nil, tostring(r.after_error))
 			if http then
 				assert(r.received:find("GET / HTTP/1.1\r\n", 1, true) == 1, r.received)
@@ -218,8 +218,11 @@ local function check_mutls_server(r, version, case, wrong_name_completes, http)
 				assert.equal(PING, r.received)
 			end
 		else
-			-- the client checked the name after the handshake and hung up
+			-- the client checked the name after the handshake and hung up; one
+			-- that alerts first (Debian 13's curl) fails the session after
+			-- every check passed, and a failed session is not verified
 			assert.equal("", r.received)
+			assert(s.verified or r.after_error ~= nil, tostring(r.after_error))
 		end
 	elseif case == "no-client-cert" then
 		H.expect_error(r.error, "no-certificate", {}, "local", "client-certificate",
