@@ -116,6 +116,12 @@ class SSLServer(http.server.ThreadingHTTPServer):
             tls = self.ctx.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError) as exc:
             self.handshake_errors.append(exc)
+            # A TLS 1.3 client sends its request before it reads our alert:
+            # closing with that request unread resets the connection, and the
+            # reset can destroy the alert (the client then sees ECONNRESET).
+            from mutls._linger import linger
+
+            linger(request, seconds=2.0)
             return
         try:
             self.RequestHandlerClass(tls, client_address, self)
