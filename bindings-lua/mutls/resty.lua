@@ -23,9 +23,13 @@
 --   mresty.wrap(sock, opts)   -- an already connected cosocket, client role
 --   mresty.serve(sock, opts)  -- server role, e.g. sock = ngx.req.socket(true)
 --
--- The object is cosocket-shaped: send, receive ("*l"/"l", "*a"/"a", a
--- number), receiveany, settimeout, settimeouts, close, setkeepalive,
--- getreusedtimes, plus `conn.session` (the mutls session: peer_certificate,
+--   mresty.tcp(opts)          -- an unconnected cosocket-shaped object whose
+--                             -- connect() does TCP + mTLS (see keepalive)
+--
+-- The object is cosocket-shaped: connect (tcp() objects), send (a string, a
+-- number, or a nested array of them), receive ("*l"/"l", "*a"/"a", a number),
+-- receiveany, receiveuntil, settimeout, settimeouts, close, setkeepalive,
+-- getreusedtimes, sslhandshake (a no-op: the handshake is done), plus `conn.session` (the mutls session: peer_certificate,
 -- verified, version, cipher, alpn, explain(), ...) and `conn.sock`.
 --
 -- Errors: every failure is `nil, err`. `err` is the mutls error object (fields
@@ -41,9 +45,22 @@
 -- the client's certificate, so a client the server refuses learns it on its
 -- first receive (nil, err with code "peer-rejected" / the server's alert).
 --
--- setkeepalive: TLS state cannot be parked in the cosocket pool (the pooled
--- socket would carry a half-used TLS stream), so setkeepalive sends
--- close_notify, closes the socket and returns nil, "not supported".
+-- Keepalive and resumption (connections made by mresty.tcp / mresty.connect):
+--   local sock = mresty.tcp{ config = cfg }    -- like ngx.socket.tcp()
+--   sock:connect(host, port)                   -- TCP + handshake, or a pooled one
+--   ...; sock:setkeepalive(60000, 16)          -- back into this worker's pool
+-- The pool is per worker and keyed by the Config's identity (which holds the
+-- trust and the peers= policy) + host + port + server name (+ the `pool`
+-- option, if given). A pooled connection keeps its TLS session: reusing it
+-- does no handshake (getreusedtimes() > 0). The TCP socket itself rests in
+-- nginx's cosocket pool, under a pool name of its own ("<key>#<slot>"), so
+-- nginx watches and times it out as any pooled cosocket; mutls keeps the
+-- session next to it. A NEW connection to the same key resumes the TLS
+-- session (the newest ticket / session data seen for that key; TLS 1.2 and
+-- 1.3), and a resumed handshake checks the peer again (dates, name, peers=,
+-- verify hook) as a full one does. Connections made by wrap()/serve() have
+-- no key: their setkeepalive sends close_notify, closes, and returns
+-- nil, "not supported".
 --
 -- Where: anywhere cosockets work (rewrite, access, content, ngx.timer,
 -- ngx.thread; not init, set, header/body filter, log).
@@ -53,7 +70,7 @@ local receive = require("mutls.receive").receive
 
 local type, tostring, setmetatable, error = type, tostring, setmetatable, error
 local concat = table.concat
-local byte, sub = string.byte, string.sub
+local byte, sub, find = string.byte, string.sub, string.find
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -155,16 +172,16 @@ end
 
 local DEFAULT_TIMEOUT = 60000 -- lua_socket_*_timeout default
 
-local function new_conn(sock, session, opts)
+local function new_conn(sock, session, opts, cfg)
 	local t = opts.timeout
-	local cfg_limit = session.config.handshake_timeout -- seconds, or false
+	local cfg_limit = (cfg or session.config).handshake_timeout -- seconds, or false
 	local self = setmetatable({
 		sock = sock,
 		session = session,
 		_buf = "",
 		_eof_fed = false,
 		_closed = false,
-		_has_receiveany = opts.framing ~= "record" and type(sock.receiveany) == "function",
+		_has_receiveany = sock ~= nil and opts.framing ~= "record" and type(sock.receiveany) == "function",
 		_timeouts = {
 			opts.connect_timeout or t or DEFAULT_TIMEOUT,
 			opts.send_timeout or t or DEFAULT_TIMEOUT,
@@ -172,6 +189,7 @@ local function new_conn(sock, session, opts)
 		},
 		_handshake_timeout = opts.handshake_timeout or opts.timeout or opts.read_timeout
 			or (cfg_limit and cfg_limit * 1000) or nil,
+		_pool_size = opts.pool_size,
 	}, Conn)
 	return self
 end
@@ -236,12 +254,35 @@ function Conn:handshake()
 end
 Conn.dohandshake = Conn.handshake
 
---- Sends data (a string, number, or array of strings as for cosockets).
--- Returns the number of bytes taken, or nil, err.
+-- Appends the fragments of a (nested) array to parts, as cosockets take
+-- them: strings, numbers, booleans, nil ("nil"), arrays.
+local function flatten(t, parts, depth)
+	if depth > 100 then
+		error("bad argument #1 to 'send' (table nested too deeply)", 4)
+	end
+	for i = 1, #t do
+		local v = t[i]
+		local vt = type(v)
+		if vt == "string" then
+			parts[#parts + 1] = v
+		elseif vt == "number" or vt == "boolean" or vt == "nil" then
+			parts[#parts + 1] = tostring(v)
+		elseif vt == "table" then
+			flatten(v, parts, depth + 1)
+		else
+			error("bad argument #1 to 'send' (bad data type " .. vt .. " found)", 4)
+		end
+	end
+end
+
+--- Sends data: a string, a number, or a (nested) array of strings and
+-- numbers as for cosockets. Returns the number of bytes taken, or nil, err.
 function Conn:send(data)
 	local t = type(data)
 	if t == "table" then
-		data = concat(data)
+		local parts = {}
+		flatten(data, parts, 1)
+		data = concat(parts)
 	elseif t == "number" then
 		data = tostring(data)
 	elseif t ~= "string" then
@@ -299,6 +340,9 @@ function Conn:_recv_some(max)
 		-- post-handshake messages (KeyUpdate replies, alerts) go out
 		local fok, ferr = flush(self)
 		if data and #data > 0 then
+			if self._ticket_tries then
+				self:_save_ticket()
+			end
 			return data
 		end
 		if data then
@@ -357,26 +401,160 @@ function Conn:receiveany(max)
 	return self:_recv_some(max)
 end
 
+--- Returns an iterator reading up to the next `pattern` (a plain string),
+-- as cosockets' receiveuntil: reader() gives the data before the pattern
+-- (options.inclusive: with it); reader(size) gives at most size bytes at a
+-- time and nil (no error) once the pattern was reached. nil, err, partial
+-- on errors.
+function Conn:receiveuntil(pattern, options)
+	if type(pattern) ~= "string" or pattern == "" then
+		error("bad argument #1 to 'receiveuntil' (non-empty pattern string expected)", 2)
+	end
+	if options ~= nil and type(options) ~= "table" then
+		error("bad argument #2 to 'receiveuntil' (options table expected)", 2)
+	end
+	local inclusive = options and options.inclusive and true or false
+	local plen = #pattern
+	local reached = false
+	return function(size)
+		if size ~= nil and (type(size) ~= "number" or size < 1) then
+			error("bad argument #1 to iterator (positive size expected)", 2)
+		end
+		if reached then
+			reached = false
+			if size then
+				return nil
+			end
+		end
+		while true do
+			local buf = self._buf
+			local at = find(buf, pattern, 1, true)
+			if at then
+				local before = sub(buf, 1, at - 1)
+				if size and #before > size then
+					self._buf = sub(buf, size + 1)
+					return sub(buf, 1, size)
+				end
+				self._buf = sub(buf, at + plen)
+				if size then
+					reached = true
+				end
+				if inclusive then
+					return before .. pattern
+				end
+				if size and before == "" then
+					reached = false
+					return nil
+				end
+				return before
+			end
+			if size then
+				-- bytes that cannot start the pattern can go now
+				local safe = #buf - plen + 1
+				if safe >= size then
+					self._buf = sub(buf, size + 1)
+					return sub(buf, 1, size)
+				end
+			end
+			local data, err = self:_recv_some(RECV_CHUNK)
+			if not data then
+				self._buf = ""
+				return nil, err, buf
+			end
+			self._buf = buf .. data
+		end
+	end
+end
+
 --- Timeouts in milliseconds, as for cosockets.
 function Conn:settimeout(ms)
 	local t = self._timeouts
 	t[1], t[2], t[3] = ms, ms, ms
-	return self.sock:settimeout(ms)
+	if self.sock then
+		return self.sock:settimeout(ms)
+	end
 end
 
 function Conn:settimeouts(connect_ms, send_ms, read_ms)
 	local t = self._timeouts
 	t[1], t[2], t[3] = connect_ms, send_ms, read_ms
-	return self.sock:settimeouts(connect_ms, send_ms, read_ms)
+	if self.sock then
+		return self.sock:settimeouts(connect_ms, send_ms, read_ms)
+	end
+end
+
+-- ------------------------------------------------------------ the pool
+-- Per worker (module state). Keys: see pool_key.
+
+local cfg_ids = setmetatable({}, { __mode = "k" })
+local cfg_count = 0
+local tickets = {} -- key -> newest session data
+local idle = {}    -- key -> array of { slot = n, session = s } (LIFO)
+local used = {}    -- key -> { [slot] = true } (connected or pooled)
+
+local DEFAULT_POOL_SIZE = 30 -- lua_socket_pool_size default
+
+local function pool_key(cfg, host, port, name, pool)
+	local id = cfg_ids[cfg]
+	if not id then
+		cfg_count = cfg_count + 1
+		id = cfg_count
+		cfg_ids[cfg] = id
+	end
+	return ("mutls#%d#%s#%s#%s#%s"):format(id, host, tostring(port or ""), tostring(name or ""),
+		tostring(pool or ""))
+end
+
+local function alloc_slot(key)
+	local u = used[key]
+	if not u then
+		u = {}
+		used[key] = u
+	end
+	local n = 1
+	while u[n] do
+		n = n + 1
+	end
+	u[n] = true
+	return n
+end
+
+local function free_slot(key, slot)
+	local u = used[key]
+	if u then
+		u[slot] = nil
+	end
+end
+
+-- Remembers the session's resumption data for its key (TLS 1.3 tickets
+-- arrive after the handshake: tried again on the first reads).
+function Conn:_save_ticket()
+	local tries = self._ticket_tries
+	if not tries or not self._key then
+		return
+	end
+	local data = self.session.session_data
+	if data and data ~= "" then
+		tickets[self._key] = data
+		self._ticket_tries = nil
+	elseif tries >= 3 then
+		self._ticket_tries = nil
+	else
+		self._ticket_tries = tries + 1
+	end
 end
 
 --- Sends close_notify (when the handshake finished) and closes the socket.
 -- 1, or nil, err.
 function Conn:close()
-	if self._closed then
+	if self._closed or not self.sock then
 		return nil, "closed"
 	end
 	self._closed = true
+	if self._key then
+		self:_save_ticket()
+		free_slot(self._key, self._slot)
+	end
 	if self._handshaken and not is_mutls_err(self._rerr) then
 		pcall(self.session.close, self.session)
 		pcall(flush, self)
@@ -388,16 +566,82 @@ function Conn:close()
 	return self.sock:close()
 end
 
---- Not supported (see the module comment): closes, then nil, "not supported".
-function Conn:setkeepalive()
-	if not self._closed then
-		self:close()
+--- Puts the connection, with its TLS session, into this worker's pool
+-- (connections made by tcp()/connect()). timeout (ms; 0: no limit;
+-- default lua_socket_keepalive_timeout) as for cosockets; size: the most
+-- idle connections kept for this key (default 30) -- when full, this one
+-- is closed instead. 1, or nil, err (the connection is then closed).
+function Conn:setkeepalive(timeout, size)
+	if self._closed or not self.sock then
+		return nil, "closed"
 	end
-	return nil, "not supported"
+	if timeout ~= nil and type(timeout) ~= "number" then
+		error("bad argument #1 to 'setkeepalive' (milliseconds expected)", 2)
+	end
+	if size ~= nil and (type(size) ~= "number" or size < 1) then
+		error("bad argument #2 to 'setkeepalive' (positive pool size expected)", 2)
+	end
+	local key = self._key
+	if not key then
+		self:close()
+		return nil, "not supported"
+	end
+	if not self._handshaken or self._rerr then
+		self:close()
+		return nil, "closed"
+	end
+	if #self._buf > 0 then
+		self:close()
+		return nil, "unread data in buffer"
+	end
+	self:_save_ticket()
+	local list = idle[key]
+	if not list then
+		list = {}
+		idle[key] = list
+	end
+	if #list >= (size or self._pool_size or DEFAULT_POOL_SIZE) then
+		self:close()
+		return 1
+	end
+	local ok, err
+	if timeout then
+		ok, err = self.sock:setkeepalive(timeout, 1)
+	else
+		ok, err = self.sock:setkeepalive()
+	end
+	self._closed = true
+	if not ok then
+		free_slot(key, self._slot)
+		return nil, err
+	end
+	list[#list + 1] = { slot = self._slot, session = self.session }
+	return 1
 end
 
+--- How many times this TCP connection was taken from the pool (nginx's
+-- count); 0 for a new one.
 function Conn:getreusedtimes()
+	if self.sock and self.sock.getreusedtimes then
+		return self.sock:getreusedtimes()
+	end
 	return 0
+end
+
+--- The handshake already ran in connect(): for libraries that call it
+-- (lua-resty-http with https). true, or nil, err.
+function Conn:sslhandshake()
+	if self._handshaken then
+		return true
+	end
+	return self:handshake()
+end
+
+function Conn:setoption(...)
+	if self.sock and self.sock.setoption then
+		return self.sock:setoption(...)
+	end
+	return nil, "closed"
 end
 
 -- Shortcuts to the session.
@@ -485,39 +729,140 @@ function _M.serve(sock, opts)
 	return start(sock, opts, "server", "serve")
 end
 
---- Creates an ngx.socket.tcp, connects, and handshakes as a client.
--- opts as for wrap. server_hostname defaults to host (an IP literal is
--- checked against the certificate's IP SANs). The cosocket pool is not used.
+--- An unconnected client object, like ngx.socket.tcp(): its connect(host,
+-- port[, options]) makes the TCP connection and the mTLS handshake, or takes
+-- a pooled connection (see keepalive above). opts as for wrap, plus
+-- pool_size (default for setkeepalive) and pool (added to the pool key).
+-- For libraries that create their own cosocket (lua-resty-redis:
+-- `red._sock = mresty.tcp{ config = cfg }`; lua-resty-http: `httpc.sock`).
+function _M.tcp(opts)
+	check_opts(opts, "tcp")
+	local self = new_conn(nil, nil, opts, opts.config)
+	self._opts = opts
+	self._closed = true
+	return self
+end
+
+--- connect(host, port[, options]) or connect("unix:/path"[, options]);
+-- options.pool as for cosockets (added to the pool key). server_hostname
+-- defaults to host (an IP literal is checked against the IP SANs).
+-- 1, or nil, err (a socket error string, or the mutls error).
+function Conn:connect(host, port, options)
+	local opts = self._opts
+	if not opts then
+		error("connect: this connection was made by wrap() or serve(); use mutls.resty.tcp(opts)", 2)
+	end
+	if type(host) ~= "string" then
+		error("bad argument #1 to 'connect' (host string expected)", 2)
+	end
+	if type(port) == "table" then
+		options, port = port, nil
+	end
+	if options ~= nil and type(options) ~= "table" then
+		error("bad argument to 'connect' (options table expected)", 2)
+	end
+	if not self._closed then
+		self:close()
+	end
+	local unix = sub(host, 1, 5) == "unix:"
+	local name = opts.server_hostname
+	if name == nil and not unix then
+		name = host
+	end
+	local key = pool_key(opts.config, host, port, name, options and options.pool or opts.pool)
+	local sock, err = ngx.socket.tcp()
+	if not sock then
+		return nil, err
+	end
+	local t = self._timeouts
+	sock:settimeouts(t[1], t[2], t[3])
+	local list = idle[key]
+	local entry = list and list[#list]
+	local slot
+	if entry then
+		list[#list] = nil
+		slot = entry.slot
+	else
+		slot = alloc_slot(key)
+	end
+	local copts = { pool = key .. "#" .. slot }
+	local ok, cerr
+	if unix then
+		ok, cerr = sock:connect(host, copts)
+	else
+		ok, cerr = sock:connect(host, port, copts)
+	end
+	if not ok then
+		free_slot(key, slot)
+		return nil, cerr
+	end
+	self.sock = sock
+	self._key, self._slot = key, slot
+	self._buf, self._eof_fed, self._closed = "", false, false
+	self._hs_err, self._rerr, self._orderly_eof = nil, nil, nil
+	self._has_receiveany = opts.framing ~= "record" and type(sock.receiveany) == "function"
+	if entry and sock:getreusedtimes() > 0 then
+		-- the same TCP connection: its TLS session goes on
+		self.session = entry.session
+		self._handshaken = true
+		self._ticket_tries = nil
+		return 1
+	end
+	-- a new TCP connection (nginx closed the pooled one: timeout, or the
+	-- peer closed or wrote while it rested): a new session, resumed if we can
+	self._handshaken = false
+	local session, serr = opts.config:client{ server_hostname = name, session_data = tickets[key] }
+	if not session then
+		sock:close()
+		self._closed = true
+		free_slot(key, slot)
+		return nil, serr
+	end
+	self.session = session
+	self._ticket_tries = 0
+	if opts.handshake == false then
+		return 1
+	end
+	local hok, herr = self:handshake()
+	if not hok then
+		tickets[key] = nil
+		self._ticket_tries = nil
+		sock:close()
+		self._closed = true
+		free_slot(key, slot)
+		return nil, herr
+	end
+	self:_save_ticket()
+	return 1
+end
+
+--- Creates a connection as tcp(opts) does and connects it (from the pool
+-- when one rests there). opts as for tcp; server_hostname defaults to host.
 function _M.connect(host, port, opts)
 	if type(host) ~= "string" then
 		error("bad argument #1 to 'connect' (host string expected)", 2)
 	end
 	check_opts(opts, "connect")
-	local sock, err = ngx.socket.tcp()
-	if not sock then
+	local self = _M.tcp(opts)
+	local ok, err = self:connect(host, port)
+	if not ok then
 		return nil, err
 	end
-	local t = opts.timeout or DEFAULT_TIMEOUT
-	sock:settimeouts(opts.connect_timeout or t, opts.send_timeout or t, opts.read_timeout or t)
-	local ok, cerr
-	local unix = sub(host, 1, 5) == "unix:"
-	if unix then
-		ok, cerr = sock:connect(host)
-	else
-		ok, cerr = sock:connect(host, port)
-	end
-	if not ok then
-		return nil, cerr
-	end
-	if opts.server_hostname == nil and not unix then
-		local o = {}
-		for k, v in pairs(opts) do
-			o[k] = v
+	return self
+end
+
+--- This worker's pool, for tests and monitoring: { [key] = { idle = n,
+-- connections = n (connected or pooled), ticket = bool } }.
+function _M.pool_stats()
+	local out = {}
+	for key, u in pairs(used) do
+		local n = 0
+		for _ in pairs(u) do
+			n = n + 1
 		end
-		o.server_hostname = host
-		opts = o
+		out[key] = { idle = idle[key] and #idle[key] or 0, connections = n, ticket = tickets[key] ~= nil }
 	end
-	return start(sock, opts, "client", "connect")
+	return out
 end
 
 return _M
