@@ -385,6 +385,10 @@ local RECEIVE_OPTS = {
 --- Reads: "*l"/"l" a line (LF ends it, CRs are dropped), "*a"/"a" all until
 -- the peer closes, or a number of bytes. data, or nil, err, partial.
 function Conn:receive(pattern)
+	if self._rerr == "closed" and self._buf == "" and not self._closed then
+		-- after the end of the stream was delivered, as cosockets do
+		return nil, "closed", ""
+	end
 	return receive(self, pattern or "*l", RECEIVE_OPTS)
 end
 
@@ -849,6 +853,24 @@ function _M.connect(host, port, opts)
 		return nil, err
 	end
 	return self
+end
+
+--- For a library object that makes its own cosocket and keeps it in a
+-- field, with no way to hand it one: lua-resty-redis's new() calls
+-- ngx.socket.tcp() (captured when the module loads) and keeps the result in
+-- `_sock`, which every method reads with rawget. attach replaces that field
+-- (field: "_sock" unless given) with tcp(opts), so red:connect(host, port)
+-- does the mTLS handshake, red:set_keepalive uses this worker's TLS pool,
+-- and the library's file is not patched. Returns obj.
+function _M.attach(obj, opts, field)
+	field = field or "_sock"
+	if type(obj) ~= "table" or rawget(obj, field) == nil then
+		error("bad argument #1 to 'attach' (an object with a '" .. field
+			.. "' field expected: lua-resty-redis's red = redis:new())", 2)
+	end
+	check_opts(opts, "attach")
+	rawset(obj, field, _M.tcp(opts))
+	return obj
 end
 
 --- This worker's pool, for tests and monitoring: { [key] = { idle = n,
