@@ -268,3 +268,82 @@ describe("mutls.resty cosockets in nginx (keepalive pool, resumption, patterns, 
 		end)
 	end)
 end)
+
+describe("examples/openresty/outbound.conf (the keepalive route of docs/openresty.md) runs", function()
+	local root = repo_root()
+	local skip, dir, port, pid
+
+	lazy_setup(function()
+		if not NGINX or not H.socket or not H.have("curl") then
+			skip = "nginx, curl and LuaSocket are needed"
+			return
+		end
+		for _, m in ipairs(MODULES) do
+			if not H.read(m) then skip = m .. " is missing (libnginx-mod-http-lua)" return end
+		end
+		local build = os.getenv("MUTLS_BUILD") or (root .. "/build")
+		if not H.read(build .. "/lua/jit/mutls.so") then
+			skip = build .. "/lua/jit/mutls.so is not built (nginx's Lua is LuaJIT)"
+			return
+		end
+		-- a prefix with the repository's layout and `mutls ca`'s PKI layout
+		dir = H.tmpdir()
+		local out = dir .. "/build/outbound"
+		assert(H.sh(("mkdir -p %s/logs %s/pki/server %s/pki/client %s/examples/openresty"):format(out, out, out, dir)))
+		assert(H.sh(("ln -s %s/bindings-lua %s/bindings-lua && ln -s %s/lua %s/build/lua && "
+			.. "ln -s %s/examples/openresty/mtls_outbound.lua %s/examples/openresty/"):format(
+			root, dir, build, dir, root, dir)))
+		local ca = assert(mutls.testca{ name = "outbound CA" })
+		assert(assert(ca:issue{ cn = "localhost", dns = { "localhost" }, ip = { "127.0.0.1" }, purpose = "server" })
+			:write_to(out .. "/pki/server"))
+		assert(assert(ca:issue{ cn = "client", dns = { "client" }, purpose = "client" }):write_to(out .. "/pki/client"))
+		H.write(out .. "/pki/ca.pem", ca.cert_pem)
+		port = H.free_port()
+		local up = H.free_port()
+		local conf = assert(H.read(root .. "/examples/openresty/outbound.conf"))
+		local lua = assert(H.read(root .. "/examples/openresty/mtls_outbound.lua"))
+		local n1, n2, n3
+		conf, n1 = conf:gsub("listen 127%.0%.0%.1:8080;", "listen 127.0.0.1:" .. port .. ";")
+		conf, n2 = conf:gsub("listen 127%.0%.0%.1:8443 ssl;", "listen 127.0.0.1:" .. up .. " ssl;")
+		lua, n3 = lua:gsub('connect%("127%.0%.0%.1", 8443%)', 'connect("127.0.0.1", ' .. up .. ')')
+		assert(n1 == 1 and n2 == 1 and n3 == 1, "the example's ports changed")
+		H.write(dir .. "/examples/openresty/outbound.conf", conf)
+		os.remove(dir .. "/examples/openresty/mtls_outbound.lua")
+		H.write(dir .. "/examples/openresty/mtls_outbound.lua", lua)
+		pid = H.spawn(("%s -p %s/ -c examples/openresty/outbound.conf -g 'daemon off;'"):format(NGINX, dir),
+			dir .. "/stdout.log", 90)
+		local ok = pcall(H.connect, port, 10)
+		assert(ok, "nginx did not start: " .. (H.read(out .. "/logs/error.log") or "") .. (H.read(dir .. "/stdout.log") or ""))
+	end)
+
+	lazy_teardown(function()
+		if pid then
+			local text = H.read(dir .. "/build/outbound/logs/nginx.pid")
+			local master = text and tonumber(text:match("%d+"))
+			if master then
+				os.execute(("kill -QUIT %d 2>/dev/null"):format(master))
+				if not H.wait_exit(master, 5) then H.kill(master) end
+			end
+			H.kill(pid)
+		end
+		H.rmdir(dir)
+	end)
+
+	local function orders(q)
+		return capture(("curl -s -m 20 'http://127.0.0.1:%d/orders%s'"):format(port, q or ""))
+	end
+
+	it("a handshake, then the pooled connection without one, then a new connection that resumes", function()
+		if skip then return pending(skip) end
+		local first = orders()
+		assert.truthy(first:find("upstream CN=localhost (verified, TLSv1.3), connection reused 0 times, "
+			.. "session resumed: no", 1, true), first)
+		assert.truthy(first:find("upstream says: orders for CN=client (TLS session reused: ., request 1 on", 1, true), first)
+		local second = orders("?close=1")
+		assert.truthy(second:find("connection reused 1 times, session resumed: no", 1, true), second)
+		assert.truthy(second:find("request 2 on", 1, true), second)
+		local third = orders()
+		assert.truthy(third:find("connection reused 0 times, session resumed: yes", 1, true), third)
+		assert.truthy(third:find("(TLS session reused: r, request 1 on", 1, true), third)
+	end)
+end)
