@@ -16,7 +16,7 @@ function M.init(prefix, port)
 		private_key = prefix .. "/pki/client/key.pem",
 		trust = prefix .. "/pki/ca.pem",
 		peers = { "dns:upstream.test" },
-		min_version = "1.3",
+		versions = { "1.3" },
 	})
 end
 
