@@ -29,7 +29,8 @@
 -- The object is cosocket-shaped: connect (tcp() objects), send (a string, a
 -- number, or a nested array of them), receive ("*l"/"l", "*a"/"a", a number),
 -- receiveany, receiveuntil, settimeout, settimeouts, close, setkeepalive,
--- getreusedtimes, sslhandshake (a no-op: the handshake is done), plus `conn.session` (the mutls session: peer_certificate,
+-- getreusedtimes, sslhandshake / tlshandshake (no-ops: the handshake is done
+-- in connect), plus `conn.session` (the mutls session: peer_certificate,
 -- verified, version, cipher, alpn, explain(), ...) and `conn.sock`.
 --
 -- Errors: every failure is `nil, err`. `err` is the mutls error object (fields
@@ -632,14 +633,20 @@ function Conn:getreusedtimes()
 	return 0
 end
 
---- The handshake already ran in connect(): for libraries that call it
--- (lua-resty-http with https). true, or nil, err.
+--- The handshake already ran in connect() (with this connection's Config
+-- and server_hostname): for libraries that call it after connect, as
+-- lua-resty-http does for https:// (sslhandshake(reused_session,
+-- server_name, verify) or, lua-nginx-module >= 0.10.23, tlshandshake{...}).
+-- Their arguments are ignored: the name checked, the trust and the policy
+-- are the Config's, and the check cannot be turned off here. true, or
+-- nil, err.
 function Conn:sslhandshake()
 	if self._handshaken then
 		return true
 	end
 	return self:handshake()
 end
+Conn.tlshandshake = Conn.sslhandshake
 
 function Conn:setoption(...)
 	if self.sock and self.sock.setoption then

@@ -184,6 +184,25 @@ describe("mutls.resty cosockets in nginx (keepalive pool, resumption, patterns, 
 		assert.equal("false bad data type function found", kv.bad_send, body)
 	end)
 
+	it("lua-resty-http's httpc.sock recipe: its calls, in its order, on a mutls.resty.tcp object", function()
+		if skip then return pending(skip) end
+		local body, status = get("/httpc?rounds=3")
+		assert.equal(200, status, body)
+		local kv = parse_kv(body)
+		assert.equal("0", kv["1.reused"], body)
+		assert.equal("true", kv["1.handshake"], body)
+		for i = 1, 3 do
+			local p = i .. "."
+			assert.equal("200", kv[p .. "status"], body)
+			assert.equal("CN=nginx-client", kv[p .. "up_client"], body)
+			assert.equal(tostring(i), kv[p .. "up_reqs"], body) -- one upstream connection
+			assert.equal("1 nil", kv[p .. "keepalive"], body)
+		end
+		assert.equal("1", kv["2.reused"], body)
+		assert.equal("2", kv["3.reused"], body)
+		assert.is_nil(kv["2.handshake"], body)
+	end)
+
 	it("the keepalive pool under concurrency: 20 light threads x 10 requests share it without blocking", function()
 		if skip then return pending(skip) end
 		local body, status = get("/pool_load?threads=20&m=10&pool=load")
@@ -345,5 +364,18 @@ describe("examples/openresty/outbound.conf (the keepalive route of docs/openrest
 		local third = orders()
 		assert.truthy(third:find("connection reused 0 times, session resumed: yes", 1, true), third)
 		assert.truthy(third:find("(TLS session reused: r, request 1 on", 1, true), third)
+	end)
+end)
+
+describe("docs/openresty.md shows the outbound example files as they are", function()
+	local root = repo_root()
+	it("the nginx and Lua blocks of route 1 are the files", function()
+		local doc = assert(H.read(root .. "/docs/openresty.md"))
+		local section = assert(doc:match("\n## Route 1: outbound, cosockets with keepalive\n(.-)\n## "))
+		local conf = assert(H.read(root .. "/examples/openresty/outbound.conf"))
+		local lua = assert(H.read(root .. "/examples/openresty/mtls_outbound.lua"))
+		assert.equal(conf:sub((assert(conf:find("load_module", 1, true)))), assert(section:match("```nginx\n(.-)```")))
+		assert.equal(lua:sub((assert(lua:find("local mutls = require", 1, true)))),
+			assert(section:match("```lua openresty\n(.-)```")))
 	end)
 end)

@@ -11,6 +11,8 @@
 -- /patterns   the cosocket read/write shapes against the upstream
 -- /pool_load  light threads sharing the keepalive pool at once (counts)
 -- /redis      lua-resty-redis (Debian lua-nginx-redis) through mutls.resty
+-- /httpc      the calls lua-resty-http 0.17 makes on `httpc.sock`, in its
+--             order (the library is not in Debian): the recipe's shape
 --
 -- Responses are "key=value" lines.
 
@@ -315,6 +317,58 @@ local function redis()
 	end
 end
 
+-- What lua-resty-http (0.16/0.17, resty/http.lua) does with httpc.sock, call
+-- for call, for a user who sets `httpc.sock = mresty.tcp{...}` and calls
+-- httpc:connect{ scheme = "https", host =, port =, ssl_server_name = },
+-- httpc:request{ path = }, res:read_body(), httpc:set_keepalive():
+-- connect(host, port, { pool = }), getreusedtimes, tlshandshake (0.10.23+
+-- lua-nginx-module; else sslhandshake) when reusedtimes is 0, send of a flat
+-- array of strings, receive("*l") for the status and each header line,
+-- receive(n) for the body, setkeepalive(timeout, size).
+local function httpc_shape()
+	local rounds = tonumber(ngx.var.arg_rounds) or 2
+	local httpc = { sock = mresty.tcp{ config = cfgs["1.3"], server_hostname = "upstream.test", timeout = 10000 } }
+	for round = 1, rounds do
+		local p = round .. "."
+		local sock = httpc.sock
+		sock:settimeouts(10000, 10000, 10000)
+		local poolname = "127.0.0.1:" .. up_port .. ":upstream.test:true"
+		local ok, err = sock:connect("127.0.0.1", up_port, { pool = poolname, pool_size = 4, backlog = nil })
+		if not ok then
+			return say_err(p .. "connect_", err)
+		end
+		local reused = sock:getreusedtimes()
+		ngx.say(p, "reused=", reused)
+		if reused == 0 then
+			local hs = sock.tlshandshake and sock:tlshandshake{ reused_session = nil,
+				server_name = "upstream.test", verify = true, ocsp_status_req = nil }
+				or sock:sslhandshake(nil, "upstream.test", true, nil)
+			ngx.say(p, "handshake=", tostring(hs and true))
+		end
+		ok, err = sock:send({ "GET", " ", "/who", " HTTP/", 1.1, "\r\n", "Host", ": ", "upstream.test", "\r\n",
+			"User-Agent", ": ", "lua-resty-http/0.17.1", "\r\n", "\r\n" })
+		if not ok then
+			return say_err(p .. "send_", err)
+		end
+		local line = sock:receive("*l")
+		ngx.say(p, "status=", tostring(line and line:match("^HTTP/1%.1 (%d+)")))
+		local len
+		repeat
+			line, err = sock:receive("*l")
+			if not line then
+				return say_err(p .. "header_", err)
+			end
+			len = len or tonumber(line:lower():match("^content%-length:%s*(%d+)"))
+		until line == ""
+		local body = sock:receive(len)
+		local w = kv(body or "")
+		ngx.say(p, "up_client=", tostring(w.client))
+		ngx.say(p, "up_reqs=", tostring(w.reqs))
+		ok, err = sock:setkeepalive(10000, 4)
+		ngx.say(p, "keepalive=", tostring(ok), " ", tostring(err))
+	end
+end
+
 function M.handle()
 	if bad.init then
 		ngx.status = 500
@@ -334,6 +388,8 @@ function M.handle()
 		pool_load()
 	elseif uri == "/redis" then
 		redis()
+	elseif uri == "/httpc" then
+		httpc_shape()
 	else
 		ngx.status = 404
 		ngx.say("unknown=", uri)
