@@ -495,7 +495,7 @@ local cfg_ids = setmetatable({}, { __mode = "k" })
 local cfg_count = 0
 local tickets = {} -- key -> newest session data
 local idle = {}    -- key -> array of { slot = n, session = s } (LIFO)
-local used = {}    -- key -> { [slot] = true } (connected or pooled)
+local used = {}    -- key -> { [slot] = conn } (connected; weak values)
 
 local DEFAULT_POOL_SIZE = 30 -- lua_socket_pool_size default
 
@@ -510,17 +510,25 @@ local function pool_key(cfg, host, port, name, pool)
 		tostring(pool or ""))
 end
 
-local function alloc_slot(key)
+-- A slot is taken by a connected connection (weakly: a connection dropped
+-- without close, e.g. by an aborted request, frees its slot when collected;
+-- nginx closes its cosocket at the request's end) or by an idle one in the
+-- pool list. Two sockets never rest in nginx's pool under one name.
+local function alloc_slot(key, conn)
 	local u = used[key]
 	if not u then
-		u = {}
+		u = setmetatable({}, { __mode = "v" })
 		used[key] = u
 	end
+	local taken = {}
+	for _, e in ipairs(idle[key] or {}) do
+		taken[e.slot] = true
+	end
 	local n = 1
-	while u[n] do
+	while u[n] or taken[n] do
 		n = n + 1
 	end
-	u[n] = true
+	u[n] = conn
 	return n
 end
 
@@ -620,6 +628,7 @@ function Conn:setkeepalive(timeout, size)
 		free_slot(key, self._slot)
 		return nil, err
 	end
+	free_slot(key, self._slot) -- the idle list holds it now
 	list[#list + 1] = { slot = self._slot, session = self.session }
 	return 1
 end
@@ -793,8 +802,9 @@ function Conn:connect(host, port, options)
 	if entry then
 		list[#list] = nil
 		slot = entry.slot
+		used[key][slot] = self
 	else
-		slot = alloc_slot(key)
+		slot = alloc_slot(key, self)
 	end
 	local copts = { pool = key .. "#" .. slot }
 	local ok, cerr
@@ -889,7 +899,8 @@ function _M.pool_stats()
 		for _ in pairs(u) do
 			n = n + 1
 		end
-		out[key] = { idle = idle[key] and #idle[key] or 0, connections = n, ticket = tickets[key] ~= nil }
+		local nidle = idle[key] and #idle[key] or 0
+		out[key] = { idle = nidle, connections = n + nidle, ticket = tickets[key] ~= nil }
 	end
 	return out
 end
