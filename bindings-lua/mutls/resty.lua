@@ -603,7 +603,7 @@ function Conn:setkeepalive(timeout, size)
 		self:close()
 		return nil, "closed"
 	end
-	if #self._buf > 0 then
+	if #self._buf > 0 or self.session:pending() > 0 then
 		self:close()
 		return nil, "unread data in buffer"
 	end

@@ -182,6 +182,8 @@ describe("mutls.resty cosockets in nginx (keepalive pool, resumption, patterns, 
 		assert.equal("REST", b64(kv.a), body)
 		assert.equal("nil closed", kv.again, body)
 		assert.equal("false bad data type function found", kv.bad_send, body)
+		assert.equal("nil unread data in buffer", kv.unread_keepalive, body)
+		assert.equal("0 0", kv.unread_pool, body) -- closed, not pooled
 	end)
 
 	it("lua-resty-http's httpc.sock recipe: its calls, in its order, on a mutls.resty.tcp object", function()

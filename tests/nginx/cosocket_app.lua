@@ -200,6 +200,18 @@ local function patterns()
 	-- a type send refuses, as cosockets do
 	local okp, perr = pcall(conn.send, conn, { "x", {} , print })
 	ngx.say("bad_send=", tostring(okp), " ", (tostring(perr):match("bad data type %a+ found") or tostring(perr)))
+	-- a connection with an unread body does not go into the pool
+	local c2 = assert(mresty.connect("127.0.0.1", up_port, { config = cfgs["1.3"],
+		server_hostname = "upstream.test", timeout = 10000, pool = "unread" }))
+	c2:send("GET /who HTTP/1.1\r\nHost: upstream.test\r\n\r\n")
+	c2:receiveuntil("\r\n\r\n")()
+	local kok, kerr = c2:setkeepalive(10000, 4)
+	ngx.say("unread_keepalive=", tostring(kok), " ", tostring(kerr))
+	for key, st in pairs(mresty.pool_stats()) do
+		if key:find("#unread$") then
+			ngx.say("unread_pool=", st.idle, " ", st.connections)
+		end
+	end
 end
 
 local function pool_load()
