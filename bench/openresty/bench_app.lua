@@ -6,11 +6,11 @@ local mutls = require "mutls"
 local mresty = require "mutls.resty"
 
 local M = {}
-local cfg, up_port
+local cfg, up_port, plain_port
 local REQUEST = "GET / HTTP/1.1\r\nHost: upstream.test\r\n\r\n"
 
-function M.init(prefix, port)
-	up_port = port
+function M.init(prefix, port, plain)
+	up_port, plain_port = port, plain
 	cfg = assert(mutls.config{
 		certificate = prefix .. "/pki/client/chain.pem",
 		private_key = prefix .. "/pki/client/key.pem",
@@ -26,9 +26,17 @@ local function fail(what, err)
 	return ngx.exit(502)
 end
 
-function M.call(keepalive)
-	local sock = mresty.tcp{ config = cfg, server_hostname = "upstream.test", timeout = 10000 }
-	local ok, err = sock:connect("127.0.0.1", up_port)
+function M.call(keepalive, plain)
+	local sock, ok, err
+	if plain then
+		-- the same exchange over a plain cosocket (no TLS)
+		sock = ngx.socket.tcp()
+		sock:settimeout(10000)
+		ok, err = sock:connect("127.0.0.1", plain_port)
+	else
+		sock = mresty.tcp{ config = cfg, server_hostname = "upstream.test", timeout = 10000 }
+		ok, err = sock:connect("127.0.0.1", up_port)
+	end
 	if not ok then return fail("connect", err) end
 	ok, err = sock:send(REQUEST)
 	if not ok then return fail("send", err) end
