@@ -499,15 +499,47 @@ local used = {}    -- key -> { [slot] = conn } (connected; weak values)
 
 local DEFAULT_POOL_SIZE = 30 -- lua_socket_pool_size default
 
+-- Keys already made, by Config then by "host|port|name|pool" (one
+-- string.format per new key, not per connect).
+local key_cache = setmetatable({}, { __mode = "k" })
+local slot_names = {} -- key -> { [slot] = "<key>#<slot>" }
+
 local function pool_key(cfg, host, port, name, pool)
+	local by_cfg = key_cache[cfg]
+	if not by_cfg then
+		by_cfg = {}
+		key_cache[cfg] = by_cfg
+	end
+	local short = host .. "|" .. tostring(port) .. "|" .. tostring(name) .. "|" .. tostring(pool)
+	local key = by_cfg[short]
+	if key then
+		return key
+	end
 	local id = cfg_ids[cfg]
 	if not id then
 		cfg_count = cfg_count + 1
 		id = cfg_count
 		cfg_ids[cfg] = id
 	end
-	return ("mutls#%d#%s#%s#%s#%s"):format(id, host, tostring(port or ""), tostring(name or ""),
+	key = ("mutls#%d#%s#%s#%s#%s"):format(id, host, tostring(port or ""), tostring(name or ""),
 		tostring(pool or ""))
+	by_cfg[short] = key
+	return key
+end
+
+-- nginx's pool name for one slot of a key
+local function slot_name(key, slot)
+	local names = slot_names[key]
+	if not names then
+		names = {}
+		slot_names[key] = names
+	end
+	local n = names[slot]
+	if not n then
+		n = key .. "#" .. slot
+		names[slot] = n
+	end
+	return n
 end
 
 -- A slot is taken by a connected connection (weakly: a connection dropped
@@ -677,6 +709,8 @@ function Conn:cipher()
 	return self.session.cipher
 end
 
+local TIMEOUT_OPTS = { "timeout", "handshake_timeout", "connect_timeout", "send_timeout", "read_timeout" }
+
 local function check_opts(opts, fname)
 	if type(opts) ~= "table" then
 		error("bad argument to '" .. fname .. "' (options table expected)", 3)
@@ -684,7 +718,8 @@ local function check_opts(opts, fname)
 	if opts.config == nil then
 		error("bad argument to '" .. fname .. "' (opts.config is required: a mutls.config{...})", 3)
 	end
-	for _, k in ipairs({ "timeout", "handshake_timeout", "connect_timeout", "send_timeout", "read_timeout" }) do
+	for i = 1, #TIMEOUT_OPTS do
+		local k = TIMEOUT_OPTS[i]
 		if opts[k] ~= nil and type(opts[k]) ~= "number" then
 			error("bad argument to '" .. fname .. "' (opts." .. k .. " must be milliseconds)", 3)
 		end
@@ -806,7 +841,7 @@ function Conn:connect(host, port, options)
 	else
 		slot = alloc_slot(key, self)
 	end
-	local copts = { pool = key .. "#" .. slot }
+	local copts = { pool = slot_name(key, slot) }
 	local ok, cerr
 	if unix then
 		ok, cerr = sock:connect(host, copts)
