@@ -357,6 +357,44 @@ function H.wait_match(path, pattern, seconds)
 	return nil, H.read(path) or ""
 end
 
+-- ---- nginx (Debian's, as a test peer) ---------------------------------------
+
+-- The nginx binary, or nil.
+H.NGINX = (H.have("nginx") and "nginx") or (H.read("/usr/sbin/nginx") and "/usr/sbin/nginx") or nil
+
+-- Starts nginx with a configuration made from `template` in a fresh prefix
+-- under dir (<dir>/nginx-<n>-<name>, with tmp/ for the temp paths). The
+-- template's @PREFIX@ and @PORT@ (a free 127.0.0.1 port) are filled in, and
+-- @KEY@ for each key of vars; the template should say `daemon off;` and
+-- `master_process off;` so that H.stop ends it, and `pid @PREFIX@/nginx.pid;`:
+-- nginx writes its pid file once its listening socket is open, which is
+-- what this waits for (bounded: 10 s). Runs under `timeout` (opts.timeout
+-- seconds, default 30). Returns { prefix, port, error_log, proc }; stop it
+-- with H.stop(n.proc). Raises with nginx's own messages if it did not start.
+local nginx_started = 0
+function H.nginx_start(dir, name, template, vars, opts)
+	assert(H.NGINX, "nginx is not installed")
+	nginx_started = nginx_started + 1
+	local n = { prefix = ("%s/nginx-%d-%s"):format(dir, nginx_started, name) }
+	assert(H.sh("mkdir -p " .. H.shquote(n.prefix .. "/tmp")))
+	n.port = H.free_port()
+	local fill = { PREFIX = n.prefix, PORT = tostring(n.port) }
+	for k, v in pairs(vars or {}) do
+		fill[k] = tostring(v)
+	end
+	local conf = template:gsub("@(%u[%u_]*)@", fill)
+	H.write(n.prefix .. "/nginx.conf", conf)
+	n.error_log = n.prefix .. "/error.log"
+	n.proc = H.start(("%s -p %s -c %s/nginx.conf -e %s"):format(H.NGINX, H.shquote(n.prefix),
+		H.shquote(n.prefix), H.shquote(n.error_log)),
+		{ log = n.prefix .. "/stdout.log", timeout = (opts and opts.timeout) or 30 })
+	if H.wait_match(n.prefix .. "/nginx.pid", "^(%d+)", 10) then
+		return n
+	end
+	H.stop(n.proc)
+	error("nginx did not start: " .. (H.read(n.error_log) or "") .. (H.read(n.prefix .. "/stdout.log") or ""))
+end
+
 -- Half-closes a LuaSocket connection, then reads until the peer closes
 -- (bounded): the peer reads everything we sent (an alert, close_notify)
 -- before any reset.

@@ -295,9 +295,9 @@ describe("mutls.https against Python ssl (client certificate required)", functio
 end)
 
 -- nginx with ssl_verify_client on (Debian's nginx, no Lua module), one
--- process under a temporary prefix on a free 127.0.0.1 port, as in
--- interop_nginx_spec.lua.
-local NGINX = (H.have("nginx") and "nginx") or (H.read("/usr/sbin/nginx") and "/usr/sbin/nginx") or nil
+-- process under a temporary prefix on a free 127.0.0.1 port
+-- (H.nginx_start, as interop_nginx_spec.lua).
+local NGINX = H.NGINX
 
 local NGINX_CONF = [[
 daemon off;
@@ -332,26 +332,9 @@ http {
 }
 ]]
 
-local started = 0
 local function start_nginx(dir, files, ca_file, version)
-	started = started + 1
-	local n = { prefix = ("%s/nginx-%d-%s"):format(dir, started, version) }
-	assert(H.sh("mkdir -p " .. H.shquote(n.prefix .. "/tmp")))
-	n.port = H.free_port()
-	local conf = NGINX_CONF:gsub("@(%u+)@", {
-		PREFIX = n.prefix, PORT = tostring(n.port), CERT = files.chain, KEY = files.key,
-		CA = ca_file, VERSION = version,
-	})
-	H.write(n.prefix .. "/nginx.conf", conf)
-	n.error_log = n.prefix .. "/error.log"
-	n.proc = H.start(("%s -p %s -c %s/nginx.conf -e %s"):format(NGINX, H.shquote(n.prefix),
-		H.shquote(n.prefix), H.shquote(n.error_log)), { log = n.prefix .. "/stdout.log", timeout = 30 })
-	-- nginx writes its pid file once its listening socket is open
-	if H.wait_match(n.prefix .. "/nginx.pid", "^(%d+)", 10) then
-		return n
-	end
-	H.stop(n.proc)
-	error("nginx did not start: " .. (H.read(n.error_log) or "") .. (H.read(n.prefix .. "/stdout.log") or ""))
+	return H.nginx_start(dir, version, NGINX_CONF, { CERT = files.chain, KEY = files.key, CA = ca_file,
+		VERSION = version })
 end
 
 describe("mutls.https against nginx (ssl_verify_client on)", function()

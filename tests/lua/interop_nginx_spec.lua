@@ -19,7 +19,7 @@
 local H = require "helpers"
 local mutls = H.mutls
 
-local NGINX = (H.have("nginx") and "nginx") or (H.read("/usr/sbin/nginx") and "/usr/sbin/nginx") or nil
+local NGINX = H.NGINX
 local VERSIONS = { "1.2", "1.3" }
 local SERVER_NAME = "localhost"
 
@@ -73,41 +73,15 @@ local function make_pki(dir)
 	return p
 end
 
--- Starts nginx (a fresh prefix each time); returns { prefix, port, pid (of
--- `timeout`), nginx_pid }.
-local started = 0
+-- Starts nginx (a fresh prefix each time, H.nginx_start); returns
+-- { prefix, port, error_log, proc }.
 local function start_nginx(dir, pki, version, identity)
-	started = started + 1
-	local n = { prefix = ("%s/nginx-%d-%s-%s"):format(dir, started, version, identity) }
-	assert(H.sh("mkdir -p " .. n.prefix .. "/tmp"))
-	n.port = H.free_port()
-	local conf = CONF:gsub("@(%u+)@", {
-		PREFIX = n.prefix, PORT = tostring(n.port), CERT = pki.files[identity].chain,
-		KEY = pki.files[identity].key, CA = pki.ca_file, VERSION = version,
-	})
-	H.write(n.prefix .. "/nginx.conf", conf)
-	n.error_log = n.prefix .. "/error.log"
-	n.pid = H.spawn(("%s -p %s -c %s/nginx.conf -e %s"):format(NGINX, n.prefix, n.prefix, n.error_log),
-		n.prefix .. "/stdout.log", 30)
-	-- nginx writes its pid file once its listening socket is open
-	local deadline = H.socket.gettime() + 10
-	repeat
-		local text = H.read(n.prefix .. "/nginx.pid")
-		n.nginx_pid = text and tonumber(text:match("%d+"))
-		if n.nginx_pid then return n end
-		H.sleep(0.02)
-	until not H.alive(n.pid) or H.socket.gettime() > deadline
-	H.kill(n.pid)
-	error("nginx did not start: " .. (H.read(n.error_log) or "") .. (H.read(n.prefix .. "/stdout.log") or ""))
+	return H.nginx_start(dir, version .. "-" .. identity, CONF, { CERT = pki.files[identity].chain,
+		KEY = pki.files[identity].key, CA = pki.ca_file, VERSION = version })
 end
 
 local function stop_nginx(n)
-	if not n then return end
-	if n.nginx_pid then
-		os.execute(("kill -TERM %d 2>/dev/null"):format(n.nginx_pid))
-		if not H.wait_exit(n.nginx_pid, 3) then H.kill(n.nginx_pid) end
-	end
-	H.kill(n.pid)
+	if n then H.stop(n.proc) end
 end
 
 -- The whole HTTP/1.1 response (Connection: close), read until nginx closes
