@@ -474,6 +474,13 @@ MUTLS_EXTERN mutls_config *mutls_session_config(const mutls_session *s); /* borr
 MUTLS_EXTERN size_t mutls_session_peer_chain_length(const mutls_session *s);
 MUTLS_EXTERN mutls_x509 *mutls_session_peer_certificate(const mutls_session *s,
 	size_t index);
+/* Our own leaf as this session presented it: the certificate sent in this
+ * handshake (a client sends one only when the server asked), or, for a
+ * resumed server session, the Config's leaf (the connection was
+ * established with it). NULL when none was sent (a resumed client session,
+ * no identity, before the handshake). Borrowed from the config
+ * (mutls_x509_ref to keep). */
+MUTLS_EXTERN mutls_x509 *mutls_session_own_certificate(const mutls_session *s);
 /* 1 when the peer's certificate was presented and every check passed. */
 MUTLS_EXTERN int mutls_session_verified(const mutls_session *s);
 /* Reasons of failed checks (0 when none failed or nothing was checked). */

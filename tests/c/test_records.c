@@ -278,6 +278,41 @@ TEST(want_read_until_bytes_arrive)
 	pki_free(&pki);
 }
 
+/* The leaf each side sent; a client that was not asked sent none. */
+static void own_certificate(const char *version)
+{
+	fixture f;
+	const unsigned char *der, *sent;
+	size_t der_len, sent_len;
+	mutls_config *anon;
+
+	connect_pair(&f, version);
+	CHECK(mutls_session_own_certificate(f.p.server) != NULL);
+	CHECK_STR(mutls_x509_label(mutls_session_own_certificate(f.p.server)), "CN=orders");
+	CHECK_STR(mutls_x509_label(mutls_session_own_certificate(f.p.client)), "CN=payments");
+	/* the very certificate the peer received */
+	mutls_x509_der(&sent, &sent_len, mutls_session_own_certificate(f.p.server));
+	mutls_x509_der(&der, &der_len, mutls_session_peer_certificate(f.p.client, 0));
+	CHECK(sent_len == der_len && memcmp(sent, der, der_len) == 0);
+	pair_free(&f.p);
+	/* a server that does not ask: the client sends nothing */
+	anon = config_with(f.pki.server_id, f.pki.ca);
+	CHECK_OK(mutls_config_set_peer_certificate(anon, MUTLS_PEER_NONE));
+	pair_new(&f.p, f.ccfg, "orders.internal", anon);
+	CHECK(mutls_session_own_certificate(f.p.client) == NULL);
+	CHECK(mutls_session_own_certificate(f.p.server) == NULL);
+	pair_handshake(&f.p);
+	CHECK_INT(f.p.client_rc, 0);
+	CHECK(mutls_session_own_certificate(f.p.client) == NULL);
+	CHECK_STR(mutls_x509_label(mutls_session_own_certificate(f.p.server)), "CN=orders");
+	CHECK(mutls_session_own_certificate(NULL) == NULL);
+	mutls_config_unref(anon);
+	fixture_free(&f);
+}
+
+TEST(own_certificate_tls13) { own_certificate("1.3"); }
+TEST(own_certificate_tls12) { own_certificate("1.2"); }
+
 TEST(alpn_agreed_and_none)
 {
 	fixture f;
@@ -332,6 +367,10 @@ static void resume(const char *version)
 	CHECK(mutls_session_verified(f.p.client));
 	CHECK(mutls_session_verified(f.p.server));
 	CHECK_STR(mutls_x509_label(mutls_session_peer_certificate(f.p.server, 0)), "CN=payments");
+	/* nothing was sent: the server's leaf is the one it was established
+	 * with, the client cannot know whether it was asked back then */
+	CHECK_STR(mutls_x509_label(mutls_session_own_certificate(f.p.server)), "CN=orders");
+	CHECK(mutls_session_own_certificate(f.p.client) == NULL);
 	mutls_free(data);
 	fixture_free(&f);
 }

@@ -80,7 +80,7 @@ def calls() -> List[dict]:
 @pytest.fixture
 def server(pki: PKI, calls: List[dict]) -> Iterator[Running]:
     cfg = pki.server_config(peers=["uri:" + SPIFFE_PAYMENTS])
-    running = Running(make_app(calls), cfg, server_cert=pki.server_id.cert_pem, lifespan="off")
+    running = Running(make_app(calls), cfg, lifespan="off")
     yield running
     running.close()
 
@@ -117,6 +117,22 @@ def test_httpx_over_mutls_sync_and_async(pki: PKI, server: Running, calls: List[
     assert r.status_code == 200
     _check_seen(r.json(), pki)
     assert len(calls) == 3
+
+
+def test_server_cert_is_the_leaf_sent_also_when_resumed(pki: PKI, server: Running, calls: List[dict]) -> None:
+    """server_cert comes from the session (Session.own_certificate): the
+    leaf the handshake sent, and on a resumed connection (no certificate
+    sent) the Config's leaf it was established with."""
+    url = f"https://127.0.0.1:{server.port}/whoami"
+    with httpx.Client(transport=mutls.httpx.Transport(pki.client_config()), timeout=10) as client:
+        first = client.get(url, headers={"Connection": "close"})
+        second = client.get(url)  # a new connection, resuming the first one's session
+    sessions = [c["extensions"]["mutls"]["session"] for c in calls]
+    assert [s.resumed for s in sessions] == [False, True]
+    assert second.extensions["mutls"].resumed
+    for r in (first, second):
+        assert r.json()["tls"]["server_cert"] == pki.server_id.cert_pem
+        assert r.extensions["mutls"].peer_certificate.pem == pki.server_id.cert_pem
 
 
 def test_requests_adapter(pki: PKI, server: Running, calls: List[dict]) -> None:
@@ -512,8 +528,7 @@ def test_websocket_scope_is_wss_with_the_tls_extension(pki: PKI) -> None:
 @pytest.mark.parametrize("http", ["h11", "httptools"])
 def test_both_uvicorn_http_protocols(pki: PKI, calls: List[dict], http: str) -> None:
     pytest.importorskip(http)
-    running = Running(make_app(calls), pki.server_config(), server_cert=pki.server_id.cert_pem,
-                      lifespan="off", http=http)
+    running = Running(make_app(calls), pki.server_config(), lifespan="off", http=http)
     try:
         url = f"https://127.0.0.1:{running.port}"
         with httpx.Client(transport=mutls.httpx.Transport(pki.client_config()), timeout=10) as client:
