@@ -31,8 +31,8 @@ static int socket_blocks(int fd)
  * the next read simply waits. */
 static int should_retry(const mutls_session *s)
 {
-	return !s->timed_out && (mutls__transport_has_input(s) ||
-		(s->fd >= 0 && (s->deadline_ms || socket_blocks(s->fd))));
+	return !mutls__transport_timed_out(s) && (mutls__transport_has_input(s) ||
+		(s->fd >= 0 && (mutls__transport_has_deadline(s) || socket_blocks(s->fd))));
 }
 
 static int session_new(mutls_session **out, mutls_config *cfg, int is_server,
@@ -671,9 +671,8 @@ static int session_fail(mutls_session *s, int grc, mutls_step phase)
 
 static int would_block(mutls_session *s)
 {
-	if (s->timed_out) {
+	if (mutls__transport_take_timeout(s)) {
 		/* not fatal: the same call may be tried again */
-		s->timed_out = 0;
 		return mutls__error(MUTLS_ETIMEOUT, "timed out after %d ms waiting for the %s",
 			s->timeout_ms, s->is_server ? "client" : "server");
 	}
@@ -681,7 +680,7 @@ static int would_block(mutls_session *s)
 	if (s->fd < 0)
 		code = MUTLS_EWANTREAD; /* memory pushes never block */
 	else
-		code = gnutls_record_get_direction(s->gs) ? MUTLS_EWANTWRITE : MUTLS_EWANTREAD;
+		code = mutls__transport_wants_write(s) ? MUTLS_EWANTWRITE : MUTLS_EWANTREAD;
 	return mutls__error(code, "%s", code == MUTLS_EWANTREAD ?
 		"the session needs more data from the peer" : "the socket cannot take more data now");
 }
@@ -704,7 +703,7 @@ static int handshake_timed_out(mutls_session *s)
 			"handshake timed out: the %s waited %g s for the %s to finish the TLS "
 			"handshake (%zu bytes received from it; handshake_timeout %g s)",
 			self, secs, peer, s->handshake_in, secs);
-	s->timed_out = 0;
+	mutls__transport_take_timeout(s);
 	s->failed = 1;
 	s->has_err = 1;
 	return mutls__error_copy(&s->err);
@@ -817,7 +816,7 @@ int mutls_session_send(size_t *out_written, mutls_session *s, const void *data, 
 	if (s->close_sent)
 		return mutls__error(MUTLS_EUSAGE, "send: the session was closed");
 	mutls__transport_release_output(s);
-	mutls__transport_start_call(s);
+	mutls__transport_start_call(s, MUTLS__IO_SEND);
 	while (done < len) {
 		ssize_t n = gnutls_record_send(s->gs, p + done, len - done);
 		if (n >= 0) {
@@ -906,7 +905,7 @@ int mutls_session_recv(size_t *out_read, mutls_session *s, void *buf, size_t cap
 		s->recv_deferred = 0;
 		return session_fail(s, deferred, MUTLS_STEP_RECORD);
 	}
-	mutls__transport_start_call(s);
+	mutls__transport_start_call(s, MUTLS__IO_RECV);
 	for (;;) {
 		ssize_t n = gnutls_record_recv(s->gs, buf, cap);
 		if (n > 0) {
@@ -945,7 +944,7 @@ int mutls_session_close(mutls_session *s)
 	if (s->close_sent || s->failed || !s->handshake_done)
 		return 0;
 	mutls__transport_release_output(s);
-	mutls__transport_start_call(s);
+	mutls__transport_start_call(s, MUTLS__IO_SEND);
 	do
 		rc = gnutls_bye(s->gs, GNUTLS_SHUT_WR);
 	while (rc == GNUTLS_E_INTERRUPTED || (rc == GNUTLS_E_AGAIN && should_retry(s)));
