@@ -580,3 +580,40 @@ def test_keep_alive_requests_get_their_own_copy_of_the_extensions(pki: PKI, monk
         assert tls["client_cert_name"] == "CN=payments"
         assert tls["client_cert_chain"] and tls["client_cert_chain"][0] == pki.client_id.cert_pem
         assert uris == [SPIFFE_PAYMENTS]
+
+
+def test_client_cert_error_with_an_optional_client_certificate(pki: PKI, calls: List[dict], tmp_path: Path,
+                                                                caplog: Any) -> None:
+    """client_cert_error: with peer_certificate="request" (the one mode where a
+    client certificate is optional), an anonymous client reaches the app
+    with an empty chain and client_cert_error None (nothing failed), a good
+    one with its chain and None, and a certificate that fails verification
+    is still refused in the handshake: the app never sees it, so mutls never
+    hands an app a client_cert_error (docs/python-http.md, "client_cert_error")."""
+    running = Running(make_app(calls), pki.server_config(peer_certificate="request"), lifespan="off")
+    try:
+        f = _pem_files(pki, tmp_path)
+        anonymous = ssl.create_default_context(cafile=f["ca"])  # no certificate of its own
+        with httpx.Client(verify=anonymous, timeout=10) as client:
+            seen = client.get(f"https://localhost:{running.port}/whoami").json()
+        tls, m = seen["tls"], seen["mutls"]
+        assert tls["client_cert_chain"] == [] and tls["client_cert_name"] is None
+        assert tls["client_cert_error"] is None
+        assert tls["server_cert"] == pki.server_id.cert_pem
+        assert m["verified"] is False and m["spiffe_id"] is None
+        assert m["message"] == "client presented no certificate (allowed: peer_certificate=request)"
+
+        with httpx.Client(transport=mutls.httpx.Transport(pki.client_config()), timeout=10) as client:
+            seen = client.get(f"https://localhost:{running.port}/whoami").json()
+        assert seen["tls"]["client_cert_error"] is None and seen["mutls"]["verified"] is True
+        assert seen["tls"]["client_cert_chain"][0] == pki.client_id.cert_pem
+        assert len(calls) == 2
+
+        stranger = mutls.TestCA("someone else").issue(cn="payments", uri=[SPIFFE_PAYMENTS], purpose="client")
+        err = _refused(pki, running, pki.client_config(identity=stranger), caplog)
+        assert isinstance(err, mutls.PeerRejectedError) and err.alert == "unknown_ca"
+        logged = " ".join(r.getMessage() for r in caplog.records)
+        assert "client certificate CN=payments was issued by an unknown CA" in logged, logged
+        assert len(calls) == 2  # the refused client never reached the app
+    finally:
+        running.close()
