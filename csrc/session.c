@@ -51,6 +51,10 @@ static int session_new(mutls_session **out, mutls_config *cfg, int is_server,
 		return mutls__error(MUTLS_EUSAGE,
 			"client session: server_hostname is required to check the server's name "
 			"(or turn the check off explicitly with check_hostname=false)");
+	if (!is_server && cfg->peer_mode == MUTLS_PEER_OBSERVE)
+		return mutls__error(MUTLS_EUSAGE,
+			"client session: peer_certificate=observe is for servers (a client that goes on "
+			"with a server that failed verification is not mTLS); use \"none\" explicitly");
 	if (is_server && !cfg->own_chain_len)
 		return mutls__error(MUTLS_EUSAGE,
 			"server session: the config has no identity (certificate and private_key)");
@@ -91,7 +95,7 @@ static int session_new(mutls_session **out, mutls_config *cfg, int is_server,
 	if (is_server) {
 		gnutls_certificate_server_set_request(s->gs,
 			cfg->peer_mode == MUTLS_PEER_REQUIRE ? GNUTLS_CERT_REQUIRE :
-			cfg->peer_mode == MUTLS_PEER_REQUEST ? GNUTLS_CERT_REQUEST : GNUTLS_CERT_IGNORE);
+			cfg->peer_mode == MUTLS_PEER_NONE ? GNUTLS_CERT_IGNORE : GNUTLS_CERT_REQUEST);
 		if (cfg->tickets && (rc = gnutls_session_ticket_enable_server(s->gs, &cfg->ticket_key)) < 0)
 			goto gnutls_fail;
 		mutls__session_cache_attach(s);
@@ -262,7 +266,11 @@ static int check_anonymous_peer(mutls_session *s, const char *peer)
 	char whom[32], allowed[256];
 	int verdict;
 
-	if (emit_check(s, "presence", 1, "no certificate presented (allowed: peer_certificate=request)"))
+	const char *mode = cfg->peer_mode == MUTLS_PEER_OBSERVE ? "observe" : "request";
+
+	if (emit_check(s, "presence", 1, cfg->peer_mode == MUTLS_PEER_OBSERVE ?
+		"no certificate presented (allowed: peer_certificate=observe)" :
+		"no certificate presented (allowed: peer_certificate=request)"))
 		return -1;
 	snprintf(whom, sizeof(whom), "anonymous %s", peer);
 	if (cfg->pattern_count) {
@@ -276,7 +284,7 @@ static int check_anonymous_peer(mutls_session *s, const char *peer)
 		if (s->verdict.reasons)
 			return -1;
 		snprintf(s->verdict.message, sizeof(s->verdict.message),
-			"%s presented no certificate (allowed: peer_certificate=request)", peer);
+			"%s presented no certificate (allowed: peer_certificate=%s)", peer, mode);
 		return 0;
 	}
 	verdict = run_verify_hook(s, whom);
@@ -288,7 +296,7 @@ static int check_anonymous_peer(mutls_session *s, const char *peer)
 	s->verdict.reasons = 0;
 	snprintf(s->verdict.message, sizeof(s->verdict.message),
 		"%s presented no certificate and was accepted by the verify hook "
-		"(peer_certificate=request)", peer);
+		"(peer_certificate=%s)", peer, mode);
 	return 0;
 }
 
@@ -322,7 +330,7 @@ static int check_peer(mutls_session *s)
 			emit_check(s, "presence", 0, "no certificate presented, but one is required");
 			return -1;
 		}
-		if (cfg->peer_mode == MUTLS_PEER_REQUEST)
+		if (cfg->peer_mode == MUTLS_PEER_REQUEST || cfg->peer_mode == MUTLS_PEER_OBSERVE)
 			return check_anonymous_peer(s, peer);
 		snprintf(s->verdict.message, sizeof(s->verdict.message),
 			"%s presented no certificate (allowed: peer_certificate=none)", peer);
@@ -369,10 +377,25 @@ static int check_peer(mutls_session *s)
 	return s->verified ? 0 : -1;
 }
 
+/* peer_certificate=observe: a peer that failed the checks (chain, dates,
+ * purpose, revocation, peers) goes on, unverified, its verdict kept for
+ * the application. A verify hook's refusal or failure, a failed trace
+ * hook, or certificates that cannot be parsed still end the handshake. */
+static int observed(mutls_session *s)
+{
+	unsigned sent = 0;
+
+	if (s->cfg->peer_mode != MUTLS_PEER_OBSERVE || !s->verdict.reasons || s->hook_failed ||
+	    (s->verdict.reasons & MUTLS_REASON_HOOK))
+		return 0;
+	gnutls_certificate_get_peers(s->gs, &sent);
+	return sent == 0 || s->peer_len > 0;
+}
+
 int mutls__session_verify_callback(gnutls_session_t gs)
 {
 	mutls_session *s = gnutls_session_get_ptr(gs);
-	return check_peer(s) == 0 ? 0 : -1;
+	return check_peer(s) == 0 || observed(s) ? 0 : -1;
 }
 
 /* ---- failures ----------------------------------------------------------- */
@@ -787,7 +810,7 @@ int mutls_session_handshake(mutls_session *s)
 	/* GnuTLS verifies nobody on resumption: re-check the stored peer so
 	 * revocation, pins and policy hold on every connection. */
 	if (gnutls_session_is_resumed(s->gs) && s->cfg->peer_mode != MUTLS_PEER_NONE &&
-	    check_peer(s) != 0) {
+	    check_peer(s) != 0 && !observed(s)) {
 		s->handshake_done = 0;
 		return session_fail(s, GNUTLS_E_CERTIFICATE_ERROR, MUTLS_STEP_HANDSHAKE);
 	}

@@ -226,7 +226,10 @@ typedef struct mutls_identity mutls_identity;
 typedef enum {
 	MUTLS_PEER_REQUIRE = 0, /* default, both roles: this is mTLS            */
 	MUTLS_PEER_REQUEST = 1, /* verify if presented, allow anonymous (server) */
-	MUTLS_PEER_NONE = 2     /* do not ask / do not verify (explicit, loud)   */
+	MUTLS_PEER_NONE = 2,    /* do not ask / do not verify (explicit, loud)   */
+	MUTLS_PEER_OBSERVE = 3  /* servers: ask, check, let a failed client in   */
+	                        /* unverified with its verdict (a hook's refusal */
+	                        /* still refuses); refused for client sessions   */
 } mutls_peer_mode;
 
 /* Fills buf (NUL-terminated) with the password for `what` (a file name or
