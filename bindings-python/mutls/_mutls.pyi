@@ -23,7 +23,7 @@ _Trust: TypeAlias = Union[_TrustItem, Sequence[_TrustItem]]
 _Crl: TypeAlias = Union[_Source, Sequence[_Source]]
 # datetime (aware; naive is UTC) or seconds from now.
 _Time: TypeAlias = Union[datetime.datetime, int, float]
-_PeerMode: TypeAlias = Literal["require", "request", "none"]
+_PeerMode: TypeAlias = Literal["require", "request", "none", "observe"]
 _Purpose: TypeAlias = Literal["server", "client", "both", "none", "any"]
 _VerifyResult: TypeAlias = Union[bool, str, None]
 

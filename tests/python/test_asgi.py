@@ -617,3 +617,31 @@ def test_client_cert_error_with_an_optional_client_certificate(pki: PKI, calls: 
         assert len(calls) == 2  # the refused client never reached the app
     finally:
         running.close()
+
+
+def test_client_cert_error_with_peer_certificate_observe(pki: PKI, calls: List[dict]) -> None:
+    """peer_certificate="observe": a client whose certificate fails the checks
+    reaches the app unverified, and client_cert_error is the mutls sentence
+    the refusal would have given; a good client gets None."""
+    cfg = pki.server_config(peer_certificate="observe", peers=["uri:" + SPIFFE_PAYMENTS])
+    running = Running(make_app(calls), cfg, lifespan="off")
+    try:
+        stranger = mutls.TestCA("someone else").issue(cn="payments", uri=[SPIFFE_PAYMENTS], purpose="client")
+        outsider = pki.ca.issue(cn="intruder", uri=["spiffe://example.org/intruder"], purpose="client")
+        seen = {}
+        for name, identity in [("good", pki.client_id), ("stranger", stranger), ("outsider", outsider)]:
+            transport = mutls.httpx.Transport(pki.client_config(identity=identity))
+            with httpx.Client(transport=transport, timeout=10) as client:
+                seen[name] = client.get(f"https://localhost:{running.port}/whoami").json()
+    finally:
+        running.close()
+    assert seen["good"]["tls"]["client_cert_error"] is None and seen["good"]["mutls"]["verified"] is True
+    tls, m = seen["stranger"]["tls"], seen["stranger"]["mutls"]
+    assert tls["client_cert_chain"][0] == stranger.cert_pem and tls["client_cert_name"] == "CN=payments"
+    assert tls["client_cert_error"] == m["message"]
+    assert tls["client_cert_error"].startswith("client certificate CN=payments was issued by an unknown CA")
+    assert m["verified"] is False and "unknown-issuer" in m["reasons"]
+    tls, m = seen["outsider"]["tls"], seen["outsider"]["mutls"]
+    assert "CN=intruder is not allowed by the peers policy" in tls["client_cert_error"]
+    assert m["verified"] is False and m["reasons"] == ["policy"]
+    assert len(calls) == 3
