@@ -25,8 +25,8 @@ websocket) and ``scope["extensions"]`` holds
   :attr:`mutls.Session.own_certificate`), ``client_cert_chain`` (PEM strings, the client's leaf first),
   ``client_cert_name`` (the leaf's subject, RFC 4514), ``client_cert_error``
   (None when the certificate verified or none was sent, else the mutls
-  sentence; a certificate that fails verification is refused in the
-  handshake, so an app sees None), ``tls_version`` (0x0303, 0x0304) and ``cipher_suite`` (the
+  sentence: a certificate that fails verification is refused in the
+  handshake, so an app sees one only with ``peer_certificate="observe"``), ``tls_version`` (0x0303, 0x0304) and ``cipher_suite`` (the
   16-bit IANA code; None for a suite not in :data:`CIPHER_SUITES`);
 - ``"mutls"``: ``session`` (the :class:`mutls.Session`), ``verified``,
   ``reasons``, ``message`` (the verification's sentence), ``explanation``
