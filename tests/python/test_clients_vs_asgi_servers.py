@@ -118,3 +118,18 @@ def test_server_with_the_wrong_name_is_refused(tls: PKI, kind: str, client: str)
     assert isinstance(err, mutls.CertificateVerifyError), repr(err)
     assert err.reasons == ["name-mismatch"], err.reasons
     assert "localhost" in str(err) and "billing.internal" in str(err), str(err)
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.parametrize("client", CLIENTS)
+def test_server_outside_peers_is_refused(tls: PKI, kind: str, client: str) -> None:
+    other = tls.ca.issue(cn="orders", dns=["localhost"], uri=["spiffe://example.org/mallory"], purpose="server")
+    running = _start(kind, other, tls.ca)
+    try:
+        err = _refusal(client, tls.client_config(peers=["uri:" + SPIFFE_ORDERS]),
+                       f"https://localhost:{running.port}/x")
+    finally:
+        running.stop()
+    assert isinstance(err, mutls.CertificateVerifyError), repr(err)
+    assert err.reasons == ["policy"], err.reasons
+    assert "spiffe://example.org/mallory" in str(err) and SPIFFE_ORDERS in str(err), str(err)
