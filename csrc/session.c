@@ -644,9 +644,10 @@ static int session_fail(mutls_session *s, int grc, mutls_step phase)
 		   ((grc == GNUTLS_E_PULL_ERROR || grc == GNUTLS_E_PUSH_ERROR) &&
 		    (s->io_errno == ECONNRESET || s->io_errno == EPIPE))) {
 		mutls__error_fill(e, MUTLS_ECLOSED, MUTLS_SIDE_PEER, phase, -1,
-			phase == MUTLS_STEP_RECORD ? "%s closed the connection without close_notify%s%s" :
-			"%s closed the connection during the handshake%s%s", peer,
-			s->io_errno ? ": " : "", s->io_errno ? strerror(s->io_errno) : "");
+			phase == MUTLS_STEP_RECORD ? "%s closed the connection without close_notify%s%s%s" :
+			"%s closed the connection during the handshake%s%s%s", peer,
+			s->io_errno ? ": " : "", s->io_errno ? strerror(s->io_errno) : "",
+			phase == MUTLS_STEP_RECORD ? mutls__transport_closed_hint(s) : "");
 	} else if (grc == GNUTLS_E_PULL_ERROR || grc == GNUTLS_E_PUSH_ERROR) {
 		mutls__error_fill(e, MUTLS_ECLOSED, MUTLS_SIDE_LOCAL, phase, -1,
 			"socket error during the %s: %s", mutls_step_name(phase),

@@ -57,6 +57,7 @@ struct mutls_session {
 	size_t first_in_len;          /* speaks, when that is not TLS */
 	int draining;                 /* reading what has arrived: never block */
 	size_t handshake_in;          /* bytes received before the handshake was done */
+	size_t in_after_handshake;    /* bytes received after it */
 	int input_too_large;          /* ... and they went over MUTLS_MAX_HANDSHAKE_INPUT */
 	int recv_deferred;            /* for the next recv: 1 close_notify, <0 GnuTLS error */
 	mutls_io_call io[2];          /* [0] receiving, [1] sending */
@@ -123,6 +124,10 @@ int mutls__transport_at_record_start(const mutls_session *s);
  * they look like, e.g. "it looks like HTTP: 'GET / HTTP/1.1'" (one line,
  * bounded, non-printables escaped). 0 when they are TLS or nothing came. */
 int mutls__transport_not_tls(char *out, size_t cap, mutls_session *s);
+/* For "closed the connection without close_notify": a TLS 1.3 client that
+ * sent its certificate and got nothing at all after the handshake says
+ * that a refusal without an alert looks so; else "". */
+const char *mutls__transport_closed_hint(const mutls_session *s);
 /* Reads (never blocking) what a socket peer left, following its records. */
 void mutls__transport_drain(mutls_session *s);
 /* Bounds of the drain after a fatal alert: 1 s, 17 MiB (the largest

@@ -159,14 +159,31 @@ int mutls__transport_plaintext_alert(const mutls_session *s)
  * (the pull then fails and session_fail says why). */
 static int within_handshake_limit(mutls_session *s, size_t n)
 {
-	if (s->handshake_done)
+	if (s->handshake_done) {
+		s->in_after_handshake += n;
 		return 1;
+	}
 	s->handshake_in += n;
 	if (s->handshake_in <= MUTLS_MAX_HANDSHAKE_INPUT)
 		return 1;
 	s->input_too_large = 1;
 	gnutls_transport_set_errno(s->gs, EMSGSIZE);
 	return 0;
+}
+
+/* In TLS 1.3 the client's handshake is over before the server has checked
+ * the client's certificate; a server that refuses it sends an alert, or,
+ * like Python's asyncio ssl (uvicorn, hypercorn), just closes. A server
+ * that accepts sends at least its session tickets first (OpenSSL and GnuTLS
+ * do), so nothing at all after the handshake is the sign. */
+const char *mutls__transport_closed_hint(const mutls_session *s)
+{
+	if (s->is_server || !s->handshake_done || s->in_after_handshake ||
+	    gnutls_protocol_get_version(s->gs) != GNUTLS_TLS1_3 || !mutls_session_own_certificate(s))
+		return "";
+	return ", right after the handshake and before sending anything: in TLS 1.3 that is how a "
+		"server that refused our certificate without an alert closes (Python's asyncio ssl, "
+		"as in uvicorn and hypercorn, does)";
 }
 
 /* ---- memory ------------------------------------------------------------ */

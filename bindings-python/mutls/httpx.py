@@ -56,7 +56,9 @@ sync transport runs a socket-mode :class:`mutls.Session`; the async one runs
   close that way) ends the stream like a close_notify, as ``ssl``'s
   ``suppress_ragged_eofs`` does; every byte that arrived is delivered first,
   and httpcore's HTTP framing (Content-Length, chunks) detects a truncated
-  body.
+  body. Closed before anything arrived: ``httpx.ReadError`` from the
+  :class:`mutls.ConnectionClosed` (a TLS 1.3 server refusing our certificate
+  without an alert, as Python's asyncio ssl does, looks so).
 - **Threads**: one sync connection never sends and receives at the same time
   (a lock orders them), so threads sharing one HTTP/2 connection take turns.
 """
@@ -234,6 +236,7 @@ def _make_sync_backend(httpcore: types.ModuleType, config: Config, cache: _Resum
             self._session: Optional[Session] = None
             self._key: Optional[_Key] = None
             self._remembered = False
+            self._got_data = False
             self._lock = threading.Lock()  # one send or recv at a time
 
         def start_tls(self, ssl_context: Any, server_hostname: Optional[str] = None,
@@ -268,10 +271,13 @@ def _make_sync_backend(httpcore: types.ModuleType, config: Config, cache: _Resum
                 try:
                     self._sock.settimeout(timeout)
                     data = session.recv(max_bytes)
-                except ConnectionClosed:
+                except ConnectionClosed as exc:
+                    if not self._got_data:  # nothing came: no response to end, say why
+                        raise _io_failure(httpcore, exc, reading=True) from exc
                     data = b""  # ragged close: EOF, after every byte that arrived
                 except (Error, OSError) as exc:
                     raise _io_failure(httpcore, exc, reading=True) from exc
+            self._got_data = self._got_data or bool(data)
             if not self._remembered and self._key is not None:
                 self._remembered = cache.remember(self._key, session)
             return data
@@ -358,6 +364,7 @@ def _make_async_backend(httpcore: types.ModuleType, config: Config, cache: _Resu
             self._session: Optional[Session] = None
             self._key: Optional[_Key] = None
             self._remembered = False
+            self._got_data = False
 
         async def start_tls(self, ssl_context: Any, server_hostname: Optional[str] = None,
                             timeout: Optional[float] = None) -> Any:
@@ -368,8 +375,7 @@ def _make_async_backend(httpcore: types.ModuleType, config: Config, cache: _Resu
                 self._reader, self._writer = await _aio.open_connection(
                     config=config, server_hostname=name, sock=sock,
                     session_data=cache.get(self._key),
-                    handshake_timeout=timeout if timeout is not None else _aio.FROM_CONFIG,
-                    suppress_ragged_eofs=True)
+                    handshake_timeout=timeout if timeout is not None else _aio.FROM_CONFIG)
             except (Error, OSError) as exc:
                 raise _connect_failure(httpcore, exc) from exc
             finally:
@@ -390,10 +396,13 @@ def _make_async_backend(httpcore: types.ModuleType, config: Config, cache: _Resu
                 raise _https_only(httpcore)
             try:
                 data = await asyncio.wait_for(self._reader.read(max_bytes), timeout)
-            except ConnectionClosed:
-                data = b""
+            except ConnectionClosed as exc:
+                if not self._got_data:  # nothing came: no response to end, say why
+                    raise _io_failure(httpcore, exc, reading=True) from exc
+                data = b""  # ragged close: EOF, after every byte that arrived
             except (Error, OSError, asyncio.TimeoutError) as exc:
                 raise _io_failure(httpcore, exc, reading=True) from exc
+            self._got_data = self._got_data or bool(data)
             if not self._remembered and self._key is not None:
                 self._remembered = cache.remember(self._key, self._session)
             return data

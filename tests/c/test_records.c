@@ -192,6 +192,48 @@ TEST(close_notify_reads_as_end)
 	fixture_free(&f);
 }
 
+/* A TLS 1.3 client that sent its certificate and got nothing at all after
+ * the handshake, then the close: the sentence says that a refusal without
+ * an alert looks so (Python's asyncio ssl). An accepting server sends its
+ * tickets first; TLS 1.2 refuses inside the handshake. */
+static const char *client_sees_eof(const char *version, int tickets, char *out, size_t cap)
+{
+	fixture f;
+	char buf[16];
+	size_t got;
+
+	pki_make(&f.pki);
+	f.ccfg = config_with(f.pki.client_id, f.pki.ca);
+	f.scfg = config_with(f.pki.server_id, f.pki.ca);
+	CHECK_OK(mutls_config_set_session_tickets(f.scfg, tickets));
+	if (version) {
+		const char *v[] = { version };
+		CHECK_OK(mutls_config_set_versions(f.ccfg, v, 1));
+	}
+	pair_new(&f.p, f.ccfg, "orders.internal", f.scfg);
+	pair_handshake(&f.p);
+	CHECK_INT(f.p.client_rc, 0);
+	CHECK_OK(mutls_session_feed_eof(f.p.client));
+	CHECK_INT(mutls_session_recv(&got, f.p.client, buf, sizeof(buf)), MUTLS_ECLOSED);
+	snprintf(out, cap, "%s", session_message(f.p.client));
+	fixture_free(&f);
+	return out;
+}
+
+TEST(eof_right_after_a_tls13_handshake_says_what_it_may_mean)
+{
+	char msg[512];
+	CHECK_STR(client_sees_eof("1.3", 0, msg, sizeof(msg)),
+		"server closed the connection without close_notify, right after the handshake and "
+		"before sending anything: in TLS 1.3 that is how a server that refused our certificate "
+		"without an alert closes (Python's asyncio ssl, as in uvicorn and hypercorn, does)");
+	/* the server's tickets came first: a plain ragged close */
+	CHECK_STR(client_sees_eof("1.3", 1, msg, sizeof(msg)),
+		"server closed the connection without close_notify");
+	CHECK_STR(client_sees_eof("1.2", 0, msg, sizeof(msg)),
+		"server closed the connection without close_notify");
+}
+
 TEST(eof_without_close_notify_is_closed)
 {
 	fixture f;
