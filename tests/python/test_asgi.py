@@ -628,3 +628,29 @@ def test_client_cert_error_with_an_optional_client_certificate(pki: PKI, calls: 
         assert len(calls) == 2  # the refused client never reached the app
     finally:
         running.close()
+
+
+def test_client_cert_error_is_the_verdict_of_a_failed_check(pki: PKI) -> None:
+    """client_cert_error: None for every connection the app sees, since a
+    client whose certificate fails a check is refused in the handshake (the
+    tests above: the app never runs). tls_scope maps the session's verdict,
+    so a session that holds a failed verdict with a certificate (what an
+    observe mode would let through; today: Config.check_peer, the same
+    checks a handshake makes) gives the mutls sentence there."""
+    cfg = pki.server_config(peers=["uri:" + SPIFFE_PAYMENTS])
+    good = cfg.check_peer(pki.client_id.chain)
+    assert good.verified
+    ext = mutls.asgi.tls_scope(good)
+    assert ext["tls"]["client_cert_error"] is None and ext["mutls"]["verified"] is True
+    intruder = pki.ca.issue(cn="intruder", uri=["spiffe://example.org/intruder"], purpose="client")
+    bad = cfg.check_peer(intruder.chain)
+    assert not bad.verified and bad.error is not None
+    ext = mutls.asgi.tls_scope(bad)
+    tls = ext["tls"]
+    assert tls["client_cert_error"] == bad.verification.message
+    assert tls["client_cert_error"].startswith("client certificate CN=intruder is not allowed by the peers policy")
+    assert tls["client_cert_name"] == "CN=intruder" and tls["client_cert_chain"][0] == intruder.cert_pem
+    assert ext["mutls"]["verified"] is False and ext["mutls"]["reasons"] == ["policy"]
+    # no certificate at all: no error (the spec's "was not provided")
+    anonymous = mutls.Config(trust=pki.ca, peer_certificate="request").check_peer([])
+    assert mutls.asgi.tls_scope(anonymous)["tls"]["client_cert_error"] is None
