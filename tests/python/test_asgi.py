@@ -656,3 +656,27 @@ def test_client_cert_error_with_peer_certificate_observe(pki: PKI, calls: List[d
     assert "CN=intruder is not allowed by the peers policy" in tls["client_cert_error"]
     assert m["verified"] is False and m["reasons"] == ["policy"]
     assert len(calls) == 3
+
+
+def test_client_cert_error_is_the_verdict_of_a_failed_check(pki: PKI) -> None:
+    """tls_scope maps a session's verdict: a session that holds a failed
+    verdict with a certificate (what peer_certificate="observe" lets
+    through; here Config.check_peer, the same checks a handshake makes)
+    gives the mutls sentence as client_cert_error."""
+    cfg = pki.server_config(peers=["uri:" + SPIFFE_PAYMENTS])
+    good = cfg.check_peer(pki.client_id.chain)
+    assert good.verified
+    ext = mutls.asgi.tls_scope(good)
+    assert ext["tls"]["client_cert_error"] is None and ext["mutls"]["verified"] is True
+    intruder = pki.ca.issue(cn="intruder", uri=["spiffe://example.org/intruder"], purpose="client")
+    bad = cfg.check_peer(intruder.chain)
+    assert not bad.verified and bad.error is not None
+    ext = mutls.asgi.tls_scope(bad)
+    tls = ext["tls"]
+    assert tls["client_cert_error"] == bad.verification.message
+    assert tls["client_cert_error"].startswith("client certificate CN=intruder is not allowed by the peers policy")
+    assert tls["client_cert_name"] == "CN=intruder" and tls["client_cert_chain"][0] == intruder.cert_pem
+    assert ext["mutls"]["verified"] is False and ext["mutls"]["reasons"] == ["policy"]
+    # no certificate at all: no error (the spec's "was not provided")
+    anonymous = mutls.Config(trust=pki.ca, peer_certificate="request").check_peer([])
+    assert mutls.asgi.tls_scope(anonymous)["tls"]["client_cert_error"] is None
