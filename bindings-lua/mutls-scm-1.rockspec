@@ -70,6 +70,7 @@ build = {
 				"csrc/pki.c",
 				"csrc/policy.c",
 				"csrc/malformed.c",
+				"csrc/own_certificate.c",
 				"csrc/session.c",
 				"csrc/session_cache.c",
 				"csrc/source.c",

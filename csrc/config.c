@@ -449,7 +449,8 @@ int mutls_config_add_crl(mutls_config *cfg, const char *source)
 int mutls_config_set_peer_certificate(mutls_config *cfg, mutls_peer_mode mode)
 {
 	CHECK_MUTABLE(cfg, "peer_certificate");
-	if (mode != MUTLS_PEER_REQUIRE && mode != MUTLS_PEER_REQUEST && mode != MUTLS_PEER_NONE)
+	if (mode != MUTLS_PEER_REQUIRE && mode != MUTLS_PEER_REQUEST && mode != MUTLS_PEER_NONE &&
+	    mode != MUTLS_PEER_OBSERVE)
 		return mutls__error(MUTLS_EUSAGE, "peer_certificate: unknown mode %d", (int)mode);
 	cfg->peer_mode = mode;
 	return 0;

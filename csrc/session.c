@@ -31,8 +31,8 @@ static int socket_blocks(int fd)
  * the next read simply waits. */
 static int should_retry(const mutls_session *s)
 {
-	return !s->timed_out && (mutls__transport_has_input(s) ||
-		(s->fd >= 0 && (s->deadline_ms || socket_blocks(s->fd))));
+	return !mutls__transport_timed_out(s) && (mutls__transport_has_input(s) ||
+		(s->fd >= 0 && (mutls__transport_has_deadline(s) || socket_blocks(s->fd))));
 }
 
 static int session_new(mutls_session **out, mutls_config *cfg, int is_server,
@@ -51,6 +51,10 @@ static int session_new(mutls_session **out, mutls_config *cfg, int is_server,
 		return mutls__error(MUTLS_EUSAGE,
 			"client session: server_hostname is required to check the server's name "
 			"(or turn the check off explicitly with check_hostname=false)");
+	if (!is_server && cfg->peer_mode == MUTLS_PEER_OBSERVE)
+		return mutls__error(MUTLS_EUSAGE,
+			"client session: peer_certificate=observe is for servers (a client that goes on "
+			"with a server that failed verification is not mTLS); use \"none\" explicitly");
 	if (is_server && !cfg->own_chain_len)
 		return mutls__error(MUTLS_EUSAGE,
 			"server session: the config has no identity (certificate and private_key)");
@@ -91,7 +95,7 @@ static int session_new(mutls_session **out, mutls_config *cfg, int is_server,
 	if (is_server) {
 		gnutls_certificate_server_set_request(s->gs,
 			cfg->peer_mode == MUTLS_PEER_REQUIRE ? GNUTLS_CERT_REQUIRE :
-			cfg->peer_mode == MUTLS_PEER_REQUEST ? GNUTLS_CERT_REQUEST : GNUTLS_CERT_IGNORE);
+			cfg->peer_mode == MUTLS_PEER_NONE ? GNUTLS_CERT_IGNORE : GNUTLS_CERT_REQUEST);
 		if (cfg->tickets && (rc = gnutls_session_ticket_enable_server(s->gs, &cfg->ticket_key)) < 0)
 			goto gnutls_fail;
 		mutls__session_cache_attach(s);
@@ -262,7 +266,11 @@ static int check_anonymous_peer(mutls_session *s, const char *peer)
 	char whom[32], allowed[256];
 	int verdict;
 
-	if (emit_check(s, "presence", 1, "no certificate presented (allowed: peer_certificate=request)"))
+	const char *mode = cfg->peer_mode == MUTLS_PEER_OBSERVE ? "observe" : "request";
+
+	if (emit_check(s, "presence", 1, cfg->peer_mode == MUTLS_PEER_OBSERVE ?
+		"no certificate presented (allowed: peer_certificate=observe)" :
+		"no certificate presented (allowed: peer_certificate=request)"))
 		return -1;
 	snprintf(whom, sizeof(whom), "anonymous %s", peer);
 	if (cfg->pattern_count) {
@@ -276,7 +284,7 @@ static int check_anonymous_peer(mutls_session *s, const char *peer)
 		if (s->verdict.reasons)
 			return -1;
 		snprintf(s->verdict.message, sizeof(s->verdict.message),
-			"%s presented no certificate (allowed: peer_certificate=request)", peer);
+			"%s presented no certificate (allowed: peer_certificate=%s)", peer, mode);
 		return 0;
 	}
 	verdict = run_verify_hook(s, whom);
@@ -288,7 +296,7 @@ static int check_anonymous_peer(mutls_session *s, const char *peer)
 	s->verdict.reasons = 0;
 	snprintf(s->verdict.message, sizeof(s->verdict.message),
 		"%s presented no certificate and was accepted by the verify hook "
-		"(peer_certificate=request)", peer);
+		"(peer_certificate=%s)", peer, mode);
 	return 0;
 }
 
@@ -322,7 +330,7 @@ static int check_peer(mutls_session *s)
 			emit_check(s, "presence", 0, "no certificate presented, but one is required");
 			return -1;
 		}
-		if (cfg->peer_mode == MUTLS_PEER_REQUEST)
+		if (cfg->peer_mode == MUTLS_PEER_REQUEST || cfg->peer_mode == MUTLS_PEER_OBSERVE)
 			return check_anonymous_peer(s, peer);
 		snprintf(s->verdict.message, sizeof(s->verdict.message),
 			"%s presented no certificate (allowed: peer_certificate=none)", peer);
@@ -369,10 +377,25 @@ static int check_peer(mutls_session *s)
 	return s->verified ? 0 : -1;
 }
 
+/* peer_certificate=observe: a peer that failed the checks (chain, dates,
+ * purpose, revocation, peers) goes on, unverified, its verdict kept for
+ * the application. A verify hook's refusal or failure, a failed trace
+ * hook, or certificates that cannot be parsed still end the handshake. */
+static int observed(mutls_session *s)
+{
+	unsigned sent = 0;
+
+	if (s->cfg->peer_mode != MUTLS_PEER_OBSERVE || !s->verdict.reasons || s->hook_failed ||
+	    (s->verdict.reasons & MUTLS_REASON_HOOK))
+		return 0;
+	gnutls_certificate_get_peers(s->gs, &sent);
+	return sent == 0 || s->peer_len > 0;
+}
+
 int mutls__session_verify_callback(gnutls_session_t gs)
 {
 	mutls_session *s = gnutls_session_get_ptr(gs);
-	return check_peer(s) == 0 ? 0 : -1;
+	return check_peer(s) == 0 || observed(s) ? 0 : -1;
 }
 
 /* ---- failures ----------------------------------------------------------- */
@@ -621,9 +644,10 @@ static int session_fail(mutls_session *s, int grc, mutls_step phase)
 		   ((grc == GNUTLS_E_PULL_ERROR || grc == GNUTLS_E_PUSH_ERROR) &&
 		    (s->io_errno == ECONNRESET || s->io_errno == EPIPE))) {
 		mutls__error_fill(e, MUTLS_ECLOSED, MUTLS_SIDE_PEER, phase, -1,
-			phase == MUTLS_STEP_RECORD ? "%s closed the connection without close_notify%s%s" :
-			"%s closed the connection during the handshake%s%s", peer,
-			s->io_errno ? ": " : "", s->io_errno ? strerror(s->io_errno) : "");
+			phase == MUTLS_STEP_RECORD ? "%s closed the connection without close_notify%s%s%s" :
+			"%s closed the connection during the handshake%s%s%s", peer,
+			s->io_errno ? ": " : "", s->io_errno ? strerror(s->io_errno) : "",
+			phase == MUTLS_STEP_RECORD ? mutls__transport_closed_hint(s) : "");
 	} else if (grc == GNUTLS_E_PULL_ERROR || grc == GNUTLS_E_PUSH_ERROR) {
 		mutls__error_fill(e, MUTLS_ECLOSED, MUTLS_SIDE_LOCAL, phase, -1,
 			"socket error during the %s: %s", mutls_step_name(phase),
@@ -671,9 +695,8 @@ static int session_fail(mutls_session *s, int grc, mutls_step phase)
 
 static int would_block(mutls_session *s)
 {
-	if (s->timed_out) {
+	if (mutls__transport_take_timeout(s)) {
 		/* not fatal: the same call may be tried again */
-		s->timed_out = 0;
 		return mutls__error(MUTLS_ETIMEOUT, "timed out after %d ms waiting for the %s",
 			s->timeout_ms, s->is_server ? "client" : "server");
 	}
@@ -681,7 +704,7 @@ static int would_block(mutls_session *s)
 	if (s->fd < 0)
 		code = MUTLS_EWANTREAD; /* memory pushes never block */
 	else
-		code = gnutls_record_get_direction(s->gs) ? MUTLS_EWANTWRITE : MUTLS_EWANTREAD;
+		code = mutls__transport_wants_write(s) ? MUTLS_EWANTWRITE : MUTLS_EWANTREAD;
 	return mutls__error(code, "%s", code == MUTLS_EWANTREAD ?
 		"the session needs more data from the peer" : "the socket cannot take more data now");
 }
@@ -704,7 +727,7 @@ static int handshake_timed_out(mutls_session *s)
 			"handshake timed out: the %s waited %g s for the %s to finish the TLS "
 			"handshake (%zu bytes received from it; handshake_timeout %g s)",
 			self, secs, peer, s->handshake_in, secs);
-	s->timed_out = 0;
+	mutls__transport_take_timeout(s);
 	s->failed = 1;
 	s->has_err = 1;
 	return mutls__error_copy(&s->err);
@@ -788,7 +811,7 @@ int mutls_session_handshake(mutls_session *s)
 	/* GnuTLS verifies nobody on resumption: re-check the stored peer so
 	 * revocation, pins and policy hold on every connection. */
 	if (gnutls_session_is_resumed(s->gs) && s->cfg->peer_mode != MUTLS_PEER_NONE &&
-	    check_peer(s) != 0) {
+	    check_peer(s) != 0 && !observed(s)) {
 		s->handshake_done = 0;
 		return session_fail(s, GNUTLS_E_CERTIFICATE_ERROR, MUTLS_STEP_HANDSHAKE);
 	}
@@ -817,7 +840,7 @@ int mutls_session_send(size_t *out_written, mutls_session *s, const void *data, 
 	if (s->close_sent)
 		return mutls__error(MUTLS_EUSAGE, "send: the session was closed");
 	mutls__transport_release_output(s);
-	mutls__transport_start_call(s);
+	mutls__transport_start_call(s, MUTLS__IO_SEND);
 	while (done < len) {
 		ssize_t n = gnutls_record_send(s->gs, p + done, len - done);
 		if (n >= 0) {
@@ -906,7 +929,7 @@ int mutls_session_recv(size_t *out_read, mutls_session *s, void *buf, size_t cap
 		s->recv_deferred = 0;
 		return session_fail(s, deferred, MUTLS_STEP_RECORD);
 	}
-	mutls__transport_start_call(s);
+	mutls__transport_start_call(s, MUTLS__IO_RECV);
 	for (;;) {
 		ssize_t n = gnutls_record_recv(s->gs, buf, cap);
 		if (n > 0) {
@@ -945,7 +968,7 @@ int mutls_session_close(mutls_session *s)
 	if (s->close_sent || s->failed || !s->handshake_done)
 		return 0;
 	mutls__transport_release_output(s);
-	mutls__transport_start_call(s);
+	mutls__transport_start_call(s, MUTLS__IO_SEND);
 	do
 		rc = gnutls_bye(s->gs, GNUTLS_SHUT_WR);
 	while (rc == GNUTLS_E_INTERRUPTED || (rc == GNUTLS_E_AGAIN && should_retry(s)));

@@ -9,6 +9,22 @@
  * while a 100-certificate chain is about 60 KB. */
 #define MUTLS_MAX_HANDSHAKE_INPUT (256u * 1024u)
 
+/* One direction's call in socket mode (transport.c). GnuTLS lets one thread
+ * send while another receives on a session, so each direction keeps its
+ * own deadline and outcome: a send starting in one thread must not move,
+ * or clear, a recv's in another. */
+typedef struct {
+	int64_t deadline_ms;          /* monotonic; 0: none */
+	int timed_out;                /* the deadline passed */
+	int wants_write;              /* the last wait was for the socket to take data */
+	pthread_t thread;             /* the thread of the call */
+	uint64_t seq;                 /* which call (mutls_session.call_seq) */
+} mutls_io_call;
+
+#define MUTLS__IO_RECV 1              /* mutls__transport_start_call's dirs */
+#define MUTLS__IO_SEND 2
+#define MUTLS__IO_BOTH 3
+
 typedef struct {
 	mutls_trace_event event;
 	char *detail;                 /* owned; event.detail points here */
@@ -39,12 +55,13 @@ struct mutls_session {
 	size_t rec_left;              /* body bytes of the record still to pass */
 	unsigned char first_in[64];   /* the first bytes the peer sent: what it */
 	size_t first_in_len;          /* speaks, when that is not TLS */
-	int timed_out;                /* the call's deadline passed */
 	int draining;                 /* reading what has arrived: never block */
 	size_t handshake_in;          /* bytes received before the handshake was done */
+	size_t in_after_handshake;    /* bytes received after it */
 	int input_too_large;          /* ... and they went over MUTLS_MAX_HANDSHAKE_INPUT */
 	int recv_deferred;            /* for the next recv: 1 close_notify, <0 GnuTLS error */
-	int64_t deadline_ms;          /* monotonic; 0: none */
+	mutls_io_call io[2];          /* [0] receiving, [1] sending */
+	uint64_t call_seq;            /* atomic: numbers the calls */
 	int64_t handshake_deadline_ms; /* from the first handshake call; 0: none */
 	int handshake_expired;        /* ... and it passed */
 
@@ -83,8 +100,17 @@ struct mutls_session {
 void mutls__transport_setup(mutls_session *s);
 /* Drops bytes handed out by data_to_send (called before producing more). */
 void mutls__transport_release_output(mutls_session *s);
-/* Starts a call's deadline (socket mode with a timeout). */
-void mutls__transport_start_call(mutls_session *s);
+/* Starts a call in the directions dirs (MUTLS__IO_RECV, _SEND, _BOTH) for
+ * the calling thread: their deadline (socket mode with a timeout), timeout
+ * and wait cleared. The others' (another thread's call) are left alone. */
+void mutls__transport_start_call(mutls_session *s, int dirs);
+/* The calling thread's current call: its deadline passed; take_timeout
+ * also clears that (the same call may be tried again). */
+int mutls__transport_timed_out(const mutls_session *s);
+int mutls__transport_take_timeout(mutls_session *s);
+/* ... it has a deadline; it last waited to write (else to read). */
+int mutls__transport_has_deadline(const mutls_session *s);
+int mutls__transport_wants_write(const mutls_session *s);
 /* The same for a handshake call, which also keeps to handshake_timeout
  * (socket mode); sets handshake_expired when that has passed already. */
 void mutls__transport_start_handshake_call(mutls_session *s);
@@ -98,6 +124,10 @@ int mutls__transport_at_record_start(const mutls_session *s);
  * they look like, e.g. "it looks like HTTP: 'GET / HTTP/1.1'" (one line,
  * bounded, non-printables escaped). 0 when they are TLS or nothing came. */
 int mutls__transport_not_tls(char *out, size_t cap, mutls_session *s);
+/* For "closed the connection without close_notify": a TLS 1.3 client that
+ * sent its certificate and got nothing at all after the handshake says
+ * that a refusal without an alert looks so; else "". */
+const char *mutls__transport_closed_hint(const mutls_session *s);
 /* Reads (never blocking) what a socket peer left, following its records. */
 void mutls__transport_drain(mutls_session *s);
 /* Bounds of the drain after a fatal alert: 1 s, 17 MiB (the largest

@@ -242,6 +242,7 @@ static int handshake_hook(gnutls_session_t gs, unsigned htype, unsigned when,
 	case GNUTLS_HANDSHAKE_CERTIFICATE_REQUEST:
 		snprintf(detail, sizeof(detail), "%s", incoming ? "the server asks for our certificate" :
 			s->cfg->peer_mode == MUTLS_PEER_REQUIRE ? "a client certificate is required" :
+			s->cfg->peer_mode == MUTLS_PEER_OBSERVE ? "a client certificate is requested (observed)" :
 			"a client certificate is requested (optional)");
 		break;
 	default:

@@ -13,6 +13,7 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <stdint.h>
+#include <pthread.h>
 
 /* ---- the incoming record stream ---------------------------------------- */
 
@@ -158,14 +159,31 @@ int mutls__transport_plaintext_alert(const mutls_session *s)
  * (the pull then fails and session_fail says why). */
 static int within_handshake_limit(mutls_session *s, size_t n)
 {
-	if (s->handshake_done)
+	if (s->handshake_done) {
+		s->in_after_handshake += n;
 		return 1;
+	}
 	s->handshake_in += n;
 	if (s->handshake_in <= MUTLS_MAX_HANDSHAKE_INPUT)
 		return 1;
 	s->input_too_large = 1;
 	gnutls_transport_set_errno(s->gs, EMSGSIZE);
 	return 0;
+}
+
+/* In TLS 1.3 the client's handshake is over before the server has checked
+ * the client's certificate; a server that refuses it sends an alert, or,
+ * like Python's asyncio ssl (uvicorn, hypercorn), just closes. A server
+ * that accepts sends at least its session tickets first (OpenSSL and GnuTLS
+ * do), so nothing at all after the handshake is the sign. */
+const char *mutls__transport_closed_hint(const mutls_session *s)
+{
+	if (s->is_server || !s->handshake_done || s->in_after_handshake ||
+	    gnutls_protocol_get_version(s->gs) != GNUTLS_TLS1_3 || !mutls_session_own_certificate(s))
+		return "";
+	return ", right after the handshake and before sending anything: in TLS 1.3 that is how a "
+		"server that refused our certificate without an alert closes (Python's asyncio ssl, "
+		"as in uvicorn and hypercorn, does)";
 }
 
 /* ---- memory ------------------------------------------------------------ */
@@ -305,10 +323,89 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void mutls__transport_start_call(mutls_session *s)
+/* ---- one call per direction --------------------------------------------
+ *
+ * GnuTLS allows one thread to send while another receives on a session
+ * (its manual, "Thread safety", 3.7 and 3.8 alike), and says that
+ * gnutls_transport_set_errno and gnutls_record_get_direction cannot be
+ * relied on then: both are one field per session. So in socket mode each
+ * direction has its own deadline, timeout flag and last wait (io[]), a
+ * push or pull uses the slot of the call running in its own thread, and
+ * the errno GnuTLS reads is the thread's own (its default errno function
+ * reads errno; gnutls_transport_set_errno is used only in memory mode). */
+
+void mutls__transport_start_call(mutls_session *s, int dirs)
 {
-	s->timed_out = 0;
-	s->deadline_ms = (s->fd >= 0 && s->timeout_ms > 0) ? now_ms() + s->timeout_ms : 0;
+	int64_t deadline = (s->fd >= 0 && s->timeout_ms > 0) ? now_ms() + s->timeout_ms : 0;
+	uint64_t seq = __atomic_add_fetch(&s->call_seq, 1, __ATOMIC_RELAXED);
+	pthread_t self = pthread_self();
+
+	for (int d = 0; d < 2; d++) {
+		mutls_io_call *c = &s->io[d];
+		if (!(dirs & (d ? MUTLS__IO_SEND : MUTLS__IO_RECV)))
+			continue;
+		c->deadline_ms = deadline;
+		c->timed_out = 0;
+		c->wants_write = 0;
+		c->thread = self;
+		c->seq = seq;
+	}
+}
+
+/* The slot of the calling thread's latest call, preferring `natural`
+ * (0 recv, 1 send) when that call covers both (a handshake); `natural`
+ * when this thread has none. */
+static mutls_io_call *io_call(mutls_session *s, int natural)
+{
+	pthread_t self = pthread_self();
+	int mine[2];
+
+	for (int d = 0; d < 2; d++)
+		mine[d] = s->io[d].seq && pthread_equal(s->io[d].thread, self);
+	if (mine[natural] && (!mine[!natural] || s->io[natural].seq >= s->io[!natural].seq))
+		return &s->io[natural];
+	return mine[!natural] ? &s->io[!natural] : &s->io[natural];
+}
+
+static const mutls_io_call *io_call_const(const mutls_session *s)
+{
+	return io_call((mutls_session *)s, 0);
+}
+
+/* A handshake's call covers both directions: either may have timed out. */
+static int check_timeout(mutls_session *s, int clear)
+{
+	mutls_io_call *c = io_call(s, 0);
+	int timed_out = c->timed_out;
+
+	for (int d = 0; d < 2; d++) {
+		if (s->io[d].seq == c->seq && pthread_equal(s->io[d].thread, c->thread)) {
+			timed_out |= s->io[d].timed_out;
+			if (clear)
+				s->io[d].timed_out = 0;
+		}
+	}
+	return timed_out;
+}
+
+int mutls__transport_timed_out(const mutls_session *s)
+{
+	return check_timeout((mutls_session *)s, 0);
+}
+
+int mutls__transport_take_timeout(mutls_session *s)
+{
+	return check_timeout(s, 1);
+}
+
+int mutls__transport_has_deadline(const mutls_session *s)
+{
+	return io_call_const(s)->deadline_ms != 0;
+}
+
+int mutls__transport_wants_write(const mutls_session *s)
+{
+	return io_call_const(s)->wants_write;
 }
 
 static int fd_is_blocking(int fd)
@@ -326,8 +423,9 @@ static int socket_may_wait(const mutls_session *s)
 void mutls__transport_start_handshake_call(mutls_session *s)
 {
 	int64_t now;
+	mutls_io_call *c;
 
-	mutls__transport_start_call(s);
+	mutls__transport_start_call(s, MUTLS__IO_BOTH);
 	if (s->fd < 0 || s->cfg->handshake_timeout_ms <= 0)
 		return;
 	now = now_ms();
@@ -339,21 +437,22 @@ void mutls__transport_start_handshake_call(mutls_session *s)
 	}
 	/* a non-blocking socket without a timeout never waits here: its
 	 * caller's loop calls again, and the check above ends it */
-	if (s->deadline_ms ? s->handshake_deadline_ms < s->deadline_ms : fd_is_blocking(s->fd))
-		s->deadline_ms = s->handshake_deadline_ms;
+	c = &s->io[0];
+	if (c->deadline_ms ? s->handshake_deadline_ms < c->deadline_ms : fd_is_blocking(s->fd))
+		s->io[0].deadline_ms = s->io[1].deadline_ms = s->handshake_deadline_ms;
 }
 
 /* Waits for the socket until the call's deadline (none: returns at once).
  * 0 when ready (or no deadline); -1 when the deadline passed. */
-static int wait_ready(mutls_session *s, short events)
+static int wait_ready(mutls_session *s, mutls_io_call *c, short events)
 {
 	struct pollfd p = { s->fd, events, 0 };
 	int rc;
 
-	if (!s->deadline_ms)
+	if (!c->deadline_ms)
 		return 0;
 	for (;;) {
-		int64_t left = s->deadline_ms - now_ms();
+		int64_t left = c->deadline_ms - now_ms();
 		if (left <= 0)
 			break;
 		rc = poll(&p, 1, left > INT32_MAX ? INT32_MAX : (int)left);
@@ -365,34 +464,39 @@ static int wait_ready(mutls_session *s, short events)
 	/* GnuTLS sees EAGAIN; the session turns it into a timeout, and the
 	 * connection stays usable for another try (unless handshake_timeout
 	 * passed: that ends the handshake). */
-	s->timed_out = 1;
+	c->timed_out = 1;
 	if (!s->handshake_done && s->handshake_deadline_ms && now_ms() >= s->handshake_deadline_ms)
 		s->handshake_expired = 1;
-	gnutls_transport_set_errno(s->gs, EAGAIN);
+	errno = EAGAIN; /* the thread's own (see io_call) */
 	return -1;
 }
 
 static ssize_t fd_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
 {
 	mutls_session *s = ptr;
+	mutls_io_call *c = io_call(s, 0);
 	ssize_t n;
 
 	/* Try first, wait only when nothing is there: a poll before every
 	 * read would double the system calls of a call with a deadline. */
 	for (;;) {
 		do
-			n = recv(s->fd, data, len, s->deadline_ms || s->draining ? MSG_DONTWAIT : 0);
+			n = recv(s->fd, data, len, c->deadline_ms || s->draining ? MSG_DONTWAIT : 0);
 		while (n < 0 && errno == EINTR);
-		if (n >= 0 || s->draining || !s->deadline_ms || (errno != EAGAIN && errno != EWOULDBLOCK))
+		if (n >= 0 || s->draining || !c->deadline_ms || (errno != EAGAIN && errno != EWOULDBLOCK))
 			break;
-		if (wait_ready(s, POLLIN) < 0)
+		c->wants_write = 0;
+		if (wait_ready(s, c, POLLIN) < 0)
 			return -1;
 	}
 	if (n == 0)
 		s->saw_eof = 1;
 	if (n < 0) {
-		s->io_errno = errno;
-		gnutls_transport_set_errno(s->gs, errno);
+		int e = errno;
+		if (e == EAGAIN || e == EWOULDBLOCK)
+			c->wants_write = 0;
+		s->io_errno = e;
+		errno = e; /* GnuTLS reads the thread's errno (see io_call) */
 	}
 	if (n > 0 && !within_handshake_limit(s, (size_t)n))
 		return -1;
@@ -465,6 +569,7 @@ static int fd_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
 static ssize_t fd_vec_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int iovcnt)
 {
 	mutls_session *s = ptr;
+	mutls_io_call *c = io_call(s, 1);
 	struct msghdr msg;
 	ssize_t n;
 
@@ -473,16 +578,20 @@ static ssize_t fd_vec_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int 
 	msg.msg_iovlen = (size_t)iovcnt;
 	for (;;) {
 		do
-			n = sendmsg(s->fd, &msg, MSG_NOSIGNAL | (s->deadline_ms ? MSG_DONTWAIT : 0));
+			n = sendmsg(s->fd, &msg, MSG_NOSIGNAL | (c->deadline_ms ? MSG_DONTWAIT : 0));
 		while (n < 0 && errno == EINTR);
-		if (n >= 0 || !s->deadline_ms || (errno != EAGAIN && errno != EWOULDBLOCK))
+		if (n >= 0 || !c->deadline_ms || (errno != EAGAIN && errno != EWOULDBLOCK))
 			break;
-		if (wait_ready(s, POLLOUT) < 0)
+		c->wants_write = 1;
+		if (wait_ready(s, c, POLLOUT) < 0)
 			return -1;
 	}
 	if (n < 0) {
-		s->io_errno = errno;
-		gnutls_transport_set_errno(s->gs, errno);
+		int e = errno;
+		if (e == EAGAIN || e == EWOULDBLOCK)
+			c->wants_write = 1;
+		s->io_errno = e;
+		errno = e; /* GnuTLS reads the thread's errno (see io_call) */
 	}
 	return n;
 }

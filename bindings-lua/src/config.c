@@ -477,8 +477,10 @@ int lm_config_new(lua_State *L)
 			m = MUTLS_PEER_REQUEST;
 		else if (strcmp(mode, "none") == 0)
 			m = MUTLS_PEER_NONE;
+		else if (strcmp(mode, "observe") == 0)
+			m = MUTLS_PEER_OBSERVE;
 		else
-			return luaL_error(L, "option 'peer_certificate' must be \"require\", \"request\" or \"none\", not \"%s\"", mode);
+			return luaL_error(L, "option 'peer_certificate' must be \"require\", \"request\", \"none\" or \"observe\", not \"%s\"", mode);
 		TRY(mutls_config_set_peer_certificate(c->cfg, m));
 	}
 	if (lm_rawgetfield(L, opts, "check_hostname") != LUA_TNIL)
@@ -599,9 +601,9 @@ static int config_index(lua_State *L)
 		return 1;
 	}
 	if (strcmp(k, "peer_certificate") == 0) {
-		static const char *const modes[] = { "require", "request", "none" };
+		static const char *const modes[] = { "require", "request", "none", "observe" };
 		mutls_peer_mode m = mutls_config_peer_certificate(c->cfg);
-		lua_pushstring(L, m <= MUTLS_PEER_NONE ? modes[m] : "?");
+		lua_pushstring(L, m <= MUTLS_PEER_OBSERVE ? modes[m] : "?");
 		return 1;
 	}
 	if (strcmp(k, "handshake_timeout") == 0) {

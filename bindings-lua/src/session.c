@@ -535,6 +535,14 @@ static int session_index(lua_State *L)
 			lua_pushnil(L);
 		return 1;
 	}
+	if (strcmp(k, "own_certificate") == 0) {
+		mutls_x509 *x = mutls_session_own_certificate(s);
+		if (x)
+			lm_push_cert(L, x);
+		else
+			lua_pushnil(L);
+		return 1;
+	}
 	if (strcmp(k, "peer_chain") == 0) {
 		size_t n = mutls_session_peer_chain_length(s);
 		lua_createtable(L, (int)n, 0);

@@ -23,7 +23,7 @@ _Trust: TypeAlias = Union[_TrustItem, Sequence[_TrustItem]]
 _Crl: TypeAlias = Union[_Source, Sequence[_Source]]
 # datetime (aware; naive is UTC) or seconds from now.
 _Time: TypeAlias = Union[datetime.datetime, int, float]
-_PeerMode: TypeAlias = Literal["require", "request", "none"]
+_PeerMode: TypeAlias = Literal["require", "request", "none", "observe"]
 _Purpose: TypeAlias = Literal["server", "client", "both", "none", "any"]
 _VerifyResult: TypeAlias = Union[bool, str, None]
 
@@ -328,6 +328,8 @@ class Session:
     def peer_certificate(self) -> Certificate | None: ...
     @property
     def peer_chain(self) -> list[Certificate]: ...
+    @property
+    def own_certificate(self) -> Certificate | None: ...
     @property
     def verified(self) -> bool: ...
     @property

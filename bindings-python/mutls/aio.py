@@ -495,9 +495,29 @@ class _TLSProtocol(asyncio.Protocol):
             except Exception:
                 pass
             self._handshake_failed(err)
+        elif (isinstance(exc, OSError) and self._state == _OPEN and not self._peer_closed
+              and not self._reading_paused):
+            exc = self._closed_error(exc)
         self._state = _CLOSED
         self._notify_app_lost(exc)
         self._raw = None
+
+    def _closed_error(self, exc: OSError) -> Exception:
+        """A reset after the handshake, in the session's words, as socket mode
+        says it: ConnectionClosed "... closed the connection without
+        close_notify" (with what that means right after a TLS 1.3 handshake:
+        a server that refused our certificate without an alert), the
+        OSError as its cause. Everything that arrived was delivered already
+        (reading is not paused)."""
+        try:
+            self._session.feed_eof()
+            self._session.recv()
+        except ConnectionClosed as closed:
+            closed.__cause__ = exc
+            return closed
+        except Exception:  # pragma: no cover - the session failed otherwise
+            pass
+        return exc
 
     def pause_writing(self) -> None:
         self._writing_paused = True

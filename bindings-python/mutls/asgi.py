@@ -21,11 +21,12 @@ What the app sees. ``scope["scheme"]`` is ``"https"`` (``"wss"`` for a
 websocket) and ``scope["extensions"]`` holds
 
 - ``"tls"``: the ASGI TLS extension (asgi.readthedocs.io, specs/tls):
-  ``server_cert`` (PEM of our leaf, when ``server_cert=`` was given, else
-  None), ``client_cert_chain`` (PEM strings, the client's leaf first),
+  ``server_cert`` (PEM of our leaf, the certificate the handshake sent:
+  :attr:`mutls.Session.own_certificate`), ``client_cert_chain`` (PEM strings, the client's leaf first),
   ``client_cert_name`` (the leaf's subject, RFC 4514), ``client_cert_error``
   (None when the certificate verified or none was sent, else the mutls
-  sentence), ``tls_version`` (0x0303, 0x0304) and ``cipher_suite`` (the
+  sentence: a certificate that fails verification is refused in the
+  handshake, so an app sees one only with ``peer_certificate="observe"``), ``tls_version`` (0x0303, 0x0304) and ``cipher_suite`` (the
   16-bit IANA code; None for a suite not in :data:`CIPHER_SUITES`);
 - ``"mutls"``: ``session`` (the :class:`mutls.Session`), ``verified``,
   ``reasons``, ``message`` (the verification's sentence), ``explanation``
@@ -44,7 +45,7 @@ import re
 import weakref
 from typing import Any, Awaitable, Callable, MutableMapping, Optional, Union
 
-from . import Certificate, Config, Session
+from . import Config, Session
 from . import aio
 
 __all__ = ["serve", "serve_async", "Server", "tls_scope", "CIPHER_SUITES"]
@@ -108,8 +109,9 @@ def _tls_version(version: Optional[str]) -> Optional[int]:
     return 0x0301 + int(m.group(2))  # TLS 1.0 is 0x0301 ... TLS 1.3 is 0x0304
 
 
-def tls_scope(session: Session, server_cert: Optional[str] = None) -> dict[str, Any]:
+def tls_scope(session: Session) -> dict[str, Any]:
     """The ``"tls"`` and ``"mutls"`` scope extensions of one server session."""
+    own = session.own_certificate
     chain = session.peer_chain
     leaf = chain[0] if chain else session.peer_certificate
     verification = session.verification
@@ -120,7 +122,7 @@ def tls_scope(session: Session, server_cert: Optional[str] = None) -> dict[str, 
     uris = list(leaf.uris) if leaf is not None else []
     return {
         "tls": {
-            "server_cert": server_cert,
+            "server_cert": own.pem if own is not None else None,
             "client_cert_chain": [c.pem for c in chain],
             "client_cert_name": leaf.subject if leaf is not None else None,
             "client_cert_error": error,
@@ -151,7 +153,7 @@ def _copy_scope(ext: dict[str, Any]) -> dict[str, Any]:
             for name, part in ext.items()}
 
 
-def _tls_app(app: ASGIApp, server_cert: Optional[str]) -> ASGIApp:
+def _tls_app(app: ASGIApp) -> ASGIApp:
     """Wraps ``app``: https scheme and the TLS extensions in every http and
     websocket scope."""
     # A server session's peer, verification and parameters do not change
@@ -168,7 +170,7 @@ def _tls_app(app: ASGIApp, server_cert: Optional[str]) -> ASGIApp:
             extensions = dict(scope.get("extensions") or {})
             built = per_session.get(session)
             if built is None:
-                built = per_session[session] = tls_scope(session, server_cert)
+                built = per_session[session] = tls_scope(session)
             extensions.update(_copy_scope(built))
             scope["extensions"] = extensions
         await app(scope, receive, send)
@@ -213,35 +215,23 @@ class _ConnectionProtocol(asyncio.Protocol):
         self._run(self._inner.resume_writing)
 
 
-def _pem_of(cert: Union[str, bytes, Certificate, None]) -> Optional[str]:
-    if cert is None:
-        return None
-    if isinstance(cert, Certificate):
-        return cert.pem
-    return Certificate.from_pem(cert).pem  # the first certificate: our leaf
-
-
 class Server:
     """One ASGI app served over mTLS; ``await start()``, ``port``, ``await stop()``.
 
     ``uvicorn_options`` go to ``uvicorn.Config`` (``http="h11"``,
     ``lifespan="off"``, ``timeout_keep_alive=``, ``root_path=``, ...);
     ``proxy_headers`` is off by default (the peer is who the handshake
-    proved, not what a header says). ``server_cert`` (PEM text or a
-    :class:`mutls.Certificate`: our leaf) fills the TLS extension's
-    ``server_cert``; the Config does not hand its certificate back.
+    proved, not what a header says).
     """
 
     def __init__(self, app: Union[ASGIApp, str], *, config: Config, host: str = "127.0.0.1",
-                 port: int = 8443, server_cert: Union[str, bytes, Certificate, None] = None,
-                 **uvicorn_options: Any) -> None:
+                 port: int = 8443, **uvicorn_options: Any) -> None:
         if not isinstance(config, Config):
             raise TypeError(f"config: expected a mutls.Config, not {type(config).__name__}")
         uvicorn = _uvicorn()
         self.config = config
         self.host = host
         self._port = port
-        self._server_cert = _pem_of(server_cert)
         uvicorn_options.setdefault("proxy_headers", False)
         uvicorn_options.setdefault("log_config", None)
         self.uvicorn_config = uvicorn.Config(app, host=host, port=port, **uvicorn_options)
@@ -263,7 +253,7 @@ class Server:
         cfg = self.uvicorn_config
         if not cfg.loaded:
             cfg.load()
-        cfg.loaded_app = _tls_app(cfg.loaded_app, self._server_cert)
+        cfg.loaded_app = _tls_app(cfg.loaded_app)
         self._state = ServerState()
         self._lifespan = cfg.lifespan_class(cfg)
         await self._lifespan.startup()

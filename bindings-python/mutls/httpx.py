@@ -56,7 +56,9 @@ sync transport runs a socket-mode :class:`mutls.Session`; the async one runs
   close that way) ends the stream like a close_notify, as ``ssl``'s
   ``suppress_ragged_eofs`` does; every byte that arrived is delivered first,
   and httpcore's HTTP framing (Content-Length, chunks) detects a truncated
-  body.
+  body. Closed before anything arrived: ``httpx.ReadError`` from the
+  :class:`mutls.ConnectionClosed` (a TLS 1.3 server refusing our certificate
+  without an alert, as Python's asyncio ssl does, looks so).
 - **Threads**: one sync connection never sends and receives at the same time
   (a lock orders them), so threads sharing one HTTP/2 connection take turns.
 """
@@ -160,6 +162,53 @@ def _tls_failure(httpcore: types.ModuleType, exc: Error, *, reading: bool) -> Ex
     return _tagged(httpcore.ReadError if reading else httpcore.WriteError, exc)
 
 
+def _connect_failure(httpcore: types.ModuleType, exc: BaseException) -> Exception:
+    """The httpcore exception for a failed handshake (raised ``from exc``)."""
+    if isinstance(exc, _MutlsTimeoutError):
+        return _tagged(httpcore.ConnectTimeout, exc)
+    if isinstance(exc, Error):
+        return _tagged(httpcore.ConnectError, exc)
+    out: Exception = httpcore.ConnectError(str(exc))
+    return out
+
+
+def _io_failure(httpcore: types.ModuleType, exc: BaseException, *, reading: bool) -> Exception:
+    """The httpcore exception for a failed read or write, sync or async
+    (raised ``from exc``): a mutls error, a socket or asyncio timeout, an
+    OSError."""
+    if isinstance(exc, Error):
+        return _tls_failure(httpcore, exc, reading=reading)
+    if isinstance(exc, (socket.timeout, asyncio.TimeoutError)):
+        kind = httpcore.ReadTimeout if reading else httpcore.WriteTimeout
+        out: Exception = kind(str(exc) or ("read timed out" if reading else "write timed out"))
+    else:
+        out = (httpcore.ReadError if reading else httpcore.WriteError)(str(exc))
+    return out
+
+
+def _https_only(httpcore: types.ModuleType) -> Exception:
+    out: Exception = httpcore.UnsupportedProtocol("mutls.httpx carries https:// only")
+    return out
+
+
+def _session_info(session: Optional[Session], info: str) -> Any:
+    """get_extra_info's TLS answers, the same for both streams."""
+    if session is None:
+        return None
+    if info == "ssl_object":
+        return ALPNInfo(session)
+    if info == "mutls_session":
+        return session
+    if info == "peer_certificate":
+        return session.peer_certificate
+    return None
+
+
+def _check_config(config: Any, name: str) -> None:
+    if not isinstance(config, Config):
+        raise TypeError(f"mutls.httpx.{name} needs a mutls.Config, not {type(config).__name__}")
+
+
 def _check_h2(httpcore: types.ModuleType, session: Session) -> None:
     if session.alpn == "h2" and not _h2_installed():
         raise httpcore.ConnectError(
@@ -187,6 +236,7 @@ def _make_sync_backend(httpcore: types.ModuleType, config: Config, cache: _Resum
             self._session: Optional[Session] = None
             self._key: Optional[_Key] = None
             self._remembered = False
+            self._got_data = False
             self._lock = threading.Lock()  # one send or recv at a time
 
         def start_tls(self, ssl_context: Any, server_hostname: Optional[str] = None,
@@ -202,15 +252,9 @@ def _make_sync_backend(httpcore: types.ModuleType, config: Config, cache: _Resum
                     session = config.client(self._sock, server_hostname=name)
                 self._session = session
                 session.handshake()
-            except _MutlsTimeoutError as exc:
+            except (Error, OSError) as exc:
                 self._sock.close()
-                raise _tagged(httpcore.ConnectTimeout, exc) from exc
-            except Error as exc:
-                self._sock.close()
-                raise _tagged(httpcore.ConnectError, exc) from exc
-            except OSError as exc:
-                self._sock.close()
-                raise httpcore.ConnectError(str(exc)) from exc
+                raise _connect_failure(httpcore, exc) from exc
             try:
                 _check_h2(httpcore, session)
             except BaseException:
@@ -222,19 +266,18 @@ def _make_sync_backend(httpcore: types.ModuleType, config: Config, cache: _Resum
         def read(self, max_bytes: int, timeout: Optional[float] = None) -> bytes:
             session = self._session
             if session is None:
-                raise httpcore.UnsupportedProtocol("mutls.httpx carries https:// only")
+                raise _https_only(httpcore)
             with self._lock:
                 try:
                     self._sock.settimeout(timeout)
                     data = session.recv(max_bytes)
-                except ConnectionClosed:
+                except ConnectionClosed as exc:
+                    if not self._got_data:  # nothing came: no response to end, say why
+                        raise _io_failure(httpcore, exc, reading=True) from exc
                     data = b""  # ragged close: EOF, after every byte that arrived
-                except Error as exc:
-                    raise _tls_failure(httpcore, exc, reading=True) from exc
-                except socket.timeout as exc:
-                    raise httpcore.ReadTimeout(str(exc)) from exc
-                except OSError as exc:
-                    raise httpcore.ReadError(str(exc)) from exc
+                except (Error, OSError) as exc:
+                    raise _io_failure(httpcore, exc, reading=True) from exc
+            self._got_data = self._got_data or bool(data)
             if not self._remembered and self._key is not None:
                 self._remembered = cache.remember(self._key, session)
             return data
@@ -242,19 +285,15 @@ def _make_sync_backend(httpcore: types.ModuleType, config: Config, cache: _Resum
         def write(self, buffer: bytes, timeout: Optional[float] = None) -> None:
             session = self._session
             if session is None:
-                raise httpcore.UnsupportedProtocol("mutls.httpx carries https:// only")
+                raise _https_only(httpcore)
             if not buffer:
                 return
             with self._lock:
                 try:
                     self._sock.settimeout(timeout)
                     session.sendall(buffer)
-                except Error as exc:
-                    raise _tls_failure(httpcore, exc, reading=False) from exc
-                except socket.timeout as exc:
-                    raise httpcore.WriteTimeout(str(exc)) from exc
-                except OSError as exc:
-                    raise httpcore.WriteError(str(exc)) from exc
+                except (Error, OSError) as exc:
+                    raise _io_failure(httpcore, exc, reading=False) from exc
 
         def close(self) -> None:
             session = self._session
@@ -284,15 +323,7 @@ def _make_sync_backend(httpcore: types.ModuleType, config: Config, cache: _Resum
                 return self._sock.getsockname()
             if info == "server_addr":
                 return self._sock.getpeername()
-            if session is None:
-                return None
-            if info == "ssl_object":
-                return ALPNInfo(session)
-            if info == "mutls_session":
-                return session
-            if info == "peer_certificate":
-                return session.peer_certificate
-            return None
+            return _session_info(session, info)
 
     class _SyncBackend(httpcore.NetworkBackend):  # type: ignore[misc, name-defined]
         def connect_tcp(self, host: str, port: int, timeout: Optional[float] = None,
@@ -333,6 +364,7 @@ def _make_async_backend(httpcore: types.ModuleType, config: Config, cache: _Resu
             self._session: Optional[Session] = None
             self._key: Optional[_Key] = None
             self._remembered = False
+            self._got_data = False
 
         async def start_tls(self, ssl_context: Any, server_hostname: Optional[str] = None,
                             timeout: Optional[float] = None) -> Any:
@@ -343,14 +375,9 @@ def _make_async_backend(httpcore: types.ModuleType, config: Config, cache: _Resu
                 self._reader, self._writer = await _aio.open_connection(
                     config=config, server_hostname=name, sock=sock,
                     session_data=cache.get(self._key),
-                    handshake_timeout=timeout if timeout is not None else _aio.FROM_CONFIG,
-                    suppress_ragged_eofs=True)
-            except _MutlsTimeoutError as exc:
-                raise _tagged(httpcore.ConnectTimeout, exc) from exc
-            except Error as exc:
-                raise _tagged(httpcore.ConnectError, exc) from exc
-            except OSError as exc:
-                raise httpcore.ConnectError(str(exc)) from exc
+                    handshake_timeout=timeout if timeout is not None else _aio.FROM_CONFIG)
+            except (Error, OSError) as exc:
+                raise _connect_failure(httpcore, exc) from exc
             finally:
                 if self._writer is None and sock is not None:
                     sock.close()
@@ -366,35 +393,30 @@ def _make_async_backend(httpcore: types.ModuleType, config: Config, cache: _Resu
 
         async def read(self, max_bytes: int, timeout: Optional[float] = None) -> bytes:
             if self._reader is None or self._session is None:
-                raise httpcore.UnsupportedProtocol("mutls.httpx carries https:// only")
+                raise _https_only(httpcore)
             try:
                 data = await asyncio.wait_for(self._reader.read(max_bytes), timeout)
-            except asyncio.TimeoutError as exc:
-                raise httpcore.ReadTimeout("read timed out") from exc
-            except ConnectionClosed:
-                data = b""
-            except Error as exc:
-                raise _tls_failure(httpcore, exc, reading=True) from exc
-            except OSError as exc:
-                raise httpcore.ReadError(str(exc)) from exc
+            except ConnectionClosed as exc:
+                if not self._got_data:  # nothing came: no response to end, say why
+                    raise _io_failure(httpcore, exc, reading=True) from exc
+                data = b""  # ragged close: EOF, after every byte that arrived
+            except (Error, OSError, asyncio.TimeoutError) as exc:
+                raise _io_failure(httpcore, exc, reading=True) from exc
+            self._got_data = self._got_data or bool(data)
             if not self._remembered and self._key is not None:
                 self._remembered = cache.remember(self._key, self._session)
             return data
 
         async def write(self, buffer: bytes, timeout: Optional[float] = None) -> None:
             if self._writer is None:
-                raise httpcore.UnsupportedProtocol("mutls.httpx carries https:// only")
+                raise _https_only(httpcore)
             if not buffer:
                 return
             try:
                 self._writer.write(buffer)
                 await asyncio.wait_for(self._writer.drain(), timeout)
-            except asyncio.TimeoutError as exc:
-                raise httpcore.WriteTimeout("write timed out") from exc
-            except Error as exc:
-                raise _tls_failure(httpcore, exc, reading=False) from exc
-            except OSError as exc:
-                raise httpcore.WriteError(str(exc)) from exc
+            except (Error, OSError, asyncio.TimeoutError) as exc:
+                raise _io_failure(httpcore, exc, reading=False) from exc
 
         async def aclose(self) -> None:
             if self._sock is not None:
@@ -425,16 +447,7 @@ def _make_async_backend(httpcore: types.ModuleType, config: Config, cache: _Resu
                 return writer.get_extra_info("peername")
             if info == "socket":
                 return writer.get_extra_info("socket")
-            session = self._session
-            if session is None:
-                return None
-            if info == "ssl_object":
-                return ALPNInfo(session)
-            if info == "mutls_session":
-                return session
-            if info == "peer_certificate":
-                return session.peer_certificate
-            return None
+            return _session_info(self._session, info)
 
     class _AsyncBackend(httpcore.AsyncNetworkBackend):  # type: ignore[misc, name-defined]
         async def connect_tcp(self, host: str, port: int, timeout: Optional[float] = None,
@@ -625,8 +638,7 @@ def _transport_class(httpx: types.ModuleType, httpcore: types.ModuleType) -> Any
         """httpx transport over mutls (sync); see :mod:`mutls.httpx`."""
 
         def __init__(self, config: Config, **kw: Any) -> None:
-            if not isinstance(config, Config):
-                raise TypeError(f"mutls.httpx.Transport needs a mutls.Config, not {type(config).__name__}")
+            _check_config(config, "Transport")
             self.config = config
             self._resumption = _Resumption()
             self._pool = httpcore.ConnectionPool(
@@ -667,9 +679,7 @@ def _async_transport_class(httpx: types.ModuleType, httpcore: types.ModuleType) 
         """httpx transport over mutls.aio (asyncio); see :mod:`mutls.httpx`."""
 
         def __init__(self, config: Config, **kw: Any) -> None:
-            if not isinstance(config, Config):
-                raise TypeError(
-                    f"mutls.httpx.AsyncTransport needs a mutls.Config, not {type(config).__name__}")
+            _check_config(config, "AsyncTransport")
             self.config = config
             self._resumption = _Resumption()
             self._pool = httpcore.AsyncConnectionPool(

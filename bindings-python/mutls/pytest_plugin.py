@@ -39,7 +39,7 @@ import mutls
 
 __all__ = ["EchoServer", "SeenRecord", "mutls_ca", "mutls_echo_server", "peer_identity"]
 
-PeerMode = Literal["require", "request", "none"]
+PeerMode = Literal["require", "request", "none", "observe"]
 
 _SERVER_NAMES = ["localhost"]
 _SERVER_IPS = ["127.0.0.1"]

@@ -39,7 +39,8 @@ socket instead of :mod:`ssl`. urllib3's pools keep connections alive.
 - **End of stream**: a close without close_notify ends the stream like a
   close_notify (as ``ssl``'s ``suppress_ragged_eofs``), after every byte that
   arrived; http.client's framing (Content-Length, chunks) detects a
-  truncated body.
+  truncated body. Closed before anything arrived: ``ConnectionError`` from
+  the :class:`mutls.ConnectionClosed` (see :mod:`mutls.httpx`).
 - **HTTP/1.1 only** (urllib3's HTTPS connections); keep the Config's ALPN
   empty or ``["http/1.1"]``.
 """
@@ -128,6 +129,7 @@ class SessionSocket:
         self.session = session
         self._sock = sock
         self._on_read = on_read
+        self._got_data = False
         self._io_refs = 0
         self._closed = False
 
@@ -141,10 +143,13 @@ class SessionSocket:
     def recv(self, n: int) -> bytes:
         try:
             data = self.session.recv(n)
-        except ConnectionClosed:
+        except ConnectionClosed as exc:
+            if not self._got_data:  # nothing came: no response to end, say why
+                raise _as_socket_error(exc) from exc
             data = b""  # ragged close: EOF, after every byte that arrived
         except Error as exc:
             raise _as_socket_error(exc) from exc
+        self._got_data = self._got_data or bool(data)
         if self._on_read is not None:
             self._on_read()
         return data

@@ -559,7 +559,7 @@ static int Config_init(ConfigObject *self, PyObject *args, PyObject *kwds)
 		mutls_peer_mode mode;
 		if (!PyUnicode_Check(peer_mode)) {
 			PyErr_Format(PyExc_TypeError,
-				"peer_certificate: expected \"require\", \"request\" or \"none\", not %.100s",
+				"peer_certificate: expected \"require\", \"request\", \"none\" or \"observe\", not %.100s",
 				Py_TYPE(peer_mode)->tp_name);
 			return -1;
 		}
@@ -571,9 +571,11 @@ static int Config_init(ConfigObject *self, PyObject *args, PyObject *kwds)
 			mode = MUTLS_PEER_REQUEST;
 		else if (strcmp(m, "none") == 0)
 			mode = MUTLS_PEER_NONE;
+		else if (strcmp(m, "observe") == 0)
+			mode = MUTLS_PEER_OBSERVE;
 		else {
 			mutlspy_raise_code(MUTLS_ECONFIG,
-				"peer_certificate: expected \"require\", \"request\" or \"none\", not \"%.100s\"", m);
+				"peer_certificate: expected \"require\", \"request\", \"none\" or \"observe\", not \"%.100s\"", m);
 			return -1;
 		}
 		if ((rc = mutls_config_set_peer_certificate(self->cfg, mode)) < 0)
@@ -746,6 +748,7 @@ static PyObject *Config_peer_certificate(ConfigObject *self, void *c)
 	switch (mutls_config_peer_certificate(self->cfg)) {
 	case MUTLS_PEER_REQUEST: return PyUnicode_FromString("request");
 	case MUTLS_PEER_NONE: return PyUnicode_FromString("none");
+	case MUTLS_PEER_OBSERVE: return PyUnicode_FromString("observe");
 	default: return PyUnicode_FromString("require");
 	}
 }
@@ -807,7 +810,7 @@ static PyObject *Config_handshake_timeout(ConfigObject *self, void *c)
 static PyGetSetDef Config_getset[] = {
 	{ "handshake_timeout", (getter)Config_handshake_timeout, NULL,
 	  "Seconds a socket-mode handshake may take in all (default 30.0), or None.", NULL },
-	{ "peer_certificate", (getter)Config_peer_certificate, NULL, "\"require\", \"request\" or \"none\".", NULL },
+	{ "peer_certificate", (getter)Config_peer_certificate, NULL, "\"require\", \"request\", \"none\" or \"observe\".", NULL },
 	{ "has_identity", (getter)Config_has_identity, NULL, "True when the config has its own certificate and key.", NULL },
 	{ "verify_hook", (getter)Config_verify_hook, NULL, "The verify hook, or None.", NULL },
 	{ "trace", (getter)Config_trace, NULL, "The trace callable, or None.", NULL },

@@ -931,6 +931,17 @@ static PyObject *Session_get_peer_certificate(SessionObject *self, void *c)
 	return mutlspy_certificate_wrap(mutls_session_peer_certificate(self->s, 0));
 }
 
+static PyObject *Session_get_own_certificate(SessionObject *self, void *c)
+{
+	mutls_x509 *own;
+
+	if (!readable(self))
+		return NULL;
+	if (!(own = mutls_session_own_certificate(self->s)))
+		Py_RETURN_NONE;
+	return mutlspy_certificate_wrap(own);
+}
+
 static PyObject *Session_get_peer_chain(SessionObject *self, void *c)
 {
 	if (!readable(self))
@@ -1126,6 +1137,8 @@ static PyGetSetDef Session_getset[] = {
 	{ "is_server", (getter)Session_get_is_server, NULL, "True for a server session.", NULL },
 	{ "sock", (getter)Session_get_sock, NULL, "The socket (socket mode) or None (memory mode).", NULL },
 	{ "peer_certificate", (getter)Session_get_peer_certificate, NULL, "The peer's leaf certificate or None.", NULL },
+	{ "own_certificate", (getter)Session_get_own_certificate, NULL,
+	  "Our leaf as presented in this handshake (a resumed server: the Config's leaf), or None.", NULL },
 	{ "peer_chain", (getter)Session_get_peer_chain, NULL, "The peer's chain as presented, leaf first.", NULL },
 	{ "verified", (getter)Session_get_verified, NULL, "True when the peer presented a certificate and every check passed.", NULL },
 	{ "verification", (getter)Session_get_verification, NULL, "Verification: ok, reasons, message.", NULL },

@@ -226,7 +226,10 @@ typedef struct mutls_identity mutls_identity;
 typedef enum {
 	MUTLS_PEER_REQUIRE = 0, /* default, both roles: this is mTLS            */
 	MUTLS_PEER_REQUEST = 1, /* verify if presented, allow anonymous (server) */
-	MUTLS_PEER_NONE = 2     /* do not ask / do not verify (explicit, loud)   */
+	MUTLS_PEER_NONE = 2,    /* do not ask / do not verify (explicit, loud)   */
+	MUTLS_PEER_OBSERVE = 3  /* servers: ask, check, let a failed client in   */
+	                        /* unverified with its verdict (a hook's refusal */
+	                        /* still refuses); refused for client sessions   */
 } mutls_peer_mode;
 
 /* Fills buf (NUL-terminated) with the password for `what` (a file name or
@@ -474,6 +477,13 @@ MUTLS_EXTERN mutls_config *mutls_session_config(const mutls_session *s); /* borr
 MUTLS_EXTERN size_t mutls_session_peer_chain_length(const mutls_session *s);
 MUTLS_EXTERN mutls_x509 *mutls_session_peer_certificate(const mutls_session *s,
 	size_t index);
+/* Our own leaf as this session presented it: the certificate sent in this
+ * handshake (a client sends one only when the server asked), or, for a
+ * resumed server session, the Config's leaf (the connection was
+ * established with it). NULL when none was sent (a resumed client session,
+ * no identity, before the handshake). Borrowed from the config
+ * (mutls_x509_ref to keep). */
+MUTLS_EXTERN mutls_x509 *mutls_session_own_certificate(const mutls_session *s);
 /* 1 when the peer's certificate was presented and every check passed. */
 MUTLS_EXTERN int mutls_session_verified(const mutls_session *s);
 /* Reasons of failed checks (0 when none failed or nothing was checked). */

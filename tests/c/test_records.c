@@ -192,6 +192,48 @@ TEST(close_notify_reads_as_end)
 	fixture_free(&f);
 }
 
+/* A TLS 1.3 client that sent its certificate and got nothing at all after
+ * the handshake, then the close: the sentence says that a refusal without
+ * an alert looks so (Python's asyncio ssl). An accepting server sends its
+ * tickets first; TLS 1.2 refuses inside the handshake. */
+static const char *client_sees_eof(const char *version, int tickets, char *out, size_t cap)
+{
+	fixture f;
+	char buf[16];
+	size_t got;
+
+	pki_make(&f.pki);
+	f.ccfg = config_with(f.pki.client_id, f.pki.ca);
+	f.scfg = config_with(f.pki.server_id, f.pki.ca);
+	CHECK_OK(mutls_config_set_session_tickets(f.scfg, tickets));
+	if (version) {
+		const char *v[] = { version };
+		CHECK_OK(mutls_config_set_versions(f.ccfg, v, 1));
+	}
+	pair_new(&f.p, f.ccfg, "orders.internal", f.scfg);
+	pair_handshake(&f.p);
+	CHECK_INT(f.p.client_rc, 0);
+	CHECK_OK(mutls_session_feed_eof(f.p.client));
+	CHECK_INT(mutls_session_recv(&got, f.p.client, buf, sizeof(buf)), MUTLS_ECLOSED);
+	snprintf(out, cap, "%s", session_message(f.p.client));
+	fixture_free(&f);
+	return out;
+}
+
+TEST(eof_right_after_a_tls13_handshake_says_what_it_may_mean)
+{
+	char msg[512];
+	CHECK_STR(client_sees_eof("1.3", 0, msg, sizeof(msg)),
+		"server closed the connection without close_notify, right after the handshake and "
+		"before sending anything: in TLS 1.3 that is how a server that refused our certificate "
+		"without an alert closes (Python's asyncio ssl, as in uvicorn and hypercorn, does)");
+	/* the server's tickets came first: a plain ragged close */
+	CHECK_STR(client_sees_eof("1.3", 1, msg, sizeof(msg)),
+		"server closed the connection without close_notify");
+	CHECK_STR(client_sees_eof("1.2", 0, msg, sizeof(msg)),
+		"server closed the connection without close_notify");
+}
+
 TEST(eof_without_close_notify_is_closed)
 {
 	fixture f;
@@ -278,6 +320,41 @@ TEST(want_read_until_bytes_arrive)
 	pki_free(&pki);
 }
 
+/* The leaf each side sent; a client that was not asked sent none. */
+static void own_certificate(const char *version)
+{
+	fixture f;
+	const unsigned char *der, *sent;
+	size_t der_len, sent_len;
+	mutls_config *anon;
+
+	connect_pair(&f, version);
+	CHECK(mutls_session_own_certificate(f.p.server) != NULL);
+	CHECK_STR(mutls_x509_label(mutls_session_own_certificate(f.p.server)), "CN=orders");
+	CHECK_STR(mutls_x509_label(mutls_session_own_certificate(f.p.client)), "CN=payments");
+	/* the very certificate the peer received */
+	mutls_x509_der(&sent, &sent_len, mutls_session_own_certificate(f.p.server));
+	mutls_x509_der(&der, &der_len, mutls_session_peer_certificate(f.p.client, 0));
+	CHECK(sent_len == der_len && memcmp(sent, der, der_len) == 0);
+	pair_free(&f.p);
+	/* a server that does not ask: the client sends nothing */
+	anon = config_with(f.pki.server_id, f.pki.ca);
+	CHECK_OK(mutls_config_set_peer_certificate(anon, MUTLS_PEER_NONE));
+	pair_new(&f.p, f.ccfg, "orders.internal", anon);
+	CHECK(mutls_session_own_certificate(f.p.client) == NULL);
+	CHECK(mutls_session_own_certificate(f.p.server) == NULL);
+	pair_handshake(&f.p);
+	CHECK_INT(f.p.client_rc, 0);
+	CHECK(mutls_session_own_certificate(f.p.client) == NULL);
+	CHECK_STR(mutls_x509_label(mutls_session_own_certificate(f.p.server)), "CN=orders");
+	CHECK(mutls_session_own_certificate(NULL) == NULL);
+	mutls_config_unref(anon);
+	fixture_free(&f);
+}
+
+TEST(own_certificate_tls13) { own_certificate("1.3"); }
+TEST(own_certificate_tls12) { own_certificate("1.2"); }
+
 TEST(alpn_agreed_and_none)
 {
 	fixture f;
@@ -332,6 +409,10 @@ static void resume(const char *version)
 	CHECK(mutls_session_verified(f.p.client));
 	CHECK(mutls_session_verified(f.p.server));
 	CHECK_STR(mutls_x509_label(mutls_session_peer_certificate(f.p.server, 0)), "CN=payments");
+	/* nothing was sent: the server's leaf is the one it was established
+	 * with, the client cannot know whether it was asked back then */
+	CHECK_STR(mutls_x509_label(mutls_session_own_certificate(f.p.server)), "CN=orders");
+	CHECK(mutls_session_own_certificate(f.p.client) == NULL);
 	mutls_free(data);
 	fixture_free(&f);
 }

@@ -623,3 +623,176 @@ TEST(non_tls_bytes_are_quoted_bounded_and_escaped)
 	mutls_config_unref(scfg);
 	pki_free(&pki);
 }
+
+/* ---- one thread sending while another receives ------------------------- */
+
+/* GnuTLS allows one sender and one receiver on a session at once; each
+ * direction keeps its own deadline. The peer, a mutls server in a thread:
+ * `ticks` sends a record every 50 ms and reads nothing until the end;
+ * otherwise it reads and drops everything and sends nothing. */
+typedef struct {
+	mutls_config *cfg;
+	int fd;
+	int ticks;
+	int64_t run_ms;
+	int handshake_rc;
+} duplex_peer;
+
+static void *duplex_server(void *arg)
+{
+	duplex_peer *p = arg;
+	mutls_session *s;
+	char buf[16384];
+	size_t n;
+	struct timespec t0;
+
+	CHECK_OK(mutls_session_server(&s, p->cfg, p->fd));
+	mutls_session_set_timeout(s, 5000);
+	p->handshake_rc = mutls_session_handshake(s);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (p->handshake_rc == 0 && p->ticks) {
+		while (elapsed_ms(&t0) < p->run_ms) {
+			mutls_session_send(&n, s, "tick", 4);
+			usleep(50 * 1000);
+		}
+		mutls_session_set_timeout(s, 200);
+		while (mutls_session_recv(&n, s, buf, sizeof(buf)) == 0 && n > 0)
+			; /* let the client's last sends through */
+	} else if (p->handshake_rc == 0) {
+		while (mutls_session_recv(&n, s, buf, sizeof(buf)) == 0 && n > 0)
+			;
+	}
+	mutls_session_close(s);
+	mutls_session_free(s);
+	return NULL;
+}
+
+typedef struct {
+	mutls_session *s;
+	int rc;            /* the last recv's result */
+	int64_t waited_ms; /* how long the timed-out recv took */
+	int records;
+	int64_t run_ms;    /* keep receiving for this long (0: one recv) */
+} duplex_reader;
+
+static void *duplex_recv(void *arg)
+{
+	duplex_reader *r = arg;
+	char buf[256];
+	size_t n;
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		r->rc = mutls_session_recv(&n, r->s, buf, sizeof(buf));
+		if (r->rc == 0 && n > 0)
+			r->records++;
+	} while (r->run_ms && elapsed_ms(&t0) < r->run_ms && (r->rc == 0 || r->rc == MUTLS_ETIMEOUT));
+	r->waited_ms = elapsed_ms(&t1);
+	return NULL;
+}
+
+static void duplex_setup(test_pki *pki, mutls_config **ccfg, duplex_peer *peer, mutls_session **c,
+	int sv[2], pthread_t *th)
+{
+	pki_make(pki);
+	*ccfg = config_with(pki->client_id, pki->ca);
+	peer->cfg = config_with(pki->server_id, pki->ca);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	peer->fd = sv[1];
+	pthread_create(th, NULL, duplex_server, peer);
+	CHECK_OK(mutls_session_client(c, *ccfg, "orders.internal", sv[0]));
+	CHECK_OK(mutls_session_set_timeout(*c, 5000));
+	CHECK_OK(mutls_session_handshake(*c));
+	CHECK_OK(mutls_session_set_timeout(*c, 300));
+}
+
+static void duplex_teardown(test_pki *pki, mutls_config *ccfg, duplex_peer *peer, mutls_session *c,
+	int sv[2], pthread_t th)
+{
+	mutls_session_close(c);
+	shutdown(sv[0], SHUT_WR);
+	pthread_join(th, NULL);
+	CHECK_INT(peer->handshake_rc, 0);
+	mutls_session_free(c);
+	close(sv[0]);
+	close(sv[1]);
+	mutls_config_unref(ccfg);
+	mutls_config_unref(peer->cfg);
+	pki_free(pki);
+}
+
+/* A recv waiting for a silent peer times out after its own 300 ms while the
+ * main thread sends every 50 ms (each send starts its own deadline: with
+ * one deadline per session, each send pushed the waiting recv's further). */
+TEST(recv_keeps_its_deadline_while_another_thread_sends)
+{
+	test_pki pki;
+	mutls_config *ccfg;
+	duplex_peer peer = { 0 };
+	duplex_reader reader = { 0 };
+	mutls_session *c;
+	pthread_t th, rth;
+	int sv[2], sends = 0;
+	size_t n;
+	struct timespec t0;
+
+	duplex_setup(&pki, &ccfg, &peer, &c, sv, &th);
+	reader.s = c;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pthread_create(&rth, NULL, duplex_recv, &reader);
+	while (elapsed_ms(&t0) < 1500) {
+		CHECK_OK(mutls_session_send(&n, c, "ping", 4));
+		CHECK_INT(n, 4);
+		sends++;
+		usleep(50 * 1000);
+	}
+	pthread_join(rth, NULL);
+	CHECK_INT(reader.rc, MUTLS_ETIMEOUT); /* not want-read: its own timeout */
+	CHECK(reader.waited_ms >= 250);
+	CHECK(reader.waited_ms < 1000);
+	CHECK(sends >= 10);
+	duplex_teardown(&pki, ccfg, &peer, c, sv, th);
+}
+
+/* A send into a peer that does not read times out after its own 300 ms
+ * while another thread keeps receiving the peer's records (each recv
+ * started a new deadline for the whole session before). */
+TEST(send_keeps_its_deadline_while_another_thread_receives)
+{
+	test_pki pki;
+	mutls_config *ccfg;
+	duplex_peer peer = { 0 };
+	duplex_reader reader = { 0 };
+	mutls_session *c;
+	pthread_t th, rth;
+	int sv[2], rc = 0, calls = 0;
+	static char block[65536];
+	size_t n;
+	int64_t longest = 0;
+	struct timespec t0;
+
+	peer.ticks = 1;
+	peer.run_ms = 2000;
+	duplex_setup(&pki, &ccfg, &peer, &c, sv, &th);
+	reader.s = c;
+	reader.run_ms = 1800;
+	pthread_create(&rth, NULL, duplex_recv, &reader);
+	/* fill the socket buffers until a send times out */
+	while (calls < 1000) {
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		rc = mutls_session_send(&n, c, block, sizeof(block));
+		if (elapsed_ms(&t0) > longest)
+			longest = elapsed_ms(&t0);
+		calls++;
+		if (rc != 0)
+			break;
+	}
+	CHECK_INT(rc, MUTLS_ETIMEOUT);
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "timed out after 300 ms");
+	CHECK(longest < 1000);
+	pthread_join(rth, NULL);
+	CHECK(reader.records >= 5); /* the reader went on meanwhile */
+	duplex_teardown(&pki, ccfg, &peer, c, sv, th);
+}

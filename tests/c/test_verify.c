@@ -367,6 +367,79 @@ TEST(requested_client_certificate_still_verified)
 	fixture_free(&f);
 }
 
+/* peer_certificate=observe: the server lets a client whose certificate
+ * failed the checks in, unverified, with the verdict that a refusal would
+ * have given; a verify hook's refusal still refuses; clients cannot use it. */
+static int reject_all(mutls_session *s, void *payload, char *reason, size_t cap)
+{
+	(void)s;
+	(void)payload;
+	snprintf(reason, cap, "nobody today");
+	return MUTLS_HOOK_REJECT;
+}
+
+TEST(observe_lets_a_failed_client_in_unverified)
+{
+	fixture f;
+	mutls_testca *other;
+	mutls_identity *id;
+	mutls_session *c;
+	mutls_config *observer;
+	char buf[64];
+
+	pki_make(&f.pki);
+	CHECK_OK(mutls_testca_new(&other, NULL));
+	id = pki_issue(other, "payments", NULL, NULL, NULL, MUTLS_PURPOSE_CLIENT, 0, 0);
+	f.ccfg = config_with(id, f.pki.ca);
+	f.scfg = config_with(f.pki.server_id, f.pki.ca);
+	CHECK_OK(mutls_config_set_peer_certificate(f.scfg, MUTLS_PEER_OBSERVE));
+	CHECK_INT(mutls_config_peer_certificate(f.scfg), MUTLS_PEER_OBSERVE);
+	CHECK_OK(mutls_config_add_peer_pattern(f.scfg, "uri:spiffe://example.org/*"));
+	run(&f, "orders.internal");
+	CHECK_INT(f.p.client_rc, 0);
+	CHECK_INT(f.p.server_rc, 0);
+	CHECK(mutls_session_error(f.p.server) == NULL);
+	CHECK(mutls_session_error(f.p.client) == NULL);
+	CHECK_INT(mutls_session_verified(f.p.server), 0);
+	CHECK_INT(mutls_session_verify_reasons(f.p.server), MUTLS_REASON_UNKNOWN_ISSUER | MUTLS_REASON_POLICY);
+	CHECK_CONTAINS(mutls_session_verify_message(f.p.server), "client certificate CN=payments");
+	CHECK_CONTAINS(mutls_session_verify_message(f.p.server), "unknown CA");
+	CHECK_INT(mutls_session_peer_chain_length(f.p.server), 1);
+	CHECK_INT(pair_transfer(f.p.client, f.p.server, "observed", buf, sizeof(buf)), 0);
+	CHECK_STR(buf, "observed");
+
+	/* a verify hook's refusal is a decision: it still refuses */
+	pair_free(&f.p);
+	mutls_config_unref(f.scfg);
+	f.scfg = config_with(f.pki.server_id, f.pki.ca);
+	CHECK_OK(mutls_config_set_peer_certificate(f.scfg, MUTLS_PEER_OBSERVE));
+	CHECK_OK(mutls_config_set_verify_hook(f.scfg, reject_all, NULL, NULL));
+	run(&f, "orders.internal");
+	expect_server_refuses(&f, MUTLS_EVERIFY, MUTLS_REASON_UNKNOWN_ISSUER | MUTLS_REASON_HOOK, 48,
+		"nobody today");
+
+	/* an anonymous client is let in too, and a client session cannot observe */
+	pair_free(&f.p);
+	mutls_config_unref(f.scfg);
+	mutls_config_unref(f.ccfg);
+	f.scfg = config_with(f.pki.server_id, f.pki.ca);
+	CHECK_OK(mutls_config_set_peer_certificate(f.scfg, MUTLS_PEER_OBSERVE));
+	f.ccfg = config_with(NULL, f.pki.ca);
+	run(&f, "orders.internal");
+	CHECK_INT(f.p.server_rc, 0);
+	CHECK_INT(mutls_session_verified(f.p.server), 0);
+	CHECK_STR(mutls_session_verify_message(f.p.server),
+		"client presented no certificate (allowed: peer_certificate=observe)");
+	observer = config_with(f.pki.client_id, f.pki.ca);
+	CHECK_OK(mutls_config_set_peer_certificate(observer, MUTLS_PEER_OBSERVE));
+	CHECK_INT(mutls_session_client(&c, observer, "orders.internal", -1), MUTLS_EUSAGE);
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "peer_certificate=observe is for servers");
+	mutls_config_unref(observer);
+	mutls_identity_free(id);
+	mutls_testca_free(other);
+	fixture_free(&f);
+}
+
 TEST(peer_certificate_none)
 {
 	/* the server does not ask; the client does not verify (wrong trust) */

@@ -252,6 +252,28 @@ describe("the server refuses the client", function()
 		expect_server_refuses(p, "verify-failed", { "unknown-issuer" }, "unknown_ca", "unknown CA")
 	end)
 
+	it("peer_certificate=observe lets a failed client in, unverified, with the verdict", function()
+		local pki = H.pki()
+		local other = mutls.testca {}
+		local id = H.issue(other, "payments", nil, nil, nil, "client")
+		local scfg = H.config(pki.server, pki.ca, { peer_certificate = "observe" })
+		assert.equal("observe", scfg.peer_certificate)
+		local p = H.run(H.config(id, pki.ca), "orders.internal", scfg)
+		assert.equal("ok", p.cstate)
+		assert.equal("ok", p.sstate)
+		assert.is_false(p.s.verified)
+		local v = p.s.verification
+		assert.is_false(v.ok)
+		assert.same({ "unknown-issuer" }, v.reasons)
+		assert.is_true(H.contains(v.message, "client certificate CN=payments was issued by an unknown CA"))
+		assert.equal("CN=payments", p.s.peer_certificate.label)
+		-- a client cannot observe
+		local ccfg = H.config(pki.client, pki.ca, { peer_certificate = "observe" })
+		local c, err = ccfg:client { server_hostname = "orders.internal" }
+		assert.is_nil(c)
+		assert.is_true(H.contains(tostring(err), "peer_certificate=observe is for servers"))
+	end)
+
 	it("peer_certificate=none: the server does not ask, the client does not verify", function()
 		local pki = H.pki()
 		local other = mutls.testca {}

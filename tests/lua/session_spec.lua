@@ -29,6 +29,10 @@ describe("session fields", function()
 		assert.equal("payments", s.peer_certificate.common_name)
 		assert.same({ "spiffe://example.org/payments" }, s.peer_certificate.uris)
 		assert.equal(1, #s.peer_chain)
+		-- our own leaf as sent: the very certificate the peer received
+		assert.equal("CN=orders", s.own_certificate.label)
+		assert.equal(c.peer_certificate.pem, s.own_certificate.pem)
+		assert.equal(s.peer_certificate.pem, c.own_certificate.pem)
 		local v = s.verification
 		assert.is_true(v.ok)
 		assert.same({}, v.reasons)
@@ -218,6 +222,10 @@ describe("resumption", function()
 			assert.is_true(c.verified)
 			assert.is_true(s.verified)
 			assert.equal("CN=payments", s.peer_certificate.label)
+			-- nothing was sent: the server's leaf is the one it was
+			-- established with; the client cannot know whether it was asked
+			assert.equal("CN=orders", s.own_certificate.label)
+			assert.is_nil(c.own_certificate)
 		end)
 	end
 

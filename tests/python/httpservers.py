@@ -322,6 +322,52 @@ class Hypercorn:
         self._dir.cleanup()
 
 
+class UvicornSSL:
+    """uvicorn with Python's ssl (CERT_REQUIRED: ssl_cert_reqs, ssl_ca_certs),
+    HTTP/1.1, serving asgi_app in a thread with its own event loop."""
+
+    def __init__(self, identity: mutls.Identity, client_ca: mutls.TestCA) -> None:
+        import uvicorn
+
+        self._dir = tempfile.TemporaryDirectory()
+        paths = identity.write_to(self._dir.name)
+        ca_path = os.path.join(self._dir.name, "client-ca.pem")
+        with open(ca_path, "w") as f:
+            f.write(client_ca.cert_pem)
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        self.port = sock.getsockname()[1]
+        self._sock = sock
+        config = uvicorn.Config(asgi_app, ssl_certfile=paths["chain"], ssl_keyfile=paths["key"],
+                                ssl_ca_certs=ca_path, ssl_cert_reqs=ssl.CERT_REQUIRED, lifespan="off",
+                                log_config=None, log_level="warning", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # not the main thread
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        for _ in range(200):
+            if self._server.started:
+                break
+            threading.Event().wait(0.05)
+        assert self._server.started, "uvicorn did not start"
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._server.serve(sockets=[self._sock]))
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+        self._loop.close()
+        self._dir.cleanup()
+
+
 # -- the examples of docs/python-http.md ---------------------------------------
 
 def doc_example(section: str) -> str:

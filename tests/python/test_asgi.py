@@ -80,7 +80,7 @@ def calls() -> List[dict]:
 @pytest.fixture
 def server(pki: PKI, calls: List[dict]) -> Iterator[Running]:
     cfg = pki.server_config(peers=["uri:" + SPIFFE_PAYMENTS])
-    running = Running(make_app(calls), cfg, server_cert=pki.server_id.cert_pem, lifespan="off")
+    running = Running(make_app(calls), cfg, lifespan="off")
     yield running
     running.close()
 
@@ -117,6 +117,22 @@ def test_httpx_over_mutls_sync_and_async(pki: PKI, server: Running, calls: List[
     assert r.status_code == 200
     _check_seen(r.json(), pki)
     assert len(calls) == 3
+
+
+def test_server_cert_is_the_leaf_sent_also_when_resumed(pki: PKI, server: Running, calls: List[dict]) -> None:
+    """server_cert comes from the session (Session.own_certificate): the
+    leaf the handshake sent, and on a resumed connection (no certificate
+    sent) the Config's leaf it was established with."""
+    url = f"https://127.0.0.1:{server.port}/whoami"
+    with httpx.Client(transport=mutls.httpx.Transport(pki.client_config()), timeout=10) as client:
+        first = client.get(url, headers={"Connection": "close"})
+        second = client.get(url)  # a new connection, resuming the first one's session
+    sessions = [c["extensions"]["mutls"]["session"] for c in calls]
+    assert [s.resumed for s in sessions] == [False, True]
+    assert second.extensions["mutls"].resumed
+    for r in (first, second):
+        assert r.json()["tls"]["server_cert"] == pki.server_id.cert_pem
+        assert r.extensions["mutls"].peer_certificate.pem == pki.server_id.cert_pem
 
 
 def test_requests_adapter(pki: PKI, server: Running, calls: List[dict]) -> None:
@@ -460,14 +476,25 @@ def test_every_client_good_and_refused(pki: PKI, server: Running, calls: List[di
 
 @pytest.mark.parametrize("client", CLIENTS)
 def test_every_client_refuses_a_server_with_the_wrong_name(pki: PKI, calls: List[dict], client: str,
-                                                           tmp_path: Path) -> None:
+                                                           tmp_path: Path, caplog: Any) -> None:
     wrong = pki.ca.issue(cn="billing", dns=["billing.internal"], purpose="server")
     running = Running(make_app(calls), pki.server_config(identity=wrong), lifespan="off")
     try:
-        said = _call(client, pki.client_id, pki, running.port, tmp_path)
+        with caplog.at_level(logging.DEBUG, logger="mutls.aio"):
+            said = _call(client, pki.client_id, pki, running.port, tmp_path)
+            for _ in range(100):  # the server logs from its own thread
+                if caplog.records:
+                    break
+                threading.Event().wait(0.05)
     finally:
         running.close()
     assert said != "ok" and calls == []
+    # the refused server has the sentence too: the client's alert, in mutls's
+    # words. curl (OpenSSL) checks the name after a complete handshake and
+    # then sends close_notify, no alert: the server sees a client that left.
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    if client != "curl":
+        assert "peer rejected our certificate (alert " in logged, logged
     if "mutls" in client:
         assert "CertificateVerifyError" in said and "localhost" in said, said
     elif client == "curl":
@@ -512,8 +539,7 @@ def test_websocket_scope_is_wss_with_the_tls_extension(pki: PKI) -> None:
 @pytest.mark.parametrize("http", ["h11", "httptools"])
 def test_both_uvicorn_http_protocols(pki: PKI, calls: List[dict], http: str) -> None:
     pytest.importorskip(http)
-    running = Running(make_app(calls), pki.server_config(), server_cert=pki.server_id.cert_pem,
-                      lifespan="off", http=http)
+    running = Running(make_app(calls), pki.server_config(), lifespan="off", http=http)
     try:
         url = f"https://127.0.0.1:{running.port}"
         with httpx.Client(transport=mutls.httpx.Transport(pki.client_config()), timeout=10) as client:
@@ -565,3 +591,92 @@ def test_keep_alive_requests_get_their_own_copy_of_the_extensions(pki: PKI, monk
         assert tls["client_cert_name"] == "CN=payments"
         assert tls["client_cert_chain"] and tls["client_cert_chain"][0] == pki.client_id.cert_pem
         assert uris == [SPIFFE_PAYMENTS]
+
+
+def test_client_cert_error_with_an_optional_client_certificate(pki: PKI, calls: List[dict], tmp_path: Path,
+                                                                caplog: Any) -> None:
+    """client_cert_error: with peer_certificate="request" (the one mode where a
+    client certificate is optional), an anonymous client reaches the app
+    with an empty chain and client_cert_error None (nothing failed), a good
+    one with its chain and None, and a certificate that fails verification
+    is still refused in the handshake: the app never sees it, so mutls never
+    hands an app a client_cert_error (docs/python-http.md, "client_cert_error")."""
+    running = Running(make_app(calls), pki.server_config(peer_certificate="request"), lifespan="off")
+    try:
+        f = _pem_files(pki, tmp_path)
+        anonymous = ssl.create_default_context(cafile=f["ca"])  # no certificate of its own
+        with httpx.Client(verify=anonymous, timeout=10) as client:
+            seen = client.get(f"https://localhost:{running.port}/whoami").json()
+        tls, m = seen["tls"], seen["mutls"]
+        assert tls["client_cert_chain"] == [] and tls["client_cert_name"] is None
+        assert tls["client_cert_error"] is None
+        assert tls["server_cert"] == pki.server_id.cert_pem
+        assert m["verified"] is False and m["spiffe_id"] is None
+        assert m["message"] == "client presented no certificate (allowed: peer_certificate=request)"
+
+        with httpx.Client(transport=mutls.httpx.Transport(pki.client_config()), timeout=10) as client:
+            seen = client.get(f"https://localhost:{running.port}/whoami").json()
+        assert seen["tls"]["client_cert_error"] is None and seen["mutls"]["verified"] is True
+        assert seen["tls"]["client_cert_chain"][0] == pki.client_id.cert_pem
+        assert len(calls) == 2
+
+        stranger = mutls.TestCA("someone else").issue(cn="payments", uri=[SPIFFE_PAYMENTS], purpose="client")
+        err = _refused(pki, running, pki.client_config(identity=stranger), caplog)
+        assert isinstance(err, mutls.PeerRejectedError) and err.alert == "unknown_ca"
+        logged = " ".join(r.getMessage() for r in caplog.records)
+        assert "client certificate CN=payments was issued by an unknown CA" in logged, logged
+        assert len(calls) == 2  # the refused client never reached the app
+    finally:
+        running.close()
+
+
+def test_client_cert_error_with_peer_certificate_observe(pki: PKI, calls: List[dict]) -> None:
+    """peer_certificate="observe": a client whose certificate fails the checks
+    reaches the app unverified, and client_cert_error is the mutls sentence
+    the refusal would have given; a good client gets None."""
+    cfg = pki.server_config(peer_certificate="observe", peers=["uri:" + SPIFFE_PAYMENTS])
+    running = Running(make_app(calls), cfg, lifespan="off")
+    try:
+        stranger = mutls.TestCA("someone else").issue(cn="payments", uri=[SPIFFE_PAYMENTS], purpose="client")
+        outsider = pki.ca.issue(cn="intruder", uri=["spiffe://example.org/intruder"], purpose="client")
+        seen = {}
+        for name, identity in [("good", pki.client_id), ("stranger", stranger), ("outsider", outsider)]:
+            transport = mutls.httpx.Transport(pki.client_config(identity=identity))
+            with httpx.Client(transport=transport, timeout=10) as client:
+                seen[name] = client.get(f"https://localhost:{running.port}/whoami").json()
+    finally:
+        running.close()
+    assert seen["good"]["tls"]["client_cert_error"] is None and seen["good"]["mutls"]["verified"] is True
+    tls, m = seen["stranger"]["tls"], seen["stranger"]["mutls"]
+    assert tls["client_cert_chain"][0] == stranger.cert_pem and tls["client_cert_name"] == "CN=payments"
+    assert tls["client_cert_error"] == m["message"]
+    assert tls["client_cert_error"].startswith("client certificate CN=payments was issued by an unknown CA")
+    assert m["verified"] is False and "unknown-issuer" in m["reasons"]
+    tls, m = seen["outsider"]["tls"], seen["outsider"]["mutls"]
+    assert "CN=intruder is not allowed by the peers policy" in tls["client_cert_error"]
+    assert m["verified"] is False and m["reasons"] == ["policy"]
+    assert len(calls) == 3
+
+
+def test_client_cert_error_is_the_verdict_of_a_failed_check(pki: PKI) -> None:
+    """tls_scope maps a session's verdict: a session that holds a failed
+    verdict with a certificate (what peer_certificate="observe" lets
+    through; here Config.check_peer, the same checks a handshake makes)
+    gives the mutls sentence as client_cert_error."""
+    cfg = pki.server_config(peers=["uri:" + SPIFFE_PAYMENTS])
+    good = cfg.check_peer(pki.client_id.chain)
+    assert good.verified
+    ext = mutls.asgi.tls_scope(good)
+    assert ext["tls"]["client_cert_error"] is None and ext["mutls"]["verified"] is True
+    intruder = pki.ca.issue(cn="intruder", uri=["spiffe://example.org/intruder"], purpose="client")
+    bad = cfg.check_peer(intruder.chain)
+    assert not bad.verified and bad.error is not None
+    ext = mutls.asgi.tls_scope(bad)
+    tls = ext["tls"]
+    assert tls["client_cert_error"] == bad.verification.message
+    assert tls["client_cert_error"].startswith("client certificate CN=intruder is not allowed by the peers policy")
+    assert tls["client_cert_name"] == "CN=intruder" and tls["client_cert_chain"][0] == intruder.cert_pem
+    assert ext["mutls"]["verified"] is False and ext["mutls"]["reasons"] == ["policy"]
+    # no certificate at all: no error (the spec's "was not provided")
+    anonymous = mutls.Config(trust=pki.ca, peer_certificate="request").check_peer([])
+    assert mutls.asgi.tls_scope(anonymous)["tls"]["client_cert_error"] is None

@@ -589,7 +589,7 @@ def test_config_bad_versions_priority_alpn() -> None:
     config_error("versions: the list is empty", versions=[])
     config_error("BOGUS-THING", priority="NORMAL:+BOGUS-THING")
     config_error("alpn: protocol 1", alpn=[""])
-    config_error('peer_certificate: expected "require", "request" or "none"', peer_certificate="always")
+    config_error('peer_certificate: expected "require", "request", "none" or "observe"', peer_certificate="always")
 
 
 @pytest.mark.parametrize("pattern", ["payments", "dns:", "dns:*", "dns:a.*.b", "ip:10.0.0.300", "ip:",

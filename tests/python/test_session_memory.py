@@ -34,6 +34,9 @@ def test_success_and_what_each_side_sees(pki: PKI, run_pair: Any, version: str) 
     assert s.peer_certificate == pki.client_id.certificate
     assert s.peer_certificate.uris == ["spiffe://example.org/payments"]
     assert [x.common_name for x in c.peer_chain] == ["orders"]
+    # our own leaf as sent: the very certificate the peer received
+    assert s.own_certificate == pki.server_id.certificate == c.peer_certificate
+    assert c.own_certificate == pki.client_id.certificate == s.peer_certificate
     assert c.server_hostname == HOST and c.server_name == HOST
     assert s.server_name == HOST and s.server_hostname is None
     assert c.resumed is False and s.resumed is False
@@ -49,6 +52,7 @@ def test_before_the_handshake(pki: PKI) -> None:
     assert c.handshake_done is False
     assert c.version is None and c.cipher is None
     assert c.peer_certificate is None and c.peer_chain == []
+    assert c.own_certificate is None
     assert c.verified is False and not c.verification
     assert c.trace == [] and c.session_data is None
     assert "handshake pending" in repr(c)
@@ -185,6 +189,10 @@ def test_resumption(pki: PKI, run_pair: Any, version: str) -> None:
     # re-checked on resumption: the peer is known and verified
     assert p.client.verified and p.server.verified
     assert p.server.peer_certificate.label == "CN=payments"
+    # nothing was sent: the server's leaf is the one it was established
+    # with; the client cannot know whether it was asked back then
+    assert p.server.own_certificate == pki.server_id.certificate
+    assert p.client.own_certificate is None
     assert p.transfer(p.client, p.server, b"again") == b"again"
 
 

@@ -153,6 +153,109 @@ def test_reader_thread_against_python_ssl_server(ca: mutls.TestCA) -> None:
     assert ("URI", CLIENT_URI) in cert["subjectAltName"]
 
 
+def _ssl_server_context(ca: mutls.TestCA) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ca.configure_trust(ctx)
+    ca.issue(cn="ssl server", dns=["localhost"]).configure_cert(ctx)
+    return ctx
+
+
+def test_timeouts_per_direction_recv_while_another_thread_sends(ca: mutls.TestCA) -> None:
+    """With a timeout set, a recv waiting for a silent peer (Python's ssl,
+    reading and never answering) times out after its own 0.3 s while the
+    main thread sends every 50 ms; each direction has its own deadline (a
+    send used to start a new one for the whole session, so the waiting
+    recv went on as long as the sends did)."""
+    ctx = _ssl_server_context(ca)
+
+    def serve(conn: socket.socket) -> int:
+        with ctx.wrap_socket(conn, server_side=True) as s:
+            total = 0
+            while True:
+                data = s.recv(65536)
+                if not data:
+                    return total
+                total += len(data)
+
+    peer = Peer(serve)
+    got: Dict[str, Any] = {}
+    with client_config(ca).connect(peer.address, server_hostname="localhost", timeout=LIMIT) as s:
+        s.settimeout(0.3)
+
+        def reader() -> None:
+            start = time.monotonic()
+            try:
+                s.recv()
+            except BaseException as exc:
+                got["error"] = exc
+            got["waited"] = time.monotonic() - start
+
+        r = threading.Thread(target=reader, daemon=True)
+        r.start()
+        start, sent = time.monotonic(), 0
+        while time.monotonic() - start < 1.5:
+            s.sendall(b"x" * 100)
+            sent += 100
+            time.sleep(0.05)
+        r.join(LIMIT)
+        assert not r.is_alive()
+        s.settimeout(LIMIT)
+        s.shutdown(socket.SHUT_WR)
+    assert isinstance(got.get("error"), mutls.TimeoutError), got
+    assert 0.25 < got["waited"] < 1.0, got
+    assert peer.outcome() == sent
+
+
+def test_timeouts_per_direction_send_while_another_thread_receives(ca: mutls.TestCA) -> None:
+    """The other way round: Python's ssl sends a record every 50 ms and
+    reads nothing for 2 s; our reader thread receives them all along while
+    the main thread's sendall fills the socket buffers and times out after
+    its own 0.3 s."""
+    ctx = _ssl_server_context(ca)
+
+    def serve(conn: socket.socket) -> int:
+        with ctx.wrap_socket(conn, server_side=True) as s:
+            start = time.monotonic()
+            while time.monotonic() - start < 2.0:
+                s.sendall(b"tick")
+                time.sleep(0.05)
+            total = 0
+            while True:
+                data = s.recv(65536)
+                if not data:
+                    return total
+                total += len(data)
+
+    peer = Peer(serve)
+    got: Dict[str, Any] = {"ticks": 0}
+    with client_config(ca).connect(peer.address, server_hostname="localhost", timeout=LIMIT) as s:
+        s.settimeout(0.3)
+
+        def reader() -> None:
+            start = time.monotonic()
+            while time.monotonic() - start < 1.8:
+                try:
+                    got["ticks"] += s.recv().count(b"tick")
+                except mutls.TimeoutError:
+                    pass
+
+        r = threading.Thread(target=reader, daemon=True)
+        r.start()
+        start = time.monotonic()
+        with pytest.raises(mutls.TimeoutError):
+            s.sendall(b"y" * (64 * MB))
+        waited = time.monotonic() - start
+        r.join(LIMIT)
+        assert not r.is_alive()
+        s.settimeout(LIMIT)
+        s.shutdown(socket.SHUT_WR)
+    # the buffers fill within a few ms; then 0.3 s, not until the reader stops
+    assert waited < 1.2, waited
+    assert got["ticks"] >= 10, got
+    peer.outcome()
+
+
 def test_the_other_pairs_are_still_refused(ca: mutls.TestCA) -> None:
     """Two recvs, two sends, or a close beside a recv: UsageError naming it."""
     release = threading.Event()

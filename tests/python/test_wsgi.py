@@ -183,15 +183,37 @@ def test_refused_clients_never_reach_the_app(pki: PKI, route: str, who: str, req
     assert calls == []
 
 
-def test_client_refuses_a_server_with_the_wrong_name(pki: PKI) -> None:
+@pytest.mark.parametrize("route", ["handler", "wsgi"])
+def test_client_refuses_a_server_with_the_wrong_name(pki: PKI, route: str, caplog: Any) -> None:
+    """requests over mutls.requests refuses a server whose certificate does
+    not name the host it called: the client's error is the mutls sentence,
+    the server logs the client's refusal, and the app never runs."""
+    requests = pytest.importorskip("requests")
     wrong = pki.ca.issue(cn="billing", dns=["billing.internal"], purpose="server")
     Handler.calls = []
-    server = mutls.wsgi.MTLSServer(("127.0.0.1", 0), Handler, config=pki.server_config(identity=wrong))
-    for running in _run(server):
-        with pytest.raises(mutls.CertificateVerifyError) as info:
-            pki.client_config().connect(("127.0.0.1", running.port), server_hostname="localhost", timeout=10)
-        assert "name-mismatch" in info.value.reasons and "localhost" in str(info.value)
-    assert Handler.calls == []
+    wsgi_calls: List[dict] = []
+    if route == "handler":
+        server = mutls.wsgi.MTLSServer(("127.0.0.1", 0), Handler, config=pki.server_config(identity=wrong))
+    else:
+        server = mutls.wsgi.make_server("127.0.0.1", 0, wsgi_app(wsgi_calls),
+                                        config=pki.server_config(identity=wrong))
+    with caplog.at_level(logging.INFO, logger="mutls.wsgi"):
+        for running in _run(server):
+            with _requests(pki.client_config()) as http:
+                with pytest.raises(requests.exceptions.RequestException) as info:
+                    http.get(f"https://localhost:{running.port}/who", timeout=10)
+            for _ in range(100):  # the server logs from the connection's thread
+                if caplog.records:
+                    break
+                threading.Event().wait(0.05)
+    err = info.value
+    while err is not None and not isinstance(err, mutls.Error):
+        err = err.__cause__ or err.__context__
+    assert isinstance(err, mutls.CertificateVerifyError), repr(info.value)
+    assert "name-mismatch" in err.reasons and "localhost" in str(err)
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "rejected our certificate" in logged, logged
+    assert Handler.calls == [] and wsgi_calls == []
 
 
 @pytest.mark.parametrize("route", ["handler", "wsgi"])

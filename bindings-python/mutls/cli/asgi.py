@@ -56,8 +56,6 @@ def run(args, out: Output) -> int:
     except ImportError as exc:
         raise UsageProblem(str(exc)) from None
     cfg = mutls.Config(**server_config_options(args))
-    with open(args.cert, "rb") as f:
-        server_cert = mutls.Certificate.from_pem(f.read())
     if ":" not in args.app:
         raise UsageProblem(f'APP: expected "module:attribute", not {args.app!r}')
     if "" not in sys.path and os.getcwd() not in sys.path:
@@ -75,7 +73,7 @@ def run(args, out: Output) -> int:
 
     try:
         mutls.asgi.serve(args.app, config=cfg, host=args.host, port=args.port, started=started,
-                         server_cert=server_cert, http=args.http, log_level="warning")
+                         http=args.http, log_level="warning")
     except OSError as exc:
         raise UsageProblem(f"cannot listen on {args.host}:{args.port}: {exc}") from None
     return 0
