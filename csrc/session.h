@@ -79,6 +79,13 @@ struct mutls_session {
 	char offered_versions[64];    /* server: versions the ClientHello offered */
 };
 
+/* session.c: drops the peer's chain (verify.c reloads it per check). */
+void mutls__session_free_peer_chain(mutls_session *s);
+
+/* verify.c: every check of the session's peer (presence, chain..policy,
+ * then the verify hook); 0 to accept, -1 to refuse (the verdict in s). */
+int mutls__check_peer(mutls_session *s);
+
 /* transport.c */
 void mutls__transport_setup(mutls_session *s);
 /* Drops bytes handed out by data_to_send (called before producing more). */

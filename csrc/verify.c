@@ -1,8 +1,9 @@
 /* Verification in one place: chain, time, name, purpose, revocation, policy.
  * Sessions run it from the credentials' verify function (and again on
  * resumption, which GnuTLS does not verify); mutls_x509_verify runs it
- * offline. The user's hook runs after it, in session.c. */
-#include "verify.h"
+ * offline. The peer check (the end of this file) runs it for a session or a
+ * chain given to mutls_config_check_peer, then the user's verify hook. */
+#include "session.h"
 #include "chain_cache.h"
 
 #include <stdint.h>
@@ -495,4 +496,280 @@ int mutls_x509_verify(unsigned *out_reasons, const mutls_x509 *cert,
 	mutls__error_fill(&err, MUTLS_EVERIFY, MUTLS_SIDE_LOCAL, MUTLS_STEP_NONE, -1, "%s", verdict.message);
 	err.reasons = verdict.reasons;
 	return mutls__error_copy(&err);
+}
+
+/* ---- the peer check: every check of a session's peer, then the user's
+ * verify hook (called by GnuTLS through the credentials) ------------------ */
+
+static int emit_check(void *ctx, const char *check, int ok, const char *detail)
+{
+	return mutls__trace_add(ctx, MUTLS_TRACE_CHECK, 0, ok, check, 0, 0, "%s", detail);
+}
+
+static int load_peer_chain(mutls_session *s)
+{
+	const gnutls_datum_t *certs;
+	unsigned n = 0;
+
+	mutls__session_free_peer_chain(s);
+	certs = gnutls_certificate_get_peers(s->gs, &n);
+	if (!certs || n == 0)
+		return 0;
+	/* The same chain (a client's, across reconnects) is parsed once per config */
+	if (mutls__chain_cache_get(&s->peer_chain, &s->peer_len, s->cfg, certs, n))
+		return 0;
+	s->peer_chain = calloc(n, sizeof(*s->peer_chain));
+	if (!s->peer_chain)
+		return -1;
+	for (unsigned i = 0; i < n; i++) {
+		if (mutls__x509_from_datum(&s->peer_chain[i], &certs[i]) < 0) {
+			mutls_x509_list_free(s->peer_chain, i);
+			s->peer_chain = NULL;
+			return -1;
+		}
+	}
+	s->peer_len = n;
+	mutls__chain_cache_put(s->cfg, certs, n, s->peer_chain);
+	return 0;
+}
+
+/* The user's verify hook, after every other check; whom names the peer in
+ * the message ("client certificate CN=x" or "anonymous client"). Returns
+ * the hook's verdict; -1 when the trace hook failed. */
+static int run_verify_hook(mutls_session *s, const char *whom)
+{
+	char reason[512] = "";
+	int verdict = s->cfg->verify_hook(s, s->cfg->verify_payload, reason, sizeof(reason));
+
+	reason[sizeof(reason) - 1] = 0;
+	if (verdict == MUTLS_HOOK_ACCEPT)
+		return emit_check(s, "hook", 1, "accepted by the verify hook") ? -1 : verdict;
+	if (verdict == MUTLS_HOOK_REJECT) {
+		mutls__verdict_add(&s->verdict, whom, MUTLS_REASON_HOOK,
+			"was rejected by the verify hook: %s", reason[0] ? reason : "no reason given");
+		emit_check(s, "hook", 0, reason[0] ? reason : "rejected by the verify hook");
+		return verdict;
+	}
+	s->hook_failed = 1;
+	mutls__verdict_add(&s->verdict, whom, MUTLS_REASON_HOOK,
+		"was refused because the verify hook failed: %s", reason[0] ? reason : "error in hook");
+	emit_check(s, "hook", 0, reason[0] ? reason : "the verify hook failed");
+	return MUTLS_HOOK_ERROR;
+}
+
+/* peer_certificate=request and no certificate came. With `peers` set, no
+ * pattern can match: refused (reason policy) unless the verify hook, which
+ * always sees the anonymous peer (leaf NULL, chain empty), accepts it. */
+static int check_anonymous_peer(mutls_session *s, const char *peer)
+{
+	mutls_config *cfg = s->cfg;
+	char whom[32], allowed[256];
+	int verdict;
+
+	if (emit_check(s, "presence", 1, "no certificate presented (allowed: peer_certificate=request)"))
+		return -1;
+	snprintf(whom, sizeof(whom), "anonymous %s", peer);
+	if (cfg->pattern_count) {
+		mutls__policy_describe(allowed, sizeof(allowed), cfg);
+		mutls__verdict_add(&s->verdict, peer, MUTLS_REASON_POLICY,
+			"presented no certificate, so it cannot match the peers policy (allowed: %s)", allowed);
+		if (emit_check(s, "policy", 0, "no certificate presented, so no peers pattern can match"))
+			return -1;
+	}
+	if (!cfg->verify_hook) {
+		if (s->verdict.reasons)
+			return -1;
+		snprintf(s->verdict.message, sizeof(s->verdict.message),
+			"%s presented no certificate (allowed: peer_certificate=request)", peer);
+		return 0;
+	}
+	verdict = run_verify_hook(s, whom);
+	if (verdict == -1)
+		return -1;
+	if (verdict != MUTLS_HOOK_ACCEPT)
+		return -1;
+	/* the hook's acceptance is what lets an anonymous peer past `peers` */
+	s->verdict.reasons = 0;
+	snprintf(s->verdict.message, sizeof(s->verdict.message),
+		"%s presented no certificate and was accepted by the verify hook "
+		"(peer_certificate=request)", peer);
+	return 0;
+}
+
+/* Every check of the peer: presence, chain..policy (verify.c), then the
+ * user's hook. 0 to accept; -1 to refuse (state in s). */
+int mutls__check_peer(mutls_session *s)
+{
+	mutls_config *cfg = s->cfg;
+	const char *peer = s->is_server ? "client" : "server";
+	char who[32], whofull[300];
+	mutls_chain_memo memo = { 0, 0, 0, 0 };
+	mutls_purpose purpose;
+	const gnutls_datum_t *certs;
+	unsigned ncerts = 0;
+	int rc;
+
+	memset(&s->verdict, 0, sizeof(s->verdict));
+	s->verify_ran = 1;
+	s->verified = 0;
+	if (!s->offline && load_peer_chain(s) < 0) {
+		mutls__verdict_add(&s->verdict, peer, MUTLS_REASON_UNKNOWN_ISSUER,
+			"certificate could not be parsed");
+		emit_check(s, "presence", 0, "the certificate could not be parsed");
+		return -1;
+	}
+	if (s->peer_len == 0) {
+		if (cfg->peer_mode == MUTLS_PEER_REQUIRE) {
+			s->no_cert = 1;
+			snprintf(s->verdict.message, sizeof(s->verdict.message),
+				"%s presented no certificate, but one is required", peer);
+			emit_check(s, "presence", 0, "no certificate presented, but one is required");
+			return -1;
+		}
+		if (cfg->peer_mode == MUTLS_PEER_REQUEST)
+			return check_anonymous_peer(s, peer);
+		snprintf(s->verdict.message, sizeof(s->verdict.message),
+			"%s presented no certificate (allowed: peer_certificate=none)", peer);
+		return emit_check(s, "presence", 1, "no certificate presented (allowed: peer_certificate=none)") ? -1 : 0;
+	}
+	if (emit_check(s, "presence", 1, s->peer_len == 1 ? "1 certificate presented" :
+		s->peer_len == 2 ? "2 certificates presented" : "a chain of certificates presented"))
+		return -1;
+	if (cfg->peer_mode == MUTLS_PEER_NONE) {
+		snprintf(s->verdict.message, sizeof(s->verdict.message),
+			"%s certificate %s was not verified (peer_certificate=none)", peer,
+			s->peer_chain[0]->label);
+		return emit_check(s, "verification", 1, "skipped: peer_certificate=none") ? -1 : 0;
+	}
+
+	snprintf(who, sizeof(who), "%s certificate", peer);
+	purpose = s->is_server ? MUTLS_PURPOSE_CLIENT : MUTLS_PURPOSE_SERVER;
+	/* Only a resumed handshake, or a chain checked outside a handshake
+	 * (nginx sends it with every request), re-uses a chain check
+	 * (chain_cache.c) */
+	if (s->offline) {
+		certs = s->offline_der;
+		ncerts = (unsigned)s->peer_len;
+	} else {
+		certs = gnutls_certificate_get_peers(s->gs, &ncerts);
+	}
+	memo.reuse = (s->offline || gnutls_session_is_resumed(s->gs)) &&
+		mutls__chain_cache_checked(cfg, certs, ncerts, purpose, (int64_t)time(NULL));
+	rc = mutls__verify_chain(&s->verdict, cfg, s->peer_chain, s->peer_len,
+		(!s->is_server && cfg->check_hostname) ? s->hostname : NULL,
+		purpose, who, emit_check, s, &memo);
+	if (memo.passed)
+		mutls__chain_cache_set_checked(cfg, certs, ncerts, purpose, memo.usable_from, memo.usable_until);
+	if (rc != 0 && rc != MUTLS_EVERIFY)
+		return -1; /* the trace hook failed */
+
+	snprintf(whofull, sizeof(whofull), "%s %s", who, s->peer_chain[0]->label);
+	if (cfg->verify_hook && run_verify_hook(s, whofull) == -1)
+		return -1;
+	s->verified = s->verdict.reasons == 0;
+	if (s->verified)
+		snprintf(s->verdict.message, sizeof(s->verdict.message),
+			"%s passed every check", whofull);
+	return s->verified ? 0 : -1;
+}
+
+int mutls__session_verify_callback(gnutls_session_t gs)
+{
+	mutls_session *s = gnutls_session_get_ptr(gs);
+	return mutls__check_peer(s) == 0 ? 0 : -1;
+}
+
+
+/* The error a refusal by check_peer() leaves, as session_fail words it,
+ * without an alert: there is no connection to send one on. */
+static void offline_refusal(mutls_session *s)
+{
+	mutls_error *e = &s->err;
+	mutls_step step = MUTLS_STEP_CLIENT_CERTIFICATE;
+
+	if (s->no_cert) {
+		mutls__error_fill(e, MUTLS_ENOCERT, MUTLS_SIDE_LOCAL, step, -1, "%s", s->verdict.message);
+	} else if (s->hook_failed || (!s->verdict.reasons && s->failed_hook)) {
+		mutls__error_fill(e, MUTLS_EHOOK, MUTLS_SIDE_LOCAL, step, -1, "%s", s->verdict.reasons ?
+			s->verdict.message : "the trace hook failed while checking the client certificate");
+	} else {
+		mutls__error_fill(e, MUTLS_EVERIFY, MUTLS_SIDE_LOCAL, step, -1, "%s",
+			s->verdict.message[0] ? s->verdict.message : "client certificate was refused");
+	}
+	e->reasons = s->verdict.reasons;
+	s->has_err = 1;
+	s->failed = 1;
+}
+
+/* check_peer() over the chain given; the chain's bytes key the config's
+ * chain cache, so that the same client's chain, sent again with its next
+ * request, re-uses the signature check (as a resumed handshake does). */
+static int check_peer_offline(mutls_session *s)
+{
+	gnutls_datum_t *der = NULL;
+	int rc;
+
+	if (s->peer_len) {
+		if (!(der = calloc(s->peer_len, sizeof(*der))))
+			return MUTLS_ENOMEM;
+		for (size_t i = 0; i < s->peer_len; i++)
+			der[i] = s->peer_chain[i]->der;
+		mutls__chain_cache_put(s->cfg, der, (unsigned)s->peer_len, s->peer_chain);
+	}
+	s->offline_der = der;
+	rc = mutls__check_peer(s);
+	s->offline_der = NULL;
+	free(der);
+	return rc;
+}
+
+int mutls_config_check_peer(mutls_session **out, mutls_config *cfg,
+	mutls_x509 *const *chain, size_t n, void *userdata)
+{
+	mutls_session *s;
+	int rc;
+
+	if (!out)
+		return mutls__error(MUTLS_EUSAGE, "check_peer: out is NULL");
+	*out = NULL;
+	if (!cfg || (n && !chain))
+		return mutls__error(MUTLS_EUSAGE, "check_peer: NULL config or chain");
+	for (size_t i = 0; i < n; i++)
+		if (!chain[i])
+			return mutls__error(MUTLS_EUSAGE, "check_peer: chain[%zu] is NULL", i);
+	if ((rc = mutls_config_freeze(cfg)) < 0)
+		return rc;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
+	s->cfg = mutls_config_ref(cfg);
+	s->is_server = 1;
+	s->offline = 1;
+	s->fd = -1;
+	s->timeout_ms = -1;
+	s->userdata = userdata;
+	/* no credentials: a GnuTLS session only so that every accessor answers */
+	if ((rc = gnutls_init(&s->gs, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL)) < 0) {
+		s->gs = NULL;
+		mutls_session_free(s);
+		return mutls__error_gnutls(MUTLS_ENOMEM, rc, "check_peer: cannot initialise");
+	}
+	gnutls_session_set_ptr(s->gs, s);
+	mutls__transport_setup(s);
+	mutls__trace_setup(s);
+	if (n && !(s->peer_chain = calloc(n, sizeof(*s->peer_chain)))) {
+		mutls_session_free(s);
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++)
+		s->peer_chain[i] = mutls_x509_ref(chain[i]);
+	s->peer_len = n;
+	*out = s;
+	rc = check_peer_offline(s);
+	if (rc == 0)
+		return 0;
+	if (rc == MUTLS_ENOMEM)
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
+	offline_refusal(s);
+	return mutls__error_copy(&s->err);
 }
