@@ -69,6 +69,7 @@ build = {
 				"csrc/der.c",
 				"csrc/error.c",
 				"csrc/explain.c",
+				"csrc/failure.c",
 				"csrc/malformed.c",
 				"csrc/pki.c",
 				"csrc/policy.c",

@@ -86,6 +86,13 @@ void mutls__session_free_peer_chain(mutls_session *s);
  * then the verify hook); 0 to accept, -1 to refuse (the verdict in s). */
 int mutls__check_peer(mutls_session *s);
 
+/* failure.c: classifies a fatal GnuTLS error (grc) met during phase into
+ * s->err, sends the alert that explains it when the refusal is ours, makes
+ * the session unusable; returns the error's code (set as the error). */
+int mutls__session_fail(mutls_session *s, int grc, mutls_step phase);
+/* Once reported, a hook's failure is spent: a later error is not the hook's. */
+void mutls__session_clear_hook_failure(mutls_session *s);
+
 /* transport.c */
 void mutls__transport_setup(mutls_session *s);
 /* Drops bytes handed out by data_to_send (called before producing more). */

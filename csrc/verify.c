@@ -680,7 +680,7 @@ int mutls__session_verify_callback(gnutls_session_t gs)
 }
 
 
-/* The error a refusal by check_peer() leaves, as session_fail words it,
+/* The error a refusal by check_peer() leaves, as mutls__session_fail (failure.c) words it,
  * without an alert: there is no connection to send one on. */
 static void offline_refusal(mutls_session *s)
 {
