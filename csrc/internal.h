@@ -85,7 +85,7 @@ void mutls__wipe_free(void *p, size_t len);
 /* 1 if text looks like PEM ("-----BEGIN"), else 0 (treat as path). */
 int mutls__is_pem(const char *text);
 
-/* pki.c ------------------------------------------------------------------ */
+/* identity.c (made by keygen.c) ------------------------------------------ */
 
 struct mutls_identity {
 	mutls_x509 **chain;        /* leaf first; owned references */
