@@ -106,57 +106,14 @@ int mutls_identity_encrypted_key_pem(char **out, const mutls_identity *id,
 	return 0;
 }
 
-static int write_file(const char *dir, const char *name, const char *text, mode_t mode)
-{
-	size_t dlen = strlen(dir);
-	int slash = dlen > 0 && dir[dlen - 1] == '/';
-	size_t plen = dlen + strlen(name) + 2;
-	size_t len = strlen(text), done = 0;
-	char *path = malloc(plen);
-	int fd, rc = 0;
-
-	if (!path)
-		return mutls__error(MUTLS_ENOMEM, "out of memory");
-	snprintf(path, plen, "%s%s%s", dir, slash ? "" : "/", name);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0) {
-		rc = mutls__error(MUTLS_ECONFIG, "%s: cannot write file: %s", path, strerror(errno));
-		goto out;
-	}
-	/* An existing file keeps its old mode on O_CREAT: tighten it before the
-	 * key is written (other files keep the umask's say). */
-	if (!(mode & 077) && fchmod(fd, mode) < 0) {
-		rc = mutls__error(MUTLS_ECONFIG, "%s: cannot set mode: %s", path, strerror(errno));
-		close(fd);
-		goto out;
-	}
-	while (done < len) {
-		ssize_t n = write(fd, text + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = mutls__error(MUTLS_ECONFIG, "%s: cannot write file: %s", path,
-				n < 0 ? strerror(errno) : "short write");
-			close(fd);
-			goto out;
-		}
-		done += (size_t)n;
-	}
-	if (close(fd) < 0)
-		rc = mutls__error(MUTLS_ECONFIG, "%s: cannot write file: %s", path, strerror(errno));
-out:
-	free(path);
-	return rc;
-}
-
 int mutls_identity_write_to(const mutls_identity *id, const char *directory)
 {
 	int rc;
 	if (!id || !directory)
 		return mutls__error(MUTLS_EUSAGE, "mutls_identity_write_to: NULL argument");
-	if ((rc = write_file(directory, "cert.pem", id->cert_pem, 0644)) < 0 ||
-	    (rc = write_file(directory, "chain.pem", id->chain_pem, 0644)) < 0 ||
-	    (rc = write_file(directory, "key.pem", id->key_pem, 0600)) < 0)
+	if ((rc = mutls__write_file(directory, "cert.pem", id->cert_pem, 0644)) < 0 ||
+	    (rc = mutls__write_file(directory, "chain.pem", id->chain_pem, 0644)) < 0 ||
+	    (rc = mutls__write_file(directory, "key.pem", id->key_pem, 0600)) < 0)
 		return rc;
 	return 0;
 }
