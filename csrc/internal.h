@@ -37,6 +37,22 @@ void mutls__error_fill(mutls_error *err, int code, mutls_side side,
 	mutls_step step, int alert, const char *fmt, ...)
 	__attribute__((format(printf, 6, 7)));
 
+/* ---- guards: the one set of early-return macros every file uses -------- */
+
+/* Returns MUTLS_EUSAGE (the error set, message formatted) unless cond. */
+#define MUTLS_REQUIRE(cond, ...) do { \
+	if (!(cond)) \
+		return mutls__error(MUTLS_EUSAGE, __VA_ARGS__); } while (0)
+/* Returns what expr returned when that is negative (its error is set). */
+#define MUTLS_TRY(expr) do { int rc_ = (expr); if (rc_ < 0) return rc_; } while (0)
+/* In a function with `int rc` and a `done:` label: rc = call; when that is
+ * a negative GnuTLS code, rc = a `code` error (the formatted message, then
+ * what GnuTLS said) and goto done. */
+#define MUTLS_TRY_GNUTLS(code, call, ...) do { \
+	if ((rc = (call)) < 0) { \
+		rc = mutls__error_gnutls(code, rc, __VA_ARGS__); \
+		goto done; } } while (0)
+
 /* x509.c ----------------------------------------------------------------- */
 
 struct mutls_x509 {

@@ -437,14 +437,15 @@ static int write_sans(struct mutls_der *b, const mutls_issue_options *opts, cons
 			if (plain)
 				mutls__der_tlv(b, tags[k], d.data, d.size);
 			else
-				TRY(gnutls_subject_alt_names_set(sans, types[k], &d, NULL),
-					lists[k][i]);
+				MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_subject_alt_names_set(sans, types[k], &d, NULL),
+					"%s: cannot set %s", ctx, lists[k][i]);
 		}
 	}
 	if (plain) {
 		mutls__der_close(b, seq, 0x30);
 	} else {
-		TRY(gnutls_x509_ext_export_subject_alt_names(sans, &ext), "subjectAltName");
+		MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_x509_ext_export_subject_alt_names(sans, &ext),
+			"%s: cannot set subjectAltName", ctx);
 		mutls__der_put(b, ext.data, ext.size);
 	}
 	rc = 0;
@@ -581,8 +582,10 @@ static int build_leaf(struct mutls_der *b, const mutls_testca *ca, const struct 
 	mutls__der_put(b, ca->sig_alg_der, ca->sig_alg_der_len);
 	mutls__der_put(b, ca->subject.data, ca->subject.size);        /* issuer */
 	part = mutls__der_open(b);
-	TRY(der_time(b, f->not_before), "not_before");
-	TRY(der_time(b, f->not_after), "not_after");
+	MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, der_time(b, f->not_before),
+		"%s: cannot set not_before", ctx);
+	MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, der_time(b, f->not_after),
+		"%s: cannot set not_after", ctx);
 	mutls__der_close(b, part, 0x30);
 	part = mutls__der_open(b);                                    /* subject */
 	if (f->cn) {
@@ -594,12 +597,13 @@ static int build_leaf(struct mutls_der *b, const mutls_testca *ca, const struct 
 	}
 	mutls__der_close(b, part, 0x30);
 	spki = mutls__der_open(b);
-	TRY(write_spki(b, f->key), "public key");
+	MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, write_spki(b, f->key),
+		"%s: cannot set public key", ctx);
 	if (b->oom)
 		goto nomem;
 	/* GnuTLS's key identifier: SHA-1 of the whole SubjectPublicKeyInfo */
-	TRY(gnutls_hash_fast(GNUTLS_DIG_SHA1, b->p + spki, b->len - spki, key_id),
-		"key identifier");
+	MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_hash_fast(GNUTLS_DIG_SHA1, b->p + spki, b->len - spki, key_id),
+		"%s: cannot set key identifier", ctx);
 
 	exts = mutls__der_open(b);
 	list = mutls__der_open(b);
@@ -642,7 +646,8 @@ static int build_leaf(struct mutls_der *b, const mutls_testca *ca, const struct 
 	/* Certificate { tbsCertificate, signatureAlgorithm, signature } */
 	tbs.data = b->p + tbs_at;
 	tbs.size = (unsigned)(b->len - tbs_at);
-	TRY(gnutls_privkey_sign_data2(ca->signer, ca->sign_algo, 0, &tbs, &sig), "signature");
+	MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_privkey_sign_data2(ca->signer, ca->sign_algo, 0, &tbs, &sig),
+		"%s: cannot set signature", ctx);
 	mutls__der_put(b, ca->sig_alg_der, ca->sig_alg_der_len);
 	part = mutls__der_open(b);
 	mutls__der_put(b, "", 1);                                     /* no unused bits */

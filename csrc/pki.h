@@ -42,11 +42,6 @@ struct mutls_testca {
 	uint64_t crl_number;
 };
 
-/* Run a GnuTLS setter; on failure record which field and jump to done. */
-#define TRY(call, what) do { if ((rc = (call)) < 0) { \
-	rc = mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: cannot set %s", ctx, what); \
-	goto done; } } while (0)
-
 /* keygen.c: a key of the given type; *digest is what that key signs with. */
 int mutls__pki_generate_key(gnutls_x509_privkey_t *out, gnutls_digest_algorithm_t *digest,
 	mutls_key_type type);

@@ -176,47 +176,58 @@ static int make_ca(mutls_testca **out, mutls_testca *parent, const mutls_testca_
 	ca->key = key;
 	key = NULL;
 	size = sizeof(ca->key_id);
-	TRY(gnutls_x509_privkey_get_key_id(ca->key, GNUTLS_KEYID_USE_SHA1, ca->key_id, &size),
-		"key identifier");
+	MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_x509_privkey_get_key_id(ca->key, GNUTLS_KEYID_USE_SHA1, ca->key_id, &size),
+		"%s: cannot set key identifier", ctx);
 	ca->key_id_len = size;
 
 	if ((rc = gnutls_x509_crt_init(&crt)) < 0) {
 		rc = mutls__error_gnutls(MUTLS_ENOMEM, rc, "%s: cannot allocate", ctx);
 		goto done;
 	}
-	TRY(gnutls_x509_crt_set_version(crt, 3), "version");
-	TRY(gnutls_x509_crt_set_serial(crt, serial, sizeof(serial)), "serial");
-	TRY(gnutls_x509_crt_set_activation_time(crt, (time_t)nb), "not_before");
-	TRY(gnutls_x509_crt_set_expiration_time(crt, (time_t)na), "not_after");
-	TRY(gnutls_x509_crt_set_key(crt, ca->key), "public key");
+	MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_x509_crt_set_version(crt, 3),
+		"%s: cannot set version", ctx);
+	MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_x509_crt_set_serial(crt, serial, sizeof(serial)),
+		"%s: cannot set serial", ctx);
+	MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_x509_crt_set_activation_time(crt, (time_t)nb),
+		"%s: cannot set not_before", ctx);
+	MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_x509_crt_set_expiration_time(crt, (time_t)na),
+		"%s: cannot set not_after", ctx);
+	MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_x509_crt_set_key(crt, ca->key),
+		"%s: cannot set public key", ctx);
 	/* O first: RDNs print in reverse, giving "CN=...,O=mutls test PKI". */
-	TRY(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATION_NAME, 0,
-		"mutls test PKI", (unsigned)strlen("mutls test PKI")), "organization");
-	TRY(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
-		name, (unsigned)strlen(name)), "common name");
-	TRY(gnutls_x509_crt_set_basic_constraints(crt,
-		(opts->flags & MUTLS_CA_NOT_A_CA) ? 0 : 1, opts->path_length), "basicConstraints");
+	MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATION_NAME, 0,
+		"mutls test PKI", (unsigned)strlen("mutls test PKI")),
+		"%s: cannot set organization", ctx);
+	MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
+		name, (unsigned)strlen(name)),
+		"%s: cannot set common name", ctx);
+	MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_x509_crt_set_basic_constraints(crt,
+		(opts->flags & MUTLS_CA_NOT_A_CA) ? 0 : 1, opts->path_length),
+		"%s: cannot set basicConstraints", ctx);
 	if (opts->permitted_dns_count && (rc = set_name_constraints(crt, opts, ctx)) < 0)
 		goto done;
-	TRY(gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN |
+	MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN |
 		GNUTLS_KEY_DIGITAL_SIGNATURE),
-		"keyUsage");
-	TRY(gnutls_x509_crt_set_subject_key_id(crt, ca->key_id, ca->key_id_len),
-		"subjectKeyIdentifier");
+		"%s: cannot set keyUsage", ctx);
+	MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_x509_crt_set_subject_key_id(crt, ca->key_id, ca->key_id_len),
+		"%s: cannot set subjectKeyIdentifier", ctx);
 	if (parent) {
-		TRY(gnutls_x509_crt_set_authority_key_id(crt, parent->key_id,
-			parent->key_id_len), "authorityKeyIdentifier");
-		TRY(gnutls_x509_crt_privkey_sign(crt, parent->cert->crt, parent->signer,
-			parent->digest, 0), "signature");
+		MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_x509_crt_set_authority_key_id(crt, parent->key_id,
+			parent->key_id_len),
+		"%s: cannot set authorityKeyIdentifier", ctx);
+		MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_x509_crt_privkey_sign(crt, parent->cert->crt, parent->signer,
+			parent->digest, 0),
+		"%s: cannot set signature", ctx);
 	} else {
-		TRY(gnutls_x509_crt_privkey_sign(crt, crt, ca->signer, ca->digest, 0),
-			"signature");
+		MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_x509_crt_privkey_sign(crt, crt, ca->signer, ca->digest, 0),
+			"%s: cannot set signature", ctx);
 	}
 	rc = mutls__x509_wrap(&ca->cert, crt);
 	crt = NULL; /* consumed */
 	if (rc < 0)
 		goto done;
-	TRY(gnutls_x509_crt_get_raw_dn(ca->cert->crt, &ca->subject), "subject");
+	MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_x509_crt_get_raw_dn(ca->cert->crt, &ca->subject),
+		"%s: cannot set subject", ctx);
 	if ((rc = set_sign_algo(ca, opts->key_type)) < 0)
 		goto done;
 	if ((rc = mutls_x509_pem(&ca->cert_pem, ca->cert)) < 0 ||
@@ -350,11 +361,12 @@ static int adopt_ca(mutls_testca *ca, gnutls_x509_privkey_t key, const char *key
 	size = sizeof(ca->key_id);
 	if (gnutls_x509_crt_get_subject_key_id(ca->cert->crt, ca->key_id, &size, NULL) < 0) {
 		size = sizeof(ca->key_id);
-		TRY(gnutls_x509_privkey_get_key_id(ca->key, GNUTLS_KEYID_USE_SHA1, ca->key_id, &size),
-			"key identifier");
+		MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_x509_privkey_get_key_id(ca->key, GNUTLS_KEYID_USE_SHA1, ca->key_id, &size),
+			"%s: cannot set key identifier", ctx);
 	}
 	ca->key_id_len = size;
-	TRY(gnutls_x509_crt_get_raw_dn(ca->cert->crt, &ca->subject), "subject");
+	MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_x509_crt_get_raw_dn(ca->cert->crt, &ca->subject),
+		"%s: cannot set subject", ctx);
 	if ((rc = set_sign_algo(ca, type)) < 0)
 		goto done;
 	if ((rc = mutls_x509_pem(&ca->cert_pem, ca->cert)) < 0 ||
@@ -515,21 +527,27 @@ int mutls_testca_crl_pem(char **out, mutls_testca *ca)
 	*out = NULL;
 	if ((rc = gnutls_x509_crl_init(&crl)) < 0)
 		return mutls__error_gnutls(MUTLS_ENOMEM, rc, "CRL: cannot allocate");
-	TRY(gnutls_x509_crl_set_version(crl, 2), "version");
-	TRY(gnutls_x509_crl_set_this_update(crl, (time_t)(now - HOUR)), "thisUpdate");
-	TRY(gnutls_x509_crl_set_next_update(crl, (time_t)(now + 30 * DAY)), "nextUpdate");
+	MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_x509_crl_set_version(crl, 2),
+		"%s: cannot set version", ctx);
+	MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_x509_crl_set_this_update(crl, (time_t)(now - HOUR)),
+		"%s: cannot set thisUpdate", ctx);
+	MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_x509_crl_set_next_update(crl, (time_t)(now + 30 * DAY)),
+		"%s: cannot set nextUpdate", ctx);
 	for (size_t i = 0; i < ca->revoked_len; i++)
-		TRY(gnutls_x509_crl_set_crt_serial(crl, ca->revoked[i].bytes, ca->revoked[i].len,
-			(time_t)(now - HOUR)), "revoked serial");
-	TRY(gnutls_x509_crl_set_authority_key_id(crl, ca->key_id, ca->key_id_len),
-		"authorityKeyIdentifier");
+		MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_x509_crl_set_crt_serial(crl, ca->revoked[i].bytes, ca->revoked[i].len,
+			(time_t)(now - HOUR)),
+		"%s: cannot set revoked serial", ctx);
+	MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_x509_crl_set_authority_key_id(crl, ca->key_id, ca->key_id_len),
+		"%s: cannot set authorityKeyIdentifier", ctx);
 	/* Big-endian; a leading zero byte keeps the INTEGER positive. */
 	for (int i = 0; i < 8; i++)
 		number[i] = (unsigned char)(ca->crl_number >> (56 - 8 * i));
-	TRY(gnutls_x509_crl_set_number(crl, number, sizeof(number)), "cRLNumber");
-	TRY(gnutls_x509_crl_privkey_sign(crl, ca->cert->crt, ca->signer, ca->digest, 0),
-		"signature");
-	TRY(gnutls_x509_crl_export2(crl, GNUTLS_X509_FMT_PEM, &d), "PEM encoding");
+	MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_x509_crl_set_number(crl, number, sizeof(number)),
+		"%s: cannot set cRLNumber", ctx);
+	MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_x509_crl_privkey_sign(crl, ca->cert->crt, ca->signer, ca->digest, 0),
+		"%s: cannot set signature", ctx);
+	MUTLS_TRY_GNUTLS(MUTLS_ECONFIG, gnutls_x509_crl_export2(crl, GNUTLS_X509_FMT_PEM, &d),
+		"%s: cannot set PEM encoding", ctx);
 	if (!(*out = malloc((size_t)d.size + 1))) {
 		rc = mutls__error(MUTLS_ENOMEM, "out of memory");
 		goto done;

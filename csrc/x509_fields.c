@@ -16,26 +16,24 @@
 /* Accessors                                                                 */
 /* ------------------------------------------------------------------------ */
 
-#define REQUIRE_ARGS(fn) do { \
-	if (!out || !cert) \
-		return mutls__error(MUTLS_EUSAGE, fn ": NULL argument"); \
-	*out = NULL; } while (0)
-
 int mutls_x509_subject(char **out, const mutls_x509 *cert)
 {
-	REQUIRE_ARGS("mutls_x509_subject");
+	MUTLS_REQUIRE(out && cert, "mutls_x509_subject: NULL argument");
+	*out = NULL;
 	return mutls__x509_get_dn(out, cert->crt, 0);
 }
 
 int mutls_x509_issuer(char **out, const mutls_x509 *cert)
 {
-	REQUIRE_ARGS("mutls_x509_issuer");
+	MUTLS_REQUIRE(out && cert, "mutls_x509_issuer: NULL argument");
+	*out = NULL;
 	return mutls__x509_get_dn(out, cert->crt, 1);
 }
 
 int mutls_x509_common_name(char **out, const mutls_x509 *cert)
 {
-	REQUIRE_ARGS("mutls_x509_common_name");
+	MUTLS_REQUIRE(out && cert, "mutls_x509_common_name: NULL argument");
+	*out = NULL;
 	return mutls__x509_get_dn_oid(out, cert->crt, GNUTLS_OID_X520_COMMON_NAME);
 }
 
@@ -46,7 +44,8 @@ int mutls_x509_serial(char **out, const mutls_x509 *cert)
 	size_t size = sizeof(small);
 	int rc;
 
-	REQUIRE_ARGS("mutls_x509_serial");
+	MUTLS_REQUIRE(out && cert, "mutls_x509_serial: NULL argument");
+	*out = NULL;
 	rc = gnutls_x509_crt_get_serial(cert->crt, buf, &size);
 	if (rc == GNUTLS_E_SHORT_MEMORY_BUFFER) {
 		if (!(buf = malloc(size)))
@@ -375,7 +374,8 @@ int mutls_x509_fingerprint(char **out, const mutls_x509 *cert, const char *algor
 	size_t size = sizeof(md);
 	int rc;
 
-	REQUIRE_ARGS("mutls_x509_fingerprint");
+	MUTLS_REQUIRE(out && cert, "mutls_x509_fingerprint: NULL argument");
+	*out = NULL;
 	if (!algorithm || strcmp(algorithm, "sha256") == 0)
 		dig = GNUTLS_DIG_SHA256;
 	else if (strcmp(algorithm, "sha1") == 0)
@@ -401,7 +401,8 @@ int mutls_x509_pem(char **out, const mutls_x509 *cert)
 	gnutls_datum_t d = { NULL, 0 };
 	int rc;
 
-	REQUIRE_ARGS("mutls_x509_pem");
+	MUTLS_REQUIRE(out && cert, "mutls_x509_pem: NULL argument");
+	*out = NULL;
 	if ((rc = gnutls_x509_crt_export2(cert->crt, GNUTLS_X509_FMT_PEM, &d)) < 0)
 		return mutls__error_gnutls(MUTLS_ECONFIG, rc,
 			"certificate %s: cannot encode as PEM", cert->label);
