@@ -1,4 +1,5 @@
-/* Internal: the session object, shared by session.c, transport.c, trace.c. */
+/* Internal: the session object, shared by session.c, transport.c, trace.c,
+ * failure.c and verify.c (the peer check). */
 #ifndef MUTLS_SESSION_H
 #define MUTLS_SESSION_H
 
