@@ -159,7 +159,9 @@ void lm_push_trace_event(lua_State *L, const mutls_trace_event *e)
 }
 
 /* The core event a trace event table holds (as lm_push_trace_event made
- * it); its strings are borrowed from the table at idx. 0, or the core's
+ * it). Leaves the 7 fields on the stack: the strings are borrowed from
+ * there (a number converted by lua_tostring is owned by its stack slot
+ * only), so the caller pushes its results above them. 0, or the core's
  * error code (the error set). */
 static int event_of(lua_State *L, int idx, mutls_trace_event *ev)
 {
@@ -181,8 +183,6 @@ static int event_of(lua_State *L, int idx, mutls_trace_event *ev)
 	ev->ok = lua_toboolean(L, -3);
 	ev->message_type = (int)lua_tointeger(L, -2);
 	ev->length = (size_t)lua_tointeger(L, -1);
-	lua_pop(L, 4); /* the strings stay referenced by the table */
-	lua_pop(L, 3);
 	if (!ev->detail)
 		ev->detail = "";
 	return mutls_trace_kind_from_name(&ev->kind, kind ? kind : "(none)");

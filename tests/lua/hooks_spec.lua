@@ -282,6 +282,8 @@ describe("trace", function()
 				assert.equal("is today within its validity dates?", mutls.trace_event_note(e))
 			end
 		end
+		-- a table made by hand: numbers where strings go are rendered as text
+		assert.equal("info  7                42", mutls.trace_event_text({ kind = "info", name = 7, detail = 42 }))
 		local none, err = mutls.trace_event_text({ kind = "messages", name = "x" })
 		assert.is_nil(none)
 		assert.equal("usage", err.code)
