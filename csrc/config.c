@@ -175,15 +175,13 @@ static int check_mutable(const mutls_config *cfg, const char *what)
 	return 0;
 }
 
-#define CHECK_MUTABLE(cfg, what) do { int rc_ = check_mutable(cfg, what); if (rc_) return rc_; } while (0)
-
 /* "PEM text or path" in memory. A file's bytes are owned by src and wiped
  * on release (a certificate file may hold the key too). label names the
  * source in messages: the option for text, the path for a file read. */
 
 int mutls_config_set_password_callback(mutls_config *cfg, mutls_password_cb cb, void *payload)
 {
-	CHECK_MUTABLE(cfg, "password callback");
+	MUTLS_TRY(check_mutable(cfg, "password callback"));
 	cfg->password_cb = cb;
 	cfg->password_payload = payload;
 	return 0;
@@ -304,7 +302,7 @@ int mutls_config_set_identity(mutls_config *cfg, const char *certificate,
 	gnutls_x509_privkey_t key = NULL;
 	int rc;
 
-	CHECK_MUTABLE(cfg, "identity");
+	MUTLS_TRY(check_mutable(cfg, "identity"));
 	memset(&k, 0, sizeof(k));
 	if ((rc = mutls__source_load(&c, certificate, "certificate", 0)) < 0)
 		return rc;
@@ -337,7 +335,7 @@ int mutls_config_set_identity_object(mutls_config *cfg, const mutls_identity *id
 	gnutls_x509_crt_t *crts;
 	int rc;
 
-	CHECK_MUTABLE(cfg, "identity");
+	MUTLS_TRY(check_mutable(cfg, "identity"));
 	if (!id)
 		return mutls__error(MUTLS_EUSAGE, "identity: NULL identity");
 	crts = calloc(id->chain_len ? id->chain_len : 1, sizeof(*crts));
@@ -356,7 +354,7 @@ int mutls_config_add_trust(mutls_config *cfg, const char *source)
 	struct mutls__source src;
 	int pem, rc;
 
-	CHECK_MUTABLE(cfg, "trust");
+	MUTLS_TRY(check_mutable(cfg, "trust"));
 	if (!source || !*source)
 		return mutls__error(MUTLS_ECONFIG, "trust: empty value");
 	if (strcmp(source, "system") == 0) {
@@ -404,7 +402,7 @@ int mutls_config_add_trust_x509(mutls_config *cfg, const mutls_x509 *ca)
 {
 	int rc;
 
-	CHECK_MUTABLE(cfg, "trust");
+	MUTLS_TRY(check_mutable(cfg, "trust"));
 	if (!ca)
 		return mutls__error(MUTLS_EUSAGE, "trust: NULL certificate");
 	rc = gnutls_x509_trust_list_add_trust_mem(cfg->tlist, &ca->der, NULL, GNUTLS_X509_FMT_DER, TRUST_FLAGS, 0);
@@ -420,7 +418,7 @@ int mutls_config_add_crl(mutls_config *cfg, const char *source)
 	char why[600];
 	int pem, rc;
 
-	CHECK_MUTABLE(cfg, "crl");
+	MUTLS_TRY(check_mutable(cfg, "crl"));
 	if ((rc = mutls__source_load(&src, source, "crl", 0)) < 0)
 		return rc;
 	pem = mutls__is_pem((const char *)src.data.data);
@@ -448,7 +446,7 @@ int mutls_config_add_crl(mutls_config *cfg, const char *source)
 
 int mutls_config_set_peer_certificate(mutls_config *cfg, mutls_peer_mode mode)
 {
-	CHECK_MUTABLE(cfg, "peer_certificate");
+	MUTLS_TRY(check_mutable(cfg, "peer_certificate"));
 	if (mode != MUTLS_PEER_REQUIRE && mode != MUTLS_PEER_REQUEST && mode != MUTLS_PEER_NONE &&
 	    mode != MUTLS_PEER_OBSERVE)
 		return mutls__error(MUTLS_EUSAGE, "peer_certificate: unknown mode %d", (int)mode);
@@ -458,7 +456,7 @@ int mutls_config_set_peer_certificate(mutls_config *cfg, mutls_peer_mode mode)
 
 int mutls_config_set_check_hostname(mutls_config *cfg, int enabled)
 {
-	CHECK_MUTABLE(cfg, "check_hostname");
+	MUTLS_TRY(check_mutable(cfg, "check_hostname"));
 	cfg->check_hostname = enabled ? 1 : 0;
 	return 0;
 }
@@ -468,7 +466,7 @@ int mutls_config_add_peer_pattern(mutls_config *cfg, const char *pattern)
 	mutls_pattern parsed, *grown;
 	int rc;
 
-	CHECK_MUTABLE(cfg, "peers");
+	MUTLS_TRY(check_mutable(cfg, "peers"));
 	if ((rc = mutls__pattern_parse(&parsed, pattern)) < 0)
 		return rc;
 	grown = realloc(cfg->patterns, (cfg->pattern_count + 1) * sizeof(*grown));
@@ -485,7 +483,7 @@ int mutls_config_set_versions(mutls_config *cfg, const char *const *versions, si
 {
 	char text[128] = ":-VERS-ALL";
 
-	CHECK_MUTABLE(cfg, "versions");
+	MUTLS_TRY(check_mutable(cfg, "versions"));
 	if (count == 0)
 		return mutls__error(MUTLS_ECONFIG, "versions: the list is empty");
 	for (size_t i = 0; i < count; i++) {
@@ -511,7 +509,7 @@ int mutls_config_set_priority(mutls_config *cfg, const char *priority)
 	const char *err_pos = NULL;
 	int rc;
 
-	CHECK_MUTABLE(cfg, "priority");
+	MUTLS_TRY(check_mutable(cfg, "priority"));
 	if (!priority || !*priority)
 		return mutls__error(MUTLS_ECONFIG, "priority: empty value");
 	rc = gnutls_priority_init(&test, priority, &err_pos);
@@ -528,7 +526,7 @@ int mutls_config_set_alpn(mutls_config *cfg, const char *const *protocols, size_
 {
 	gnutls_datum_t *list;
 
-	CHECK_MUTABLE(cfg, "alpn");
+	MUTLS_TRY(check_mutable(cfg, "alpn"));
 	for (size_t i = 0; i < count; i++) {
 		size_t len = protocols[i] ? strlen(protocols[i]) : 0;
 		if (len == 0 || len > 255)
@@ -558,14 +556,14 @@ int mutls_config_set_alpn(mutls_config *cfg, const char *const *protocols, size_
 
 int mutls_config_set_session_tickets(mutls_config *cfg, int enabled)
 {
-	CHECK_MUTABLE(cfg, "session_tickets");
+	MUTLS_TRY(check_mutable(cfg, "session_tickets"));
 	cfg->tickets = enabled ? 1 : 0;
 	return 0;
 }
 
 int mutls_config_set_session_cache(mutls_config *cfg, size_t entries)
 {
-	CHECK_MUTABLE(cfg, "session_cache");
+	MUTLS_TRY(check_mutable(cfg, "session_cache"));
 	if (entries > MUTLS_SESSION_CACHE_MAX)
 		return mutls__error(MUTLS_ECONFIG,
 			"session_cache: %zu entries is more than the limit of %u (0 turns the cache off)",
@@ -576,14 +574,14 @@ int mutls_config_set_session_cache(mutls_config *cfg, size_t entries)
 
 int mutls_config_set_send_ca_names(mutls_config *cfg, int enabled)
 {
-	CHECK_MUTABLE(cfg, "send_ca_names");
+	MUTLS_TRY(check_mutable(cfg, "send_ca_names"));
 	cfg->send_ca_names = enabled ? 1 : 0;
 	return 0;
 }
 
 int mutls_config_set_handshake_timeout(mutls_config *cfg, int timeout_ms)
 {
-	CHECK_MUTABLE(cfg, "handshake_timeout");
+	MUTLS_TRY(check_mutable(cfg, "handshake_timeout"));
 	if (timeout_ms < 0)
 		return mutls__error(MUTLS_ECONFIG, "handshake_timeout must not be negative (%d ms); "
 			"0 means no limit", timeout_ms);
@@ -599,7 +597,7 @@ int mutls_config_handshake_timeout(const mutls_config *cfg)
 int mutls_config_set_verify_hook(mutls_config *cfg, mutls_verify_hook hook,
 	void *payload, mutls_payload_free payload_free)
 {
-	CHECK_MUTABLE(cfg, "verify_hook");
+	MUTLS_TRY(check_mutable(cfg, "verify_hook"));
 	if (cfg->verify_free)
 		cfg->verify_free(cfg->verify_payload);
 	cfg->verify_hook = hook;
@@ -611,7 +609,7 @@ int mutls_config_set_verify_hook(mutls_config *cfg, mutls_verify_hook hook,
 int mutls_config_set_trace_hook(mutls_config *cfg, mutls_trace_hook hook,
 	void *payload, mutls_payload_free payload_free)
 {
-	CHECK_MUTABLE(cfg, "trace");
+	MUTLS_TRY(check_mutable(cfg, "trace"));
 	if (cfg->trace_free)
 		cfg->trace_free(cfg->trace_payload);
 	cfg->trace_hook = hook;
@@ -657,7 +655,7 @@ static void close_keylog(mutls_config *cfg)
 int mutls_config_set_keylog_hook(mutls_config *cfg, mutls_keylog_hook hook,
 	void *payload, mutls_payload_free payload_free)
 {
-	CHECK_MUTABLE(cfg, "keylog");
+	MUTLS_TRY(check_mutable(cfg, "keylog"));
 	if (cfg->keylog_from_env)
 		close_keylog(cfg); /* an explicit keylog wins over the environment */
 	if (cfg->keylog_free)
@@ -673,7 +671,7 @@ int mutls_config_set_keylog_file(mutls_config *cfg, const char *path)
 	FILE *f;
 	int rc;
 
-	CHECK_MUTABLE(cfg, "keylog");
+	MUTLS_TRY(check_mutable(cfg, "keylog"));
 	if (!path || !*path)
 		return mutls__error(MUTLS_ECONFIG, "keylog: empty path");
 	if ((rc = open_keylog(&f, path, "keylog")) < 0)
@@ -689,7 +687,7 @@ int mutls_config_set_keylog_env(mutls_config *cfg, int enabled)
 	FILE *f;
 	int rc;
 
-	CHECK_MUTABLE(cfg, "keylog_env");
+	MUTLS_TRY(check_mutable(cfg, "keylog_env"));
 	if (cfg->keylog_from_env)
 		close_keylog(cfg);
 	/* an explicit keylog (file or hook) wins over the environment */

@@ -98,7 +98,7 @@ int mutls__policy_matches(const mutls_config *cfg, const mutls_x509 *cert);
 /* "dns:a, uri:b" into out (for messages). */
 void mutls__policy_describe(char *out, size_t cap, const mutls_config *cfg);
 
-/* session.c: the credentials' verify function. */
+/* verify.c: the credentials' verify function (the peer check). */
 int mutls__session_verify_callback(gnutls_session_t gs);
 /* config.c: writes a key log line to the file and/or hook. */
 int mutls__config_keylog(mutls_config *cfg, mutls_session *s, const char *line);

@@ -1,4 +1,4 @@
-/* Internal: DER writing (der.c), used by the test PKI (pki.c). */
+/* Internal: DER writing (der.c), used by the test PKI (keygen.c, testca.c). */
 #ifndef MUTLS_DER_H
 #define MUTLS_DER_H
 

@@ -85,22 +85,6 @@ int mutls__error_gnutls(int code, int gnutls_rc, const char *fmt, ...)
 	return code;
 }
 
-void mutls__format_time(char *out, size_t cap, int64_t t)
-{
-	struct tm tm;
-	time_t tt = (time_t)t;
-	if (!gmtime_r(&tt, &tm) || !strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm))
-		snprintf(out, cap, "@%lld", (long long)t);
-}
-
-char *mutls__strdup(const char *s)
-{
-	char *copy = s ? strdup(s) : NULL;
-	if (s && !copy)
-		mutls__error(MUTLS_ENOMEM, "out of memory");
-	return copy;
-}
-
 void mutls_free(void *ptr)
 {
 	free(ptr);

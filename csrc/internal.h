@@ -9,6 +9,7 @@
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 #include <stdarg.h>
+#include <sys/types.h>
 
 #define MUTLS_MESSAGE_MAX 1024
 
@@ -35,10 +36,22 @@ int mutls__error_gnutls(int code, int gnutls_rc, const char *fmt, ...)
 void mutls__error_fill(mutls_error *err, int code, mutls_side side,
 	mutls_step step, int alert, const char *fmt, ...)
 	__attribute__((format(printf, 6, 7)));
-/* "2026-01-01T00:00:00Z" into out (at least 32 bytes). */
-void mutls__format_time(char *out, size_t cap, int64_t t);
-/* strdup that sets MUTLS_ENOMEM on failure (returns NULL). */
-char *mutls__strdup(const char *s);
+
+/* ---- guards: the one set of early-return macros every file uses -------- */
+
+/* Returns MUTLS_EUSAGE (the error set, message formatted) unless cond. */
+#define MUTLS_REQUIRE(cond, ...) do { \
+	if (!(cond)) \
+		return mutls__error(MUTLS_EUSAGE, __VA_ARGS__); } while (0)
+/* Returns what expr returned when that is negative (its error is set). */
+#define MUTLS_TRY(expr) do { int rc_ = (expr); if (rc_ < 0) return rc_; } while (0)
+/* In a function with `int rc` and a `done:` label: rc = call; when that is
+ * a negative GnuTLS code, rc = a `code` error (the formatted message, then
+ * what GnuTLS said) and goto done. */
+#define MUTLS_TRY_GNUTLS(code, call, ...) do { \
+	if ((rc = (call)) < 0) { \
+		rc = mutls__error_gnutls(code, rc, __VA_ARGS__); \
+		goto done; } } while (0)
 
 /* x509.c ----------------------------------------------------------------- */
 
@@ -65,15 +78,37 @@ int mutls__x509_wrap(mutls_x509 **out, gnutls_x509_crt_t crt);
 int mutls__usage_allows_signing(gnutls_x509_crt_t crt);
 /* Parse DER bytes into a new mutls_x509. */
 int mutls__x509_from_datum(mutls_x509 **out, const gnutls_datum_t *der);
+/* The DN (issuer when issuer, else subject) of crt as RFC 4514 text, or
+ * one attribute of the subject (oid) unescaped; malloc'd. */
+int mutls__x509_get_dn(char **out, gnutls_x509_crt_t crt, int issuer);
+int mutls__x509_get_dn_oid(char **out, gnutls_x509_crt_t crt, const char *oid);
+/* Calls fn with each extendedKeyUsage OID in certificate order. Returns 1
+ * when the extension is absent, 0 when every OID was seen, a negative
+ * GnuTLS code when it is malformed, or fn's negative return. */
+int mutls__x509_for_each_key_purpose(gnutls_x509_crt_t crt,
+	int (*fn)(const char *oid, void *ctx), void *ctx);
+
+/* util.c ----------------------------------------------------------------- */
+
+/* strdup that sets MUTLS_ENOMEM on failure (returns NULL). */
+char *mutls__strdup(const char *s);
+/* A gnutls datum as a malloc'd NUL-terminated string. */
+int mutls__datum_to_string(char **out, const gnutls_datum_t *d);
+/* Lowercase hex of data, malloc'd (NULL and MUTLS_ENOMEM set on failure). */
+char *mutls__hex_encode(const unsigned char *data, size_t len);
+/* The value of one hex digit (either case), -1 when c is not one. */
+int mutls__hex_value(char c);
+/* Control bytes of buf as "\\xNN", in place, within cap (names taken from
+ * certificates, before they go into messages). */
+void mutls__escape_controls(char *buf, size_t cap);
+/* "2026-01-01T00:00:00Z" into out (at least 32 bytes). */
+void mutls__format_time(char *out, size_t cap, int64_t t);
 /* Largest file read (trust bundles and CRLs included). */
 #define MUTLS__FILE_MAX (64u << 20)
 /* Read a whole file into one NUL-terminated buffer (free it with
  * mutls__wipe_free(buf, len)); no stdio buffer or realloc leaves a copy.
  * On failure sets a MUTLS_ECONFIG error naming what (the option, may be
  * NULL) and path only when mutls__value_showable(path, secret). */
-/* Control bytes of buf as "\\xNN", in place, within cap (names taken from
- * certificates, before they go into messages). */
-void mutls__escape_controls(char *buf, size_t cap);
 int mutls__read_file(char **out, size_t *out_len, const char *path,
 	const char *what, int secret);
 /* 1 when value may be echoed in a message as a path: printable, one line,
@@ -85,7 +120,11 @@ void mutls__wipe_free(void *p, size_t len);
 /* 1 if text looks like PEM ("-----BEGIN"), else 0 (treat as path). */
 int mutls__is_pem(const char *text);
 
-/* pki.c ------------------------------------------------------------------ */
+/* Writes text to dir/name with mode (tightened on an existing file before
+ * writing); sets a MUTLS_ECONFIG error naming the path on failure. */
+int mutls__write_file(const char *dir, const char *name, const char *text, mode_t mode);
+
+/* identity.c (made by keygen.c) ------------------------------------------ */
 
 struct mutls_identity {
 	mutls_x509 **chain;        /* leaf first; owned references */

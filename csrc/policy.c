@@ -7,14 +7,6 @@
 #include <string.h>
 #include <strings.h>
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9') return c - '0';
-	c = tolower(c);
-	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-	return -1;
-}
-
 static int parse_pin(unsigned char pin[32], const char *hex)
 {
 	size_t n = 0;
@@ -22,7 +14,7 @@ static int parse_pin(unsigned char pin[32], const char *hex)
 		int hi, lo;
 		if (*p == ':')
 			continue;
-		if (n == 32 || (hi = hexval(p[0])) < 0 || !p[1] || (lo = hexval(p[1])) < 0)
+		if (n == 32 || (hi = mutls__hex_value(p[0])) < 0 || !p[1] || (lo = mutls__hex_value(p[1])) < 0)
 			return -1;
 		pin[n++] = (unsigned char)(hi << 4 | lo);
 		p++;

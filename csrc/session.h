@@ -1,4 +1,5 @@
-/* Internal: the session object, shared by session.c, transport.c, trace.c. */
+/* Internal: the session object, shared by session.c, transport.c, trace.c,
+ * failure.c and verify.c (the peer check). */
 #ifndef MUTLS_SESSION_H
 #define MUTLS_SESSION_H
 
@@ -95,6 +96,22 @@ struct mutls_session {
 	char cipher[96];
 	char offered_versions[64];    /* server: versions the ClientHello offered */
 };
+
+/* session.c: drops the peer's chain (verify.c reloads it per check). */
+void mutls__session_free_peer_chain(mutls_session *s);
+
+/* verify.c: every check of the session's peer (presence, chain..policy,
+ * then the verify hook); 0 to accept, -1 to refuse (the verdict in s). */
+int mutls__check_peer(mutls_session *s);
+/* peer_certificate=observe lets this refused peer in, unverified (verify.c) */
+int mutls__session_observed(mutls_session *s);
+
+/* failure.c: classifies a fatal GnuTLS error (grc) met during phase into
+ * s->err, sends the alert that explains it when the refusal is ours, makes
+ * the session unusable; returns the error's code (set as the error). */
+int mutls__session_fail(mutls_session *s, int grc, mutls_step phase);
+/* Once reported, a hook's failure is spent: a later error is not the hook's. */
+void mutls__session_clear_hook_failure(mutls_session *s);
 
 /* transport.c */
 void mutls__transport_setup(mutls_session *s);

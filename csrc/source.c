@@ -1,6 +1,6 @@
 /* Sources of certificates and keys: "PEM text or a path" read into memory,
  * and private keys imported without leaving copies of them in freed memory.
- * Shared by the Config (config.c) and TestCA.load (pki.c). */
+ * Shared by the Config (config.c) and TestCA.load (testca.c). */
 #include "internal.h"
 
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* Trace (the handshake as a list of events), key log, key fingerprints and
- * the human summary of a session. */
+ * the human summary of a session; an event as the line the demos print. */
 #include "session.h"
 
 #include <stdio.h>
@@ -460,4 +460,98 @@ int mutls_session_explain(char **out, const mutls_session *s)
 	}
 	*out = sb.buf;
 	return 0;
+}
+
+/* ---- an event as a line of text (the demos' narration) ------------------ */
+
+static const char *const kind_names[] = { NULL, "message", "check", "alert", "info" };
+
+const char *mutls_trace_kind_name(mutls_trace_kind kind)
+{
+	return kind >= MUTLS_TRACE_MESSAGE && kind <= MUTLS_TRACE_INFO ? kind_names[kind] : "?";
+}
+
+int mutls_trace_kind_from_name(mutls_trace_kind *out, const char *name)
+{
+	if (!out || !name)
+		return mutls__error(MUTLS_EUSAGE, "mutls_trace_kind_from_name: NULL argument");
+	for (int k = MUTLS_TRACE_MESSAGE; k <= MUTLS_TRACE_INFO; k++) {
+		if (strcmp(name, kind_names[k]) == 0) {
+			*out = (mutls_trace_kind)k;
+			return 0;
+		}
+	}
+	return mutls__error(MUTLS_EUSAGE,
+		"unknown trace event kind \"%.40s\" (expected message, check, alert or info)", name);
+}
+
+int mutls_trace_event_text(char **out, const mutls_trace_event *ev)
+{
+	strbuf sb = { NULL, 0, 0, 0 };
+	const char *name, *detail, *sep;
+
+	if (!out || !ev)
+		return mutls__error(MUTLS_EUSAGE, "mutls_trace_event_text: NULL argument");
+	*out = NULL;
+	name = ev->name ? ev->name : "?";
+	detail = ev->detail ? ev->detail : "";
+	sep = detail[0] ? "  " : "";
+	switch (ev->kind) {
+	case MUTLS_TRACE_MESSAGE:
+		sb_printf(&sb, "%s %-19s %4zu bytes%s%s", ev->outgoing ? "->" : "<-", name,
+			ev->length, sep, detail);
+		break;
+	case MUTLS_TRACE_CHECK:
+		sb_printf(&sb, "check %-10s %s%s%s", name, ev->ok ? "ok" : "FAIL",
+			detail[0] ? (ev->ok ? "   " : " ") : "", detail);
+		break;
+	case MUTLS_TRACE_ALERT:
+		if (strcmp(name, "close_notify") == 0)
+			sb_printf(&sb, "%s alert %s%s%s", ev->outgoing ? "->" : "<-", name, sep, detail);
+		else
+			sb_printf(&sb, "%s alert %s (%d)%s%s", ev->outgoing ? "->" : "<-", name,
+				ev->message_type, sep, detail);
+		break;
+	case MUTLS_TRACE_INFO:
+		sb_printf(&sb, "%s %-16s %s", strstr(name, "-write-key") ? "key  " : "info ", name, detail);
+		break;
+	default:
+		sb_printf(&sb, "event %s %s", name, detail);
+		break;
+	}
+	if (sb.oom || !sb.buf) {
+		free(sb.buf);
+		return mutls__error(MUTLS_ENOMEM, "mutls_trace_event_text: out of memory");
+	}
+	/* a fact or an event without detail ends at its name */
+	while (sb.len && sb.buf[sb.len - 1] == ' ')
+		sb.buf[--sb.len] = 0;
+	*out = sb.buf;
+	return 0;
+}
+
+const char *mutls_trace_event_note(const mutls_trace_event *ev)
+{
+	static const struct { mutls_trace_kind kind; const char *name, *note; } notes[] = {
+		{ MUTLS_TRACE_MESSAGE, "ClientHello", "the offer" },
+		{ MUTLS_TRACE_MESSAGE, "ServerHello", "the choice" },
+		{ MUTLS_TRACE_MESSAGE, "ServerKeyExchange", "key exchange: the server's ECDHE share, signed" },
+		{ MUTLS_TRACE_MESSAGE, "ClientKeyExchange", "key exchange: the client's ECDHE share" },
+		{ MUTLS_TRACE_CHECK, "presence", "did the peer present a certificate?" },
+		{ MUTLS_TRACE_CHECK, "validity", "is today within its validity dates?" },
+		{ MUTLS_TRACE_CHECK, "name", "does it name the host the client asked for?" },
+		{ MUTLS_TRACE_CHECK, "chain", "does it lead to a CA we trust?" },
+		{ MUTLS_TRACE_CHECK, "purpose", "may it be used for this role (extended key usage)?" },
+		{ MUTLS_TRACE_CHECK, "revocation", "is it on one of our CRLs?" },
+		{ MUTLS_TRACE_CHECK, "policy", "is this identity allowed by our peers= patterns?" },
+		{ MUTLS_TRACE_CHECK, "hook", "does our verify hook accept it?" },
+	};
+
+	/* a message teaches something when it is sent: the sender's move */
+	if (!ev || !ev->name || (ev->kind == MUTLS_TRACE_MESSAGE && !ev->outgoing))
+		return NULL;
+	for (size_t i = 0; i < sizeof(notes) / sizeof(notes[0]); i++)
+		if (notes[i].kind == ev->kind && strcmp(notes[i].name, ev->name) == 0)
+			return notes[i].note;
+	return NULL;
 }

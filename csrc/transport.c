@@ -156,7 +156,7 @@ int mutls__transport_plaintext_alert(const mutls_session *s)
 }
 
 /* Counts what arrives during the handshake; 0 when it went over the limit
- * (the pull then fails and session_fail says why). */
+ * (the pull then fails and mutls__session_fail says why). */
 static int within_handshake_limit(mutls_session *s, size_t n)
 {
 	if (s->handshake_done) {

@@ -1,8 +1,9 @@
 /* Verification in one place: chain, time, name, purpose, revocation, policy.
  * Sessions run it from the credentials' verify function (and again on
  * resumption, which GnuTLS does not verify); mutls_x509_verify runs it
- * offline. The user's hook runs after it, in session.c. */
-#include "verify.h"
+ * offline. The peer check (the end of this file) runs it for a session or a
+ * chain given to mutls_config_check_peer, then the user's verify hook. */
+#include "session.h"
 #include "chain_cache.h"
 
 #include <stdint.h>
@@ -11,10 +12,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <arpa/inet.h>
-#include <sys/socket.h>
-
-static int crl_covers(const mutls_config *cfg, const mutls_x509 *cert);
 
 void mutls__verdict_add(mutls_verdict *v, const char *who, unsigned reason,
 	const char *fmt, ...)
@@ -208,7 +205,7 @@ static int key_too_weak(char *desc, size_t cap, unsigned *need, gnutls_x509_crt_
 }
 
 /* The CN of an anchor (a bare GnuTLS certificate), or its whole DN. */
-static void anchor_label(char *out, size_t cap, gnutls_x509_crt_t crt)
+void mutls__anchor_label(char *out, size_t cap, gnutls_x509_crt_t crt)
 {
 	size_t size = cap - 3;
 	memcpy(out, "CN=", 4);
@@ -253,7 +250,7 @@ static int check_key_sizes(mutls_verdict *out, const char *who, const mutls_conf
 			GNUTLS_TL_GET_COPY) >= 0) {
 		if (key_too_weak(desc, sizeof(desc), &need, anchor, sp)) {
 			weak = 1;
-			anchor_label(name, sizeof(name), anchor);
+			mutls__anchor_label(name, sizeof(name), anchor);
 			mutls__verdict_add(out, who, MUTLS_REASON_INSECURE_ALGORITHM,
 				"chains to the trusted CA %s, which has %s; at least %u are required",
 				name, desc, need);
@@ -265,280 +262,6 @@ static int check_key_sizes(mutls_verdict *out, const char *who, const mutls_conf
 	return weak;
 }
 
-/* ---- why a chain GnuTLS refused was refused ---------------------------- */
-
-/* GnuTLS follows at most this many certificates; the diagnosis below looks
- * at no more (it is quadratic in the chain for name constraints). */
-#define DIAGNOSE_MAX 16
-/* Names of one certificate looked at to find the one a CA's nameConstraints
- * refuse (only for the first refused certificate; a hostile SAN list). */
-#define DIAGNOSE_NAMES_MAX 256
-
-/* The CAs above chain[0]: positions 1..n-1 of the chain, then the trust
- * anchor (copy, *anchor to free) when found. Returns the count. */
-static size_t chain_cas(gnutls_x509_crt_t *cas, const char **labels, char *anchor_name,
-	size_t anchor_cap, gnutls_x509_crt_t *anchor, const mutls_config *cfg,
-	mutls_x509 *const *chain, size_t n)
-{
-	size_t m = 0;
-
-	*anchor = NULL;
-	for (size_t i = 1; i < n && m < DIAGNOSE_MAX; i++) {
-		cas[m] = chain[i]->crt;
-		labels[m++] = chain[i]->label;
-	}
-	/* a chain that ends with its self-signed root already holds the anchor */
-	if (m < DIAGNOSE_MAX && !gnutls_x509_crt_check_issuer(chain[n - 1]->crt, chain[n - 1]->crt) &&
-	    gnutls_x509_trust_list_get_issuer(cfg->tlist, chain[n - 1]->crt, anchor,
-			GNUTLS_TL_GET_COPY) >= 0) {
-		anchor_label(anchor_name, anchor_cap, *anchor);
-		cas[m] = *anchor;
-		labels[m++] = anchor_name;
-	}
-	return m;
-}
-
-/* "DNS:svc.local, DNS:.corp" for a constraint list (get: permitted or excluded). */
-static void describe_subtrees(char *out, size_t cap, gnutls_x509_name_constraints_t nc,
-	int (*get)(gnutls_x509_name_constraints_t, unsigned, unsigned *, gnutls_datum_t *))
-{
-	size_t used = 0;
-	unsigned type;
-	gnutls_datum_t name;
-
-	out[0] = 0;
-	for (unsigned i = 0; i < 8 && get(nc, i, &type, &name) >= 0 && used + 1 < cap; i++) {
-		const char *tag = type == GNUTLS_SAN_DNSNAME ? "DNS" : type == GNUTLS_SAN_RFC822NAME ?
-			"email" : type == GNUTLS_SAN_IPADDRESS ? "IP" : type == GNUTLS_SAN_URI ? "URI" : "name";
-		int w;
-		if (type == GNUTLS_SAN_IPADDRESS)
-			w = snprintf(out + used, cap - used, "%s%s:(%u-byte range)", used ? ", " : "",
-				tag, name.size);
-		else
-			w = snprintf(out + used, cap - used, "%s%s:%.*s", used ? ", " : "", tag,
-				(int)(name.size > 100 ? 100 : name.size), (const char *)name.data);
-		if (w > 0)
-			used += (size_t)w;
-	}
-	if (used >= cap)
-		out[cap - 1] = 0;
-}
-
-/* The first name of crt (of type) that nc refuses, as "DNS:x" in out. */
-static int refused_name(char *out, size_t cap, gnutls_x509_name_constraints_t nc,
-	gnutls_x509_crt_t crt, unsigned want)
-{
-	char buf[256];
-
-	for (unsigned i = 0; i < DIAGNOSE_NAMES_MAX; i++) {
-		size_t size = sizeof(buf) - 1;
-		unsigned type;
-		gnutls_datum_t name;
-		int rc = gnutls_x509_crt_get_subject_alt_name2(crt, i, buf, &size, &type, NULL);
-		if (rc == GNUTLS_E_SHORT_MEMORY_BUFFER)
-			continue;
-		if (rc < 0)
-			break;
-		if (type != want)
-			continue;
-		name.data = (unsigned char *)buf;
-		name.size = (unsigned)size;
-		if (gnutls_x509_name_constraints_check(nc, type, &name))
-			continue;
-		if (type == GNUTLS_SAN_IPADDRESS) {
-			char ip[64] = "?";
-			inet_ntop(size == 4 ? AF_INET : AF_INET6, buf, ip, sizeof(ip));
-			snprintf(out, cap, "IP:%s", ip);
-		} else {
-			buf[size] = 0;
-			snprintf(out, cap, "%s:%s", type == GNUTLS_SAN_DNSNAME ? "DNS" : "email", buf);
-		}
-		return 1;
-	}
-	return 0;
-}
-
-/* The CA at cas[k] has nameConstraints that a certificate below it breaks:
- * adds name-constraints to out (naming the CA, its subtrees and the name). */
-static int check_name_constraints(mutls_verdict *out, const char *who, mutls_x509 *const *chain,
-	gnutls_x509_crt_t const *cas, const char *const *labels, size_t m, char *detail, size_t cap)
-{
-	static const unsigned types[] = { GNUTLS_SAN_DNSNAME, GNUTLS_SAN_RFC822NAME,
-		GNUTLS_SAN_IPADDRESS };
-
-	for (size_t k = 0; k < m; k++) {
-		gnutls_x509_name_constraints_t nc = NULL;
-		unsigned critical = 0;
-		if (gnutls_x509_name_constraints_init(&nc) < 0)
-			return 0;
-		if (gnutls_x509_crt_get_name_constraints(cas[k], nc, 0, &critical) < 0) {
-			gnutls_x509_name_constraints_deinit(nc);
-			continue;
-		}
-		/* below cas[k] (chain position k + 1): chain[0..k] */
-		for (size_t j = 0; j <= k; j++) {
-			for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
-				char name[520], permitted[300], excluded[300], rules[700];
-				if (gnutls_x509_name_constraints_check_crt(nc, types[t], chain[j]->crt))
-					continue;
-				if (!refused_name(name, sizeof(name), nc, chain[j]->crt, types[t]))
-					snprintf(name, sizeof(name), "a %s name (its subject %s, or a subjectAltName "
-						"past the first %d)", types[t] == GNUTLS_SAN_DNSNAME ? "DNS" :
-						types[t] == GNUTLS_SAN_IPADDRESS ? "IP" : "email", chain[j]->label,
-						DIAGNOSE_NAMES_MAX);
-				describe_subtrees(permitted, sizeof(permitted), nc,
-					gnutls_x509_name_constraints_get_permitted);
-				describe_subtrees(excluded, sizeof(excluded), nc,
-					gnutls_x509_name_constraints_get_excluded);
-				snprintf(rules, sizeof(rules), "%s%.299s%s%s%.299s", *permitted ? "permitted: " : "",
-					permitted, *permitted && *excluded ? "; " : "",
-					*excluded ? "excluded: " : "", excluded);
-				if (j == 0)
-					mutls__verdict_add(out, who, MUTLS_REASON_NAME_CONSTRAINTS,
-						"names %s, which the name constraints of CA %s do not allow (%s)",
-						name, labels[k], rules);
-				else
-					mutls__verdict_add(out, who, MUTLS_REASON_NAME_CONSTRAINTS,
-						"has in its chain the CA certificate %s naming %s, which the name "
-						"constraints of CA %s do not allow (%s)", chain[j]->label, name,
-						labels[k], rules);
-				snprintf(detail, cap, "%.200s names %.300s, outside the name constraints of CA "
-					"%.200s (%.300s)", chain[j]->label, name, labels[k], rules);
-				gnutls_x509_name_constraints_deinit(nc);
-				return 1;
-			}
-		}
-		gnutls_x509_name_constraints_deinit(nc);
-	}
-	return 0;
-}
-
-/*
- * GnuTLS reports a signer that is not a CA, a broken pathLenConstraint and
- * a name outside a CA's nameConstraints with the same two bits; this says
- * which, naming the CA and what broke its rule. Returns 1 when explained.
- */
-static int explain_signer_failure(mutls_verdict *out, const char *who, const mutls_config *cfg,
-	mutls_x509 *const *chain, size_t n, char *detail, size_t cap)
-{
-	gnutls_x509_crt_t cas[DIAGNOSE_MAX], anchor;
-	const char *labels[DIAGNOSE_MAX];
-	char anchor_name[300];
-	size_t m;
-	int done = 0;
-
-	if (n > DIAGNOSE_MAX)
-		return 0;
-	m = chain_cas(cas, labels, anchor_name, sizeof(anchor_name), &anchor, cfg, chain, n);
-	/* 1. a signer that is not a CA at all (a trust anchor need not say so) */
-	for (size_t k = 0; k < m - (anchor ? 1 : 0) && !done; k++) {
-		unsigned critical = 0, ca = 0;
-		int pathlen = -1;
-		if (gnutls_x509_crt_get_basic_constraints(cas[k], &critical, &ca, &pathlen) >= 0 && ca)
-			continue;
-		mutls__verdict_add(out, who, MUTLS_REASON_SIGNER_NOT_CA,
-			"was signed by a certificate that is not a CA (%s has no CA:TRUE basic constraint)",
-			labels[k]);
-		snprintf(detail, cap, "%s is not a CA", labels[k]);
-		done = 1;
-	}
-	/* 2. pathLenConstraint: cas[k] allows that many CAs below it; k are. */
-	for (size_t k = 0; k < m && !done; k++) {
-		unsigned critical = 0, ca = 0;
-		int pathlen = -1;
-		if (gnutls_x509_crt_get_basic_constraints(cas[k], &critical, &ca, &pathlen) < 0 ||
-		    pathlen < 0 || k <= (size_t)pathlen)
-			continue;
-		mutls__verdict_add(out, who, MUTLS_REASON_PATH_LENGTH,
-			"has a chain longer than CA %s allows: its path length limit (pathLenConstraint) "
-			"is %d, but %zu CA certificate%s come%s below it (%s)", labels[k], pathlen, k,
-			k == 1 ? "" : "s", k == 1 ? "s" : "", labels[k - 1]);
-		snprintf(detail, cap, "CA %s allows %d CA%s below it (pathLenConstraint), but %zu follow",
-			labels[k], pathlen, pathlen == 1 ? "" : "s", k);
-		done = 1;
-	}
-	/* 3. nameConstraints */
-	if (!done)
-		done = check_name_constraints(out, who, chain, cas, labels, m, detail, cap);
-	if (anchor)
-		gnutls_x509_crt_deinit(anchor);
-	return done;
-}
-
-/* Known to GnuTLS's verification (the rest, when critical, fail it). */
-static int extension_known(const char *oid)
-{
-	static const char *const known[] = {
-		"2.5.29.14", "2.5.29.15", "2.5.29.17", "2.5.29.18", "2.5.29.19", "2.5.29.30",
-		"2.5.29.31", "2.5.29.32", "2.5.29.35", "2.5.29.36", "2.5.29.37", "2.5.29.54",
-		"1.3.6.1.5.5.7.1.1", "1.3.6.1.5.5.7.1.14", "1.3.6.1.5.5.7.1.24",
-	};
-	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		if (strcmp(oid, known[i]) == 0)
-			return 1;
-	return 0;
-}
-
-/* Names the certificate and the OID of the first unknown critical extension. */
-static void explain_critical_extension(mutls_verdict *out, const char *who,
-	mutls_x509 *const *chain, size_t n, char *detail, size_t cap)
-{
-	for (size_t i = 0; i < n && i < DIAGNOSE_MAX; i++) {
-		for (unsigned e = 0; e < 64; e++) {
-			char oid[128];
-			size_t size = sizeof(oid);
-			unsigned critical = 0;
-			if (gnutls_x509_crt_get_extension_info(chain[i]->crt, e, oid, &size, &critical) < 0)
-				break;
-			if (!critical || extension_known(oid))
-				continue;
-			if (i == 0)
-				mutls__verdict_add(out, who, MUTLS_REASON_UNKNOWN_CRITICAL_EXTENSION,
-					"has a critical extension that is not understood (OID %s)", oid);
-			else
-				mutls__verdict_add(out, who, MUTLS_REASON_UNKNOWN_CRITICAL_EXTENSION,
-					"has in its chain the CA certificate %s with a critical extension that "
-					"is not understood (OID %s)", chain[i]->label, oid);
-			snprintf(detail, cap, "%s has an unknown critical extension (OID %s)",
-				chain[i]->label, oid);
-			return;
-		}
-	}
-	mutls__verdict_add(out, who, MUTLS_REASON_UNKNOWN_CRITICAL_EXTENSION,
-		"has a critical extension that is not understood");
-	snprintf(detail, cap, "a certificate of the chain has an unknown critical extension");
-}
-
-/* 1 when the sub-chain crts[i..n-1] is found revoked. */
-static int revoked_from(const mutls_config *cfg, gnutls_x509_crt_t const *crts, size_t n, size_t i)
-{
-	unsigned status = 0;
-	return gnutls_x509_trust_list_verify_crt2(cfg->tlist, (gnutls_x509_crt_t *)crts + i,
-		(unsigned)(n - i), NULL, 0, 0, &status, NULL) >= 0 && (status & GNUTLS_CERT_REVOKED);
-}
-
-/*
- * The revoked certificate of a chain GnuTLS found revoked (the leaf or a CA
- * above it): the highest i whose sub-chain crts[i..] is still revoked. That
- * is true up to the revoked certificate and false above it, so a binary
- * search finds it in log2(n) verifications (only after a refusal). 0 when
- * it cannot tell (then the leaf is named, as GnuTLS would).
- */
-static size_t revoked_position(const mutls_config *cfg, gnutls_x509_crt_t const *crts, size_t n)
-{
-	size_t lo = 0, hi = n - 1;
-
-	if (n > DIAGNOSE_MAX)
-		return 0;
-	while (lo < hi) {
-		size_t mid = (lo + hi + 1) / 2;
-		if (revoked_from(cfg, crts, n, mid))
-			lo = mid;
-		else
-			hi = mid - 1;
-	}
-	return lo;
-}
 
 #define EMIT(check, ok, ...) do { \
 	if (emit) { \
@@ -646,7 +369,7 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 			else
 				EMIT("chain", 0, "a signature in the chain does not verify (issuer CN=%s)", issuer);
 		} else if (status & (GNUTLS_CERT_SIGNER_NOT_CA | GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE)) {
-			if (explain_signer_failure(out, who, cfg, chain, ncrts, chain_detail, sizeof(chain_detail))) {
+			if (mutls__explain_signer_failure(out, who, cfg, chain, ncrts, chain_detail, sizeof(chain_detail))) {
 				EMIT("chain", 0, "%s", chain_detail);
 			} else {
 				mutls__verdict_add(out, who, MUTLS_REASON_SIGNER_NOT_CA,
@@ -654,7 +377,7 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 				EMIT("chain", 0, "a signer in the chain is not a CA");
 			}
 		} else if (status & GNUTLS_CERT_UNKNOWN_CRIT_EXTENSIONS) {
-			explain_critical_extension(out, who, chain, ncrts, chain_detail, sizeof(chain_detail));
+			mutls__explain_critical_extension(out, who, chain, ncrts, chain_detail, sizeof(chain_detail));
 			EMIT("chain", 0, "%s", chain_detail);
 		} else if (weak_key) {
 			EMIT("chain", 0, "%s", weak_detail);
@@ -707,7 +430,7 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 	/* 5. revocation (CRLs). */
 	if (status & GNUTLS_CERT_REVOKED) {
 		/* the leaf, or a CA above it that its issuer's CRL lists */
-		size_t at = revoked_position(cfg, crts, ncrts);
+		size_t at = mutls__revoked_position(cfg, crts, ncrts);
 		char *serial = NULL;
 		mutls_x509_serial(&serial, chain[at]);
 		if (at == 0)
@@ -721,7 +444,7 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 			chain[at]->label, serial ? serial : "?", chain[at]->issuer_cn);
 		free(serial);
 	} else if (cfg->crl_count) {
-		if (crl_covers(cfg, leaf))
+		if (mutls__crl_covers(cfg, leaf))
 			EMIT("revocation", 1, "not on the CRL of its issuer CN=%s", leaf->issuer_cn);
 		else
 			EMIT("revocation", 1, "no loaded CRL covers its issuer CN=%s (%d CRL%s loaded, "
@@ -775,128 +498,296 @@ int mutls_x509_verify(unsigned *out_reasons, const mutls_x509 *cert,
 	return mutls__error_copy(&err);
 }
 
-/* ---- CRLs: why one was not taken, and whom the taken ones cover --------- */
+/* ---- the peer check: every check of a session's peer, then the user's
+ * verify hook (called by GnuTLS through the credentials) ------------------ */
 
-static void crl_issuer_name(char *out, size_t cap, gnutls_x509_crl_t crl)
+static int emit_check(void *ctx, const char *check, int ok, const char *detail)
 {
-	size_t size = cap - 3;
-	memcpy(out, "CN=", 4);
-	if (gnutls_x509_crl_get_issuer_dn_by_oid(crl, GNUTLS_OID_X520_COMMON_NAME, 0, 0,
-			out + 3, &size) >= 0) {
-		mutls__escape_controls(out, cap);
-		return;
-	}
-	size = cap;
-	if (gnutls_x509_crl_get_issuer_dn(crl, out, &size) < 0)
-		snprintf(out, cap, "(unnamed issuer)");
-	mutls__escape_controls(out, cap);
+	return mutls__trace_add(ctx, MUTLS_TRACE_CHECK, 0, ok, check, 0, 0, "%s", detail);
 }
 
-/* Why one CRL cannot be used with cfg's trust anchors (0 when it can). */
-static int crl_problem(char *why, size_t cap, const mutls_config *cfg, gnutls_x509_crl_t crl)
+static int load_peer_chain(mutls_session *s)
 {
-	gnutls_datum_t dn = { NULL, 0 };
-	gnutls_x509_crt_t issuer = NULL;
-	unsigned usage = 0, critical = 0, status = 0;
-	char name[300], when[32];
-	int problem = 1;
+	const gnutls_datum_t *certs;
+	unsigned n = 0;
 
-	crl_issuer_name(name, sizeof(name), crl);
-	if (gnutls_x509_crl_get_raw_issuer_dn(crl, &dn) < 0 ||
-	    gnutls_x509_trust_list_get_issuer_by_dn(cfg->tlist, &dn, &issuer, 0) < 0) {
-		snprintf(why, cap, "the CRL of %s is not signed by a trusted CA (add its CA with trust first)",
-			name);
-		goto out;
-	}
-	if (gnutls_x509_crt_get_key_usage(issuer, &usage, &critical) >= 0 &&
-	    !(usage & GNUTLS_KEY_CRL_SIGN)) {
-		snprintf(why, cap, "the CRL of %s cannot be used: that CA's key usage does not allow "
-			"signing CRLs (no cRLSign)", name);
-		goto out;
-	}
-	if (gnutls_x509_crl_verify(crl, &issuer, 1, 0, &status) < 0 ||
-	    (status & (GNUTLS_CERT_SIGNATURE_FAILURE | GNUTLS_CERT_SIGNER_NOT_FOUND))) {
-		snprintf(why, cap, "the CRL of %s does not verify with that CA's key (a bad signature)",
-			name);
-		goto out;
-	}
-	if (status & GNUTLS_CERT_REVOCATION_DATA_SUPERSEDED) {
-		mutls__format_time(when, sizeof(when), gnutls_x509_crl_get_next_update(crl));
-		snprintf(why, cap, "the CRL of %s expired at %s (its next update; load a newer CRL)",
-			name, when);
-		goto out;
-	}
-	if (status & GNUTLS_CERT_REVOCATION_DATA_ISSUED_IN_FUTURE) {
-		mutls__format_time(when, sizeof(when), gnutls_x509_crl_get_this_update(crl));
-		snprintf(why, cap, "the CRL of %s is not valid until %s (its this-update time)",
-			name, when);
-		goto out;
-	}
-	if (status & GNUTLS_CERT_INSECURE_ALGORITHM) {
-		snprintf(why, cap, "the CRL of %s is signed with an insecure algorithm", name);
-		goto out;
-	}
-	problem = 0;
-out:
-	gnutls_free(dn.data);
-	if (issuer)
-		gnutls_x509_crt_deinit(issuer);
-	return problem;
-}
-
-int mutls__crl_inspect(char *why, size_t cap, mutls_config *cfg, const gnutls_datum_t *data,
-	int pem)
-{
-	gnutls_x509_crl_t *crls = NULL;
-	unsigned count = 0;
-	int problems = 0;
-
-	why[0] = 0;
-	if (gnutls_x509_crl_list_import2(&crls, &count, data,
-			pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, 0) < 0)
+	mutls__session_free_peer_chain(s);
+	certs = gnutls_certificate_get_peers(s->gs, &n);
+	if (!certs || n == 0)
 		return 0;
-	for (unsigned i = 0; i < count; i++) {
-		char one[600];
-		gnutls_datum_t dn = { NULL, 0 };
-		if (crl_problem(one, sizeof(one), cfg, crls[i])) {
-			if (!problems++)
-				snprintf(why, cap, "%s", one);
-		} else if (gnutls_x509_crl_get_raw_issuer_dn(crls[i], &dn) >= 0) {
-			gnutls_datum_t *grown = realloc(cfg->crl_issuers,
-				(cfg->crl_issuer_count + 1) * sizeof(*grown));
-			if (grown) {
-				cfg->crl_issuers = grown;
-				grown[cfg->crl_issuer_count++] = dn;
-				dn.data = NULL;
-			}
-			gnutls_free(dn.data);
+	/* The same chain (a client's, across reconnects) is parsed once per config */
+	if (mutls__chain_cache_get(&s->peer_chain, &s->peer_len, s->cfg, certs, n))
+		return 0;
+	s->peer_chain = calloc(n, sizeof(*s->peer_chain));
+	if (!s->peer_chain)
+		return -1;
+	for (unsigned i = 0; i < n; i++) {
+		if (mutls__x509_from_datum(&s->peer_chain[i], &certs[i]) < 0) {
+			mutls_x509_list_free(s->peer_chain, i);
+			s->peer_chain = NULL;
+			return -1;
 		}
-		gnutls_x509_crl_deinit(crls[i]);
 	}
-	gnutls_free(crls);
-	return problems;
+	s->peer_len = n;
+	mutls__chain_cache_put(s->cfg, certs, n, s->peer_chain);
+	return 0;
 }
 
-void mutls__crl_issuers_free(mutls_config *cfg)
+/* The user's verify hook, after every other check; whom names the peer in
+ * the message ("client certificate CN=x" or "anonymous client"). Returns
+ * the hook's verdict; -1 when the trace hook failed. */
+static int run_verify_hook(mutls_session *s, const char *whom)
 {
-	for (size_t i = 0; i < cfg->crl_issuer_count; i++)
-		gnutls_free(cfg->crl_issuers[i].data);
-	free(cfg->crl_issuers);
-	cfg->crl_issuers = NULL;
-	cfg->crl_issuer_count = 0;
+	char reason[512] = "";
+	int verdict = s->cfg->verify_hook(s, s->cfg->verify_payload, reason, sizeof(reason));
+
+	reason[sizeof(reason) - 1] = 0;
+	if (verdict == MUTLS_HOOK_ACCEPT)
+		return emit_check(s, "hook", 1, "accepted by the verify hook") ? -1 : verdict;
+	if (verdict == MUTLS_HOOK_REJECT) {
+		mutls__verdict_add(&s->verdict, whom, MUTLS_REASON_HOOK,
+			"was rejected by the verify hook: %s", reason[0] ? reason : "no reason given");
+		emit_check(s, "hook", 0, reason[0] ? reason : "rejected by the verify hook");
+		return verdict;
+	}
+	s->hook_failed = 1;
+	mutls__verdict_add(&s->verdict, whom, MUTLS_REASON_HOOK,
+		"was refused because the verify hook failed: %s", reason[0] ? reason : "error in hook");
+	emit_check(s, "hook", 0, reason[0] ? reason : "the verify hook failed");
+	return MUTLS_HOOK_ERROR;
 }
 
-/* 1 when a CRL of cert's issuer was loaded. */
-static int crl_covers(const mutls_config *cfg, const mutls_x509 *cert)
+/* peer_certificate=request and no certificate came. With `peers` set, no
+ * pattern can match: refused (reason policy) unless the verify hook, which
+ * always sees the anonymous peer (leaf NULL, chain empty), accepts it. */
+static int check_anonymous_peer(mutls_session *s, const char *peer)
 {
-	gnutls_datum_t dn = { NULL, 0 };
-	int found = 0;
+	mutls_config *cfg = s->cfg;
+	char whom[32], allowed[256];
+	int verdict;
+	const char *mode = cfg->peer_mode == MUTLS_PEER_OBSERVE ? "observe" : "request";
 
-	if (gnutls_x509_crt_get_raw_issuer_dn(cert->crt, &dn) < 0)
+	if (emit_check(s, "presence", 1, cfg->peer_mode == MUTLS_PEER_OBSERVE ?
+		"no certificate presented (allowed: peer_certificate=observe)" :
+		"no certificate presented (allowed: peer_certificate=request)"))
+		return -1;
+	snprintf(whom, sizeof(whom), "anonymous %s", peer);
+	if (cfg->pattern_count) {
+		mutls__policy_describe(allowed, sizeof(allowed), cfg);
+		mutls__verdict_add(&s->verdict, peer, MUTLS_REASON_POLICY,
+			"presented no certificate, so it cannot match the peers policy (allowed: %s)", allowed);
+		if (emit_check(s, "policy", 0, "no certificate presented, so no peers pattern can match"))
+			return -1;
+	}
+	if (!cfg->verify_hook) {
+		if (s->verdict.reasons)
+			return -1;
+		snprintf(s->verdict.message, sizeof(s->verdict.message),
+			"%s presented no certificate (allowed: peer_certificate=%s)", peer, mode);
 		return 0;
-	for (size_t i = 0; i < cfg->crl_issuer_count && !found; i++)
-		found = cfg->crl_issuers[i].size == dn.size &&
-			memcmp(cfg->crl_issuers[i].data, dn.data, dn.size) == 0;
-	gnutls_free(dn.data);
-	return found;
+	}
+	verdict = run_verify_hook(s, whom);
+	if (verdict == -1)
+		return -1;
+	if (verdict != MUTLS_HOOK_ACCEPT)
+		return -1;
+	/* the hook's acceptance is what lets an anonymous peer past `peers` */
+	s->verdict.reasons = 0;
+	snprintf(s->verdict.message, sizeof(s->verdict.message),
+		"%s presented no certificate and was accepted by the verify hook "
+		"(peer_certificate=%s)", peer, mode);
+	return 0;
+}
+
+/* Every check of the peer: presence, chain..policy (verify.c), then the
+ * user's hook. 0 to accept; -1 to refuse (state in s). */
+int mutls__check_peer(mutls_session *s)
+{
+	mutls_config *cfg = s->cfg;
+	const char *peer = s->is_server ? "client" : "server";
+	char who[32], whofull[300];
+	mutls_chain_memo memo = { 0, 0, 0, 0 };
+	mutls_purpose purpose;
+	const gnutls_datum_t *certs;
+	unsigned ncerts = 0;
+	int rc;
+
+	memset(&s->verdict, 0, sizeof(s->verdict));
+	s->verify_ran = 1;
+	s->verified = 0;
+	if (!s->offline && load_peer_chain(s) < 0) {
+		mutls__verdict_add(&s->verdict, peer, MUTLS_REASON_UNKNOWN_ISSUER,
+			"certificate could not be parsed");
+		emit_check(s, "presence", 0, "the certificate could not be parsed");
+		return -1;
+	}
+	if (s->peer_len == 0) {
+		if (cfg->peer_mode == MUTLS_PEER_REQUIRE) {
+			s->no_cert = 1;
+			snprintf(s->verdict.message, sizeof(s->verdict.message),
+				"%s presented no certificate, but one is required", peer);
+			emit_check(s, "presence", 0, "no certificate presented, but one is required");
+			return -1;
+		}
+		if (cfg->peer_mode == MUTLS_PEER_REQUEST || cfg->peer_mode == MUTLS_PEER_OBSERVE)
+			return check_anonymous_peer(s, peer);
+		snprintf(s->verdict.message, sizeof(s->verdict.message),
+			"%s presented no certificate (allowed: peer_certificate=none)", peer);
+		return emit_check(s, "presence", 1, "no certificate presented (allowed: peer_certificate=none)") ? -1 : 0;
+	}
+	if (emit_check(s, "presence", 1, s->peer_len == 1 ? "1 certificate presented" :
+		s->peer_len == 2 ? "2 certificates presented" : "a chain of certificates presented"))
+		return -1;
+	if (cfg->peer_mode == MUTLS_PEER_NONE) {
+		snprintf(s->verdict.message, sizeof(s->verdict.message),
+			"%s certificate %s was not verified (peer_certificate=none)", peer,
+			s->peer_chain[0]->label);
+		return emit_check(s, "verification", 1, "skipped: peer_certificate=none") ? -1 : 0;
+	}
+
+	snprintf(who, sizeof(who), "%s certificate", peer);
+	purpose = s->is_server ? MUTLS_PURPOSE_CLIENT : MUTLS_PURPOSE_SERVER;
+	/* Only a resumed handshake, or a chain checked outside a handshake
+	 * (nginx sends it with every request), re-uses a chain check
+	 * (chain_cache.c) */
+	if (s->offline) {
+		certs = s->offline_der;
+		ncerts = (unsigned)s->peer_len;
+	} else {
+		certs = gnutls_certificate_get_peers(s->gs, &ncerts);
+	}
+	memo.reuse = (s->offline || gnutls_session_is_resumed(s->gs)) &&
+		mutls__chain_cache_checked(cfg, certs, ncerts, purpose, (int64_t)time(NULL));
+	rc = mutls__verify_chain(&s->verdict, cfg, s->peer_chain, s->peer_len,
+		(!s->is_server && cfg->check_hostname) ? s->hostname : NULL,
+		purpose, who, emit_check, s, &memo);
+	if (memo.passed)
+		mutls__chain_cache_set_checked(cfg, certs, ncerts, purpose, memo.usable_from, memo.usable_until);
+	if (rc != 0 && rc != MUTLS_EVERIFY)
+		return -1; /* the trace hook failed */
+
+	snprintf(whofull, sizeof(whofull), "%s %s", who, s->peer_chain[0]->label);
+	if (cfg->verify_hook && run_verify_hook(s, whofull) == -1)
+		return -1;
+	s->verified = s->verdict.reasons == 0;
+	if (s->verified)
+		snprintf(s->verdict.message, sizeof(s->verdict.message),
+			"%s passed every check", whofull);
+	return s->verified ? 0 : -1;
+}
+
+/* peer_certificate=observe: a peer that failed the checks (chain, dates,
+ * purpose, revocation, peers) goes on, unverified, its verdict kept for
+ * the application. A verify hook's refusal or failure, a failed trace
+ * hook, or certificates that cannot be parsed still end the handshake. */
+int mutls__session_observed(mutls_session *s)
+{
+	unsigned sent = 0;
+
+	if (s->cfg->peer_mode != MUTLS_PEER_OBSERVE || !s->verdict.reasons || s->hook_failed ||
+	    (s->verdict.reasons & MUTLS_REASON_HOOK))
+		return 0;
+	gnutls_certificate_get_peers(s->gs, &sent);
+	return sent == 0 || s->peer_len > 0;
+}
+
+int mutls__session_verify_callback(gnutls_session_t gs)
+{
+	mutls_session *s = gnutls_session_get_ptr(gs);
+	return mutls__check_peer(s) == 0 || mutls__session_observed(s) ? 0 : -1;
+}
+
+
+/* The error a refusal by check_peer() leaves, as mutls__session_fail (failure.c) words it,
+ * without an alert: there is no connection to send one on. */
+static void offline_refusal(mutls_session *s)
+{
+	mutls_error *e = &s->err;
+	mutls_step step = MUTLS_STEP_CLIENT_CERTIFICATE;
+
+	if (s->no_cert) {
+		mutls__error_fill(e, MUTLS_ENOCERT, MUTLS_SIDE_LOCAL, step, -1, "%s", s->verdict.message);
+	} else if (s->hook_failed || (!s->verdict.reasons && s->failed_hook)) {
+		mutls__error_fill(e, MUTLS_EHOOK, MUTLS_SIDE_LOCAL, step, -1, "%s", s->verdict.reasons ?
+			s->verdict.message : "the trace hook failed while checking the client certificate");
+	} else {
+		mutls__error_fill(e, MUTLS_EVERIFY, MUTLS_SIDE_LOCAL, step, -1, "%s",
+			s->verdict.message[0] ? s->verdict.message : "client certificate was refused");
+	}
+	e->reasons = s->verdict.reasons;
+	s->has_err = 1;
+	s->failed = 1;
+}
+
+/* check_peer() over the chain given; the chain's bytes key the config's
+ * chain cache, so that the same client's chain, sent again with its next
+ * request, re-uses the signature check (as a resumed handshake does). */
+static int check_peer_offline(mutls_session *s)
+{
+	gnutls_datum_t *der = NULL;
+	int rc;
+
+	if (s->peer_len) {
+		if (!(der = calloc(s->peer_len, sizeof(*der))))
+			return MUTLS_ENOMEM;
+		for (size_t i = 0; i < s->peer_len; i++)
+			der[i] = s->peer_chain[i]->der;
+		mutls__chain_cache_put(s->cfg, der, (unsigned)s->peer_len, s->peer_chain);
+	}
+	s->offline_der = der;
+	rc = mutls__check_peer(s);
+	s->offline_der = NULL;
+	free(der);
+	return rc;
+}
+
+int mutls_config_check_peer(mutls_session **out, mutls_config *cfg,
+	mutls_x509 *const *chain, size_t n, void *userdata)
+{
+	mutls_session *s;
+	int rc;
+
+	if (!out)
+		return mutls__error(MUTLS_EUSAGE, "check_peer: out is NULL");
+	*out = NULL;
+	if (!cfg || (n && !chain))
+		return mutls__error(MUTLS_EUSAGE, "check_peer: NULL config or chain");
+	for (size_t i = 0; i < n; i++)
+		if (!chain[i])
+			return mutls__error(MUTLS_EUSAGE, "check_peer: chain[%zu] is NULL", i);
+	if ((rc = mutls_config_freeze(cfg)) < 0)
+		return rc;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
+	s->cfg = mutls_config_ref(cfg);
+	s->is_server = 1;
+	s->offline = 1;
+	s->fd = -1;
+	s->timeout_ms = -1;
+	s->userdata = userdata;
+	/* no credentials: a GnuTLS session only so that every accessor answers */
+	if ((rc = gnutls_init(&s->gs, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL)) < 0) {
+		s->gs = NULL;
+		mutls_session_free(s);
+		return mutls__error_gnutls(MUTLS_ENOMEM, rc, "check_peer: cannot initialise");
+	}
+	gnutls_session_set_ptr(s->gs, s);
+	mutls__transport_setup(s);
+	mutls__trace_setup(s);
+	if (n && !(s->peer_chain = calloc(n, sizeof(*s->peer_chain)))) {
+		mutls_session_free(s);
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++)
+		s->peer_chain[i] = mutls_x509_ref(chain[i]);
+	s->peer_len = n;
+	*out = s;
+	rc = check_peer_offline(s);
+	if (rc == 0)
+		return 0;
+	if (rc == MUTLS_ENOMEM)
+		return mutls__error(MUTLS_ENOMEM, "out of memory");
+	offline_refusal(s);
+	return mutls__error_copy(&s->err);
 }

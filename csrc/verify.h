@@ -40,7 +40,26 @@ void mutls__verdict_add(mutls_verdict *v, const char *who, unsigned reason,
 /* The alert to send for a set of reasons (the most specific one wins). */
 int mutls__alert_for_reasons(unsigned reasons);
 
-/*
+/* The CN of a trust anchor (a bare GnuTLS certificate), or its whole DN. */
+void mutls__anchor_label(char *out, size_t cap, gnutls_x509_crt_t crt);
+
+/* explain.c: why GnuTLS refused a chain, added to out with a trace detail.
+ * GnuTLS reports a signer that is not a CA, a broken pathLenConstraint and
+ * a name outside a CA's nameConstraints with the same two bits: returns 1
+ * when it found which. */
+int mutls__explain_signer_failure(mutls_verdict *out, const char *who, const mutls_config *cfg,
+	mutls_x509 *const *chain, size_t n, char *detail, size_t cap);
+/* Names the certificate and the OID of the first unknown critical extension. */
+void mutls__explain_critical_extension(mutls_verdict *out, const char *who,
+	mutls_x509 *const *chain, size_t n, char *detail, size_t cap);
+/* The position of the revoked certificate in a chain GnuTLS found revoked
+ * (0: the leaf, or cannot tell). */
+size_t mutls__revoked_position(const mutls_config *cfg, gnutls_x509_crt_t const *crts, size_t n);
+
+/* crl.c: 1 when a CRL of cert's issuer was loaded. */
+int mutls__crl_covers(const mutls_config *cfg, const mutls_x509 *cert);
+
+/* crl.c
  * Looks at the CRLs in data (PEM or DER) against cfg's trust anchors:
  * records the issuers of the usable ones (for the revocation trace) and
  * returns how many cannot be used, why the first cannot in why ("the CRL

@@ -1,4 +1,5 @@
-/* Parsed X.509 certificates: parsing, accessors and small file helpers. */
+/* Parsed X.509 certificates: parsing, the facts read once, references.
+ * The accessors are in x509_fields.c. */
 #define _POSIX_C_SOURCE 200809L /* O_CLOEXEC, fchmod, strcasecmp under -std=c11 */
 #include "internal.h"
 
@@ -41,72 +42,10 @@ static int has_cert_block(const char *text, size_t len)
 		find_bytes(text, len, PEM_X509_HEADER) != NULL;
 }
 
-/* Copy a gnutls datum into a malloc'd NUL-terminated string. */
-static int datum_to_string(char **out, const gnutls_datum_t *d)
-{
-	char *s = malloc((size_t)d->size + 1);
-	if (!s)
-		return mutls__error(MUTLS_ENOMEM, "out of memory");
-	if (d->size)
-		memcpy(s, d->data, d->size);
-	s[d->size] = '\0';
-	*out = s;
-	return 0;
-}
-
-static char *hex_encode(const unsigned char *data, size_t len)
-{
-	static const char digits[] = "0123456789abcdef";
-	char *s = malloc(len * 2 + 1);
-	if (!s) {
-		mutls__error(MUTLS_ENOMEM, "out of memory");
-		return NULL;
-	}
-	for (size_t i = 0; i < len; i++) {
-		s[2 * i] = digits[data[i] >> 4];
-		s[2 * i + 1] = digits[data[i] & 0xf];
-	}
-	s[len * 2] = '\0';
-	return s;
-}
-
 /*
  * Copy src into dst[cap], cutting at a UTF-8 character boundary and marking
  * the cut with "..." so a long subject never overflows or splits a character.
  */
-/* Rewrites the control bytes of buf (below 0x20, and 0x7f) as "\xNN", in
- * place and within cap: a name from a certificate may hold a newline, and a
- * message or log line that carried it raw could be forged by the peer. */
-void mutls__escape_controls(char *buf, size_t cap)
-{
-	size_t len = strlen(buf), controls = 0, in, out;
-
-	for (in = 0; in < len; in++)
-		controls += (unsigned char)buf[in] < 0x20 || buf[in] == 0x7f;
-	if (!controls)
-		return;
-	out = len + 3 * controls;
-	if (out >= cap)
-		out = cap - 1;
-	buf[out] = 0;
-	/* right to left, so nothing is overwritten before it is read; a byte
-	 * (or its escape) that no longer fits is dropped */
-	for (in = len; in-- > 0;) {
-		unsigned char c = (unsigned char)buf[in];
-		size_t pos = in + 3 * (controls - (c < 0x20 || c == 0x7f));
-		if (c < 0x20 || c == 0x7f) {
-			char esc[5];
-			controls--;
-			snprintf(esc, sizeof(esc), "\\x%02x", c);
-			for (size_t k = 0; k < 4; k++)
-				if (pos + k < out)
-					buf[pos + k] = esc[k];
-		} else if (pos < out) {
-			buf[pos] = (char)c;
-		}
-	}
-}
-
 static void copy_truncated(char *dst, size_t cap, const char *src)
 {
 	size_t len = strlen(src);
@@ -119,17 +58,6 @@ static void copy_truncated(char *dst, size_t cap, const char *src)
 		keep--;
 	memcpy(dst, src, keep);
 	memcpy(dst + keep, "...", 4);
-}
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /*
@@ -145,7 +73,7 @@ static int unescape_value(char *s)
 			*w++ = *r;
 			continue;
 		}
-		int hi = hex_value(r[1]), lo = hi >= 0 ? hex_value(r[2]) : -1;
+		int hi = mutls__hex_value(r[1]), lo = hi >= 0 ? mutls__hex_value(r[2]) : -1;
 		if (hi >= 0 && lo >= 0) {
 			if (hi == 0 && lo == 0)
 				return -1;
@@ -164,7 +92,7 @@ static int unescape_value(char *s)
  * A DN attribute (first value of oid), unescaped, as a malloc'd string; *out
  * NULL and 0 returned when the attribute is absent.
  */
-static int get_dn_oid(char **out, gnutls_x509_crt_t crt, const char *oid)
+int mutls__x509_get_dn_oid(char **out, gnutls_x509_crt_t crt, const char *oid)
 {
 	char small[256];
 	size_t size = sizeof(small);
@@ -201,7 +129,7 @@ static int get_dn_oid(char **out, gnutls_x509_crt_t crt, const char *oid)
 }
 
 /* Subject or issuer in RFC 4514 form; an empty DN gives "". */
-static int get_dn(char **out, gnutls_x509_crt_t crt, int issuer)
+int mutls__x509_get_dn(char **out, gnutls_x509_crt_t crt, int issuer)
 {
 	gnutls_datum_t d = { NULL, 0 };
 	int rc = issuer ? gnutls_x509_crt_get_issuer_dn3(crt, &d, 0)
@@ -213,7 +141,7 @@ static int get_dn(char **out, gnutls_x509_crt_t crt, int issuer)
 	if (rc < 0)
 		return mutls__error_gnutls(MUTLS_ECONFIG, rc,
 			"certificate: cannot read %s", issuer ? "issuer" : "subject");
-	rc = datum_to_string(out, &d);
+	rc = mutls__datum_to_string(out, &d);
 	gnutls_free(d.data);
 	return rc;
 }
@@ -226,7 +154,7 @@ static void name_label(mutls_x509 *cert)
 {
 	char *text = NULL;
 
-	if (get_dn_oid(&text, cert->crt, GNUTLS_OID_X520_COMMON_NAME) == 0 && text) {
+	if (mutls__x509_get_dn_oid(&text, cert->crt, GNUTLS_OID_X520_COMMON_NAME) == 0 && text) {
 		size_t n = strlen(text) + 4;
 		char *cn = malloc(n);
 		if (cn) {
@@ -239,7 +167,7 @@ static void name_label(mutls_x509 *cert)
 	}
 	free(text);
 	text = NULL;
-	if (get_dn(&text, cert->crt, 0) == 0 && text && *text) {
+	if (mutls__x509_get_dn(&text, cert->crt, 0) == 0 && text && *text) {
 		copy_truncated(cert->label, sizeof(cert->label), text);
 	} else {
 		/* No subject (a SAN-only leaf, as SPIFFE and many test certificates
@@ -289,7 +217,7 @@ int mutls__usage_allows_signing(gnutls_x509_crt_t crt)
 /* Calls fn with each extendedKeyUsage OID in certificate order. Returns 1
  * when the extension is absent, 0 when every OID was seen, a negative
  * GnuTLS code when it is malformed, or fn's negative return. */
-static int for_each_key_purpose(gnutls_x509_crt_t crt,
+int mutls__x509_for_each_key_purpose(gnutls_x509_crt_t crt,
 	int (*fn)(const char *oid, void *ctx), void *ctx)
 {
 	gnutls_datum_t ext = { NULL, 0 };
@@ -343,7 +271,7 @@ static int note_purpose(const char *oid, void *ctx)
 static void read_key_purposes(mutls_x509 *cert)
 {
 	struct purpose_flags f = { 0, 0, 0 };
-	int rc = for_each_key_purpose(cert->crt, note_purpose, &f);
+	int rc = mutls__x509_for_each_key_purpose(cert->crt, note_purpose, &f);
 
 	if (rc == 1) {
 		cert->may_serve = cert->may_be_client = 1;
@@ -639,581 +567,4 @@ void mutls_x509_unref(mutls_x509 *cert)
 	gnutls_x509_crt_deinit(cert->crt);
 	gnutls_free(cert->der.data);
 	free(cert);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Accessors                                                                 */
-/* ------------------------------------------------------------------------ */
-
-#define REQUIRE_ARGS(fn) do { \
-	if (!out || !cert) \
-		return mutls__error(MUTLS_EUSAGE, fn ": NULL argument"); \
-	*out = NULL; } while (0)
-
-int mutls_x509_subject(char **out, const mutls_x509 *cert)
-{
-	REQUIRE_ARGS("mutls_x509_subject");
-	return get_dn(out, cert->crt, 0);
-}
-
-int mutls_x509_issuer(char **out, const mutls_x509 *cert)
-{
-	REQUIRE_ARGS("mutls_x509_issuer");
-	return get_dn(out, cert->crt, 1);
-}
-
-int mutls_x509_common_name(char **out, const mutls_x509 *cert)
-{
-	REQUIRE_ARGS("mutls_x509_common_name");
-	return get_dn_oid(out, cert->crt, GNUTLS_OID_X520_COMMON_NAME);
-}
-
-int mutls_x509_serial(char **out, const mutls_x509 *cert)
-{
-	unsigned char small[64];
-	unsigned char *buf = small;
-	size_t size = sizeof(small);
-	int rc;
-
-	REQUIRE_ARGS("mutls_x509_serial");
-	rc = gnutls_x509_crt_get_serial(cert->crt, buf, &size);
-	if (rc == GNUTLS_E_SHORT_MEMORY_BUFFER) {
-		if (!(buf = malloc(size)))
-			return mutls__error(MUTLS_ENOMEM, "out of memory");
-		rc = gnutls_x509_crt_get_serial(cert->crt, buf, &size);
-	}
-	if (rc < 0) {
-		if (buf != small)
-			free(buf);
-		return mutls__error_gnutls(MUTLS_ECONFIG, rc,
-			"certificate %s: cannot read serial", cert->label);
-	}
-	*out = hex_encode(buf, size);
-	if (buf != small)
-		free(buf);
-	return *out ? 0 : MUTLS_ENOMEM;
-}
-
-int64_t mutls_x509_not_before(const mutls_x509 *cert)
-{
-	if (!cert)
-		return MUTLS_TIME_UNSET;
-	return cert->not_before;
-}
-
-int64_t mutls_x509_not_after(const mutls_x509 *cert)
-{
-	if (!cert)
-		return MUTLS_TIME_UNSET;
-	return cert->not_after;
-}
-
-int mutls_x509_is_ca(const mutls_x509 *cert)
-{
-	unsigned critical = 0, ca = 0;
-	int pathlen = -1;
-	if (!cert)
-		return 0;
-	/* Returns the CA flag, or a negative error when the extension is absent. */
-	return gnutls_x509_crt_get_basic_constraints(cert->crt, &critical, &ca,
-		&pathlen) > 0 ? 1 : 0;
-}
-
-static const char *rsa_name(unsigned bits)
-{
-	switch (bits) {
-	case 1024: return "rsa1024";
-	case 1536: return "rsa1536";
-	case 2048: return "rsa2048";
-	case 3072: return "rsa3072";
-	case 4096: return "rsa4096";
-	case 6144: return "rsa6144";
-	case 7680: return "rsa7680";
-	case 8192: return "rsa8192";
-	case 15360: return "rsa15360";
-	default: return "rsa";
-	}
-}
-
-const char *mutls_x509_key_type(const mutls_x509 *cert)
-{
-	unsigned bits = 0;
-	int pk;
-
-	if (!cert)
-		return "unknown";
-	pk = gnutls_x509_crt_get_pk_algorithm(cert->crt, &bits);
-	switch (pk) {
-	case GNUTLS_PK_RSA:
-	case GNUTLS_PK_RSA_PSS:
-		return rsa_name(bits);
-	case GNUTLS_PK_DSA:
-		return "dsa";
-	case GNUTLS_PK_EDDSA_ED25519:
-		return "ed25519";
-	case GNUTLS_PK_EDDSA_ED448:
-		return "ed448";
-	case GNUTLS_PK_ECDSA: {
-		/* The curve itself, not the bit size (which another 256-bit
-		 * curve would share). */
-		gnutls_ecc_curve_t curve = GNUTLS_ECC_CURVE_INVALID;
-		gnutls_datum_t x = { NULL, 0 }, y = { NULL, 0 };
-		if (gnutls_x509_crt_get_pk_ecc_raw(cert->crt, &curve, &x, &y) < 0)
-			return "unknown";
-		gnutls_free(x.data);
-		gnutls_free(y.data);
-		switch (curve) {
-		case GNUTLS_ECC_CURVE_SECP256R1: return "p256";
-		case GNUTLS_ECC_CURVE_SECP384R1: return "p384";
-		case GNUTLS_ECC_CURVE_SECP521R1: return "p521";
-		default: return "unknown";
-		}
-	}
-	default:
-		return "unknown";
-	}
-}
-
-static int san_matches(int gnutls_type, mutls_san_type type)
-{
-	switch (type) {
-	case MUTLS_SAN_DNS: return gnutls_type == GNUTLS_SAN_DNSNAME;
-	case MUTLS_SAN_IP: return gnutls_type == GNUTLS_SAN_IPADDRESS;
-	case MUTLS_SAN_URI: return gnutls_type == GNUTLS_SAN_URI;
-	case MUTLS_SAN_EMAIL: return gnutls_type == GNUTLS_SAN_RFC822NAME;
-	default: return 0;
-	}
-}
-
-/* Render one SAN value as text (malloc'd). */
-static int san_to_text(char **out, const mutls_x509 *cert, mutls_san_type type,
-	const unsigned char *buf, size_t size, unsigned seq)
-{
-	if (type == MUTLS_SAN_IP) {
-		char text[INET6_ADDRSTRLEN];
-		int af = size == 4 ? AF_INET : size == 16 ? AF_INET6 : 0;
-		if (!af || !inet_ntop(af, buf, text, sizeof(text)))
-			return mutls__error(MUTLS_ECONFIG,
-				"certificate %s: IP address SAN #%u has %zu bytes",
-				cert->label, seq, size);
-		return (*out = mutls__strdup(text)) ? 0 : MUTLS_ENOMEM;
-	}
-	/* An embedded NUL would silently shorten the name ("a.com\0.evil"). */
-	if (memchr(buf, '\0', size))
-		return mutls__error(MUTLS_ECONFIG,
-			"certificate %s: SAN #%u contains a NUL byte", cert->label, seq);
-	if (!(*out = malloc(size + 1)))
-		return mutls__error(MUTLS_ENOMEM, "out of memory");
-	memcpy(*out, buf, size);
-	(*out)[size] = '\0';
-	return 0;
-}
-
-int mutls_x509_names(char ***out, size_t *out_count, const mutls_x509 *cert,
-	mutls_san_type type)
-{
-	unsigned char small[512];
-	unsigned char *buf = small;
-	size_t buf_cap = sizeof(small);
-	char **list = NULL;
-	size_t count = 0, cap = 0;
-	int rc = 0;
-
-	if (!out || !out_count || !cert)
-		return mutls__error(MUTLS_EUSAGE, "mutls_x509_names: NULL argument");
-	*out = NULL;
-	*out_count = 0;
-	if (type < MUTLS_SAN_DNS || type > MUTLS_SAN_EMAIL)
-		return mutls__error(MUTLS_EUSAGE, "mutls_x509_names: unknown SAN type %d", (int)type);
-
-	for (unsigned seq = 0;; seq++) {
-		size_t size = buf_cap;
-		unsigned san_type = 0, critical = 0;
-		int t = gnutls_x509_crt_get_subject_alt_name2(cert->crt, seq, buf, &size,
-			&san_type, &critical);
-		if (t == GNUTLS_E_SHORT_MEMORY_BUFFER) {
-			unsigned char *bigger = malloc(size + 1);
-			if (!bigger) {
-				rc = mutls__error(MUTLS_ENOMEM, "out of memory");
-				break;
-			}
-			if (buf != small)
-				free(buf);
-			buf = bigger;
-			buf_cap = size + 1;
-			seq--; /* retry this entry */
-			continue;
-		}
-		if (t == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-			break;
-		if (t < 0) {
-			rc = mutls__error_gnutls(MUTLS_ECONFIG, t,
-				"certificate %s: cannot read subjectAltName #%u", cert->label, seq);
-			break;
-		}
-		if (!san_matches(t, type))
-			continue;
-		if (count == cap) {
-			size_t ncap = cap ? cap * 2 : 4;
-			char **grown = realloc(list, ncap * sizeof(*list));
-			if (!grown) {
-				rc = mutls__error(MUTLS_ENOMEM, "out of memory");
-				break;
-			}
-			list = grown;
-			cap = ncap;
-		}
-		if ((rc = san_to_text(&list[count], cert, type, buf, size, seq)) < 0)
-			break;
-		count++;
-	}
-	if (buf != small)
-		free(buf);
-	if (rc < 0) {
-		mutls_strings_free(list, count);
-		return rc;
-	}
-	if (count == 0) {
-		free(list);
-		list = NULL;
-	}
-	*out = list;
-	*out_count = count;
-	return 0;
-}
-
-/* A growing list of strings for the accessors below. */
-struct string_list {
-	char **items;
-	size_t count, cap;
-};
-
-static int string_list_add(struct string_list *l, const char *text)
-{
-	if (l->count == l->cap) {
-		size_t ncap = l->cap ? l->cap * 2 : 4;
-		char **grown = realloc(l->items, ncap * sizeof(*grown));
-		if (!grown)
-			return GNUTLS_E_MEMORY_ERROR;
-		l->items = grown;
-		l->cap = ncap;
-	}
-	if (!(l->items[l->count] = mutls__strdup(text)))
-		return GNUTLS_E_MEMORY_ERROR;
-	l->count++;
-	return 0;
-}
-
-static int string_list_finish(char ***out, size_t *out_count, struct string_list *l, int rc)
-{
-	if (rc < 0 || l->count == 0) {
-		mutls_strings_free(l->items, l->count);
-		l->items = NULL;
-		l->count = 0;
-	}
-	*out = l->items;
-	*out_count = l->count;
-	return rc < 0 ? rc : 0;
-}
-
-/* RFC 5280 names, in bit order (GnuTLS's flag for each). */
-static const struct {
-	unsigned flag;
-	const char *name;
-} key_usage_names[] = {
-	{ GNUTLS_KEY_DIGITAL_SIGNATURE, "digitalSignature" },
-	{ GNUTLS_KEY_NON_REPUDIATION, "nonRepudiation" },
-	{ GNUTLS_KEY_KEY_ENCIPHERMENT, "keyEncipherment" },
-	{ GNUTLS_KEY_DATA_ENCIPHERMENT, "dataEncipherment" },
-	{ GNUTLS_KEY_KEY_AGREEMENT, "keyAgreement" },
-	{ GNUTLS_KEY_KEY_CERT_SIGN, "keyCertSign" },
-	{ GNUTLS_KEY_CRL_SIGN, "cRLSign" },
-	{ GNUTLS_KEY_ENCIPHER_ONLY, "encipherOnly" },
-	{ GNUTLS_KEY_DECIPHER_ONLY, "decipherOnly" },
-};
-
-int mutls_x509_key_usage(char ***out, size_t *out_count, const mutls_x509 *cert)
-{
-	struct string_list l = { NULL, 0, 0 };
-	unsigned usage = 0, critical = 0;
-	int rc;
-
-	if (!out || !out_count || !cert)
-		return mutls__error(MUTLS_EUSAGE, "mutls_x509_key_usage: NULL argument");
-	*out = NULL;
-	*out_count = 0;
-	rc = gnutls_x509_crt_get_key_usage(cert->crt, &usage, &critical);
-	if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-		return 0;
-	if (rc < 0)
-		return mutls__error_gnutls(MUTLS_ECONFIG, rc,
-			"certificate %s: cannot read keyUsage", cert->label);
-	rc = 0;
-	for (size_t i = 0; rc == 0 && i < sizeof(key_usage_names) / sizeof(key_usage_names[0]); i++)
-		if (usage & key_usage_names[i].flag)
-			rc = string_list_add(&l, key_usage_names[i].name);
-	if (string_list_finish(out, out_count, &l, rc) < 0)
-		return mutls__error(MUTLS_ENOMEM, "out of memory");
-	return 0;
-}
-
-static const struct {
-	const char *oid;
-	const char *name;
-} purpose_names[] = {
-	{ GNUTLS_KP_TLS_WWW_SERVER, "serverAuth" },
-	{ GNUTLS_KP_TLS_WWW_CLIENT, "clientAuth" },
-	{ GNUTLS_KP_CODE_SIGNING, "codeSigning" },
-	{ GNUTLS_KP_EMAIL_PROTECTION, "emailProtection" },
-	{ GNUTLS_KP_TIME_STAMPING, "timeStamping" },
-	{ GNUTLS_KP_OCSP_SIGNING, "OCSPSigning" },
-	{ GNUTLS_KP_ANY, "anyExtendedKeyUsage" },
-};
-
-static int add_purpose_name(const char *oid, void *ctx)
-{
-	for (size_t i = 0; i < sizeof(purpose_names) / sizeof(purpose_names[0]); i++)
-		if (strcmp(oid, purpose_names[i].oid) == 0)
-			return string_list_add(ctx, purpose_names[i].name);
-	return string_list_add(ctx, oid);
-}
-
-int mutls_x509_extended_key_usage(char ***out, size_t *out_count, const mutls_x509 *cert)
-{
-	struct string_list l = { NULL, 0, 0 };
-	int rc;
-
-	if (!out || !out_count || !cert)
-		return mutls__error(MUTLS_EUSAGE, "mutls_x509_extended_key_usage: NULL argument");
-	*out = NULL;
-	*out_count = 0;
-	rc = for_each_key_purpose(cert->crt, add_purpose_name, &l);
-	string_list_finish(out, out_count, &l, rc == 1 ? 0 : rc);
-	if (rc == GNUTLS_E_MEMORY_ERROR)
-		return mutls__error(MUTLS_ENOMEM, "out of memory");
-	if (rc < 0)
-		return mutls__error_gnutls(MUTLS_ECONFIG, rc,
-			"certificate %s: malformed extendedKeyUsage", cert->label);
-	return 0;
-}
-
-int mutls_x509_fingerprint(char **out, const mutls_x509 *cert, const char *algorithm)
-{
-	gnutls_digest_algorithm_t dig;
-	unsigned char md[64];
-	size_t size = sizeof(md);
-	int rc;
-
-	REQUIRE_ARGS("mutls_x509_fingerprint");
-	if (!algorithm || strcmp(algorithm, "sha256") == 0)
-		dig = GNUTLS_DIG_SHA256;
-	else if (strcmp(algorithm, "sha1") == 0)
-		dig = GNUTLS_DIG_SHA1;
-	else if (strcmp(algorithm, "sha384") == 0)
-		dig = GNUTLS_DIG_SHA384;
-	else if (strcmp(algorithm, "sha512") == 0)
-		dig = GNUTLS_DIG_SHA512;
-	else
-		return mutls__error(MUTLS_EUSAGE,
-			"unknown fingerprint algorithm \"%s\" (expected sha256, sha1, sha384 or sha512)",
-			algorithm);
-	if ((rc = gnutls_fingerprint(dig, &cert->der, md, &size)) < 0)
-		return mutls__error_gnutls(MUTLS_ECONFIG, rc,
-			"certificate %s: cannot compute %s fingerprint", cert->label,
-			algorithm ? algorithm : "sha256");
-	*out = hex_encode(md, size);
-	return *out ? 0 : MUTLS_ENOMEM;
-}
-
-int mutls_x509_pem(char **out, const mutls_x509 *cert)
-{
-	gnutls_datum_t d = { NULL, 0 };
-	int rc;
-
-	REQUIRE_ARGS("mutls_x509_pem");
-	if ((rc = gnutls_x509_crt_export2(cert->crt, GNUTLS_X509_FMT_PEM, &d)) < 0)
-		return mutls__error_gnutls(MUTLS_ECONFIG, rc,
-			"certificate %s: cannot encode as PEM", cert->label);
-	rc = datum_to_string(out, &d);
-	gnutls_free(d.data);
-	return rc;
-}
-
-void mutls_x509_der(const unsigned char **out, size_t *out_len, const mutls_x509 *cert)
-{
-	if (out)
-		*out = cert ? cert->der.data : NULL;
-	if (out_len)
-		*out_len = cert ? cert->der.size : 0;
-}
-
-const char *mutls_x509_label(const mutls_x509 *cert)
-{
-	return cert ? cert->label : "(no certificate)";
-}
-
-/* ------------------------------------------------------------------------ */
-/* Files                                                                     */
-/* ------------------------------------------------------------------------ */
-
-void mutls__wipe_free(void *p, size_t len)
-{
-	if (!p)
-		return;
-	gnutls_memset(p, 0, len);
-	free(p);
-}
-
-/* A run of base64 letters this long is a key or certificate body, not a
- * path component: every DER key and certificate starts with a longer one
- * ("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", "MC4CAQAwBQYDK2VwBCIEI"). */
-#define BLOB_RUN 20
-
-int mutls__value_showable(const char *value, int secret)
-{
-	size_t len, run = 0;
-	const char *slash;
-
-	if (!value || !*value || strstr(value, "-----"))
-		return 0;
-	len = strlen(value);
-	if (len >= PATH_MAX)
-		return 0;
-	for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			return 0; /* more than one line, or control bytes */
-		run = (isalnum(*p) || *p == '+' || *p == '=') ? run + 1 : 0;
-		if (run >= BLOB_RUN)
-			return 0;
-	}
-	if (!secret)
-		return 1;
-	/* A private_key value is shown only when its directory exists: a
-	 * mistyped file name, not a fragment of key text. */
-	slash = strrchr(value, '/');
-	if (!slash)
-		return 1;
-	{
-		struct stat st;
-		char dir[PATH_MAX];
-		size_t dlen = slash == value ? 1 : (size_t)(slash - value);
-		memcpy(dir, value, dlen);
-		dir[dlen] = '\0';
-		return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
-	}
-}
-
-/* What a value that is neither PEM nor a readable file seems to be. */
-static const char *value_hint(const char *value)
-{
-	size_t n = 0;
-	if (strstr(value, "-----"))
-		return "; its \"-----BEGIN\" line looks damaged";
-	for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
-		if (!(isalnum(*p) || *p == '+' || *p == '/' || *p == '=' || isspace(*p)))
-			return "";
-		n++;
-	}
-	return n >= 64 ? "; it looks like base64 without its \"-----BEGIN\" and \"-----END\" lines" : "";
-}
-
-static int read_error(const char *path, const char *what, int secret, int err)
-{
-	if (mutls__value_showable(path, secret))
-		return mutls__error(MUTLS_ECONFIG, "%s%s%s: cannot read file: %s",
-			what ? what : "", what ? " " : "", path, strerror(err));
-	return mutls__error(MUTLS_ECONFIG,
-		"%s: not PEM text and not a readable file (%s; the value is not shown%s)",
-		what ? what : "file", strerror(err), value_hint(path));
-}
-
-/* Every byte of fd into one buffer: of the file's size when it has one, else
- * grown by copying and wiping (pipes, /proc). Never realloc, no stdio: no
- * copy of the contents is left in freed memory. */
-static int read_all(char **out, size_t *out_len, int fd, size_t size_hint,
-	const char *path, const char *what, int secret)
-{
-	size_t cap = (size_hint ? size_hint : 4096) + 2, len = 0;
-	char *buf = malloc(cap), *grown;
-
-	if (!buf)
-		return mutls__error(MUTLS_ENOMEM, "out of memory");
-	for (;;) {
-		ssize_t n;
-		if (len + 1 == cap) {
-			if (cap - 2 >= MUTLS__FILE_MAX) {
-				mutls__wipe_free(buf, len);
-				if (mutls__value_showable(path, secret))
-					return mutls__error(MUTLS_ECONFIG, "%s%s%s: file is larger than %u MiB",
-						what ? what : "", what ? " " : "", path, MUTLS__FILE_MAX >> 20);
-				return mutls__error(MUTLS_ECONFIG, "%s: file is larger than %u MiB",
-					what ? what : "file", MUTLS__FILE_MAX >> 20);
-			}
-			if (!(grown = malloc(cap * 2))) {
-				mutls__wipe_free(buf, len);
-				return mutls__error(MUTLS_ENOMEM, "out of memory");
-			}
-			memcpy(grown, buf, len);
-			mutls__wipe_free(buf, len);
-			buf = grown;
-			cap *= 2;
-		}
-		n = read(fd, buf + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int err = errno;
-			mutls__wipe_free(buf, len);
-			return read_error(path, what, secret, err);
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	*out_len = len;
-	return 0;
-}
-
-int mutls__read_file(char **out, size_t *out_len, const char *path,
-	const char *what, int secret)
-{
-	struct stat st;
-	int fd, rc;
-
-	if (!out || !out_len || !path)
-		return mutls__error(MUTLS_EUSAGE, "mutls__read_file: NULL argument");
-	*out = NULL;
-	*out_len = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return read_error(path, what, secret, errno);
-	if (fstat(fd, &st) < 0) {
-		int err = errno;
-		close(fd);
-		return read_error(path, what, secret, err);
-	}
-	if (S_ISDIR(st.st_mode)) {
-		close(fd);
-		return read_error(path, what, secret, EISDIR);
-	}
-	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > MUTLS__FILE_MAX) {
-		close(fd);
-		if (mutls__value_showable(path, secret))
-			return mutls__error(MUTLS_ECONFIG, "%s%s%s: file is larger than %u MiB",
-				what ? what : "", what ? " " : "", path, MUTLS__FILE_MAX >> 20);
-		return mutls__error(MUTLS_ECONFIG, "%s: file is larger than %u MiB",
-			what ? what : "file", MUTLS__FILE_MAX >> 20);
-	}
-	/* st_size sizes the buffer; reading on to EOF still catches a file
-	 * that grew, or reports a size of 0 (/proc). */
-	rc = read_all(out, out_len, fd, S_ISREG(st.st_mode) ? (size_t)st.st_size : 0,
-		path, what, secret);
-	close(fd);
-	return rc;
-}
-
-int mutls__is_pem(const char *text)
-{
-	return text && strstr(text, "-----BEGIN") != NULL;
 }

@@ -103,17 +103,6 @@ local function fields(err)
 	return table.concat(t, ", ")
 end
 
-local CHECK_QUESTIONS = {
-	presence = "did the peer present a certificate?",
-	validity = "is today within its validity dates?",
-	name = "does it name the host the client asked for?",
-	chain = "does it lead to a CA we trust?",
-	purpose = "may it be used for this role (extended key usage)?",
-	revocation = "is it on one of our CRLs?",
-	policy = "is this identity allowed by our peers= patterns?",
-	hook = "does our verify hook accept it?",
-}
-
 -- ---------------------------------------------------------------- the trace
 
 local recorded = {} -- every event of the good handshake, both sides, in order
@@ -133,55 +122,32 @@ local function narrator(side, o)
 				ok = ev.ok, name = ev.name, detail = ev.detail, message_type = ev.message_type }
 		end
 		if quiet then return end
-		local kind, name, detail = ev.kind, ev.name, ev.detail or ""
-		if kind == "message" then
-			if not verbose then return end
-			local arrow = ev.outgoing and "->" or "<-"
-			local text = string.format("%s %-19s %4d bytes", arrow, name, ev.length or 0)
-			if detail ~= "" then text = text .. "  " .. detail end
-			if ev.outgoing and name == "ClientHello" then text = text .. dim("   (the offer)")
-			elseif ev.outgoing and name == "ServerHello" then text = text .. dim("   (the choice)")
-			elseif ev.outgoing and name == "ServerKeyExchange" then
-				text = text .. dim("   (key exchange: the server's ECDHE share, signed)")
-			elseif ev.outgoing and name == "ClientKeyExchange" then
-				text = text .. dim("   (key exchange: the client's ECDHE share)")
+		-- the line mutls renders (mutls.trace_event_text, the same in the C
+		-- and Python demos), coloured, with what it teaches
+		local kind, name = ev.kind, ev.name
+		if not verbose and not (kind == "alert" or (kind == "check" and not ev.ok)) then return end
+		if kind == "check" and verbose and not checks_started then
+			checks_started = true
+			tell(bold(side == "client" and "checks the server's certificate:"
+				or "checks the client's certificate:"))
+			local p = o.peer
+			if p then
+				tell("   it is " .. describe(p))
+				tell(string.format("   serial %s, issued by %s, valid %s to %s", p.serial, p.issuer,
+					iso(p.not_before), iso(p.not_after)))
 			end
-			tell(ev.outgoing and text or dim(text))
-			if name == "ServerHello" and detail:find("TLS1.3", 1, true) and not keys_noted then
-				keys_noted = true
-				tell(dim("   key exchange: the ECDHE key shares rode in ClientHello and ServerHello; "
-					.. "all that follows is encrypted"))
-			end
-		elseif kind == "check" then
-			if not verbose and ev.ok then return end
-			if verbose and not checks_started then
-				checks_started = true
-				tell(bold(side == "client" and "checks the server's certificate:"
-					or "checks the client's certificate:"))
-				local p = o.peer
-				if p then
-					tell("   it is " .. describe(p))
-					tell(string.format("   serial %s, issued by %s, valid %s to %s", p.serial, p.issuer,
-						iso(p.not_before), iso(p.not_after)))
-				end
-			end
-			local verdict = ev.ok and okc("ok  ") or bad("FAIL")
-			local text = string.format("check %-10s %s %s", name, verdict, detail)
-			if verbose and CHECK_QUESTIONS[name] then text = text .. dim("   (" .. CHECK_QUESTIONS[name] .. ")") end
-			tell(text)
-		elseif kind == "alert" then
-			local arrow = ev.outgoing and "->" or "<-"
-			local text = arrow .. " alert " .. name
-			if name ~= "close_notify" then text = text .. " (" .. tostring(ev.message_type) .. ")" end
-			if detail ~= "" then text = text .. "  " .. detail end
-			tell(name == "close_notify" and text or style(text, "33"))
-		elseif kind == "info" then
-			if not verbose then return end
-			if name == "client-write-key" or name == "server-write-key" then
-				tell(string.format("key   %-16s %s", name, detail))
-			else
-				tell(string.format("info  %-16s %s", name, detail))
-			end
+		end
+		local text = assert(mutls.trace_event_text(ev))
+		if kind == "message" and not ev.outgoing then text = dim(text)
+		elseif kind == "check" then text = ev.ok and okc(text) or bad(text)
+		elseif kind == "alert" and name ~= "close_notify" then text = style(text, "33") end
+		local note = verbose and mutls.trace_event_note(ev)
+		tell(note and text .. dim("   (" .. note .. ")") or text)
+		if kind == "message" and name == "ServerHello" and (ev.detail or ""):find("TLS1.3", 1, true)
+			and not keys_noted then
+			keys_noted = true
+			tell(dim("   key exchange: the ECDHE key shares rode in ClientHello and ServerHello; "
+				.. "all that follows is encrypted"))
 		end
 	end
 end

@@ -141,9 +141,8 @@ static void push_hook(lua_State *L, const char *name)
 
 void lm_push_trace_event(lua_State *L, const mutls_trace_event *e)
 {
-	static const char *const kinds[] = { "?", "message", "check", "alert", "info" };
 	lua_createtable(L, 0, 7);
-	lua_pushstring(L, e->kind >= 1 && e->kind <= 4 ? kinds[e->kind] : "?");
+	lua_pushstring(L, mutls_trace_kind_name(e->kind));
 	lua_setfield(L, -2, "kind");
 	lua_pushboolean(L, e->outgoing);
 	lua_setfield(L, -2, "outgoing");
@@ -157,6 +156,65 @@ void lm_push_trace_event(lua_State *L, const mutls_trace_event *e)
 	lua_setfield(L, -2, "message_type");
 	lm_pushint(L, (long long)e->length);
 	lua_setfield(L, -2, "length");
+}
+
+/* The core event a trace event table holds (as lm_push_trace_event made
+ * it). Leaves the 7 fields on the stack: the strings are borrowed from
+ * there (a number converted by lua_tostring is owned by its stack slot
+ * only), so the caller pushes its results above them. 0, or the core's
+ * error code (the error set). */
+static int event_of(lua_State *L, int idx, mutls_trace_event *ev)
+{
+	const char *kind;
+
+	luaL_checktype(L, idx, LUA_TTABLE);
+	memset(ev, 0, sizeof(*ev));
+	lua_getfield(L, idx, "kind");
+	lua_getfield(L, idx, "name");
+	lua_getfield(L, idx, "detail");
+	lua_getfield(L, idx, "outgoing");
+	lua_getfield(L, idx, "ok");
+	lua_getfield(L, idx, "message_type");
+	lua_getfield(L, idx, "length");
+	kind = lua_tostring(L, -7);
+	ev->name = lua_tostring(L, -6);
+	ev->detail = lua_tostring(L, -5);
+	ev->outgoing = lua_toboolean(L, -4);
+	ev->ok = lua_toboolean(L, -3);
+	ev->message_type = (int)lua_tointeger(L, -2);
+	ev->length = (size_t)lua_tointeger(L, -1);
+	if (!ev->detail)
+		ev->detail = "";
+	return mutls_trace_kind_from_name(&ev->kind, kind ? kind : "(none)");
+}
+
+/* mutls.trace_event_text(ev): the line the demos print. */
+int lm_trace_event_text(lua_State *L)
+{
+	mutls_trace_event ev;
+	char *text = NULL;
+
+	if (event_of(L, 1, &ev) < 0 || mutls_trace_event_text(&text, &ev) < 0)
+		return lm_fail_last(L);
+	lua_pushstring(L, text);
+	mutls_free(text);
+	return 1;
+}
+
+/* mutls.trace_event_note(ev): what the event teaches, or nil. */
+int lm_trace_event_note(lua_State *L)
+{
+	mutls_trace_event ev;
+	const char *note;
+
+	if (event_of(L, 1, &ev) < 0)
+		return lm_fail_last(L);
+	note = mutls_trace_event_note(&ev);
+	if (note)
+		lua_pushstring(L, note);
+	else
+		lua_pushnil(L);
+	return 1;
 }
 
 typedef struct {

@@ -148,6 +148,8 @@ int lm_add_peers(lua_State *L, mutls_config *cfg, int idx);
 /* The hook trampolines (config.c registers them; session.c provides the
  * session side). */
 void lm_push_trace_event(lua_State *L, const mutls_trace_event *e);
+int lm_trace_event_text(lua_State *L);
+int lm_trace_event_note(lua_State *L);
 
 /* session.c */
 void lm_open_session(lua_State *L);

@@ -328,6 +328,8 @@ LM_EXPORT int luaopen_mutls(lua_State *L)
 		{ "load_certificates", lm_load_certificates },
 		{ "testca", lm_testca_new },
 		{ "load_testca", lm_testca_load },
+		{ "trace_event_text", lm_trace_event_text },
+		{ "trace_event_note", lm_trace_event_note },
 		{ NULL, NULL }
 	};
 

@@ -56,6 +56,8 @@ from ._mutls import (
     Verification,
     WantRead,
     WantWrite,
+    trace_event_note,
+    trace_event_text,
 )
 
 __version__: str = _mutls.__version__
@@ -85,6 +87,8 @@ __all__ = [
     "WantWrite",
     "__version__",
     "load_certificates",
+    "trace_event_note",
+    "trace_event_text",
 ]
 
 _Source = _Union[str, bytes, "_os.PathLike[str]"]

@@ -361,6 +361,12 @@ static PyMethodDef module_methods[] = {
 	  "certificates_from_pem(pem) -> list[Certificate]: every certificate of PEM text, in order." },
 	{ "certificates_load", certificates_load, METH_O,
 	  "certificates_load(path) -> list[Certificate]: every certificate of a PEM file, or the one of a DER file." },
+	{ "trace_event_text", mutlspy_trace_event_text, METH_O,
+	  "trace_event_text(ev) -> str: the event as the line the demos print "
+	  "(\"-> ClientHello  517 bytes  offers ...\", \"check validity   ok   ...\")." },
+	{ "trace_event_note", mutlspy_trace_event_note, METH_O,
+	  "trace_event_note(ev) -> str | None: what the event teaches (the question a check "
+	  "answers, \"the offer\" for a sent ClientHello), or None." },
 	{ NULL, NULL, 0, NULL }
 };
 

@@ -185,6 +185,9 @@ void mutlspy_session_store_exception(SessionObject *sess);
 PyObject *mutlspy_peer_new(SessionObject *sess);
 /* A TraceEvent for a core event (new reference). */
 PyObject *mutlspy_trace_event(const mutls_trace_event *ev);
+/* mutls.trace_event_text(ev) / trace_event_note(ev): the core's rendering. */
+PyObject *mutlspy_trace_event_text(PyObject *mod, PyObject *ev);
+PyObject *mutlspy_trace_event_note(PyObject *mod, PyObject *ev);
 
 /* testca.c */
 int mutlspy_is_testca(PyObject *obj);

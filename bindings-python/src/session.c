@@ -1189,7 +1189,6 @@ PyType_Spec mutlspy_session_spec = {
 
 PyObject *mutlspy_trace_event(const mutls_trace_event *ev)
 {
-	static const char *const kinds[] = { "?", "message", "check", "alert", "info" };
 	PyObject *o;
 
 	if (!ev) {
@@ -1199,8 +1198,7 @@ PyObject *mutlspy_trace_event(const mutls_trace_event *ev)
 	o = PyStructSequence_New(Mutls_TraceEventType);
 	if (!o)
 		return NULL;
-	PyStructSequence_SET_ITEM(o, 0, PyUnicode_FromString(
-		ev->kind >= 1 && ev->kind <= 4 ? kinds[ev->kind] : kinds[0]));
+	PyStructSequence_SET_ITEM(o, 0, PyUnicode_FromString(mutls_trace_kind_name(ev->kind)));
 	PyStructSequence_SET_ITEM(o, 1, PyBool_FromLong(ev->outgoing));
 	PyStructSequence_SET_ITEM(o, 2, PyBool_FromLong(ev->ok));
 	PyStructSequence_SET_ITEM(o, 3, mutlspy_str_or_none(ev->name ? ev->name : ""));
@@ -1214,6 +1212,60 @@ PyObject *mutlspy_trace_event(const mutls_trace_event *ev)
 		}
 	}
 	return o;
+}
+
+/* The core event a TraceEvent holds; its strings are borrowed from obj. */
+static int event_of(mutls_trace_event *ev, PyObject *obj, const char *func)
+{
+	const char *kind;
+	int rc;
+
+	if (!PyObject_TypeCheck(obj, Mutls_TraceEventType)) {
+		PyErr_Format(PyExc_TypeError, "%s: expected a mutls.TraceEvent, got %.80s",
+			func, Py_TYPE(obj)->tp_name);
+		return -1;
+	}
+	memset(ev, 0, sizeof(*ev));
+	if (!(kind = PyUnicode_AsUTF8(PyStructSequence_GET_ITEM(obj, 0))) ||
+	    !(ev->name = PyUnicode_AsUTF8(PyStructSequence_GET_ITEM(obj, 3))) ||
+	    !(ev->detail = PyUnicode_AsUTF8(PyStructSequence_GET_ITEM(obj, 4))))
+		return -1;
+	if ((rc = mutls_trace_kind_from_name(&ev->kind, kind)) < 0) {
+		mutlspy_raise_last(rc, NULL, NULL);
+		return -1;
+	}
+	ev->outgoing = PyObject_IsTrue(PyStructSequence_GET_ITEM(obj, 1));
+	ev->ok = PyObject_IsTrue(PyStructSequence_GET_ITEM(obj, 2));
+	ev->message_type = (int)PyLong_AsLong(PyStructSequence_GET_ITEM(obj, 5));
+	ev->length = PyLong_AsSize_t(PyStructSequence_GET_ITEM(obj, 6));
+	return PyErr_Occurred() ? -1 : 0;
+}
+
+PyObject *mutlspy_trace_event_text(PyObject *mod, PyObject *obj)
+{
+	mutls_trace_event ev;
+	char *text = NULL;
+	PyObject *result;
+	int rc;
+	(void)mod;
+
+	if (event_of(&ev, obj, "trace_event_text") < 0)
+		return NULL;
+	if ((rc = mutls_trace_event_text(&text, &ev)) < 0)
+		return mutlspy_raise_last(rc, NULL, NULL);
+	result = PyUnicode_DecodeUTF8(text, (Py_ssize_t)strlen(text), "replace");
+	mutls_free(text);
+	return result;
+}
+
+PyObject *mutlspy_trace_event_note(PyObject *mod, PyObject *obj)
+{
+	mutls_trace_event ev;
+	(void)mod;
+
+	if (event_of(&ev, obj, "trace_event_note") < 0)
+		return NULL;
+	return mutlspy_str_or_none(mutls_trace_event_note(&ev));
 }
 
 /* ---- Peer ---------------------------------------------------------------- */

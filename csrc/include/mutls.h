@@ -525,6 +525,21 @@ MUTLS_EXTERN const mutls_trace_event *mutls_session_trace_event(
 /* A human summary: outcome, version, suite, peer, checks. Caller frees:
  * mutls_free. */
 MUTLS_EXTERN int mutls_session_explain(char **out, const mutls_session *s);
+/* One event as the line the demos print (no side, no colour, no newline):
+ *   "-> ClientHello          517 bytes  offers TLS1.3, ..."   a message
+ *   "check validity   ok   valid 2026-... to 2026-..."        a check
+ *   "<- alert unknown_ca (48)"                                 an alert
+ *   "info  version          TLS1.3", "key   client-write-key ..."  a fact
+ * Caller frees: mutls_free. */
+MUTLS_EXTERN int mutls_trace_event_text(char **out, const mutls_trace_event *ev);
+/* What an event teaches a reader, or NULL: the question a check answers
+ * ("is today within its validity dates?"), what a sent ClientHello,
+ * ServerHello or key exchange is ("the offer"). Static. */
+MUTLS_EXTERN const char *mutls_trace_event_note(const mutls_trace_event *ev);
+/* "message", "check", "alert", "info" ("?" for another value), and back
+ * (MUTLS_EUSAGE naming the unknown word). */
+MUTLS_EXTERN const char *mutls_trace_kind_name(mutls_trace_kind kind);
+MUTLS_EXTERN int mutls_trace_kind_from_name(mutls_trace_kind *out, const char *name);
 
 /* Offline verification of cert (+ intermediates) against the trust anchors
  * and CRLs of trust_cfg: validity, chain, revocation, name (if hostname),

@@ -2,6 +2,11 @@
 
 #include <time.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+
 mutls_identity *pki_issue(mutls_testca *ca, const char *cn, const char *dns,
 	const char *ip, const char *uri, mutls_purpose purpose,
 	int64_t not_before_offset, int64_t not_after_offset)
@@ -145,4 +150,34 @@ void pair_run(test_pair *p, mutls_config *client_cfg, const char *hostname,
 		size_t got;
 		p->client_rc = mutls_session_recv(&got, p->client, buf, sizeof(buf));
 	}
+}
+
+/* ---- loopback TCP -------------------------------------------------------- */
+
+int listen_loopback(int *port)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(fd >= 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0); /* port 0: a free one */
+	CHECK(listen(fd, 16) == 0);
+	CHECK(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+int connect_loopback(int port)
+{
+	struct sockaddr_in a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons((unsigned short)port);
+	CHECK(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	return fd;
 }

@@ -51,4 +51,9 @@ const char *session_message(const mutls_session *s);
 void pair_run(test_pair *p, mutls_config *client_cfg, const char *hostname,
 	mutls_config *server_cfg);
 
+/* A socket listening on 127.0.0.1, port 0 (a free one, in *port). */
+int listen_loopback(int *port);
+/* A socket connected to 127.0.0.1:port. */
+int connect_loopback(int port);
+
 #endif

@@ -132,42 +132,6 @@ TEST(oversized_record_is_protocol_error)
 	world_free(&w);
 }
 
-/* A ClientHello claiming 16 MiB, fed in 16 KiB records: refused once more
- * than MUTLS_MAX_HANDSHAKE_INPUT has come (GnuTLS alone would buffer all
- * 16 MiB first). Both roles count their handshake input. */
-TEST(handshake_input_is_bounded)
-{
-	world w;
-	unsigned char *rec = calloc(1, 5 + 16384);
-	world_make(&w);
-	for (int server = 0; server <= 1; server++) {
-		mutls_session *s;
-		int rc = MUTLS_EWANTREAD, sent = 0;
-		if (server)
-			CHECK_OK(mutls_session_server(&s, w.scfg, -1));
-		else
-			CHECK_OK(mutls_session_client(&s, w.ccfg, "orders.internal", -1));
-		CHECK_INT(mutls_session_handshake(s), MUTLS_EWANTREAD);
-		rec[0] = 22, rec[1] = 3, rec[2] = 3, rec[3] = 16384 >> 8, rec[4] = 0;
-		rec[5] = server ? 1 : 2; /* ClientHello / ServerHello, 16 MiB - 1 */
-		rec[6] = rec[7] = rec[8] = 0xff;
-		while (rc == MUTLS_EWANTREAD && sent < 1100) {
-			CHECK_OK(mutls_session_feed(s, rec, 5 + 16384));
-			sent++;
-			rc = mutls_session_handshake(s);
-			memset(rec + 5, 0, 4);
-		}
-		CHECK_INT(rc, MUTLS_EPROTOCOL);
-		CHECK(sent <= 17); /* 256 KiB */
-		CHECK_INT(mutls_error_alert(mutls_session_error(s)), 50); /* decode_error */
-		CHECK_CONTAINS(mutls_error_message(mutls_session_error(s)), "handshake data too large: the ");
-		CHECK_CONTAINS(mutls_error_message(mutls_session_error(s)), " sent more than 256 KiB");
-		mutls_session_free(s);
-	}
-	free(rec);
-	world_free(&w);
-}
-
 /* Splits a byte stream into TLS records. */
 static size_t split_records(const unsigned char *data, size_t len, size_t *offsets, size_t *sizes, size_t max)
 {

@@ -516,22 +516,6 @@ TEST(explicit_priority_is_taken_as_given)
 
 /* ---- c. the alert reaches a client still sending a huge ClientHello ---- */
 
-static int listen_loopback(int *port)
-{
-	struct sockaddr_in a;
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	CHECK(fd >= 0);
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	CHECK(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
-	CHECK(listen(fd, 4) == 0);
-	CHECK(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-	*port = ntohs(a.sin_port);
-	return fd;
-}
-
 typedef struct {
 	mutls_config *cfg;
 	int listen_fd;

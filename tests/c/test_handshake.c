@@ -1,5 +1,5 @@
 /* Successful mTLS handshakes in memory: both roles verify each other; the
- * negotiated facts, the trace and the traffic keys are right. */
+ * negotiated facts and the traffic are right (the trace: test_trace.c). */
 #include "pair.h"
 
 static void run_success(const char *version)
@@ -40,46 +40,3 @@ static void run_success(const char *version)
 TEST(success_tls13) { run_success("1.3"); }
 TEST(success_tls12) { run_success("1.2"); }
 
-TEST(trace_shows_every_step)
-{
-	test_pki pki;
-	test_pair p;
-	mutls_config *ccfg, *scfg;
-	char *text = NULL;
-	int seen_ch = 0, seen_cr = 0, seen_fin = 0, checks = 0;
-
-	pki_make(&pki);
-	ccfg = config_with(pki.client_id, pki.ca);
-	scfg = config_with(pki.server_id, pki.ca);
-	pair_new(&p, ccfg, "orders.internal", scfg);
-	pair_handshake(&p);
-	CHECK_INT(p.client_rc, 0);
-	for (size_t i = 0; i < mutls_session_trace_count(p.client); i++) {
-		const mutls_trace_event *e = mutls_session_trace_event(p.client, i);
-		if (e->kind == MUTLS_TRACE_MESSAGE && strcmp(e->name, "ClientHello") == 0) {
-			CHECK(e->outgoing);
-			CHECK_CONTAINS(e->detail, "TLS1.3");
-			seen_ch = 1;
-		}
-		if (e->kind == MUTLS_TRACE_MESSAGE && strcmp(e->name, "CertificateRequest") == 0)
-			seen_cr = !e->outgoing;
-		if (e->kind == MUTLS_TRACE_MESSAGE && strcmp(e->name, "Finished") == 0)
-			seen_fin++;
-		if (e->kind == MUTLS_TRACE_CHECK) {
-			CHECK(e->ok);
-			checks++;
-		}
-	}
-	CHECK(seen_ch);
-	CHECK(seen_cr);
-	CHECK_INT(seen_fin, 2);
-	CHECK(checks >= 5); /* presence, validity, name, chain, purpose */
-	CHECK_OK(mutls_session_explain(&text, p.server));
-	CHECK_CONTAINS(text, "handshake succeeded");
-	CHECK_CONTAINS(text, "check purpose");
-	mutls_free(text);
-	pair_free(&p);
-	mutls_config_unref(ccfg);
-	mutls_config_unref(scfg);
-	pki_free(&pki);
-}

@@ -1,7 +1,7 @@
 /* Hooks and session state at the edges: an anonymous peer under
- * peer_certificate=request (policy and verify hook), a trace hook that
- * fails early or late, key logging only when asked (file mode, symlinks,
- * SSLKEYLOGFILE), and `verified` after a failed handshake. */
+ * peer_certificate=request (policy and verify hook), key logging only when
+ * asked (file mode, symlinks, SSLKEYLOGFILE), and `verified` after a failed
+ * handshake. A trace hook that fails: test_trace.c. */
 #include "pair.h"
 
 #include <fcntl.h>
@@ -164,128 +164,6 @@ TEST(request_anonymous_allowed_without_peers_or_hook)
 	CHECK_CONTAINS(mutls_session_verify_message(f.p.server), "presented no certificate (allowed: peer_certificate=request)");
 	fixture_free(&f);
 }
-
-/* ---- a trace hook that fails -------------------------------------------- */
-
-typedef struct {
-	const char *fail_at;  /* event name */
-	int calls_after;      /* events seen after the failure */
-	int failed;
-} trace_state;
-
-static int failing_trace(mutls_session *s, const mutls_trace_event *e, void *payload)
-{
-	trace_state *t = payload;
-	(void)s;
-	if (t->failed) {
-		t->calls_after++;
-		return 0;
-	}
-	if (strcmp(e->name, t->fail_at) == 0) {
-		t->failed = 1;
-		mutls_session_set_hook_error(s, "ValueError: no thanks");
-		return 1;
-	}
-	return 0;
-}
-
-/* The trace hook (on the given side) fails at event `at`. */
-static void trace_fails(const char *at, int on_server, const char *version)
-{
-	fixture f;
-	trace_state t = { at, 0, 0 };
-	mutls_session *failing, *other;
-	const mutls_error *e;
-	size_t written = 0, got = 0;
-	char buf[64];
-
-	pki_make(&f.pki);
-	f.ccfg = config_with(f.pki.client_id, f.pki.ca);
-	f.scfg = config_with(f.pki.server_id, f.pki.ca);
-	if (version) {
-		const char *v[] = { version };
-		CHECK_OK(mutls_config_set_versions(f.ccfg, v, 1));
-	}
-	CHECK_OK(mutls_config_set_trace_hook(on_server ? f.scfg : f.ccfg, failing_trace, &t, NULL));
-	pair_run(&f.p, f.ccfg, "orders.internal", f.scfg);
-	failing = on_server ? f.p.server : f.p.client;
-	other = on_server ? f.p.client : f.p.server;
-	CHECK(t.failed);
-	e = mutls_session_error(failing);
-	CHECK(e != NULL);
-	printf("\n    %s: %s ", on_server ? "server" : "client", mutls_error_message(e));
-	CHECK_STR(mutls_code_name(mutls_error_code(e)), "hook");
-	CHECK_CONTAINS(mutls_error_message(e), "the trace hook failed during the handshake: ValueError: no thanks");
-	CHECK_INT(mutls_error_alert(e), 80); /* internal_error, sent */
-	CHECK(!mutls_session_handshake_done(failing));
-	CHECK(!mutls_session_verified(failing));
-	/* the session stays failed with the same error */
-	CHECK_INT(mutls_session_handshake(failing), MUTLS_EHOOK);
-	CHECK_INT(mutls_session_send(&written, failing, "x", 1), MUTLS_EHOOK);
-	CHECK_INT(mutls_session_recv(&got, failing, buf, sizeof(buf)), MUTLS_EHOOK);
-	/* the peer got the alert: its next read says so (before its
-	 * ClientHello, a client's alert is just unexpected to the server) */
-	if (strcmp(at, "ClientHello") == 0) {
-		CHECK(session_code(other) != 0);
-		fixture_free(&f);
-		return;
-	}
-	if (mutls_session_handshake_done(other)) {
-		int rc = mutls_session_recv(&got, other, buf, sizeof(buf));
-		CHECK(rc < 0);
-	}
-	CHECK(session_code(other) == MUTLS_EPEERREJECTED || session_code(other) == MUTLS_EPROTOCOL);
-	CHECK_INT(mutls_error_alert(mutls_session_error(other)), 80);
-	fixture_free(&f);
-}
-
-TEST(trace_hook_fails_early_client_hello) { trace_fails("ClientHello", 0, NULL); }
-TEST(trace_hook_fails_early_on_server_certificate_check) { trace_fails("chain", 1, NULL); }
-TEST(trace_hook_fails_late_version_client) { trace_fails("version", 0, NULL); }
-TEST(trace_hook_fails_late_version_server_tls12) { trace_fails("version", 1, "1.2"); }
-TEST(trace_hook_fails_late_cipher_server) { trace_fails("cipher", 1, NULL); }
-TEST(trace_hook_fails_late_write_key_client) { trace_fails("server-write-key", 0, NULL); }
-
-/* After the handshake a failing trace hook has nothing to abort (the
- * bindings re-raise it from the call), and a later error is not the hook's. */
-static void trace_fails_after_handshake(const char *at, int server_closes)
-{
-	fixture f;
-	trace_state t = { at, 0, 0 };
-	size_t got = 0;
-	char buf[64];
-	static const unsigned char garbage[] = { 23, 3, 3, 0, 20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-		11, 12, 13, 14, 15, 16, 17, 18, 19, 20 };
-
-	pki_make(&f.pki);
-	f.ccfg = config_with(f.pki.client_id, f.pki.ca);
-	f.scfg = config_with(f.pki.server_id, f.pki.ca);
-	CHECK_OK(mutls_config_set_trace_hook(f.scfg, failing_trace, &t, NULL));
-	pair_run(&f.p, f.ccfg, "orders.internal", f.scfg);
-	CHECK_INT(f.p.server_rc, 0);
-	CHECK(!t.failed);
-	if (server_closes) {
-		CHECK_OK(mutls_session_close(f.p.server));
-	} else {
-		CHECK_OK(mutls_session_close(f.p.client));
-		pair_move(f.p.client, f.p.server);
-		CHECK_OK(mutls_session_recv(&got, f.p.server, buf, sizeof(buf)));
-		CHECK_INT(got, 0);
-	}
-	CHECK(t.failed);
-	CHECK(mutls_session_error(f.p.server) == NULL);
-	if (server_closes) {
-		/* a record that is not the client's: a protocol error, not "hook" */
-		CHECK_OK(mutls_session_feed(f.p.server, garbage, sizeof(garbage)));
-		CHECK_INT(mutls_session_recv(&got, f.p.server, buf, sizeof(buf)), MUTLS_EPROTOCOL);
-		CHECK(strstr(session_message(f.p.server), "hook") == NULL);
-	}
-	fixture_free(&f);
-}
-
-TEST(trace_hook_failing_on_close_notify_sent_is_not_blamed_later) { trace_fails_after_handshake("close_notify", 1); }
-TEST(trace_hook_failing_on_close_notify_received_ends_cleanly) { trace_fails_after_handshake("close_notify", 0); }
-
 /* ---- key logging only when asked ---------------------------------------- */
 
 static int file_lines(const char *path)

@@ -649,25 +649,6 @@ TEST(server_wrong_name_tls12_refusal_reaches_server)
 	fixture_free(&f);
 }
 
-TEST(plaintext_alert_in_tls13_is_a_refusal)
-{
-	/* some TLS 1.3 clients (OpenSSL 3.0) send their refusal unencrypted
-	 * after the server's encrypted flight */
-	static const unsigned char alert[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x2a };
-	fixture f;
-	setup(&f, NULL, NULL);
-	pair_new(&f.p, f.ccfg, "orders.internal", f.scfg);
-	CHECK_INT(mutls_session_handshake(f.p.client), MUTLS_EWANTREAD);
-	pair_move(f.p.client, f.p.server);
-	CHECK_INT(mutls_session_handshake(f.p.server), MUTLS_EWANTREAD);
-	CHECK_OK(mutls_session_feed(f.p.server, alert, sizeof(alert)));
-	CHECK_INT(mutls_session_handshake(f.p.server), MUTLS_EPEERREJECTED);
-	CHECK_INT(mutls_error_alert(mutls_session_error(f.p.server)), 42);
-	CHECK_INT(mutls_error_side(mutls_session_error(f.p.server)), MUTLS_SIDE_PEER);
-	CHECK_STR(session_message(f.p.server), "peer rejected our certificate (alert bad_certificate)");
-	fixture_free(&f);
-}
-
 /* ---- weak keys (issue 11, defect 1) ----------------------------------------
  * A key under GnuTLS's MEDIUM profile (RSA/DSA < 2048 bits, P-192) anywhere
  * in the chain (leaf, intermediate, trust anchor) is refused as

@@ -260,6 +260,36 @@ describe("trace", function()
 		assert.equal("ClientHello", events[1].name)
 	end)
 
+	it("mutls.trace_event_text is the demos' line; trace_event_note what it teaches", function()
+		local pki = H.pki()
+		local events = {}
+		local ccfg = H.config(pki.client, pki.ca, { trace = function(e) events[#events + 1] = e end })
+		local p = H.run(ccfg, "billing.internal", H.config(pki.server, pki.ca))
+		assert.equal("verify-failed", p.cerr.code)
+		local text = {}
+		for _, e in ipairs(events) do text[e.kind .. " " .. e.name] = mutls.trace_event_text(e) end
+		local hello = events[1]
+		assert.equal(string.format("-> ClientHello %8s%4d bytes  %s", "", hello.length, hello.detail),
+			text["message ClientHello"])
+		assert.is_truthy(text["check name"]:find("check name       FAIL ", 1, true))
+		assert.is_truthy(text["check name"]:find('"billing.internal"', 1, true))
+		assert.equal("-> alert bad_certificate (42)", text["alert bad_certificate"])
+		assert.is_truthy(text["check chain"]:find("check chain      ok   ", 1, true))
+		assert.equal("the offer", mutls.trace_event_note(hello))
+		assert.is_nil(mutls.trace_event_note(events[2])) -- a received ServerHello
+		for _, e in ipairs(events) do
+			if e.kind == "check" and e.name == "validity" then
+				assert.equal("is today within its validity dates?", mutls.trace_event_note(e))
+			end
+		end
+		-- a table made by hand: numbers where strings go are rendered as text
+		assert.equal("info  7                42", mutls.trace_event_text({ kind = "info", name = 7, detail = 42 }))
+		local none, err = mutls.trace_event_text({ kind = "messages", name = "x" })
+		assert.is_nil(none)
+		assert.equal("usage", err.code)
+		assert.is_truthy(err.message:find('"messages"', 1, true))
+	end)
+
 	it("an error in the trace hook: code hook with its message", function()
 		local pki = H.pki()
 		local ccfg = H.config(pki.client, pki.ca, { trace = function(e)

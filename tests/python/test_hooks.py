@@ -228,6 +228,27 @@ def test_trace_shows_a_failed_check_and_the_alert(pki: PKI, run_pair: Any) -> No
     assert alerts and alerts[-1].name == "bad_certificate" and alerts[-1].outgoing
 
 
+def test_trace_event_text_is_the_demos_line(pki: PKI, run_pair: Any) -> None:
+    """mutls.trace_event_text renders in C (the same line the C and Lua
+    demos print); trace_event_note says what the event teaches."""
+    events: List[mutls.TraceEvent] = []
+    p = run_pair(pki.client_config(trace=events.append), pki.server_config(), "billing.internal")
+    assert p.client_exc.code == "verify-failed"
+    text = {(e.kind, e.name): mutls.trace_event_text(e) for e in events}
+    hello = events[0]
+    assert text["message", "ClientHello"] == f"-> ClientHello {'':<8}{hello.length:>4} bytes  {hello.detail}"
+    name_check = text["check", "name"]
+    assert name_check.startswith("check name       FAIL ") and '"billing.internal"' in name_check
+    assert text["alert", "bad_certificate"] == "-> alert bad_certificate (42)"
+    assert text["check", "chain"].startswith("check chain      ok   ")
+    assert mutls.trace_event_note(hello) == "the offer"
+    assert mutls.trace_event_note(events[1]) is None  # a received ServerHello
+    notes = {e.name: mutls.trace_event_note(e) for e in events if e.kind == "check"}
+    assert notes["validity"] == "is today within its validity dates?"
+    with pytest.raises(TypeError, match="expected a mutls.TraceEvent"):
+        mutls.trace_event_text(("message", True, True, "ClientHello", "", 1, 10))  # type: ignore[arg-type]
+
+
 def test_trace_callable_raising_fails_the_handshake(pki: PKI, run_pair: Any) -> None:
     def trace(event: mutls.TraceEvent) -> None:
         if event.kind == "message" and event.name == "Certificate":

@@ -46,18 +46,6 @@ CLIENT_MESSAGE = b"GET /orders/42 (from payments)"
 SERVER_MESSAGE = b"order 42: 3 items, paid (from orders)"
 TIMEOUT = 10.0  # seconds, every socket wait
 
-# What each check asks, for the banner before a side's checks.
-CHECK_QUESTIONS = {
-    "presence": "did the peer present a certificate?",
-    "validity": "is today within its validity dates?",
-    "name": "does it name the host the client asked for?",
-    "chain": "does it lead to a CA we trust?",
-    "purpose": "may it be used for this role (extended key usage)?",
-    "revocation": "is it on one of our CRLs?",
-    "policy": "is this identity allowed by our peers= patterns?",
-    "hook": "does our verify hook accept it?",
-}
-
 
 def add_arguments(p) -> None:
     p.add_argument("--lua", action="store_true",
@@ -146,63 +134,36 @@ class Narrator:
             self.out.line(f"(trace printer failed: {exc!r})")
 
     def narrate(self, ev) -> None:
+        """The line mutls renders for the event (mutls.trace_event_text, the
+        same in the C and Lua demos), coloured, with what it teaches."""
+        import mutls
+
         o = self.out
-        kind, name, detail = ev.kind, ev.name, ev.detail
-        if kind == "message":
-            if not self.verbose:
-                return
-            arrow = "->" if ev.outgoing else "<-"
-            text = f"{arrow} {name:<19} {ev.length:>4} bytes"
-            if detail:
-                text += f"  {detail}"
-            if ev.outgoing and name == "ClientHello":
-                text += o.dim("   (the offer)")
-            elif ev.outgoing and name == "ServerHello":
-                text += o.dim("   (the choice)")
-            elif ev.outgoing and name == "ServerKeyExchange":
-                text += o.dim("   (key exchange: the server's ECDHE share, signed)")
-            elif ev.outgoing and name == "ClientKeyExchange":
-                text += o.dim("   (key exchange: the client's ECDHE share)")
-            self.say(text if ev.outgoing else o.dim(text))
-            if name == "ServerHello" and "TLS1.3" in detail and not self.keys_noted:
-                self.keys_noted = True
-                self.say(o.dim("   key exchange: the ECDHE key shares rode in ClientHello and "
-                               "ServerHello; all that follows is encrypted"))
+        kind, name = ev.kind, ev.name
+        if not self.verbose and not (kind == "alert" or (kind == "check" and not ev.ok)):
+            return
+        if kind == "check" and self.verbose and not self.checks_started:
+            self.checks_started = True
+            whose = "server's" if self.side == "client" else "client's"
+            self.say(o.style(f"checks the {whose} certificate:", "bold"))
+            if self.peer is not None:
+                p = self.peer
+                self.say(f"   it is {describe_certificate(p)}")
+                self.say(f"   serial {p.serial}, issued by {p.issuer}, "
+                         f"valid {iso(p.not_before)} to {iso(p.not_after)}")
+        text = mutls.trace_event_text(ev)
+        if kind == "message" and not ev.outgoing:
+            text = o.dim(text)
         elif kind == "check":
-            if not self.verbose and ev.ok:
-                return
-            if self.verbose and not self.checks_started:
-                self.checks_started = True
-                whose = "server's" if self.side == "client" else "client's"
-                self.say(o.style(f"checks the {whose} certificate:", "bold"))
-                if self.peer is not None:
-                    p = self.peer
-                    self.say(f"   it is {describe_certificate(p)}")
-                    self.say(f"   serial {p.serial}, issued by {p.issuer}, "
-                             f"valid {iso(p.not_before)} to {iso(p.not_after)}")
-            verdict = o.ok("ok  ") if ev.ok else o.bad("FAIL")
-            question = CHECK_QUESTIONS.get(name, "")
-            text = f"check {name:<10} {verdict} {detail}"
-            if self.verbose and question:
-                text += o.dim(f"   ({question})")
-            self.say(text)
-        elif kind == "alert":
-            arrow = "->" if ev.outgoing else "<-"
-            num = f" ({ev.message_type})" if name != "close_notify" else ""
-            text = f"{arrow} alert {name}{num}"
-            if detail:
-                text += f"  {detail}"
-            self.say(text if name == "close_notify" else o.style(text, "yellow"))
-        elif kind == "info":
-            if not self.verbose:
-                return
-            if name in ("client-write-key", "server-write-key"):
-                self.say(f"key   {name:<16} {detail}")
-            else:
-                self.say(f"info  {name:<16} {detail}")
-        else:
-            if self.verbose:
-                self.say(f"event {kind} {name} {detail}")
+            text = o.ok(text) if ev.ok else o.bad(text)
+        elif kind == "alert" and name != "close_notify":
+            text = o.style(text, "yellow")
+        note = mutls.trace_event_note(ev) if self.verbose else None
+        self.say(text + (o.dim(f"   ({note})") if note else ""))
+        if kind == "message" and name == "ServerHello" and "TLS1.3" in ev.detail and not self.keys_noted:
+            self.keys_noted = True
+            self.say(o.dim("   key exchange: the ECDHE key shares rode in ClientHello and "
+                           "ServerHello; all that follows is encrypted"))
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,131 @@
+/* CRLs: why one cannot be used, and whom the usable ones cover (for the
+ * revocation check's trace). */
+#include "verify.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void crl_issuer_name(char *out, size_t cap, gnutls_x509_crl_t crl)
+{
+	size_t size = cap - 3;
+	memcpy(out, "CN=", 4);
+	if (gnutls_x509_crl_get_issuer_dn_by_oid(crl, GNUTLS_OID_X520_COMMON_NAME, 0, 0,
+			out + 3, &size) >= 0) {
+		mutls__escape_controls(out, cap);
+		return;
+	}
+	size = cap;
+	if (gnutls_x509_crl_get_issuer_dn(crl, out, &size) < 0)
+		snprintf(out, cap, "(unnamed issuer)");
+	mutls__escape_controls(out, cap);
+}
+
+/* Why one CRL cannot be used with cfg's trust anchors (0 when it can). */
+static int crl_problem(char *why, size_t cap, const mutls_config *cfg, gnutls_x509_crl_t crl)
+{
+	gnutls_datum_t dn = { NULL, 0 };
+	gnutls_x509_crt_t issuer = NULL;
+	unsigned usage = 0, critical = 0, status = 0;
+	char name[300], when[32];
+	int problem = 1;
+
+	crl_issuer_name(name, sizeof(name), crl);
+	if (gnutls_x509_crl_get_raw_issuer_dn(crl, &dn) < 0 ||
+	    gnutls_x509_trust_list_get_issuer_by_dn(cfg->tlist, &dn, &issuer, 0) < 0) {
+		snprintf(why, cap, "the CRL of %s is not signed by a trusted CA (add its CA with trust first)",
+			name);
+		goto out;
+	}
+	if (gnutls_x509_crt_get_key_usage(issuer, &usage, &critical) >= 0 &&
+	    !(usage & GNUTLS_KEY_CRL_SIGN)) {
+		snprintf(why, cap, "the CRL of %s cannot be used: that CA's key usage does not allow "
+			"signing CRLs (no cRLSign)", name);
+		goto out;
+	}
+	if (gnutls_x509_crl_verify(crl, &issuer, 1, 0, &status) < 0 ||
+	    (status & (GNUTLS_CERT_SIGNATURE_FAILURE | GNUTLS_CERT_SIGNER_NOT_FOUND))) {
+		snprintf(why, cap, "the CRL of %s does not verify with that CA's key (a bad signature)",
+			name);
+		goto out;
+	}
+	if (status & GNUTLS_CERT_REVOCATION_DATA_SUPERSEDED) {
+		mutls__format_time(when, sizeof(when), gnutls_x509_crl_get_next_update(crl));
+		snprintf(why, cap, "the CRL of %s expired at %s (its next update; load a newer CRL)",
+			name, when);
+		goto out;
+	}
+	if (status & GNUTLS_CERT_REVOCATION_DATA_ISSUED_IN_FUTURE) {
+		mutls__format_time(when, sizeof(when), gnutls_x509_crl_get_this_update(crl));
+		snprintf(why, cap, "the CRL of %s is not valid until %s (its this-update time)",
+			name, when);
+		goto out;
+	}
+	if (status & GNUTLS_CERT_INSECURE_ALGORITHM) {
+		snprintf(why, cap, "the CRL of %s is signed with an insecure algorithm", name);
+		goto out;
+	}
+	problem = 0;
+out:
+	gnutls_free(dn.data);
+	if (issuer)
+		gnutls_x509_crt_deinit(issuer);
+	return problem;
+}
+
+int mutls__crl_inspect(char *why, size_t cap, mutls_config *cfg, const gnutls_datum_t *data,
+	int pem)
+{
+	gnutls_x509_crl_t *crls = NULL;
+	unsigned count = 0;
+	int problems = 0;
+
+	why[0] = 0;
+	if (gnutls_x509_crl_list_import2(&crls, &count, data,
+			pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, 0) < 0)
+		return 0;
+	for (unsigned i = 0; i < count; i++) {
+		char one[600];
+		gnutls_datum_t dn = { NULL, 0 };
+		if (crl_problem(one, sizeof(one), cfg, crls[i])) {
+			if (!problems++)
+				snprintf(why, cap, "%s", one);
+		} else if (gnutls_x509_crl_get_raw_issuer_dn(crls[i], &dn) >= 0) {
+			gnutls_datum_t *grown = realloc(cfg->crl_issuers,
+				(cfg->crl_issuer_count + 1) * sizeof(*grown));
+			if (grown) {
+				cfg->crl_issuers = grown;
+				grown[cfg->crl_issuer_count++] = dn;
+				dn.data = NULL;
+			}
+			gnutls_free(dn.data);
+		}
+		gnutls_x509_crl_deinit(crls[i]);
+	}
+	gnutls_free(crls);
+	return problems;
+}
+
+void mutls__crl_issuers_free(mutls_config *cfg)
+{
+	for (size_t i = 0; i < cfg->crl_issuer_count; i++)
+		gnutls_free(cfg->crl_issuers[i].data);
+	free(cfg->crl_issuers);
+	cfg->crl_issuers = NULL;
+	cfg->crl_issuer_count = 0;
+}
+
+/* 1 when a CRL of cert's issuer was loaded. */
+int mutls__crl_covers(const mutls_config *cfg, const mutls_x509 *cert)
+{
+	gnutls_datum_t dn = { NULL, 0 };
+	int found = 0;
+
+	if (gnutls_x509_crt_get_raw_issuer_dn(cert->crt, &dn) < 0)
+		return 0;
+	for (size_t i = 0; i < cfg->crl_issuer_count && !found; i++)
+		found = cfg->crl_issuers[i].size == dn.size &&
+			memcmp(cfg->crl_issuers[i].data, dn.data, dn.size) == 0;
+	gnutls_free(dn.data);
+	return found;
+}
