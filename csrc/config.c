@@ -77,6 +77,8 @@ void mutls_config_unref(mutls_config *cfg)
 		cfg->verify_free(cfg->verify_payload);
 	if (cfg->trace_free)
 		cfg->trace_free(cfg->trace_payload);
+	if (cfg->clock_free)
+		cfg->clock_free(cfg->clock_payload);
 	if (cfg->keylog_free)
 		cfg->keylog_free(cfg->keylog_payload);
 	if (cfg->keylog_file)
@@ -604,6 +606,34 @@ int mutls_config_set_verify_hook(mutls_config *cfg, mutls_verify_hook hook,
 	cfg->verify_hook = hook;
 	cfg->verify_payload = payload;
 	cfg->verify_free = payload_free;
+	return 0;
+}
+
+int mutls_config_set_verify_time(mutls_config *cfg, int64_t seconds)
+{
+	CHECK_MUTABLE(cfg, "verify_time");
+	if (cfg->clock_free)
+		cfg->clock_free(cfg->clock_payload);
+	cfg->clock_fn = NULL;
+	cfg->clock_payload = NULL;
+	cfg->clock_free = NULL;
+	cfg->verify_time = seconds;
+	cfg->verify_time_set = 1;
+	return 0;
+}
+
+int mutls_config_set_verify_clock(mutls_config *cfg, mutls_clock_fn fn, void *payload,
+	mutls_payload_free payload_free)
+{
+	CHECK_MUTABLE(cfg, "verify_time");
+	if (cfg->clock_free)
+		cfg->clock_free(cfg->clock_payload);
+	cfg->clock_fn = fn;
+	cfg->clock_payload = fn ? payload : NULL;
+	cfg->clock_free = fn ? payload_free : NULL;
+	cfg->verify_time_set = 0;
+	if (!fn && payload_free)
+		payload_free(payload);
 	return 0;
 }
 

@@ -73,6 +73,12 @@ struct mutls_config {
 	struct mutls_session_cache *session_cache; /* made at freeze (session_cache.c) */
 	int send_ca_names;                  /* CertificateRequest names the trust anchors */
 
+	int verify_time_set;                /* verify_time: a fixed clock ... */
+	int64_t verify_time;
+	mutls_clock_fn clock_fn;            /* ... or a function (verify_time.c) */
+	void *clock_payload;
+	mutls_payload_free clock_free;
+
 	mutls_verify_hook verify_hook;
 	void *verify_payload;
 	mutls_payload_free verify_free;
@@ -97,6 +103,10 @@ int mutls__pattern_parse(mutls_pattern *out, const char *pattern);
 int mutls__policy_matches(const mutls_config *cfg, const mutls_x509 *cert);
 /* "dns:a, uri:b" into out (for messages). */
 void mutls__policy_describe(char *out, size_t cap, const mutls_config *cfg);
+
+/* verify_time.c: the verification clock's time now (session: the one being
+ * verified, or NULL); -1 (error set) when the clock function failed. */
+int mutls__config_now(int64_t *out, const mutls_config *cfg, mutls_session *session);
 
 /* session.c: the credentials' verify function. */
 int mutls__session_verify_callback(gnutls_session_t gs);

@@ -299,7 +299,7 @@ static int check_peer(mutls_session *s)
 	mutls_config *cfg = s->cfg;
 	const char *peer = s->is_server ? "client" : "server";
 	char who[32], whofull[300];
-	mutls_chain_memo memo = { 0, 0, 0, 0 };
+	mutls_chain_memo memo = { 0, 0, 0, 0, 0, 0 };
 	mutls_purpose purpose;
 	const gnutls_datum_t *certs;
 	unsigned ncerts = 0;
@@ -349,11 +349,14 @@ static int check_peer(mutls_session *s)
 	} else {
 		certs = gnutls_certificate_get_peers(s->gs, &ncerts);
 	}
-	memo.reuse = (s->offline || gnutls_session_is_resumed(s->gs)) &&
-		mutls__chain_cache_checked(cfg, certs, ncerts, purpose, (int64_t)time(NULL));
+	memo.have_now = mutls__config_now(&memo.now, cfg, s) == 0;
+	if (!memo.have_now)
+		s->hook_failed = 1; /* the verify_time function failed: code "hook" */
+	memo.reuse = (s->offline || gnutls_session_is_resumed(s->gs)) && memo.have_now &&
+		mutls__chain_cache_checked(cfg, certs, ncerts, purpose, memo.now);
 	rc = mutls__verify_chain(&s->verdict, cfg, s->peer_chain, s->peer_len,
 		(!s->is_server && cfg->check_hostname) ? s->hostname : NULL,
-		purpose, who, emit_check, s, &memo);
+		purpose, who, emit_check, s, &memo, NULL);
 	if (memo.passed)
 		mutls__chain_cache_set_checked(cfg, certs, ncerts, purpose, memo.usable_from, memo.usable_until);
 	if (rc != 0 && rc != MUTLS_EVERIFY)

@@ -87,7 +87,7 @@ static const char *purpose_words(mutls_purpose purpose)
  * chain and its trust anchor are valid, and not longer than the reuse
  * limit. 0 when the anchor cannot be found again (then nothing is re-used). */
 static int chain_window(mutls_chain_memo *memo, const mutls_config *cfg,
-	mutls_x509 *const *chain, size_t n, time_t now)
+	mutls_x509 *const *chain, size_t n, int64_t now)
 {
 	gnutls_x509_crt_t anchor = NULL;
 	int64_t from = INT64_MIN, until = (int64_t)now + MUTLS_CHAIN_REUSE_SECONDS;
@@ -552,7 +552,7 @@ static size_t revoked_position(const mutls_config *cfg, gnutls_x509_crt_t const 
 int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 	mutls_x509 *const *chain, size_t n, const char *hostname,
 	mutls_purpose purpose, const char *who_role, mutls__check_fn emit, void *ctx,
-	mutls_chain_memo *memo)
+	mutls_chain_memo *memo, const mutls_verify_options *options)
 {
 	const mutls_x509 *leaf = chain[0];
 	gnutls_x509_crt_t crts[64];
@@ -560,7 +560,7 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 	unsigned nvdata = 0, status = 0;
 	char who[384], names[512];
 	const char *when = leaf->not_before_text, *until = leaf->not_after_text;
-	time_t now = time(NULL);
+	int64_t now = 0;
 	int64_t nb = leaf->not_before;
 	int64_t na = leaf->not_after;
 	size_t ncrts = n < 64 ? n : 64;
@@ -569,6 +569,16 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 
 	memset(out, 0, sizeof(*out));
 	snprintf(who, sizeof(who), "%s %s", who_role, leaf->label);
+
+	/* 0. the verification clock (option verify_time, or options->at) */
+	if (options && (options->flags & MUTLS_VERIFY_AT))
+		now = options->at;
+	else if (memo ? (now = memo->now, !memo->have_now) : mutls__config_now(&now, cfg, NULL) < 0) {
+		mutls__verdict_add(out, who, MUTLS_REASON_HOOK,
+			"could not be checked: the verification clock (verify_time) failed");
+		EMIT("validity", 0, "the verification clock (verify_time) failed");
+		return MUTLS_EVERIFY;
+	}
 
 	/* 1. validity of the leaf; the chain's is in GnuTLS's status below. */
 	if (now > na) {
@@ -606,8 +616,13 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 	if (memo && memo->reuse) {
 		rc = 0; /* passed before, and still within its window (chain_cache.c) */
 	} else {
+		/* dates at the verification clock's time: mutls__chain_time_status */
 		rc = gnutls_x509_trust_list_verify_crt2(cfg->tlist, crts, (unsigned)ncrts,
-			vdata, nvdata, GNUTLS_PROFILE_TO_VFLAGS(chain_profile(cfg)), &status, NULL);
+			vdata, nvdata, GNUTLS_PROFILE_TO_VFLAGS(chain_profile(cfg)) |
+			GNUTLS_VERIFY_DISABLE_TIME_CHECKS | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS,
+			&status, NULL);
+		if (rc >= 0)
+			status |= mutls__chain_time_status(cfg, chain, ncrts, now);
 		if (memo && rc >= 0 && status == 0)
 			memo->passed = chain_window(memo, cfg, chain, ncrts, now);
 	}
@@ -748,6 +763,15 @@ int mutls_x509_verify(unsigned *out_reasons, const mutls_x509 *cert,
 	mutls_x509 *const *intermediates, size_t intermediate_count,
 	const mutls_config *trust_cfg, const char *hostname, mutls_purpose purpose)
 {
+	return mutls_x509_verify_with(out_reasons, cert, intermediates, intermediate_count,
+		trust_cfg, hostname, purpose, NULL);
+}
+
+int mutls_x509_verify_with(unsigned *out_reasons, const mutls_x509 *cert,
+	mutls_x509 *const *intermediates, size_t intermediate_count,
+	const mutls_config *trust_cfg, const char *hostname, mutls_purpose purpose,
+	const mutls_verify_options *options)
+{
 	mutls_x509 **chain;
 	mutls_verdict verdict;
 	mutls_error err;
@@ -764,7 +788,7 @@ int mutls_x509_verify(unsigned *out_reasons, const mutls_x509 *cert,
 	for (size_t i = 0; i < intermediate_count; i++)
 		chain[i + 1] = intermediates[i];
 	rc = mutls__verify_chain(&verdict, trust_cfg, chain, intermediate_count + 1, hostname,
-		purpose, "certificate", NULL, NULL, NULL);
+		purpose, "certificate", NULL, NULL, NULL, options);
 	free(chain);
 	if (out_reasons)
 		*out_reasons = verdict.reasons;

@@ -18,6 +18,8 @@ typedef struct {
 	int passed;                 /* out: the chain check ran and passed ... */
 	int64_t usable_from;        /* ... and its result may be re-used in [from, until) */
 	int64_t usable_until;
+	int have_now;               /* in: now is the verification clock's time */
+	int64_t now;
 } mutls_chain_memo;
 
 /*
@@ -31,7 +33,14 @@ typedef struct {
 int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 	mutls_x509 *const *chain, size_t n, const char *hostname,
 	mutls_purpose purpose, const char *who, mutls__check_fn emit, void *ctx,
-	mutls_chain_memo *memo);
+	mutls_chain_memo *memo, const mutls_verify_options *options);
+
+/* verify_time.c: the validity of the chain GnuTLS follows (chain[0] up
+ * through the presented certificates to its trust anchor) at now, as
+ * GNUTLS_CERT_EXPIRED / _NOT_ACTIVATED bits (GnuTLS's own time checks are
+ * off: it knows only the system clock). */
+unsigned mutls__chain_time_status(const mutls_config *cfg, mutls_x509 *const *chain,
+	size_t n, int64_t now);
 
 /* Appends " and <phrase>" (or "<who> <phrase>" when empty) to a verdict. */
 void mutls__verdict_add(mutls_verdict *v, const char *who, unsigned reason,

@@ -376,6 +376,22 @@ MUTLS_EXTERN int mutls_config_set_keylog_env(mutls_config *cfg, int enabled);
 #define MUTLS_DEFAULT_HANDSHAKE_TIMEOUT_MS 30000
 MUTLS_EXTERN int mutls_config_set_handshake_timeout(mutls_config *cfg, int timeout_ms);
 
+/*
+ * The verification clock: the time every date check runs at (validity of
+ * the peer certificate, of its chain and trust anchor, of CRLs, and the
+ * window in which a chain check is re-used on resumption). Default: the
+ * system clock. mutls_config_set_verify_time fixes it (seconds since the
+ * epoch, UTC); mutls_config_set_verify_clock asks fn at each verification
+ * (fn writes the time and returns 0, or returns MUTLS_HOOK_ERROR: the
+ * verification then fails with reason "hook"); session is the session
+ * being verified, NULL for mutls_x509_verify. fn NULL: the system clock
+ * again. For test harnesses ("does this chain still verify on 1 March?").
+ */
+typedef int (*mutls_clock_fn)(int64_t *out_seconds, mutls_session *session, void *payload);
+MUTLS_EXTERN int mutls_config_set_verify_time(mutls_config *cfg, int64_t seconds);
+MUTLS_EXTERN int mutls_config_set_verify_clock(mutls_config *cfg,
+	mutls_clock_fn fn, void *payload, mutls_payload_free payload_free);
+
 /* Read back (for bindings and messages). */
 MUTLS_EXTERN mutls_peer_mode mutls_config_peer_certificate(const mutls_config *cfg);
 MUTLS_EXTERN int mutls_config_has_identity(const mutls_config *cfg);
@@ -523,6 +539,18 @@ MUTLS_EXTERN int mutls_session_explain(char **out, const mutls_session *s);
 MUTLS_EXTERN int mutls_x509_verify(unsigned *out_reasons, const mutls_x509 *cert,
 	mutls_x509 *const *intermediates, size_t intermediate_count,
 	const mutls_config *trust_cfg, const char *hostname, mutls_purpose purpose);
+
+/* Per-call settings of mutls_x509_verify_with (zero-initialise it). */
+#define MUTLS_VERIFY_AT 1u          /* check at `at`, not at trust_cfg's clock */
+typedef struct {
+	unsigned flags;                 /* MUTLS_VERIFY_* */
+	int64_t at;                     /* seconds since the epoch, UTC */
+} mutls_verify_options;
+/* mutls_x509_verify with options (NULL: as mutls_x509_verify). */
+MUTLS_EXTERN int mutls_x509_verify_with(unsigned *out_reasons, const mutls_x509 *cert,
+	mutls_x509 *const *intermediates, size_t intermediate_count,
+	const mutls_config *trust_cfg, const char *hostname, mutls_purpose purpose,
+	const mutls_verify_options *options);
 
 /* ------------------------------------------------------------------------ */
 /* Test PKI                                                                  */
