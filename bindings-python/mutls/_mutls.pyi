@@ -112,6 +112,7 @@ class Certificate:
         crl: _Crl | None = None,
         peers: Sequence[str] | None = None,
         intermediates: Iterable[Certificate] | None = (),
+        at: _Time | Callable[[], _Time] | None = None,
     ) -> bool: ...  # True, or raises CertificateVerifyError
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
@@ -260,6 +261,7 @@ class Config:
         session_cache: int = 1024,
         send_ca_names: bool = True,
         handshake_timeout: float | None = 30.0,
+        verify_time: _Time | Callable[[], _Time] | None = None,
     ) -> None: ...
     @property
     def handshake_timeout(self) -> float | None: ...
