@@ -12,7 +12,8 @@ typedef enum {
 	MUTLS_PATTERN_IP,
 	MUTLS_PATTERN_URI,
 	MUTLS_PATTERN_CN,
-	MUTLS_PATTERN_SHA256
+	MUTLS_PATTERN_SHA256,
+	MUTLS_PATTERN_EMAIL
 } mutls_pattern_kind;
 
 typedef struct {

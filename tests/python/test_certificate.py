@@ -262,3 +262,17 @@ def test_bad_signature_under_a_known_issuer_is_named(pki: PKI) -> None:
     assert info.value.reasons == ["unknown-issuer"]
     assert "has a signature that does not verify with the key of its issuer (issuer CN=mutls test root)" \
         in str(info.value)
+
+
+def test_email_peer_patterns(pki: PKI) -> None:
+    """email: patterns: one mailbox exactly (the domain in any case), or "@domain" for any
+    mailbox at that domain, not at its subdomains; through Certificate.verify(peers=)."""
+    cert = pki.ca.issue(cn="ops", email=["ops@Example.org"], purpose="client").certificate
+    for ok in (["email:ops@example.org"], ["email:@example.org"], ["dns:x.example", "email:@EXAMPLE.org"]):
+        assert cert.verify(pki.ca, purpose="client", peers=ok)
+    for refused in (["email:OPS@example.org"], ["email:@sub.example.org"], ["email:dev@example.org"],
+                    ["email:ops@example.org.evil"]):
+        with pytest.raises(mutls.CertificateVerifyError) as e:
+            cert.verify(pki.ca, purpose="client", peers=refused)
+        assert e.value.reasons == ["policy"]
+        assert "email:ops@Example.org" in str(e.value)

@@ -594,7 +594,7 @@ def test_config_bad_versions_priority_alpn() -> None:
 
 @pytest.mark.parametrize("pattern", ["payments", "dns:", "dns:*", "dns:a.*.b", "ip:10.0.0.300", "ip:",
                                      "uri:", "uri:spiffe://*/x", "cn:", "sha256:abc", "sha256:zz",
-                                     "email:x@example.org"])
+                                     "email:x@y@example.org", "email:", "email:@*.example.org", "mail:x@example.org"])
 def test_config_bad_peer_patterns(pattern: str) -> None:
     config_error(pattern, peers=[pattern])
 
