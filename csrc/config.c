@@ -40,6 +40,7 @@ int mutls_config_new(mutls_config **out)
 	cfg->session_cache_entries = MUTLS_SESSION_CACHE_DEFAULT;
 	cfg->send_ca_names = 1;
 	cfg->handshake_timeout_ms = MUTLS_DEFAULT_HANDSHAKE_TIMEOUT_MS;
+	cfg->max_chain_depth = -1;
 	pthread_mutex_init(&cfg->lock, NULL);
 	pthread_mutex_init(&cfg->keylog_lock, NULL);
 	pthread_mutex_init(&cfg->chains_lock, NULL);
@@ -634,6 +635,31 @@ int mutls_config_set_verify_clock(mutls_config *cfg, mutls_clock_fn fn, void *pa
 	cfg->verify_time_set = 0;
 	if (!fn && payload_free)
 		payload_free(payload);
+	return 0;
+}
+
+int mutls_config_set_profile(mutls_config *cfg, const char *profile)
+{
+	CHECK_MUTABLE(cfg, "profile");
+	if (!profile)
+		return mutls__error(MUTLS_EUSAGE, "profile: NULL");
+	if (strcmp(profile, "default") == 0)
+		cfg->profile = MUTLS_PROFILE_DEFAULT;
+	else if (strcmp(profile, "strict") == 0)
+		cfg->profile = MUTLS_PROFILE_STRICT;
+	else
+		return mutls__error(MUTLS_ECONFIG, "profile: expected \"default\" or \"strict\", not \"%.100s\"",
+			profile);
+	return 0;
+}
+
+int mutls_config_set_max_chain_depth(mutls_config *cfg, int depth)
+{
+	CHECK_MUTABLE(cfg, "max_chain_depth");
+	if (depth < -1)
+		return mutls__error(MUTLS_ECONFIG, "max_chain_depth: expected 0 or more (or -1 for no "
+			"limit), not %d", depth);
+	cfg->max_chain_depth = depth;
 	return 0;
 }
 

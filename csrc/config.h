@@ -74,6 +74,8 @@ struct mutls_config {
 	struct mutls_session_cache *session_cache; /* made at freeze (session_cache.c) */
 	int send_ca_names;                  /* CertificateRequest names the trust anchors */
 
+	mutls_profile profile;              /* option profile */
+	int max_chain_depth;                /* option max_chain_depth; -1: none */
 	int verify_time_set;                /* verify_time: a fixed clock ... */
 	int64_t verify_time;
 	mutls_clock_fn clock_fn;            /* ... or a function (verify_time.c) */

@@ -564,8 +564,13 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 	int64_t nb = leaf->not_before;
 	int64_t na = leaf->not_after;
 	size_t ncrts = n < 64 ? n : 64;
-	char weak_detail[600], chain_detail[1100];
-	int rc, weak_key;
+	char weak_detail[600], chain_detail[1100], costly[400], own_detail[700];
+	int rc, weak_key, own_failed = 0;
+	mutls_path path;
+	mutls_profile profile = options && (options->flags & MUTLS_VERIFY_PROFILE) ?
+		options->profile : cfg->profile;
+	int max_depth = options && (options->flags & MUTLS_VERIFY_MAX_CHAIN_DEPTH) ?
+		options->max_chain_depth : cfg->max_chain_depth;
 
 	memset(out, 0, sizeof(*out));
 	snprintf(who, sizeof(who), "%s %s", who_role, leaf->label);
@@ -613,6 +618,16 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 		vdata[0].size = 0;
 		nvdata = 1;
 	}
+	mutls__path_build(&path, cfg, chain, ncrts);
+	if (mutls__path_too_costly(costly, sizeof(costly), &path)) {
+		/* refused before GnuTLS spends its time on it */
+		mutls__verdict_add(out, who, MUTLS_REASON_NAME_CONSTRAINTS, "%s", costly);
+		mutls__path_free(&path);
+		if (memo)
+			memo->passed = 0;
+		EMIT("chain", 0, "%s", costly);
+		return MUTLS_EVERIFY;
+	}
 	if (memo && memo->reuse) {
 		rc = 0; /* passed before, and still within its window (chain_cache.c) */
 	} else {
@@ -622,7 +637,7 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 			GNUTLS_VERIFY_DISABLE_TIME_CHECKS | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS,
 			&status, NULL);
 		if (rc >= 0)
-			status |= mutls__chain_time_status(cfg, chain, ncrts, now);
+			status |= mutls__path_time_status(&path, now);
 		if (memo && rc >= 0 && status == 0)
 			memo->passed = chain_window(memo, cfg, chain, ncrts, now);
 	}
@@ -632,6 +647,15 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 		EMIT("chain", 0, "verification error: %s", gnutls_strerror(rc));
 		status = 0;
 	}
+	/* mutls's own checks (path_checks.c), on a chain GnuTLS could follow */
+	if (rc >= 0 && !(status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNATURE_FAILURE)) &&
+	    mutls__path_checks(out, who, &path, hostname, profile, max_depth, own_detail,
+			sizeof(own_detail))) {
+		own_failed = 1;
+		if (memo)
+			memo->passed = 0;
+	}
+	mutls__path_free(&path);
 	weak_key = check_key_sizes(out, who, cfg, chain, ncrts, weak_detail, sizeof(weak_detail));
 	if (weak_key && memo)
 		memo->passed = 0;
@@ -671,6 +695,8 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 		} else if (status & GNUTLS_CERT_UNKNOWN_CRIT_EXTENSIONS) {
 			explain_critical_extension(out, who, chain, ncrts, chain_detail, sizeof(chain_detail));
 			EMIT("chain", 0, "%s", chain_detail);
+		} else if (own_failed) {
+			EMIT("chain", 0, "%s", own_detail);
 		} else if (weak_key) {
 			EMIT("chain", 0, "%s", weak_detail);
 		} else if (status & GNUTLS_CERT_INSECURE_ALGORITHM) {

@@ -35,12 +35,32 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 	mutls_purpose purpose, const char *who, mutls__check_fn emit, void *ctx,
 	mutls_chain_memo *memo, const mutls_verify_options *options);
 
-/* verify_time.c: the validity of the chain GnuTLS follows (chain[0] up
- * through the presented certificates to its trust anchor) at now, as
- * GNUTLS_CERT_EXPIRED / _NOT_ACTIVATED bits (GnuTLS's own time checks are
- * off: it knows only the system clock). */
-unsigned mutls__chain_time_status(const mutls_config *cfg, mutls_x509 *const *chain,
-	size_t n, int64_t now);
+/* path_checks.c: the path GnuTLS follows: chain[0], the presented issuers
+ * up to the first one a trust anchor issued (or is), then that anchor. */
+#define MUTLS_PATH_MAX 18
+typedef struct {
+	gnutls_x509_crt_t crt[MUTLS_PATH_MAX];  /* leaf first; borrowed, except anchor */
+	const char *label[MUTLS_PATH_MAX];
+	size_t n;
+	int anchored;               /* crt[n - 1] is a trust anchor */
+	int anchor_in_chain;        /* ... that was presented (not a copy) */
+	gnutls_x509_crt_t anchor;   /* the copy to free, or NULL */
+	char anchor_label[300];
+} mutls_path;
+void mutls__path_build(mutls_path *p, const mutls_config *cfg, mutls_x509 *const *chain, size_t n);
+void mutls__path_free(mutls_path *p);
+/* 1 (and a sentence in why) when checking the path's names against its name
+ * constraints would cost too much, or the constraints are malformed. */
+int mutls__path_too_costly(char *why, size_t cap, const mutls_path *p);
+/* mutls's own checks on top of GnuTLS's (docs/design.md, "Profiles"):
+ * adds the first failure to out (and its detail); 1 when one failed. */
+int mutls__path_checks(mutls_verdict *out, const char *who, const mutls_path *p,
+	const char *hostname, mutls_profile profile, int max_depth, char *detail, size_t cap);
+
+/* verify_time.c: the validity of the path at now, as GNUTLS_CERT_EXPIRED /
+ * _NOT_ACTIVATED bits (GnuTLS's own time checks are off: it knows only the
+ * system clock). */
+unsigned mutls__path_time_status(const mutls_path *p, int64_t now);
 
 /* Appends " and <phrase>" (or "<who> <phrase>" when empty) to a verdict. */
 void mutls__verdict_add(mutls_verdict *v, const char *who, unsigned reason,

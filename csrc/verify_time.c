@@ -29,37 +29,12 @@ static void check_dates(unsigned *status, int64_t nb, int64_t na, int64_t now)
 		*status |= GNUTLS_CERT_NOT_ACTIVATED;
 }
 
-/* The path as GnuTLS follows it: from the leaf through presented issuers
- * (each used once) until a trust anchor issued (or is) the current one. */
-unsigned mutls__chain_time_status(const mutls_config *cfg, mutls_x509 *const *chain,
-	size_t n, int64_t now)
+/* Every certificate of the path, its trust anchor included. */
+unsigned mutls__path_time_status(const mutls_path *p, int64_t now)
 {
 	unsigned status = 0;
-	unsigned char used[64] = { 0 };
-	size_t cur = 0;
-
-	if (n > 64)
-		n = 64;
-	for (size_t steps = 0; steps < n; steps++) {
-		gnutls_x509_crt_t anchor = NULL;
-		size_t next = n;
-		check_dates(&status, chain[cur]->not_before, chain[cur]->not_after, now);
-		used[cur] = 1;
-		if (gnutls_x509_trust_list_get_issuer(cfg->tlist, chain[cur]->crt, &anchor,
-				GNUTLS_TL_GET_COPY) >= 0) {
-			/* a self-signed trusted certificate is its own anchor: checked above */
-			if (!gnutls_x509_crt_equals(anchor, chain[cur]->crt))
-				check_dates(&status, gnutls_x509_crt_get_activation_time(anchor),
-					gnutls_x509_crt_get_expiration_time(anchor), now);
-			gnutls_x509_crt_deinit(anchor);
-			break;
-		}
-		for (size_t i = 1; i < n && next == n; i++)
-			if (!used[i] && gnutls_x509_crt_check_issuer(chain[cur]->crt, chain[i]->crt))
-				next = i;
-		if (next == n)
-			break;
-		cur = next;
-	}
+	for (size_t i = 0; i < p->n; i++)
+		check_dates(&status, gnutls_x509_crt_get_activation_time(p->crt[i]),
+			gnutls_x509_crt_get_expiration_time(p->crt[i]), now);
 	return status;
 }

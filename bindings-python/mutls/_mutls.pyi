@@ -113,6 +113,8 @@ class Certificate:
         peers: Sequence[str] | None = None,
         intermediates: Iterable[Certificate] | None = (),
         at: _Time | Callable[[], _Time] | None = None,
+        profile: Literal["default", "strict"] | None = None,
+        max_chain_depth: int | None = None,
     ) -> bool: ...  # True, or raises CertificateVerifyError
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
@@ -262,6 +264,8 @@ class Config:
         send_ca_names: bool = True,
         handshake_timeout: float | None = 30.0,
         verify_time: _Time | Callable[[], _Time] | None = None,
+        profile: Literal["default", "strict"] | None = None,
+        max_chain_depth: int | None = None,
     ) -> None: ...
     @property
     def handshake_timeout(self) -> float | None: ...

@@ -266,9 +266,9 @@ static int parse_purpose(PyObject *obj, mutls_purpose *out)
 static PyObject *Certificate_verify(CertificateObject *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = { "trust", "hostname", "purpose", "crl", "peers", "intermediates",
-		"at", NULL };
+		"at", "profile", "max_chain_depth", NULL };
 	PyObject *trust, *hostname = Py_None, *purpose = Py_None, *crl = Py_None, *peers = Py_None;
-	PyObject *at = Py_None;
+	PyObject *at = Py_None, *profile = Py_None, *max_depth = Py_None;
 	mutls_verify_options options;
 	PyObject *intermediates = NULL, *host = NULL, *inter = NULL, *res = NULL;
 	mutls_config *cfg = NULL;
@@ -278,10 +278,12 @@ static PyObject *Certificate_verify(CertificateObject *self, PyObject *args, PyO
 	Py_ssize_t n = 0;
 	int rc;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$OOOOOO:verify", kwlist, &trust, &hostname,
-		&purpose, &crl, &peers, &intermediates, &at))
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$OOOOOOOO:verify", kwlist, &trust, &hostname,
+		&purpose, &crl, &peers, &intermediates, &at, &profile, &max_depth))
 		return NULL;
 	memset(&options, 0, sizeof(options));
+	if (mutlspy_verify_settings(NULL, &options, profile, max_depth) < 0)
+		return NULL;
 	if (at != Py_None) {
 		if (PyCallable_Check(at)) {
 			PyObject *t = PyObject_CallNoArgs(at);
@@ -438,11 +440,13 @@ static PyMethodDef Certificate_methods[] = {
 	{ "fingerprint", (PyCFunction)(void (*)(void))Certificate_fingerprint, METH_VARARGS | METH_KEYWORDS,
 	  "fingerprint(algorithm=\"sha256\") -> str: hex digest of the DER (sha256, sha1, sha384, sha512)." },
 	{ "verify", (PyCFunction)(void (*)(void))Certificate_verify, METH_VARARGS | METH_KEYWORDS,
-	  "verify(trust, *, hostname=None, purpose=None, crl=None, peers=None, intermediates=(), at=None) -> True\n\n"
+	  "verify(trust, *, hostname=None, purpose=None, crl=None, peers=None, intermediates=(), at=None,\n"
+	  "       profile=None, max_chain_depth=None) -> True\n\n"
 	  "Offline verification: validity, chain to trust, revocation (crl), name (hostname),\n"
 	  "key purpose (\"server\" or \"client\") and peers patterns, at the time `at`\n"
 	  "(an aware datetime, epoch seconds, or a callable returning one; default: the\n"
-	  "Config's verify_time, else now). Raises CertificateVerifyError with .reasons\n"
+	  "Config's verify_time, else now), with the profile (\"default\" or \"strict\")\n"
+	  "and max_chain_depth given (default: the Config's). Raises CertificateVerifyError with .reasons\n"
 	  "when a check fails." },
 	{ "__reduce__", (PyCFunction)Certificate_reduce, METH_NOARGS, NULL },
 	{ NULL, NULL, 0, NULL }

@@ -430,6 +430,55 @@ int mutlspy_epoch_arg(PyObject *obj, const char *what, int64_t *out)
 	return mutlspy_time_arg(obj, what, out);
 }
 
+int mutlspy_verify_settings(mutls_config *cfg, mutls_verify_options *o, PyObject *profile,
+	PyObject *max_depth)
+{
+	int rc;
+	if (profile != Py_None) {
+		const char *p;
+		if (!PyUnicode_Check(profile)) {
+			PyErr_Format(PyExc_TypeError, "profile: expected \"default\" or \"strict\", not %.100s",
+				Py_TYPE(profile)->tp_name);
+			return -1;
+		}
+		if (!(p = mutlspy_utf8_nonul(profile, "profile")))
+			return -1;
+		if (o) {
+			if (strcmp(p, "default") != 0 && strcmp(p, "strict") != 0) {
+				mutlspy_raise_code(MUTLS_ECONFIG, "profile: expected \"default\" or \"strict\", "
+					"not \"%.100s\"", p);
+				return -1;
+			}
+			o->profile = strcmp(p, "strict") == 0 ? MUTLS_PROFILE_STRICT : MUTLS_PROFILE_DEFAULT;
+			o->flags |= MUTLS_VERIFY_PROFILE;
+		} else if ((rc = mutls_config_set_profile(cfg, p)) < 0) {
+			return config_fail(rc);
+		}
+	}
+	if (max_depth != Py_None) {
+		long d;
+		if (!PyLong_Check(max_depth) || PyBool_Check(max_depth)) {
+			PyErr_Format(PyExc_TypeError, "max_chain_depth: expected an int or None, not %.100s",
+				Py_TYPE(max_depth)->tp_name);
+			return -1;
+		}
+		d = PyLong_AsLong(max_depth);
+		if (d == -1 && PyErr_Occurred())
+			return -1;
+		if (d < 0 || d > 64) {
+			mutlspy_raise_code(MUTLS_ECONFIG, "max_chain_depth: expected 0 to 64, not %ld", d);
+			return -1;
+		}
+		if (o) {
+			o->max_chain_depth = (int)d;
+			o->flags |= MUTLS_VERIFY_MAX_CHAIN_DEPTH;
+		} else if ((rc = mutls_config_set_max_chain_depth(cfg, (int)d)) < 0) {
+			return config_fail(rc);
+		}
+	}
+	return 0;
+}
+
 int mutlspy_config_clock_now(ConfigObject *self, int64_t *out)
 {
 	PyObject *fn = self->clock, *res;
@@ -618,22 +667,22 @@ static int Config_init(ConfigObject *self, PyObject *args, PyObject *kwds)
 	static char *kwlist[] = { "certificate", "private_key", "password", "identity", "trust",
 		"crl", "peer_certificate", "check_hostname", "peers", "verify_hook", "versions",
 		"priority", "alpn", "session_tickets", "keylog", "trace", "keylog_env",
-		"session_cache", "send_ca_names", "handshake_timeout", "verify_time", NULL };
+		"session_cache", "send_ca_names", "handshake_timeout", "verify_time", "profile", "max_chain_depth", NULL };
 	PyObject *certificate = Py_None, *private_key = Py_None, *password = Py_None;
 	PyObject *identity = Py_None, *trust = Py_None, *crl = Py_None, *peer_mode = NULL;
 	PyObject *check_hostname = Py_True, *peers = Py_None, *verify_hook = Py_None;
 	PyObject *versions = Py_None, *priority = Py_None, *alpn = Py_None;
 	PyObject *tickets = Py_True, *keylog = Py_None, *trace = Py_None, *keylog_env = Py_False;
 	PyObject *session_cache = NULL, *send_ca_names = Py_True, *handshake_timeout = NULL;
-	PyObject *verify_time = Py_None;
+	PyObject *verify_time = Py_None, *profile = Py_None, *max_depth = Py_None;
 	size_t entries;
 	int rc, flag;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOOOOOOOOOOO:Config", kwlist,
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOOOOOOOOOOOOO:Config", kwlist,
 		&certificate, &private_key, &password, &identity, &trust, &crl, &peer_mode,
 		&check_hostname, &peers, &verify_hook, &versions, &priority, &alpn, &tickets,
 		&keylog, &trace, &keylog_env, &session_cache, &send_ca_names, &handshake_timeout,
-		&verify_time))
+		&verify_time, &profile, &max_depth))
 		return -1;
 	if (self->initialized) {
 		mutlspy_raise_code(MUTLS_EUSAGE, "Config: already initialised (a Config is immutable)");
@@ -682,6 +731,8 @@ static int Config_init(ConfigObject *self, PyObject *args, PyObject *kwds)
 		return -1;
 
 	if (verify_time != Py_None && apply_verify_time(self, verify_time) < 0)
+		return -1;
+	if (mutlspy_verify_settings(self->cfg, NULL, profile, max_depth) < 0)
 		return -1;
 	if (verify_hook != Py_None) {
 		Py_INCREF(verify_hook);
@@ -934,7 +985,7 @@ static PyType_Slot Config_slots[] = {
 	  "       peers=None, verify_hook=None, versions=None, priority=None, alpn=None,\n"
 	  "       session_tickets=True, keylog=None, trace=None, keylog_env=False,\n"
 	  "       session_cache=1024, send_ca_names=True, handshake_timeout=30.0,\n"
-	  "       verify_time=None)\n\n"
+	  "       verify_time=None, profile=\"default\", max_chain_depth=None)\n\n"
 	  "Own identity, trust anchors, CRLs, peer policy and hooks. Immutable; shared by\n"
 	  "any number of sessions (cfg.client(...), cfg.server(...)) and threads.\n"
 	  "Bad values raise ConfigError naming the file or field; wrong types TypeError." },

@@ -177,6 +177,10 @@ int mutlspy_is_config(PyObject *obj);
 /* A verification time: datetime (naive: UTC), int/float seconds since the
  * epoch, or a timedelta from now. -1 with an exception set. */
 int mutlspy_epoch_arg(PyObject *obj, const char *what, int64_t *out);
+/* profile= and max_chain_depth= (None: unchanged) into cfg, or into o
+ * when o is not NULL (Certificate.verify). -1 with an exception set. */
+int mutlspy_verify_settings(mutls_config *cfg, mutls_verify_options *o, PyObject *profile,
+	PyObject *max_depth);
 /* The time of a Config's verify_time callable: 1 and *out, 0 when it has
  * none, -1 with the callable's exception set. */
 int mutlspy_config_clock_now(ConfigObject *self, int64_t *out);

@@ -697,7 +697,8 @@ def test_every_code_and_reason_has_a_class() -> None:
                            "no-certificate", "protocol", "closed", "timeout", "config", "usage", "hook")
     assert mutls.REASONS == ("expired", "not-yet-valid", "unknown-issuer", "name-mismatch", "revoked",
                              "bad-purpose", "insecure-algorithm", "signer-not-ca", "policy", "hook",
-                             "name-constraints", "path-length", "unknown-critical-extension")
+                             "name-constraints", "path-length", "unknown-critical-extension",
+                             "nonconforming")
     assert issubclass(mutls.CertificateVerifyError, mutls.HandshakeError)
     assert issubclass(mutls.PeerRejectedError, mutls.HandshakeError)
     assert issubclass(mutls.ProtocolError, mutls.HandshakeError)
