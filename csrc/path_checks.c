@@ -12,49 +12,104 @@
 
 /* ---- the path ------------------------------------------------------------ */
 
-void mutls__path_build(mutls_path *p, const mutls_config *cfg, mutls_x509 *const *chain, size_t n)
+/* Fills p with chain[idx[0..len-1]], then the anchor (a copy) unless the
+ * last one is itself a trusted certificate. */
+static void path_fill(mutls_path *p, mutls_x509 *const *chain, const size_t *idx, size_t len,
+	gnutls_x509_crt_t anchor, int anchored)
 {
-	unsigned char used[MUTLS_PATH_MAX] = { 0 };
-	size_t cur = 0;
-
 	memset(p, 0, sizeof(*p));
-	if (n > MUTLS_PATH_MAX)
-		n = MUTLS_PATH_MAX;
-	while (p->n < MUTLS_PATH_MAX - 1) {
-		gnutls_x509_crt_t anchor = NULL;
-		size_t next = n;
-		p->crt[p->n] = chain[cur]->crt;
-		p->label[p->n++] = chain[cur]->label;
-		used[cur] = 1;
-		if (gnutls_x509_trust_list_get_issuer(cfg->tlist, chain[cur]->crt, &anchor,
-				GNUTLS_TL_GET_COPY) >= 0) {
-			if (gnutls_x509_crt_equals(anchor, chain[cur]->crt)) {
-				gnutls_x509_crt_deinit(anchor); /* a trusted self-signed cert: the anchor */
-				p->anchored = 1;
-				p->anchor_in_chain = 1;
-				return;
-			}
-			p->anchor = anchor;
-			p->crt[p->n] = anchor;
-			{
-				size_t size = sizeof(p->anchor_label) - 3;
-				memcpy(p->anchor_label, "CN=", 4);
-				if (gnutls_x509_crt_get_dn_by_oid(anchor, GNUTLS_OID_X520_COMMON_NAME, 0, 0,
-						p->anchor_label + 3, &size) < 0)
-					snprintf(p->anchor_label, sizeof(p->anchor_label), "(the trust anchor)");
-				mutls__escape_controls(p->anchor_label, sizeof(p->anchor_label));
-			}
-			p->label[p->n++] = p->anchor_label;
-			p->anchored = 1;
-			return;
-		}
-		for (size_t i = 1; i < n && next == n; i++)
-			if (!used[i] && gnutls_x509_crt_check_issuer(chain[cur]->crt, chain[i]->crt))
-				next = i;
-		if (next == n)
-			return;
-		cur = next;
+	for (size_t i = 0; i < len; i++) {
+		p->crt[p->n] = chain[idx[i]]->crt;
+		p->label[p->n++] = chain[idx[i]]->label;
 	}
+	p->anchored = anchored;
+	if (!anchor)
+		return;
+	if (gnutls_x509_crt_equals(anchor, chain[idx[len - 1]]->crt)) {
+		gnutls_x509_crt_deinit(anchor); /* a trusted self-signed cert: the anchor */
+		p->anchor_in_chain = 1;
+		return;
+	}
+	{
+		size_t size = sizeof(p->anchor_label) - 3;
+		memcpy(p->anchor_label, "CN=", 4);
+		if (gnutls_x509_crt_get_dn_by_oid(anchor, GNUTLS_OID_X520_COMMON_NAME, 0, 0,
+				p->anchor_label + 3, &size) < 0)
+			snprintf(p->anchor_label, sizeof(p->anchor_label), "(the trust anchor)");
+		mutls__escape_controls(p->anchor_label, sizeof(p->anchor_label));
+	}
+	p->anchor = anchor;
+	p->crt[p->n] = anchor;
+	p->label[p->n++] = p->anchor_label;
+}
+
+typedef struct {
+	const mutls_config *cfg;
+	mutls_x509 *const *chain;
+	size_t n;
+	size_t idx[MUTLS_PATH_MAX];
+	unsigned char used[MUTLS_PATH_MAX];
+	mutls_path *out;
+	size_t cap, found;
+	unsigned visits;
+} path_search;
+
+/* Depth-first over the presented issuers: every path that reaches a trust
+ * anchor (at most cap of them, and at most 64 steps in all). */
+static void path_dfs(path_search *ps, size_t len)
+{
+	size_t cur = ps->idx[len - 1];
+	gnutls_x509_crt_t anchor = NULL;
+
+	if (ps->found == ps->cap || ++ps->visits > 64 || len >= MUTLS_PATH_MAX - 1)
+		return;
+	if (gnutls_x509_trust_list_get_issuer(ps->cfg->tlist, ps->chain[cur]->crt, &anchor,
+			GNUTLS_TL_GET_COPY) >= 0) {
+		path_fill(&ps->out[ps->found++], ps->chain, ps->idx, len, anchor, 1);
+		return;
+	}
+	for (size_t i = 1; i < ps->n && ps->found < ps->cap; i++) {
+		if (ps->used[i] || !gnutls_x509_crt_check_issuer(ps->chain[cur]->crt, ps->chain[i]->crt))
+			continue;
+		ps->used[i] = 1;
+		ps->idx[len] = i;
+		path_dfs(ps, len + 1);
+		ps->used[i] = 0;
+	}
+}
+
+size_t mutls__paths_build(mutls_path *out, size_t cap, const mutls_config *cfg,
+	mutls_x509 *const *chain, size_t n)
+{
+	path_search ps;
+
+	memset(&ps, 0, sizeof(ps));
+	ps.cfg = cfg;
+	ps.chain = chain;
+	ps.n = n > MUTLS_PATH_MAX ? MUTLS_PATH_MAX : n;
+	ps.out = out;
+	ps.cap = cap;
+	ps.idx[0] = 0;
+	ps.used[0] = 1;
+	path_dfs(&ps, 1);
+	if (ps.found == 0) {
+		/* no trust anchor reached: the leaf and its presented issuers, greedily */
+		size_t len = 1;
+		while (len < ps.n) {
+			size_t next = ps.n;
+			for (size_t i = 1; i < ps.n && next == ps.n; i++)
+				if (!ps.used[i] && gnutls_x509_crt_check_issuer(chain[ps.idx[len - 1]]->crt,
+						chain[i]->crt))
+					next = i;
+			if (next == ps.n)
+				break;
+			ps.used[next] = 1;
+			ps.idx[len++] = next;
+		}
+		path_fill(&out[0], chain, ps.idx, len, NULL, 0);
+		return 1;
+	}
+	return ps.found;
 }
 
 void mutls__path_free(mutls_path *p)
@@ -216,6 +271,16 @@ static int is_self_issued(gnutls_x509_crt_t crt)
 	gnutls_free(a.data);
 	gnutls_free(b.data);
 	return same;
+}
+
+/* Self-issued and signed with its own key. */
+static int is_self_signed(gnutls_x509_crt_t crt)
+{
+	unsigned status = 0;
+	if (!is_self_issued(crt))
+		return 0;
+	return gnutls_x509_crt_verify(crt, &crt, 1, GNUTLS_VERIFY_DISABLE_TIME_CHECKS |
+		GNUTLS_VERIFY_ALLOW_SIGN_WITH_SHA1, &status) >= 0 && status == 0;
 }
 
 /* A DNS name as a certificate may carry it: LDH labels, or "*." first. */
@@ -473,11 +538,11 @@ static int check_strict(mutls_verdict *out, const char *who, const mutls_path *p
 		gnutls_datum_t v, dn = { NULL, 0 };
 
 		has_bc = gnutls_x509_crt_get_basic_constraints(crt, &critical, &ca, &pathlen) >= 0;
-		self_signed = is_self_issued(crt);
-		if (gnutls_x509_crt_get_version(crt) != 3)
+		self_signed = is_self_signed(crt);
+		if (!is_anchor && gnutls_x509_crt_get_version(crt) != 3)
 			FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%sis an X.509 version %d certificate (version 3 "
 				"is required)", WHO_K(k), gnutls_x509_crt_get_version(crt));
-		if (serial_problem(why, sizeof(why), crt))
+		if (!is_anchor && serial_problem(why, sizeof(why), crt))
 			FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas %s", WHO_K(k), why);
 		pk = gnutls_x509_crt_get_pk_algorithm(crt, &bits);
 		if (pk == GNUTLS_PK_DSA)
@@ -563,10 +628,8 @@ static int check_strict(mutls_verdict *out, const char *who, const mutls_path *p
 					FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas an authority key identifier "
 						"that is not its own subject key identifier", WHO_K(k));
 			}
-		} else if (!self_signed || !is_anchor) {
-			if (!(self_signed && is_anchor))
-				FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas no authority key identifier",
-					WHO_K(k));
+		} else if (!is_self_issued(crt)) {
+			FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas no authority key identifier", WHO_K(k));
 		}
 		/* criticality */
 		if (ext_get(crt, "2.5.29.30", &critical, NULL) && !critical)

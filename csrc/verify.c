@@ -566,7 +566,8 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 	size_t ncrts = n < 64 ? n : 64;
 	char weak_detail[600], chain_detail[1100], costly[400], own_detail[700];
 	int rc, weak_key, own_failed = 0;
-	mutls_path path;
+	mutls_path paths[MUTLS_PATHS_TRIED];
+	size_t npaths;
 	mutls_profile profile = options && (options->flags & MUTLS_VERIFY_PROFILE) ?
 		options->profile : cfg->profile;
 	int max_depth = options && (options->flags & MUTLS_VERIFY_MAX_CHAIN_DEPTH) ?
@@ -618,11 +619,12 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 		vdata[0].size = 0;
 		nvdata = 1;
 	}
-	mutls__path_build(&path, cfg, chain, ncrts);
-	if (mutls__path_too_costly(costly, sizeof(costly), &path)) {
+	npaths = mutls__paths_build(paths, MUTLS_PATHS_TRIED, cfg, chain, ncrts);
+	if (mutls__path_too_costly(costly, sizeof(costly), &paths[0])) {
 		/* refused before GnuTLS spends its time on it */
 		mutls__verdict_add(out, who, MUTLS_REASON_NAME_CONSTRAINTS, "%s", costly);
-		mutls__path_free(&path);
+		for (size_t i = 0; i < npaths; i++)
+			mutls__path_free(&paths[i]);
 		if (memo)
 			memo->passed = 0;
 		EMIT("chain", 0, "%s", costly);
@@ -637,7 +639,7 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 			GNUTLS_VERIFY_DISABLE_TIME_CHECKS | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS,
 			&status, NULL);
 		if (rc >= 0)
-			status |= mutls__path_time_status(&path, now);
+			status |= mutls__path_time_status(&paths[0], now);
 		if (memo && rc >= 0 && status == 0)
 			memo->passed = chain_window(memo, cfg, chain, ncrts, now);
 	}
@@ -648,14 +650,29 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 		status = 0;
 	}
 	/* mutls's own checks (path_checks.c), on a chain GnuTLS could follow */
-	if (rc >= 0 && !(status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNATURE_FAILURE)) &&
-	    mutls__path_checks(out, who, &path, hostname, profile, max_depth, own_detail,
-			sizeof(own_detail))) {
+	/* (any path that passes them will do; the first one's failure is told) */
+	if (rc >= 0 && !(status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNATURE_FAILURE))) {
+		mutls_verdict first = *out;
 		own_failed = 1;
-		if (memo)
-			memo->passed = 0;
+		for (size_t i = 0; i < npaths && own_failed; i++) {
+			mutls_verdict trial = *out;
+			char trial_detail[700];
+			if (!mutls__path_checks(&trial, who, &paths[i], hostname, profile, max_depth,
+					trial_detail, sizeof(trial_detail)))
+				own_failed = 0;
+			else if (i == 0) {
+				first = trial;
+				snprintf(own_detail, sizeof(own_detail), "%s", trial_detail);
+			}
+		}
+		if (own_failed) {
+			*out = first;
+			if (memo)
+				memo->passed = 0;
+		}
 	}
-	mutls__path_free(&path);
+	for (size_t i = 0; i < npaths; i++)
+		mutls__path_free(&paths[i]);
 	weak_key = check_key_sizes(out, who, cfg, chain, ncrts, weak_detail, sizeof(weak_detail));
 	if (weak_key && memo)
 		memo->passed = 0;

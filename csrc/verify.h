@@ -35,9 +35,10 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 	mutls_purpose purpose, const char *who, mutls__check_fn emit, void *ctx,
 	mutls_chain_memo *memo, const mutls_verify_options *options);
 
-/* path_checks.c: the path GnuTLS follows: chain[0], the presented issuers
- * up to the first one a trust anchor issued (or is), then that anchor. */
+/* path_checks.c: a path: chain[0], presented issuers up to one a trust
+ * anchor issued (or that is one), then that anchor. */
 #define MUTLS_PATH_MAX 18
+#define MUTLS_PATHS_TRIED 4
 typedef struct {
 	gnutls_x509_crt_t crt[MUTLS_PATH_MAX];  /* leaf first; borrowed, except anchor */
 	const char *label[MUTLS_PATH_MAX];
@@ -47,7 +48,10 @@ typedef struct {
 	gnutls_x509_crt_t anchor;   /* the copy to free, or NULL */
 	char anchor_label[300];
 } mutls_path;
-void mutls__path_build(mutls_path *p, const mutls_config *cfg, mutls_x509 *const *chain, size_t n);
+/* Up to cap paths that reach a trust anchor (several when the presented
+ * certificates allow it); when none does, one partial path. Returns the count. */
+size_t mutls__paths_build(mutls_path *out, size_t cap, const mutls_config *cfg,
+	mutls_x509 *const *chain, size_t n);
 void mutls__path_free(mutls_path *p);
 /* 1 (and a sentence in why) when checking the path's names against its name
  * constraints would cost too much, or the constraints are malformed. */

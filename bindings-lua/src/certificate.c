@@ -102,7 +102,7 @@ static int cert_fingerprint(lua_State *L)
 static int cert_verify(lua_State *L)
 {
 	static const char *const allowed[] = { "trust", "hostname", "purpose", "crl",
-		"peers", "intermediates", "at", NULL };
+		"peers", "intermediates", "at", "profile", "max_chain_depth", NULL };
 	mutls_verify_options options;
 	lm_cert *c = lm_check_cert(L, 1);
 	lm_config *tc;
@@ -129,6 +129,20 @@ static int cert_verify(lua_State *L)
 				"function returning them, not %s", luaL_typename(L, -1));
 		options.at = (int64_t)floor(lua_tonumber(L, -1));
 		options.flags |= MUTLS_VERIFY_AT;
+	}
+	lua_pop(L, 1);
+	p = lm_optstring_field(L, 2, "profile");
+	if (p) {
+		if (strcmp(p, "default") != 0 && strcmp(p, "strict") != 0)
+			return luaL_error(L, "verify: profile must be \"default\" or \"strict\", not \"%s\"", p);
+		options.profile = strcmp(p, "strict") == 0 ? MUTLS_PROFILE_STRICT : MUTLS_PROFILE_DEFAULT;
+		options.flags |= MUTLS_VERIFY_PROFILE;
+	}
+	if (lm_rawgetfield(L, 2, "max_chain_depth") != LUA_TNIL) {
+		if (lua_type(L, -1) != LUA_TNUMBER || lua_tonumber(L, -1) < 0 || lua_tonumber(L, -1) > 64)
+			return luaL_error(L, "verify: max_chain_depth must be a number from 0 to 64");
+		options.max_chain_depth = (int)lua_tonumber(L, -1);
+		options.flags |= MUTLS_VERIFY_MAX_CHAIN_DEPTH;
 	}
 	lua_pop(L, 1);
 	hostname = lm_optstring_field(L, 2, "hostname");

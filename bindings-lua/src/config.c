@@ -433,7 +433,7 @@ int lm_config_new(lua_State *L)
 		"identity", "trust", "crl", "peer_certificate", "check_hostname", "peers",
 		"verify_hook", "versions", "priority", "alpn", "session_tickets", "keylog",
 		"trace", "keylog_env", "session_cache", "send_ca_names", "handshake_timeout",
-		"verify_time", NULL };
+		"verify_time", "profile", "max_chain_depth", NULL };
 	lm_config *c;
 	int opts = 1, cfg_index, hooks, v, rc;
 	const char *cert, *key, *mode;
@@ -583,6 +583,19 @@ int lm_config_new(lua_State *L)
 		TRY(mutls_config_set_trace_hook(c->cfg, trace_trampoline, NULL, NULL));
 		lua_pop(L, 1);
 	}
+	if (lm_rawgetfield(L, opts, "profile") != LUA_TNIL) {
+		if (lua_type(L, -1) != LUA_TSTRING)
+			luaL_error(L, "option 'profile' must be \"default\" or \"strict\", not %s",
+				luaL_typename(L, -1));
+		TRY(mutls_config_set_profile(c->cfg, lua_tostring(L, -1)));
+	}
+	lua_pop(L, 1);
+	if (lm_rawgetfield(L, opts, "max_chain_depth") != LUA_TNIL) {
+		if (lua_type(L, -1) != LUA_TNUMBER || lua_tonumber(L, -1) < 0 || lua_tonumber(L, -1) > 64)
+			luaL_error(L, "option 'max_chain_depth' must be a number from 0 to 64");
+		TRY(mutls_config_set_max_chain_depth(c->cfg, (int)lua_tonumber(L, -1)));
+	}
+	lua_pop(L, 1);
 	if (lm_rawgetfield(L, opts, "verify_time") != LUA_TNIL) {
 		if (lua_type(L, -1) == LUA_TFUNCTION) {
 			lua_pushvalue(L, -1);

@@ -276,3 +276,41 @@ def test_email_peer_patterns(pki: PKI) -> None:
             cert.verify(pki.ca, purpose="client", peers=refused)
         assert e.value.reasons == ["policy"]
         assert "email:ops@Example.org" in str(e.value)
+
+
+def test_verify_at_a_time_with_profile_and_depth(pki: PKI) -> None:
+    """at= (datetime, epoch seconds, timedelta from now or a callable), verify_time= on a
+    Config, profile= and max_chain_depth=, all through the one C check."""
+    later = pki.ca.issue(cn="later", dns=["later.internal"], purpose="server",
+                         not_before=DAY, not_after=3 * DAY).certificate
+    with pytest.raises(mutls.CertificateVerifyError) as e:
+        later.verify(pki.ca, hostname="later.internal", purpose="server")
+    assert e.value.reasons == ["not-yet-valid"]
+    when = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=2)
+    assert later.verify(pki.ca, hostname="later.internal", purpose="server", at=when)
+    assert later.verify(pki.ca, purpose="server", at=int(when.timestamp()))
+    assert later.verify(pki.ca, purpose="server", at=lambda: when, profile="strict", max_chain_depth=0)
+    assert later.verify(mutls.Config(trust=pki.ca, verify_time=when), purpose="server")
+    with pytest.raises(mutls.CertificateVerifyError) as e:
+        later.verify(pki.ca, purpose="server", at=datetime.timedelta(days=10))
+    assert e.value.reasons == ["expired"]
+    with pytest.raises(TypeError):
+        later.verify(pki.ca, at="tomorrow")
+    with pytest.raises(mutls.ConfigError):
+        later.verify(pki.ca, profile="lenient")
+    with pytest.raises(mutls.ConfigError):
+        mutls.Config(profile="lenient")
+
+
+def test_max_chain_depth_counts_cas_below_the_anchor(pki: PKI) -> None:
+    inter = pki.ca.intermediate("mutls depth intermediate")
+    leaf = inter.issue(cn="deep", dns=["deep.internal"], purpose="server")
+    cert = leaf.certificate
+    chain = [inter.certificate]
+    assert cert.verify(pki.ca, intermediates=chain, purpose="server", max_chain_depth=1)
+    with pytest.raises(mutls.CertificateVerifyError) as e:
+        cert.verify(pki.ca, intermediates=chain, purpose="server", max_chain_depth=0)
+    assert e.value.reasons == ["path-length"]
+    assert "max_chain_depth allows 0" in str(e.value)
+    with pytest.raises(mutls.CertificateVerifyError):
+        cert.verify(mutls.Config(trust=pki.ca, max_chain_depth=0), intermediates=chain, purpose="server")
