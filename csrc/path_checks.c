@@ -273,14 +273,19 @@ static int is_self_issued(gnutls_x509_crt_t crt)
 	return same;
 }
 
-/* Self-issued and signed with its own key. */
-static int is_self_signed(gnutls_x509_crt_t crt)
+/* Self-signed, as far as the key identifiers tell: self-issued, and a trust
+ * anchor, or with no authority key identifier or one equal to its subject
+ * key identifier (a self-issued CA with another key is a key rollover). */
+static int is_self_signed(gnutls_x509_crt_t crt, int is_anchor)
 {
-	unsigned status = 0;
+	unsigned char aki[64], ski[64];
+	size_t asize = sizeof(aki), ssize = sizeof(ski);
 	if (!is_self_issued(crt))
 		return 0;
-	return gnutls_x509_crt_verify(crt, &crt, 1, GNUTLS_VERIFY_DISABLE_TIME_CHECKS |
-		GNUTLS_VERIFY_ALLOW_SIGN_WITH_SHA1, &status) >= 0 && status == 0;
+	if (is_anchor || gnutls_x509_crt_get_authority_key_id(crt, aki, &asize, NULL) < 0)
+		return 1;
+	return gnutls_x509_crt_get_subject_key_id(crt, ski, &ssize, NULL) >= 0 && asize == ssize &&
+		memcmp(aki, ski, asize) == 0;
 }
 
 /* A DNS name as a certificate may carry it: LDH labels, or "*." first. */
@@ -538,7 +543,7 @@ static int check_strict(mutls_verdict *out, const char *who, const mutls_path *p
 		gnutls_datum_t v, dn = { NULL, 0 };
 
 		has_bc = gnutls_x509_crt_get_basic_constraints(crt, &critical, &ca, &pathlen) >= 0;
-		self_signed = is_self_signed(crt);
+		self_signed = is_self_signed(crt, is_anchor);
 		if (!is_anchor && gnutls_x509_crt_get_version(crt) != 3)
 			FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%sis an X.509 version %d certificate (version 3 "
 				"is required)", WHO_K(k), gnutls_x509_crt_get_version(crt));
