@@ -12,6 +12,22 @@
 
 /* ---- the path ------------------------------------------------------------ */
 
+static int is_self_issued(gnutls_x509_crt_t crt);
+
+/* anchor is cert (compared on DER; only a self-issued cert can be the
+ * anchor that issued it). gnutls_x509_crt_equals compares rendered DNs:
+ * tens of milliseconds for a hostile one. */
+static int same_certificate(gnutls_x509_crt_t anchor, const mutls_x509 *cert)
+{
+	gnutls_datum_t der = { NULL, 0 };
+	int same;
+	if (!is_self_issued(cert->crt) || gnutls_x509_crt_export2(anchor, GNUTLS_X509_FMT_DER, &der) < 0)
+		return 0;
+	same = der.size == cert->der.size && memcmp(der.data, cert->der.data, der.size) == 0;
+	gnutls_free(der.data);
+	return same;
+}
+
 /* Fills p with chain[idx[0..len-1]], then the anchor (a copy) unless the
  * last one is itself a trusted certificate. */
 static void path_fill(mutls_path *p, mutls_x509 *const *chain, const size_t *idx, size_t len,
@@ -25,9 +41,8 @@ static void path_fill(mutls_path *p, mutls_x509 *const *chain, const size_t *idx
 	p->anchored = anchored;
 	if (!anchor)
 		return;
-	if (gnutls_x509_crt_equals(anchor, chain[idx[len - 1]]->crt)) {
-		gnutls_x509_crt_deinit(anchor); /* a trusted self-signed cert: the anchor */
-		p->anchor_in_chain = 1;
+	if (same_certificate(anchor, chain[idx[len - 1]])) {
+		p->anchor_in_chain = 1; /* a trusted self-signed cert: the anchor */
 		return;
 	}
 	{
@@ -63,8 +78,9 @@ static void path_dfs(path_search *ps, size_t len)
 
 	if (ps->found == ps->cap || ++ps->visits > 64 || len >= MUTLS_PATH_MAX - 1)
 		return;
-	if (gnutls_x509_trust_list_get_issuer(ps->cfg->tlist, ps->chain[cur]->crt, &anchor,
-			GNUTLS_TL_GET_COPY) >= 0) {
+	/* not a copy: the frozen config's trust list owns it (a copy re-parses
+	 * the anchor, milliseconds for one with thousands of constraints) */
+	if (gnutls_x509_trust_list_get_issuer(ps->cfg->tlist, ps->chain[cur]->crt, &anchor, 0) >= 0) {
 		path_fill(&ps->out[ps->found++], ps->chain, ps->idx, len, anchor, 1);
 		return;
 	}
@@ -114,9 +130,7 @@ size_t mutls__paths_build(mutls_path *out, size_t cap, const mutls_config *cfg,
 
 void mutls__path_free(mutls_path *p)
 {
-	if (p->anchor)
-		gnutls_x509_crt_deinit(p->anchor);
-	p->anchor = NULL;
+	p->anchor = NULL; /* borrowed from the trust list */
 }
 
 /* ---- a small DER reader (extension values) --------------------------------- */
@@ -501,6 +515,52 @@ static int check_eku_empty(mutls_verdict *out, const char *who, const mutls_path
 	return 0;
 }
 
+/* Every CA of the path (its trust anchor too) says it is one; no DSA key. */
+static int check_cas_and_keys(mutls_verdict *out, const char *who, const mutls_path *p,
+	char *detail, size_t cap)
+{
+	for (size_t k = 0; k < p->n; k++) {
+		unsigned critical = 0, ca = 0, bits = 0;
+		int pathlen = -1;
+		if (gnutls_x509_crt_get_pk_algorithm(p->crt[k], &bits) == GNUTLS_PK_DSA)
+			FAIL(MUTLS_REASON_INSECURE_ALGORITHM, "%s%s%shas a DSA key (DSA is not accepted)",
+				WHO_K(k));
+		if (k > 0 && gnutls_x509_crt_get_basic_constraints(p->crt[k], &critical, &ca, &pathlen) < 0)
+			FAIL(MUTLS_REASON_SIGNER_NOT_CA, "%s%s%shas no basic constraints, so it is not a CA "
+				"(a CA certificate must say CA:TRUE)", WHO_K(k));
+	}
+	return 0;
+}
+
+/* A DNS name constraint with a leading period (".example.com") is not the
+ * form RFC 5280 gives DNS constraints (that is for email and URI ones). */
+static int check_dns_constraint_form(mutls_verdict *out, const char *who, const mutls_path *p,
+	char *detail, size_t cap)
+{
+	for (size_t k = 1; k < p->n; k++) {
+		gnutls_x509_name_constraints_t nc = NULL;
+		unsigned critical = 0, type;
+		gnutls_datum_t name;
+		int bad = 0;
+		if (!ext_get(p->crt[k], "2.5.29.30", NULL, NULL) || gnutls_x509_name_constraints_init(&nc) < 0)
+			continue;
+		if (gnutls_x509_crt_get_name_constraints(p->crt[k], nc, 0, &critical) >= 0) {
+			for (unsigned i = 0; !bad && gnutls_x509_name_constraints_get_permitted(nc, i, &type,
+					&name) >= 0; i++)
+				bad = type == GNUTLS_SAN_DNSNAME && name.size && name.data[0] == '.';
+			for (unsigned i = 0; !bad && gnutls_x509_name_constraints_get_excluded(nc, i, &type,
+					&name) >= 0; i++)
+				bad = type == GNUTLS_SAN_DNSNAME && name.size && name.data[0] == '.';
+		}
+		gnutls_x509_name_constraints_deinit(nc);
+		if (bad)
+			FAIL(MUTLS_REASON_NONCONFORMING, "has in its chain the CA certificate %s, whose DNS "
+				"name constraints start with a period (RFC 5280 gives them as a domain name)",
+				p->label[k]);
+	}
+	return 0;
+}
+
 /* ---- strict: RFC 5280 and CA/B Forum MUSTs -------------------------------- */
 
 static int serial_problem(char *why, size_t cap, gnutls_x509_crt_t crt)
@@ -550,16 +610,11 @@ static int check_strict(mutls_verdict *out, const char *who, const mutls_path *p
 		if (!is_anchor && serial_problem(why, sizeof(why), crt))
 			FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas %s", WHO_K(k), why);
 		pk = gnutls_x509_crt_get_pk_algorithm(crt, &bits);
-		if (pk == GNUTLS_PK_DSA)
-			FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas a DSA key (not allowed)", WHO_K(k));
 		if ((pk == GNUTLS_PK_RSA || pk == GNUTLS_PK_RSA_PSS) && bits % 8)
 			FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas an RSA key of %u bits (a multiple of 8 "
 				"is required)", WHO_K(k), bits);
 		if (k > 0) {
 			/* a CA: basicConstraints present, critical; a subject; a key identifier */
-			if (!has_bc)
-				FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas no basic constraints (a CA must "
-					"have them, critical)", WHO_K(k));
 			if (!critical)
 				FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas basic constraints not marked "
 					"critical", WHO_K(k));
@@ -709,7 +764,10 @@ int mutls__path_checks(mutls_verdict *out, const char *who, const mutls_path *p,
 		return 1;
 	if (check_eku_empty(out, who, p, detail, cap))
 		return 1;
-	if (profile == MUTLS_PROFILE_STRICT && check_strict(out, who, p, detail, cap))
+	if (check_cas_and_keys(out, who, p, detail, cap))
+		return 1;
+	if (profile == MUTLS_PROFILE_STRICT && (check_strict(out, who, p, detail, cap) ||
+	    check_dns_constraint_form(out, who, p, detail, cap)))
 		return 1;
 	return 0;
 }

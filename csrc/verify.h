@@ -40,12 +40,12 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 #define MUTLS_PATH_MAX 18
 #define MUTLS_PATHS_TRIED 4
 typedef struct {
-	gnutls_x509_crt_t crt[MUTLS_PATH_MAX];  /* leaf first; borrowed, except anchor */
+	gnutls_x509_crt_t crt[MUTLS_PATH_MAX];  /* leaf first; borrowed */
 	const char *label[MUTLS_PATH_MAX];
 	size_t n;
 	int anchored;               /* crt[n - 1] is a trust anchor */
 	int anchor_in_chain;        /* ... that was presented (not a copy) */
-	gnutls_x509_crt_t anchor;   /* the copy to free, or NULL */
+	gnutls_x509_crt_t anchor;   /* the trust list's (borrowed), or NULL */
 	char anchor_label[300];
 } mutls_path;
 /* Up to cap paths that reach a trust anchor (several when the presented
