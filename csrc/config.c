@@ -436,7 +436,9 @@ int mutls_config_add_crl(mutls_config *cfg, const char *source)
 	 * expired ones, ...): mutls__crl_inspect says which and why. */
 	mutls__crl_inspect(why, sizeof(why), cfg, &src.data, pem);
 	rc = gnutls_x509_trust_list_add_trust_mem(cfg->tlist, NULL, &src.data,
-		pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, GNUTLS_TL_VERIFY_CRL, 0);
+		pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, GNUTLS_TL_VERIFY_CRL,
+		/* a verification clock checks the CRL's dates at its time */
+		cfg->verify_time_set || cfg->clock_fn ? GNUTLS_VERIFY_DISABLE_TIME_CHECKS : 0);
 	if (rc < 0)
 		rc = mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: not a readable CRL", src.label);
 	else if (rc == 0)

@@ -52,6 +52,8 @@ struct mutls_config {
 	int crl_count;
 	gnutls_datum_t *crl_issuers;        /* raw issuer DNs of the usable CRLs (verify.c) */
 	size_t crl_issuer_count;
+	struct mutls_crl_facts *crl_facts;  /* dates and profile of the usable CRLs (crl_checks.c) */
+	size_t crl_fact_count;
 	mutls_x509 **own_chain;
 	size_t own_chain_len;
 	mutls_password_cb password_cb;

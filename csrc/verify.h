@@ -83,4 +83,12 @@ int mutls__crl_inspect(char *why, size_t cap, mutls_config *cfg, const gnutls_da
 	int pem);
 void mutls__crl_issuers_free(mutls_config *cfg);
 
+/* crl_checks.c: remembers a usable CRL's issuer, dates and CRL number; the
+ * checks of the CRLs of a path's issuers at now (dates; strict: the CRL
+ * number present and not critical). 1 when one failed (out, detail). */
+void mutls__crl_record(mutls_config *cfg, gnutls_x509_crl_t crl);
+void mutls__crl_facts_free(mutls_config *cfg);
+int mutls__crl_checks(mutls_verdict *out, const char *who, const mutls_config *cfg,
+	const mutls_path *p, int64_t now, mutls_profile profile, char *detail, size_t cap);
+
 #endif

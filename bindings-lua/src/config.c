@@ -496,6 +496,20 @@ int lm_config_new(lua_State *L)
 		return luaL_error(L, "mutls.config: 'password' needs 'certificate' and 'private_key'");
 	}
 
+	/* before trust and crl: a CRL's dates are then checked at the clock's time */
+	if (lm_rawgetfield(L, opts, "verify_time") != LUA_TNIL) {
+		if (lua_type(L, -1) == LUA_TFUNCTION) {
+			lua_pushvalue(L, -1);
+			lua_setfield(L, hooks, "verify_time");
+			TRY(mutls_config_set_verify_clock(c->cfg, clock_trampoline, NULL, NULL));
+		} else if (lua_type(L, -1) == LUA_TNUMBER) {
+			TRY(mutls_config_set_verify_time(c->cfg, (int64_t)floor(lua_tonumber(L, -1))));
+		} else {
+			luaL_error(L, "option 'verify_time' must be seconds since the epoch (a number) "
+				"or a function returning them, not %s", luaL_typename(L, -1));
+		}
+	}
+	lua_pop(L, 1);
 	if ((v = get_field(L, opts, "trust"))) {
 		TRY(lm_add_trust(L, c->cfg, v));
 		lua_pop(L, 1);
@@ -594,19 +608,6 @@ int lm_config_new(lua_State *L)
 		if (lua_type(L, -1) != LUA_TNUMBER || lua_tonumber(L, -1) < 0 || lua_tonumber(L, -1) > 64)
 			luaL_error(L, "option 'max_chain_depth' must be a number from 0 to 64");
 		TRY(mutls_config_set_max_chain_depth(c->cfg, (int)lua_tonumber(L, -1)));
-	}
-	lua_pop(L, 1);
-	if (lm_rawgetfield(L, opts, "verify_time") != LUA_TNIL) {
-		if (lua_type(L, -1) == LUA_TFUNCTION) {
-			lua_pushvalue(L, -1);
-			lua_setfield(L, hooks, "verify_time");
-			TRY(mutls_config_set_verify_clock(c->cfg, clock_trampoline, NULL, NULL));
-		} else if (lua_type(L, -1) == LUA_TNUMBER) {
-			TRY(mutls_config_set_verify_time(c->cfg, (int64_t)floor(lua_tonumber(L, -1))));
-		} else {
-			luaL_error(L, "option 'verify_time' must be seconds since the epoch (a number) "
-				"or a function returning them, not %s", luaL_typename(L, -1));
-		}
 	}
 	lua_pop(L, 1);
 	if ((v = get_field(L, opts, "verify_hook"))) {

@@ -694,6 +694,9 @@ static int Config_init(ConfigObject *self, PyObject *args, PyObject *kwds)
 
 	if (apply_identity(self, certificate, private_key, password, identity) < 0)
 		return -1;
+	/* before crl: a CRL's dates are then checked at the clock's time */
+	if (verify_time != Py_None && apply_verify_time(self, verify_time) < 0)
+		return -1;
 	if (mutlspy_config_add_trust(self->cfg, trust) < 0 ||
 	    mutlspy_config_add_crl(self->cfg, crl) < 0)
 		return -1;
@@ -730,8 +733,6 @@ static int Config_init(ConfigObject *self, PyObject *args, PyObject *kwds)
 	if (mutlspy_config_add_peers(self->cfg, peers) < 0)
 		return -1;
 
-	if (verify_time != Py_None && apply_verify_time(self, verify_time) < 0)
-		return -1;
 	if (mutlspy_verify_settings(self->cfg, NULL, profile, max_depth) < 0)
 		return -1;
 	if (verify_hook != Py_None) {

@@ -314,3 +314,19 @@ def test_max_chain_depth_counts_cas_below_the_anchor(pki: PKI) -> None:
     assert "max_chain_depth allows 0" in str(e.value)
     with pytest.raises(mutls.CertificateVerifyError):
         cert.verify(mutls.Config(trust=pki.ca, max_chain_depth=0), intermediates=chain, purpose="server")
+
+
+def test_crl_dates_at_the_verification_time(pki: PKI) -> None:
+    """A CRL's next update is checked at the verification time: the CRL of the test CA
+    is valid for 30 days; at 60 days the leaf cannot be checked for revocation."""
+    leaf = pki.ca.issue(cn="crl-dated", dns=["crl.internal"], purpose="server",
+                        not_after=365 * DAY).certificate
+    crl = pki.ca.crl_pem
+    assert leaf.verify(pki.ca, crl=crl, purpose="server", at=datetime.timedelta(days=20))
+    with pytest.raises(mutls.CertificateVerifyError) as e:
+        leaf.verify(pki.ca, crl=crl, purpose="server", at=datetime.timedelta(days=60))
+    assert e.value.reasons == ["expired"]
+    assert "could not be checked for revocation: the CRL of CN=mutls test root expired at" in str(e.value)
+    cfg = mutls.Config(trust=pki.ca, crl=crl, verify_time=datetime.timedelta(days=60))
+    with pytest.raises(mutls.CertificateVerifyError):
+        leaf.verify(cfg, purpose="server")
