@@ -421,7 +421,7 @@ int mutls_config_add_crl(mutls_config *cfg, const char *source)
 {
 	struct mutls__source src;
 	char why[600];
-	int pem, rc;
+	int pem, rc, problems;
 
 	CHECK_MUTABLE(cfg, "crl");
 	if ((rc = mutls__source_load(&src, source, "crl", 0)) < 0)
@@ -434,11 +434,23 @@ int mutls_config_add_crl(mutls_config *cfg, const char *source)
 	}
 	/* GNUTLS_TL_VERIFY_CRL drops CRLs not signed by a trusted CA (and
 	 * expired ones, ...): mutls__crl_inspect says which and why. */
-	mutls__crl_inspect(why, sizeof(why), cfg, &src.data, pem);
-	rc = gnutls_x509_trust_list_add_trust_mem(cfg->tlist, NULL, &src.data,
-		pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, GNUTLS_TL_VERIFY_CRL,
-		/* a verification clock checks the CRL's dates at its time */
-		cfg->verify_time_set || cfg->clock_fn ? GNUTLS_VERIFY_DISABLE_TIME_CHECKS : 0);
+	problems = mutls__crl_inspect(why, sizeof(why), cfg, &src.data, pem);
+	if (cfg->verify_time_set || cfg->clock_fn) {
+		/* A verification clock checks the CRL's dates at its time
+		 * (crl_checks.c); GnuTLS's GNUTLS_TL_VERIFY_CRL would drop a CRL
+		 * outside its dates now, so mutls__crl_inspect's checks (trusted
+		 * issuer, cRLSign, signature) stand in for it: every CRL must pass. */
+		if (problems) {
+			rc = mutls__error(MUTLS_ECONFIG, "%s: %s", src.label, why);
+			mutls__source_release(&src);
+			return rc;
+		}
+		rc = gnutls_x509_trust_list_add_trust_mem(cfg->tlist, NULL, &src.data,
+			pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, 0, 0);
+	} else {
+		rc = gnutls_x509_trust_list_add_trust_mem(cfg->tlist, NULL, &src.data,
+			pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, GNUTLS_TL_VERIFY_CRL, 0);
+	}
 	if (rc < 0)
 		rc = mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: not a readable CRL", src.label);
 	else if (rc == 0)

@@ -386,8 +386,9 @@ MUTLS_EXTERN int mutls_config_set_handshake_timeout(mutls_config *cfg, int timeo
  * (fn writes the time and returns 0, or returns MUTLS_HOOK_ERROR: the
  * verification then fails with reason "hook"); session is the session
  * being verified, NULL for mutls_x509_verify. fn NULL: the system clock
- * again. Set it before mutls_config_add_crl: a CRL's dates are then checked
- * at the clock's time when verifying, not at the system's when loading. For test harnesses ("does this chain still verify on 1 March?").
+ * again. For test harnesses ("does this chain still verify on 1 March?").
+ * Set it before mutls_config_add_crl: a CRL's dates are then checked at the
+ * clock's time when verifying, not at the system clock's when loading.
  */
 typedef int (*mutls_clock_fn)(int64_t *out_seconds, mutls_session *session, void *payload);
 MUTLS_EXTERN int mutls_config_set_verify_time(mutls_config *cfg, int64_t seconds);

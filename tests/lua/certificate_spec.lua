@@ -155,6 +155,19 @@ describe("certificate", function()
 		assert.has_error(function() mutls.config { verify_time = "now" } end)
 	end)
 
+	it("checks a CRL's next update at the verification time", function()
+		-- the test CA's CRL is valid for 30 days
+		local c = pki.ca:issue { cn = "crl-dated", dns = { "crl.internal" }, purpose = "server",
+			not_after = 365 * 86400 }.certificate
+		assert.is_true(c:verify { trust = pki.ca, crl = pki.ca.crl_pem, purpose = "server",
+			at = os.time() + 20 * 86400 })
+		local ok, err = c:verify { trust = pki.ca, crl = pki.ca.crl_pem, purpose = "server",
+			at = os.time() + 60 * 86400 }
+		assert.is_nil(ok)
+		assert.same({ "expired" }, err.reasons)
+		assert.matches("could not be checked for revocation: the CRL of CN=", err.message, 1, true)
+	end)
+
 	it("key usage and extended key usage by name", function()
 		local ca = mutls.testca { name = "usage CA" }
 		local server = ca:issue { cn = "srv", purpose = "server" }.certificate

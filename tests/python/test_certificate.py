@@ -330,3 +330,34 @@ def test_crl_dates_at_the_verification_time(pki: PKI) -> None:
     cfg = mutls.Config(trust=pki.ca, crl=crl, verify_time=datetime.timedelta(days=60))
     with pytest.raises(mutls.CertificateVerifyError):
         leaf.verify(cfg, purpose="server")
+
+
+def test_crl_expired_now_is_used_at_an_earlier_clock() -> None:
+    """With verify_time set, a CRL is loaded although its next update has passed (GnuTLS
+    would drop it), and its dates are checked at the clock's time."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    ca = mutls.TestCA()
+    leaf = ca.issue(cn="revoked-later", dns=["r.internal"], purpose="server")
+    key = serialization.load_pem_private_key(ca.key_pem.encode(), None)
+    cacert = x509.load_pem_x509_certificate(ca.cert_pem.encode())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    revoked = x509.RevokedCertificateBuilder().serial_number(int(leaf.certificate.serial, 16)) \
+        .revocation_date(now - datetime.timedelta(minutes=40)).build()
+    crl = x509.CertificateRevocationListBuilder().issuer_name(cacert.subject) \
+        .last_update(now - datetime.timedelta(minutes=50)).next_update(now - datetime.timedelta(minutes=5)) \
+        .add_extension(x509.CRLNumber(1), False) \
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(cacert.public_key()), False) \
+        .add_revoked_certificate(revoked).sign(key, hashes.SHA256()) \
+        .public_bytes(serialization.Encoding.PEM).decode()
+    with pytest.raises(mutls.ConfigError, match="expired at"):
+        mutls.Config(trust=ca, crl=crl)
+    cfg = mutls.Config(trust=ca, crl=crl, verify_time=now - datetime.timedelta(minutes=10))
+    with pytest.raises(mutls.CertificateVerifyError) as e:
+        leaf.certificate.verify(cfg, purpose="server")
+    assert e.value.reasons == ["revoked"]
+    cfg = mutls.Config(trust=ca, crl=crl, verify_time=now)
+    with pytest.raises(mutls.CertificateVerifyError) as e:
+        leaf.certificate.verify(cfg, purpose="server")
+    assert e.value.reasons == ["expired", "revoked"]
+    assert "the CRL of CN=mutls test CA expired at" in str(e.value)
