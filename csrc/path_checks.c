@@ -520,9 +520,13 @@ static int check_cas_and_keys(mutls_verdict *out, const char *who, const mutls_p
 	char *detail, size_t cap)
 {
 	for (size_t k = 0; k < p->n; k++) {
-		unsigned critical = 0, ca = 0, bits = 0;
+		unsigned critical = 0, ca = 0;
 		int pathlen = -1;
-		if (gnutls_x509_crt_get_pk_algorithm(p->crt[k], &bits) == GNUTLS_PK_DSA)
+		char oid[64];
+		size_t osize = sizeof(oid);
+		/* the key's OID: cheaper than gnutls_x509_crt_get_pk_algorithm */
+		if (gnutls_x509_crt_get_pk_oid(p->crt[k], oid, &osize) >= 0 &&
+		    strcmp(oid, "1.2.840.10040.4.1") == 0)
 			FAIL(MUTLS_REASON_INSECURE_ALGORITHM, "%s%s%shas a DSA key (DSA is not accepted)",
 				WHO_K(k));
 		if (k > 0 && gnutls_x509_crt_get_basic_constraints(p->crt[k], &critical, &ca, &pathlen) < 0)
