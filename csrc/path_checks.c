@@ -9,6 +9,10 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 /* ---- the path ------------------------------------------------------------ */
 
@@ -593,10 +597,58 @@ static int serial_problem(char *why, size_t cap, gnutls_x509_crt_t crt)
 	return 0;
 }
 
+/* The CA/B Forum's rule on a leaf's common name, where it can be told
+ * without an IDNA table: a CN that names the same IP address as an IP SAN
+ * must be written in its canonical form (dotted decimal, RFC 5952), and a
+ * CN equal to a DNS SAN but for case must be a character-for-character
+ * copy. (A CN naming nothing among the SANs is not refused: old private
+ * PKIs put a service name there.) */
+static int cn_form_problem(char *why, size_t cap, gnutls_x509_crt_t crt)
+{
+	char cn[256], buf[256], text[64];
+	unsigned char addr[16];
+	size_t size = sizeof(cn);
+	int family = 0;
+
+	if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &size) < 0)
+		return 0;
+	if (strchr(cn, ':') && inet_pton(AF_INET6, cn, addr) == 1)
+		family = AF_INET6;
+	else if (!strchr(cn, ':') && inet_aton(cn, (struct in_addr *)addr))
+		family = AF_INET;
+	for (unsigned i = 0; i < NC_MAX_NAMES; i++) {
+		size_t bs = sizeof(buf) - 1;
+		unsigned type;
+		int rc = gnutls_x509_crt_get_subject_alt_name2(crt, i, buf, &bs, &type, NULL);
+		if (rc == GNUTLS_E_SHORT_MEMORY_BUFFER)
+			continue;
+		if (rc < 0)
+			break;
+		buf[bs] = 0;
+		if (family && type == GNUTLS_SAN_IPADDRESS && bs == (family == AF_INET ? 4u : 16u) &&
+		    memcmp(buf, addr, bs) == 0 && inet_ntop(family, addr, text, sizeof(text)) &&
+		    strcmp(text, cn) != 0) {
+			mutls__escape_controls(cn, sizeof(cn));
+			snprintf(why, cap, "the common name %.80s, which is the IP subjectAltName %s not "
+				"in its canonical form", cn, text);
+			return 1;
+		}
+		if (type == GNUTLS_SAN_DNSNAME && bs == strlen(cn) && strcasecmp(buf, cn) == 0 &&
+		    strcmp(buf, cn) != 0) {
+			mutls__escape_controls(cn, sizeof(cn));
+			mutls__escape_controls(buf, sizeof(buf));
+			snprintf(why, cap, "the common name %.80s, which is the DNS subjectAltName %.80s "
+				"in another case", cn, buf);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static int check_strict(mutls_verdict *out, const char *who, const mutls_path *p,
 	char *detail, size_t cap)
 {
-	char why[128];
+	char why[256];
 	for (size_t k = 0; k < p->n; k++) {
 		gnutls_x509_crt_t crt = p->crt[k];
 		unsigned critical = 0, ca = 0, usage = 0, ucrit = 0, bits = 0;
@@ -727,6 +779,8 @@ static int check_strict(mutls_verdict *out, const char *who, const mutls_path *p
 		} else if (k == 0) {
 			FAIL(MUTLS_REASON_NONCONFORMING, "has no subjectAltName");
 		}
+		if (k == 0 && cn_form_problem(why, sizeof(why), crt))
+			FAIL(MUTLS_REASON_NONCONFORMING, "has %s (the CA/B Forum asks a copy)", why);
 		if (k == 0) {
 			char buf[300];
 			for (unsigned i = 0; i < NC_MAX_NAMES; i++) {
