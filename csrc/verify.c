@@ -638,6 +638,31 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 			vdata, nvdata, GNUTLS_PROFILE_TO_VFLAGS(chain_profile(cfg)) |
 			GNUTLS_VERIFY_DISABLE_TIME_CHECKS | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS,
 			&status, NULL);
+		/* GnuTLS follows one path; when it breaks a CA's constraints or ends
+		 * nowhere, another path the presented certificates allow may be good:
+		 * GnuTLS verifies each as it stands, and the first that passes is
+		 * taken (only after a refusal: no cost on a good chain) */
+		if (rc >= 0 && (status & (GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE |
+		    GNUTLS_CERT_SIGNER_NOT_FOUND)) && paths[0].anchored) {
+			for (size_t i = 0; i < npaths; i++) {
+				gnutls_x509_crt_t alt[MUTLS_PATH_MAX];
+				unsigned st = 0;
+				size_t m = paths[i].anchored && !paths[i].anchor_in_chain ?
+					paths[i].n - 1 : paths[i].n;
+				memcpy(alt, paths[i].crt, m * sizeof(alt[0]));
+				if (gnutls_x509_trust_list_verify_crt2(cfg->tlist, alt, (unsigned)m, vdata,
+						nvdata, GNUTLS_PROFILE_TO_VFLAGS(chain_profile(cfg)) |
+						GNUTLS_VERIFY_DISABLE_TIME_CHECKS |
+						GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS, &st, NULL) >= 0 && st == 0) {
+					mutls_path keep = paths[i];
+					paths[i] = paths[0];
+					paths[0] = keep;
+					npaths = 1; /* own checks on this path only */
+					status = 0;
+					break;
+				}
+			}
+		}
 		if (rc >= 0)
 			status |= mutls__path_time_status(&paths[0], now);
 		if (memo && rc >= 0 && status == 0)
