@@ -744,7 +744,8 @@ static int check_strict(mutls_verdict *out, const char *who, const mutls_path *p
 					FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas an authority key identifier "
 						"that is not its own subject key identifier", WHO_K(k));
 			}
-		} else if (!is_self_issued(crt)) {
+		} else if (!is_self_issued(crt) && !is_anchor) {
+			/* (a trust anchor is taken as configured, whoever issued it) */
 			FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas no authority key identifier", WHO_K(k));
 		}
 		/* criticality */
