@@ -280,6 +280,30 @@ int mutls__path_too_costly(char *why, size_t cap, const mutls_path *p)
 
 /* ---- helpers ---------------------------------------------------------------- */
 
+static int is_self_issued(gnutls_x509_crt_t crt);
+
+int mutls__path_ca_rules_ok(const mutls_path *p)
+{
+	for (size_t k = 1; k < p->n; k++) {
+		unsigned critical = 0, ca = 0, usage = 0;
+		int pathlen = -1, below = 0;
+		if (gnutls_x509_crt_get_basic_constraints(p->crt[k], &critical, &ca, &pathlen) < 0 || !ca)
+			return 0;
+		if (gnutls_x509_crt_get_key_usage(p->crt[k], &usage, &critical) >= 0 &&
+		    !(usage & GNUTLS_KEY_KEY_CERT_SIGN))
+			return 0;
+		if (pathlen < 0)
+			continue;
+		/* RFC 5280 6.1.4 (l): self-issued CAs below do not count */
+		for (size_t j = 1; j < k; j++)
+			if (!is_self_issued(p->crt[j]))
+				below++;
+		if (below > pathlen)
+			return 0;
+	}
+	return 1;
+}
+
 static int is_self_issued(gnutls_x509_crt_t crt)
 {
 	gnutls_datum_t a = { NULL, 0 }, b = { NULL, 0 };

@@ -663,6 +663,43 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 				}
 			}
 		}
+		/* GnuTLS counts self-issued CAs against pathLenConstraint (RFC 5280
+		 * does not): on that refusal alone, a path is verified again by GnuTLS
+		 * without its CA rules (signatures, name constraints and the rest
+		 * still checked) and mutls applies them itself */
+		if (rc >= 0 && status == (GNUTLS_CERT_INVALID | GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE) &&
+		    paths[0].anchored) {
+			for (size_t i = 0; i < npaths; i++) {
+				gnutls_x509_crt_t alt[MUTLS_PATH_MAX];
+				unsigned st = 0;
+				size_t m = paths[i].anchored && !paths[i].anchor_in_chain ?
+					paths[i].n - 1 : paths[i].n;
+				int self_issued_ca = 0;
+				for (size_t k = 1; k + 1 < paths[i].n; k++) {
+					gnutls_datum_t a = { NULL, 0 }, b = { NULL, 0 };
+					if (gnutls_x509_crt_get_raw_dn(paths[i].crt[k], &a) >= 0 &&
+					    gnutls_x509_crt_get_raw_issuer_dn(paths[i].crt[k], &b) >= 0 &&
+					    a.size == b.size && memcmp(a.data, b.data, a.size) == 0)
+						self_issued_ca = 1;
+					gnutls_free(a.data);
+					gnutls_free(b.data);
+				}
+				if (!self_issued_ca || !mutls__path_ca_rules_ok(&paths[i]))
+					continue;
+				memcpy(alt, paths[i].crt, m * sizeof(alt[0]));
+				if (gnutls_x509_trust_list_verify_crt2(cfg->tlist, alt, (unsigned)m, vdata,
+						nvdata, GNUTLS_PROFILE_TO_VFLAGS(chain_profile(cfg)) |
+						GNUTLS_VERIFY_DISABLE_CA_SIGN | GNUTLS_VERIFY_DISABLE_TIME_CHECKS |
+						GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS, &st, NULL) >= 0 && st == 0) {
+					mutls_path keep = paths[i];
+					paths[i] = paths[0];
+					paths[0] = keep;
+					npaths = 1;
+					status = 0;
+					break;
+				}
+			}
+		}
 		if (rc >= 0)
 			status |= mutls__path_time_status(&paths[0], now);
 		if (memo && rc >= 0 && status == 0)

@@ -56,6 +56,10 @@ void mutls__path_free(mutls_path *p);
 /* 1 (and a sentence in why) when checking the path's names against its name
  * constraints would cost too much, or the constraints are malformed. */
 int mutls__path_too_costly(char *why, size_t cap, const mutls_path *p);
+/* Every issuer of the path is a CA allowed to sign certificates, and no
+ * pathLenConstraint is broken, self-issued CAs not counted (RFC 5280 6.1.4;
+ * GnuTLS counts them). 1 when so. */
+int mutls__path_ca_rules_ok(const mutls_path *p);
 /* mutls's own checks on top of GnuTLS's (docs/design.md, "Profiles"):
  * adds the first failure to out (and its detail); 1 when one failed. */
 int mutls__path_checks(mutls_verdict *out, const char *who, const mutls_path *p,
