@@ -560,6 +560,15 @@ static int check_cas_and_keys(mutls_verdict *out, const char *who, const mutls_p
 		if (k > 0 && gnutls_x509_crt_get_basic_constraints(p->crt[k], &critical, &ca, &pathlen) < 0)
 			FAIL(MUTLS_REASON_SIGNER_NOT_CA, "%s%s%shas no basic constraints, so it is not a CA "
 				"(a CA certificate must say CA:TRUE)", WHO_K(k));
+		if (k == 0) {
+			unsigned usage = 0, ucrit = 0;
+			int has_bc = gnutls_x509_crt_get_basic_constraints(p->crt[0], &critical, &ca,
+				&pathlen) >= 0;
+			if ((!has_bc || !ca) && gnutls_x509_crt_get_key_usage(p->crt[0], &usage, &ucrit) >= 0 &&
+			    (usage & GNUTLS_KEY_KEY_CERT_SIGN))
+				FAIL(MUTLS_REASON_BAD_PURPOSE, "may sign certificates (keyCertSign in its key "
+					"usage) but is not a CA (RFC 5280: keyCertSign only with CA:TRUE)");
+		}
 	}
 	return 0;
 }
@@ -675,7 +684,7 @@ static int check_strict(mutls_verdict *out, const char *who, const mutls_path *p
 	char why[256];
 	for (size_t k = 0; k < p->n; k++) {
 		gnutls_x509_crt_t crt = p->crt[k];
-		unsigned critical = 0, ca = 0, usage = 0, ucrit = 0, bits = 0;
+		unsigned critical = 0, ca = 0, bits = 0;
 		int pathlen = -1, has_bc, self_signed, pk;
 		int is_anchor = p->anchored && k == p->n - 1;
 		unsigned char id[64];
@@ -713,10 +722,6 @@ static int check_strict(mutls_verdict *out, const char *who, const mutls_path *p
 		} else {
 			if (has_bc && ca)
 				FAIL(MUTLS_REASON_NONCONFORMING, "is a CA certificate (CA:TRUE) used as a leaf");
-			if (gnutls_x509_crt_get_key_usage(crt, &usage, &ucrit) >= 0 &&
-			    (usage & GNUTLS_KEY_KEY_CERT_SIGN))
-				FAIL(MUTLS_REASON_NONCONFORMING, "may sign certificates (keyCertSign) but is "
-					"not a CA");
 			if (!ext_get(crt, "2.5.29.37", &critical, &v))
 				FAIL(MUTLS_REASON_NONCONFORMING, "has no extended key usage (a leaf must name "
 					"its purpose)");
