@@ -83,9 +83,20 @@ static void path_dfs(path_search *ps, size_t len)
 	if (ps->found == ps->cap || ++ps->visits > 64 || len >= MUTLS_PATH_MAX - 1)
 		return;
 	/* not a copy: the frozen config's trust list owns it (a copy re-parses
-	 * the anchor, milliseconds for one with thousands of constraints) */
+	 * the anchor, milliseconds for one with thousands of constraints); a
+	 * PKCS#11 trust list gives only copies */
 	if (gnutls_x509_trust_list_get_issuer(ps->cfg->tlist, ps->chain[cur]->crt, &anchor, 0) >= 0) {
 		path_fill(&ps->out[ps->found++], ps->chain, ps->idx, len, anchor, 1);
+		return;
+	}
+	if (gnutls_x509_trust_list_get_issuer(ps->cfg->tlist, ps->chain[cur]->crt, &anchor,
+			GNUTLS_TL_GET_COPY) >= 0) {
+		mutls_path *p = &ps->out[ps->found++];
+		path_fill(p, ps->chain, ps->idx, len, anchor, 1);
+		if (p->anchor == anchor)
+			p->anchor_owned = 1;
+		else
+			gnutls_x509_crt_deinit(anchor);
 		return;
 	}
 	for (size_t i = 1; i < ps->n && ps->found < ps->cap; i++) {
@@ -134,7 +145,10 @@ size_t mutls__paths_build(mutls_path *out, size_t cap, const mutls_config *cfg,
 
 void mutls__path_free(mutls_path *p)
 {
-	p->anchor = NULL; /* borrowed from the trust list */
+	if (p->anchor && p->anchor_owned)
+		gnutls_x509_crt_deinit(p->anchor);
+	p->anchor = NULL; /* else borrowed from the trust list */
+	p->anchor_owned = 0;
 }
 
 /* ---- a small DER reader (extension values) --------------------------------- */
@@ -509,16 +523,19 @@ static int check_depth(mutls_verdict *out, const char *who, const mutls_path *p,
 static int check_name_source(mutls_verdict *out, const char *who, const mutls_path *p,
 	const char *hostname, char *detail, size_t cap)
 {
-	char buf[8];
 	int want_ip = strchr(hostname, ':') != NULL ||
 		strspn(hostname, "0123456789.") == strlen(hostname);
-	for (unsigned i = 0; i < NC_MAX_NAMES; i++) {
-		size_t size = sizeof(buf);
-		unsigned type;
-		int rc = gnutls_x509_crt_get_subject_alt_name2(p->crt[0], i, buf, &size, &type, NULL);
-		if (rc < 0 && rc != GNUTLS_E_SHORT_MEMORY_BUFFER)
-			break;
-		if (type == (want_ip ? GNUTLS_SAN_IPADDRESS : GNUTLS_SAN_DNSNAME))
+	gnutls_datum_t v;
+	/* one walk over the extension's DER: [2] dNSName, [7] iPAddress */
+	if (ext_get(p->crt[0], "2.5.29.17", NULL, &v)) {
+		der_in in = { v.data, v.data + v.size }, seq, item;
+		unsigned char tag;
+		int found = 0;
+		if (der_next(&in, &tag, &seq) == 0 && tag == 0x30)
+			while (!found && seq.p < seq.end && der_next(&seq, &tag, &item) == 0)
+				found = tag == (want_ip ? 0x87 : 0x82);
+		gnutls_free(v.data);
+		if (found)
 			return 0;
 	}
 	FAIL(MUTLS_REASON_NAME_MISMATCH, "does not match the name \"%s\": it has no %s subjectAltName "

@@ -83,6 +83,22 @@ static const char *purpose_words(mutls_purpose purpose)
 		"TLS client authentication";
 }
 
+/* The trust anchor that issued crt: the trust list's own (borrowed: the
+ * frozen config's list outlives the verification; no copy to re-parse),
+ * or a copy to free (*owned) from a PKCS#11 trust list. */
+static int anchor_of(gnutls_x509_crt_t *out, int *owned, const mutls_config *cfg,
+	gnutls_x509_crt_t crt)
+{
+	*owned = 0;
+	if (gnutls_x509_trust_list_get_issuer(cfg->tlist, crt, out, 0) >= 0)
+		return 0;
+	if (gnutls_x509_trust_list_get_issuer(cfg->tlist, crt, out, GNUTLS_TL_GET_COPY) >= 0) {
+		*owned = 1;
+		return 0;
+	}
+	return -1;
+}
+
 /* When a passed chain check may be re-used: while every certificate of the
  * chain and its trust anchor are valid, and not longer than the reuse
  * limit. 0 when the anchor cannot be found again (then nothing is re-used). */
@@ -90,6 +106,7 @@ static int chain_window(mutls_chain_memo *memo, const mutls_config *cfg,
 	mutls_x509 *const *chain, size_t n, int64_t now)
 {
 	gnutls_x509_crt_t anchor = NULL;
+	int owned = 0;
 	int64_t from = INT64_MIN, until = (int64_t)now + MUTLS_CHAIN_REUSE_SECONDS;
 
 	for (size_t i = 0; i < n; i++) {
@@ -100,13 +117,14 @@ static int chain_window(mutls_chain_memo *memo, const mutls_config *cfg,
 		if (na < until)
 			until = na;
 	}
-	if (gnutls_x509_trust_list_get_issuer(cfg->tlist, chain[n - 1]->crt, &anchor, GNUTLS_TL_GET_COPY) < 0)
+	if (anchor_of(&anchor, &owned, cfg, chain[n - 1]->crt) < 0)
 		return 0;
 	if (gnutls_x509_crt_get_activation_time(anchor) > from)
 		from = gnutls_x509_crt_get_activation_time(anchor);
 	if (gnutls_x509_crt_get_expiration_time(anchor) < until)
 		until = gnutls_x509_crt_get_expiration_time(anchor);
-	gnutls_x509_crt_deinit(anchor);
+	if (owned)
+		gnutls_x509_crt_deinit(anchor);
 	memo->usable_from = from;
 	memo->usable_until = until;
 	return 1;
@@ -231,6 +249,7 @@ static int check_key_sizes(mutls_verdict *out, const char *who, const mutls_conf
 {
 	gnutls_sec_param_t sp = profile_sec_param(chain_profile(cfg));
 	gnutls_x509_crt_t anchor = NULL;
+	int owned = 0;
 	char desc[128], name[300];
 	unsigned need = 0;
 	int weak = 0;
@@ -249,8 +268,7 @@ static int check_key_sizes(mutls_verdict *out, const char *who, const mutls_conf
 		snprintf(detail, detail_cap, "%s has %s; at least %u are required",
 			chain[i]->label, desc, need);
 	}
-	if (!weak && gnutls_x509_trust_list_get_issuer(cfg->tlist, chain[n - 1]->crt, &anchor,
-			GNUTLS_TL_GET_COPY) >= 0) {
+	if (!weak && anchor_of(&anchor, &owned, cfg, chain[n - 1]->crt) >= 0) {
 		if (key_too_weak(desc, sizeof(desc), &need, anchor, sp)) {
 			weak = 1;
 			anchor_label(name, sizeof(name), anchor);
@@ -260,7 +278,8 @@ static int check_key_sizes(mutls_verdict *out, const char *who, const mutls_conf
 			snprintf(detail, detail_cap, "trusted CA %s has %s; at least %u are required",
 				name, desc, need);
 		}
-		gnutls_x509_crt_deinit(anchor);
+		if (owned)
+			gnutls_x509_crt_deinit(anchor);
 	}
 	return weak;
 }
@@ -567,7 +586,7 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 	char weak_detail[600], chain_detail[1100], costly[400], own_detail[700];
 	int rc, weak_key, own_failed = 0;
 	mutls_path paths[MUTLS_PATHS_TRIED];
-	size_t npaths;
+	size_t npaths, npaths_built;
 	mutls_profile profile = options && (options->flags & MUTLS_VERIFY_PROFILE) ?
 		options->profile : cfg->profile;
 	int max_depth = options && (options->flags & MUTLS_VERIFY_MAX_CHAIN_DEPTH) ?
@@ -620,6 +639,7 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 		nvdata = 1;
 	}
 	npaths = mutls__paths_build(paths, MUTLS_PATHS_TRIED, cfg, chain, ncrts);
+	npaths_built = npaths; /* npaths may drop to the one path taken */
 	if (mutls__path_too_costly(costly, sizeof(costly), &paths[0])) {
 		/* refused before GnuTLS spends its time on it */
 		mutls__verdict_add(out, who, MUTLS_REASON_NAME_CONSTRAINTS, "%s", costly);
@@ -705,12 +725,6 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 		if (memo && rc >= 0 && status == 0)
 			memo->passed = chain_window(memo, cfg, chain, ncrts, now);
 	}
-	if (rc < 0) {
-		mutls__verdict_add(out, who, MUTLS_REASON_UNKNOWN_ISSUER,
-			"could not be verified (%s)", gnutls_strerror(rc));
-		EMIT("chain", 0, "verification error: %s", gnutls_strerror(rc));
-		status = 0;
-	}
 	/* mutls's own checks (path_checks.c), on a chain GnuTLS could follow */
 	/* (any path that passes them will do; the first one's failure is told) */
 	if (rc >= 0 && !(status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNATURE_FAILURE))) {
@@ -738,8 +752,14 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 				memo->passed = 0;
 		}
 	}
-	for (size_t i = 0; i < npaths; i++)
+	for (size_t i = 0; i < npaths_built; i++)
 		mutls__path_free(&paths[i]);
+	if (rc < 0) {
+		mutls__verdict_add(out, who, MUTLS_REASON_UNKNOWN_ISSUER,
+			"could not be verified (%s)", gnutls_strerror(rc));
+		EMIT("chain", 0, "verification error: %s", gnutls_strerror(rc));
+		status = 0;
+	}
 	weak_key = check_key_sizes(out, who, cfg, chain, ncrts, weak_detail, sizeof(weak_detail));
 	if (weak_key && memo)
 		memo->passed = 0;

@@ -46,6 +46,7 @@ typedef struct {
 	int anchored;               /* crt[n - 1] is a trust anchor */
 	int anchor_in_chain;        /* ... that was presented (not a copy) */
 	gnutls_x509_crt_t anchor;   /* the trust list's (borrowed), or NULL */
+	int anchor_owned;           /* ... or a copy to free (PKCS#11 trust) */
 	char anchor_label[300];
 } mutls_path;
 /* Up to cap paths that reach a trust anchor (several when the presented
