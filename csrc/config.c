@@ -40,6 +40,7 @@ int mutls_config_new(mutls_config **out)
 	cfg->session_cache_entries = MUTLS_SESSION_CACHE_DEFAULT;
 	cfg->send_ca_names = 1;
 	cfg->handshake_timeout_ms = MUTLS_DEFAULT_HANDSHAKE_TIMEOUT_MS;
+	cfg->max_chain_depth = -1;
 	pthread_mutex_init(&cfg->lock, NULL);
 	pthread_mutex_init(&cfg->keylog_lock, NULL);
 	pthread_mutex_init(&cfg->chains_lock, NULL);
@@ -77,6 +78,8 @@ void mutls_config_unref(mutls_config *cfg)
 		cfg->verify_free(cfg->verify_payload);
 	if (cfg->trace_free)
 		cfg->trace_free(cfg->trace_payload);
+	if (cfg->clock_free)
+		cfg->clock_free(cfg->clock_payload);
 	if (cfg->keylog_free)
 		cfg->keylog_free(cfg->keylog_payload);
 	if (cfg->keylog_file)
@@ -416,7 +419,7 @@ int mutls_config_add_crl(mutls_config *cfg, const char *source)
 {
 	struct mutls__source src;
 	char why[600];
-	int pem, rc;
+	int pem, rc, problems;
 
 	MUTLS_TRY(check_mutable(cfg, "crl"));
 	if ((rc = mutls__source_load(&src, source, "crl", 0)) < 0)
@@ -429,9 +432,23 @@ int mutls_config_add_crl(mutls_config *cfg, const char *source)
 	}
 	/* GNUTLS_TL_VERIFY_CRL drops CRLs not signed by a trusted CA (and
 	 * expired ones, ...): mutls__crl_inspect says which and why. */
-	mutls__crl_inspect(why, sizeof(why), cfg, &src.data, pem);
-	rc = gnutls_x509_trust_list_add_trust_mem(cfg->tlist, NULL, &src.data,
-		pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, GNUTLS_TL_VERIFY_CRL, 0);
+	problems = mutls__crl_inspect(why, sizeof(why), cfg, &src.data, pem);
+	if (cfg->verify_time_set || cfg->clock_fn) {
+		/* A verification clock checks the CRL's dates at its time
+		 * (crl_checks.c); GnuTLS's GNUTLS_TL_VERIFY_CRL would drop a CRL
+		 * outside its dates now, so mutls__crl_inspect's checks (trusted
+		 * issuer, cRLSign, signature) stand in for it: every CRL must pass. */
+		if (problems) {
+			rc = mutls__error(MUTLS_ECONFIG, "%s: %s", src.label, why);
+			mutls__source_release(&src);
+			return rc;
+		}
+		rc = gnutls_x509_trust_list_add_trust_mem(cfg->tlist, NULL, &src.data,
+			pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, 0, 0);
+	} else {
+		rc = gnutls_x509_trust_list_add_trust_mem(cfg->tlist, NULL, &src.data,
+			pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, GNUTLS_TL_VERIFY_CRL, 0);
+	}
 	if (rc < 0)
 		rc = mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: not a readable CRL", src.label);
 	else if (rc == 0)
@@ -603,6 +620,59 @@ int mutls_config_set_verify_hook(mutls_config *cfg, mutls_verify_hook hook,
 	cfg->verify_hook = hook;
 	cfg->verify_payload = payload;
 	cfg->verify_free = payload_free;
+	return 0;
+}
+
+int mutls_config_set_verify_time(mutls_config *cfg, int64_t seconds)
+{
+	MUTLS_TRY(check_mutable(cfg, "verify_time"));
+	if (cfg->clock_free)
+		cfg->clock_free(cfg->clock_payload);
+	cfg->clock_fn = NULL;
+	cfg->clock_payload = NULL;
+	cfg->clock_free = NULL;
+	cfg->verify_time = seconds;
+	cfg->verify_time_set = 1;
+	return 0;
+}
+
+int mutls_config_set_verify_clock(mutls_config *cfg, mutls_clock_fn fn, void *payload,
+	mutls_payload_free payload_free)
+{
+	MUTLS_TRY(check_mutable(cfg, "verify_time"));
+	if (cfg->clock_free)
+		cfg->clock_free(cfg->clock_payload);
+	cfg->clock_fn = fn;
+	cfg->clock_payload = fn ? payload : NULL;
+	cfg->clock_free = fn ? payload_free : NULL;
+	cfg->verify_time_set = 0;
+	if (!fn && payload_free)
+		payload_free(payload);
+	return 0;
+}
+
+int mutls_config_set_profile(mutls_config *cfg, const char *profile)
+{
+	MUTLS_TRY(check_mutable(cfg, "profile"));
+	if (!profile)
+		return mutls__error(MUTLS_EUSAGE, "profile: NULL");
+	if (strcmp(profile, "default") == 0)
+		cfg->profile = MUTLS_PROFILE_DEFAULT;
+	else if (strcmp(profile, "strict") == 0)
+		cfg->profile = MUTLS_PROFILE_STRICT;
+	else
+		return mutls__error(MUTLS_ECONFIG, "profile: expected \"default\" or \"strict\", not \"%.100s\"",
+			profile);
+	return 0;
+}
+
+int mutls_config_set_max_chain_depth(mutls_config *cfg, int depth)
+{
+	MUTLS_TRY(check_mutable(cfg, "max_chain_depth"));
+	if (depth < -1)
+		return mutls__error(MUTLS_ECONFIG, "max_chain_depth: expected 0 or more (or -1 for no "
+			"limit), not %d", depth);
+	cfg->max_chain_depth = depth;
 	return 0;
 }
 

@@ -12,7 +12,8 @@ typedef enum {
 	MUTLS_PATTERN_IP,
 	MUTLS_PATTERN_URI,
 	MUTLS_PATTERN_CN,
-	MUTLS_PATTERN_SHA256
+	MUTLS_PATTERN_SHA256,
+	MUTLS_PATTERN_EMAIL
 } mutls_pattern_kind;
 
 typedef struct {
@@ -51,6 +52,8 @@ struct mutls_config {
 	int crl_count;
 	gnutls_datum_t *crl_issuers;        /* raw issuer DNs of the usable CRLs (verify.c) */
 	size_t crl_issuer_count;
+	struct mutls_crl_facts *crl_facts;  /* dates and profile of the usable CRLs (crl_checks.c) */
+	size_t crl_fact_count;
 	mutls_x509 **own_chain;
 	size_t own_chain_len;
 	mutls_password_cb password_cb;
@@ -72,6 +75,14 @@ struct mutls_config {
 	size_t session_cache_entries;       /* option session_cache; 0: off */
 	struct mutls_session_cache *session_cache; /* made at freeze (session_cache.c) */
 	int send_ca_names;                  /* CertificateRequest names the trust anchors */
+
+	mutls_profile profile;              /* option profile */
+	int max_chain_depth;                /* option max_chain_depth; -1: none */
+	int verify_time_set;                /* verify_time: a fixed clock ... */
+	int64_t verify_time;
+	mutls_clock_fn clock_fn;            /* ... or a function (verify_time.c) */
+	void *clock_payload;
+	mutls_payload_free clock_free;
 
 	mutls_verify_hook verify_hook;
 	void *verify_payload;
@@ -97,6 +108,10 @@ int mutls__pattern_parse(mutls_pattern *out, const char *pattern);
 int mutls__policy_matches(const mutls_config *cfg, const mutls_x509 *cert);
 /* "dns:a, uri:b" into out (for messages). */
 void mutls__policy_describe(char *out, size_t cap, const mutls_config *cfg);
+
+/* verify_time.c: the verification clock's time now (session: the one being
+ * verified, or NULL); -1 (error set) when the clock function failed. */
+int mutls__config_now(int64_t *out, const mutls_config *cfg, mutls_session *session);
 
 /* verify.c: the credentials' verify function (the peer check). */
 int mutls__session_verify_callback(gnutls_session_t gs);

@@ -49,6 +49,11 @@ static int crl_problem(char *why, size_t cap, const mutls_config *cfg, gnutls_x5
 			name);
 		goto out;
 	}
+	/* with a verification clock the dates are checked at its time, when
+	 * verifying (crl_checks.c) */
+	if (cfg->verify_time_set || cfg->clock_fn)
+		status &= ~(GNUTLS_CERT_REVOCATION_DATA_SUPERSEDED |
+			GNUTLS_CERT_REVOCATION_DATA_ISSUED_IN_FUTURE);
 	if (status & GNUTLS_CERT_REVOCATION_DATA_SUPERSEDED) {
 		mutls__format_time(when, sizeof(when), gnutls_x509_crl_get_next_update(crl));
 		snprintf(why, cap, "the CRL of %s expired at %s (its next update; load a newer CRL)",
@@ -90,7 +95,7 @@ int mutls__crl_inspect(char *why, size_t cap, mutls_config *cfg, const gnutls_da
 		if (crl_problem(one, sizeof(one), cfg, crls[i])) {
 			if (!problems++)
 				snprintf(why, cap, "%s", one);
-		} else if (gnutls_x509_crl_get_raw_issuer_dn(crls[i], &dn) >= 0) {
+		} else if (mutls__crl_record(cfg, crls[i]), gnutls_x509_crl_get_raw_issuer_dn(crls[i], &dn) >= 0) {
 			gnutls_datum_t *grown = realloc(cfg->crl_issuers,
 				(cfg->crl_issuer_count + 1) * sizeof(*grown));
 			if (grown) {
@@ -113,6 +118,7 @@ void mutls__crl_issuers_free(mutls_config *cfg)
 	free(cfg->crl_issuers);
 	cfg->crl_issuers = NULL;
 	cfg->crl_issuer_count = 0;
+	mutls__crl_facts_free(cfg);
 }
 
 /* 1 when a CRL of cert's issuer was loaded. */

@@ -122,7 +122,7 @@ const char *mutls_code_name(int code)
 static const char *const reason_names[MUTLS_REASON_COUNT] = {
 	"expired", "not-yet-valid", "unknown-issuer", "name-mismatch", "revoked",
 	"bad-purpose", "insecure-algorithm", "signer-not-ca", "policy", "hook",
-	"name-constraints", "path-length", "unknown-critical-extension",
+	"name-constraints", "path-length", "unknown-critical-extension", "nonconforming",
 };
 
 const char *mutls_reason_name(unsigned reason_bit)

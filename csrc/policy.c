@@ -35,12 +35,71 @@ static int valid_dns_pattern(const char *v)
 	return 1;
 }
 
+/* A mailbox's local part as mutls compares it: printable ASCII, no blank,
+ * no '@' (quoted local parts are not taken). */
+static int email_local_ok(const char *p, size_t len)
+{
+	if (len == 0 || len > 64)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)p[i] <= ' ' || (unsigned char)p[i] >= 0x7f || p[i] == '@')
+			return 0;
+	return 1;
+}
+
+/* An email domain: a DNS name without a wildcard. */
+static int email_domain_ok(const char *p, size_t len)
+{
+	size_t label = 0;
+	if (len == 0 || len > 253)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+		} else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			     (c >= '0' && c <= '9') || c == '-') || ++label > 63) {
+			return 0;
+		}
+	}
+	return label > 0;
+}
+
+/* "user@example.com" or "@example.com" */
+static int valid_email_pattern(const char *v)
+{
+	const char *at = strchr(v, '@');
+	if (!at || strchr(at + 1, '@'))
+		return 0;
+	if (at != v && !email_local_ok(v, (size_t)(at - v)))
+		return 0;
+	return email_domain_ok(at + 1, strlen(at + 1));
+}
+
+/* An RFC 822 SAN against an email pattern: the local part exactly, the
+ * domain without regard to case; "@d" takes any mailbox at d (not at its
+ * subdomains). */
+static int email_matches(const char *pattern, const char *name, size_t len)
+{
+	const char *at = memchr(name, '@', len), *pat = strchr(pattern, '@');
+	size_t local = at ? (size_t)(at - name) : 0, domain = at ? len - local - 1 : 0;
+
+	if (!at || memchr(at + 1, '@', domain) || !email_local_ok(name, local) ||
+	    !email_domain_ok(at + 1, domain))
+		return 0;
+	if (pat != pattern && (local != (size_t)(pat - pattern) || memcmp(name, pattern, local) != 0))
+		return 0;
+	return strlen(pat + 1) == domain && strncasecmp(pat + 1, at + 1, domain) == 0;
+}
+
 int mutls__pattern_parse(mutls_pattern *out, const char *pattern)
 {
 	static const struct { const char *prefix; mutls_pattern_kind kind; } kinds[] = {
 		{ "dns:", MUTLS_PATTERN_DNS }, { "ip:", MUTLS_PATTERN_IP },
 		{ "uri:", MUTLS_PATTERN_URI }, { "cn:", MUTLS_PATTERN_CN },
-		{ "sha256:", MUTLS_PATTERN_SHA256 },
+		{ "sha256:", MUTLS_PATTERN_SHA256 }, { "email:", MUTLS_PATTERN_EMAIL },
 	};
 	size_t i;
 
@@ -52,7 +111,7 @@ int mutls__pattern_parse(mutls_pattern *out, const char *pattern)
 			break;
 	if (i == sizeof(kinds) / sizeof(kinds[0]))
 		return mutls__error(MUTLS_ECONFIG,
-			"peers: pattern \"%s\" has an unknown kind (use dns:, ip:, uri:, cn: or sha256:)", pattern);
+			"peers: pattern \"%s\" has an unknown kind (use dns:, ip:, uri:, cn:, email: or sha256:)", pattern);
 	out->kind = kinds[i].kind;
 	out->text = mutls__strdup(pattern);
 	if (!out->text)
@@ -85,6 +144,10 @@ int mutls__pattern_parse(mutls_pattern *out, const char *pattern)
 		if (parse_pin(out->pin, out->value) < 0)
 			goto bad;
 		break;
+	case MUTLS_PATTERN_EMAIL:
+		if (!valid_email_pattern(out->value))
+			goto bad;
+		break;
 	}
 	return 0;
 bad:
@@ -95,6 +158,7 @@ bad:
 			"a URI, optionally ending with \"*\"",
 			"a common name",
 			"64 hex digits (colons allowed)",
+			"an email address (\"user@example.com\"), or \"@example.com\" for any at that domain",
 		};
 		int rc = mutls__error(MUTLS_ECONFIG, "peers: pattern \"%s\" is invalid: expected %s",
 			pattern, why[out->kind]);
@@ -158,6 +222,8 @@ static int san_value_matches(const mutls_pattern *p, unsigned type,
 	switch (p->kind) {
 	case MUTLS_PATTERN_DNS:
 		return type == GNUTLS_SAN_DNSNAME && dns_matches(p->value, value, size);
+	case MUTLS_PATTERN_EMAIL:
+		return type == GNUTLS_SAN_RFC822NAME && email_matches(p->value, value, size);
 	case MUTLS_PATTERN_IP:
 		return type == GNUTLS_SAN_IPADDRESS && size == p->ip_len &&
 			memcmp(value, p->ip, size) == 0;
@@ -227,6 +293,7 @@ int mutls__policy_matches(const mutls_config *cfg, const mutls_x509 *cert)
 		case MUTLS_PATTERN_DNS:
 		case MUTLS_PATTERN_IP:
 		case MUTLS_PATTERN_URI:
+		case MUTLS_PATTERN_EMAIL:
 			if (san_matches(p, cert->crt))
 				return 1;
 			break;

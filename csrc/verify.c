@@ -80,13 +80,30 @@ static const char *purpose_words(mutls_purpose purpose)
 		"TLS client authentication";
 }
 
+/* The trust anchor that issued crt: the trust list's own (borrowed: the
+ * frozen config's list outlives the verification; no copy to re-parse),
+ * or a copy to free (*owned) from a PKCS#11 trust list. */
+static int anchor_of(gnutls_x509_crt_t *out, int *owned, const mutls_config *cfg,
+	gnutls_x509_crt_t crt)
+{
+	*owned = 0;
+	if (gnutls_x509_trust_list_get_issuer(cfg->tlist, crt, out, 0) >= 0)
+		return 0;
+	if (gnutls_x509_trust_list_get_issuer(cfg->tlist, crt, out, GNUTLS_TL_GET_COPY) >= 0) {
+		*owned = 1;
+		return 0;
+	}
+	return -1;
+}
+
 /* When a passed chain check may be re-used: while every certificate of the
  * chain and its trust anchor are valid, and not longer than the reuse
  * limit. 0 when the anchor cannot be found again (then nothing is re-used). */
 static int chain_window(mutls_chain_memo *memo, const mutls_config *cfg,
-	mutls_x509 *const *chain, size_t n, time_t now)
+	mutls_x509 *const *chain, size_t n, int64_t now)
 {
 	gnutls_x509_crt_t anchor = NULL;
+	int owned = 0;
 	int64_t from = INT64_MIN, until = (int64_t)now + MUTLS_CHAIN_REUSE_SECONDS;
 
 	for (size_t i = 0; i < n; i++) {
@@ -97,13 +114,14 @@ static int chain_window(mutls_chain_memo *memo, const mutls_config *cfg,
 		if (na < until)
 			until = na;
 	}
-	if (gnutls_x509_trust_list_get_issuer(cfg->tlist, chain[n - 1]->crt, &anchor, GNUTLS_TL_GET_COPY) < 0)
+	if (anchor_of(&anchor, &owned, cfg, chain[n - 1]->crt) < 0)
 		return 0;
 	if (gnutls_x509_crt_get_activation_time(anchor) > from)
 		from = gnutls_x509_crt_get_activation_time(anchor);
 	if (gnutls_x509_crt_get_expiration_time(anchor) < until)
 		until = gnutls_x509_crt_get_expiration_time(anchor);
-	gnutls_x509_crt_deinit(anchor);
+	if (owned)
+		gnutls_x509_crt_deinit(anchor);
 	memo->usable_from = from;
 	memo->usable_until = until;
 	return 1;
@@ -228,6 +246,7 @@ static int check_key_sizes(mutls_verdict *out, const char *who, const mutls_conf
 {
 	gnutls_sec_param_t sp = profile_sec_param(chain_profile(cfg));
 	gnutls_x509_crt_t anchor = NULL;
+	int owned = 0;
 	char desc[128], name[300];
 	unsigned need = 0;
 	int weak = 0;
@@ -246,8 +265,7 @@ static int check_key_sizes(mutls_verdict *out, const char *who, const mutls_conf
 		snprintf(detail, detail_cap, "%s has %s; at least %u are required",
 			chain[i]->label, desc, need);
 	}
-	if (!weak && gnutls_x509_trust_list_get_issuer(cfg->tlist, chain[n - 1]->crt, &anchor,
-			GNUTLS_TL_GET_COPY) >= 0) {
+	if (!weak && anchor_of(&anchor, &owned, cfg, chain[n - 1]->crt) >= 0) {
 		if (key_too_weak(desc, sizeof(desc), &need, anchor, sp)) {
 			weak = 1;
 			mutls__anchor_label(name, sizeof(name), anchor);
@@ -257,7 +275,8 @@ static int check_key_sizes(mutls_verdict *out, const char *who, const mutls_conf
 			snprintf(detail, detail_cap, "trusted CA %s has %s; at least %u are required",
 				name, desc, need);
 		}
-		gnutls_x509_crt_deinit(anchor);
+		if (owned)
+			gnutls_x509_crt_deinit(anchor);
 	}
 	return weak;
 }
@@ -275,7 +294,7 @@ static int check_key_sizes(mutls_verdict *out, const char *who, const mutls_conf
 int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 	mutls_x509 *const *chain, size_t n, const char *hostname,
 	mutls_purpose purpose, const char *who_role, mutls__check_fn emit, void *ctx,
-	mutls_chain_memo *memo)
+	mutls_chain_memo *memo, const mutls_verify_options *options)
 {
 	const mutls_x509 *leaf = chain[0];
 	gnutls_x509_crt_t crts[64];
@@ -283,15 +302,31 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 	unsigned nvdata = 0, status = 0;
 	char who[384], names[512];
 	const char *when = leaf->not_before_text, *until = leaf->not_after_text;
-	time_t now = time(NULL);
+	int64_t now = 0;
 	int64_t nb = leaf->not_before;
 	int64_t na = leaf->not_after;
 	size_t ncrts = n < 64 ? n : 64;
-	char weak_detail[600], chain_detail[1100];
-	int rc, weak_key;
+	char weak_detail[600], chain_detail[1100], costly[400], own_detail[700];
+	int rc, weak_key, own_failed = 0;
+	mutls_path paths[MUTLS_PATHS_TRIED];
+	size_t npaths, npaths_built;
+	mutls_profile profile = options && (options->flags & MUTLS_VERIFY_PROFILE) ?
+		options->profile : cfg->profile;
+	int max_depth = options && (options->flags & MUTLS_VERIFY_MAX_CHAIN_DEPTH) ?
+		options->max_chain_depth : cfg->max_chain_depth;
 
 	memset(out, 0, sizeof(*out));
 	snprintf(who, sizeof(who), "%s %s", who_role, leaf->label);
+
+	/* 0. the verification clock (option verify_time, or options->at) */
+	if (options && (options->flags & MUTLS_VERIFY_AT))
+		now = options->at;
+	else if (memo ? (now = memo->now, !memo->have_now) : mutls__config_now(&now, cfg, NULL) < 0) {
+		mutls__verdict_add(out, who, MUTLS_REASON_HOOK,
+			"could not be checked: the verification clock (verify_time) failed");
+		EMIT("validity", 0, "the verification clock (verify_time) failed");
+		return MUTLS_EVERIFY;
+	}
 
 	/* 1. validity of the leaf; the chain's is in GnuTLS's status below. */
 	if (now > na) {
@@ -326,14 +361,68 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 		vdata[0].size = 0;
 		nvdata = 1;
 	}
+	npaths = mutls__paths_build(paths, MUTLS_PATHS_TRIED, cfg, chain, ncrts);
+	npaths_built = npaths; /* npaths may drop to the one path taken */
+	if (mutls__path_too_costly(costly, sizeof(costly), &paths[0])) {
+		/* refused before GnuTLS spends its time on it */
+		mutls__verdict_add(out, who, MUTLS_REASON_NAME_CONSTRAINTS, "%s", costly);
+		for (size_t i = 0; i < npaths; i++)
+			mutls__path_free(&paths[i]);
+		if (memo)
+			memo->passed = 0;
+		EMIT("chain", 0, "%s", costly);
+		return MUTLS_EVERIFY;
+	}
 	if (memo && memo->reuse) {
 		rc = 0; /* passed before, and still within its window (chain_cache.c) */
 	} else {
+		/* dates at the verification clock's time: mutls__chain_time_status */
 		rc = gnutls_x509_trust_list_verify_crt2(cfg->tlist, crts, (unsigned)ncrts,
-			vdata, nvdata, GNUTLS_PROFILE_TO_VFLAGS(chain_profile(cfg)), &status, NULL);
+			vdata, nvdata, GNUTLS_PROFILE_TO_VFLAGS(chain_profile(cfg)) |
+			GNUTLS_VERIFY_DISABLE_TIME_CHECKS | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS,
+			&status, NULL);
+		/* another path, when GnuTLS's refused (path_retry.c) */
+		if (rc >= 0 && status && paths[0].anchored &&
+		    mutls__paths_retry(paths, npaths, cfg->tlist, vdata, nvdata,
+			GNUTLS_PROFILE_TO_VFLAGS(chain_profile(cfg)) |
+			GNUTLS_VERIFY_DISABLE_TIME_CHECKS | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS, status)) {
+			npaths = 1; /* own checks on the path taken only */
+			status = 0;
+		}
+		if (rc >= 0)
+			status |= mutls__path_time_status(&paths[0], now);
 		if (memo && rc >= 0 && status == 0)
 			memo->passed = chain_window(memo, cfg, chain, ncrts, now);
 	}
+	/* mutls's own checks (path_checks.c), on a chain GnuTLS could follow */
+	/* (any path that passes them will do; the first one's failure is told) */
+	if (rc >= 0 && !(status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNATURE_FAILURE))) {
+		mutls_verdict first = *out;
+		own_failed = 1;
+		for (size_t i = 0; i < npaths && own_failed; i++) {
+			mutls_verdict trial = *out;
+			char trial_detail[700];
+			if (!mutls__path_checks(&trial, who, &paths[i], hostname, profile, max_depth,
+					trial_detail, sizeof(trial_detail)))
+				own_failed = 0;
+			else if (i == 0) {
+				first = trial;
+				snprintf(own_detail, sizeof(own_detail), "%s", trial_detail);
+			}
+		}
+		if (!own_failed && cfg->crl_fact_count) {
+			first = *out;
+			own_failed = mutls__crl_checks(&first, who, cfg, &paths[0], now, profile,
+				own_detail, sizeof(own_detail));
+		}
+		if (own_failed) {
+			*out = first;
+			if (memo)
+				memo->passed = 0;
+		}
+	}
+	for (size_t i = 0; i < npaths_built; i++)
+		mutls__path_free(&paths[i]);
 	if (rc < 0) {
 		mutls__verdict_add(out, who, MUTLS_REASON_UNKNOWN_ISSUER,
 			"could not be verified (%s)", gnutls_strerror(rc));
@@ -379,6 +468,8 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 		} else if (status & GNUTLS_CERT_UNKNOWN_CRIT_EXTENSIONS) {
 			mutls__explain_critical_extension(out, who, chain, ncrts, chain_detail, sizeof(chain_detail));
 			EMIT("chain", 0, "%s", chain_detail);
+		} else if (own_failed) {
+			EMIT("chain", 0, "%s", own_detail);
 		} else if (weak_key) {
 			EMIT("chain", 0, "%s", weak_detail);
 		} else if (status & GNUTLS_CERT_INSECURE_ALGORITHM) {
@@ -471,6 +562,15 @@ int mutls_x509_verify(unsigned *out_reasons, const mutls_x509 *cert,
 	mutls_x509 *const *intermediates, size_t intermediate_count,
 	const mutls_config *trust_cfg, const char *hostname, mutls_purpose purpose)
 {
+	return mutls_x509_verify_with(out_reasons, cert, intermediates, intermediate_count,
+		trust_cfg, hostname, purpose, NULL);
+}
+
+int mutls_x509_verify_with(unsigned *out_reasons, const mutls_x509 *cert,
+	mutls_x509 *const *intermediates, size_t intermediate_count,
+	const mutls_config *trust_cfg, const char *hostname, mutls_purpose purpose,
+	const mutls_verify_options *options)
+{
 	mutls_x509 **chain;
 	mutls_verdict verdict;
 	mutls_error err;
@@ -487,7 +587,7 @@ int mutls_x509_verify(unsigned *out_reasons, const mutls_x509 *cert,
 	for (size_t i = 0; i < intermediate_count; i++)
 		chain[i + 1] = intermediates[i];
 	rc = mutls__verify_chain(&verdict, trust_cfg, chain, intermediate_count + 1, hostname,
-		purpose, "certificate", NULL, NULL, NULL);
+		purpose, "certificate", NULL, NULL, NULL, options);
 	free(chain);
 	if (out_reasons)
 		*out_reasons = verdict.reasons;
@@ -606,7 +706,7 @@ int mutls__check_peer(mutls_session *s)
 	mutls_config *cfg = s->cfg;
 	const char *peer = s->is_server ? "client" : "server";
 	char who[32], whofull[300];
-	mutls_chain_memo memo = { 0, 0, 0, 0 };
+	mutls_chain_memo memo = { 0, 0, 0, 0, 0, 0 };
 	mutls_purpose purpose;
 	const gnutls_datum_t *certs;
 	unsigned ncerts = 0;
@@ -656,11 +756,14 @@ int mutls__check_peer(mutls_session *s)
 	} else {
 		certs = gnutls_certificate_get_peers(s->gs, &ncerts);
 	}
-	memo.reuse = (s->offline || gnutls_session_is_resumed(s->gs)) &&
-		mutls__chain_cache_checked(cfg, certs, ncerts, purpose, (int64_t)time(NULL));
+	memo.have_now = mutls__config_now(&memo.now, cfg, s) == 0;
+	if (!memo.have_now)
+		s->hook_failed = 1; /* the verify_time function failed: code "hook" */
+	memo.reuse = (s->offline || gnutls_session_is_resumed(s->gs)) && memo.have_now &&
+		mutls__chain_cache_checked(cfg, certs, ncerts, purpose, memo.now);
 	rc = mutls__verify_chain(&s->verdict, cfg, s->peer_chain, s->peer_len,
 		(!s->is_server && cfg->check_hostname) ? s->hostname : NULL,
-		purpose, who, emit_check, s, &memo);
+		purpose, who, emit_check, s, &memo, NULL);
 	if (memo.passed)
 		mutls__chain_cache_set_checked(cfg, certs, ncerts, purpose, memo.usable_from, memo.usable_until);
 	if (rc != 0 && rc != MUTLS_EVERIFY)

@@ -18,6 +18,8 @@ typedef struct {
 	int passed;                 /* out: the chain check ran and passed ... */
 	int64_t usable_from;        /* ... and its result may be re-used in [from, until) */
 	int64_t usable_until;
+	int have_now;               /* in: now is the verification clock's time */
+	int64_t now;
 } mutls_chain_memo;
 
 /*
@@ -31,7 +33,48 @@ typedef struct {
 int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 	mutls_x509 *const *chain, size_t n, const char *hostname,
 	mutls_purpose purpose, const char *who, mutls__check_fn emit, void *ctx,
-	mutls_chain_memo *memo);
+	mutls_chain_memo *memo, const mutls_verify_options *options);
+
+/* path_checks.c: a path: chain[0], presented issuers up to one a trust
+ * anchor issued (or that is one), then that anchor. */
+#define MUTLS_PATH_MAX 18
+#define MUTLS_PATHS_TRIED 4
+typedef struct {
+	gnutls_x509_crt_t crt[MUTLS_PATH_MAX];  /* leaf first; borrowed */
+	const char *label[MUTLS_PATH_MAX];
+	size_t n;
+	int anchored;               /* crt[n - 1] is a trust anchor */
+	int anchor_in_chain;        /* ... that was presented (not a copy) */
+	gnutls_x509_crt_t anchor;   /* the trust list's (borrowed), or NULL */
+	int anchor_owned;           /* ... or a copy to free (PKCS#11 trust) */
+	char anchor_label[300];
+} mutls_path;
+/* Up to cap paths that reach a trust anchor (several when the presented
+ * certificates allow it); when none does, one partial path. Returns the count. */
+size_t mutls__paths_build(mutls_path *out, size_t cap, const mutls_config *cfg,
+	mutls_x509 *const *chain, size_t n);
+void mutls__path_free(mutls_path *p);
+/* 1 (and a sentence in why) when checking the path's names against its name
+ * constraints would cost too much, or the constraints are malformed. */
+int mutls__path_too_costly(char *why, size_t cap, const mutls_path *p);
+/* Every issuer of the path is a CA allowed to sign certificates, and no
+ * pathLenConstraint is broken, self-issued CAs not counted (RFC 5280 6.1.4;
+ * GnuTLS counts them). 1 when so. */
+int mutls__path_ca_rules_ok(const mutls_path *p);
+/* path_retry.c: after GnuTLS refused paths[0] with status, another path
+ * (or the same without counting self-issued CAs) verified with flags; 1 when
+ * one passed: it is now paths[0]. */
+int mutls__paths_retry(mutls_path *paths, size_t npaths, gnutls_x509_trust_list_t tlist,
+	gnutls_typed_vdata_st *vdata, unsigned nvdata, unsigned flags, unsigned status);
+/* mutls's own checks on top of GnuTLS's (docs/design.md, "Profiles"):
+ * adds the first failure to out (and its detail); 1 when one failed. */
+int mutls__path_checks(mutls_verdict *out, const char *who, const mutls_path *p,
+	const char *hostname, mutls_profile profile, int max_depth, char *detail, size_t cap);
+
+/* verify_time.c: the validity of the path at now, as GNUTLS_CERT_EXPIRED /
+ * _NOT_ACTIVATED bits (GnuTLS's own time checks are off: it knows only the
+ * system clock). */
+unsigned mutls__path_time_status(const mutls_path *p, int64_t now);
 
 /* Appends " and <phrase>" (or "<who> <phrase>" when empty) to a verdict. */
 void mutls__verdict_add(mutls_verdict *v, const char *who, unsigned reason,
@@ -68,5 +111,13 @@ int mutls__crl_covers(const mutls_config *cfg, const mutls_x509 *cert);
 int mutls__crl_inspect(char *why, size_t cap, mutls_config *cfg, const gnutls_datum_t *data,
 	int pem);
 void mutls__crl_issuers_free(mutls_config *cfg);
+
+/* crl_checks.c: remembers a usable CRL's issuer, dates and CRL number; the
+ * checks of the CRLs of a path's issuers at now (dates; strict: the CRL
+ * number present and not critical). 1 when one failed (out, detail). */
+void mutls__crl_record(mutls_config *cfg, gnutls_x509_crl_t crl);
+void mutls__crl_facts_free(mutls_config *cfg);
+int mutls__crl_checks(mutls_verdict *out, const char *who, const mutls_config *cfg,
+	const mutls_path *p, int64_t now, mutls_profile profile, char *detail, size_t cap);
 
 #endif

@@ -2,6 +2,7 @@
 #include "lmutls.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,7 +102,8 @@ static int cert_fingerprint(lua_State *L)
 static int cert_verify(lua_State *L)
 {
 	static const char *const allowed[] = { "trust", "hostname", "purpose", "crl",
-		"peers", "intermediates", NULL };
+		"peers", "intermediates", "at", "profile", "max_chain_depth", NULL };
+	mutls_verify_options options;
 	lm_cert *c = lm_check_cert(L, 1);
 	lm_config *tc;
 	mutls_purpose purpose = MUTLS_PURPOSE_ANY;
@@ -117,6 +119,32 @@ static int cert_verify(lua_State *L)
 		return 2;
 	/* Options are read raw (no metamethod runs) and every value stays in a
 	 * stack slot of this call until mutls_x509_verify has returned. */
+	memset(&options, 0, sizeof(options));
+	/* at: seconds since the epoch, or a function returning them (called here) */
+	if (lm_rawgetfield(L, 2, "at") != LUA_TNIL) {
+		if (lua_type(L, -1) == LUA_TFUNCTION)
+			lua_call(L, 0, 1);
+		if (lua_type(L, -1) != LUA_TNUMBER)
+			return luaL_error(L, "verify: at must be seconds since the epoch (a number) or a "
+				"function returning them, not %s", luaL_typename(L, -1));
+		options.at = (int64_t)floor(lua_tonumber(L, -1));
+		options.flags |= MUTLS_VERIFY_AT;
+	}
+	lua_pop(L, 1);
+	p = lm_optstring_field(L, 2, "profile");
+	if (p) {
+		if (strcmp(p, "default") != 0 && strcmp(p, "strict") != 0)
+			return luaL_error(L, "verify: profile must be \"default\" or \"strict\", not \"%s\"", p);
+		options.profile = strcmp(p, "strict") == 0 ? MUTLS_PROFILE_STRICT : MUTLS_PROFILE_DEFAULT;
+		options.flags |= MUTLS_VERIFY_PROFILE;
+	}
+	if (lm_rawgetfield(L, 2, "max_chain_depth") != LUA_TNIL) {
+		if (lua_type(L, -1) != LUA_TNUMBER || lua_tonumber(L, -1) < 0 || lua_tonumber(L, -1) > 64)
+			return luaL_error(L, "verify: max_chain_depth must be a number from 0 to 64");
+		options.max_chain_depth = (int)lua_tonumber(L, -1);
+		options.flags |= MUTLS_VERIFY_MAX_CHAIN_DEPTH;
+	}
+	lua_pop(L, 1);
 	hostname = lm_optstring_field(L, 2, "hostname");
 	p = lm_optstring_field(L, 2, "purpose");
 	if (p) {
@@ -165,7 +193,8 @@ static int cert_verify(lua_State *L)
 	lua_pop(L, 1);
 	if (rc < 0)
 		return lm_fail_last(L);
-	rc = mutls_x509_verify(&reasons, c->x, inter, ninter, tc->cfg, hostname, purpose);
+	rc = mutls_x509_verify_with(&reasons, c->x, inter, ninter, tc->cfg, hostname, purpose,
+		&options);
 	if (rc < 0) {
 		const mutls_error *e = mutls_error_last();
 		lua_pushnil(L);

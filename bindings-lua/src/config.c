@@ -286,6 +286,40 @@ static int verify_trampoline(mutls_session *s, void *payload, char *reason, size
 	return ctx.verdict;
 }
 
+/* The verify_time function, asked by the core at each verification: runs
+ * on the session's coroutine under lua_pcall (an error becomes the hook
+ * error of the handshake). */
+typedef struct {
+	int64_t t;
+} clock_ctx;
+
+static int clock_protected(lua_State *L)
+{
+	clock_ctx *ctx = lua_touserdata(L, 2);
+	push_hook(L, "verify_time");
+	lua_call(L, 0, 1);
+	if (lua_type(L, -1) != LUA_TNUMBER)
+		return luaL_error(L, "verify_time: the function must return seconds since the epoch "
+			"(a number), not %s", luaL_typename(L, -1));
+	ctx->t = (int64_t)floor(lua_tonumber(L, -1));
+	return 0;
+}
+
+static int clock_trampoline(int64_t *out, mutls_session *s, void *payload)
+{
+	clock_ctx ctx = { 0 };
+	char message[512] = "";
+	(void)payload;
+	if (!s)
+		return MUTLS_HOOK_ERROR; /* offline checks ask the function themselves */
+	if (lm_session_run_hook(s, clock_protected, &ctx, message, sizeof(message)) != 0) {
+		mutls_session_set_hook_error(s, message);
+		return MUTLS_HOOK_ERROR;
+	}
+	*out = ctx.t;
+	return 0;
+}
+
 static int trace_protected(lua_State *L)
 {
 	const mutls_trace_event *e = lua_touserdata(L, 2);
@@ -456,7 +490,8 @@ int lm_config_new(lua_State *L)
 	static const char *const allowed[] = { "certificate", "private_key", "password",
 		"identity", "trust", "crl", "peer_certificate", "check_hostname", "peers",
 		"verify_hook", "versions", "priority", "alpn", "session_tickets", "keylog",
-		"trace", "keylog_env", "session_cache", "send_ca_names", "handshake_timeout", NULL };
+		"trace", "keylog_env", "session_cache", "send_ca_names", "handshake_timeout",
+		"verify_time", "profile", "max_chain_depth", NULL };
 	lm_config *c;
 	int opts = 1, cfg_index, hooks, v, rc;
 	const char *cert, *key, *mode;
@@ -519,6 +554,20 @@ int lm_config_new(lua_State *L)
 		return luaL_error(L, "mutls.config: 'password' needs 'certificate' and 'private_key'");
 	}
 
+	/* before trust and crl: a CRL's dates are then checked at the clock's time */
+	if (lm_rawgetfield(L, opts, "verify_time") != LUA_TNIL) {
+		if (lua_type(L, -1) == LUA_TFUNCTION) {
+			lua_pushvalue(L, -1);
+			lua_setfield(L, hooks, "verify_time");
+			TRY(mutls_config_set_verify_clock(c->cfg, clock_trampoline, NULL, NULL));
+		} else if (lua_type(L, -1) == LUA_TNUMBER) {
+			TRY(mutls_config_set_verify_time(c->cfg, (int64_t)floor(lua_tonumber(L, -1))));
+		} else {
+			luaL_error(L, "option 'verify_time' must be seconds since the epoch (a number) "
+				"or a function returning them, not %s", luaL_typename(L, -1));
+		}
+	}
+	lua_pop(L, 1);
 	if ((v = get_field(L, opts, "trust"))) {
 		TRY(lm_add_trust(L, c->cfg, v));
 		lua_pop(L, 1);
@@ -608,6 +657,19 @@ int lm_config_new(lua_State *L)
 		TRY(mutls_config_set_trace_hook(c->cfg, trace_trampoline, NULL, NULL));
 		lua_pop(L, 1);
 	}
+	if (lm_rawgetfield(L, opts, "profile") != LUA_TNIL) {
+		if (lua_type(L, -1) != LUA_TSTRING)
+			luaL_error(L, "option 'profile' must be \"default\" or \"strict\", not %s",
+				luaL_typename(L, -1));
+		TRY(mutls_config_set_profile(c->cfg, lua_tostring(L, -1)));
+	}
+	lua_pop(L, 1);
+	if (lm_rawgetfield(L, opts, "max_chain_depth") != LUA_TNIL) {
+		if (lua_type(L, -1) != LUA_TNUMBER || lua_tonumber(L, -1) < 0 || lua_tonumber(L, -1) > 64)
+			luaL_error(L, "option 'max_chain_depth' must be a number from 0 to 64");
+		TRY(mutls_config_set_max_chain_depth(c->cfg, (int)lua_tonumber(L, -1)));
+	}
+	lua_pop(L, 1);
 	if ((v = get_field(L, opts, "verify_hook"))) {
 		check_function(L, v, "verify_hook");
 		lua_pushvalue(L, v);

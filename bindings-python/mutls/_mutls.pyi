@@ -112,6 +112,9 @@ class Certificate:
         crl: _Crl | None = None,
         peers: Sequence[str] | None = None,
         intermediates: Iterable[Certificate] | None = (),
+        at: _Time | Callable[[], _Time] | None = None,
+        profile: Literal["default", "strict"] | None = None,
+        max_chain_depth: int | None = None,
     ) -> bool: ...  # True, or raises CertificateVerifyError
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
@@ -262,6 +265,9 @@ class Config:
         session_cache: int = 1024,
         send_ca_names: bool = True,
         handshake_timeout: float | None = 30.0,
+        verify_time: _Time | Callable[[], _Time] | None = None,
+        profile: Literal["default", "strict"] | None = None,
+        max_chain_depth: int | None = None,
     ) -> None: ...
     @property
     def handshake_timeout(self) -> float | None: ...

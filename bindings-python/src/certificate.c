@@ -265,8 +265,11 @@ static int parse_purpose(PyObject *obj, mutls_purpose *out)
 
 static PyObject *Certificate_verify(CertificateObject *self, PyObject *args, PyObject *kwds)
 {
-	static char *kwlist[] = { "trust", "hostname", "purpose", "crl", "peers", "intermediates", NULL };
+	static char *kwlist[] = { "trust", "hostname", "purpose", "crl", "peers", "intermediates",
+		"at", "profile", "max_chain_depth", NULL };
 	PyObject *trust, *hostname = Py_None, *purpose = Py_None, *crl = Py_None, *peers = Py_None;
+	PyObject *at = Py_None, *profile = Py_None, *max_depth = Py_None;
+	mutls_verify_options options;
 	PyObject *intermediates = NULL, *host = NULL, *inter = NULL, *res = NULL;
 	mutls_config *cfg = NULL;
 	mutls_x509 **chain = NULL;
@@ -275,9 +278,33 @@ static PyObject *Certificate_verify(CertificateObject *self, PyObject *args, PyO
 	Py_ssize_t n = 0;
 	int rc;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$OOOOO:verify", kwlist, &trust, &hostname,
-		&purpose, &crl, &peers, &intermediates))
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$OOOOOOOO:verify", kwlist, &trust, &hostname,
+		&purpose, &crl, &peers, &intermediates, &at, &profile, &max_depth))
 		return NULL;
+	memset(&options, 0, sizeof(options));
+	if (mutlspy_verify_settings(NULL, &options, profile, max_depth) < 0)
+		return NULL;
+	if (at != Py_None) {
+		if (PyCallable_Check(at)) {
+			PyObject *t = PyObject_CallNoArgs(at);
+			int trc;
+			if (!t)
+				return NULL;
+			trc = mutlspy_epoch_arg(t, "at (the value the callable returned)", &options.at);
+			Py_DECREF(t);
+			if (trc < 0)
+				return NULL;
+		} else if (mutlspy_epoch_arg(at, "at", &options.at) < 0)
+			return NULL;
+		options.flags |= MUTLS_VERIFY_AT;
+	} else if (mutlspy_is_config(trust)) {
+		/* a verify_time callable runs here, in Python, with no session */
+		int crc = mutlspy_config_clock_now((ConfigObject *)trust, &options.at);
+		if (crc < 0)
+			return NULL;
+		if (crc > 0)
+			options.flags |= MUTLS_VERIFY_AT;
+	}
 	if (parse_purpose(purpose, &p) < 0)
 		return NULL;
 	if (hostname != Py_None && !(host = mutlspy_str_bytes(hostname, "hostname")))
@@ -318,8 +345,8 @@ static PyObject *Certificate_verify(CertificateObject *self, PyObject *args, PyO
 		    mutlspy_config_add_peers(cfg, peers) < 0)
 			goto out;
 	}
-	rc = mutls_x509_verify(&reasons, self->cert, chain, (size_t)n, cfg,
-		host ? PyBytes_AS_STRING(host) : NULL, p);
+	rc = mutls_x509_verify_with(&reasons, self->cert, chain, (size_t)n, cfg,
+		host ? PyBytes_AS_STRING(host) : NULL, p, &options);
 	if (rc < 0) {
 		mutlspy_raise_last(rc, self, NULL);
 		goto out;
@@ -413,10 +440,14 @@ static PyMethodDef Certificate_methods[] = {
 	{ "fingerprint", (PyCFunction)(void (*)(void))Certificate_fingerprint, METH_VARARGS | METH_KEYWORDS,
 	  "fingerprint(algorithm=\"sha256\") -> str: hex digest of the DER (sha256, sha1, sha384, sha512)." },
 	{ "verify", (PyCFunction)(void (*)(void))Certificate_verify, METH_VARARGS | METH_KEYWORDS,
-	  "verify(trust, *, hostname=None, purpose=None, crl=None, peers=None, intermediates=()) -> True\n\n"
+	  "verify(trust, *, hostname=None, purpose=None, crl=None, peers=None, intermediates=(), at=None,\n"
+	  "       profile=None, max_chain_depth=None) -> True\n\n"
 	  "Offline verification: validity, chain to trust, revocation (crl), name (hostname),\n"
-	  "key purpose (\"server\" or \"client\") and peers patterns. Raises\n"
-	  "CertificateVerifyError with .reasons when a check fails." },
+	  "key purpose (\"server\" or \"client\") and peers patterns, at the time `at`\n"
+	  "(an aware datetime, epoch seconds, or a callable returning one; default: the\n"
+	  "Config's verify_time, else now), with the profile (\"default\" or \"strict\")\n"
+	  "and max_chain_depth given (default: the Config's). Raises CertificateVerifyError with .reasons\n"
+	  "when a check fails." },
 	{ "__reduce__", (PyCFunction)Certificate_reduce, METH_NOARGS, NULL },
 	{ NULL, NULL, 0, NULL }
 };

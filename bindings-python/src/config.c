@@ -402,6 +402,148 @@ static int callable_arg(PyObject *obj, const char *field)
 	return 0;
 }
 
+int mutlspy_epoch_arg(PyObject *obj, const char *what, int64_t *out)
+{
+	if (PyBool_Check(obj) || obj == Py_None) {
+		PyErr_Format(PyExc_TypeError, "%s: expected a datetime, seconds since the epoch (int "
+			"or float), a timedelta from now, or a callable returning one, not %.100s", what,
+			Py_TYPE(obj)->tp_name);
+		return -1;
+	}
+	if (PyLong_Check(obj)) {
+		long long v = PyLong_AsLongLong(obj);
+		if (v == -1 && PyErr_Occurred())
+			return -1;
+		*out = (int64_t)v;
+		return 0;
+	}
+	if (PyFloat_Check(obj)) {
+		double d = PyFloat_AS_DOUBLE(obj);
+		if (!(d > -9.2e18 && d < 9.2e18)) {
+			PyErr_Format(PyExc_ValueError, "%s: not a finite number of seconds", what);
+			return -1;
+		}
+		*out = (int64_t)floor(d);
+		return 0;
+	}
+	/* a datetime (naive: UTC) or a timedelta from now, as TestCA takes them */
+	return mutlspy_time_arg(obj, what, out);
+}
+
+int mutlspy_verify_settings(mutls_config *cfg, mutls_verify_options *o, PyObject *profile,
+	PyObject *max_depth)
+{
+	int rc;
+	if (profile != Py_None) {
+		const char *p;
+		if (!PyUnicode_Check(profile)) {
+			PyErr_Format(PyExc_TypeError, "profile: expected \"default\" or \"strict\", not %.100s",
+				Py_TYPE(profile)->tp_name);
+			return -1;
+		}
+		if (!(p = mutlspy_utf8_nonul(profile, "profile")))
+			return -1;
+		if (o) {
+			if (strcmp(p, "default") != 0 && strcmp(p, "strict") != 0) {
+				mutlspy_raise_code(MUTLS_ECONFIG, "profile: expected \"default\" or \"strict\", "
+					"not \"%.100s\"", p);
+				return -1;
+			}
+			o->profile = strcmp(p, "strict") == 0 ? MUTLS_PROFILE_STRICT : MUTLS_PROFILE_DEFAULT;
+			o->flags |= MUTLS_VERIFY_PROFILE;
+		} else if ((rc = mutls_config_set_profile(cfg, p)) < 0) {
+			return config_fail(rc);
+		}
+	}
+	if (max_depth != Py_None) {
+		long d;
+		if (!PyLong_Check(max_depth) || PyBool_Check(max_depth)) {
+			PyErr_Format(PyExc_TypeError, "max_chain_depth: expected an int or None, not %.100s",
+				Py_TYPE(max_depth)->tp_name);
+			return -1;
+		}
+		d = PyLong_AsLong(max_depth);
+		if (d == -1 && PyErr_Occurred())
+			return -1;
+		if (d < 0 || d > 64) {
+			mutlspy_raise_code(MUTLS_ECONFIG, "max_chain_depth: expected 0 to 64, not %ld", d);
+			return -1;
+		}
+		if (o) {
+			o->max_chain_depth = (int)d;
+			o->flags |= MUTLS_VERIFY_MAX_CHAIN_DEPTH;
+		} else if ((rc = mutls_config_set_max_chain_depth(cfg, (int)d)) < 0) {
+			return config_fail(rc);
+		}
+	}
+	return 0;
+}
+
+int mutlspy_config_clock_now(ConfigObject *self, int64_t *out)
+{
+	PyObject *fn = self->clock, *res;
+	int rc;
+
+	if (!fn)
+		return 0;
+	Py_INCREF(fn);
+	res = PyObject_CallNoArgs(fn);
+	Py_DECREF(fn);
+	if (!res)
+		return -1;
+	rc = mutlspy_epoch_arg(res, "verify_time (the value the callable returned)", out);
+	Py_DECREF(res);
+	return rc < 0 ? -1 : 1;
+}
+
+/* The core asks the verify_time callable (under the GIL); its exception is
+ * stored on the session and becomes the __cause__ of the handshake's error. */
+static int clock_trampoline(int64_t *out, mutls_session *s, void *payload)
+{
+	ConfigObject *self = payload;
+	PyGILState_STATE g = PyGILState_Ensure();
+	SessionObject *sess = s ? mutls_session_userdata(s) : NULL;
+	int rc = mutlspy_config_clock_now(self, out);
+
+	if (rc <= 0) {
+		PyObject *exc = rc < 0 ? mutlspy_fetch_exception() : NULL;
+		char message[300];
+		if (exc)
+			describe_exception(exc, message, sizeof(message));
+		else
+			snprintf(message, sizeof(message), "the verify_time callable is gone");
+		if (s)
+			mutls_session_set_hook_error(s, message);
+		if (exc && sess && !sess->exc)
+			sess->exc = exc;
+		else
+			Py_XDECREF(exc);
+	}
+	PyGILState_Release(g);
+	return rc > 0 ? 0 : MUTLS_HOOK_ERROR;
+}
+
+/* verify_time: a fixed time (aware datetime or epoch seconds) or a callable
+ * returning one, asked at each verification. */
+static int apply_verify_time(ConfigObject *self, PyObject *value)
+{
+	int64_t t;
+	int rc;
+
+	if (PyCallable_Check(value)) {
+		Py_INCREF(value);
+		Py_XSETREF(self->clock, value);
+		if ((rc = mutls_config_set_verify_clock(self->cfg, clock_trampoline, self, NULL)) < 0)
+			return config_fail(rc);
+		return 0;
+	}
+	if (mutlspy_epoch_arg(value, "verify_time", &t) < 0)
+		return -1;
+	if ((rc = mutls_config_set_verify_time(self->cfg, t)) < 0)
+		return config_fail(rc);
+	return 0;
+}
+
 /* ---- the type ------------------------------------------------------------ */
 
 static PyObject *Config_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
@@ -525,20 +667,22 @@ static int Config_init(ConfigObject *self, PyObject *args, PyObject *kwds)
 	static char *kwlist[] = { "certificate", "private_key", "password", "identity", "trust",
 		"crl", "peer_certificate", "check_hostname", "peers", "verify_hook", "versions",
 		"priority", "alpn", "session_tickets", "keylog", "trace", "keylog_env",
-		"session_cache", "send_ca_names", "handshake_timeout", NULL };
+		"session_cache", "send_ca_names", "handshake_timeout", "verify_time", "profile", "max_chain_depth", NULL };
 	PyObject *certificate = Py_None, *private_key = Py_None, *password = Py_None;
 	PyObject *identity = Py_None, *trust = Py_None, *crl = Py_None, *peer_mode = NULL;
 	PyObject *check_hostname = Py_True, *peers = Py_None, *verify_hook = Py_None;
 	PyObject *versions = Py_None, *priority = Py_None, *alpn = Py_None;
 	PyObject *tickets = Py_True, *keylog = Py_None, *trace = Py_None, *keylog_env = Py_False;
 	PyObject *session_cache = NULL, *send_ca_names = Py_True, *handshake_timeout = NULL;
+	PyObject *verify_time = Py_None, *profile = Py_None, *max_depth = Py_None;
 	size_t entries;
 	int rc, flag;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOOOOOOOOOO:Config", kwlist,
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOOOOOOOOOOOOO:Config", kwlist,
 		&certificate, &private_key, &password, &identity, &trust, &crl, &peer_mode,
 		&check_hostname, &peers, &verify_hook, &versions, &priority, &alpn, &tickets,
-		&keylog, &trace, &keylog_env, &session_cache, &send_ca_names, &handshake_timeout))
+		&keylog, &trace, &keylog_env, &session_cache, &send_ca_names, &handshake_timeout,
+		&verify_time, &profile, &max_depth))
 		return -1;
 	if (self->initialized) {
 		mutlspy_raise_code(MUTLS_EUSAGE, "Config: already initialised (a Config is immutable)");
@@ -549,6 +693,9 @@ static int Config_init(ConfigObject *self, PyObject *args, PyObject *kwds)
 		return -1;
 
 	if (apply_identity(self, certificate, private_key, password, identity) < 0)
+		return -1;
+	/* before crl: a CRL's dates are then checked at the clock's time */
+	if (verify_time != Py_None && apply_verify_time(self, verify_time) < 0)
 		return -1;
 	if (mutlspy_config_add_trust(self->cfg, trust) < 0 ||
 	    mutlspy_config_add_crl(self->cfg, crl) < 0)
@@ -588,6 +735,8 @@ static int Config_init(ConfigObject *self, PyObject *args, PyObject *kwds)
 	if (mutlspy_config_add_peers(self->cfg, peers) < 0)
 		return -1;
 
+	if (mutlspy_verify_settings(self->cfg, NULL, profile, max_depth) < 0)
+		return -1;
 	if (verify_hook != Py_None) {
 		Py_INCREF(verify_hook);
 		Py_XSETREF(self->verify_hook, verify_hook);
@@ -687,6 +836,7 @@ static int Config_traverse(ConfigObject *self, visitproc visit, void *arg)
 	Py_VISIT(self->verify_hook);
 	Py_VISIT(self->trace_hook);
 	Py_VISIT(self->keylog_hook);
+	Py_VISIT(self->clock);
 	Py_VISIT(self->password);
 	Py_VISIT(self->password_exc);
 	return 0;
@@ -698,6 +848,7 @@ static int Config_clear(ConfigObject *self)
 	Py_CLEAR(self->verify_hook);
 	Py_CLEAR(self->trace_hook);
 	Py_CLEAR(self->keylog_hook);
+	Py_CLEAR(self->clock);
 	Py_CLEAR(self->password);
 	Py_CLEAR(self->password_exc);
 	return 0;
@@ -837,7 +988,8 @@ static PyType_Slot Config_slots[] = {
 	  "       trust=None, crl=None, peer_certificate=\"require\", check_hostname=True,\n"
 	  "       peers=None, verify_hook=None, versions=None, priority=None, alpn=None,\n"
 	  "       session_tickets=True, keylog=None, trace=None, keylog_env=False,\n"
-	  "       session_cache=1024, send_ca_names=True, handshake_timeout=30.0)\n\n"
+	  "       session_cache=1024, send_ca_names=True, handshake_timeout=30.0,\n"
+	  "       verify_time=None, profile=\"default\", max_chain_depth=None)\n\n"
 	  "Own identity, trust anchors, CRLs, peer policy and hooks. Immutable; shared by\n"
 	  "any number of sessions (cfg.client(...), cfg.server(...)) and threads.\n"
 	  "Bad values raise ConfigError naming the file or field; wrong types TypeError." },

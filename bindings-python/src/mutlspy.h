@@ -38,6 +38,7 @@ typedef struct {
 	PyObject *verify_hook;       /* callables or NULL (GC-visible) */
 	PyObject *trace_hook;
 	PyObject *keylog_hook;
+	PyObject *clock;             /* verify_time= callable, or NULL */
 	PyObject *password;          /* the password callable, during __init__ only */
 	PyObject *password_exc;      /* exception raised by it */
 	int initialized;
@@ -173,6 +174,16 @@ int mutlspy_config_add_trust(mutls_config *cfg, PyObject *trust);
 int mutlspy_config_add_crl(mutls_config *cfg, PyObject *crl);
 int mutlspy_config_add_peers(mutls_config *cfg, PyObject *peers);
 int mutlspy_is_config(PyObject *obj);
+/* A verification time: datetime (naive: UTC), int/float seconds since the
+ * epoch, or a timedelta from now. -1 with an exception set. */
+int mutlspy_epoch_arg(PyObject *obj, const char *what, int64_t *out);
+/* profile= and max_chain_depth= (None: unchanged) into cfg, or into o
+ * when o is not NULL (Certificate.verify). -1 with an exception set. */
+int mutlspy_verify_settings(mutls_config *cfg, mutls_verify_options *o, PyObject *profile,
+	PyObject *max_depth);
+/* The time of a Config's verify_time callable: 1 and *out, 0 when it has
+ * none, -1 with the callable's exception set. */
+int mutlspy_config_clock_now(ConfigObject *self, int64_t *out);
 
 /* session.c */
 PyObject *mutlspy_session_new(ConfigObject *cfg, int is_server, PyObject *sock,

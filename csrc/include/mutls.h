@@ -67,7 +67,7 @@ typedef enum {
 /* Reasons, as bits; names (mutls_reason_name): expired, not-yet-valid,
  * unknown-issuer, name-mismatch, revoked, bad-purpose, insecure-algorithm,
  * signer-not-ca, policy, hook, name-constraints, path-length,
- * unknown-critical-extension. */
+ * unknown-critical-extension, nonconforming. */
 #define MUTLS_REASON_EXPIRED            (1u << 0)
 #define MUTLS_REASON_NOT_YET_VALID      (1u << 1)
 #define MUTLS_REASON_UNKNOWN_ISSUER     (1u << 2)
@@ -81,7 +81,8 @@ typedef enum {
 #define MUTLS_REASON_NAME_CONSTRAINTS   (1u << 10) /* a name outside a CA's nameConstraints */
 #define MUTLS_REASON_PATH_LENGTH        (1u << 11) /* more CAs below one than its pathLenConstraint allows */
 #define MUTLS_REASON_UNKNOWN_CRITICAL_EXTENSION (1u << 12) /* a critical extension nobody checks */
-#define MUTLS_REASON_COUNT              13
+#define MUTLS_REASON_NONCONFORMING      (1u << 13) /* breaks a MUST of RFC 5280 / the CA/B Forum (profile strict) */
+#define MUTLS_REASON_COUNT              14
 
 /* Which side refused. */
 typedef enum {
@@ -379,6 +380,43 @@ MUTLS_EXTERN int mutls_config_set_keylog_env(mutls_config *cfg, int enabled);
 #define MUTLS_DEFAULT_HANDSHAKE_TIMEOUT_MS 30000
 MUTLS_EXTERN int mutls_config_set_handshake_timeout(mutls_config *cfg, int timeout_ms);
 
+/*
+ * The verification clock: the time every date check runs at (validity of
+ * the peer certificate, of its chain and trust anchor, of CRLs, and the
+ * window in which a chain check is re-used on resumption). Default: the
+ * system clock. mutls_config_set_verify_time fixes it (seconds since the
+ * epoch, UTC); mutls_config_set_verify_clock asks fn at each verification
+ * (fn writes the time and returns 0, or returns MUTLS_HOOK_ERROR: the
+ * verification then fails with reason "hook"); session is the session
+ * being verified, NULL for mutls_x509_verify. fn NULL: the system clock
+ * again. For test harnesses ("does this chain still verify on 1 March?").
+ * Set it before mutls_config_add_crl: a CRL's dates are then checked at the
+ * clock's time when verifying, not at the system clock's when loading.
+ */
+typedef int (*mutls_clock_fn)(int64_t *out_seconds, mutls_session *session, void *payload);
+MUTLS_EXTERN int mutls_config_set_verify_time(mutls_config *cfg, int64_t seconds);
+MUTLS_EXTERN int mutls_config_set_verify_clock(mutls_config *cfg,
+	mutls_clock_fn fn, void *payload, mutls_payload_free payload_free);
+
+/*
+ * The verification profile. MUTLS_PROFILE_DEFAULT refuses every chain an
+ * attacker could exploit (constraints, path length, basic constraints,
+ * purpose, key strength, revocation) and accepts what private PKIs issue;
+ * MUTLS_PROFILE_STRICT also enforces RFC 5280's and the CA/Browser Forum's
+ * syntactic MUSTs (AKI/SKI, criticality, serial numbers, key types, v3,
+ * CRL numbers). docs/design.md lists which check is in which.
+ */
+typedef enum {
+	MUTLS_PROFILE_DEFAULT = 0,
+	MUTLS_PROFILE_STRICT = 1
+} mutls_profile;
+/* "default" or "strict" (MUTLS_ECONFIG otherwise). */
+MUTLS_EXTERN int mutls_config_set_profile(mutls_config *cfg, const char *profile);
+/* At most `depth` CA certificates between the leaf and the trust anchor
+ * (self-issued ones not counted); -1 (default): no limit of mutls's own
+ * (GnuTLS follows at most 16 certificates). */
+MUTLS_EXTERN int mutls_config_set_max_chain_depth(mutls_config *cfg, int depth);
+
 /* Read back (for bindings and messages). */
 MUTLS_EXTERN mutls_peer_mode mutls_config_peer_certificate(const mutls_config *cfg);
 MUTLS_EXTERN int mutls_config_has_identity(const mutls_config *cfg);
@@ -548,6 +586,22 @@ MUTLS_EXTERN int mutls_trace_kind_from_name(mutls_trace_kind *out, const char *n
 MUTLS_EXTERN int mutls_x509_verify(unsigned *out_reasons, const mutls_x509 *cert,
 	mutls_x509 *const *intermediates, size_t intermediate_count,
 	const mutls_config *trust_cfg, const char *hostname, mutls_purpose purpose);
+
+/* Per-call settings of mutls_x509_verify_with (zero-initialise it). */
+#define MUTLS_VERIFY_AT 1u          /* check at `at`, not at trust_cfg's clock */
+#define MUTLS_VERIFY_PROFILE 2u     /* use `profile`, not trust_cfg's */
+#define MUTLS_VERIFY_MAX_CHAIN_DEPTH 4u /* use `max_chain_depth`, not trust_cfg's */
+typedef struct {
+	unsigned flags;                 /* MUTLS_VERIFY_* */
+	int64_t at;                     /* seconds since the epoch, UTC */
+	mutls_profile profile;
+	int max_chain_depth;            /* -1: no limit */
+} mutls_verify_options;
+/* mutls_x509_verify with options (NULL: as mutls_x509_verify). */
+MUTLS_EXTERN int mutls_x509_verify_with(unsigned *out_reasons, const mutls_x509 *cert,
+	mutls_x509 *const *intermediates, size_t intermediate_count,
+	const mutls_config *trust_cfg, const char *hostname, mutls_purpose purpose,
+	const mutls_verify_options *options);
 
 /* ------------------------------------------------------------------------ */
 /* Test PKI                                                                  */

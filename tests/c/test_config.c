@@ -304,7 +304,8 @@ TEST(every_code_and_reason_has_a_name)
 		"usage", "hook", "out-of-memory" };
 	static const char *const reasons[] = { "expired", "not-yet-valid", "unknown-issuer",
 		"name-mismatch", "revoked", "bad-purpose", "insecure-algorithm", "signer-not-ca",
-		"policy", "hook", "name-constraints", "path-length", "unknown-critical-extension" };
+		"policy", "hook", "name-constraints", "path-length", "unknown-critical-extension",
+		"nonconforming" };
 	for (int i = 0; i < 13; i++)
 		CHECK_STR(mutls_code_name(-i), codes[i]);
 	for (unsigned i = 0; i < MUTLS_REASON_COUNT; i++)

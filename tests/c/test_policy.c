@@ -170,7 +170,7 @@ TEST(bad_patterns_are_config_errors)
 	static const char *const bad[] = {
 		"payments", "dns:", "dns:*", "dns:a.*.b", "ip:10.0.0.300", "ip:",
 		"uri:", "uri:spiffe://*/x", "cn:", "sha256:abc", "sha256:zz",
-		"email:x@example.org",
+		"email:x@y@example.org", "email:", "email:@*.example.org", "mail:x@example.org",
 	};
 	mutls_config *cfg;
 	CHECK_OK(mutls_config_new(&cfg));

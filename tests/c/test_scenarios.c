@@ -495,6 +495,23 @@ typedef struct {
 	char *crl; /* the root's CRL, made after the identities */
 } world;
 
+/* verify_clock=<seconds>: now + seconds, asked at each verification */
+static int clock_offset(int64_t *out, mutls_session *s, void *payload)
+{
+	(void)s;
+	*out = (int64_t)time(NULL) + *(const int64_t *)payload;
+	return 0;
+}
+
+/* verify_clock=raise:<m>: a clock function that fails */
+static int clock_fails(int64_t *out, mutls_session *s, void *payload)
+{
+	(void)out;
+	(void)payload;
+	mutls_session_set_hook_error(s, "the clock failed");
+	return MUTLS_HOOK_ERROR;
+}
+
 /* Makes a config: identity, then the options of spec. 0, or the config
  * error (details in *o). */
 static mutls_config *make_config(world *w, const ident *id, const char *spec,
@@ -536,6 +553,18 @@ static mutls_config *make_config(world *w, const ident *id, const char *spec,
 			strcmp(v, "request") == 0 ? MUTLS_PEER_REQUEST : MUTLS_PEER_NONE;
 		CHECK(strcmp(v, "require") == 0 || strcmp(v, "request") == 0 || strcmp(v, "none") == 0);
 		STEP(mutls_config_set_peer_certificate(cfg, mode));
+	}
+	if ((v = tok(&t, "verify_time")))
+		STEP(mutls_config_set_verify_time(cfg, (int64_t)time(NULL) + strtoll(v, NULL, 10)));
+	if ((v = tok(&t, "verify_clock"))) {
+		if (strncmp(v, "raise:", 6) == 0)
+			STEP(mutls_config_set_verify_clock(cfg, clock_fails, NULL, NULL));
+		else {
+			int64_t *offset = malloc(sizeof(*offset));
+			CHECK(offset != NULL);
+			*offset = strtoll(v, NULL, 10);
+			STEP(mutls_config_set_verify_clock(cfg, clock_offset, offset, free));
+		}
 	}
 	if ((v = tok(&t, "check_hostname")))
 		STEP(mutls_config_set_check_hostname(cfg, strcmp(v, "yes") == 0));

@@ -1235,3 +1235,84 @@ TEST(bad_signature_under_a_known_issuer_is_named)
 	mutls_config_unref(trust);
 	pki_free(&pki);
 }
+
+/* ---- the verification clock, profiles, max_chain_depth (offline) ---------- */
+
+static int clock_plus_two_days(int64_t *out, mutls_session *s, void *payload)
+{
+	(void)s;
+	(void)payload;
+	*out = (int64_t)time(NULL) + 2 * DAY;
+	return 0;
+}
+
+static int clock_broken(int64_t *out, mutls_session *s, void *payload)
+{
+	(void)out;
+	(void)s;
+	(void)payload;
+	return MUTLS_HOOK_ERROR;
+}
+
+TEST(verify_time_clock_and_options)
+{
+	test_pki pki;
+	mutls_identity *id;
+	mutls_config *cfg;
+	mutls_verify_options o;
+	unsigned reasons = 0;
+	const mutls_x509 *leaf;
+
+	pki_make(&pki);
+	id = pki_issue(pki.ca, "later", "later.internal", NULL, NULL, MUTLS_PURPOSE_SERVER, DAY, 3 * DAY);
+	leaf = mutls_identity_certificate(id);
+	CHECK_OK(mutls_config_new(&cfg));
+	CHECK_OK(mutls_config_add_trust(cfg, mutls_testca_cert_pem(pki.ca)));
+	/* now: not yet valid; at +2 days: valid; at +10 days: expired */
+	CHECK_INT(mutls_x509_verify(&reasons, leaf, NULL, 0, cfg, "later.internal", MUTLS_PURPOSE_SERVER),
+		MUTLS_EVERIFY);
+	CHECK_INT(reasons, MUTLS_REASON_NOT_YET_VALID);
+	memset(&o, 0, sizeof(o));
+	o.flags = MUTLS_VERIFY_AT;
+	o.at = (int64_t)time(NULL) + 2 * DAY;
+	CHECK_OK(mutls_x509_verify_with(&reasons, leaf, NULL, 0, cfg, "later.internal",
+		MUTLS_PURPOSE_SERVER, &o));
+	o.at = (int64_t)time(NULL) + 10 * DAY;
+	CHECK_INT(mutls_x509_verify_with(&reasons, leaf, NULL, 0, cfg, NULL, MUTLS_PURPOSE_SERVER, &o),
+		MUTLS_EVERIFY);
+	CHECK_INT(reasons, MUTLS_REASON_EXPIRED);
+	/* max_chain_depth 0 and profile strict on a root-issued leaf: fine */
+	o.at = (int64_t)time(NULL) + 2 * DAY;
+	o.flags |= MUTLS_VERIFY_MAX_CHAIN_DEPTH | MUTLS_VERIFY_PROFILE;
+	o.max_chain_depth = 0;
+	o.profile = MUTLS_PROFILE_STRICT;
+	CHECK_OK(mutls_x509_verify_with(&reasons, leaf, NULL, 0, cfg, NULL, MUTLS_PURPOSE_SERVER, &o));
+	mutls_config_unref(cfg);
+
+	/* the config's clock: fixed, a function, a failing function */
+	CHECK_OK(mutls_config_new(&cfg));
+	CHECK_OK(mutls_config_set_verify_time(cfg, (int64_t)time(NULL) + 2 * DAY));
+	CHECK_OK(mutls_config_add_trust(cfg, mutls_testca_cert_pem(pki.ca)));
+	CHECK_OK(mutls_x509_verify(&reasons, leaf, NULL, 0, cfg, NULL, MUTLS_PURPOSE_SERVER));
+	mutls_config_unref(cfg);
+	CHECK_OK(mutls_config_new(&cfg));
+	CHECK_OK(mutls_config_set_verify_clock(cfg, clock_plus_two_days, NULL, NULL));
+	CHECK_OK(mutls_config_add_trust(cfg, mutls_testca_cert_pem(pki.ca)));
+	CHECK_OK(mutls_x509_verify(&reasons, leaf, NULL, 0, cfg, NULL, MUTLS_PURPOSE_SERVER));
+	mutls_config_unref(cfg);
+	CHECK_OK(mutls_config_new(&cfg));
+	CHECK_OK(mutls_config_set_verify_clock(cfg, clock_broken, NULL, NULL));
+	CHECK_OK(mutls_config_add_trust(cfg, mutls_testca_cert_pem(pki.ca)));
+	CHECK_INT(mutls_x509_verify(&reasons, leaf, NULL, 0, cfg, NULL, MUTLS_PURPOSE_SERVER), MUTLS_EVERIFY);
+	CHECK_INT(reasons, MUTLS_REASON_HOOK);
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "verification clock (verify_time) failed");
+	/* bad settings */
+	CHECK_INT(mutls_config_set_profile(cfg, "lenient"), MUTLS_ECONFIG);
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "lenient");
+	CHECK_INT(mutls_config_set_max_chain_depth(cfg, -2), MUTLS_ECONFIG);
+	CHECK_OK(mutls_config_set_profile(cfg, "strict"));
+	CHECK_OK(mutls_config_set_max_chain_depth(cfg, 3));
+	mutls_config_unref(cfg);
+	mutls_identity_free(id);
+	pki_free(&pki);
+}

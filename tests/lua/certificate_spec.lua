@@ -133,6 +133,41 @@ describe("certificate", function()
 		assert.has_error(function() cert:verify { bogus = 1 } end)
 		assert.has_error(function() cert:verify() end)
 	end)
+	it("verifies at a given time (at = seconds or a function), with a profile and a depth limit", function()
+		local later = pki.ca:issue { cn = "later", dns = { "later.internal" }, purpose = "server",
+			not_before = 86400, not_after = 3 * 86400 }
+		local c = later.certificate
+		local ok, err = c:verify { trust = pki.ca, hostname = "later.internal", purpose = "server" }
+		assert.is_nil(ok)
+		assert.same({ "not-yet-valid" }, err.reasons)
+		local at = os.time() + 2 * 86400
+		assert.is_true(c:verify { trust = pki.ca, hostname = "later.internal", purpose = "server", at = at })
+		assert.is_true(c:verify { trust = pki.ca, purpose = "server", at = function() return at end,
+			profile = "strict", max_chain_depth = 0 })
+		ok, err = c:verify { trust = pki.ca, purpose = "server", at = os.time() + 10 * 86400 }
+		assert.is_nil(ok)
+		assert.same({ "expired" }, err.reasons)
+		assert.has_error(function() c:verify { trust = pki.ca, at = "tomorrow" } end)
+		assert.has_error(function() c:verify { trust = pki.ca, profile = "lenient" } end)
+		local cfg = assert(mutls.config { trust = pki.ca, verify_time = at, profile = "strict",
+			max_chain_depth = 1 })
+		assert.truthy(cfg)
+		assert.has_error(function() mutls.config { verify_time = "now" } end)
+	end)
+
+	it("checks a CRL's next update at the verification time", function()
+		-- the test CA's CRL is valid for 30 days
+		local c = pki.ca:issue { cn = "crl-dated", dns = { "crl.internal" }, purpose = "server",
+			not_after = 365 * 86400 }.certificate
+		assert.is_true(c:verify { trust = pki.ca, crl = pki.ca.crl_pem, purpose = "server",
+			at = os.time() + 20 * 86400 })
+		local ok, err = c:verify { trust = pki.ca, crl = pki.ca.crl_pem, purpose = "server",
+			at = os.time() + 60 * 86400 }
+		assert.is_nil(ok)
+		assert.same({ "expired" }, err.reasons)
+		assert.matches("could not be checked for revocation: the CRL of CN=", err.message, 1, true)
+	end)
+
 	it("key usage and extended key usage by name", function()
 		local ca = mutls.testca { name = "usage CA" }
 		local server = ca:issue { cn = "srv", purpose = "server" }.certificate

@@ -155,7 +155,8 @@ describe("config", function()
 		cfg, err = mutls.config { alpn = { "" } }
 		expect_config_error(cfg, err, "alpn: protocol 1")
 		for _, bad in ipairs { "payments", "dns:", "dns:*", "dns:a.*.b", "ip:10.0.0.300", "ip:",
-			"uri:", "uri:spiffe://*/x", "cn:", "sha256:abc", "sha256:zz", "email:x@example.org" } do
+			"uri:", "uri:spiffe://*/x", "cn:", "sha256:abc", "sha256:zz", "email:x@y@example.org", "email:",
+			"email:@*.example.org", "mail:x@example.org" } do
 			cfg, err = mutls.config { peers = { bad } }
 			expect_config_error(cfg, err, bad)
 		end

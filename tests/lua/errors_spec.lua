@@ -37,7 +37,7 @@ describe("names", function()
 			"out-of-memory" }, mutls.codes)
 		assert.same({ "expired", "not-yet-valid", "unknown-issuer", "name-mismatch", "revoked",
 			"bad-purpose", "insecure-algorithm", "signer-not-ca", "policy", "hook",
-			"name-constraints", "path-length", "unknown-critical-extension" }, mutls.reasons)
+			"name-constraints", "path-length", "unknown-critical-extension", "nonconforming" }, mutls.reasons)
 	end)
 
 	it("an error object has every field and prints as its message", function()

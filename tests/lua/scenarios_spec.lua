@@ -157,6 +157,16 @@ local function make_config(w, ident, spec, hook)
 	if t.crl == "yes" then opts.crl = w.crl end
 	opts.peer_certificate = t.peer_certificate
 	if t.check_hostname then opts.check_hostname = t.check_hostname == "yes" end
+	if t.verify_time then opts.verify_time = os.time() + tonumber(t.verify_time) end
+	if t.verify_clock then
+		local message = t.verify_clock:match("^raise:(.*)$")
+		if message then
+			opts.verify_time = function() error(message, 0) end
+		else
+			local offset = tonumber(t.verify_clock)
+			opts.verify_time = function() return os.time() + offset end
+		end
+	end
 	if t.peers then
 		local peers = {}
 		for _, pattern in ipairs(split(t.peers)) do

@@ -262,3 +262,102 @@ def test_bad_signature_under_a_known_issuer_is_named(pki: PKI) -> None:
     assert info.value.reasons == ["unknown-issuer"]
     assert "has a signature that does not verify with the key of its issuer (issuer CN=mutls test root)" \
         in str(info.value)
+
+
+def test_email_peer_patterns(pki: PKI) -> None:
+    """email: patterns: one mailbox exactly (the domain in any case), or "@domain" for any
+    mailbox at that domain, not at its subdomains; through Certificate.verify(peers=)."""
+    cert = pki.ca.issue(cn="ops", email=["ops@Example.org"], purpose="client").certificate
+    for ok in (["email:ops@example.org"], ["email:@example.org"], ["dns:x.example", "email:@EXAMPLE.org"]):
+        assert cert.verify(pki.ca, purpose="client", peers=ok)
+    for refused in (["email:OPS@example.org"], ["email:@sub.example.org"], ["email:dev@example.org"],
+                    ["email:ops@example.org.evil"]):
+        with pytest.raises(mutls.CertificateVerifyError) as e:
+            cert.verify(pki.ca, purpose="client", peers=refused)
+        assert e.value.reasons == ["policy"]
+        assert "email:ops@Example.org" in str(e.value)
+
+
+def test_verify_at_a_time_with_profile_and_depth(pki: PKI) -> None:
+    """at= (datetime, epoch seconds, timedelta from now or a callable), verify_time= on a
+    Config, profile= and max_chain_depth=, all through the one C check."""
+    later = pki.ca.issue(cn="later", dns=["later.internal"], purpose="server",
+                         not_before=DAY, not_after=3 * DAY).certificate
+    with pytest.raises(mutls.CertificateVerifyError) as e:
+        later.verify(pki.ca, hostname="later.internal", purpose="server")
+    assert e.value.reasons == ["not-yet-valid"]
+    when = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=2)
+    assert later.verify(pki.ca, hostname="later.internal", purpose="server", at=when)
+    assert later.verify(pki.ca, purpose="server", at=int(when.timestamp()))
+    assert later.verify(pki.ca, purpose="server", at=lambda: when, profile="strict", max_chain_depth=0)
+    assert later.verify(mutls.Config(trust=pki.ca, verify_time=when), purpose="server")
+    with pytest.raises(mutls.CertificateVerifyError) as e:
+        later.verify(pki.ca, purpose="server", at=datetime.timedelta(days=10))
+    assert e.value.reasons == ["expired"]
+    with pytest.raises(TypeError):
+        later.verify(pki.ca, at="tomorrow")
+    with pytest.raises(mutls.ConfigError):
+        later.verify(pki.ca, profile="lenient")
+    with pytest.raises(mutls.ConfigError):
+        mutls.Config(profile="lenient")
+
+
+def test_max_chain_depth_counts_cas_below_the_anchor(pki: PKI) -> None:
+    inter = pki.ca.intermediate("mutls depth intermediate")
+    leaf = inter.issue(cn="deep", dns=["deep.internal"], purpose="server")
+    cert = leaf.certificate
+    chain = [inter.certificate]
+    assert cert.verify(pki.ca, intermediates=chain, purpose="server", max_chain_depth=1)
+    with pytest.raises(mutls.CertificateVerifyError) as e:
+        cert.verify(pki.ca, intermediates=chain, purpose="server", max_chain_depth=0)
+    assert e.value.reasons == ["path-length"]
+    assert "max_chain_depth allows 0" in str(e.value)
+    with pytest.raises(mutls.CertificateVerifyError):
+        cert.verify(mutls.Config(trust=pki.ca, max_chain_depth=0), intermediates=chain, purpose="server")
+
+
+def test_crl_dates_at_the_verification_time(pki: PKI) -> None:
+    """A CRL's next update is checked at the verification time: the CRL of the test CA
+    is valid for 30 days; at 60 days the leaf cannot be checked for revocation."""
+    leaf = pki.ca.issue(cn="crl-dated", dns=["crl.internal"], purpose="server",
+                        not_after=365 * DAY).certificate
+    crl = pki.ca.crl_pem
+    assert leaf.verify(pki.ca, crl=crl, purpose="server", at=datetime.timedelta(days=20))
+    with pytest.raises(mutls.CertificateVerifyError) as e:
+        leaf.verify(pki.ca, crl=crl, purpose="server", at=datetime.timedelta(days=60))
+    assert e.value.reasons == ["expired"]
+    assert "could not be checked for revocation: the CRL of CN=mutls test root expired at" in str(e.value)
+    cfg = mutls.Config(trust=pki.ca, crl=crl, verify_time=datetime.timedelta(days=60))
+    with pytest.raises(mutls.CertificateVerifyError):
+        leaf.verify(cfg, purpose="server")
+
+
+def test_crl_expired_now_is_used_at_an_earlier_clock() -> None:
+    """With verify_time set, a CRL is loaded although its next update has passed (GnuTLS
+    would drop it), and its dates are checked at the clock's time."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    ca = mutls.TestCA()
+    leaf = ca.issue(cn="revoked-later", dns=["r.internal"], purpose="server")
+    key = serialization.load_pem_private_key(ca.key_pem.encode(), None)
+    cacert = x509.load_pem_x509_certificate(ca.cert_pem.encode())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    revoked = x509.RevokedCertificateBuilder().serial_number(int(leaf.certificate.serial, 16)) \
+        .revocation_date(now - datetime.timedelta(minutes=40)).build()
+    crl = x509.CertificateRevocationListBuilder().issuer_name(cacert.subject) \
+        .last_update(now - datetime.timedelta(minutes=50)).next_update(now - datetime.timedelta(minutes=5)) \
+        .add_extension(x509.CRLNumber(1), False) \
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(cacert.public_key()), False) \
+        .add_revoked_certificate(revoked).sign(key, hashes.SHA256()) \
+        .public_bytes(serialization.Encoding.PEM).decode()
+    with pytest.raises(mutls.ConfigError, match="expired at"):
+        mutls.Config(trust=ca, crl=crl)
+    cfg = mutls.Config(trust=ca, crl=crl, verify_time=now - datetime.timedelta(minutes=10))
+    with pytest.raises(mutls.CertificateVerifyError) as e:
+        leaf.certificate.verify(cfg, purpose="server")
+    assert e.value.reasons == ["revoked"]
+    cfg = mutls.Config(trust=ca, crl=crl, verify_time=now)
+    with pytest.raises(mutls.CertificateVerifyError) as e:
+        leaf.certificate.verify(cfg, purpose="server")
+    assert e.value.reasons == ["expired", "revoked"]
+    assert "the CRL of CN=mutls test CA expired at" in str(e.value)

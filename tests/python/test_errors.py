@@ -594,7 +594,7 @@ def test_config_bad_versions_priority_alpn() -> None:
 
 @pytest.mark.parametrize("pattern", ["payments", "dns:", "dns:*", "dns:a.*.b", "ip:10.0.0.300", "ip:",
                                      "uri:", "uri:spiffe://*/x", "cn:", "sha256:abc", "sha256:zz",
-                                     "email:x@example.org"])
+                                     "email:x@y@example.org", "email:", "email:@*.example.org", "mail:x@example.org"])
 def test_config_bad_peer_patterns(pattern: str) -> None:
     config_error(pattern, peers=[pattern])
 
@@ -697,7 +697,8 @@ def test_every_code_and_reason_has_a_class() -> None:
                            "no-certificate", "protocol", "closed", "timeout", "config", "usage", "hook")
     assert mutls.REASONS == ("expired", "not-yet-valid", "unknown-issuer", "name-mismatch", "revoked",
                              "bad-purpose", "insecure-algorithm", "signer-not-ca", "policy", "hook",
-                             "name-constraints", "path-length", "unknown-critical-extension")
+                             "name-constraints", "path-length", "unknown-critical-extension",
+                             "nonconforming")
     assert issubclass(mutls.CertificateVerifyError, mutls.HandshakeError)
     assert issubclass(mutls.PeerRejectedError, mutls.HandshakeError)
     assert issubclass(mutls.ProtocolError, mutls.HandshakeError)

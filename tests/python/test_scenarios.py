@@ -8,7 +8,9 @@ The table is found next to the repository's tests/ (or at $MUTLS_SCENARIOS).
 
 from __future__ import annotations
 
+import datetime
 import os
+import time
 import pathlib
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -175,6 +177,18 @@ def make_hook(spec: Optional[str]) -> Any:
     raise AssertionError("bad hook %r" % spec)
 
 
+def make_clock(spec: str) -> Any:
+    if spec.startswith("raise:"):
+        message = spec[len("raise:"):]
+
+        def failing_clock() -> datetime.datetime:
+            raise RuntimeError(message)
+
+        return failing_clock
+    offset = datetime.timedelta(seconds=int(spec))
+    return lambda: datetime.datetime.now(datetime.timezone.utc) + offset
+
+
 def make_config(world: World, ident: Ident, spec: Optional[str], hook: Optional[str]) -> mutls.Config:
     t = tokens(spec)
     kw = ident.options(t.get("password"))
@@ -187,6 +201,10 @@ def make_config(world: World, ident: Ident, spec: Optional[str], hook: Optional[
         kw["peer_certificate"] = t["peer_certificate"]
     if "check_hostname" in t:
         kw["check_hostname"] = t["check_hostname"] == "yes"
+    if "verify_time" in t:
+        kw["verify_time"] = int(time.time()) + int(t["verify_time"])
+    if "verify_clock" in t:
+        kw["verify_time"] = make_clock(t["verify_clock"])
     if "peers" in t:
         peers = []
         for pattern in split(t["peers"]):

@@ -1,0 +1,75 @@
+/* Other paths, when GnuTLS refused the one it followed.
+ *
+ * GnuTLS builds one path through the presented certificates. When that path
+ * breaks a CA's constraints or ends nowhere, another path the presented
+ * certificates allow may be good; and GnuTLS counts self-issued CAs against
+ * pathLenConstraint, which RFC 5280 (6.1.4) does not. Both retries run only
+ * after a refusal, so a good chain costs nothing here. */
+#include "verify.h"
+
+#include <string.h>
+
+/* The path as GnuTLS's trust list wants it: without an anchor it adds itself. */
+static int verifies(gnutls_x509_trust_list_t tlist, const mutls_path *p,
+	gnutls_typed_vdata_st *vdata, unsigned nvdata, unsigned flags)
+{
+	gnutls_x509_crt_t alt[MUTLS_PATH_MAX];
+	unsigned status = 0;
+	size_t m = p->anchored && !p->anchor_in_chain ? p->n - 1 : p->n;
+
+	memcpy(alt, p->crt, m * sizeof(alt[0]));
+	return gnutls_x509_trust_list_verify_crt2(tlist, alt, (unsigned)m, vdata, nvdata, flags,
+		&status, NULL) >= 0 && status == 0;
+}
+
+static int has_self_issued_ca(const mutls_path *p)
+{
+	int found = 0;
+
+	for (size_t k = 1; k + 1 < p->n && !found; k++) {
+		gnutls_datum_t a = { NULL, 0 }, b = { NULL, 0 };
+		if (gnutls_x509_crt_get_raw_dn(p->crt[k], &a) >= 0 &&
+		    gnutls_x509_crt_get_raw_issuer_dn(p->crt[k], &b) >= 0 &&
+		    a.size == b.size && memcmp(a.data, b.data, a.size) == 0)
+			found = 1;
+		gnutls_free(a.data);
+		gnutls_free(b.data);
+	}
+	return found;
+}
+
+static void take(mutls_path *paths, size_t i)
+{
+	mutls_path keep = paths[i];
+
+	paths[i] = paths[0];
+	paths[0] = keep;
+}
+
+int mutls__paths_retry(mutls_path *paths, size_t npaths, gnutls_x509_trust_list_t tlist,
+	gnutls_typed_vdata_st *vdata, unsigned nvdata, unsigned flags, unsigned status)
+{
+	/* each path as it stands: the first that passes is taken */
+	if (status & (GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE | GNUTLS_CERT_SIGNER_NOT_FOUND)) {
+		for (size_t i = 0; i < npaths; i++) {
+			if (verifies(tlist, &paths[i], vdata, nvdata, flags)) {
+				take(paths, i);
+				return 1;
+			}
+		}
+	}
+	/* a path length broken only by counting self-issued CAs: GnuTLS checks
+	 * again without its CA rules (signatures, name constraints and the
+	 * rest still checked) and mutls applies them itself */
+	if (status == (GNUTLS_CERT_INVALID | GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE)) {
+		for (size_t i = 0; i < npaths; i++) {
+			if (!has_self_issued_ca(&paths[i]) || !mutls__path_ca_rules_ok(&paths[i]))
+				continue;
+			if (verifies(tlist, &paths[i], vdata, nvdata, flags | GNUTLS_VERIFY_DISABLE_CA_SIGN)) {
+				take(paths, i);
+				return 1;
+			}
+		}
+	}
+	return 0;
+}
