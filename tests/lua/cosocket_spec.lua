@@ -9,31 +9,11 @@
 local H = require "helpers"
 local mutls = H.mutls
 
-local function repo_root()
-	local src = debug.getinfo(1, "S").source:gsub("^@", "")
-	if src:sub(1, 1) ~= "/" then
-		local p = io.popen("pwd")
-		src = p:read("*l") .. "/" .. src
-		p:close()
-	end
-	return src:match("^(.*)/tests/lua/[^/]*$") or "."
-end
+local repo_root = H.repo_root
 
-local function capture(cmd)
-	local p = io.popen(cmd .. " 2>&1")
-	local out = p:read("*a")
-	p:close()
-	return out
-end
+local capture = H.capture
 
-local function parse_kv(text)
-	local t = {}
-	for line in (text or ""):gmatch("[^\n]+") do
-		local k, v = line:match("^([%w_%.]+)=(.*)$")
-		if k then t[k] = v end
-	end
-	return t
-end
+local parse_kv = H.parse_kv
 
 local function b64(s)
 	local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"

@@ -170,6 +170,37 @@ function H.read(path)
 	return t
 end
 
+-- The repository's root ($MUTLS_ROOT, or found from this file's path).
+function H.repo_root()
+	local env = os.getenv("MUTLS_ROOT")
+	if env and env ~= "" then return env end
+	local src = debug.getinfo(1, "S").source:gsub("^@", "")
+	if src:sub(1, 1) ~= "/" then
+		local p = io.popen("pwd")
+		src = p:read("*l") .. "/" .. src
+		p:close()
+	end
+	return src:match("^(.*)/tests/lua/[^/]*$") or "."
+end
+
+-- A command's standard output and error, whole.
+function H.capture(cmd)
+	local p = io.popen(cmd .. " 2>&1")
+	local out = p:read("*a")
+	p:close()
+	return out
+end
+
+-- "key=value" lines into a table (keys: letters, digits, _ . -).
+function H.parse_kv(text)
+	local t = {}
+	for line in (text or ""):gmatch("[^\n]+") do
+		local k, v = line:match("^([%w_%.%-]+)=(.*)$")
+		if k then t[k] = v end
+	end
+	return t
+end
+
 -- os.execute: true/nil on 5.4, a status number on LuaJIT.
 function H.sh(cmd)
 	local r = os.execute(cmd)

@@ -18,6 +18,7 @@
 -- nginx (and the openssl peer) are killed in teardown. Whole spec < 60 s.
 
 local mutls = require "mutls"
+local H = require "helpers"
 local has_socket, socket = pcall(require, "socket")
 
 local REQUESTS, CONCURRENCY = 200, 20
@@ -64,18 +65,7 @@ local function have(cmd)
 	return ok
 end
 
-local function repo_root()
-	local env = os.getenv("MUTLS_ROOT")
-	if env and env ~= "" then
-		return env
-	end
-	local src = debug.getinfo(1, "S").source:gsub("^@", "")
-	if src:sub(1, 1) ~= "/" then
-		src = (sh("pwd"):gsub("%s+$", "")) .. "/" .. src
-	end
-	local root = src:match("^(.*)/tests/lua/[^/]*$")
-	return root or "."
-end
+local repo_root = H.repo_root
 
 local function now()
 	if has_socket then
@@ -145,16 +135,7 @@ local function wait_port(port, pid, seconds)
 	return false, "not listening after " .. seconds .. " s"
 end
 
-local function parse_kv(text)
-	local t = {}
-	for line in (text or ""):gmatch("[^\n]+") do
-		local k, v = line:match("^([%w_%-]+)=(.*)$")
-		if k then
-			t[k] = v
-		end
-	end
-	return t
-end
+local parse_kv = H.parse_kv
 
 -- base64 as ngx.encode_base64 writes it
 local function ngx_b64decode(text)

@@ -11,15 +11,7 @@
 -- (ASan runs did 26-33 handshakes/s) cannot fail it.
 local H = require "helpers"
 
-local function repo_root()
-	local src = debug.getinfo(1, "S").source:gsub("^@", "")
-	if src:sub(1, 1) ~= "/" then
-		local p = io.popen("pwd")
-		src = p:read("*l") .. "/" .. src
-		p:close()
-	end
-	return src:match("^(.*)/tests/lua/[^/]*$") or "."
-end
+local repo_root = H.repo_root
 
 local SOAK = repo_root() .. "/tests/soak/soak.lua"
 -- the same interpreter (and so the same module ABI, via LUA_CPATH);
