@@ -127,6 +127,29 @@ void pair_free(test_pair *p)
 	memset(p, 0, sizeof(*p));
 }
 
+void fixture_free(fixture *f)
+{
+	pair_free(&f->p);
+	mutls_config_unref(f->ccfg);
+	mutls_config_unref(f->scfg);
+	pki_free(&f->pki);
+}
+
+void fixture_connect(fixture *f, const char *version)
+{
+	pki_make(&f->pki);
+	f->ccfg = config_with(f->pki.client_id, f->pki.ca);
+	f->scfg = config_with(f->pki.server_id, f->pki.ca);
+	if (version) {
+		const char *v[] = { version };
+		CHECK_OK(mutls_config_set_versions(f->ccfg, v, 1));
+	}
+	pair_new(&f->p, f->ccfg, "orders.internal", f->scfg);
+	pair_handshake(&f->p);
+	CHECK_INT(f->p.client_rc, 0);
+	CHECK_INT(f->p.server_rc, 0);
+}
+
 int session_code(const mutls_session *s)
 {
 	const mutls_error *e = mutls_session_error(s);

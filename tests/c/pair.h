@@ -41,6 +41,17 @@ int pair_transfer(mutls_session *from, mutls_session *to, const char *msg,
 	char *buf, size_t cap);
 void pair_free(test_pair *p);
 
+/* A test PKI, a config per side and their pair, freed together. */
+typedef struct {
+	test_pki pki;
+	mutls_config *ccfg, *scfg;
+	test_pair p;
+} fixture;
+void fixture_free(fixture *f);
+/* Makes the PKI and both configs (version: the client's only version, or
+ * NULL) and runs a handshake that must pass. */
+void fixture_connect(fixture *f, const char *version);
+
 /* The code of a session's error (0 if none). */
 int session_code(const mutls_session *s);
 const char *session_message(const mutls_session *s);

@@ -5,35 +5,6 @@
 
 #include <time.h>
 
-typedef struct {
-	test_pki pki;
-	mutls_config *ccfg, *scfg;
-	test_pair p;
-} fixture;
-
-static void fixture_free(fixture *f)
-{
-	pair_free(&f->p);
-	mutls_config_unref(f->ccfg);
-	mutls_config_unref(f->scfg);
-	pki_free(&f->pki);
-}
-
-static void connect_pair(fixture *f, const char *version)
-{
-	pki_make(&f->pki);
-	f->ccfg = config_with(f->pki.client_id, f->pki.ca);
-	f->scfg = config_with(f->pki.server_id, f->pki.ca);
-	if (version) {
-		const char *v[] = { version };
-		CHECK_OK(mutls_config_set_versions(f->ccfg, v, 1));
-	}
-	pair_new(&f->p, f->ccfg, "orders.internal", f->scfg);
-	pair_handshake(&f->p);
-	CHECK_INT(f->p.client_rc, 0);
-	CHECK_INT(f->p.server_rc, 0);
-}
-
 /* The detail of the session's "chain" check, or "" */
 static const char *chain_detail(const mutls_session *s)
 {
@@ -53,7 +24,7 @@ static void resume_reuses_chain_check(const char *version)
 	size_t len;
 	unsigned char *data;
 
-	connect_pair(&f, version);
+	fixture_connect(&f, version);
 	CHECK(strstr(chain_detail(f.p.client), "earlier handshake") == NULL);
 	pair_free(&f.p);
 	pair_new(&f.p, f.ccfg, "orders.internal", f.scfg); /* full again: checked again */

@@ -34,12 +34,6 @@ static int verify_hook(mutls_session *s, void *payload, char *reason, size_t cap
 	return h->verdict;
 }
 
-typedef struct {
-	test_pki pki;
-	mutls_config *ccfg, *scfg;
-	test_pair p;
-} fixture;
-
 /* A client with no certificate; a server that requests one. */
 static void anonymous_setup(fixture *f, const char *version, const char *pattern, hook_state *h)
 {
@@ -56,14 +50,6 @@ static void anonymous_setup(fixture *f, const char *version, const char *pattern
 	if (h)
 		CHECK_OK(mutls_config_set_verify_hook(f->scfg, verify_hook, h, NULL));
 	pair_run(&f->p, f->ccfg, "orders.internal", f->scfg);
-}
-
-static void fixture_free(fixture *f)
-{
-	pair_free(&f->p);
-	mutls_config_unref(f->ccfg);
-	mutls_config_unref(f->scfg);
-	pki_free(&f->pki);
 }
 
 static void anonymous_refused(const char *version)

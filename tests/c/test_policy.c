@@ -2,12 +2,6 @@
  * handshakes, and the pattern parser's errors. */
 #include "pair.h"
 
-typedef struct {
-	test_pki pki;
-	mutls_config *ccfg, *scfg;
-	test_pair p;
-} fixture;
-
 static void setup(fixture *f)
 {
 	pki_make(&f->pki);

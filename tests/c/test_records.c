@@ -6,35 +6,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-typedef struct {
-	test_pki pki;
-	mutls_config *ccfg, *scfg;
-	test_pair p;
-} fixture;
-
-static void connect_pair(fixture *f, const char *version)
-{
-	pki_make(&f->pki);
-	f->ccfg = config_with(f->pki.client_id, f->pki.ca);
-	f->scfg = config_with(f->pki.server_id, f->pki.ca);
-	if (version) {
-		const char *v[] = { version };
-		CHECK_OK(mutls_config_set_versions(f->ccfg, v, 1));
-	}
-	pair_new(&f->p, f->ccfg, "orders.internal", f->scfg);
-	pair_handshake(&f->p);
-	CHECK_INT(f->p.client_rc, 0);
-	CHECK_INT(f->p.server_rc, 0);
-}
-
-static void fixture_free(fixture *f)
-{
-	pair_free(&f->p);
-	mutls_config_unref(f->ccfg);
-	mutls_config_unref(f->scfg);
-	pki_free(&f->pki);
-}
-
 static void reflection(const char *version)
 {
 	fixture f;
@@ -42,7 +13,7 @@ static void reflection(const char *version)
 	size_t len, written, got;
 	char buf[64];
 	unsigned char *copy;
-	connect_pair(&f, version);
+	fixture_connect(&f, version);
 	CHECK_OK(mutls_session_send(&written, f.p.client, "transfer 100 to bob", 19));
 	CHECK_OK(mutls_session_data_to_send(&data, &len, f.p.client));
 	CHECK(len > 19);
@@ -68,7 +39,7 @@ static void key_separation(const char *version)
 {
 	fixture f;
 	char cw[65], cr[65], sw[65], sr[65];
-	connect_pair(&f, version);
+	fixture_connect(&f, version);
 	CHECK_OK(mutls_session_key_fingerprint(cw, f.p.client, 1));
 	CHECK_OK(mutls_session_key_fingerprint(cr, f.p.client, 0));
 	CHECK_OK(mutls_session_key_fingerprint(sw, f.p.server, 1));
@@ -87,7 +58,7 @@ TEST(exporter_agrees)
 {
 	fixture f;
 	unsigned char a[32], b[32], c[32];
-	connect_pair(&f, NULL);
+	fixture_connect(&f, NULL);
 	CHECK_OK(mutls_session_export_keying_material(a, sizeof(a), f.p.client, "EXPORTER-test", (const unsigned char *)"ctx", 3));
 	CHECK_OK(mutls_session_export_keying_material(b, sizeof(b), f.p.server, "EXPORTER-test", (const unsigned char *)"ctx", 3));
 	CHECK_OK(mutls_session_export_keying_material(c, sizeof(c), f.p.server, "EXPORTER-other", NULL, 0));
@@ -101,7 +72,7 @@ TEST(large_send_loops_over_records)
 	fixture f;
 	size_t n = 1 << 20, written = 0, total = 0;
 	char *big = malloc(n), *back = malloc(n);
-	connect_pair(&f, NULL);
+	fixture_connect(&f, NULL);
 	for (size_t i = 0; i < n; i++)
 		big[i] = (char)(i * 31 + 7);
 	CHECK_OK(mutls_session_send(&written, f.p.client, big, n));
@@ -132,7 +103,7 @@ TEST(recv_takes_arrived_records_and_defers_the_end)
 	fixture f;
 	char buf[64];
 	size_t got = 0, written;
-	connect_pair(&f, NULL);
+	fixture_connect(&f, NULL);
 	CHECK_OK(mutls_session_send(&written, f.p.client, "one,", 4));
 	CHECK_OK(mutls_session_send(&written, f.p.client, "two,", 4));
 	CHECK_OK(mutls_session_send(&written, f.p.client, "three", 5));
@@ -159,7 +130,7 @@ TEST(recv_reports_a_broken_record_after_the_data_before_it)
 	const unsigned char *out;
 	unsigned char *copy;
 	size_t got = 0, written, len;
-	connect_pair(&f, NULL);
+	fixture_connect(&f, NULL);
 	CHECK_OK(mutls_session_send(&written, f.p.client, "good", 4));
 	CHECK_OK(mutls_session_send(&written, f.p.client, "evil", 4));
 	CHECK_OK(mutls_session_data_to_send(&out, &len, f.p.client));
@@ -181,7 +152,7 @@ TEST(close_notify_reads_as_end)
 	fixture f;
 	char buf[16];
 	size_t got = 99;
-	connect_pair(&f, NULL);
+	fixture_connect(&f, NULL);
 	CHECK_OK(mutls_session_close(f.p.client));
 	CHECK_OK(mutls_session_close(f.p.client)); /* idempotent */
 	pair_move(f.p.client, f.p.server);
@@ -238,7 +209,7 @@ TEST(eof_without_close_notify_is_closed)
 	fixture f;
 	char buf[16];
 	size_t got;
-	connect_pair(&f, NULL);
+	fixture_connect(&f, NULL);
 	CHECK_OK(mutls_session_feed_eof(f.p.server));
 	CHECK_INT(mutls_session_recv(&got, f.p.server, buf, sizeof(buf)), MUTLS_ECLOSED);
 	CHECK_STR(session_message(f.p.server), "client closed the connection without close_notify");
@@ -327,7 +298,7 @@ static void own_certificate(const char *version)
 	size_t der_len, sent_len;
 	mutls_config *anon;
 
-	connect_pair(&f, version);
+	fixture_connect(&f, version);
 	CHECK(mutls_session_own_certificate(f.p.server) != NULL);
 	CHECK_STR(mutls_x509_label(mutls_session_own_certificate(f.p.server)), "CN=orders");
 	CHECK_STR(mutls_x509_label(mutls_session_own_certificate(f.p.client)), "CN=payments");
@@ -382,7 +353,7 @@ static unsigned char *first_session(fixture *f, const char *version, size_t *len
 {
 	unsigned char *data = NULL;
 	char buf[32];
-	connect_pair(f, version);
+	fixture_connect(f, version);
 	CHECK_INT(mutls_session_resumed(f->p.client), 0);
 	if (strcmp(version, "1.3") == 0)
 		CHECK_INT(mutls_session_get_data(&data, len, f->p.client), MUTLS_EUSAGE);

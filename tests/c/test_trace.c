@@ -4,20 +4,6 @@
  * (mutls_trace_event_note), the kind names. */
 #include "pair.h"
 
-typedef struct {
-	test_pki pki;
-	mutls_config *ccfg, *scfg;
-	test_pair p;
-} fixture;
-
-static void fixture_free(fixture *f)
-{
-	pair_free(&f->p);
-	mutls_config_unref(f->ccfg);
-	mutls_config_unref(f->scfg);
-	pki_free(&f->pki);
-}
-
 TEST(trace_shows_every_step)
 {
 	test_pki pki;

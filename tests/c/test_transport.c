@@ -7,26 +7,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-typedef struct {
-	test_pki pki;
-	mutls_config *ccfg, *scfg;
-	test_pair p;
-} fixture;
-
 static void world_make(fixture *f)
 {
 	memset(f, 0, sizeof(*f));
 	pki_make(&f->pki);
 	f->ccfg = config_with(f->pki.client_id, f->pki.ca);
 	f->scfg = config_with(f->pki.server_id, f->pki.ca);
-}
-
-static void fixture_free(fixture *f)
-{
-	pair_free(&f->p);
-	mutls_config_unref(f->ccfg);
-	mutls_config_unref(f->scfg);
-	pki_free(&f->pki);
 }
 
 /* ---- input bounds and alerts in the record stream ------------------------ */

@@ -10,20 +10,6 @@
 
 #define DAY 86400
 
-typedef struct {
-	test_pki pki;
-	mutls_config *ccfg, *scfg;
-	test_pair p;
-} fixture;
-
-static void fixture_free(fixture *f)
-{
-	pair_free(&f->p);
-	mutls_config_unref(f->ccfg);
-	mutls_config_unref(f->scfg);
-	pki_free(&f->pki);
-}
-
 static void expect_error(const mutls_session *s, int code, unsigned reasons,
 	mutls_side side, mutls_step step, int alert)
 {
