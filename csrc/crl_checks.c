@@ -83,11 +83,19 @@ int mutls__crl_checks(mutls_verdict *out, const char *who, const mutls_config *c
 				FAIL(MUTLS_REASON_NOT_YET_VALID, "could not be checked for revocation: the CRL "
 					"of %s is not valid until %s (its this-update time)", f->name, when);
 			}
-			if (profile == MUTLS_PROFILE_STRICT && (!f->has_number || f->number_critical)) {
+			/* a critical CRL number: no CRL tool makes one, refused in both
+			 * profiles; a missing one (cfssl gencrl, openssl ca without a
+			 * crlnumber file) only in strict */
+			if (f->number_critical) {
+				gnutls_free(dn.data);
+				FAIL(MUTLS_REASON_NONCONFORMING, "could not be checked for revocation: "
+					"the CRL of %s has its CRL number marked critical (RFC 5280 5.2.3: never "
+					"critical)", f->name);
+			}
+			if (profile == MUTLS_PROFILE_STRICT && !f->has_number) {
 				gnutls_free(dn.data);
 				FAIL(MUTLS_REASON_NONCONFORMING, "could not be checked for revocation: the CRL "
-					"of %s %s", f->name, f->has_number ? "has its CRL number marked critical" :
-					"has no CRL number (RFC 5280 requires one)");
+					"of %s has no CRL number (RFC 5280 requires one)", f->name);
 			}
 		}
 		gnutls_free(dn.data);

@@ -590,6 +590,44 @@ static int check_cas_and_keys(mutls_verdict *out, const char *who, const mutls_p
 	return 0;
 }
 
+/* Rules of the certificates' profile that the default holds too: no tool a
+ * private PKI uses (openssl's defaults, cfssl, step-ca, Vault, SPIRE, the
+ * test PKI) breaks them (docs/design.md, "Profiles"). A leaf whose
+ * extendedKeyUsage has anyExtendedKeyUsage, a self-signed trust anchor with
+ * an extendedKeyUsage, an RSA modulus that is not a whole number of bytes. */
+static int check_default_profile(mutls_verdict *out, const char *who, const mutls_path *p,
+	char *detail, size_t cap)
+{
+	for (size_t k = 0; k < p->n; k++) {
+		char oid[64];
+		size_t osize = sizeof(oid);
+		if (gnutls_x509_crt_get_pk_oid(p->crt[k], oid, &osize) >= 0 &&
+		    (strcmp(oid, "1.2.840.113549.1.1.1") == 0 || strcmp(oid, "1.2.840.113549.1.1.10") == 0)) {
+			unsigned bits = 0;
+			gnutls_x509_crt_get_pk_algorithm(p->crt[k], &bits);
+			if (bits % 8)
+				FAIL(MUTLS_REASON_INSECURE_ALGORITHM, "%s%s%shas an RSA key of %u bits (not a "
+					"whole number of bytes; the CA/B Forum asks a multiple of 8)", WHO_K(k), bits);
+		}
+		if (!ext_get(p->crt[k], "2.5.29.37", NULL, NULL))
+			continue;
+		if (k == 0) {
+			for (unsigned i = 0; ; i++) {
+				osize = sizeof(oid);
+				if (gnutls_x509_crt_get_key_purpose_oid(p->crt[0], i, oid, &osize, NULL) < 0)
+					break;
+				if (strcmp(oid, GNUTLS_KP_ANY) == 0)
+					FAIL(MUTLS_REASON_BAD_PURPOSE, "has the extended key usage "
+						"anyExtendedKeyUsage (a leaf must name its purposes, not allow all)");
+			}
+		} else if (p->anchored && k == p->n - 1 && is_self_signed(p->crt[k], 1)) {
+			FAIL(MUTLS_REASON_BAD_PURPOSE, "%s%s%sis a root with an extended key usage (a root "
+				"must not restrict or grant purposes; its CAs and leaves do)", WHO_K(k));
+		}
+	}
+	return 0;
+}
+
 /* A DNS name constraint with a leading period (".example.com") is not the
  * form RFC 5280 gives DNS constraints (that is for email and URI ones). */
 static int check_dns_constraint_form(mutls_verdict *out, const char *who, const mutls_path *p,
@@ -701,8 +739,8 @@ static int check_strict(mutls_verdict *out, const char *who, const mutls_path *p
 	char why[256];
 	for (size_t k = 0; k < p->n; k++) {
 		gnutls_x509_crt_t crt = p->crt[k];
-		unsigned critical = 0, ca = 0, bits = 0;
-		int pathlen = -1, has_bc, self_signed, pk;
+		unsigned critical = 0, ca = 0;
+		int pathlen = -1, has_bc, self_signed;
 		int is_anchor = p->anchored && k == p->n - 1;
 		unsigned char id[64];
 		size_t idsize = sizeof(id);
@@ -715,10 +753,6 @@ static int check_strict(mutls_verdict *out, const char *who, const mutls_path *p
 				"is required)", WHO_K(k), gnutls_x509_crt_get_version(crt));
 		if (!is_anchor && serial_problem(why, sizeof(why), crt))
 			FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas %s", WHO_K(k), why);
-		pk = gnutls_x509_crt_get_pk_algorithm(crt, &bits);
-		if ((pk == GNUTLS_PK_RSA || pk == GNUTLS_PK_RSA_PSS) && bits % 8)
-			FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas an RSA key of %u bits (a multiple of 8 "
-				"is required)", WHO_K(k), bits);
 		if (k > 0) {
 			/* a CA: basicConstraints present, critical; a subject; a key identifier */
 			if (!critical)
@@ -733,32 +767,20 @@ static int check_strict(mutls_verdict *out, const char *who, const mutls_path *p
 			if (gnutls_x509_crt_get_subject_key_id(crt, id, &idsize, &critical) < 0)
 				FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas no subject key identifier",
 					WHO_K(k));
+			/* (a self-signed anchor with one: check_default_profile) */
 			if (ext_get(crt, "2.5.29.37", NULL, NULL) && is_anchor)
-				FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%sis a root with an extended key usage "
-					"(a root must not have one)", WHO_K(k));
+				FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%sis a trust anchor with an extended key "
+					"usage (a root must not have one)", WHO_K(k));
 		} else {
 			if (has_bc && ca)
 				FAIL(MUTLS_REASON_NONCONFORMING, "is a CA certificate (CA:TRUE) used as a leaf");
 			if (!ext_get(crt, "2.5.29.37", &critical, &v))
 				FAIL(MUTLS_REASON_NONCONFORMING, "has no extended key usage (a leaf must name "
 					"its purpose)");
-			{
-				char oid[128];
-				size_t osize;
-				int any = 0;
-				gnutls_free(v.data);
-				for (unsigned i = 0; ; i++) {
-					osize = sizeof(oid);
-					if (gnutls_x509_crt_get_key_purpose_oid(crt, i, oid, &osize, NULL) < 0)
-						break;
-					any |= strcmp(oid, GNUTLS_KP_ANY) == 0;
-				}
-				if (critical)
-					FAIL(MUTLS_REASON_NONCONFORMING, "has an extended key usage marked critical");
-				if (any)
-					FAIL(MUTLS_REASON_NONCONFORMING, "has the extended key usage "
-						"anyExtendedKeyUsage (a leaf must name its purpose)");
-			}
+			gnutls_free(v.data);
+			/* (anyExtendedKeyUsage: check_default_profile) */
+			if (critical)
+				FAIL(MUTLS_REASON_NONCONFORMING, "has an extended key usage marked critical");
 		}
 		/* authorityKeyIdentifier: in every certificate not self-signed; never
 		 * critical; in a root only as a keyIdentifier equal to its own */
@@ -870,6 +892,8 @@ int mutls__path_checks(mutls_verdict *out, const char *who, const mutls_path *p,
 	if (check_eku_empty(out, who, p, detail, cap))
 		return 1;
 	if (check_cas_and_keys(out, who, p, detail, cap))
+		return 1;
+	if (check_default_profile(out, who, p, detail, cap))
 		return 1;
 	if (profile == MUTLS_PROFILE_STRICT && (check_strict(out, who, p, detail, cap) ||
 	    check_dns_constraint_form(out, who, p, detail, cap)))
