@@ -112,9 +112,20 @@ static int check_name_constraints(mutls_verdict *out, const char *who, mutls_x50
 		unsigned critical = 0;
 		if (gnutls_x509_name_constraints_init(&nc) < 0)
 			return 0;
-		if (gnutls_x509_crt_get_name_constraints(cas[k], nc, 0, &critical) < 0) {
+		int rc = gnutls_x509_crt_get_name_constraints(cas[k], nc, 0, &critical);
+		if (rc < 0) {
 			gnutls_x509_name_constraints_deinit(nc);
-			continue;
+			if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+				continue;
+			/* GnuTLS refuses the chain when it cannot read them (a subtree
+			 * of a kind it does not check, such as an otherName) */
+			mutls__verdict_add(out, who, MUTLS_REASON_NAME_CONSTRAINTS,
+				"has in its chain the CA certificate %s, whose name constraints cannot be "
+				"checked (a subtree of a kind GnuTLS does not support, such as an otherName): "
+				"refused rather than left unchecked", labels[k]);
+			snprintf(detail, cap, "the name constraints of CA %.200s cannot be checked (a "
+				"subtree of an unsupported kind)", labels[k]);
+			return 1;
 		}
 		/* below cas[k] (chain position k + 1): chain[0..k] */
 		for (size_t j = 0; j <= k; j++) {

@@ -361,3 +361,37 @@ def test_crl_expired_now_is_used_at_an_earlier_clock() -> None:
         leaf.certificate.verify(cfg, purpose="server")
     assert e.value.reasons == ["expired", "revoked"]
     assert "the CRL of CN=mutls test CA expired at" in str(e.value)
+
+
+def test_name_constraints_gnutls_cannot_read_are_named() -> None:
+    """A CA whose name constraints hold an otherName subtree: GnuTLS cannot
+    read them and refuses the chain; the reason says so (not "not a CA")."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    keys = [ec.generate_private_key(ec.SECP256R1()) for _ in range(2)]
+
+    def make(cn: str, key: Any, issuer: str, ikey: Any, nc: Any, san: Any) -> mutls.Certificate:
+        b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+             .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+             .public_key(key.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+             .add_extension(x509.BasicConstraints(ca=nc is not None, path_length=None), True))
+        if nc is not None:
+            b = b.add_extension(nc, True)
+        if san is not None:
+            b = b.add_extension(x509.SubjectAlternativeName(san), False)
+        return mutls.Certificate.from_pem(b.sign(ikey, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode())
+
+    nc = x509.NameConstraints(permitted_subtrees=[x509.DNSName("example.com")],
+                              excluded_subtrees=[x509.OtherName(x509.ObjectIdentifier("1.3.6.1.4.1.55738.666.3"),
+                                                                b"\x05\x00")])
+    root = make("nc root", keys[0], "nc root", keys[0], nc, None)
+    leaf = make("leaf", keys[1], "nc root", keys[0], None, [x509.DNSName("example.com")])
+    with pytest.raises(mutls.CertificateVerifyError) as e:
+        leaf.verify(root, hostname="example.com", purpose="server")
+    assert e.value.reasons == ["name-constraints"]
+    assert "CN=nc root, whose name constraints cannot be checked" in str(e.value)
