@@ -297,7 +297,7 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 	mutls_chain_memo *memo, const mutls_verify_options *options)
 {
 	const mutls_x509 *leaf = chain[0];
-	gnutls_x509_crt_t crts[64];
+	gnutls_x509_crt_t crts[64], path_crts[MUTLS_PATH_MAX], *given = crts;
 	gnutls_typed_vdata_st vdata[1];
 	unsigned nvdata = 0, status = 0;
 	char who[384], names[512];
@@ -305,7 +305,7 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 	int64_t now = 0;
 	int64_t nb = leaf->not_before;
 	int64_t na = leaf->not_after;
-	size_t ncrts = n < 64 ? n : 64;
+	size_t ncrts = n < 64 ? n : 64, ngiven;
 	char weak_detail[600], chain_detail[1100], costly[400], own_detail[700];
 	int rc, weak_key, own_failed = 0;
 	mutls_path paths[MUTLS_PATHS_TRIED];
@@ -363,6 +363,15 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 	}
 	npaths = mutls__paths_build(paths, MUTLS_PATHS_TRIED, cfg, chain, ncrts);
 	npaths_built = npaths; /* npaths may drop to the one path taken */
+	/* more certificates than GnuTLS follows (16): GnuTLS would order them
+	 * all first, comparing names pairwise (tens of milliseconds for 100
+	 * hostile ones); it gets the first path mutls built, in order */
+	ngiven = ncrts;
+	if (ncrts > 16) {
+		ngiven = paths[0].anchored && !paths[0].anchor_in_chain ? paths[0].n - 1 : paths[0].n;
+		memcpy(path_crts, paths[0].crt, ngiven * sizeof(path_crts[0]));
+		given = path_crts;
+	}
 	if (mutls__path_too_costly(costly, sizeof(costly), &paths[0])) {
 		/* refused before GnuTLS spends its time on it */
 		mutls__verdict_add(out, who, MUTLS_REASON_NAME_CONSTRAINTS, "%s", costly);
@@ -377,7 +386,7 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 		rc = 0; /* passed before, and still within its window (chain_cache.c) */
 	} else {
 		/* dates at the verification clock's time: mutls__chain_time_status */
-		rc = gnutls_x509_trust_list_verify_crt2(cfg->tlist, crts, (unsigned)ncrts,
+		rc = gnutls_x509_trust_list_verify_crt2(cfg->tlist, given, (unsigned)ngiven,
 			vdata, nvdata, GNUTLS_PROFILE_TO_VFLAGS(chain_profile(cfg)) |
 			GNUTLS_VERIFY_DISABLE_TIME_CHECKS | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS,
 			&status, NULL);
