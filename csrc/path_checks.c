@@ -518,28 +518,25 @@ static int check_depth(mutls_verdict *out, const char *who, const mutls_path *p,
 	return 0;
 }
 
-/* Names come from subjectAltNames only: a certificate with none of the
- * asked kind does not match through its common name. */
-static int check_name_source(mutls_verdict *out, const char *who, const mutls_path *p,
-	const char *hostname, char *detail, size_t cap)
+int mutls__has_san_for(gnutls_x509_crt_t crt, const char *hostname)
 {
-	int want_ip = strchr(hostname, ':') != NULL ||
-		strspn(hostname, "0123456789.") == strlen(hostname);
+	int want_ip = mutls__name_is_ip(hostname), found = 0;
 	gnutls_datum_t v;
 	/* one walk over the extension's DER: [2] dNSName, [7] iPAddress */
-	if (ext_get(p->crt[0], "2.5.29.17", NULL, &v)) {
+	if (ext_get(crt, "2.5.29.17", NULL, &v)) {
 		der_in in = { v.data, v.data + v.size }, seq, item;
 		unsigned char tag;
-		int found = 0;
 		if (der_next(&in, &tag, &seq) == 0 && tag == 0x30)
 			while (!found && seq.p < seq.end && der_next(&seq, &tag, &item) == 0)
 				found = tag == (want_ip ? 0x87 : 0x82);
 		gnutls_free(v.data);
-		if (found)
-			return 0;
 	}
-	FAIL(MUTLS_REASON_NAME_MISMATCH, "does not match the name \"%s\": it has no %s subjectAltName "
-		"(a common name is not taken as a host name)", hostname, want_ip ? "IP" : "DNS");
+	return found;
+}
+
+int mutls__name_is_ip(const char *hostname)
+{
+	return strchr(hostname, ':') != NULL || strspn(hostname, "0123456789.") == strlen(hostname);
 }
 
 /* An extendedKeyUsage extension that lists nothing. */
@@ -882,12 +879,10 @@ static int check_strict(mutls_verdict *out, const char *who, const mutls_path *p
 int mutls__path_checks(mutls_verdict *out, const char *who, const mutls_path *p,
 	const char *hostname, mutls_profile profile, int max_depth, char *detail, size_t cap)
 {
+	(void)hostname; /* names come from subjectAltNames only: verify.c, step 2 */
 	if (check_depth(out, who, p, max_depth, detail, cap))
 		return 1;
 	if (check_name_constraints2(out, who, p, detail, cap))
-		return 1;
-	if (hostname && !(out->reasons & MUTLS_REASON_NAME_MISMATCH) &&
-	    check_name_source(out, who, p, hostname, detail, cap))
 		return 1;
 	if (check_eku_empty(out, who, p, detail, cap))
 		return 1;
