@@ -176,3 +176,60 @@ def test_go_style_chains_as_cfssl_step_vault_and_spire_make_them() -> None:
                    exts=[both, x509.SubjectAlternativeName([x509.DNSName("evil.example.com")])])
     assert _refused(cert(outside), r, intermediates=[i], hostname="evil.example.com",
                     purpose="server") == ["name-constraints"]
+
+
+def test_default_refuses_what_no_private_pki_tool_makes() -> None:
+    """The default profile's own rules (design.md, Profiles): a leaf with
+    anyExtendedKeyUsage, a self-signed root with an EKU (an intermediate
+    configured as the trust anchor may have one), a CRL number marked
+    critical."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    keys = [ec.generate_private_key(ec.SECP256R1()) for _ in range(3)]
+    server_auth = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])
+
+    def make(cn: str, key: Any, issuer: str, ikey: Any, ca: bool, *exts: Any) -> Any:
+        b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+             .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+             .public_key(key.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), True))
+        for e in exts:
+            b = b.add_extension(e, False)
+        return b.sign(ikey, hashes.SHA256())
+
+    def cert(c: Any) -> mutls.Certificate:
+        return mutls.Certificate.from_pem(c.public_bytes(serialization.Encoding.PEM).decode())
+
+    root = make("root", keys[0], "root", keys[0], True)
+    san = x509.SubjectAlternativeName([x509.DNSName("svc.internal")])
+    anyeku = make("svc", keys[2], "root", keys[0], False, san,
+                  x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE]))
+    with pytest.raises(mutls.CertificateVerifyError) as e:
+        cert(anyeku).verify(cert(root), hostname="svc.internal", purpose="server")
+    assert e.value.reasons == ["bad-purpose"] and "anyExtendedKeyUsage" in str(e.value)
+
+    root_eku = make("root", keys[0], "root", keys[0], True, server_auth)
+    leaf = make("svc", keys[2], "root", keys[0], False, san, server_auth)
+    with pytest.raises(mutls.CertificateVerifyError) as e:
+        cert(leaf).verify(cert(root_eku), hostname="svc.internal", purpose="server")
+    assert e.value.reasons == ["bad-purpose"] and "is a root with an extended key usage" in str(e.value)
+    # an intermediate with an EKU, configured as the trust anchor: accepted
+    inter = make("inter", keys[1], "root", keys[0], True, server_auth)
+    below = make("svc", keys[2], "inter", keys[1], False, san, server_auth)
+    assert cert(below).verify(cert(inter), hostname="svc.internal", purpose="server")
+    assert cert(leaf).verify(cert(root), hostname="svc.internal", purpose="server")
+
+    def crl(critical: bool) -> str:
+        return (x509.CertificateRevocationListBuilder().issuer_name(root.subject)
+                .last_update(now - datetime.timedelta(minutes=5)).next_update(now + datetime.timedelta(days=1))
+                .add_extension(x509.CRLNumber(7), critical).sign(keys[0], hashes.SHA256())
+                .public_bytes(serialization.Encoding.PEM).decode())
+    assert cert(leaf).verify(cert(root), hostname="svc.internal", purpose="server", crl=crl(False))
+    with pytest.raises(mutls.CertificateVerifyError) as e:
+        cert(leaf).verify(cert(root), hostname="svc.internal", purpose="server", crl=crl(True))
+    assert e.value.reasons == ["nonconforming"] and "CRL number marked critical" in str(e.value)
