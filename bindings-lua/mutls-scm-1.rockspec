@@ -73,6 +73,7 @@ build = {
 				"csrc/failure.c",
 				"csrc/identity.c",
 				"csrc/keygen.c",
+				"csrc/key_strength.c",
 				"csrc/malformed.c",
 				"csrc/own_certificate.c",
 				"csrc/path_checks.c",

@@ -90,6 +90,17 @@ int mutls__alert_for_reasons(unsigned reasons);
 
 /* The CN of a trust anchor (a bare GnuTLS certificate), or its whole DN. */
 void mutls__anchor_label(char *out, size_t cap, gnutls_x509_crt_t crt);
+/* The trust anchor that issued crt: the trust list's own (borrowed), or a
+ * copy to free (*owned) from a PKCS#11 trust list. 0, or -1 when none. */
+int mutls__anchor_of(gnutls_x509_crt_t *out, int *owned, const mutls_config *cfg,
+	gnutls_x509_crt_t crt);
+/* key_strength.c: GnuTLS's verification profile for cfg's chains (MEDIUM, or
+ * a stronger %PROFILE_ in its priority string). */
+gnutls_certificate_verification_profiles_t mutls__chain_profile(const mutls_config *cfg);
+/* key_strength.c: adds the first key of chain (or of its anchor) weaker than
+ * the profile allows to out, with a detail for the trace; 1 when one was. */
+int mutls__check_key_sizes(mutls_verdict *out, const char *who, const mutls_config *cfg,
+	mutls_x509 *const *chain, size_t n, char *detail, size_t detail_cap);
 
 /* explain.c: why GnuTLS refused a chain, added to out with a trace detail.
  * GnuTLS reports a signer that is not a CA, a broken pathLenConstraint and
