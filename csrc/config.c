@@ -471,6 +471,27 @@ int mutls_config_set_peer_certificate(mutls_config *cfg, mutls_peer_mode mode)
 	return 0;
 }
 
+static const char *const peer_mode_names[] = { "require", "request", "none", "observe" };
+
+const char *mutls_peer_mode_name(mutls_peer_mode mode)
+{
+	return mode >= MUTLS_PEER_REQUIRE && mode <= MUTLS_PEER_OBSERVE ? peer_mode_names[mode] : "?";
+}
+
+int mutls_peer_mode_from_name(mutls_peer_mode *out, const char *name)
+{
+	if (!out || !name)
+		return mutls__error(MUTLS_EUSAGE, "mutls_peer_mode_from_name: NULL argument");
+	for (int m = MUTLS_PEER_REQUIRE; m <= MUTLS_PEER_OBSERVE; m++) {
+		if (strcmp(name, peer_mode_names[m]) == 0) {
+			*out = (mutls_peer_mode)m;
+			return 0;
+		}
+	}
+	return mutls__error(MUTLS_ECONFIG,
+		"peer_certificate: expected \"require\", \"request\", \"none\" or \"observe\", not \"%.40s\"", name);
+}
+
 int mutls_config_set_check_hostname(mutls_config *cfg, int enabled)
 {
 	MUTLS_TRY(check_mutable(cfg, "check_hostname"));

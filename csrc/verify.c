@@ -580,6 +580,9 @@ int mutls_x509_verify_with(unsigned *out_reasons, const mutls_x509 *cert,
 		*out_reasons = 0;
 	if (!cert || !trust_cfg || (intermediate_count && !intermediates))
 		return mutls__error(MUTLS_EUSAGE, "mutls_x509_verify: NULL argument");
+	if (purpose != MUTLS_PURPOSE_ANY && purpose != MUTLS_PURPOSE_SERVER && purpose != MUTLS_PURPOSE_CLIENT)
+		return mutls__error(MUTLS_EUSAGE, "verify: purpose must be \"server\", \"client\" or \"any\", not \"%s\"",
+			mutls_purpose_name(purpose));
 	chain = calloc(intermediate_count + 1, sizeof(*chain));
 	if (!chain)
 		return mutls__error(MUTLS_ENOMEM, "out of memory");

@@ -578,16 +578,7 @@ int lm_config_new(lua_State *L)
 	}
 	if ((mode = lm_optstring_field(L, opts, "peer_certificate"))) {
 		mutls_peer_mode m;
-		if (strcmp(mode, "require") == 0)
-			m = MUTLS_PEER_REQUIRE;
-		else if (strcmp(mode, "request") == 0)
-			m = MUTLS_PEER_REQUEST;
-		else if (strcmp(mode, "none") == 0)
-			m = MUTLS_PEER_NONE;
-		else if (strcmp(mode, "observe") == 0)
-			m = MUTLS_PEER_OBSERVE;
-		else
-			return luaL_error(L, "option 'peer_certificate' must be \"require\", \"request\", \"none\" or \"observe\", not \"%s\"", mode);
+		TRY(mutls_peer_mode_from_name(&m, mode));
 		TRY(mutls_config_set_peer_certificate(c->cfg, m));
 	}
 	if (lm_rawgetfield(L, opts, "check_hostname") != LUA_TNIL)
@@ -721,9 +712,7 @@ static int config_index(lua_State *L)
 		return 1;
 	}
 	if (strcmp(k, "peer_certificate") == 0) {
-		static const char *const modes[] = { "require", "request", "none", "observe" };
-		mutls_peer_mode m = mutls_config_peer_certificate(c->cfg);
-		lua_pushstring(L, m <= MUTLS_PEER_OBSERVE ? modes[m] : "?");
+		lua_pushstring(L, mutls_peer_mode_name(mutls_config_peer_certificate(c->cfg)));
 		return 1;
 	}
 	if (strcmp(k, "handshake_timeout") == 0) {

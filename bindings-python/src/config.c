@@ -712,19 +712,8 @@ static int Config_init(ConfigObject *self, PyObject *args, PyObject *kwds)
 		}
 		if (!(m = mutlspy_utf8_nonul(peer_mode, "peer_certificate")))
 			return -1;
-		if (strcmp(m, "require") == 0)
-			mode = MUTLS_PEER_REQUIRE;
-		else if (strcmp(m, "request") == 0)
-			mode = MUTLS_PEER_REQUEST;
-		else if (strcmp(m, "none") == 0)
-			mode = MUTLS_PEER_NONE;
-		else if (strcmp(m, "observe") == 0)
-			mode = MUTLS_PEER_OBSERVE;
-		else {
-			mutlspy_raise_code(MUTLS_ECONFIG,
-				"peer_certificate: expected \"require\", \"request\", \"none\" or \"observe\", not \"%.100s\"", m);
-			return -1;
-		}
+		if ((rc = mutls_peer_mode_from_name(&mode, m)) < 0)
+			return config_fail(rc);
 		if ((rc = mutls_config_set_peer_certificate(self->cfg, mode)) < 0)
 			return config_fail(rc);
 	}
@@ -896,12 +885,7 @@ static PyObject *Config_check_peer(ConfigObject *self, PyObject *chain)
 
 static PyObject *Config_peer_certificate(ConfigObject *self, void *c)
 {
-	switch (mutls_config_peer_certificate(self->cfg)) {
-	case MUTLS_PEER_REQUEST: return PyUnicode_FromString("request");
-	case MUTLS_PEER_NONE: return PyUnicode_FromString("none");
-	case MUTLS_PEER_OBSERVE: return PyUnicode_FromString("observe");
-	default: return PyUnicode_FromString("require");
-	}
+	return PyUnicode_FromString(mutls_peer_mode_name(mutls_config_peer_certificate(self->cfg)));
 }
 
 static PyObject *Config_has_identity(ConfigObject *self, void *c)

@@ -274,17 +274,8 @@ static PyObject *TestCA_issue(TestCAObject *self, PyObject *args, PyObject *kwds
 		}
 		if (!(p = mutlspy_utf8_nonul(purpose, "purpose")))
 			goto out;
-		if (strcmp(p, "server") == 0)
-			o.purpose = MUTLS_PURPOSE_SERVER;
-		else if (strcmp(p, "client") == 0)
-			o.purpose = MUTLS_PURPOSE_CLIENT;
-		else if (strcmp(p, "both") == 0)
-			o.purpose = MUTLS_PURPOSE_BOTH;
-		else if (strcmp(p, "none") == 0)
-			o.purpose = MUTLS_PURPOSE_NONE;
-		else {
-			mutlspy_raise_code(MUTLS_EUSAGE,
-				"purpose: expected \"server\", \"client\", \"both\" or \"none\", not \"%.100s\"", p);
+		if ((rc = mutls_purpose_from_name(&o.purpose, p)) < 0) {
+			mutlspy_raise_last(rc, NULL, NULL);
 			goto out;
 		}
 	}

@@ -152,6 +152,13 @@ typedef enum {
 	MUTLS_PURPOSE_NONE = 4    /* issue only: no EKU extension at all        */
 } mutls_purpose;
 
+/* "any", "server", "client", "both", "none" ("?" for another value), and
+ * back: MUTLS_EUSAGE naming the unknown word. Verification takes server,
+ * client and any (both and none: MUTLS_EUSAGE); issuing takes server, client,
+ * both and none, and any (0, the zero value) as both. */
+MUTLS_EXTERN const char *mutls_purpose_name(mutls_purpose purpose);
+MUTLS_EXTERN int mutls_purpose_from_name(mutls_purpose *out, const char *name);
+
 /* Parse the first certificate of PEM text (len may be 0 for NUL-terminated).
  * *out: caller frees with mutls_x509_unref. MUTLS_ECONFIG on bad input. */
 MUTLS_EXTERN int mutls_x509_from_pem(mutls_x509 **out, const char *pem, size_t len);
@@ -328,6 +335,10 @@ MUTLS_EXTERN int mutls_config_add_trust_x509(mutls_config *cfg, const mutls_x509
 MUTLS_EXTERN int mutls_config_add_crl(mutls_config *cfg, const char *source);
 MUTLS_EXTERN int mutls_config_set_peer_certificate(mutls_config *cfg,
 	mutls_peer_mode mode);
+/* "require", "request", "none", "observe" ("?" for another value), and back:
+ * MUTLS_ECONFIG naming the unknown word (it is a config option's value). */
+MUTLS_EXTERN const char *mutls_peer_mode_name(mutls_peer_mode mode);
+MUTLS_EXTERN int mutls_peer_mode_from_name(mutls_peer_mode *out, const char *name);
 /* 1 (default): a client checks the server's name against server_hostname.
  * 0: the name is not checked (explicit). */
 MUTLS_EXTERN int mutls_config_set_check_hostname(mutls_config *cfg, int enabled);

@@ -1,0 +1,47 @@
+-- Rules the core owns once, for both bindings (issue 16, item 1). Each case
+-- pins one piece of logic that the Python and Lua bindings used to carry each
+-- in its own way; tests/python/test_core_rules.py holds the same cases,
+-- expecting the same outcome.
+local H = require "helpers"
+local mutls = H.mutls
+
+describe("core rules", function()
+	local pki
+	before_each(function()
+		pki = H.pki()
+	end)
+
+	-- 2. name tables: peer_certificate modes and purposes
+	it("peer_certificate names round-trip through the core", function()
+		for _, mode in ipairs { "require", "request", "none", "observe" } do
+			local cfg = H.config(pki.server, pki.ca, { peer_certificate = mode })
+			assert.equal(mode, cfg.peer_certificate)
+		end
+	end)
+
+	it("an unknown peer_certificate is a config error worded by the core", function()
+		local cfg, err = mutls.config { identity = pki.server, trust = pki.ca, peer_certificate = "always" }
+		assert.is_nil(cfg)
+		assert.equal("config", err.code)
+		assert.equal('peer_certificate: expected "require", "request", "none" or "observe", not "always"',
+			err.message)
+	end)
+
+	it("an unknown purpose is refused with the core's words", function()
+		local message = 'purpose: expected "server", "client", "both", "none" or "any", not "sideways"'
+		local ok, e = pcall(pki.ca.issue, pki.ca, { cn = "x", purpose = "sideways" })
+		assert.is_false(ok)
+		assert.is_truthy(tostring(e):find(message, 1, true), tostring(e))
+		ok, e = pcall(pki.server.certificate.verify, pki.server.certificate, { trust = pki.ca, purpose = "sideways" })
+		assert.is_false(ok)
+		assert.is_truthy(tostring(e):find(message, 1, true), tostring(e))
+	end)
+
+	it("purpose any verifies; issue-only purposes are refused by verify", function()
+		assert.is_true(pki.server.certificate:verify { trust = pki.ca, purpose = "any" })
+		local ok, err = pki.server.certificate:verify { trust = pki.ca, purpose = "both" }
+		assert.is_nil(ok)
+		assert.equal("usage", err.code)
+		assert.is_truthy(err.message:find('purpose must be "server", "client" or "any", not "both"', 1, true))
+	end)
+end)
