@@ -20,6 +20,7 @@ struct mutls_error {
 	mutls_step step;
 	int alert;
 	char message[MUTLS_MESSAGE_MAX];
+	char hook_message[512]; /* what the failed hook said (code "hook"), or "" */
 };
 
 /* error.c ---------------------------------------------------------------- */

@@ -175,7 +175,9 @@ void mutls_session_set_userdata(mutls_session *s, void *userdata)
 
 void mutls_session_set_hook_error(mutls_session *s, const char *message)
 {
-	if (s && message)
+	/* the first failure is the one to report: a later hook that fails
+	 * because of it (or a clean-up hook) does not replace its words */
+	if (s && message && !s->hook_message[0])
 		snprintf(s->hook_message, sizeof(s->hook_message), "%s", message);
 }
 

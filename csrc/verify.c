@@ -654,6 +654,8 @@ static int run_verify_hook(mutls_session *s, const char *whom)
 		return verdict;
 	}
 	s->hook_failed = 1;
+	if (reason[0])
+		mutls_session_set_hook_error(s, reason);
 	mutls__verdict_add(&s->verdict, whom, MUTLS_REASON_HOOK,
 		"was refused because the verify hook failed: %s", reason[0] ? reason : "error in hook");
 	emit_check(s, "hook", 0, reason[0] ? reason : "the verify hook failed");
@@ -816,6 +818,7 @@ static void offline_refusal(mutls_session *s)
 	} else if (s->hook_failed || (!s->verdict.reasons && s->failed_hook)) {
 		mutls__error_fill(e, MUTLS_EHOOK, MUTLS_SIDE_LOCAL, step, -1, "%s", s->verdict.reasons ?
 			s->verdict.message : "the trace hook failed while checking the client certificate");
+		mutls__error_hook(e, s);
 	} else {
 		mutls__error_fill(e, MUTLS_EVERIFY, MUTLS_SIDE_LOCAL, step, -1, "%s",
 			s->verdict.message[0] ? s->verdict.message : "client certificate was refused");

@@ -192,7 +192,7 @@ static int cert_verify(lua_State *L)
 	if (rc < 0) {
 		const mutls_error *e = mutls_error_last();
 		lua_pushnil(L);
-		lm_push_error(L, e, NULL, NULL);
+		lm_push_error(L, e, NULL);
 		/* the reasons the verification found, and the certificate */
 		lm_push_reasons(L, reasons);
 		lua_setfield(L, -2, "reasons");

@@ -420,7 +420,7 @@ static int password_trampoline(char *buf, size_t cap, const char *what, void *pa
 static int config_fail(lua_State *L, const char *extra)
 {
 	lua_pushnil(L);
-	lm_push_error(L, mutls_error_last(), NULL, NULL);
+	lm_push_error(L, mutls_error_last(), NULL);
 	if (extra && extra[0]) {
 		lua_getfield(L, -1, "message");
 		lua_pushfstring(L, "%s (%s)", lua_tostring(L, -1), extra);

@@ -72,8 +72,7 @@ static void fill_error(lua_State *L, int code, unsigned reasons, mutls_side side
 	lua_setmetatable(L, -2);
 }
 
-void lm_push_error(lua_State *L, const mutls_error *e, const mutls_session *s,
-	const char *hookmsg)
+void lm_push_error(lua_State *L, const mutls_error *e, const mutls_session *s)
 {
 	/* e is borrowed until the next mutls call: copy everything first. */
 	int code = e ? mutls_error_code(e) : MUTLS_EUSAGE;
@@ -82,20 +81,19 @@ void lm_push_error(lua_State *L, const mutls_error *e, const mutls_session *s,
 	mutls_step step = e ? mutls_error_step(e) : MUTLS_STEP_NONE;
 	int alert = e ? mutls_error_alert(e) : -1;
 	const char *msg = e ? mutls_error_message(e) : "unknown mutls error";
+	const char *hookmsg = e ? mutls_error_hook_message(e) : "";
 
-	/* the message is copied into a Lua string before anything else
+	/* the messages are copied into Lua strings before anything else
 	 * allocates (an allocation may run finalizers that call mutls) */
-	if (code == MUTLS_EHOOK && hookmsg && hookmsg[0] && !strstr(msg, hookmsg))
-		lua_pushfstring(L, "%s: %s", msg, hookmsg);
-	else
-		lua_pushstring(L, msg);
-	lua_createtable(L, 0, 9);
-	lua_insert(L, -2);
-	lua_setfield(L, -2, "message");
-	if (code == MUTLS_EHOOK && hookmsg && hookmsg[0]) {
+	lua_pushstring(L, msg);
+	if (hookmsg[0])
 		lua_pushstring(L, hookmsg);
-		lua_setfield(L, -2, "hook_message");
-	}
+	else
+		lua_pushnil(L);
+	lua_createtable(L, 0, 9);
+	lua_insert(L, -3);
+	lua_setfield(L, -3, "hook_message");
+	lua_setfield(L, -2, "message");
 	fill_error(L, code, reasons, side, step, alert, s);
 }
 
@@ -111,7 +109,7 @@ void lm_push_error_made(lua_State *L, int code, mutls_side side, mutls_step step
 int lm_fail_last(lua_State *L)
 {
 	lua_pushnil(L);
-	lm_push_error(L, mutls_error_last(), NULL, NULL);
+	lm_push_error(L, mutls_error_last(), NULL);
 	return 2;
 }
 
@@ -132,7 +130,7 @@ int lm_fail_session(lua_State *L, lm_session *ls, int rc)
 		const mutls_error *e = mutls_error_last();
 		if (!e || mutls_error_code(e) != rc)
 			e = mutls_session_error(ls->s);
-		lm_push_error(L, e, ls->s, ls->hookmsg);
+		lm_push_error(L, e, ls->s);
 	}
 	return 2;
 }

@@ -89,8 +89,6 @@ int lm_session_run_hook(mutls_session *s, lua_CFunction fn, void *ctx, char *msg
 	}
 	if (lm_run_protected(ls->L, ls->self_index, fn, ctx, local, sizeof(local)) == 0)
 		return 0;
-	if (!ls->hookmsg[0])
-		snprintf(ls->hookmsg, sizeof(ls->hookmsg), "%s", local);
 	if (msg && cap)
 		snprintf(msg, cap, "%s", local);
 	return -1;
@@ -602,7 +600,7 @@ static int session_index(lua_State *L)
 	if (strcmp(k, "error") == 0) {
 		const mutls_error *e = mutls_session_error(s);
 		if (e)
-			lm_push_error(L, e, s, ls->hookmsg);
+			lm_push_error(L, e, s);
 		else
 			lua_pushnil(L);
 		return 1;

@@ -46,6 +46,9 @@ class Error(Exception):
     side: str | None  # "local", "peer", or None when nobody refused (config, usage)
     step: str | None  # "handshake", "server-certificate", "client-certificate", "record", "close"
     peer_certificate: Certificate | None
+    # code "hook": what the failed hook said (its exception, described), also
+    # in the message; the exception itself is __cause__
+    hook_message: str | None
 
 class HandshakeError(Error): ...
 class CertificateVerifyError(HandshakeError): ...

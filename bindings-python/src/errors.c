@@ -35,7 +35,7 @@ static int set_str(PyObject *exc, const char *attr, const char *value)
 }
 
 static PyObject *error_build(int code, unsigned reasons, mutls_side side, mutls_step step,
-	int alert, const char *message, PyObject *peer_cert)
+	int alert, const char *message, const char *hook_message, PyObject *peer_cert)
 {
 	PyObject *msg, *exc, *list;
 
@@ -52,6 +52,7 @@ static PyObject *error_build(int code, unsigned reasons, mutls_side side, mutls_
 	    set_str(exc, "alert", alert >= 0 ? mutls_alert_name(alert) : NULL) < 0 ||
 	    set_str(exc, "side", side == MUTLS_SIDE_NONE ? NULL : mutls_side_name(side)) < 0 ||
 	    set_str(exc, "step", step == MUTLS_STEP_NONE ? NULL : mutls_step_name(step)) < 0 ||
+	    set_str(exc, "hook_message", hook_message && hook_message[0] ? hook_message : NULL) < 0 ||
 	    PyObject_SetAttrString(exc, "peer_certificate", peer_cert ? peer_cert : Py_None) < 0) {
 		Py_XDECREF(list);
 		Py_DECREF(exc);
@@ -74,7 +75,7 @@ PyObject *mutlspy_error_new(const mutls_error *err, SessionObject *sess, Certifi
 			return NULL;
 	}
 	exc = error_build(mutls_error_code(err), mutls_error_reasons(err), mutls_error_side(err),
-		mutls_error_step(err), mutls_error_alert(err), mutls_error_message(err), peer);
+		mutls_error_step(err), mutls_error_alert(err), mutls_error_message(err), mutls_error_hook_message(err), peer);
 	Py_XDECREF(peer);
 	return exc;
 }
@@ -153,7 +154,7 @@ PyObject *mutlspy_raise(int rc, SessionObject *sess)
 	if (e)
 		exc = mutlspy_error_new(e, sess, NULL);
 	else
-		exc = error_build(rc, 0, MUTLS_SIDE_NONE, MUTLS_STEP_NONE, -1, mutls_code_name(rc), NULL);
+		exc = error_build(rc, 0, MUTLS_SIDE_NONE, MUTLS_STEP_NONE, -1, mutls_code_name(rc), NULL, NULL);
 	if (!exc) {
 		Py_XDECREF(cause);
 		return NULL;
@@ -174,7 +175,7 @@ PyObject *mutlspy_raise_last(int rc, CertificateObject *cert, PyObject *cause)
 		exc = mutlspy_error_new(e, NULL, cert);
 	else
 		exc = error_build(rc, 0, MUTLS_SIDE_NONE, MUTLS_STEP_NONE, -1, mutls_code_name(rc),
-			(PyObject *)cert);
+			NULL, (PyObject *)cert);
 	if (!exc) {
 		Py_XDECREF(cause);
 		return NULL;
@@ -191,7 +192,7 @@ PyObject *mutlspy_raise_code(int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
-	exc = error_build(code, 0, MUTLS_SIDE_NONE, MUTLS_STEP_NONE, -1, message, NULL);
+	exc = error_build(code, 0, MUTLS_SIDE_NONE, MUTLS_STEP_NONE, -1, message, NULL, NULL);
 	if (!exc)
 		return NULL;
 	PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);

@@ -417,7 +417,7 @@ static int make_errors(PyObject *mod)
 	{
 		PyObject *dict = Py_BuildValue("{sOsNsOsOsOsO}", "code", Py_None, "reasons",
 			PyTuple_New(0), "alert", Py_None, "side", Py_None, "step", Py_None,
-			"peer_certificate", Py_None);
+			"peer_certificate", Py_None, "hook_message", Py_None);
 		if (!dict)
 			return -1;
 		Mutls_Error = PyErr_NewExceptionWithDoc("mutls.Error",

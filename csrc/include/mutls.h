@@ -116,6 +116,10 @@ MUTLS_EXTERN mutls_step mutls_error_step(const mutls_error *err);
 MUTLS_EXTERN int mutls_error_alert(const mutls_error *err);
 /* One sentence saying side, step, reason and certificate. Borrowed. */
 MUTLS_EXTERN const char *mutls_error_message(const mutls_error *err);
+/* Code MUTLS_EHOOK: what the failed hook itself said (a verify hook's reason,
+ * the message a binding gave mutls_session_set_hook_error), also part of the
+ * message; "" when none. */
+MUTLS_EXTERN const char *mutls_error_hook_message(const mutls_error *err);
 
 /* Static names; never NULL ("unknown" for out-of-range values). */
 MUTLS_EXTERN const char *mutls_code_name(int code);          /* "verify-failed" */
@@ -292,9 +296,11 @@ typedef int (*mutls_trace_hook)(mutls_session *session,
  * non-zero to abort the handshake (code MUTLS_EHOOK). */
 typedef int (*mutls_keylog_hook)(mutls_session *session, const char *line,
 	void *payload);
-/* For bindings: a trace or keylog hook about to return non-zero (it raised)
- * leaves its message here; the session's error then says "the trace hook
- * failed during the handshake: <message>". Copied. */
+/* For bindings: a trace, keylog or clock hook about to return non-zero (it
+ * raised) leaves its message here; the session's error then says "the trace
+ * hook failed during the handshake: <message>", and mutls_error_hook_message
+ * gives it alone. The first message since the last reported failure is
+ * kept (a later one is ignored). Copied. */
 MUTLS_EXTERN void mutls_session_set_hook_error(mutls_session *session,
 	const char *message);
 /* Releases a hook payload when the config dies (may be NULL). */

@@ -45,3 +45,38 @@ describe("core rules", function()
 		assert.is_truthy(err.message:find('purpose must be "server", "client" or "any", not "both"', 1, true))
 	end)
 end)
+
+describe("core rules: the hook's failure message is the core's alone", function()
+	local pki
+	before_each(function()
+		pki = H.pki()
+	end)
+	local function boom() error("boom-4711", 0) end
+
+	for _, hook in ipairs { "verify_hook", "trace", "verify_time" } do
+		it("a failing " .. hook, function()
+			local p = H.run(H.config(pki.client, pki.ca), "orders.internal",
+				H.config(pki.server, pki.ca, { [hook] = boom }))
+			local e = p.serr
+			assert.equal("hook", e.code)
+			assert.is_truthy(e.hook_message and e.hook_message:find("boom-4711", 1, true), tostring(e.hook_message))
+			assert.is_truthy(e.message:find(e.hook_message, 1, true), e.message)
+		end)
+	end
+
+	it("no hook_message for other errors", function()
+		local p = H.run(H.config(pki.client, pki.ca), "orders.internal",
+			H.config(pki.server, pki.ca, { peers = { "cn:billing" } }))
+		assert.equal("verify-failed", p.serr.code)
+		assert.is_nil(p.serr.hook_message)
+	end)
+
+	it("check_peer: a failing hook's message", function()
+		local cfg = H.config(pki.server, pki.ca, { verify_hook = boom })
+		local s = cfg:check_peer(pki.client.chain)
+		local e = s.error
+		assert.equal("hook", e.code)
+		assert.is_truthy(e.hook_message and e.hook_message:find("boom-4711", 1, true), tostring(e.hook_message))
+		assert.is_truthy(e.message:find(e.hook_message, 1, true), e.message)
+	end)
+end)

@@ -6,6 +6,8 @@ cases, expecting the same outcome."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 import mutls
@@ -39,3 +41,33 @@ def test_purpose_any_verifies_and_issue_only_purposes_are_refused(pki: PKI) -> N
     assert pki.server_id.certificate.verify(pki.ca, purpose="any") is True
     with pytest.raises(mutls.UsageError, match='purpose must be "server", "client" or "any", not "both"'):
         pki.server_id.certificate.verify(pki.ca, purpose="both")  # type: ignore[arg-type]
+
+
+# ---- 4. the hook's failure message: the core's alone --------------------------
+
+def _boom(*_: object) -> None:
+    raise RuntimeError("boom-4711")
+
+
+@pytest.mark.parametrize("hook", ["verify_hook", "trace", "verify_time"])
+def test_hook_failure_message_comes_from_the_core(pki: PKI, run_pair: Any, hook: str) -> None:
+    p = run_pair(pki.client_config(), pki.server_config(**{hook: _boom}))
+    exc = p.server_exc
+    assert exc is not None and exc.code == "hook", exc
+    assert exc.hook_message is not None and "boom-4711" in exc.hook_message
+    assert exc.hook_message in str(exc)
+    assert isinstance(exc.__cause__, RuntimeError)
+
+
+def test_hook_message_is_none_for_other_errors(pki: PKI, run_pair: Any) -> None:
+    p = run_pair(pki.client_config(), pki.server_config(peers=["cn:billing"]))
+    assert p.server_exc is not None and p.server_exc.code == "verify-failed"
+    assert p.server_exc.hook_message is None
+
+
+def test_check_peer_hook_failure_carries_the_hook_message(pki: PKI) -> None:
+    cfg = pki.server_config(verify_hook=_boom)
+    s = cfg.check_peer(pki.client_id.chain)
+    assert s.error is not None and s.error.code == "hook"
+    assert s.error.hook_message is not None and "boom-4711" in s.error.hook_message
+    assert s.error.hook_message in str(s.error)
