@@ -88,6 +88,17 @@ int mutls__error_gnutls(int code, int gnutls_rc, const char *fmt, ...)
 	return code;
 }
 
+void mutls_wipe(void *ptr, size_t len)
+{
+	if (ptr && len)
+		gnutls_memset(ptr, 0, len);
+}
+
+const char *mutls_gnutls_version(void)
+{
+	return gnutls_check_version(NULL);
+}
+
 void mutls_free(void *ptr)
 {
 	free(ptr);

@@ -511,6 +511,19 @@ mutls_x509 *mutls_session_peer_certificate(const mutls_session *s, size_t index)
 }
 
 int mutls_session_verified(const mutls_session *s) { return s ? s->verified : 0; }
+
+int mutls_session_peer_ok(const mutls_session *s)
+{
+	return s && s->peer_len > 0 && s->verdict.reasons == 0;
+}
+
+mutls_x509 *mutls_session_error_certificate(const mutls_session *s, int code)
+{
+	if (!s || code >= 0 || code == MUTLS_EWANTREAD || code == MUTLS_EWANTWRITE ||
+	    code == MUTLS_EUSAGE || code == MUTLS_ECONFIG || code == MUTLS_ENOMEM)
+		return NULL;
+	return mutls_session_peer_certificate(s, 0);
+}
 unsigned mutls_session_verify_reasons(const mutls_session *s) { return s ? s->verdict.reasons : 0; }
 const char *mutls_session_server_hostname(const mutls_session *s) { return s ? s->hostname : NULL; }
 

@@ -242,7 +242,7 @@ static void push_peer(lua_State *L, mutls_session *s)
 		lm_push_cert(L, mutls_session_peer_certificate(s, 0));
 		lua_setfield(L, -2, "leaf");
 	}
-	lua_pushboolean(L, reasons == 0 && n > 0); /* an anonymous peer passed no check */
+	lua_pushboolean(L, mutls_session_peer_ok(s));
 	lua_setfield(L, -2, "ok");
 	lm_push_reasons(L, reasons);
 	lua_setfield(L, -2, "reasons");

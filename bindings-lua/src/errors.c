@@ -61,8 +61,8 @@ static void fill_error(lua_State *L, int code, unsigned reasons, mutls_side side
 		lua_pushstring(L, mutls_step_name(step));
 		lua_setfield(L, -2, "step");
 	}
-	if (s && code != MUTLS_EUSAGE && code != MUTLS_ECONFIG) {
-		mutls_x509 *peer = mutls_session_peer_certificate(s, 0);
+	{
+		mutls_x509 *peer = mutls_session_error_certificate(s, code);
 		if (peer) {
 			lm_push_cert(L, peer);
 			lua_setfield(L, -2, "peer_certificate");

@@ -344,6 +344,8 @@ LM_EXPORT int luaopen_mutls(lua_State *L)
 	luaL_setfuncs(L, funcs, 0);
 	lua_pushliteral(L, MUTLS_VERSION);
 	lua_setfield(L, -2, "version");
+	lua_pushstring(L, mutls_gnutls_version());
+	lua_setfield(L, -2, "gnutls_version");
 #if LUA_VERSION_NUM >= 504
 	lua_pushliteral(L, "5.4");
 #else

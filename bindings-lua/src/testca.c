@@ -2,7 +2,6 @@
  * seconds relative to now (negative = in the past). */
 #include "lmutls.h"
 
-#include <gnutls/gnutls.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -316,7 +315,7 @@ static int identity_encrypted_key_pem(lua_State *L)
 	if (mutls_identity_encrypted_key_pem(&pem, id->id, password) < 0)
 		return lm_fail_last(L);
 	lua_pushstring(L, pem);
-	gnutls_memset(pem, 0, strlen(pem)); /* the C-side copy of the key */
+	mutls_wipe(pem, strlen(pem)); /* the C-side copy of the key */
 	mutls_free(pem);
 	return 1;
 }

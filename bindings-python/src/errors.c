@@ -69,8 +69,8 @@ PyObject *mutlspy_error_new(const mutls_error *err, SessionObject *sess, Certifi
 	if (cert) {
 		Py_INCREF(cert);
 		peer = (PyObject *)cert;
-	} else if (sess && sess->s && mutls_session_peer_chain_length(sess->s) > 0) {
-		peer = mutlspy_certificate_wrap(mutls_session_peer_certificate(sess->s, 0));
+	} else if (sess && sess->s && mutls_session_error_certificate(sess->s, mutls_error_code(err))) {
+		peer = mutlspy_certificate_wrap(mutls_session_error_certificate(sess->s, mutls_error_code(err)));
 		if (!peer)
 			return NULL;
 	}

@@ -3,7 +3,6 @@
 #include "mutlspy.h"
 
 #include <datetime.h>
-#include <gnutls/gnutls.h>
 #include <math.h>
 #include <time.h>
 
@@ -43,7 +42,7 @@ void mutlspy_release_secret(PyObject *copy, PyObject *orig)
 	/* Only a copy made here and held by us alone: the caller's own bytes
 	 * (and the interpreter's shared one-byte and empty bytes) stay intact. */
 	if (copy && copy != orig && PyBytes_CheckExact(copy) && Py_REFCNT(copy) == 1)
-		gnutls_memset(PyBytes_AS_STRING(copy), 0, (size_t)PyBytes_GET_SIZE(copy));
+		mutls_wipe(PyBytes_AS_STRING(copy), (size_t)PyBytes_GET_SIZE(copy));
 	Py_XDECREF(copy);
 }
 
@@ -554,7 +553,7 @@ PyMODINIT_FUNC PyInit__mutls(void)
 		goto fail;
 
 	if (PyModule_AddStringConstant(m, "__version__", MUTLS_VERSION) < 0 ||
-	    PyModule_AddStringConstant(m, "GNUTLS_VERSION", gnutls_check_version(NULL)) < 0)
+	    PyModule_AddStringConstant(m, "GNUTLS_VERSION", mutls_gnutls_version()) < 0)
 		goto fail;
 	{
 		/* the stable names, for programs that want to list them */

@@ -1294,7 +1294,7 @@ PyObject *mutlspy_peer_new(SessionObject *sess)
 		Py_INCREF(Py_None);
 		p->leaf = Py_None;
 	}
-	p->ok = PyBool_FromLong(reasons == 0 && PyList_GET_SIZE(p->chain) > 0);
+	p->ok = PyBool_FromLong(mutls_session_peer_ok(s));
 	p->reasons = mutlspy_reasons_list(reasons);
 	p->hostname = mutlspy_str_or_none(sess->is_server ? NULL : mutls_session_server_hostname(s));
 	p->role = PyUnicode_FromString(sess->is_server ? "client" : "server");

@@ -1,7 +1,6 @@
 /* TestCA and Identity: the core's in-memory test PKI, trustme-style. */
 #include "mutlspy.h"
 
-#include <gnutls/gnutls.h>
 #include <string.h>
 
 int mutlspy_is_testca(PyObject *obj)
@@ -506,7 +505,7 @@ static PyObject *Identity_encrypted_key_pem(IdentityObject *self, PyObject *arg)
 	if (rc < 0)
 		return mutlspy_raise_last(rc, NULL, NULL);
 	res = mutlspy_str_or_none(pem);
-	gnutls_memset(pem, 0, strlen(pem));
+	mutls_wipe(pem, strlen(pem));
 	mutls_free(pem);
 	return res;
 }

@@ -131,6 +131,11 @@ MUTLS_EXTERN const char *mutls_alert_name(int alert);
 
 /* Free memory that a mutls function returned with "caller frees: mutls_free". */
 MUTLS_EXTERN void mutls_free(void *ptr);
+/* Zeroes len bytes that held a secret (a key PEM, a password); not
+ * optimised away. */
+MUTLS_EXTERN void mutls_wipe(void *ptr, size_t len);
+/* The version of the GnuTLS library mutls runs with ("3.8.9"). Static. */
+MUTLS_EXTERN const char *mutls_gnutls_version(void);
 /* Free a string list returned with "caller frees: mutls_strings_free". */
 MUTLS_EXTERN void mutls_strings_free(char **list, size_t count);
 
@@ -541,6 +546,14 @@ MUTLS_EXTERN mutls_x509 *mutls_session_peer_certificate(const mutls_session *s,
 MUTLS_EXTERN mutls_x509 *mutls_session_own_certificate(const mutls_session *s);
 /* 1 when the peer's certificate was presented and every check passed. */
 MUTLS_EXTERN int mutls_session_verified(const mutls_session *s);
+/* The verify hook's `ok`: 1 when the peer presented a certificate and every
+ * check run so far passed (reasons 0); 0 for an anonymous peer. */
+MUTLS_EXTERN int mutls_session_peer_ok(const mutls_session *s);
+/* The certificate an error of this session carries (the bindings' error
+ * `peer_certificate`): the peer's leaf when it sent one and code is a
+ * failure of the connection (not MUTLS_EUSAGE, MUTLS_ECONFIG, MUTLS_ENOMEM
+ * or a retry signal); NULL otherwise. Borrowed. */
+MUTLS_EXTERN mutls_x509 *mutls_session_error_certificate(const mutls_session *s, int code);
 /* Reasons of failed checks (0 when none failed or nothing was checked). */
 MUTLS_EXTERN unsigned mutls_session_verify_reasons(const mutls_session *s);
 /* One sentence on the peer checks: why they failed, that the peer passed

@@ -80,3 +80,42 @@ describe("core rules: the hook's failure message is the core's alone", function(
 		assert.is_truthy(e.message:find(e.hook_message, 1, true), e.message)
 	end)
 end)
+
+describe("core rules: a peer's ok, the error's certificate, the GnuTLS version", function()
+	local pki
+	before_each(function()
+		pki = H.pki()
+	end)
+
+	it("peer.ok is the core's", function()
+		local seen = {}
+		local function hook(peer)
+			seen[#seen + 1] = { peer.ok, #peer.chain }
+			return true
+		end
+		local p = H.run(H.config(nil, pki.ca), "orders.internal",
+			H.config(pki.server, pki.ca, { peer_certificate = "request", verify_hook = hook }))
+		assert.equal("ok", p.sstate)
+		assert.same({ { false, 0 } }, seen) -- an anonymous peer passed no check
+		seen = {}
+		p = H.run(H.config(pki.client, pki.ca), "orders.internal", H.config(pki.server, pki.ca, { verify_hook = hook }))
+		assert.equal("ok", p.sstate)
+		assert.is_true(seen[1][1])
+	end)
+
+	it("the error's certificate, by one rule", function()
+		local p = H.run(H.config(pki.client, pki.ca), "orders.internal",
+			H.config(pki.server, pki.ca, { peers = { "cn:billing" } }))
+		assert.equal(pki.client.certificate.subject, p.serr.peer_certificate.subject)
+		p = H.connected()
+		assert.is_true(p.c:close())
+		local n, err = p.c:send("x")
+		assert.is_nil(n)
+		assert.equal("usage", err.code)
+		assert.is_nil(err.peer_certificate)
+	end)
+
+	it("the GnuTLS version through mutls", function()
+		assert.is_truthy(mutls.gnutls_version:match("^%d+%.%d+"))
+	end)
+end)

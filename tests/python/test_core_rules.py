@@ -71,3 +71,40 @@ def test_check_peer_hook_failure_carries_the_hook_message(pki: PKI) -> None:
     assert s.error is not None and s.error.code == "hook"
     assert s.error.hook_message is not None and "boom-4711" in s.error.hook_message
     assert s.error.hook_message in str(s.error)
+
+
+# ---- 6. a peer's ok, the error's certificate, the GnuTLS version ---------------
+
+def test_peer_ok_is_the_cores(pki: PKI, run_pair: Any) -> None:
+    seen: list[tuple[bool, int]] = []
+
+    def hook(peer: mutls.Peer) -> bool:
+        seen.append((peer.ok, len(peer.chain)))
+        return True
+
+    anon = mutls.Config(trust=pki.ca)
+    p = run_pair(anon, pki.server_config(peer_certificate="request", verify_hook=hook))
+    assert p.ok
+    assert seen == [(False, 0)]  # an anonymous peer passed no check
+    seen.clear()
+    p = run_pair(pki.client_config(), pki.server_config(verify_hook=hook))
+    assert p.ok
+    assert seen == [(True, 2)] or seen == [(True, 1)]
+
+
+def test_error_certificate_rule(pki: PKI, run_pair: Any) -> None:
+    p = run_pair(pki.client_config(), pki.server_config(peers=["cn:billing"]))
+    assert p.server_exc is not None and p.server_exc.peer_certificate is not None
+    assert p.server_exc.peer_certificate.subject == pki.client_id.certificate.subject
+    # a usage error of a session that has a peer carries no certificate
+    p = run_pair(pki.client_config(), pki.server_config())
+    assert p.ok
+    p.client.close()
+    with pytest.raises(mutls.UsageError) as info:
+        p.client.send(b"x")
+    assert info.value.peer_certificate is None
+
+
+def test_gnutls_version_through_mutls() -> None:
+    import re
+    assert re.fullmatch(r"\d+\.\d+(\.\d+)?", mutls.GNUTLS_VERSION)
