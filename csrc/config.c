@@ -517,6 +517,21 @@ int mutls_config_add_peer_pattern(mutls_config *cfg, const char *pattern)
 	return 0;
 }
 
+int mutls_config_add_peer_certificate(mutls_config *cfg, const mutls_x509 *cert)
+{
+	char pattern[8 + 96], *fp = NULL;
+	int rc;
+
+	if (!cert)
+		return mutls__error(MUTLS_EUSAGE, "peers: NULL certificate");
+	MUTLS_TRY(check_mutable(cfg, "peers"));
+	if ((rc = mutls_x509_fingerprint(&fp, cert, "sha256")) < 0)
+		return rc;
+	snprintf(pattern, sizeof(pattern), "sha256:%s", fp);
+	mutls_free(fp);
+	return mutls_config_add_peer_pattern(cfg, pattern);
+}
+
 int mutls_config_set_versions(mutls_config *cfg, const char *const *versions, size_t count)
 {
 	char text[128] = ":-VERS-ALL";

@@ -115,13 +115,23 @@ int lm_add_crl(lua_State *L, mutls_config *cfg, int idx)
 
 int lm_add_peers(lua_State *L, mutls_config *cfg, int idx)
 {
-	size_t n;
-	const char **list = lm_string_list(L, idx, "peers", &n);
-	int rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = mutls_config_add_peer_pattern(cfg, list[i]);
-	lua_pop(L, 1); /* the list */
-	return rc;
+	lm_cert *c;
+
+	idx = lua_absindex(L, idx);
+	switch (lua_type(L, idx)) {
+	case LUA_TSTRING: /* slot idx anchors it */
+		return mutls_config_add_peer_pattern(cfg, lm_tostring_nonul(L, idx, "peers", LM_TEXT, NULL));
+	case LUA_TUSERDATA:
+		if ((c = lm_test_cert(L, idx)))
+			return mutls_config_add_peer_certificate(cfg, c->x);
+		break;
+	case LUA_TTABLE:
+		return add_each(L, cfg, idx, "peers", lm_add_peers);
+	default:
+		break;
+	}
+	return luaL_error(L, "option 'peers' must be a pattern, a certificate or an array of these, not %s",
+		luaL_typename(L, idx));
 }
 
 /* ---- hook trampolines --------------------------------------------------- */

@@ -308,17 +308,11 @@ int mutlspy_config_add_peers(mutls_config *cfg, PyObject *peers)
 	for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list) && rc == 0; i++) {
 		PyObject *item = PyList_GET_ITEM(list, i), *b;
 		if (mutlspy_is_certificate(item)) {
-			/* a Certificate pins its own fingerprint */
-			char *fp = NULL;
-			if ((rc = mutls_x509_fingerprint(&fp, ((CertificateObject *)item)->cert, "sha256")) < 0) {
+			if ((rc = mutls_config_add_peer_certificate(cfg, ((CertificateObject *)item)->cert)) < 0)
 				rc = config_fail(rc);
-				break;
-			}
-			b = PyBytes_FromFormat("sha256:%s", fp);
-			mutls_free(fp);
-		} else {
-			b = mutlspy_str_bytes(item, "peers");
+			continue;
 		}
+		b = mutlspy_str_bytes(item, "peers");
 		if (!b) {
 			rc = -1;
 			break;

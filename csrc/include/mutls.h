@@ -359,6 +359,8 @@ MUTLS_EXTERN int mutls_config_set_check_hostname(mutls_config *cfg, int enabled)
  * "cn:payments", "sha256:<hex>" (pin; colons allowed). The peer is accepted
  * if any pattern matches. */
 MUTLS_EXTERN int mutls_config_add_peer_pattern(mutls_config *cfg, const char *pattern);
+/* Pins one certificate: the pattern "sha256:<its SHA-256 fingerprint>". */
+MUTLS_EXTERN int mutls_config_add_peer_certificate(mutls_config *cfg, const mutls_x509 *cert);
 /* Allowed protocol versions, from "1.2" and "1.3". */
 MUTLS_EXTERN int mutls_config_set_versions(mutls_config *cfg,
 	const char *const *versions, size_t count);

@@ -582,6 +582,11 @@ static mutls_config *make_config(world *w, const ident *id, const char *spec,
 				mutls_free(fp);
 				p = pattern;
 			}
+			if (strcmp(p, "certificate:<client>") == 0 || strcmp(p, "certificate:<server>") == 0) {
+				const ident *who = strcmp(p, "certificate:<client>") == 0 ? w->client : w->server;
+				STEP(mutls_config_add_peer_certificate(cfg, ident_leaf(who)));
+				continue;
+			}
 			STEP(mutls_config_add_peer_pattern(cfg, p));
 		}
 		free(peers.buf);

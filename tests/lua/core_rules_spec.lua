@@ -119,3 +119,15 @@ describe("core rules: a peer's ok, the error's certificate, the GnuTLS version",
 		assert.is_truthy(mutls.gnutls_version:match("^%d+%.%d+"))
 	end)
 end)
+
+describe("core rules: pinning a certificate in peers (scenario rows certificate-pin-*)", function()
+	it("peers take a certificate in verify", function()
+		local pki = H.pki()
+		local cert = pki.client.certificate
+		assert.is_true(cert:verify { trust = pki.ca, peers = { cert } })
+		assert.is_true(cert:verify { trust = pki.ca, peers = cert })
+		local ok, err = cert:verify { trust = pki.ca, peers = { pki.server.certificate } }
+		assert.is_nil(ok)
+		assert.same({ "policy" }, err.reasons)
+	end)
+end)

@@ -172,6 +172,8 @@ local function make_config(w, ident, spec, hook)
 		for _, pattern in ipairs(split(t.peers)) do
 			local who = pattern:match("^sha256:<(%a+)>$")
 			if who then pattern = "sha256:" .. w.idents[who].leaf:fingerprint("sha256") end
+			local holder = pattern:match("^certificate:<(%a+)>$")
+			if holder then pattern = w.idents[holder].leaf end
 			peers[#peers + 1] = pattern
 		end
 		opts.peers = peers

@@ -108,3 +108,13 @@ def test_error_certificate_rule(pki: PKI, run_pair: Any) -> None:
 def test_gnutls_version_through_mutls() -> None:
     import re
     assert re.fullmatch(r"\d+\.\d+(\.\d+)?", mutls.GNUTLS_VERSION)
+
+
+# ---- 3. pinning a certificate in peers (scenario rows certificate-pin-*) ------
+
+def test_peers_take_a_certificate_in_verify(pki: PKI) -> None:
+    cert = pki.client_id.certificate
+    assert cert.verify(pki.ca, peers=[cert]) is True
+    with pytest.raises(mutls.CertificateVerifyError) as info:
+        cert.verify(pki.ca, peers=[pki.server_id.certificate])
+    assert info.value.reasons == ["policy"]

@@ -206,11 +206,14 @@ def make_config(world: World, ident: Ident, spec: Optional[str], hook: Optional[
     if "verify_clock" in t:
         kw["verify_time"] = make_clock(t["verify_clock"])
     if "peers" in t:
-        peers = []
+        peers: List[Any] = []
         for pattern in split(t["peers"]):
             if pattern in ("sha256:<client>", "sha256:<server>"):
                 who = world.idents[pattern[len("sha256:<"):-1]]
                 pattern = "sha256:" + who.leaf.fingerprint("sha256")
+            if pattern in ("certificate:<client>", "certificate:<server>"):
+                peers.append(world.idents[pattern[len("certificate:<"):-1]].leaf)
+                continue
             peers.append(pattern)
         kw["peers"] = peers
     if "versions" in t:
