@@ -495,6 +495,28 @@ int mutls_session_close(mutls_session *s)
 
 /* ---- introspection ------------------------------------------------------ */
 
+int mutls_session_error_for(const mutls_error **out, const mutls_session *s, int rc)
+{
+	static _Thread_local mutls_error bare;
+	const mutls_error *last = mutls_error_last();
+
+	if (!out || rc >= 0) {
+		if (out)
+			*out = NULL;
+		return mutls__error(MUTLS_EUSAGE, "mutls_session_error_for: %s",
+			out ? "rc is not an error" : "NULL out");
+	}
+	if (last && last->code == rc) {
+		*out = last;
+	} else if (s && s->has_err && s->err.code == rc) {
+		*out = &s->err;
+	} else {
+		mutls__error_fill(&bare, rc, MUTLS_SIDE_NONE, MUTLS_STEP_NONE, -1, "%s", mutls_code_name(rc));
+		*out = &bare;
+	}
+	return 0;
+}
+
 const mutls_error *mutls_session_error(const mutls_session *s)
 {
 	return s && s->has_err ? &s->err : NULL;

@@ -124,12 +124,9 @@ int lm_fail_session(lua_State *L, lm_session *ls, int rc)
 		lua_pushliteral(L, "wantwrite");
 		return 2;
 	}
-	/* Every failing call also records its error as the thread's last one
-	 * (a session failure is copied there too). */
 	{
-		const mutls_error *e = mutls_error_last();
-		if (!e || mutls_error_code(e) != rc)
-			e = mutls_session_error(ls->s);
+		const mutls_error *e = NULL;
+		mutls_session_error_for(&e, ls->s, rc);
 		lm_push_error(L, e, ls->s);
 	}
 	return 2;

@@ -136,7 +136,7 @@ void mutlspy_chain_cause(PyObject *cause)
 
 PyObject *mutlspy_raise(int rc, SessionObject *sess)
 {
-	const mutls_error *e = mutls_error_last();
+	const mutls_error *e = NULL;
 	PyObject *exc, *cause = NULL;
 
 	if (sess) {
@@ -147,14 +147,8 @@ PyObject *mutlspy_raise(int rc, SessionObject *sess)
 		Py_XDECREF(cause);
 		return PyErr_NoMemory();
 	}
-	if (!e || mutls_error_code(e) != rc)
-		e = sess && sess->s ? mutls_session_error(sess->s) : NULL;
-	if (e && mutls_error_code(e) != rc)
-		e = NULL;
-	if (e)
-		exc = mutlspy_error_new(e, sess, NULL);
-	else
-		exc = error_build(rc, 0, MUTLS_SIDE_NONE, MUTLS_STEP_NONE, -1, mutls_code_name(rc), NULL, NULL);
+	mutls_session_error_for(&e, sess ? sess->s : NULL, rc);
+	exc = mutlspy_error_new(e, sess, NULL);
 	if (!exc) {
 		Py_XDECREF(cause);
 		return NULL;
@@ -164,18 +158,15 @@ PyObject *mutlspy_raise(int rc, SessionObject *sess)
 
 PyObject *mutlspy_raise_last(int rc, CertificateObject *cert, PyObject *cause)
 {
-	const mutls_error *e = mutls_error_last();
+	const mutls_error *e = NULL;
 	PyObject *exc;
 
 	if (rc == MUTLS_ENOMEM) {
 		Py_XDECREF(cause);
 		return PyErr_NoMemory();
 	}
-	if (e && mutls_error_code(e) == rc)
-		exc = mutlspy_error_new(e, NULL, cert);
-	else
-		exc = error_build(rc, 0, MUTLS_SIDE_NONE, MUTLS_STEP_NONE, -1, mutls_code_name(rc),
-			NULL, (PyObject *)cert);
+	mutls_session_error_for(&e, NULL, rc);
+	exc = mutlspy_error_new(e, NULL, cert);
 	if (!exc) {
 		Py_XDECREF(cause);
 		return NULL;

@@ -529,6 +529,14 @@ MUTLS_EXTERN int mutls_session_close(mutls_session *s);
 /* The last failure of this session (NULL if none). Borrowed: valid until the
  * next call on s. */
 MUTLS_EXTERN const mutls_error *mutls_session_error(const mutls_session *s);
+/* The error that goes with rc, the negative return of the mutls call just
+ * made on this thread (on session s, or NULL for a call on no session): the
+ * thread's last error when its code is rc, else s's error when its code is
+ * rc, else an error of code rc whose message is the code's name. The one
+ * rule the bindings use to build their error objects. *out is never NULL;
+ * borrowed until the next mutls call on this thread. MUTLS_EUSAGE when out
+ * is NULL or rc is not negative. */
+MUTLS_EXTERN int mutls_session_error_for(const mutls_error **out, const mutls_session *s, int rc);
 
 /* Introspection: valid after the handshake and after a failed one. */
 MUTLS_EXTERN int mutls_session_is_server(const mutls_session *s);

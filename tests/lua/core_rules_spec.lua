@@ -131,3 +131,20 @@ describe("core rules: pinning a certificate in peers (scenario rows certificate-
 		assert.same({ "policy" }, err.reasons)
 	end)
 end)
+
+describe("core rules: the error that goes with a return code", function()
+	it("a failed session reports its own error after another failure", function()
+		local pki = H.pki()
+		local p = H.run(H.config(pki.client, pki.ca), "orders.internal",
+			H.config(pki.server, pki.ca, { peers = { "cn:billing" } }))
+		local first = p.serr
+		assert.equal("verify-failed", first.code)
+		local none = mutls.config { peer_certificate = "bogus" } -- the thread's last error is now another one
+		assert.is_nil(none)
+		local n, err = p.s:send("x")
+		assert.is_nil(n)
+		assert.same({ first.code, first.reasons, first.step, first.message },
+			{ err.code, err.reasons, err.step, err.message })
+		assert.is_not_nil(err.peer_certificate)
+	end)
+end)

@@ -118,3 +118,18 @@ def test_peers_take_a_certificate_in_verify(pki: PKI) -> None:
     with pytest.raises(mutls.CertificateVerifyError) as info:
         cert.verify(pki.ca, peers=[pki.server_id.certificate])
     assert info.value.reasons == ["policy"]
+
+
+# ---- 1. the error that goes with a return code --------------------------------
+
+def test_a_failed_session_reports_its_own_error_after_another_failure(pki: PKI, run_pair: Any) -> None:
+    p = run_pair(pki.client_config(), pki.server_config(peers=["cn:billing"]))
+    first = p.server_exc
+    assert first is not None and first.code == "verify-failed"
+    with pytest.raises(mutls.ConfigError):  # the thread's last error is now another one
+        pki.server_config(peer_certificate="bogus")
+    with pytest.raises(mutls.CertificateVerifyError) as info:
+        p.server.send(b"x")
+    assert (info.value.code, info.value.reasons, info.value.step) == (first.code, first.reasons, first.step)
+    assert str(info.value) == str(first)
+    assert info.value.peer_certificate is not None
