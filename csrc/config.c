@@ -829,7 +829,11 @@ int mutls__config_keylog(mutls_config *cfg, mutls_session *s, const char *line)
 		fflush(cfg->keylog_file);
 		pthread_mutex_unlock(&cfg->keylog_lock);
 	}
-	if (cfg->keylog_hook)
+	if (cfg->keylog_hook) {
+		mutls__hook_frame frame;
+		mutls__hook_enter(&frame, s);
 		rc = cfg->keylog_hook(s, line, cfg->keylog_payload);
+		mutls__hook_leave(&frame);
+	}
 	return rc;
 }

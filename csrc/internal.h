@@ -157,4 +157,16 @@ void mutls__source_release(struct mutls__source *src);
 int mutls__key_import(gnutls_x509_privkey_t key, const gnutls_datum_t *text,
 	const char *label, const char *password, mutls_password_cb cb, void *payload);
 
+/* The hooks running on this thread, innermost first (session.c): a frame on
+ * the caller's stack around every call of a user hook with a session. */
+typedef struct mutls__hook_frame {
+	const mutls_session *s;
+	struct mutls__hook_frame *prev;
+} mutls__hook_frame;
+void mutls__hook_enter(mutls__hook_frame *frame, const mutls_session *s);
+void mutls__hook_leave(mutls__hook_frame *frame);
+#define MUTLS__GUARD(s, what) \
+	do { int guard_rc_ = mutls_session_check_reentry((s), (what)); \
+	     if (guard_rc_ < 0) return guard_rc_; } while (0)
+
 #endif

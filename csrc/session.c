@@ -173,6 +173,36 @@ void mutls_session_set_userdata(mutls_session *s, void *userdata)
 		s->userdata = userdata;
 }
 
+static _Thread_local mutls__hook_frame *hook_top;
+
+void mutls__hook_enter(mutls__hook_frame *frame, const mutls_session *s)
+{
+	frame->s = s;
+	frame->prev = hook_top;
+	hook_top = frame;
+}
+
+void mutls__hook_leave(mutls__hook_frame *frame)
+{
+	hook_top = frame->prev;
+}
+
+int mutls_session_in_hook(const mutls_session *s)
+{
+	for (const mutls__hook_frame *f = hook_top; s && f; f = f->prev)
+		if (f->s == s)
+			return 1;
+	return 0;
+}
+
+int mutls_session_check_reentry(const mutls_session *s, const char *what)
+{
+	if (!mutls_session_in_hook(s))
+		return 0;
+	return mutls__error(MUTLS_EUSAGE, "%s%sthe session is already in a call: one of its own hooks used it "
+		"(a hook may read its session, not drive or destroy it)", what ? what : "", what ? ": " : "");
+}
+
 void mutls_session_set_hook_error(mutls_session *s, const char *message)
 {
 	/* the first failure is the one to report: a later hook that fails
@@ -289,6 +319,7 @@ int mutls_session_handshake(mutls_session *s)
 
 	if (!s)
 		return mutls__error(MUTLS_EUSAGE, "handshake: NULL session");
+	MUTLS__GUARD(s, "handshake");
 	if (s->offline)
 		return mutls__error(MUTLS_EUSAGE, "handshake: this session holds a check of a peer "
 			"(mutls_config_check_peer) and has no connection");
@@ -344,6 +375,7 @@ int mutls_session_send(size_t *out_written, mutls_session *s, const void *data, 
 		*out_written = 0;
 	if (!s || !out_written || (len && !data))
 		return mutls__error(MUTLS_EUSAGE, "send: NULL argument");
+	MUTLS__GUARD(s, "send");
 	if (s->failed)
 		return failed_already(s);
 	if (!s->handshake_done)
@@ -428,6 +460,7 @@ int mutls_session_recv(size_t *out_read, mutls_session *s, void *buf, size_t cap
 		*out_read = 0;
 	if (!s || !out_read || !buf || cap == 0)
 		return mutls__error(MUTLS_EUSAGE, "recv: NULL argument or empty buffer");
+	MUTLS__GUARD(s, "recv");
 	if (s->failed)
 		return failed_already(s);
 	if (!s->handshake_done)
@@ -476,6 +509,7 @@ int mutls_session_close(mutls_session *s)
 
 	if (!s)
 		return mutls__error(MUTLS_EUSAGE, "close: NULL session");
+	MUTLS__GUARD(s, "close");
 	if (s->close_sent || s->failed || !s->handshake_done)
 		return 0;
 	mutls__transport_release_output(s);

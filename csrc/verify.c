@@ -642,7 +642,12 @@ static int load_peer_chain(mutls_session *s)
 static int run_verify_hook(mutls_session *s, const char *whom)
 {
 	char reason[512] = "";
-	int verdict = s->cfg->verify_hook(s, s->cfg->verify_payload, reason, sizeof(reason));
+	mutls__hook_frame frame;
+	int verdict;
+
+	mutls__hook_enter(&frame, s);
+	verdict = s->cfg->verify_hook(s, s->cfg->verify_payload, reason, sizeof(reason));
+	mutls__hook_leave(&frame);
 
 	reason[sizeof(reason) - 1] = 0;
 	if (verdict == MUTLS_HOOK_ACCEPT)

@@ -43,7 +43,6 @@ typedef struct {
 	mutls_session *s;
 	lua_State *L;         /* non-NULL only during a call into the core */
 	int self_index;
-	int busy;
 	char *buf;            /* recv scratch buffer */
 	size_t buf_cap;
 } lm_session;

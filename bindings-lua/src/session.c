@@ -30,8 +30,8 @@ static void session_release(lm_session *ls)
 static int session_destroy(lua_State *L)
 {
 	lm_session *ls = check_session(L);
-	if (ls->busy)
-		return luaL_error(L, "a session cannot be destroyed from inside one of its own hooks");
+	if (mutls_session_check_reentry(ls->s, "destroy") < 0)
+		return luaL_error(L, "%s", mutls_error_message(mutls_error_last()));
 	if (ls->s) {
 		session_release(ls);
 		lua_pushnil(L);
@@ -43,11 +43,11 @@ static int session_destroy(lua_State *L)
 static int session_gc(lua_State *L)
 {
 	lm_session *ls = check_session(L);
-	/* The collector never gets here while busy (the session is in a stack
-	 * slot of the call); a hook calling __gc itself would free the session
-	 * under the core. */
-	if (ls->busy)
-		return luaL_error(L, "a session cannot be released from inside one of its own hooks");
+	/* The collector never gets here inside a call (the session is in a
+	 * stack slot of the call); a hook calling __gc itself would free the
+	 * session under the core. */
+	if (mutls_session_check_reentry(ls->s, "__gc") < 0)
+		return luaL_error(L, "%s", mutls_error_message(mutls_error_last()));
 	session_release(ls);
 	return 0;
 }
@@ -61,20 +61,20 @@ static int destroyed(lua_State *L)
 	return 2;
 }
 
-/* Marks the start of a call into the core that may run hooks. */
+/* Marks the start of a call into the core that may run hooks; the core's
+ * re-entry guard refuses a hook that drives its own session (raised, as
+ * every misuse from inside a hook, before ls->L is replaced). */
 static void enter(lua_State *L, lm_session *ls)
 {
-	if (ls->busy)
-		luaL_error(L, "the session is already in a call (a hook used its own session)");
+	if (mutls_session_check_reentry(ls->s, NULL) < 0)
+		luaL_error(L, "%s", mutls_error_message(mutls_error_last()));
 	ls->L = L;
 	ls->self_index = 1;
-	ls->busy = 1;
 }
 
 static void leave(lm_session *ls)
 {
 	ls->L = NULL;
-	ls->busy = 0;
 }
 
 int lm_session_run_hook(mutls_session *s, lua_CFunction fn, void *ctx, char *msg, size_t cap)
@@ -245,7 +245,6 @@ int lm_session_check_peer(lua_State *L, lm_config *c, int cfg_index, int chain_i
 	/* the verify hook runs on this coroutine, with this session */
 	ls->L = L;
 	ls->self_index = ud;
-	ls->busy = 1;
 	mutls_config_check_peer(&ls->s, c->cfg, certs, n, ls);
 	leave(ls);
 	if (!ls->s)

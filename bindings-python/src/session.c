@@ -123,7 +123,7 @@ static int may_overlap(SessionObject *self, enum call_kind kind, unsigned long m
 	if (self->fd < 0 || kind == CALL_OTHER || self->busy_other)
 		return 0;
 	if (self->send_thread == me || self->recv_thread == me)
-		return 0; /* a hook calling back into its own session */
+		return 0; /* this thread is in a call already (a signal handler) */
 	return kind == CALL_SEND ? !self->send_thread : !self->recv_thread;
 }
 
@@ -131,9 +131,15 @@ static int may_overlap(SessionObject *self, enum call_kind kind, unsigned long m
 static int begin_call(SessionObject *self, enum call_kind kind)
 {
 	unsigned long me = PyThread_get_thread_ident();
+	int rc;
 
 	if (!self->s) {
 		freed_error();
+		return -1;
+	}
+	/* a hook driving its own session: the core's guard refuses it */
+	if ((rc = mutls_session_check_reentry(self->s, NULL)) < 0) {
+		mutlspy_raise(rc, NULL);
 		return -1;
 	}
 	if (!may_overlap(self, kind, me)) {
@@ -147,8 +153,8 @@ static int begin_call(SessionObject *self, enum call_kind kind)
 				"receive while another sends, but not two at once");
 		else
 			mutlspy_raise_code(MUTLS_EUSAGE,
-				"the session is already in a call (from another thread, or from one of "
-				"its own hooks); only one send beside one recv may run at once");
+				"the session is already in a call (in another thread, or a signal handler's); "
+				"only one send beside one recv may run at once");
 		return -1;
 	}
 	if (apply_socket_state(self) < 0)

@@ -556,6 +556,14 @@ MUTLS_EXTERN mutls_x509 *mutls_session_peer_certificate(const mutls_session *s,
 MUTLS_EXTERN mutls_x509 *mutls_session_own_certificate(const mutls_session *s);
 /* 1 when the peer's certificate was presented and every check passed. */
 MUTLS_EXTERN int mutls_session_verified(const mutls_session *s);
+/* The re-entry guard: 1 while one of s's hooks (verify, trace, keylog,
+ * clock) runs on the calling thread. The calls that drive s (handshake,
+ * send, recv, close, feed, feed_eof) refuse to run then, with MUTLS_EUSAGE
+ * "<what>: the session is already in a call: one of its own hooks used it";
+ * mutls_session_check_reentry gives that refusal (0 when not in a hook) to
+ * the bindings' own operations on a session (destroying it). */
+MUTLS_EXTERN int mutls_session_in_hook(const mutls_session *s);
+MUTLS_EXTERN int mutls_session_check_reentry(const mutls_session *s, const char *what);
 /* The verify hook's `ok`: 1 when the peer presented a certificate and every
  * check run so far passed (reasons 0); 0 for an anonymous peer. */
 MUTLS_EXTERN int mutls_session_peer_ok(const mutls_session *s);

@@ -148,3 +148,26 @@ describe("core rules: the error that goes with a return code", function()
 		assert.is_not_nil(err.peer_certificate)
 	end)
 end)
+
+describe("core rules: the re-entry guard is the core session's", function()
+	for _, call in ipairs { "handshake", "feed", "close" } do
+		it("a hook calling s:" .. call .. " on its own session", function()
+			local pki = H.pki()
+			local function hook(_, s)
+				-- a refusal raises (handshake, close: from inside a call) or is
+				-- nil, err (feed: no call of the binding's own); both fail the hook
+				local ok, err
+				if call == "feed" then ok, err = s:feed("x") else ok, err = s[call](s) end
+				if not ok then error(err.message, 0) end
+				return true
+			end
+			local p = H.run(H.config(pki.client, pki.ca), "orders.internal",
+				H.config(pki.server, pki.ca, { verify_hook = hook }))
+			local e = p.serr
+			assert.equal("hook", e.code)
+			assert.is_truthy(e.hook_message and
+				e.hook_message:find("the session is already in a call: one of its own hooks used it", 1, true),
+				tostring(e.hook_message))
+		end)
+	end
+end)

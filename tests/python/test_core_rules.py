@@ -133,3 +133,22 @@ def test_a_failed_session_reports_its_own_error_after_another_failure(pki: PKI, 
     assert (info.value.code, info.value.reasons, info.value.step) == (first.code, first.reasons, first.step)
     assert str(info.value) == str(first)
     assert info.value.peer_certificate is not None
+
+
+# ---- 5. the re-entry guard: the core session's --------------------------------
+
+@pytest.mark.parametrize("call", ["handshake", "feed", "close"])
+def test_a_hook_driving_its_own_session_is_refused_by_the_core(pki: PKI, run_pair: Any, call: str) -> None:
+    def hook(peer: mutls.Peer) -> bool:
+        if call == "feed":
+            peer.session.feed(b"x")
+        else:
+            getattr(peer.session, call)()
+        return True
+
+    p = run_pair(pki.client_config(), pki.server_config(verify_hook=hook))
+    e = p.server_exc
+    assert e is not None and e.code == "hook"
+    assert isinstance(e.__cause__, mutls.UsageError)
+    assert e.hook_message is not None
+    assert "the session is already in a call: one of its own hooks used it" in e.hook_message
