@@ -81,13 +81,13 @@ void lm_push_error(lua_State *L, const mutls_error *e, const mutls_session *s)
 	mutls_step step = e ? mutls_error_step(e) : MUTLS_STEP_NONE;
 	int alert = e ? mutls_error_alert(e) : -1;
 	const char *msg = e ? mutls_error_message(e) : "unknown mutls error";
-	const char *hookmsg = e ? mutls_error_hook_message(e) : "";
+	const char *hook_said = e ? mutls_error_hook_message(e) : "";
 
 	/* the messages are copied into Lua strings before anything else
 	 * allocates (an allocation may run finalizers that call mutls) */
 	lua_pushstring(L, msg);
-	if (hookmsg[0])
-		lua_pushstring(L, hookmsg);
+	if (hook_said[0])
+		lua_pushstring(L, hook_said);
 	else
 		lua_pushnil(L);
 	lua_createtable(L, 0, 9);

@@ -54,11 +54,11 @@ typedef struct {
 	PyObject *weakreflist;
 	int fd;                      /* -1: memory mode */
 	int is_server;
-	int busy;                    /* core calls in progress (guards threads and hooks) */
-	unsigned long busy_thread;   /* the thread that made the latest of them */
+	int calls;                   /* core calls in progress (the thread rules; a hook re-entering is refused by the core) */
+	unsigned long call_thread;   /* the thread that made the latest of them */
 	unsigned long send_thread;   /* socket mode: the thread in send, or 0 */
 	unsigned long recv_thread;   /* socket mode: the thread in recv, or 0 */
-	int busy_other;              /* a call that is neither send nor recv is running */
+	int call_other;              /* a call that is neither send nor recv is running */
 	int owns_sock;               /* made by Config.connect/accept: close it too */
 	int sliced;                  /* blocking socket: the core waits in slices */
 } SessionObject;

@@ -50,7 +50,7 @@ static int readable(SessionObject *self)
 		freed_error();
 		return 0;
 	}
-	if (self->busy && self->busy_thread != PyThread_get_thread_ident()) {
+	if (self->calls && self->call_thread != PyThread_get_thread_ident()) {
 		mutlspy_raise_code(MUTLS_EUSAGE,
 			"the session is in a call in another thread; read it after that call returns");
 		return 0;
@@ -118,9 +118,9 @@ enum call_kind { CALL_OTHER, CALL_SEND, CALL_RECV };
 /* May a call of this kind start beside the ones running? */
 static int may_overlap(SessionObject *self, enum call_kind kind, unsigned long me)
 {
-	if (!self->busy)
+	if (!self->calls)
 		return 1;
-	if (self->fd < 0 || kind == CALL_OTHER || self->busy_other)
+	if (self->fd < 0 || kind == CALL_OTHER || self->call_other)
 		return 0;
 	if (self->send_thread == me || self->recv_thread == me)
 		return 0; /* this thread is in a call already (a signal handler) */
@@ -159,14 +159,14 @@ static int begin_call(SessionObject *self, enum call_kind kind)
 	}
 	if (apply_socket_state(self) < 0)
 		return -1;
-	self->busy++;
-	self->busy_thread = me;
+	self->calls++;
+	self->call_thread = me;
 	if (kind == CALL_SEND)
 		self->send_thread = me;
 	else if (kind == CALL_RECV)
 		self->recv_thread = me;
 	else
-		self->busy_other = 1;
+		self->call_other = 1;
 	return 0;
 }
 
@@ -174,15 +174,15 @@ static int begin(SessionObject *self) { return begin_call(self, CALL_OTHER); }
 
 static void end_call(SessionObject *self, enum call_kind kind)
 {
-	self->busy--;
+	self->calls--;
 	if (kind == CALL_SEND)
 		self->send_thread = 0;
 	else if (kind == CALL_RECV)
 		self->recv_thread = 0;
 	else
-		self->busy_other = 0;
-	if (self->busy)
-		self->busy_thread = self->send_thread ? self->send_thread : self->recv_thread;
+		self->call_other = 0;
+	if (self->calls)
+		self->call_thread = self->send_thread ? self->send_thread : self->recv_thread;
 }
 
 /* After a call: raises for rc < 0 (with a hook's exception as the cause), or
@@ -373,10 +373,10 @@ PyObject *mutlspy_session_check_peer(ConfigObject *cfg, PyObject *chain)
 	Py_INCREF(cfg);
 	self->config = cfg;
 	/* the verify hook runs now, with the GIL, and gets this session */
-	self->busy = 1;
-	self->busy_thread = PyThread_get_thread_ident();
+	self->calls = 1;
+	self->call_thread = PyThread_get_thread_ident();
 	mutls_config_check_peer(&self->s, cfg->cfg, certs, (size_t)n, self);
-	self->busy = 0;
+	self->calls = 0;
 	PyMem_Free(certs);
 	Py_DECREF(seq);
 	if (!self->s) {
@@ -408,7 +408,7 @@ static int Session_clear(SessionObject *self)
 {
 	/* the core session goes first: it holds the C config whose hooks point
 	 * at the Config object */
-	if (!self->busy)
+	if (!self->calls)
 		free_core(self);
 	Py_CLEAR(self->exc);
 	if (!self->s) {
@@ -647,7 +647,7 @@ static PyObject *Session_exit(SessionObject *self, PyObject *args)
 	if (!PyArg_UnpackTuple(args, "__exit__", 0, 3, &exc_type, &exc, &tb))
 		return NULL;
 	if (self->s) {
-		if (self->busy) {
+		if (self->calls) {
 			mutlspy_raise_code(MUTLS_EUSAGE, "__exit__: the session is in a call");
 			return NULL;
 		}
