@@ -491,118 +491,125 @@ static void push_verification(lua_State *L, lm_session *ls)
 	lua_setfield(L, -2, "checks");
 }
 
+/* ---- fields: one getter per name --------------------------------------- */
+
+typedef void (*session_getter)(lua_State *L, lm_session *ls, mutls_session *s);
+
+static void push_cert_or_nil(lua_State *L, mutls_x509 *x)
+{
+	if (x)
+		lm_push_cert(L, x);
+	else
+		lua_pushnil(L);
+}
+
+static void get_config(lua_State *L, lm_session *ls, mutls_session *s)
+{
+	(void)ls; (void)s;
+	lm_getuservalue(L, 1);
+	lua_getfield(L, -1, "config");
+}
+static void get_is_server(lua_State *L, lm_session *ls, mutls_session *s)
+{ (void)ls; lua_pushboolean(L, mutls_session_is_server(s)); }
+static void get_handshake_done(lua_State *L, lm_session *ls, mutls_session *s)
+{ (void)ls; lua_pushboolean(L, mutls_session_handshake_done(s)); }
+static void get_peer_certificate(lua_State *L, lm_session *ls, mutls_session *s)
+{ (void)ls; push_cert_or_nil(L, mutls_session_peer_certificate(s, 0)); }
+static void get_own_certificate(lua_State *L, lm_session *ls, mutls_session *s)
+{ (void)ls; push_cert_or_nil(L, mutls_session_own_certificate(s)); }
+static void get_peer_chain(lua_State *L, lm_session *ls, mutls_session *s)
+{
+	size_t n = mutls_session_peer_chain_length(s);
+	(void)ls;
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		lm_push_cert(L, mutls_session_peer_certificate(s, i));
+		lua_rawseti(L, -2, (int)i + 1);
+	}
+}
+static void get_verified(lua_State *L, lm_session *ls, mutls_session *s)
+{ (void)ls; lua_pushboolean(L, mutls_session_verified(s)); }
+static void get_verification(lua_State *L, lm_session *ls, mutls_session *s)
+{ (void)s; push_verification(L, ls); }
+static void get_version(lua_State *L, lm_session *ls, mutls_session *s)
+{ (void)ls; push_opt_string(L, mutls_session_version(s)); }
+static void get_cipher(lua_State *L, lm_session *ls, mutls_session *s)
+{ (void)ls; push_opt_string(L, mutls_session_cipher(s)); }
+static void get_alpn(lua_State *L, lm_session *ls, mutls_session *s)
+{ (void)ls; push_opt_string(L, mutls_session_alpn(s)); }
+static void get_server_name(lua_State *L, lm_session *ls, mutls_session *s)
+{ (void)ls; push_opt_string(L, mutls_session_server_name(s)); }
+static void get_server_hostname(lua_State *L, lm_session *ls, mutls_session *s)
+{ (void)ls; push_opt_string(L, mutls_session_server_hostname(s)); }
+static void get_resumed(lua_State *L, lm_session *ls, mutls_session *s)
+{ (void)ls; lua_pushboolean(L, mutls_session_resumed(s)); }
+static void get_session_data(lua_State *L, lm_session *ls, mutls_session *s)
+{
+	unsigned char *data = NULL;
+	size_t len = 0;
+	(void)ls;
+	if (mutls_session_get_data(&data, &len, s) < 0) {
+		lua_pushnil(L);
+		return;
+	}
+	lua_pushlstring(L, (const char *)data, len);
+	mutls_free(data);
+}
+static void get_trace(lua_State *L, lm_session *ls, mutls_session *s)
+{ (void)ls; push_trace(L, s); }
+static void get_error(lua_State *L, lm_session *ls, mutls_session *s)
+{
+	const mutls_error *e = mutls_session_error(s);
+	(void)ls;
+	if (e)
+		lm_push_error(L, e, s);
+	else
+		lua_pushnil(L);
+}
+
+static const struct {
+	const char *name;
+	session_getter get;
+} session_fields[] = {
+	{ "config", get_config },
+	{ "is_server", get_is_server },
+	{ "handshake_done", get_handshake_done },
+	{ "peer_certificate", get_peer_certificate },
+	{ "own_certificate", get_own_certificate },
+	{ "peer_chain", get_peer_chain },
+	{ "verified", get_verified },
+	{ "verification", get_verification },
+	{ "version", get_version },
+	{ "cipher", get_cipher },
+	{ "alpn", get_alpn },
+	{ "server_name", get_server_name },
+	{ "server_hostname", get_server_hostname },
+	{ "resumed", get_resumed },
+	{ "session_data", get_session_data },
+	{ "trace", get_trace },
+	{ "error", get_error },
+};
+
 static int session_index(lua_State *L)
 {
 	lm_session *ls;
 	const char *k;
-	mutls_session *s;
 
 	if (lm_index_method(L))
 		return 1;
 	ls = check_session(L);
 	k = luaL_checkstring(L, 2);
-
 	if (strcmp(k, "destroyed") == 0) {
 		lua_pushboolean(L, ls->s == NULL);
 		return 1;
 	}
-	s = ls->s;
-	if (!s) {
-		lua_pushnil(L);
-		return 1;
-	}
-	if (strcmp(k, "config") == 0) {
-		lm_getuservalue(L, 1);
-		lua_getfield(L, -1, "config");
-		return 1;
-	}
-	if (strcmp(k, "is_server") == 0) {
-		lua_pushboolean(L, mutls_session_is_server(s));
-		return 1;
-	}
-	if (strcmp(k, "handshake_done") == 0) {
-		lua_pushboolean(L, mutls_session_handshake_done(s));
-		return 1;
-	}
-	if (strcmp(k, "peer_certificate") == 0) {
-		mutls_x509 *x = mutls_session_peer_certificate(s, 0);
-		if (x)
-			lm_push_cert(L, x);
-		else
-			lua_pushnil(L);
-		return 1;
-	}
-	if (strcmp(k, "own_certificate") == 0) {
-		mutls_x509 *x = mutls_session_own_certificate(s);
-		if (x)
-			lm_push_cert(L, x);
-		else
-			lua_pushnil(L);
-		return 1;
-	}
-	if (strcmp(k, "peer_chain") == 0) {
-		size_t n = mutls_session_peer_chain_length(s);
-		lua_createtable(L, (int)n, 0);
-		for (size_t i = 0; i < n; i++) {
-			lm_push_cert(L, mutls_session_peer_certificate(s, i));
-			lua_rawseti(L, -2, (int)i + 1);
+	if (ls->s) {
+		for (size_t i = 0; i < sizeof(session_fields) / sizeof(session_fields[0]); i++) {
+			if (strcmp(k, session_fields[i].name) == 0) {
+				session_fields[i].get(L, ls, ls->s);
+				return 1;
+			}
 		}
-		return 1;
-	}
-	if (strcmp(k, "verified") == 0) {
-		lua_pushboolean(L, mutls_session_verified(s));
-		return 1;
-	}
-	if (strcmp(k, "verification") == 0) {
-		push_verification(L, ls);
-		return 1;
-	}
-	if (strcmp(k, "version") == 0) {
-		push_opt_string(L, mutls_session_version(s));
-		return 1;
-	}
-	if (strcmp(k, "cipher") == 0) {
-		push_opt_string(L, mutls_session_cipher(s));
-		return 1;
-	}
-	if (strcmp(k, "alpn") == 0) {
-		push_opt_string(L, mutls_session_alpn(s));
-		return 1;
-	}
-	if (strcmp(k, "server_name") == 0) {
-		push_opt_string(L, mutls_session_server_name(s));
-		return 1;
-	}
-	if (strcmp(k, "server_hostname") == 0) {
-		push_opt_string(L, mutls_session_server_hostname(s));
-		return 1;
-	}
-	if (strcmp(k, "resumed") == 0) {
-		lua_pushboolean(L, mutls_session_resumed(s));
-		return 1;
-	}
-	if (strcmp(k, "session_data") == 0) {
-		unsigned char *data = NULL;
-		size_t len = 0;
-		if (mutls_session_get_data(&data, &len, s) < 0) {
-			lua_pushnil(L);
-			return 1;
-		}
-		lua_pushlstring(L, (const char *)data, len);
-		mutls_free(data);
-		return 1;
-	}
-	if (strcmp(k, "trace") == 0) {
-		push_trace(L, s);
-		return 1;
-	}
-	if (strcmp(k, "error") == 0) {
-		const mutls_error *e = mutls_session_error(s);
-		if (e)
-			lm_push_error(L, e, s);
-		else
-			lua_pushnil(L);
-		return 1;
 	}
 	lua_pushnil(L);
 	return 1;
