@@ -196,6 +196,11 @@ void mutlspy_session_store_exception(SessionObject *sess);
 PyObject *mutlspy_peer_new(SessionObject *sess);
 /* A TraceEvent for a core event (new reference). */
 PyObject *mutlspy_trace_event(const mutls_trace_event *ev);
+/* peer.c: the peer's chain (list of Certificate), a Verification object */
+PyObject *mutlspy_chain_list(mutls_session *s);
+/* tp_new of the types only mutls makes (session.c) */
+PyObject *mutlspy_no_new(PyTypeObject *type, PyObject *args, PyObject *kwds);
+PyObject *mutlspy_verification_new(mutls_session *s);
 /* mutls.trace_event_text(ev) / trace_event_note(ev): the core's rendering. */
 PyObject *mutlspy_trace_event_text(PyObject *mod, PyObject *ev);
 PyObject *mutlspy_trace_event_note(PyObject *mod, PyObject *ev);
