@@ -161,6 +161,26 @@ int lm_session_check_peer(lua_State *L, lm_config *cfg, int cfg_index, int chain
 int lm_session_run_hook(mutls_session *s, lua_CFunction fn, void *ctx,
 	char *msg, size_t cap);
 
+/* hooks.c: the trampolines the C config calls, and the registry entries of
+ * lm_run_protected (luaopen_mutls). */
+/* The password function runs while the config is being made: on the
+ * calling coroutine, with the function in a known stack slot. */
+typedef struct {
+	lua_State *L;
+	int fn_index;
+	const char *what;
+	char *buf;
+	size_t cap;
+	int given;
+	char error[256];
+} password_ctx;
+int lm_verify_trampoline(mutls_session *s, void *payload, char *reason, size_t cap);
+int lm_clock_trampoline(int64_t *out, mutls_session *s, void *payload);
+int lm_trace_trampoline(mutls_session *s, const mutls_trace_event *e, void *payload);
+int lm_keylog_trampoline(mutls_session *s, const char *line, void *payload);
+int lm_password_trampoline(char *buf, size_t cap, const char *what, void *payload);
+void lm_open_hooks(lua_State *L);
+
 /* testca.c */
 void lm_open_testca(lua_State *L);
 int lm_testca_new(lua_State *L);

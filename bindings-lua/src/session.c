@@ -77,23 +77,6 @@ static void leave(lm_session *ls)
 	ls->L = NULL;
 }
 
-int lm_session_run_hook(mutls_session *s, lua_CFunction fn, void *ctx, char *msg, size_t cap)
-{
-	lm_session *ls = mutls_session_userdata(s);
-	char local[LM_HOOKMSG_MAX];
-
-	if (!ls || !ls->L) {
-		if (msg && cap)
-			snprintf(msg, cap, "a Lua hook was called outside a session call");
-		return -1;
-	}
-	if (lm_run_protected(ls->L, ls->self_index, fn, ctx, local, sizeof(local)) == 0)
-		return 0;
-	if (msg && cap)
-		snprintf(msg, cap, "%s", local);
-	return -1;
-}
-
 /* ---- creation ------------------------------------------------------------ */
 
 static int opt_fd(lua_State *L, int opts)
