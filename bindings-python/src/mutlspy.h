@@ -198,6 +198,14 @@ PyObject *mutlspy_peer_new(SessionObject *sess);
 PyObject *mutlspy_trace_event(const mutls_trace_event *ev);
 /* peer.c: the peer's chain (list of Certificate), a Verification object */
 PyObject *mutlspy_chain_list(mutls_session *s);
+/* hooks.c: the trampolines the C config calls (payload: the ConfigObject) */
+int mutlspy_verify_trampoline(mutls_session *s, void *payload, char *reason, size_t cap);
+int mutlspy_trace_trampoline(mutls_session *s, const mutls_trace_event *ev, void *payload);
+int mutlspy_keylog_trampoline(mutls_session *s, const char *line, void *payload);
+int mutlspy_password_trampoline(char *buf, size_t cap, const char *what, void *payload);
+int mutlspy_clock_trampoline(int64_t *out, mutls_session *s, void *payload);
+/* convert.c: the datetime C API and the epoch, once (PyInit__mutls) */
+int mutlspy_convert_init(void);
 /* tp_new of the types only mutls makes (session.c) */
 PyObject *mutlspy_no_new(PyTypeObject *type, PyObject *args, PyObject *kwds);
 PyObject *mutlspy_verification_new(mutls_session *s);
