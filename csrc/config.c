@@ -471,6 +471,27 @@ int mutls_config_set_peer_certificate(mutls_config *cfg, mutls_peer_mode mode)
 	return 0;
 }
 
+static const char *const peer_mode_names[] = { "require", "request", "none", "observe" };
+
+const char *mutls_peer_mode_name(mutls_peer_mode mode)
+{
+	return mode >= MUTLS_PEER_REQUIRE && mode <= MUTLS_PEER_OBSERVE ? peer_mode_names[mode] : "?";
+}
+
+int mutls_peer_mode_from_name(mutls_peer_mode *out, const char *name)
+{
+	if (!out || !name)
+		return mutls__error(MUTLS_EUSAGE, "mutls_peer_mode_from_name: NULL argument");
+	for (int m = MUTLS_PEER_REQUIRE; m <= MUTLS_PEER_OBSERVE; m++) {
+		if (strcmp(name, peer_mode_names[m]) == 0) {
+			*out = (mutls_peer_mode)m;
+			return 0;
+		}
+	}
+	return mutls__error(MUTLS_ECONFIG,
+		"peer_certificate: expected \"require\", \"request\", \"none\" or \"observe\", not \"%.40s\"", name);
+}
+
 int mutls_config_set_check_hostname(mutls_config *cfg, int enabled)
 {
 	MUTLS_TRY(check_mutable(cfg, "check_hostname"));
@@ -494,6 +515,21 @@ int mutls_config_add_peer_pattern(mutls_config *cfg, const char *pattern)
 	cfg->patterns = grown;
 	cfg->patterns[cfg->pattern_count++] = parsed;
 	return 0;
+}
+
+int mutls_config_add_peer_certificate(mutls_config *cfg, const mutls_x509 *cert)
+{
+	char pattern[8 + 96], *fp = NULL;
+	int rc;
+
+	if (!cert)
+		return mutls__error(MUTLS_EUSAGE, "peers: NULL certificate");
+	MUTLS_TRY(check_mutable(cfg, "peers"));
+	if ((rc = mutls_x509_fingerprint(&fp, cert, "sha256")) < 0)
+		return rc;
+	snprintf(pattern, sizeof(pattern), "sha256:%s", fp);
+	mutls_free(fp);
+	return mutls_config_add_peer_pattern(cfg, pattern);
 }
 
 int mutls_config_set_versions(mutls_config *cfg, const char *const *versions, size_t count)
@@ -793,7 +829,11 @@ int mutls__config_keylog(mutls_config *cfg, mutls_session *s, const char *line)
 		fflush(cfg->keylog_file);
 		pthread_mutex_unlock(&cfg->keylog_lock);
 	}
-	if (cfg->keylog_hook)
+	if (cfg->keylog_hook) {
+		mutls__hook_frame frame;
+		mutls__hook_enter(&frame, s);
 		rc = cfg->keylog_hook(s, line, cfg->keylog_payload);
+		mutls__hook_leave(&frame);
+	}
 	return rc;
 }

@@ -25,6 +25,7 @@ mutls_side mutls_error_side(const mutls_error *err) { return err ? err->side : M
 mutls_step mutls_error_step(const mutls_error *err) { return err ? err->step : MUTLS_STEP_NONE; }
 int mutls_error_alert(const mutls_error *err) { return err ? err->alert : -1; }
 const char *mutls_error_message(const mutls_error *err) { return err ? err->message : ""; }
+const char *mutls_error_hook_message(const mutls_error *err) { return err ? err->hook_message : ""; }
 
 void mutls__error_fill(mutls_error *err, int code, mutls_side side,
 	mutls_step step, int alert, const char *fmt, ...)
@@ -35,6 +36,7 @@ void mutls__error_fill(mutls_error *err, int code, mutls_side side,
 	err->side = side;
 	err->step = step;
 	err->alert = alert;
+	err->hook_message[0] = 0;
 	va_start(ap, fmt);
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
@@ -54,6 +56,7 @@ static int set_last(int code, const char *prefix, const char *fmt, va_list ap)
 	last_error.side = MUTLS_SIDE_NONE;
 	last_error.step = MUTLS_STEP_NONE;
 	last_error.alert = -1;
+	last_error.hook_message[0] = 0;
 	vsnprintf(last_error.message, sizeof(last_error.message), fmt, ap);
 	if (prefix) {
 		size_t used = strlen(last_error.message);
@@ -83,6 +86,17 @@ int mutls__error_gnutls(int code, int gnutls_rc, const char *fmt, ...)
 	set_last(code, suffix, fmt, ap);
 	va_end(ap);
 	return code;
+}
+
+void mutls_wipe(void *ptr, size_t len)
+{
+	if (ptr && len)
+		gnutls_memset(ptr, 0, len);
+}
+
+const char *mutls_gnutls_version(void)
+{
+	return gnutls_check_version(NULL);
 }
 
 void mutls_free(void *ptr)

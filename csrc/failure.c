@@ -133,6 +133,20 @@ static void unverify(mutls_session *s)
 		s->handshake_done ? "session" : "handshake", s->err.message);
 }
 
+/* A hook's failure as the error gives it: the hook's own words in
+ * hook_message, and in the message (appended when not already there). The
+ * one rule for every binding. */
+void mutls__error_hook(mutls_error *e, const mutls_session *s)
+{
+	size_t used;
+
+	snprintf(e->hook_message, sizeof(e->hook_message), "%s", s->hook_message);
+	if (!s->hook_message[0] || strstr(e->message, s->hook_message))
+		return;
+	used = strlen(e->message);
+	snprintf(e->message + used, sizeof(e->message) - used, ": %s", s->hook_message);
+}
+
 /* Once reported, a hook's failure is spent: a later error is not the hook's. */
 void mutls__session_clear_hook_failure(mutls_session *s)
 {
@@ -234,6 +248,7 @@ static int hook_failed(failure *f)
 			s->failed_hook ? s->failed_hook : "trace", mutls_step_name(f->phase),
 			s->hook_message[0] ? ": " : "", s->hook_message);
 	}
+	mutls__error_hook(f->e, s);
 	f->send = 1;
 	return 1;
 }

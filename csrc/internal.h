@@ -20,6 +20,7 @@ struct mutls_error {
 	mutls_step step;
 	int alert;
 	char message[MUTLS_MESSAGE_MAX];
+	char hook_message[512]; /* what the failed hook said (code "hook"), or "" */
 };
 
 /* error.c ---------------------------------------------------------------- */
@@ -155,5 +156,17 @@ void mutls__source_release(struct mutls__source *src);
  * password is NULL. Sets a MUTLS_ECONFIG error naming label. */
 int mutls__key_import(gnutls_x509_privkey_t key, const gnutls_datum_t *text,
 	const char *label, const char *password, mutls_password_cb cb, void *payload);
+
+/* The hooks running on this thread, innermost first (session.c): a frame on
+ * the caller's stack around every call of a user hook with a session. */
+typedef struct mutls__hook_frame {
+	const mutls_session *s;
+	struct mutls__hook_frame *prev;
+} mutls__hook_frame;
+void mutls__hook_enter(mutls__hook_frame *frame, const mutls_session *s);
+void mutls__hook_leave(mutls__hook_frame *frame);
+#define MUTLS__GUARD(s, what) \
+	do { int guard_rc_ = mutls_session_check_reentry((s), (what)); \
+	     if (guard_rc_ < 0) return guard_rc_; } while (0)
 
 #endif

@@ -173,9 +173,41 @@ void mutls_session_set_userdata(mutls_session *s, void *userdata)
 		s->userdata = userdata;
 }
 
+static _Thread_local mutls__hook_frame *hook_top;
+
+void mutls__hook_enter(mutls__hook_frame *frame, const mutls_session *s)
+{
+	frame->s = s;
+	frame->prev = hook_top;
+	hook_top = frame;
+}
+
+void mutls__hook_leave(mutls__hook_frame *frame)
+{
+	hook_top = frame->prev;
+}
+
+int mutls_session_in_hook(const mutls_session *s)
+{
+	for (const mutls__hook_frame *f = hook_top; s && f; f = f->prev)
+		if (f->s == s)
+			return 1;
+	return 0;
+}
+
+int mutls_session_check_reentry(const mutls_session *s, const char *what)
+{
+	if (!mutls_session_in_hook(s))
+		return 0;
+	return mutls__error(MUTLS_EUSAGE, "%s%sthe session is already in a call: one of its own hooks used it "
+		"(a hook may read its session, not drive or destroy it)", what ? what : "", what ? ": " : "");
+}
+
 void mutls_session_set_hook_error(mutls_session *s, const char *message)
 {
-	if (s && message)
+	/* the first failure is the one to report: a later hook that fails
+	 * because of it (or a clean-up hook) does not replace its words */
+	if (s && message && !s->hook_message[0])
 		snprintf(s->hook_message, sizeof(s->hook_message), "%s", message);
 }
 
@@ -287,6 +319,7 @@ int mutls_session_handshake(mutls_session *s)
 
 	if (!s)
 		return mutls__error(MUTLS_EUSAGE, "handshake: NULL session");
+	MUTLS__GUARD(s, "handshake");
 	if (s->offline)
 		return mutls__error(MUTLS_EUSAGE, "handshake: this session holds a check of a peer "
 			"(mutls_config_check_peer) and has no connection");
@@ -342,6 +375,7 @@ int mutls_session_send(size_t *out_written, mutls_session *s, const void *data, 
 		*out_written = 0;
 	if (!s || !out_written || (len && !data))
 		return mutls__error(MUTLS_EUSAGE, "send: NULL argument");
+	MUTLS__GUARD(s, "send");
 	if (s->failed)
 		return failed_already(s);
 	if (!s->handshake_done)
@@ -426,6 +460,7 @@ int mutls_session_recv(size_t *out_read, mutls_session *s, void *buf, size_t cap
 		*out_read = 0;
 	if (!s || !out_read || !buf || cap == 0)
 		return mutls__error(MUTLS_EUSAGE, "recv: NULL argument or empty buffer");
+	MUTLS__GUARD(s, "recv");
 	if (s->failed)
 		return failed_already(s);
 	if (!s->handshake_done)
@@ -474,6 +509,7 @@ int mutls_session_close(mutls_session *s)
 
 	if (!s)
 		return mutls__error(MUTLS_EUSAGE, "close: NULL session");
+	MUTLS__GUARD(s, "close");
 	if (s->close_sent || s->failed || !s->handshake_done)
 		return 0;
 	mutls__transport_release_output(s);
@@ -493,6 +529,28 @@ int mutls_session_close(mutls_session *s)
 
 /* ---- introspection ------------------------------------------------------ */
 
+int mutls_session_error_for(const mutls_error **out, const mutls_session *s, int rc)
+{
+	static _Thread_local mutls_error bare;
+	const mutls_error *last = mutls_error_last();
+
+	if (!out || rc >= 0) {
+		if (out)
+			*out = NULL;
+		return mutls__error(MUTLS_EUSAGE, "mutls_session_error_for: %s",
+			out ? "rc is not an error" : "NULL out");
+	}
+	if (last && last->code == rc) {
+		*out = last;
+	} else if (s && s->has_err && s->err.code == rc) {
+		*out = &s->err;
+	} else {
+		mutls__error_fill(&bare, rc, MUTLS_SIDE_NONE, MUTLS_STEP_NONE, -1, "%s", mutls_code_name(rc));
+		*out = &bare;
+	}
+	return 0;
+}
+
 const mutls_error *mutls_session_error(const mutls_session *s)
 {
 	return s && s->has_err ? &s->err : NULL;
@@ -509,6 +567,19 @@ mutls_x509 *mutls_session_peer_certificate(const mutls_session *s, size_t index)
 }
 
 int mutls_session_verified(const mutls_session *s) { return s ? s->verified : 0; }
+
+int mutls_session_peer_ok(const mutls_session *s)
+{
+	return s && s->peer_len > 0 && s->verdict.reasons == 0;
+}
+
+mutls_x509 *mutls_session_error_certificate(const mutls_session *s, int code)
+{
+	if (!s || code >= 0 || code == MUTLS_EWANTREAD || code == MUTLS_EWANTWRITE ||
+	    code == MUTLS_EUSAGE || code == MUTLS_ECONFIG || code == MUTLS_ENOMEM)
+		return NULL;
+	return mutls_session_peer_certificate(s, 0);
+}
 unsigned mutls_session_verify_reasons(const mutls_session *s) { return s ? s->verdict.reasons : 0; }
 const char *mutls_session_server_hostname(const mutls_session *s) { return s ? s->hostname : NULL; }
 

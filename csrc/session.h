@@ -110,6 +110,9 @@ int mutls__session_observed(mutls_session *s);
  * s->err, sends the alert that explains it when the refusal is ours, makes
  * the session unusable; returns the error's code (set as the error). */
 int mutls__session_fail(mutls_session *s, int grc, mutls_step phase);
+
+/* Puts the session's hook message into an error of code "hook" (failure.c). */
+void mutls__error_hook(mutls_error *e, const mutls_session *s);
 /* Once reported, a hook's failure is spent: a later error is not the hook's. */
 void mutls__session_clear_hook_failure(mutls_session *s);
 

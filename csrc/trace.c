@@ -70,7 +70,14 @@ int mutls__trace_add(mutls_session *s, mutls_trace_kind kind, int outgoing,
 	slot->event.length = length;
 	s->trace_len++;
 
-	if (s->cfg->trace_hook && s->cfg->trace_hook(s, &slot->event, s->cfg->trace_payload) != 0) {
+	if (s->cfg->trace_hook) {
+		mutls__hook_frame frame;
+		int hrc;
+		mutls__hook_enter(&frame, s);
+		hrc = s->cfg->trace_hook(s, &slot->event, s->cfg->trace_payload);
+		mutls__hook_leave(&frame);
+		if (hrc == 0)
+			return 0;
 		s->hook_failed = 1;
 		s->failed_hook = "trace";
 		return MUTLS_EHOOK;

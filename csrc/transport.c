@@ -272,6 +272,7 @@ int mutls_session_feed(mutls_session *s, const void *data, size_t len)
 {
 	if (!s || (len && !data))
 		return mutls__error(MUTLS_EUSAGE, "feed: NULL argument");
+	MUTLS__GUARD(s, "feed");
 	if (s->fd >= 0)
 		return mutls__error(MUTLS_EUSAGE, "feed: the session is in socket mode");
 	if (s->in_eof)
@@ -293,6 +294,7 @@ int mutls_session_feed_eof(mutls_session *s)
 {
 	if (!s)
 		return mutls__error(MUTLS_EUSAGE, "feed_eof: NULL session");
+	MUTLS__GUARD(s, "feed_eof");
 	if (s->fd >= 0)
 		return mutls__error(MUTLS_EUSAGE, "feed_eof: the session is in socket mode");
 	s->in_eof = 1;

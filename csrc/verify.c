@@ -441,6 +441,9 @@ int mutls_x509_verify_with(unsigned *out_reasons, const mutls_x509 *cert,
 		*out_reasons = 0;
 	if (!cert || !trust_cfg || (intermediate_count && !intermediates))
 		return mutls__error(MUTLS_EUSAGE, "mutls_x509_verify: NULL argument");
+	if (purpose != MUTLS_PURPOSE_ANY && purpose != MUTLS_PURPOSE_SERVER && purpose != MUTLS_PURPOSE_CLIENT)
+		return mutls__error(MUTLS_EUSAGE, "verify: purpose must be \"server\", \"client\" or \"any\", not \"%s\"",
+			mutls_purpose_name(purpose));
 	chain = calloc(intermediate_count + 1, sizeof(*chain));
 	if (!chain)
 		return mutls__error(MUTLS_ENOMEM, "out of memory");
@@ -500,7 +503,12 @@ static int load_peer_chain(mutls_session *s)
 static int run_verify_hook(mutls_session *s, const char *whom)
 {
 	char reason[512] = "";
-	int verdict = s->cfg->verify_hook(s, s->cfg->verify_payload, reason, sizeof(reason));
+	mutls__hook_frame frame;
+	int verdict;
+
+	mutls__hook_enter(&frame, s);
+	verdict = s->cfg->verify_hook(s, s->cfg->verify_payload, reason, sizeof(reason));
+	mutls__hook_leave(&frame);
 
 	reason[sizeof(reason) - 1] = 0;
 	if (verdict == MUTLS_HOOK_ACCEPT)
@@ -512,6 +520,8 @@ static int run_verify_hook(mutls_session *s, const char *whom)
 		return verdict;
 	}
 	s->hook_failed = 1;
+	if (reason[0])
+		mutls_session_set_hook_error(s, reason);
 	mutls__verdict_add(&s->verdict, whom, MUTLS_REASON_HOOK,
 		"was refused because the verify hook failed: %s", reason[0] ? reason : "error in hook");
 	emit_check(s, "hook", 0, reason[0] ? reason : "the verify hook failed");
@@ -674,6 +684,7 @@ static void offline_refusal(mutls_session *s)
 	} else if (s->hook_failed || (!s->verdict.reasons && s->failed_hook)) {
 		mutls__error_fill(e, MUTLS_EHOOK, MUTLS_SIDE_LOCAL, step, -1, "%s", s->verdict.reasons ?
 			s->verdict.message : "the trace hook failed while checking the client certificate");
+		mutls__error_hook(e, s);
 	} else {
 		mutls__error_fill(e, MUTLS_EVERIFY, MUTLS_SIDE_LOCAL, step, -1, "%s",
 			s->verdict.message[0] ? s->verdict.message : "client certificate was refused");

@@ -11,7 +11,12 @@ int mutls__config_now(int64_t *out, const mutls_config *cfg, mutls_session *sess
 	*out = 0;
 	if (cfg->clock_fn) {
 		int64_t t = 0;
-		if (cfg->clock_fn(&t, session, cfg->clock_payload) != 0)
+		mutls__hook_frame frame;
+		int hrc;
+		mutls__hook_enter(&frame, session);
+		hrc = cfg->clock_fn(&t, session, cfg->clock_payload);
+		mutls__hook_leave(&frame);
+		if (hrc != 0)
 			return mutls__error(MUTLS_EHOOK, "verify_time: the clock function failed");
 		*out = t;
 		return 0;

@@ -568,3 +568,24 @@ void mutls_x509_unref(mutls_x509 *cert)
 	gnutls_free(cert->der.data);
 	free(cert);
 }
+
+static const char *const purpose_names[] = { "any", "server", "client", "both", "none" };
+
+const char *mutls_purpose_name(mutls_purpose purpose)
+{
+	return purpose >= MUTLS_PURPOSE_ANY && purpose <= MUTLS_PURPOSE_NONE ? purpose_names[purpose] : "?";
+}
+
+int mutls_purpose_from_name(mutls_purpose *out, const char *name)
+{
+	if (!out || !name)
+		return mutls__error(MUTLS_EUSAGE, "mutls_purpose_from_name: NULL argument");
+	for (int p = MUTLS_PURPOSE_ANY; p <= MUTLS_PURPOSE_NONE; p++) {
+		if (strcmp(name, purpose_names[p]) == 0) {
+			*out = (mutls_purpose)p;
+			return 0;
+		}
+	}
+	return mutls__error(MUTLS_EUSAGE,
+		"purpose: expected \"server\", \"client\", \"both\", \"none\" or \"any\", not \"%.40s\"", name);
+}

@@ -148,14 +148,8 @@ static int cert_verify(lua_State *L)
 	hostname = lm_optstring_field(L, 2, "hostname");
 	p = lm_optstring_field(L, 2, "purpose");
 	if (p) {
-		if (strcmp(p, "server") == 0)
-			purpose = MUTLS_PURPOSE_SERVER;
-		else if (strcmp(p, "client") == 0)
-			purpose = MUTLS_PURPOSE_CLIENT;
-		else if (strcmp(p, "any") == 0)
-			purpose = MUTLS_PURPOSE_ANY;
-		else
-			return luaL_error(L, "verify: purpose must be \"server\", \"client\" or \"any\", not \"%s\"", p);
+		if (mutls_purpose_from_name(&purpose, p) < 0)
+			return luaL_error(L, "verify: %s", mutls_error_message(mutls_error_last()));
 	}
 	if (lm_rawgetfield(L, 2, "intermediates") != LUA_TNIL) {
 		int list;
@@ -198,7 +192,7 @@ static int cert_verify(lua_State *L)
 	if (rc < 0) {
 		const mutls_error *e = mutls_error_last();
 		lua_pushnil(L);
-		lm_push_error(L, e, NULL, NULL);
+		lm_push_error(L, e, NULL);
 		/* the reasons the verification found, and the certificate */
 		lm_push_reasons(L, reasons);
 		lua_setfield(L, -2, "reasons");

@@ -1,8 +1,6 @@
 /* Config: mutls.config{...}, immutable once made. The user value table of a
- * Config userdata keeps its hook functions: { verify_hook=, trace=, keylog= }.
- * The C config's hooks are trampolines that find the functions through the
- * session being handshaken (session -> config -> function) and call them on
- * that session's coroutine under lua_pcall. */
+ * Config userdata keeps its hook functions: { verify_hook=, trace=, keylog= };
+ * the C config's hooks are the trampolines of hooks.c. */
 #include "lmutls.h"
 
 #include <limits.h>
@@ -115,304 +113,23 @@ int lm_add_crl(lua_State *L, mutls_config *cfg, int idx)
 
 int lm_add_peers(lua_State *L, mutls_config *cfg, int idx)
 {
-	size_t n;
-	const char **list = lm_string_list(L, idx, "peers", &n);
-	int rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = mutls_config_add_peer_pattern(cfg, list[i]);
-	lua_pop(L, 1); /* the list */
-	return rc;
-}
+	lm_cert *c;
 
-/* ---- hook trampolines --------------------------------------------------- */
-
-/* Pushes the hook `name` of the session's config (arg 1 is the session). */
-static void push_hook(lua_State *L, const char *name)
-{
-	lm_getuservalue(L, 1);           /* session's { config = } */
-	lua_getfield(L, -1, "config");
-	lm_getuservalue(L, -1);          /* config's hooks */
-	lua_getfield(L, -1, name);
-	lua_replace(L, -4);
-	lua_pop(L, 2);
-	if (lua_type(L, -1) != LUA_TFUNCTION)
-		luaL_error(L, "mutls: the %s hook is missing", name);
-}
-
-void lm_push_trace_event(lua_State *L, const mutls_trace_event *e)
-{
-	lua_createtable(L, 0, 7);
-	lua_pushstring(L, mutls_trace_kind_name(e->kind));
-	lua_setfield(L, -2, "kind");
-	lua_pushboolean(L, e->outgoing);
-	lua_setfield(L, -2, "outgoing");
-	lua_pushboolean(L, e->ok);
-	lua_setfield(L, -2, "ok");
-	lua_pushstring(L, e->name ? e->name : "");
-	lua_setfield(L, -2, "name");
-	lua_pushstring(L, e->detail ? e->detail : "");
-	lua_setfield(L, -2, "detail");
-	lm_pushint(L, e->message_type);
-	lua_setfield(L, -2, "message_type");
-	lm_pushint(L, (long long)e->length);
-	lua_setfield(L, -2, "length");
-}
-
-/* The core event a trace event table holds (as lm_push_trace_event made
- * it). Leaves the 7 fields on the stack: the strings are borrowed from
- * there (a number converted by lua_tostring is owned by its stack slot
- * only), so the caller pushes its results above them. 0, or the core's
- * error code (the error set). */
-static int event_of(lua_State *L, int idx, mutls_trace_event *ev)
-{
-	const char *kind;
-
-	luaL_checktype(L, idx, LUA_TTABLE);
-	memset(ev, 0, sizeof(*ev));
-	lua_getfield(L, idx, "kind");
-	lua_getfield(L, idx, "name");
-	lua_getfield(L, idx, "detail");
-	lua_getfield(L, idx, "outgoing");
-	lua_getfield(L, idx, "ok");
-	lua_getfield(L, idx, "message_type");
-	lua_getfield(L, idx, "length");
-	kind = lua_tostring(L, -7);
-	ev->name = lua_tostring(L, -6);
-	ev->detail = lua_tostring(L, -5);
-	ev->outgoing = lua_toboolean(L, -4);
-	ev->ok = lua_toboolean(L, -3);
-	ev->message_type = (int)lua_tointeger(L, -2);
-	ev->length = (size_t)lua_tointeger(L, -1);
-	if (!ev->detail)
-		ev->detail = "";
-	return mutls_trace_kind_from_name(&ev->kind, kind ? kind : "(none)");
-}
-
-/* mutls.trace_event_text(ev): the line the demos print. */
-int lm_trace_event_text(lua_State *L)
-{
-	mutls_trace_event ev;
-	char *text = NULL;
-
-	if (event_of(L, 1, &ev) < 0 || mutls_trace_event_text(&text, &ev) < 0)
-		return lm_fail_last(L);
-	lua_pushstring(L, text);
-	mutls_free(text);
-	return 1;
-}
-
-/* mutls.trace_event_note(ev): what the event teaches, or nil. */
-int lm_trace_event_note(lua_State *L)
-{
-	mutls_trace_event ev;
-	const char *note;
-
-	if (event_of(L, 1, &ev) < 0)
-		return lm_fail_last(L);
-	note = mutls_trace_event_note(&ev);
-	if (note)
-		lua_pushstring(L, note);
-	else
-		lua_pushnil(L);
-	return 1;
-}
-
-typedef struct {
-	mutls_session *s;
-	char *reason;
-	size_t cap;
-	int verdict;
-} verify_ctx;
-
-/* The peer as the verify hook sees it. */
-static void push_peer(lua_State *L, mutls_session *s)
-{
-	size_t n = mutls_session_peer_chain_length(s);
-	unsigned reasons = mutls_session_verify_reasons(s);
-	const char *host = mutls_session_server_hostname(s);
-
-	lua_createtable(L, 0, 7);
-	lua_createtable(L, (int)n, 0);
-	for (size_t i = 0; i < n; i++) {
-		lm_push_cert(L, mutls_session_peer_certificate(s, i));
-		lua_rawseti(L, -2, (int)i + 1);
+	idx = lua_absindex(L, idx);
+	switch (lua_type(L, idx)) {
+	case LUA_TSTRING: /* slot idx anchors it */
+		return mutls_config_add_peer_pattern(cfg, lm_tostring_nonul(L, idx, "peers", LM_TEXT, NULL));
+	case LUA_TUSERDATA:
+		if ((c = lm_test_cert(L, idx)))
+			return mutls_config_add_peer_certificate(cfg, c->x);
+		break;
+	case LUA_TTABLE:
+		return add_each(L, cfg, idx, "peers", lm_add_peers);
+	default:
+		break;
 	}
-	lua_setfield(L, -2, "chain");
-	if (n) {
-		lm_push_cert(L, mutls_session_peer_certificate(s, 0));
-		lua_setfield(L, -2, "leaf");
-	}
-	lua_pushboolean(L, reasons == 0 && n > 0); /* an anonymous peer passed no check */
-	lua_setfield(L, -2, "ok");
-	lm_push_reasons(L, reasons);
-	lua_setfield(L, -2, "reasons");
-	if (host && !mutls_session_is_server(s)) {
-		lua_pushstring(L, host);
-		lua_setfield(L, -2, "hostname");
-	}
-	lua_pushstring(L, mutls_session_is_server(s) ? "client" : "server");
-	lua_setfield(L, -2, "role");
-}
-
-static int verify_protected(lua_State *L)
-{
-	verify_ctx *ctx = lua_touserdata(L, 2);
-	push_hook(L, "verify_hook");
-	push_peer(L, ctx->s);
-	lua_pushvalue(L, 1);
-	lua_call(L, 2, 2);
-	if (lua_type(L, -2) == LUA_TBOOLEAN && lua_toboolean(L, -2)) {
-		ctx->verdict = MUTLS_HOOK_ACCEPT;
-	} else {
-		ctx->verdict = MUTLS_HOOK_REJECT;
-		if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)
-			snprintf(ctx->reason, ctx->cap, "%s", lua_tostring(L, -1));
-		else if (lua_type(L, -2) == LUA_TSTRING)
-			snprintf(ctx->reason, ctx->cap, "%s", lua_tostring(L, -2));
-	}
-	return 0;
-}
-
-static int verify_trampoline(mutls_session *s, void *payload, char *reason, size_t cap)
-{
-	verify_ctx ctx;
-	(void)payload;
-	ctx.s = s;
-	ctx.reason = reason;
-	ctx.cap = cap;
-	ctx.verdict = MUTLS_HOOK_ERROR;
-	if (lm_session_run_hook(s, verify_protected, &ctx, reason, cap) != 0)
-		return MUTLS_HOOK_ERROR;
-	return ctx.verdict;
-}
-
-/* The verify_time function, asked by the core at each verification: runs
- * on the session's coroutine under lua_pcall (an error becomes the hook
- * error of the handshake). */
-typedef struct {
-	int64_t t;
-} clock_ctx;
-
-static int clock_protected(lua_State *L)
-{
-	clock_ctx *ctx = lua_touserdata(L, 2);
-	push_hook(L, "verify_time");
-	lua_call(L, 0, 1);
-	if (lua_type(L, -1) != LUA_TNUMBER)
-		return luaL_error(L, "verify_time: the function must return seconds since the epoch "
-			"(a number), not %s", luaL_typename(L, -1));
-	ctx->t = (int64_t)floor(lua_tonumber(L, -1));
-	return 0;
-}
-
-static int clock_trampoline(int64_t *out, mutls_session *s, void *payload)
-{
-	clock_ctx ctx = { 0 };
-	char message[512] = "";
-	(void)payload;
-	if (!s)
-		return MUTLS_HOOK_ERROR; /* offline checks ask the function themselves */
-	if (lm_session_run_hook(s, clock_protected, &ctx, message, sizeof(message)) != 0) {
-		mutls_session_set_hook_error(s, message);
-		return MUTLS_HOOK_ERROR;
-	}
-	*out = ctx.t;
-	return 0;
-}
-
-static int trace_protected(lua_State *L)
-{
-	const mutls_trace_event *e = lua_touserdata(L, 2);
-	push_hook(L, "trace");
-	lm_push_trace_event(L, e);
-	lua_pushvalue(L, 1);
-	lua_call(L, 2, 0);
-	return 0;
-}
-
-/* Runs a trace or keylog hook; a failure leaves its message in the session
- * (the core puts it into the handshake's error). */
-static int run_notify_hook(mutls_session *s, lua_CFunction fn, void *arg)
-{
-	char message[512] = "";
-	if (lm_session_run_hook(s, fn, arg, message, sizeof(message)) != 0) {
-		mutls_session_set_hook_error(s, message);
-		return 1;
-	}
-	return 0;
-}
-
-static int trace_trampoline(mutls_session *s, const mutls_trace_event *e, void *payload)
-{
-	(void)payload;
-	return run_notify_hook(s, trace_protected, (void *)e);
-}
-
-static int keylog_protected(lua_State *L)
-{
-	const char *line = lua_touserdata(L, 2);
-	push_hook(L, "keylog");
-	lua_pushstring(L, line);
-	lua_pushvalue(L, 1);
-	lua_call(L, 2, 0);
-	return 0;
-}
-
-static int keylog_trampoline(mutls_session *s, const char *line, void *payload)
-{
-	(void)payload;
-	return run_notify_hook(s, keylog_protected, (void *)line);
-}
-
-/* The password function runs while the config is being made: on the
- * calling coroutine, with the function in a known stack slot. */
-typedef struct {
-	lua_State *L;
-	int fn_index;
-	const char *what;
-	char *buf;
-	size_t cap;
-	int given;
-	char error[256];
-} password_ctx;
-
-static int password_protected(lua_State *L)
-{
-	password_ctx *ctx = lua_touserdata(L, 2);
-	lua_pushvalue(L, 1);
-	lua_pushstring(L, ctx->what);
-	lua_call(L, 1, 1);
-	if (lua_type(L, -1) == LUA_TSTRING) {
-		size_t len;
-		const char *pw = lua_tolstring(L, -1, &len);
-		if (memchr(pw, '\0', len)) {
-			/* C would see a shorter password than the one returned */
-			snprintf(ctx->error, sizeof(ctx->error),
-				"the password function returned a password that contains a NUL character");
-		} else if (len < ctx->cap) {
-			memcpy(ctx->buf, pw, len + 1);
-			ctx->given = 1;
-		} else {
-			snprintf(ctx->error, sizeof(ctx->error), "the password is too long");
-		}
-	} else if (!lua_isnil(L, -1)) {
-		snprintf(ctx->error, sizeof(ctx->error), "the password function returned a %s, not a string",
-			luaL_typename(L, -1));
-	}
-	return 0;
-}
-
-static int password_trampoline(char *buf, size_t cap, const char *what, void *payload)
-{
-	password_ctx *ctx = payload;
-	ctx->what = what;
-	ctx->buf = buf;
-	ctx->cap = cap;
-	ctx->given = 0;
-	if (lm_run_protected(ctx->L, ctx->fn_index, password_protected, ctx,
-		ctx->error, sizeof(ctx->error)) != 0)
-		return -1;
-	return ctx->given ? 0 : -1;
+	return luaL_error(L, "option 'peers' must be a pattern, a certificate or an array of these, not %s",
+		luaL_typename(L, idx));
 }
 
 /* ---- mutls.config{...} -------------------------------------------------- */
@@ -420,7 +137,7 @@ static int password_trampoline(char *buf, size_t cap, const char *what, void *pa
 static int config_fail(lua_State *L, const char *extra)
 {
 	lua_pushnil(L);
-	lm_push_error(L, mutls_error_last(), NULL, NULL);
+	lm_push_error(L, mutls_error_last(), NULL);
 	if (extra && extra[0]) {
 		lua_getfield(L, -1, "message");
 		lua_pushfstring(L, "%s (%s)", lua_tostring(L, -1), extra);
@@ -537,7 +254,7 @@ int lm_config_new(lua_State *L)
 			} else if (lua_type(L, v) == LUA_TFUNCTION) {
 				pctx.L = L;
 				pctx.fn_index = v;
-				TRY(mutls_config_set_password_callback(c->cfg, password_trampoline, &pctx));
+				TRY(mutls_config_set_password_callback(c->cfg, lm_password_trampoline, &pctx));
 			} else {
 				return luaL_error(L, "option 'password' must be a string or a function, not %s",
 					luaL_typename(L, v));
@@ -559,7 +276,7 @@ int lm_config_new(lua_State *L)
 		if (lua_type(L, -1) == LUA_TFUNCTION) {
 			lua_pushvalue(L, -1);
 			lua_setfield(L, hooks, "verify_time");
-			TRY(mutls_config_set_verify_clock(c->cfg, clock_trampoline, NULL, NULL));
+			TRY(mutls_config_set_verify_clock(c->cfg, lm_clock_trampoline, NULL, NULL));
 		} else if (lua_type(L, -1) == LUA_TNUMBER) {
 			TRY(mutls_config_set_verify_time(c->cfg, (int64_t)floor(lua_tonumber(L, -1))));
 		} else {
@@ -578,16 +295,7 @@ int lm_config_new(lua_State *L)
 	}
 	if ((mode = lm_optstring_field(L, opts, "peer_certificate"))) {
 		mutls_peer_mode m;
-		if (strcmp(mode, "require") == 0)
-			m = MUTLS_PEER_REQUIRE;
-		else if (strcmp(mode, "request") == 0)
-			m = MUTLS_PEER_REQUEST;
-		else if (strcmp(mode, "none") == 0)
-			m = MUTLS_PEER_NONE;
-		else if (strcmp(mode, "observe") == 0)
-			m = MUTLS_PEER_OBSERVE;
-		else
-			return luaL_error(L, "option 'peer_certificate' must be \"require\", \"request\", \"none\" or \"observe\", not \"%s\"", mode);
+		TRY(mutls_peer_mode_from_name(&m, mode));
 		TRY(mutls_config_set_peer_certificate(c->cfg, m));
 	}
 	if (lm_rawgetfield(L, opts, "check_hostname") != LUA_TNIL)
@@ -642,7 +350,7 @@ int lm_config_new(lua_State *L)
 			check_function(L, v, "keylog (a path or a function)");
 			lua_pushvalue(L, v);
 			lua_setfield(L, hooks, "keylog");
-			TRY(mutls_config_set_keylog_hook(c->cfg, keylog_trampoline, NULL, NULL));
+			TRY(mutls_config_set_keylog_hook(c->cfg, lm_keylog_trampoline, NULL, NULL));
 		}
 		lua_pop(L, 1);
 	}
@@ -654,7 +362,7 @@ int lm_config_new(lua_State *L)
 		check_function(L, v, "trace");
 		lua_pushvalue(L, v);
 		lua_setfield(L, hooks, "trace");
-		TRY(mutls_config_set_trace_hook(c->cfg, trace_trampoline, NULL, NULL));
+		TRY(mutls_config_set_trace_hook(c->cfg, lm_trace_trampoline, NULL, NULL));
 		lua_pop(L, 1);
 	}
 	if (lm_rawgetfield(L, opts, "profile") != LUA_TNIL) {
@@ -674,7 +382,7 @@ int lm_config_new(lua_State *L)
 		check_function(L, v, "verify_hook");
 		lua_pushvalue(L, v);
 		lua_setfield(L, hooks, "verify_hook");
-		TRY(mutls_config_set_verify_hook(c->cfg, verify_trampoline, NULL, NULL));
+		TRY(mutls_config_set_verify_hook(c->cfg, lm_verify_trampoline, NULL, NULL));
 		lua_pop(L, 1);
 	}
 	(void)rc;
@@ -721,9 +429,7 @@ static int config_index(lua_State *L)
 		return 1;
 	}
 	if (strcmp(k, "peer_certificate") == 0) {
-		static const char *const modes[] = { "require", "request", "none", "observe" };
-		mutls_peer_mode m = mutls_config_peer_certificate(c->cfg);
-		lua_pushstring(L, m <= MUTLS_PEER_OBSERVE ? modes[m] : "?");
+		lua_pushstring(L, mutls_peer_mode_name(mutls_config_peer_certificate(c->cfg)));
 		return 1;
 	}
 	if (strcmp(k, "handshake_timeout") == 0) {

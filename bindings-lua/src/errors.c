@@ -61,8 +61,8 @@ static void fill_error(lua_State *L, int code, unsigned reasons, mutls_side side
 		lua_pushstring(L, mutls_step_name(step));
 		lua_setfield(L, -2, "step");
 	}
-	if (s && code != MUTLS_EUSAGE && code != MUTLS_ECONFIG) {
-		mutls_x509 *peer = mutls_session_peer_certificate(s, 0);
+	{
+		mutls_x509 *peer = mutls_session_error_certificate(s, code);
 		if (peer) {
 			lm_push_cert(L, peer);
 			lua_setfield(L, -2, "peer_certificate");
@@ -72,8 +72,7 @@ static void fill_error(lua_State *L, int code, unsigned reasons, mutls_side side
 	lua_setmetatable(L, -2);
 }
 
-void lm_push_error(lua_State *L, const mutls_error *e, const mutls_session *s,
-	const char *hookmsg)
+void lm_push_error(lua_State *L, const mutls_error *e, const mutls_session *s)
 {
 	/* e is borrowed until the next mutls call: copy everything first. */
 	int code = e ? mutls_error_code(e) : MUTLS_EUSAGE;
@@ -82,20 +81,19 @@ void lm_push_error(lua_State *L, const mutls_error *e, const mutls_session *s,
 	mutls_step step = e ? mutls_error_step(e) : MUTLS_STEP_NONE;
 	int alert = e ? mutls_error_alert(e) : -1;
 	const char *msg = e ? mutls_error_message(e) : "unknown mutls error";
+	const char *hook_said = e ? mutls_error_hook_message(e) : "";
 
-	/* the message is copied into a Lua string before anything else
+	/* the messages are copied into Lua strings before anything else
 	 * allocates (an allocation may run finalizers that call mutls) */
-	if (code == MUTLS_EHOOK && hookmsg && hookmsg[0] && !strstr(msg, hookmsg))
-		lua_pushfstring(L, "%s: %s", msg, hookmsg);
+	lua_pushstring(L, msg);
+	if (hook_said[0])
+		lua_pushstring(L, hook_said);
 	else
-		lua_pushstring(L, msg);
+		lua_pushnil(L);
 	lua_createtable(L, 0, 9);
-	lua_insert(L, -2);
+	lua_insert(L, -3);
+	lua_setfield(L, -3, "hook_message");
 	lua_setfield(L, -2, "message");
-	if (code == MUTLS_EHOOK && hookmsg && hookmsg[0]) {
-		lua_pushstring(L, hookmsg);
-		lua_setfield(L, -2, "hook_message");
-	}
 	fill_error(L, code, reasons, side, step, alert, s);
 }
 
@@ -111,7 +109,7 @@ void lm_push_error_made(lua_State *L, int code, mutls_side side, mutls_step step
 int lm_fail_last(lua_State *L)
 {
 	lua_pushnil(L);
-	lm_push_error(L, mutls_error_last(), NULL, NULL);
+	lm_push_error(L, mutls_error_last(), NULL);
 	return 2;
 }
 
@@ -126,13 +124,10 @@ int lm_fail_session(lua_State *L, lm_session *ls, int rc)
 		lua_pushliteral(L, "wantwrite");
 		return 2;
 	}
-	/* Every failing call also records its error as the thread's last one
-	 * (a session failure is copied there too). */
 	{
-		const mutls_error *e = mutls_error_last();
-		if (!e || mutls_error_code(e) != rc)
-			e = mutls_session_error(ls->s);
-		lm_push_error(L, e, ls->s, ls->hookmsg);
+		const mutls_error *e = NULL;
+		mutls_session_error_for(&e, ls->s, rc);
+		lm_push_error(L, e, ls->s);
 	}
 	return 2;
 }

@@ -43,8 +43,6 @@ typedef struct {
 	mutls_session *s;
 	lua_State *L;         /* non-NULL only during a call into the core */
 	int self_index;
-	int busy;
-	char hookmsg[LM_HOOKMSG_MAX]; /* the first error raised by a Lua hook */
 	char *buf;            /* recv scratch buffer */
 	size_t buf_cap;
 } lm_session;
@@ -105,11 +103,10 @@ int lm_run_protected(lua_State *L, int value_index, lua_CFunction fn, void *ctx,
 
 /* errors.c */
 void lm_open_errors(lua_State *L);
-/* Pushes an error object built from e (copied first). s (may be NULL) gives
- * the peer certificate; hookmsg (may be NULL/"") is appended to a hook
- * error's message when the message does not carry it yet. */
-void lm_push_error(lua_State *L, const mutls_error *e, const mutls_session *s,
-	const char *hookmsg);
+/* Pushes an error object built from e (copied first); a hook error's
+ * hook_message is the core's (mutls_error_hook_message). s (may be NULL)
+ * gives the peer certificate. */
+void lm_push_error(lua_State *L, const mutls_error *e, const mutls_session *s);
 /* nil, err from mutls_error_last(); returns 2. */
 int lm_fail_last(lua_State *L);
 /* nil, err from a session's error (or the last error when it has none). */
@@ -159,10 +156,30 @@ int lm_session_check_peer(lua_State *L, lm_config *cfg, int cfg_index, int chain
 /* For the trampolines in config.c: runs fn (a C function taking the
  * session userdata as argument 1 and ctx as light userdata argument 2) on
  * the session's coroutine under lua_pcall. Returns 0, or -1 with the error
- * text stored in ls->hookmsg (and copied to msg[cap] when msg). Never
+ * text in msg[cap] (the trampoline gives it to the core). Never
  * raises. */
 int lm_session_run_hook(mutls_session *s, lua_CFunction fn, void *ctx,
 	char *msg, size_t cap);
+
+/* hooks.c: the trampolines the C config calls, and the registry entries of
+ * lm_run_protected (luaopen_mutls). */
+/* The password function runs while the config is being made: on the
+ * calling coroutine, with the function in a known stack slot. */
+typedef struct {
+	lua_State *L;
+	int fn_index;
+	const char *what;
+	char *buf;
+	size_t cap;
+	int given;
+	char error[256];
+} password_ctx;
+int lm_verify_trampoline(mutls_session *s, void *payload, char *reason, size_t cap);
+int lm_clock_trampoline(int64_t *out, mutls_session *s, void *payload);
+int lm_trace_trampoline(mutls_session *s, const mutls_trace_event *e, void *payload);
+int lm_keylog_trampoline(mutls_session *s, const char *line, void *payload);
+int lm_password_trampoline(char *buf, size_t cap, const char *what, void *payload);
+void lm_open_hooks(lua_State *L);
 
 /* testca.c */
 void lm_open_testca(lua_State *L);

@@ -30,8 +30,8 @@ static void session_release(lm_session *ls)
 static int session_destroy(lua_State *L)
 {
 	lm_session *ls = check_session(L);
-	if (ls->busy)
-		return luaL_error(L, "a session cannot be destroyed from inside one of its own hooks");
+	if (mutls_session_check_reentry(ls->s, "destroy") < 0)
+		return luaL_error(L, "%s", mutls_error_message(mutls_error_last()));
 	if (ls->s) {
 		session_release(ls);
 		lua_pushnil(L);
@@ -43,11 +43,11 @@ static int session_destroy(lua_State *L)
 static int session_gc(lua_State *L)
 {
 	lm_session *ls = check_session(L);
-	/* The collector never gets here while busy (the session is in a stack
-	 * slot of the call); a hook calling __gc itself would free the session
-	 * under the core. */
-	if (ls->busy)
-		return luaL_error(L, "a session cannot be released from inside one of its own hooks");
+	/* The collector never gets here inside a call (the session is in a
+	 * stack slot of the call); a hook calling __gc itself would free the
+	 * session under the core. */
+	if (mutls_session_check_reentry(ls->s, "__gc") < 0)
+		return luaL_error(L, "%s", mutls_error_message(mutls_error_last()));
 	session_release(ls);
 	return 0;
 }
@@ -61,39 +61,20 @@ static int destroyed(lua_State *L)
 	return 2;
 }
 
-/* Marks the start of a call into the core that may run hooks. */
+/* Marks the start of a call into the core that may run hooks; the core's
+ * re-entry guard refuses a hook that drives its own session (raised, as
+ * every misuse from inside a hook, before ls->L is replaced). */
 static void enter(lua_State *L, lm_session *ls)
 {
-	if (ls->busy)
-		luaL_error(L, "the session is already in a call (a hook used its own session)");
+	if (mutls_session_check_reentry(ls->s, NULL) < 0)
+		luaL_error(L, "%s", mutls_error_message(mutls_error_last()));
 	ls->L = L;
 	ls->self_index = 1;
-	ls->busy = 1;
 }
 
 static void leave(lm_session *ls)
 {
 	ls->L = NULL;
-	ls->busy = 0;
-}
-
-int lm_session_run_hook(mutls_session *s, lua_CFunction fn, void *ctx, char *msg, size_t cap)
-{
-	lm_session *ls = mutls_session_userdata(s);
-	char local[LM_HOOKMSG_MAX];
-
-	if (!ls || !ls->L) {
-		if (msg && cap)
-			snprintf(msg, cap, "a Lua hook was called outside a session call");
-		return -1;
-	}
-	if (lm_run_protected(ls->L, ls->self_index, fn, ctx, local, sizeof(local)) == 0)
-		return 0;
-	if (!ls->hookmsg[0])
-		snprintf(ls->hookmsg, sizeof(ls->hookmsg), "%s", local);
-	if (msg && cap)
-		snprintf(msg, cap, "%s", local);
-	return -1;
 }
 
 /* ---- creation ------------------------------------------------------------ */
@@ -247,7 +228,6 @@ int lm_session_check_peer(lua_State *L, lm_config *c, int cfg_index, int chain_i
 	/* the verify hook runs on this coroutine, with this session */
 	ls->L = L;
 	ls->self_index = ud;
-	ls->busy = 1;
 	mutls_config_check_peer(&ls->s, c->cfg, certs, n, ls);
 	leave(ls);
 	if (!ls->s)
@@ -494,118 +474,125 @@ static void push_verification(lua_State *L, lm_session *ls)
 	lua_setfield(L, -2, "checks");
 }
 
+/* ---- fields: one getter per name --------------------------------------- */
+
+typedef void (*session_getter)(lua_State *L, lm_session *ls, mutls_session *s);
+
+static void push_cert_or_nil(lua_State *L, mutls_x509 *x)
+{
+	if (x)
+		lm_push_cert(L, x);
+	else
+		lua_pushnil(L);
+}
+
+static void get_config(lua_State *L, lm_session *ls, mutls_session *s)
+{
+	(void)ls; (void)s;
+	lm_getuservalue(L, 1);
+	lua_getfield(L, -1, "config");
+}
+static void get_is_server(lua_State *L, lm_session *ls, mutls_session *s)
+{ (void)ls; lua_pushboolean(L, mutls_session_is_server(s)); }
+static void get_handshake_done(lua_State *L, lm_session *ls, mutls_session *s)
+{ (void)ls; lua_pushboolean(L, mutls_session_handshake_done(s)); }
+static void get_peer_certificate(lua_State *L, lm_session *ls, mutls_session *s)
+{ (void)ls; push_cert_or_nil(L, mutls_session_peer_certificate(s, 0)); }
+static void get_own_certificate(lua_State *L, lm_session *ls, mutls_session *s)
+{ (void)ls; push_cert_or_nil(L, mutls_session_own_certificate(s)); }
+static void get_peer_chain(lua_State *L, lm_session *ls, mutls_session *s)
+{
+	size_t n = mutls_session_peer_chain_length(s);
+	(void)ls;
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		lm_push_cert(L, mutls_session_peer_certificate(s, i));
+		lua_rawseti(L, -2, (int)i + 1);
+	}
+}
+static void get_verified(lua_State *L, lm_session *ls, mutls_session *s)
+{ (void)ls; lua_pushboolean(L, mutls_session_verified(s)); }
+static void get_verification(lua_State *L, lm_session *ls, mutls_session *s)
+{ (void)s; push_verification(L, ls); }
+static void get_version(lua_State *L, lm_session *ls, mutls_session *s)
+{ (void)ls; push_opt_string(L, mutls_session_version(s)); }
+static void get_cipher(lua_State *L, lm_session *ls, mutls_session *s)
+{ (void)ls; push_opt_string(L, mutls_session_cipher(s)); }
+static void get_alpn(lua_State *L, lm_session *ls, mutls_session *s)
+{ (void)ls; push_opt_string(L, mutls_session_alpn(s)); }
+static void get_server_name(lua_State *L, lm_session *ls, mutls_session *s)
+{ (void)ls; push_opt_string(L, mutls_session_server_name(s)); }
+static void get_server_hostname(lua_State *L, lm_session *ls, mutls_session *s)
+{ (void)ls; push_opt_string(L, mutls_session_server_hostname(s)); }
+static void get_resumed(lua_State *L, lm_session *ls, mutls_session *s)
+{ (void)ls; lua_pushboolean(L, mutls_session_resumed(s)); }
+static void get_session_data(lua_State *L, lm_session *ls, mutls_session *s)
+{
+	unsigned char *data = NULL;
+	size_t len = 0;
+	(void)ls;
+	if (mutls_session_get_data(&data, &len, s) < 0) {
+		lua_pushnil(L);
+		return;
+	}
+	lua_pushlstring(L, (const char *)data, len);
+	mutls_free(data);
+}
+static void get_trace(lua_State *L, lm_session *ls, mutls_session *s)
+{ (void)ls; push_trace(L, s); }
+static void get_error(lua_State *L, lm_session *ls, mutls_session *s)
+{
+	const mutls_error *e = mutls_session_error(s);
+	(void)ls;
+	if (e)
+		lm_push_error(L, e, s);
+	else
+		lua_pushnil(L);
+}
+
+static const struct {
+	const char *name;
+	session_getter get;
+} session_fields[] = {
+	{ "config", get_config },
+	{ "is_server", get_is_server },
+	{ "handshake_done", get_handshake_done },
+	{ "peer_certificate", get_peer_certificate },
+	{ "own_certificate", get_own_certificate },
+	{ "peer_chain", get_peer_chain },
+	{ "verified", get_verified },
+	{ "verification", get_verification },
+	{ "version", get_version },
+	{ "cipher", get_cipher },
+	{ "alpn", get_alpn },
+	{ "server_name", get_server_name },
+	{ "server_hostname", get_server_hostname },
+	{ "resumed", get_resumed },
+	{ "session_data", get_session_data },
+	{ "trace", get_trace },
+	{ "error", get_error },
+};
+
 static int session_index(lua_State *L)
 {
 	lm_session *ls;
 	const char *k;
-	mutls_session *s;
 
 	if (lm_index_method(L))
 		return 1;
 	ls = check_session(L);
 	k = luaL_checkstring(L, 2);
-
 	if (strcmp(k, "destroyed") == 0) {
 		lua_pushboolean(L, ls->s == NULL);
 		return 1;
 	}
-	s = ls->s;
-	if (!s) {
-		lua_pushnil(L);
-		return 1;
-	}
-	if (strcmp(k, "config") == 0) {
-		lm_getuservalue(L, 1);
-		lua_getfield(L, -1, "config");
-		return 1;
-	}
-	if (strcmp(k, "is_server") == 0) {
-		lua_pushboolean(L, mutls_session_is_server(s));
-		return 1;
-	}
-	if (strcmp(k, "handshake_done") == 0) {
-		lua_pushboolean(L, mutls_session_handshake_done(s));
-		return 1;
-	}
-	if (strcmp(k, "peer_certificate") == 0) {
-		mutls_x509 *x = mutls_session_peer_certificate(s, 0);
-		if (x)
-			lm_push_cert(L, x);
-		else
-			lua_pushnil(L);
-		return 1;
-	}
-	if (strcmp(k, "own_certificate") == 0) {
-		mutls_x509 *x = mutls_session_own_certificate(s);
-		if (x)
-			lm_push_cert(L, x);
-		else
-			lua_pushnil(L);
-		return 1;
-	}
-	if (strcmp(k, "peer_chain") == 0) {
-		size_t n = mutls_session_peer_chain_length(s);
-		lua_createtable(L, (int)n, 0);
-		for (size_t i = 0; i < n; i++) {
-			lm_push_cert(L, mutls_session_peer_certificate(s, i));
-			lua_rawseti(L, -2, (int)i + 1);
+	if (ls->s) {
+		for (size_t i = 0; i < sizeof(session_fields) / sizeof(session_fields[0]); i++) {
+			if (strcmp(k, session_fields[i].name) == 0) {
+				session_fields[i].get(L, ls, ls->s);
+				return 1;
+			}
 		}
-		return 1;
-	}
-	if (strcmp(k, "verified") == 0) {
-		lua_pushboolean(L, mutls_session_verified(s));
-		return 1;
-	}
-	if (strcmp(k, "verification") == 0) {
-		push_verification(L, ls);
-		return 1;
-	}
-	if (strcmp(k, "version") == 0) {
-		push_opt_string(L, mutls_session_version(s));
-		return 1;
-	}
-	if (strcmp(k, "cipher") == 0) {
-		push_opt_string(L, mutls_session_cipher(s));
-		return 1;
-	}
-	if (strcmp(k, "alpn") == 0) {
-		push_opt_string(L, mutls_session_alpn(s));
-		return 1;
-	}
-	if (strcmp(k, "server_name") == 0) {
-		push_opt_string(L, mutls_session_server_name(s));
-		return 1;
-	}
-	if (strcmp(k, "server_hostname") == 0) {
-		push_opt_string(L, mutls_session_server_hostname(s));
-		return 1;
-	}
-	if (strcmp(k, "resumed") == 0) {
-		lua_pushboolean(L, mutls_session_resumed(s));
-		return 1;
-	}
-	if (strcmp(k, "session_data") == 0) {
-		unsigned char *data = NULL;
-		size_t len = 0;
-		if (mutls_session_get_data(&data, &len, s) < 0) {
-			lua_pushnil(L);
-			return 1;
-		}
-		lua_pushlstring(L, (const char *)data, len);
-		mutls_free(data);
-		return 1;
-	}
-	if (strcmp(k, "trace") == 0) {
-		push_trace(L, s);
-		return 1;
-	}
-	if (strcmp(k, "error") == 0) {
-		const mutls_error *e = mutls_session_error(s);
-		if (e)
-			lm_push_error(L, e, s, ls->hookmsg);
-		else
-			lua_pushnil(L);
-		return 1;
 	}
 	lua_pushnil(L);
 	return 1;

@@ -2,7 +2,6 @@
  * seconds relative to now (negative = in the past). */
 #include "lmutls.h"
 
-#include <gnutls/gnutls.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -239,17 +238,8 @@ static int testca_issue(lua_State *L)
 	o.key_type = opt_key_type(L, 2);
 	purpose = lm_optstring_field(L, 2, "purpose");
 	if (purpose) {
-		if (strcmp(purpose, "both") == 0)
-			o.purpose = MUTLS_PURPOSE_BOTH;
-		else if (strcmp(purpose, "server") == 0)
-			o.purpose = MUTLS_PURPOSE_SERVER;
-		else if (strcmp(purpose, "client") == 0)
-			o.purpose = MUTLS_PURPOSE_CLIENT;
-		else if (strcmp(purpose, "none") == 0)
-			o.purpose = MUTLS_PURPOSE_NONE;
-		else
-			return luaL_error(L, "option 'purpose' must be \"both\", \"server\", \"client\" or \"none\", not \"%s\"",
-				purpose);
+		if (mutls_purpose_from_name(&o.purpose, purpose) < 0)
+			return luaL_error(L, "%s", mutls_error_message(mutls_error_last()));
 	}
 	if (lm_optbool_field(L, 2, "bad_key_usage", 0))
 		o.flags |= MUTLS_ISSUE_BAD_KEY_USAGE;
@@ -325,7 +315,7 @@ static int identity_encrypted_key_pem(lua_State *L)
 	if (mutls_identity_encrypted_key_pem(&pem, id->id, password) < 0)
 		return lm_fail_last(L);
 	lua_pushstring(L, pem);
-	gnutls_memset(pem, 0, strlen(pem)); /* the C-side copy of the key */
+	mutls_wipe(pem, strlen(pem)); /* the C-side copy of the key */
 	mutls_free(pem);
 	return 1;
 }

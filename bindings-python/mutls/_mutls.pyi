@@ -46,6 +46,9 @@ class Error(Exception):
     side: str | None  # "local", "peer", or None when nobody refused (config, usage)
     step: str | None  # "handshake", "server-certificate", "client-certificate", "record", "close"
     peer_certificate: Certificate | None
+    # code "hook": what the failed hook said (its exception, described), also
+    # in the message; the exception itself is __cause__
+    hook_message: str | None
 
 class HandshakeError(Error): ...
 class CertificateVerifyError(HandshakeError): ...
@@ -110,7 +113,7 @@ class Certificate:
         hostname: str | None = None,
         purpose: Literal["server", "client", "any"] | None = None,
         crl: _Crl | None = None,
-        peers: Sequence[str] | None = None,
+        peers: Sequence[str | Certificate] | None = None,
         intermediates: Iterable[Certificate] | None = (),
         at: _Time | Callable[[], _Time] | None = None,
         profile: Literal["default", "strict"] | None = None,
@@ -253,7 +256,7 @@ class Config:
         crl: _Crl | None = None,
         peer_certificate: _PeerMode = "require",
         check_hostname: bool = True,
-        peers: Sequence[str] | None = None,
+        peers: Sequence[str | Certificate] | None = None,
         verify_hook: Callable[[Peer], _VerifyResult] | None = None,
         versions: Sequence[str] | None = None,
         priority: str | None = None,

@@ -240,6 +240,7 @@ static PyObject *Certificate_fingerprint(CertificateObject *self, PyObject *args
 static int parse_purpose(PyObject *obj, mutls_purpose *out)
 {
 	const char *s;
+	int rc;
 	*out = MUTLS_PURPOSE_ANY;
 	if (obj == Py_None)
 		return 0;
@@ -251,13 +252,8 @@ static int parse_purpose(PyObject *obj, mutls_purpose *out)
 	s = mutlspy_utf8_nonul(obj, "purpose");
 	if (!s)
 		return -1;
-	if (strcmp(s, "server") == 0)
-		*out = MUTLS_PURPOSE_SERVER;
-	else if (strcmp(s, "client") == 0)
-		*out = MUTLS_PURPOSE_CLIENT;
-	else if (strcmp(s, "any") != 0) {
-		mutlspy_raise_code(MUTLS_EUSAGE,
-			"purpose: expected \"server\", \"client\" or None, not \"%.100s\"", s);
+	if ((rc = mutls_purpose_from_name(out, s)) < 0) {
+		mutlspy_raise_last(rc, NULL, NULL);
 		return -1;
 	}
 	return 0;

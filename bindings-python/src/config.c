@@ -1,5 +1,5 @@
-/* Config: the options of docs/design.md applied to a core mutls_config, and the
- * trampolines through which the core calls the Python hooks.
+/* Config: the options of docs/design.md applied to a core mutls_config (the
+ * trampolines through which the core calls the Python hooks: hooks.c).
  *
  * The core's hook payload is the ConfigObject itself (borrowed): the C config
  * never outlives it, because only this object and the core sessions of its
@@ -14,201 +14,6 @@
 int mutlspy_is_config(PyObject *obj)
 {
 	return PyObject_TypeCheck(obj, Mutls_ConfigType);
-}
-
-/* ---- trampolines ---------------------------------------------------------- */
-
-/* "ZeroDivisionError: division by zero" for an exception. */
-static void describe_exception(PyObject *exc, char *out, size_t cap)
-{
-	PyObject *s = exc ? PyObject_Str(exc) : NULL;
-	const char *text = s ? PyUnicode_AsUTF8(s) : NULL;
-	const char *name = exc ? Py_TYPE(exc)->tp_name : "exception";
-	const char *dot = strrchr(name, '.');
-
-	if (!text)
-		PyErr_Clear();
-	if (dot && strncmp(name, "builtins.", 9) == 0)
-		name = dot + 1;
-	if (text && *text)
-		snprintf(out, cap, "%s: %s", name, text);
-	else
-		snprintf(out, cap, "%s", name);
-	Py_XDECREF(s);
-}
-
-static void copy_reason(char *reason, size_t cap, const char *text)
-{
-	snprintf(reason, cap, "%s", text);
-}
-
-static int verify_trampoline(mutls_session *s, void *payload, char *reason, size_t cap)
-{
-	ConfigObject *self = payload;
-	PyGILState_STATE g = PyGILState_Ensure();
-	SessionObject *sess = mutls_session_userdata(s);
-	PyObject *hook = self->verify_hook, *peer = NULL, *res = NULL;
-	int verdict = MUTLS_HOOK_ERROR;
-
-	if (!hook || !sess) {
-		copy_reason(reason, cap, "the verify hook is gone (its config is being collected)");
-		goto out;
-	}
-	Py_INCREF(hook);
-	peer = mutlspy_peer_new(sess);
-	if (peer)
-		res = PyObject_CallOneArg(hook, peer);
-	Py_DECREF(hook);
-	if (!res) {
-		PyObject *exc = mutlspy_fetch_exception();
-		describe_exception(exc, reason, cap);
-		if (exc && !sess->exc)
-			sess->exc = exc;
-		else
-			Py_XDECREF(exc);
-		verdict = MUTLS_HOOK_ERROR;
-	} else if (res == Py_True) {
-		verdict = MUTLS_HOOK_ACCEPT;
-	} else if (res == Py_False) {
-		copy_reason(reason, cap, "verify_hook returned False");
-		verdict = MUTLS_HOOK_REJECT;
-	} else if (res == Py_None) {
-		copy_reason(reason, cap, "verify_hook returned None (return True to accept)");
-		verdict = MUTLS_HOOK_REJECT;
-	} else if (PyUnicode_Check(res)) {
-		const char *text = PyUnicode_AsUTF8(res);
-		if (!text) {
-			PyErr_Clear();
-			text = "(a reason that is not valid UTF-8)";
-		}
-		copy_reason(reason, cap, *text ? text : "verify_hook returned an empty reason");
-		verdict = MUTLS_HOOK_REJECT;
-	} else {
-		snprintf(reason, cap, "verify_hook returned %.100s (return True to accept, False or "
-			"a reason string to reject)", Py_TYPE(res)->tp_name);
-		verdict = MUTLS_HOOK_REJECT;
-	}
-out:
-	Py_XDECREF(res);
-	Py_XDECREF(peer);
-	PyGILState_Release(g);
-	return verdict;
-}
-
-/* Calls hook(arg); on an exception stores it on the session. 0 or -1. */
-static int call_hook(PyObject *hook, mutls_session *s, PyObject *arg)
-{
-	SessionObject *sess = mutls_session_userdata(s);
-	PyObject *res;
-
-	if (!arg)
-		res = NULL;
-	else {
-		Py_INCREF(hook);
-		res = PyObject_CallOneArg(hook, arg);
-		Py_DECREF(hook);
-	}
-	if (res) {
-		Py_DECREF(res);
-		return 0;
-	}
-	if (!sess) {
-		PyErr_WriteUnraisable(hook);
-		return -1;
-	}
-	if (!sess->exc) {
-		/* the first failure explains it: its text goes into the core's
-		 * message ("the trace hook failed during the handshake: ..."), the
-		 * exception itself becomes the __cause__ */
-		char text[512];
-		PyObject *exc = mutlspy_fetch_exception();
-		describe_exception(exc, text, sizeof(text));
-		mutls_session_set_hook_error(s, text);
-		sess->exc = exc;
-	} else {
-		PyErr_Clear();
-	}
-	return -1;
-}
-
-static int trace_trampoline(mutls_session *s, const mutls_trace_event *ev, void *payload)
-{
-	ConfigObject *self = payload;
-	PyGILState_STATE g = PyGILState_Ensure();
-	int rc = 0;
-
-	if (self->trace_hook) {
-		PyObject *event = mutlspy_trace_event(ev);
-		rc = call_hook(self->trace_hook, s, event);
-		Py_XDECREF(event);
-	}
-	PyGILState_Release(g);
-	return rc;
-}
-
-static int keylog_trampoline(mutls_session *s, const char *line, void *payload)
-{
-	ConfigObject *self = payload;
-	PyGILState_STATE g = PyGILState_Ensure();
-	int rc = 0;
-
-	if (self->keylog_hook) {
-		PyObject *text = PyUnicode_DecodeUTF8(line, (Py_ssize_t)strlen(line), "replace");
-		rc = call_hook(self->keylog_hook, s, text);
-		Py_XDECREF(text);
-	}
-	PyGILState_Release(g);
-	return rc;
-}
-
-static int password_trampoline(char *buf, size_t cap, const char *what, void *payload)
-{
-	ConfigObject *self = payload;
-	PyGILState_STATE g = PyGILState_Ensure();
-	PyObject *res = NULL, *bytes = NULL;
-	int rc = -1;
-
-	if (!self->password)
-		goto out;
-	res = PyObject_CallNoArgs(self->password);
-	if (!res)
-		goto fail;
-	if (res == Py_None)
-		goto out; /* refused */
-	if (PyUnicode_Check(res))
-		bytes = PyUnicode_AsUTF8String(res);
-	else if (PyBytes_Check(res) || PyByteArray_Check(res))
-		bytes = PyBytes_FromObject(res);
-	else {
-		PyErr_Format(PyExc_TypeError, "password callable must return str or bytes, not %.100s",
-			Py_TYPE(res)->tp_name);
-		goto fail;
-	}
-	if (!bytes)
-		goto fail;
-	if (memchr(PyBytes_AS_STRING(bytes), 0, (size_t)PyBytes_GET_SIZE(bytes))) {
-		/* C would take the password up to the NUL */
-		PyErr_SetString(PyExc_ValueError, "the password callable returned a password that contains a NUL character");
-		goto fail;
-	}
-	if ((size_t)PyBytes_GET_SIZE(bytes) >= cap) {
-		PyErr_Format(PyExc_ValueError, "password is longer than %zu bytes", cap - 1);
-		goto fail;
-	}
-	memcpy(buf, PyBytes_AS_STRING(bytes), (size_t)PyBytes_GET_SIZE(bytes));
-	buf[PyBytes_GET_SIZE(bytes)] = 0;
-	rc = 0;
-	goto out;
-fail:
-	if (!self->password_exc)
-		self->password_exc = mutlspy_fetch_exception();
-	else
-		PyErr_Clear();
-out:
-	mutlspy_release_secret(bytes, res);
-	Py_XDECREF(res);
-	PyGILState_Release(g);
-	return rc;
 }
 
 /* ---- option helpers (shared with Certificate.verify) ---------------------- */
@@ -308,17 +113,11 @@ int mutlspy_config_add_peers(mutls_config *cfg, PyObject *peers)
 	for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list) && rc == 0; i++) {
 		PyObject *item = PyList_GET_ITEM(list, i), *b;
 		if (mutlspy_is_certificate(item)) {
-			/* a Certificate pins its own fingerprint */
-			char *fp = NULL;
-			if ((rc = mutls_x509_fingerprint(&fp, ((CertificateObject *)item)->cert, "sha256")) < 0) {
+			if ((rc = mutls_config_add_peer_certificate(cfg, ((CertificateObject *)item)->cert)) < 0)
 				rc = config_fail(rc);
-				break;
-			}
-			b = PyBytes_FromFormat("sha256:%s", fp);
-			mutls_free(fp);
-		} else {
-			b = mutlspy_str_bytes(item, "peers");
+			continue;
 		}
+		b = mutlspy_str_bytes(item, "peers");
 		if (!b) {
 			rc = -1;
 			break;
@@ -496,33 +295,6 @@ int mutlspy_config_clock_now(ConfigObject *self, int64_t *out)
 	return rc < 0 ? -1 : 1;
 }
 
-/* The core asks the verify_time callable (under the GIL); its exception is
- * stored on the session and becomes the __cause__ of the handshake's error. */
-static int clock_trampoline(int64_t *out, mutls_session *s, void *payload)
-{
-	ConfigObject *self = payload;
-	PyGILState_STATE g = PyGILState_Ensure();
-	SessionObject *sess = s ? mutls_session_userdata(s) : NULL;
-	int rc = mutlspy_config_clock_now(self, out);
-
-	if (rc <= 0) {
-		PyObject *exc = rc < 0 ? mutlspy_fetch_exception() : NULL;
-		char message[300];
-		if (exc)
-			describe_exception(exc, message, sizeof(message));
-		else
-			snprintf(message, sizeof(message), "the verify_time callable is gone");
-		if (s)
-			mutls_session_set_hook_error(s, message);
-		if (exc && sess && !sess->exc)
-			sess->exc = exc;
-		else
-			Py_XDECREF(exc);
-	}
-	PyGILState_Release(g);
-	return rc > 0 ? 0 : MUTLS_HOOK_ERROR;
-}
-
 /* verify_time: a fixed time (aware datetime or epoch seconds) or a callable
  * returning one, asked at each verification. */
 static int apply_verify_time(ConfigObject *self, PyObject *value)
@@ -533,7 +305,7 @@ static int apply_verify_time(ConfigObject *self, PyObject *value)
 	if (PyCallable_Check(value)) {
 		Py_INCREF(value);
 		Py_XSETREF(self->clock, value);
-		if ((rc = mutls_config_set_verify_clock(self->cfg, clock_trampoline, self, NULL)) < 0)
+		if ((rc = mutls_config_set_verify_clock(self->cfg, mutlspy_clock_trampoline, self, NULL)) < 0)
 			return config_fail(rc);
 		return 0;
 	}
@@ -597,7 +369,7 @@ static int apply_identity(ConfigObject *self, PyObject *certificate, PyObject *p
 		if (PyCallable_Check(password)) {
 			Py_INCREF(password);
 			self->password = password;
-			if ((rc = mutls_config_set_password_callback(self->cfg, password_trampoline, self)) < 0) {
+			if ((rc = mutls_config_set_password_callback(self->cfg, mutlspy_password_trampoline, self)) < 0) {
 				config_fail(rc);
 				goto fail;
 			}
@@ -712,19 +484,8 @@ static int Config_init(ConfigObject *self, PyObject *args, PyObject *kwds)
 		}
 		if (!(m = mutlspy_utf8_nonul(peer_mode, "peer_certificate")))
 			return -1;
-		if (strcmp(m, "require") == 0)
-			mode = MUTLS_PEER_REQUIRE;
-		else if (strcmp(m, "request") == 0)
-			mode = MUTLS_PEER_REQUEST;
-		else if (strcmp(m, "none") == 0)
-			mode = MUTLS_PEER_NONE;
-		else if (strcmp(m, "observe") == 0)
-			mode = MUTLS_PEER_OBSERVE;
-		else {
-			mutlspy_raise_code(MUTLS_ECONFIG,
-				"peer_certificate: expected \"require\", \"request\", \"none\" or \"observe\", not \"%.100s\"", m);
-			return -1;
-		}
+		if ((rc = mutls_peer_mode_from_name(&mode, m)) < 0)
+			return config_fail(rc);
 		if ((rc = mutls_config_set_peer_certificate(self->cfg, mode)) < 0)
 			return config_fail(rc);
 	}
@@ -740,7 +501,7 @@ static int Config_init(ConfigObject *self, PyObject *args, PyObject *kwds)
 	if (verify_hook != Py_None) {
 		Py_INCREF(verify_hook);
 		Py_XSETREF(self->verify_hook, verify_hook);
-		if ((rc = mutls_config_set_verify_hook(self->cfg, verify_trampoline, self, NULL)) < 0)
+		if ((rc = mutls_config_set_verify_hook(self->cfg, mutlspy_verify_trampoline, self, NULL)) < 0)
 			return config_fail(rc);
 	}
 	if (versions != Py_None) {
@@ -797,7 +558,7 @@ static int Config_init(ConfigObject *self, PyObject *args, PyObject *kwds)
 		if (PyCallable_Check(keylog)) {
 			Py_INCREF(keylog);
 			Py_XSETREF(self->keylog_hook, keylog);
-			if ((rc = mutls_config_set_keylog_hook(self->cfg, keylog_trampoline, self, NULL)) < 0)
+			if ((rc = mutls_config_set_keylog_hook(self->cfg, mutlspy_keylog_trampoline, self, NULL)) < 0)
 				return config_fail(rc);
 		} else {
 			PyObject *path = NULL;
@@ -824,7 +585,7 @@ static int Config_init(ConfigObject *self, PyObject *args, PyObject *kwds)
 	if (trace != Py_None) {
 		Py_INCREF(trace);
 		Py_XSETREF(self->trace_hook, trace);
-		if ((rc = mutls_config_set_trace_hook(self->cfg, trace_trampoline, self, NULL)) < 0)
+		if ((rc = mutls_config_set_trace_hook(self->cfg, mutlspy_trace_trampoline, self, NULL)) < 0)
 			return config_fail(rc);
 	}
 	return 0;
@@ -896,12 +657,7 @@ static PyObject *Config_check_peer(ConfigObject *self, PyObject *chain)
 
 static PyObject *Config_peer_certificate(ConfigObject *self, void *c)
 {
-	switch (mutls_config_peer_certificate(self->cfg)) {
-	case MUTLS_PEER_REQUEST: return PyUnicode_FromString("request");
-	case MUTLS_PEER_NONE: return PyUnicode_FromString("none");
-	case MUTLS_PEER_OBSERVE: return PyUnicode_FromString("observe");
-	default: return PyUnicode_FromString("require");
-	}
+	return PyUnicode_FromString(mutls_peer_mode_name(mutls_config_peer_certificate(self->cfg)));
 }
 
 static PyObject *Config_has_identity(ConfigObject *self, void *c)

@@ -35,7 +35,7 @@ static int set_str(PyObject *exc, const char *attr, const char *value)
 }
 
 static PyObject *error_build(int code, unsigned reasons, mutls_side side, mutls_step step,
-	int alert, const char *message, PyObject *peer_cert)
+	int alert, const char *message, const char *hook_message, PyObject *peer_cert)
 {
 	PyObject *msg, *exc, *list;
 
@@ -52,6 +52,7 @@ static PyObject *error_build(int code, unsigned reasons, mutls_side side, mutls_
 	    set_str(exc, "alert", alert >= 0 ? mutls_alert_name(alert) : NULL) < 0 ||
 	    set_str(exc, "side", side == MUTLS_SIDE_NONE ? NULL : mutls_side_name(side)) < 0 ||
 	    set_str(exc, "step", step == MUTLS_STEP_NONE ? NULL : mutls_step_name(step)) < 0 ||
+	    set_str(exc, "hook_message", hook_message && hook_message[0] ? hook_message : NULL) < 0 ||
 	    PyObject_SetAttrString(exc, "peer_certificate", peer_cert ? peer_cert : Py_None) < 0) {
 		Py_XDECREF(list);
 		Py_DECREF(exc);
@@ -68,13 +69,13 @@ PyObject *mutlspy_error_new(const mutls_error *err, SessionObject *sess, Certifi
 	if (cert) {
 		Py_INCREF(cert);
 		peer = (PyObject *)cert;
-	} else if (sess && sess->s && mutls_session_peer_chain_length(sess->s) > 0) {
-		peer = mutlspy_certificate_wrap(mutls_session_peer_certificate(sess->s, 0));
+	} else if (sess && sess->s && mutls_session_error_certificate(sess->s, mutls_error_code(err))) {
+		peer = mutlspy_certificate_wrap(mutls_session_error_certificate(sess->s, mutls_error_code(err)));
 		if (!peer)
 			return NULL;
 	}
 	exc = error_build(mutls_error_code(err), mutls_error_reasons(err), mutls_error_side(err),
-		mutls_error_step(err), mutls_error_alert(err), mutls_error_message(err), peer);
+		mutls_error_step(err), mutls_error_alert(err), mutls_error_message(err), mutls_error_hook_message(err), peer);
 	Py_XDECREF(peer);
 	return exc;
 }
@@ -135,7 +136,7 @@ void mutlspy_chain_cause(PyObject *cause)
 
 PyObject *mutlspy_raise(int rc, SessionObject *sess)
 {
-	const mutls_error *e = mutls_error_last();
+	const mutls_error *e = NULL;
 	PyObject *exc, *cause = NULL;
 
 	if (sess) {
@@ -146,14 +147,8 @@ PyObject *mutlspy_raise(int rc, SessionObject *sess)
 		Py_XDECREF(cause);
 		return PyErr_NoMemory();
 	}
-	if (!e || mutls_error_code(e) != rc)
-		e = sess && sess->s ? mutls_session_error(sess->s) : NULL;
-	if (e && mutls_error_code(e) != rc)
-		e = NULL;
-	if (e)
-		exc = mutlspy_error_new(e, sess, NULL);
-	else
-		exc = error_build(rc, 0, MUTLS_SIDE_NONE, MUTLS_STEP_NONE, -1, mutls_code_name(rc), NULL);
+	mutls_session_error_for(&e, sess ? sess->s : NULL, rc);
+	exc = mutlspy_error_new(e, sess, NULL);
 	if (!exc) {
 		Py_XDECREF(cause);
 		return NULL;
@@ -163,18 +158,15 @@ PyObject *mutlspy_raise(int rc, SessionObject *sess)
 
 PyObject *mutlspy_raise_last(int rc, CertificateObject *cert, PyObject *cause)
 {
-	const mutls_error *e = mutls_error_last();
+	const mutls_error *e = NULL;
 	PyObject *exc;
 
 	if (rc == MUTLS_ENOMEM) {
 		Py_XDECREF(cause);
 		return PyErr_NoMemory();
 	}
-	if (e && mutls_error_code(e) == rc)
-		exc = mutlspy_error_new(e, NULL, cert);
-	else
-		exc = error_build(rc, 0, MUTLS_SIDE_NONE, MUTLS_STEP_NONE, -1, mutls_code_name(rc),
-			(PyObject *)cert);
+	mutls_session_error_for(&e, NULL, rc);
+	exc = mutlspy_error_new(e, NULL, cert);
 	if (!exc) {
 		Py_XDECREF(cause);
 		return NULL;
@@ -191,7 +183,7 @@ PyObject *mutlspy_raise_code(int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
-	exc = error_build(code, 0, MUTLS_SIDE_NONE, MUTLS_STEP_NONE, -1, message, NULL);
+	exc = error_build(code, 0, MUTLS_SIDE_NONE, MUTLS_STEP_NONE, -1, message, NULL, NULL);
 	if (!exc)
 		return NULL;
 	PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);

@@ -54,11 +54,11 @@ typedef struct {
 	PyObject *weakreflist;
 	int fd;                      /* -1: memory mode */
 	int is_server;
-	int busy;                    /* core calls in progress (guards threads and hooks) */
-	unsigned long busy_thread;   /* the thread that made the latest of them */
+	int calls;                   /* core calls in progress (the thread rules; a hook re-entering is refused by the core) */
+	unsigned long call_thread;   /* the thread that made the latest of them */
 	unsigned long send_thread;   /* socket mode: the thread in send, or 0 */
 	unsigned long recv_thread;   /* socket mode: the thread in recv, or 0 */
-	int busy_other;              /* a call that is neither send nor recv is running */
+	int call_other;              /* a call that is neither send nor recv is running */
 	int owns_sock;               /* made by Config.connect/accept: close it too */
 	int sliced;                  /* blocking socket: the core waits in slices */
 } SessionObject;
@@ -196,6 +196,19 @@ void mutlspy_session_store_exception(SessionObject *sess);
 PyObject *mutlspy_peer_new(SessionObject *sess);
 /* A TraceEvent for a core event (new reference). */
 PyObject *mutlspy_trace_event(const mutls_trace_event *ev);
+/* peer.c: the peer's chain (list of Certificate), a Verification object */
+PyObject *mutlspy_chain_list(mutls_session *s);
+/* hooks.c: the trampolines the C config calls (payload: the ConfigObject) */
+int mutlspy_verify_trampoline(mutls_session *s, void *payload, char *reason, size_t cap);
+int mutlspy_trace_trampoline(mutls_session *s, const mutls_trace_event *ev, void *payload);
+int mutlspy_keylog_trampoline(mutls_session *s, const char *line, void *payload);
+int mutlspy_password_trampoline(char *buf, size_t cap, const char *what, void *payload);
+int mutlspy_clock_trampoline(int64_t *out, mutls_session *s, void *payload);
+/* convert.c: the datetime C API and the epoch, once (PyInit__mutls) */
+int mutlspy_convert_init(void);
+/* tp_new of the types only mutls makes (session.c) */
+PyObject *mutlspy_no_new(PyTypeObject *type, PyObject *args, PyObject *kwds);
+PyObject *mutlspy_verification_new(mutls_session *s);
 /* mutls.trace_event_text(ev) / trace_event_note(ev): the core's rendering. */
 PyObject *mutlspy_trace_event_text(PyObject *mod, PyObject *ev);
 PyObject *mutlspy_trace_event_note(PyObject *mod, PyObject *ev);

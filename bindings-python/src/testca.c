@@ -1,7 +1,6 @@
 /* TestCA and Identity: the core's in-memory test PKI, trustme-style. */
 #include "mutlspy.h"
 
-#include <gnutls/gnutls.h>
 #include <string.h>
 
 int mutlspy_is_testca(PyObject *obj)
@@ -274,17 +273,8 @@ static PyObject *TestCA_issue(TestCAObject *self, PyObject *args, PyObject *kwds
 		}
 		if (!(p = mutlspy_utf8_nonul(purpose, "purpose")))
 			goto out;
-		if (strcmp(p, "server") == 0)
-			o.purpose = MUTLS_PURPOSE_SERVER;
-		else if (strcmp(p, "client") == 0)
-			o.purpose = MUTLS_PURPOSE_CLIENT;
-		else if (strcmp(p, "both") == 0)
-			o.purpose = MUTLS_PURPOSE_BOTH;
-		else if (strcmp(p, "none") == 0)
-			o.purpose = MUTLS_PURPOSE_NONE;
-		else {
-			mutlspy_raise_code(MUTLS_EUSAGE,
-				"purpose: expected \"server\", \"client\", \"both\" or \"none\", not \"%.100s\"", p);
+		if ((rc = mutls_purpose_from_name(&o.purpose, p)) < 0) {
+			mutlspy_raise_last(rc, NULL, NULL);
 			goto out;
 		}
 	}
@@ -515,7 +505,7 @@ static PyObject *Identity_encrypted_key_pem(IdentityObject *self, PyObject *arg)
 	if (rc < 0)
 		return mutlspy_raise_last(rc, NULL, NULL);
 	res = mutlspy_str_or_none(pem);
-	gnutls_memset(pem, 0, strlen(pem));
+	mutls_wipe(pem, strlen(pem));
 	mutls_free(pem);
 	return res;
 }

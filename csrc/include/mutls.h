@@ -116,6 +116,10 @@ MUTLS_EXTERN mutls_step mutls_error_step(const mutls_error *err);
 MUTLS_EXTERN int mutls_error_alert(const mutls_error *err);
 /* One sentence saying side, step, reason and certificate. Borrowed. */
 MUTLS_EXTERN const char *mutls_error_message(const mutls_error *err);
+/* Code MUTLS_EHOOK: what the failed hook itself said (a verify hook's reason,
+ * the message a binding gave mutls_session_set_hook_error), also part of the
+ * message; "" when none. */
+MUTLS_EXTERN const char *mutls_error_hook_message(const mutls_error *err);
 
 /* Static names; never NULL ("unknown" for out-of-range values). */
 MUTLS_EXTERN const char *mutls_code_name(int code);          /* "verify-failed" */
@@ -127,6 +131,11 @@ MUTLS_EXTERN const char *mutls_alert_name(int alert);
 
 /* Free memory that a mutls function returned with "caller frees: mutls_free". */
 MUTLS_EXTERN void mutls_free(void *ptr);
+/* Zeroes len bytes that held a secret (a key PEM, a password); not
+ * optimised away. */
+MUTLS_EXTERN void mutls_wipe(void *ptr, size_t len);
+/* The version of the GnuTLS library mutls runs with ("3.8.9"). Static. */
+MUTLS_EXTERN const char *mutls_gnutls_version(void);
 /* Free a string list returned with "caller frees: mutls_strings_free". */
 MUTLS_EXTERN void mutls_strings_free(char **list, size_t count);
 
@@ -151,6 +160,13 @@ typedef enum {
 	MUTLS_PURPOSE_BOTH = 3,   /* issue only: both EKUs                      */
 	MUTLS_PURPOSE_NONE = 4    /* issue only: no EKU extension at all        */
 } mutls_purpose;
+
+/* "any", "server", "client", "both", "none" ("?" for another value), and
+ * back: MUTLS_EUSAGE naming the unknown word. Verification takes server,
+ * client and any (both and none: MUTLS_EUSAGE); issuing takes server, client,
+ * both and none, and any (0, the zero value) as both. */
+MUTLS_EXTERN const char *mutls_purpose_name(mutls_purpose purpose);
+MUTLS_EXTERN int mutls_purpose_from_name(mutls_purpose *out, const char *name);
 
 /* Parse the first certificate of PEM text (len may be 0 for NUL-terminated).
  * *out: caller frees with mutls_x509_unref. MUTLS_ECONFIG on bad input. */
@@ -285,9 +301,11 @@ typedef int (*mutls_trace_hook)(mutls_session *session,
  * non-zero to abort the handshake (code MUTLS_EHOOK). */
 typedef int (*mutls_keylog_hook)(mutls_session *session, const char *line,
 	void *payload);
-/* For bindings: a trace or keylog hook about to return non-zero (it raised)
- * leaves its message here; the session's error then says "the trace hook
- * failed during the handshake: <message>". Copied. */
+/* For bindings: a trace, keylog or clock hook about to return non-zero (it
+ * raised) leaves its message here; the session's error then says "the trace
+ * hook failed during the handshake: <message>", and mutls_error_hook_message
+ * gives it alone. The first message since the last reported failure is
+ * kept (a later one is ignored). Copied. */
 MUTLS_EXTERN void mutls_session_set_hook_error(mutls_session *session,
 	const char *message);
 /* Releases a hook payload when the config dies (may be NULL). */
@@ -328,6 +346,10 @@ MUTLS_EXTERN int mutls_config_add_trust_x509(mutls_config *cfg, const mutls_x509
 MUTLS_EXTERN int mutls_config_add_crl(mutls_config *cfg, const char *source);
 MUTLS_EXTERN int mutls_config_set_peer_certificate(mutls_config *cfg,
 	mutls_peer_mode mode);
+/* "require", "request", "none", "observe" ("?" for another value), and back:
+ * MUTLS_ECONFIG naming the unknown word (it is a config option's value). */
+MUTLS_EXTERN const char *mutls_peer_mode_name(mutls_peer_mode mode);
+MUTLS_EXTERN int mutls_peer_mode_from_name(mutls_peer_mode *out, const char *name);
 /* 1 (default): a client checks the server's name against server_hostname.
  * 0: the name is not checked (explicit). */
 MUTLS_EXTERN int mutls_config_set_check_hostname(mutls_config *cfg, int enabled);
@@ -337,6 +359,8 @@ MUTLS_EXTERN int mutls_config_set_check_hostname(mutls_config *cfg, int enabled)
  * "cn:payments", "sha256:<hex>" (pin; colons allowed). The peer is accepted
  * if any pattern matches. */
 MUTLS_EXTERN int mutls_config_add_peer_pattern(mutls_config *cfg, const char *pattern);
+/* Pins one certificate: the pattern "sha256:<its SHA-256 fingerprint>". */
+MUTLS_EXTERN int mutls_config_add_peer_certificate(mutls_config *cfg, const mutls_x509 *cert);
 /* Allowed protocol versions, from "1.2" and "1.3". */
 MUTLS_EXTERN int mutls_config_set_versions(mutls_config *cfg,
 	const char *const *versions, size_t count);
@@ -505,6 +529,14 @@ MUTLS_EXTERN int mutls_session_close(mutls_session *s);
 /* The last failure of this session (NULL if none). Borrowed: valid until the
  * next call on s. */
 MUTLS_EXTERN const mutls_error *mutls_session_error(const mutls_session *s);
+/* The error that goes with rc, the negative return of the mutls call just
+ * made on this thread (on session s, or NULL for a call on no session): the
+ * thread's last error when its code is rc, else s's error when its code is
+ * rc, else an error of code rc whose message is the code's name. The one
+ * rule the bindings use to build their error objects. *out is never NULL;
+ * borrowed until the next mutls call on this thread. MUTLS_EUSAGE when out
+ * is NULL or rc is not negative. */
+MUTLS_EXTERN int mutls_session_error_for(const mutls_error **out, const mutls_session *s, int rc);
 
 /* Introspection: valid after the handshake and after a failed one. */
 MUTLS_EXTERN int mutls_session_is_server(const mutls_session *s);
@@ -524,6 +556,22 @@ MUTLS_EXTERN mutls_x509 *mutls_session_peer_certificate(const mutls_session *s,
 MUTLS_EXTERN mutls_x509 *mutls_session_own_certificate(const mutls_session *s);
 /* 1 when the peer's certificate was presented and every check passed. */
 MUTLS_EXTERN int mutls_session_verified(const mutls_session *s);
+/* The re-entry guard: 1 while one of s's hooks (verify, trace, keylog,
+ * clock) runs on the calling thread. The calls that drive s (handshake,
+ * send, recv, close, feed, feed_eof) refuse to run then, with MUTLS_EUSAGE
+ * "<what>: the session is already in a call: one of its own hooks used it";
+ * mutls_session_check_reentry gives that refusal (0 when not in a hook) to
+ * the bindings' own operations on a session (destroying it). */
+MUTLS_EXTERN int mutls_session_in_hook(const mutls_session *s);
+MUTLS_EXTERN int mutls_session_check_reentry(const mutls_session *s, const char *what);
+/* The verify hook's `ok`: 1 when the peer presented a certificate and every
+ * check run so far passed (reasons 0); 0 for an anonymous peer. */
+MUTLS_EXTERN int mutls_session_peer_ok(const mutls_session *s);
+/* The certificate an error of this session carries (the bindings' error
+ * `peer_certificate`): the peer's leaf when it sent one and code is a
+ * failure of the connection (not MUTLS_EUSAGE, MUTLS_ECONFIG, MUTLS_ENOMEM
+ * or a retry signal); NULL otherwise. Borrowed. */
+MUTLS_EXTERN mutls_x509 *mutls_session_error_certificate(const mutls_session *s, int code);
 /* Reasons of failed checks (0 when none failed or nothing was checked). */
 MUTLS_EXTERN unsigned mutls_session_verify_reasons(const mutls_session *s);
 /* One sentence on the peer checks: why they failed, that the peer passed

@@ -506,3 +506,30 @@ TEST(key_files_are_bounded_and_read_whole)
 	remove_dir(dir);
 	pki_free(&pki);
 }
+
+/* The name tables both bindings use (issue 16): one spelling, one error. */
+TEST(peer_mode_and_purpose_names)
+{
+	static const char *const modes[] = { "require", "request", "none", "observe" };
+	static const char *const purposes[] = { "any", "server", "client", "both", "none" };
+	mutls_peer_mode m;
+	mutls_purpose p;
+
+	for (int i = 0; i < 4; i++) {
+		CHECK_OK(mutls_peer_mode_from_name(&m, modes[i]));
+		CHECK_INT(m, i);
+		CHECK_STR(mutls_peer_mode_name(m), modes[i]);
+	}
+	CHECK_INT(mutls_peer_mode_from_name(&m, "always"), MUTLS_ECONFIG);
+	CHECK_STR(mutls_error_message(mutls_error_last()),
+		"peer_certificate: expected \"require\", \"request\", \"none\" or \"observe\", not \"always\"");
+	CHECK_STR(mutls_peer_mode_name((mutls_peer_mode)9), "?");
+	for (int i = 0; i < 5; i++) {
+		CHECK_OK(mutls_purpose_from_name(&p, purposes[i]));
+		CHECK_INT(p, i);
+		CHECK_STR(mutls_purpose_name(p), purposes[i]);
+	}
+	CHECK_INT(mutls_purpose_from_name(&p, "sideways"), MUTLS_EUSAGE);
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "not \"sideways\"");
+	CHECK_STR(mutls_purpose_name((mutls_purpose)9), "?");
+}

@@ -394,3 +394,48 @@ TEST(verified_is_cleared_when_the_session_fails)
 	CHECK(!mutls_session_verified(f.p.server));
 	fixture_free(&f);
 }
+
+/* The re-entry guard is the core session's (issue 16): a hook may read its
+ * session but not drive it; the refusal names the call. */
+static int reentering_hook(mutls_session *s, void *payload, char *reason, size_t cap)
+{
+	int *rcs = payload;
+	size_t n = 0;
+	unsigned char buf[8];
+	rcs[0] = mutls_session_in_hook(s);
+	rcs[1] = mutls_session_handshake(s);
+	rcs[2] = mutls_session_recv(&n, s, buf, sizeof(buf));
+	rcs[3] = mutls_session_feed(s, "x", 1);
+	rcs[4] = mutls_session_close(s);
+	snprintf(reason, cap, "%s", mutls_error_message(mutls_error_last()));
+	rcs[5] = mutls_session_peer_chain_length(s) > 0; /* reading is allowed */
+	return MUTLS_HOOK_ACCEPT;
+}
+
+TEST(hook_reentry_refused_by_the_core)
+{
+	test_pki pki;
+	test_pair p;
+	int rcs[6] = { 0 };
+	mutls_config *ccfg, *scfg;
+
+	pki_make(&pki);
+	ccfg = config_with(pki.client_id, pki.ca);
+	scfg = config_with(pki.server_id, pki.ca);
+	CHECK_OK(mutls_config_set_verify_hook(scfg, reentering_hook, rcs, NULL));
+	pair_new(&p, ccfg, "orders.internal", scfg);
+	pair_handshake(&p);
+	CHECK_INT(p.server_rc, 0);
+	CHECK_INT(rcs[0], 1);
+	CHECK_INT(rcs[1], MUTLS_EUSAGE);
+	CHECK_INT(rcs[2], MUTLS_EUSAGE);
+	CHECK_INT(rcs[3], MUTLS_EUSAGE);
+	CHECK_INT(rcs[4], MUTLS_EUSAGE);
+	CHECK_INT(rcs[5], 1);
+	CHECK(!mutls_session_in_hook(p.server));
+	CHECK_OK(mutls_session_check_reentry(p.server, "destroy"));
+	pair_free(&p);
+	mutls_config_unref(ccfg);
+	mutls_config_unref(scfg);
+	pki_free(&pki);
+}

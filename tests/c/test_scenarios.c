@@ -341,11 +341,15 @@ typedef struct {
 	mutls_step step;
 	int alert;
 	char message[1024];
+	char hook_message[512];
+	int has_cert;            /* the error carries the peer's certificate */
 } outcome;
 
-static void fail_with(outcome *o, const mutls_error *e, int rc)
+static void fail_with(outcome *o, const mutls_error *e, int rc, const mutls_session *s)
 {
 	o->state = FAILED;
+	o->hook_message[0] = 0;
+	o->has_cert = 0;
 	if (!e) { /* e.g. still want-read: no error object */
 		o->code = rc;
 		o->reasons = 0;
@@ -361,6 +365,8 @@ static void fail_with(outcome *o, const mutls_error *e, int rc)
 	o->step = mutls_error_step(e);
 	o->alert = mutls_error_alert(e);
 	snprintf(o->message, sizeof(o->message), "%s", mutls_error_message(e));
+	snprintf(o->hook_message, sizeof(o->hook_message), "%s", mutls_error_hook_message(e));
+	o->has_cert = mutls_session_error_certificate(s, o->code) != NULL;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -405,7 +411,7 @@ static void outcome_text(char *out, size_t cap, const outcome *o)
 /* Compares a side's outcome (and session) with the table; returns the number
  * of differences, each printed. */
 static int compare(const char *side, const char *expect, const char *fragment,
-	const outcome *o, const mutls_session *s)
+	const char *hook_fragment, const outcome *o, const mutls_session *s)
 {
 	tokens t;
 	char got[1400], want_reasons[256];
@@ -468,6 +474,18 @@ static int compare(const char *side, const char *expect, const char *fragment,
 			printf("\n    MISMATCH %s: the message does not contain \"%s\"", side, fragment);
 			bad++;
 		}
+		if (hook_fragment && o->state == FAILED &&
+		    (!strstr(o->hook_message, hook_fragment) || !strstr(o->message, o->hook_message))) {
+			printf("\n    MISMATCH %s: hook_message \"%s\" does not contain \"%s\" or is not in the message",
+				side, o->hook_message, hook_fragment);
+			bad++;
+		}
+		if (tok(&t, "peer_certificate") && o->state == FAILED &&
+		    (strcmp(tok(&t, "peer_certificate"), "yes") == 0) != o->has_cert) {
+			printf("\n    MISMATCH %s: peer_certificate %s, expected %s", side, o->has_cert ? "yes" : "no",
+				tok(&t, "peer_certificate"));
+			bad++;
+		}
 	}
 	free(t.buf);
 	return bad;
@@ -507,8 +525,7 @@ static int clock_offset(int64_t *out, mutls_session *s, void *payload)
 static int clock_fails(int64_t *out, mutls_session *s, void *payload)
 {
 	(void)out;
-	(void)payload;
-	mutls_session_set_hook_error(s, "the clock failed");
+	mutls_session_set_hook_error(s, payload); /* what the table's raise:<m> says */
 	return MUTLS_HOOK_ERROR;
 }
 
@@ -549,16 +566,16 @@ static mutls_config *make_config(world *w, const ident *id, const char *spec,
 	if (tok_is(&t, "crl", "yes"))
 		STEP(mutls_config_add_crl(cfg, w->crl));
 	if ((v = tok(&t, "peer_certificate"))) {
-		mutls_peer_mode mode = strcmp(v, "require") == 0 ? MUTLS_PEER_REQUIRE :
-			strcmp(v, "request") == 0 ? MUTLS_PEER_REQUEST : MUTLS_PEER_NONE;
-		CHECK(strcmp(v, "require") == 0 || strcmp(v, "request") == 0 || strcmp(v, "none") == 0);
+		/* the name as the bindings parse it: the core's table */
+		mutls_peer_mode mode = MUTLS_PEER_REQUIRE;
+		STEP(mutls_peer_mode_from_name(&mode, v));
 		STEP(mutls_config_set_peer_certificate(cfg, mode));
 	}
 	if ((v = tok(&t, "verify_time")))
 		STEP(mutls_config_set_verify_time(cfg, (int64_t)time(NULL) + strtoll(v, NULL, 10)));
 	if ((v = tok(&t, "verify_clock"))) {
 		if (strncmp(v, "raise:", 6) == 0)
-			STEP(mutls_config_set_verify_clock(cfg, clock_fails, NULL, NULL));
+			STEP(mutls_config_set_verify_clock(cfg, clock_fails, strdup(v + 6), free));
 		else {
 			int64_t *offset = malloc(sizeof(*offset));
 			CHECK(offset != NULL);
@@ -582,6 +599,11 @@ static mutls_config *make_config(world *w, const ident *id, const char *spec,
 				mutls_free(fp);
 				p = pattern;
 			}
+			if (strcmp(p, "certificate:<client>") == 0 || strcmp(p, "certificate:<server>") == 0) {
+				const ident *who = strcmp(p, "certificate:<client>") == 0 ? w->client : w->server;
+				STEP(mutls_config_add_peer_certificate(cfg, ident_leaf(who)));
+				continue;
+			}
 			STEP(mutls_config_add_peer_pattern(cfg, p));
 		}
 		free(peers.buf);
@@ -603,7 +625,7 @@ static mutls_config *make_config(world *w, const ident *id, const char *spec,
 #undef STEP
 	free(t.buf);
 	if (rc != 0) {
-		fail_with(o, mutls_error_last(), rc);
+		fail_with(o, mutls_error_last(), rc, NULL);
 		mutls_config_unref(cfg);
 		return NULL;
 	}
@@ -629,33 +651,33 @@ static void connect_once(test_pair *p, mutls_config *ccfg, const char *hostname,
 	pair_handshake(p);
 	co->state = so->state = OK;
 	if (p->client_rc != 0)
-		fail_with(co, mutls_session_error(p->client), p->client_rc);
+		fail_with(co, mutls_session_error(p->client), p->client_rc, p->client);
 	if (p->server_rc != 0)
-		fail_with(so, mutls_session_error(p->server), p->server_rc);
+		fail_with(so, mutls_session_error(p->server), p->server_rc, p->server);
 
 	if (co->state == OK) {
 		rc = mutls_session_send(&n, p->client, "ping", 4);
 		if (rc != 0)
-			fail_with(co, mutls_session_error(p->client), rc);
+			fail_with(co, mutls_session_error(p->client), rc, p->client);
 		pair_move(p->client, p->server);
 	}
 	if (so->state == OK) {
 		rc = mutls_session_recv(&n, p->server, buf, sizeof(buf));
 		if (rc != 0) {
-			fail_with(so, mutls_session_error(p->server), rc);
+			fail_with(so, mutls_session_error(p->server), rc, p->server);
 		} else {
 			if (n != 4 || memcmp(buf, "ping", 4) != 0)
 				testlib_fail(__FILE__, __LINE__, "the server read %zu bytes, not \"ping\"", n);
 			rc = mutls_session_send(&n, p->server, "pong", 4);
 			if (rc != 0)
-				fail_with(so, mutls_session_error(p->server), rc);
+				fail_with(so, mutls_session_error(p->server), rc, p->server);
 			pair_move(p->server, p->client);
 		}
 	}
 	if (co->state == OK) {
 		rc = mutls_session_recv(&n, p->client, buf, sizeof(buf));
 		if (rc != 0)
-			fail_with(co, mutls_session_error(p->client), rc);
+			fail_with(co, mutls_session_error(p->client), rc, p->client);
 		else if (n != 4 || memcmp(buf, "pong", 4) != 0)
 			testlib_fail(__FILE__, __LINE__, "the client read %zu bytes, not \"pong\"", n);
 	}
@@ -743,8 +765,10 @@ static void run_scenario(const scenario *sc)
 
 	dump(sc->id, "server", &so);
 	dump(sc->id, "client", &co);
-	bad += compare("server", get(sc, "expect.server"), get(sc, "expect.server.message"), &so, p.server);
-	bad += compare("client", get(sc, "expect.client"), get(sc, "expect.client.message"), &co, p.client);
+	bad += compare("server", get(sc, "expect.server"), get(sc, "expect.server.message"),
+		get(sc, "expect.server.hook_message"), &so, p.server);
+	bad += compare("client", get(sc, "expect.client"), get(sc, "expect.client.message"),
+		get(sc, "expect.client.hook_message"), &co, p.client);
 	printf("\n  ");
 	pair_free(&p);
 	mutls_config_unref(scfg);

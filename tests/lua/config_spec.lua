@@ -167,10 +167,15 @@ describe("config", function()
 		expect_config_error(cfg, err, "/nonexistent/dir/keys.log")
 	end)
 
+	it("an unknown peer_certificate word is a config error (as in Python), not a raise", function()
+		local cfg, err = mutls.config { peer_certificate = "maybe" }
+		expect_config_error(cfg, err, 'peer_certificate: expected "require", "request", "none" or "observe", not "maybe"')
+	end)
+
 	it("wrong argument types and unknown options raise", function()
 		local cases = {
 			{ trust = 42 }, { trust = { { pki.ca } } }, { crl = true }, { peers = 7 }, { peers = { 1 } },
-			{ peer_certificate = "maybe" }, { peer_certificate = 1 }, { check_hostname = "no" },
+			{ peer_certificate = 1 }, { check_hostname = "no" },
 			{ session_tickets = 1 }, { versions = 13 }, { alpn = { 2 } }, { priority = {} },
 			{ verify_hook = "yes" }, { trace = true }, { keylog = 5 }, { password = 5, certificate = "a", private_key = "b" },
 			{ identity = "me" }, { identity = pki.client, certificate = "x", private_key = "y" },

@@ -229,7 +229,7 @@ describe("verify_hook", function()
 
 	it("a hook may not use its own session, and may collect garbage", function()
 		local p = with_server_hook(function(_, s) s:destroy() return true end)
-		expect_hook_failure(p, "cannot be destroyed from inside one of its own hooks")
+		expect_hook_failure(p, "destroy: the session is already in a call: one of its own hooks used it")
 		assert.is_false(p.s.destroyed)
 		local q = with_server_hook(function(_, s) s:handshake() return true end)
 		expect_hook_failure(q, "already in a call")

@@ -172,6 +172,8 @@ local function make_config(w, ident, spec, hook)
 		for _, pattern in ipairs(split(t.peers)) do
 			local who = pattern:match("^sha256:<(%a+)>$")
 			if who then pattern = "sha256:" .. w.idents[who].leaf:fingerprint("sha256") end
+			local holder = pattern:match("^certificate:<(%a+)>$")
+			if holder then pattern = w.idents[holder].leaf end
 			peers[#peers + 1] = pattern
 		end
 		opts.peers = peers
@@ -268,7 +270,7 @@ local function expected_text(expect)
 end
 
 -- The differences between a side's outcome and the table.
-local function check(name, side, expect, fragment, own_hook)
+local function check(name, side, expect, fragment, own_hook, hook_fragment)
 	local bad = {}
 	local got, want = outcome_text(side), expected_text(expect)
 	if got ~= want then
@@ -294,6 +296,16 @@ local function check(name, side, expect, fragment, own_hook)
 		if tostring(e) ~= e.message then bad[#bad + 1] = name .. ": tostring(err) is not err.message" end
 		if fragment and not H.contains(e.message, fragment) then
 			bad[#bad + 1] = ("%s: the message %q does not contain %q"):format(name, e.message, fragment)
+		end
+		if hook_fragment and not (e.hook_message and H.contains(e.hook_message, hook_fragment)
+				and H.contains(e.message, e.hook_message)) then
+			bad[#bad + 1] = ("%s: hook_message %q does not contain %q or is not in the message"):format(name,
+				tostring(e.hook_message), hook_fragment)
+		end
+		local want_cert = tokens(expect).peer_certificate
+		if want_cert and (e.peer_certificate ~= nil) ~= (want_cert == "yes") then
+			bad[#bad + 1] = ("%s: peer_certificate %s, expected %s"):format(name,
+				tostring(e.peer_certificate ~= nil), want_cert)
 		end
 		local raised = own_hook and own_hook:match("^raise:(.*)$")
 		if e.code == "hook" and raised and e.hook_message ~= raised then
@@ -361,8 +373,10 @@ local function run_case(case)
 		end
 		f:close()
 	end
-	local bad = check("server", s, kv["expect.server"], kv["expect.server.message"], kv["server.hook"])
-	for _, b in ipairs(check("client", c, kv["expect.client"], kv["expect.client.message"], kv["client.hook"])) do
+	local bad = check("server", s, kv["expect.server"], kv["expect.server.message"], kv["server.hook"],
+		kv["expect.server.hook_message"])
+	for _, b in ipairs(check("client", c, kv["expect.client"], kv["expect.client.message"], kv["client.hook"],
+			kv["expect.client.hook_message"])) do
 		bad[#bad + 1] = b
 	end
 	assert(#bad == 0, "\n" .. table.concat(bad, "\n"))

@@ -206,11 +206,14 @@ def make_config(world: World, ident: Ident, spec: Optional[str], hook: Optional[
     if "verify_clock" in t:
         kw["verify_time"] = make_clock(t["verify_clock"])
     if "peers" in t:
-        peers = []
+        peers: List[Any] = []
         for pattern in split(t["peers"]):
             if pattern in ("sha256:<client>", "sha256:<server>"):
                 who = world.idents[pattern[len("sha256:<"):-1]]
                 pattern = "sha256:" + who.leaf.fingerprint("sha256")
+            if pattern in ("certificate:<client>", "certificate:<server>"):
+                peers.append(world.idents[pattern[len("certificate:<"):-1]].leaf)
+                continue
             peers.append(pattern)
         kw["peers"] = peers
     if "versions" in t:
@@ -330,7 +333,8 @@ def expected_text(expect: str) -> str:
     return "%s reasons=%s side=%s step=%s alert=%s" % (code, reasons, t["side"], t["step"], t["alert"])
 
 
-def check(name: str, side: Side, expect: str, fragment: Optional[str], own_hook: Optional[str]) -> List[str]:
+def check(name: str, side: Side, expect: str, fragment: Optional[str], own_hook: Optional[str],
+          hook_fragment: Optional[str] = None) -> List[str]:
     """The differences between a side's outcome and the table."""
     bad: List[str] = []
     got, want = outcome_text(side), expected_text(expect)
@@ -352,6 +356,12 @@ def check(name: str, side: Side, expect: str, fragment: Optional[str], own_hook:
             bad.append("%s: %s is a %s, expected a %s" % (name, e.code, type(e).__name__, cls.__name__))
         if fragment and fragment not in str(e):
             bad.append("%s: the message %r does not contain %r" % (name, str(e), fragment))
+        if hook_fragment and (e.hook_message is None or hook_fragment not in e.hook_message
+                              or e.hook_message not in str(e)):
+            bad.append("%s: hook_message %r does not contain %r or is not in the message"
+                       % (name, e.hook_message, hook_fragment))
+        if "peer_certificate" in t and (e.peer_certificate is not None) != (t["peer_certificate"] == "yes"):
+            bad.append("%s: peer_certificate %r, expected %s" % (name, e.peer_certificate, t["peer_certificate"]))
         if e.code == "hook" and own_hook and own_hook.startswith("raise:"):
             cause = e.__cause__
             if not isinstance(cause, RuntimeError) or str(cause) != own_hook[len("raise:"):]:
@@ -410,9 +420,9 @@ def test_scenario(case_id: str, case: Dict[str, str]) -> None:
                 f.write("%s\t%s\t%s\t%s\n" % (case_id, name, outcome_text(side),
                                                  str(side.error) if side.error is not None else ""))
     bad = check("server", server, case["expect.server"], case.get("expect.server.message"),
-                case.get("server.hook"))
+                case.get("server.hook"), case.get("expect.server.hook_message"))
     bad += check("client", client, case["expect.client"], case.get("expect.client.message"),
-                 case.get("client.hook"))
+                 case.get("client.hook"), case.get("expect.client.hook_message"))
     assert not bad, "\n".join(bad)
 
 
