@@ -63,6 +63,8 @@ build = {
 				"bindings-lua/src/session.c",
 				"bindings-lua/src/certificate.c",
 				"bindings-lua/src/testca.c",
+				"bindings-lua/src/hooks.c",
+				"bindings-lua/src/convert.c",
 				"csrc/chain_cache.c",
 				"csrc/config.c",
 				"csrc/crl.c",

@@ -209,20 +209,25 @@ def test_timeouts_per_direction_recv_while_another_thread_sends(ca: mutls.TestCA
 
 def test_timeouts_per_direction_send_while_another_thread_receives(ca: mutls.TestCA) -> None:
     """The other way round: Python's ssl sends a record every 50 ms and
-    reads nothing for 2 s; our reader thread receives them all along while
-    the main thread's sendall fills the socket buffers and times out after
-    its own 0.3 s."""
+    reads nothing for 1.5 s; our reader thread receives them all along (for
+    1.8 s, so none is left unread when we close) while the main thread's
+    sendall fills the socket buffers and times out after its own 0.3 s."""
     ctx = _ssl_server_context(ca)
 
     def serve(conn: socket.socket) -> int:
         with ctx.wrap_socket(conn, server_side=True) as s:
             start = time.monotonic()
-            while time.monotonic() - start < 2.0:
+            while time.monotonic() - start < 1.5:
                 s.sendall(b"tick")
                 time.sleep(0.05)
             total = 0
             while True:
-                data = s.recv(65536)
+                try:
+                    data = s.recv(65536)
+                except ConnectionResetError:
+                    # what our side does after its timed-out send is not
+                    # this test's subject (seen once on Debian 13)
+                    return total
                 if not data:
                     return total
                 total += len(data)
