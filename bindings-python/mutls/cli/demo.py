@@ -52,7 +52,8 @@ def add_arguments(p) -> None:
     p.add_argument("--lua", action="store_true",
                    help="tell the short story through the Lua binding (lua5.4, or $MUTLS_LUA): "
                         "payments calls orders, analytics is refused (takes --tls; --diagram and "
-                        "--no-gallery are this Python demo's); the Lua module is found in a source checkout's build/lua/5.4 "
+                        "--no-gallery are this Python demo's); the Lua module is found in a "
+                        "source checkout's build/lua/5.4 "
                         "($MUTLS_ROOT or the package's own checkout), on LUA_CPATH or Lua's "
                         "default path (luarocks), or in ~/.luarocks")
     p.add_argument("--diagram", action="store_true",
@@ -788,14 +789,14 @@ def find_lua_module(lua: str, root: Optional[Path]):
 
 
 def run_lua(out: Output, args) -> int:
+    if args.diagram or args.no_gallery:
+        print("mutls demo --lua tells the short story (one call, one refusal): --diagram and "
+              "--no-gallery belong to the Python demo (mutls demo)", file=sys.stderr)
+        return 2
     root = repo_root()
     lua = os.environ.get("MUTLS_LUA", "lua5.4")
     if shutil.which(lua) is None:
         print(f"mutls demo --lua: {lua} not found (apt-get install lua5.4, or set MUTLS_LUA)", file=sys.stderr)
-        return 2
-    if args.diagram or args.no_gallery:
-        print("mutls demo --lua tells the short story (one call, one refusal): --diagram and "
-              "--no-gallery belong to the Python demo (mutls demo)", file=sys.stderr)
         return 2
     script = demo_script(root)
     if not script.is_file():
