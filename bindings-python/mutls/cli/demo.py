@@ -37,7 +37,8 @@ examples:
   mutls demo              the story, traced, and the failure gallery
   mutls demo --diagram    the same exchange as a sequence diagram
   mutls demo --tls 1.2    both sides limited to TLS 1.2
-  mutls demo --lua        the same story through the Lua binding (lua5.4)
+  mutls demo --lua        the short story through the Lua binding (lua5.4): one
+                          call, one refusal (as the C demo, build/mtls_demo)
 """
 
 SERVER_NAME = "orders.internal"
@@ -49,8 +50,10 @@ TIMEOUT = 10.0  # seconds, every socket wait
 
 def add_arguments(p) -> None:
     p.add_argument("--lua", action="store_true",
-                   help="run the same story through the Lua binding (lua5.4, or $MUTLS_LUA): "
-                        "the Lua module is found in a source checkout's build/lua/5.4 "
+                   help="tell the short story through the Lua binding (lua5.4, or $MUTLS_LUA): "
+                        "payments calls orders, analytics is refused (takes --tls; --diagram and "
+                        "--no-gallery are this Python demo's); the Lua module is found in a "
+                        "source checkout's build/lua/5.4 "
                         "($MUTLS_ROOT or the package's own checkout), on LUA_CPATH or Lua's "
                         "default path (luarocks), or in ~/.luarocks")
     p.add_argument("--diagram", action="store_true",
@@ -786,6 +789,10 @@ def find_lua_module(lua: str, root: Optional[Path]):
 
 
 def run_lua(out: Output, args) -> int:
+    if args.diagram or args.no_gallery:
+        print("mutls demo --lua tells the short story (one call, one refusal): --diagram and "
+              "--no-gallery belong to the Python demo (mutls demo)", file=sys.stderr)
+        return 2
     root = repo_root()
     lua = os.environ.get("MUTLS_LUA", "lua5.4")
     if shutil.which(lua) is None:
@@ -799,8 +806,6 @@ def run_lua(out: Output, args) -> int:
     if env is None:
         print(LUA_INSTALL_HELP.format(lua=lua, looked=found), file=sys.stderr)
         return 2
-    if out.colour:
-        env["MUTLS_COLOUR"] = "1"
     sys.stdout.flush()
     try:
         return subprocess.run([lua, str(script)] + lua_args(args), env=env, timeout=120).returncode
@@ -810,14 +815,7 @@ def run_lua(out: Output, args) -> int:
 
 
 def lua_args(args) -> List[str]:
-    extra = []
-    if args.diagram:
-        extra.append("--diagram")
-    if args.tls:
-        extra += ["--tls", args.tls]
-    if args.no_gallery:
-        extra.append("--no-gallery")
-    return extra
+    return ["--tls", args.tls] if args.tls else []
 
 
 # ---------------------------------------------------------------------------
