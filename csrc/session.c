@@ -366,7 +366,11 @@ int mutls_session_handshake(mutls_session *s)
 	return 0;
 }
 
-int mutls_session_send(size_t *out_written, mutls_session *s, const void *data, size_t len)
+/* One call, one deadline. A partial write is an answer for send (as
+ * send(2) gives), but for send_all it is the timeout: the deadline covers
+ * the whole buffer, as Python's socket.sendall has since 3.5. */
+static int send_records(size_t *out_written, mutls_session *s, const void *data, size_t len,
+	int all)
 {
 	const unsigned char *p = data;
 	size_t done = 0;
@@ -395,14 +399,26 @@ int mutls_session_send(size_t *out_written, mutls_session *s, const void *data, 
 		if (n == GNUTLS_E_AGAIN) {
 			if (should_retry(s))
 				continue;
-			if (done)
+			if (done && !all)
 				break;
+			*out_written = done;
 			return would_block(s);
 		}
+		*out_written = done;
 		return mutls__session_fail(s, (int)n, MUTLS_STEP_RECORD);
 	}
 	*out_written = done;
 	return 0;
+}
+
+int mutls_session_send(size_t *out_written, mutls_session *s, const void *data, size_t len)
+{
+	return send_records(out_written, s, data, len, 0);
+}
+
+int mutls_session_send_all(size_t *out_written, mutls_session *s, const void *data, size_t len)
+{
+	return send_records(out_written, s, data, len, 1);
 }
 
 static void note_close_notify(mutls_session *s)

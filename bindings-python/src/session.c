@@ -471,33 +471,36 @@ static PyObject *Session_send(SessionObject *self, PyObject *arg)
 	return PyLong_FromSize_t(written);
 }
 
+/* The rest of a sendall's buffer from *done on; *done grows by what was
+ * taken, so a sliced retry (RUN) goes on where the last slice stopped. */
+static int send_rest(mutls_session *s, const Py_buffer *view, size_t *done)
+{
+	size_t written = 0;
+	int rc = mutls_session_send_all(&written, s, (const char *)view->buf + *done,
+		(size_t)view->len - *done);
+	*done += written;
+	return rc;
+}
+
+/* One core call for the whole buffer: the timeout bounds the whole sendall,
+ * as socket.sendall's does since Python 3.5 (a loop of sends restarted it
+ * after each partial write). */
 static PyObject *Session_sendall(SessionObject *self, PyObject *arg)
 {
 	Py_buffer view;
 	size_t done = 0;
-	int rc = 0;
+	int rc;
 
 	if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
 		return NULL;
-	do {
-		size_t written = 0;
-		if (begin_call(self, CALL_SEND) < 0) {
-			PyBuffer_Release(&view);
-			return NULL;
-		}
-		RUN(self, rc, mutls_session_send(&written, self->s, (const char *)view.buf + done,
-			(size_t)view.len - done));
-		if (finish_call(self, rc, CALL_SEND) < 0) {
-			PyBuffer_Release(&view);
-			return NULL;
-		}
-		done += written;
-		if (done < (size_t)view.len && PyErr_CheckSignals() < 0) {
-			PyBuffer_Release(&view);
-			return NULL;
-		}
-	} while (done < (size_t)view.len);
+	if (begin_call(self, CALL_SEND) < 0) {
+		PyBuffer_Release(&view);
+		return NULL;
+	}
+	RUN(self, rc, send_rest(self->s, &view, &done));
 	PyBuffer_Release(&view);
+	if (finish_call(self, rc, CALL_SEND) < 0)
+		return NULL;
 	Py_RETURN_NONE;
 }
 

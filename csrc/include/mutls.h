@@ -509,9 +509,16 @@ MUTLS_EXTERN int mutls_session_data_to_send(const unsigned char **out,
  * alert that explains it has been sent (memory mode: is in data_to_send). */
 MUTLS_EXTERN int mutls_session_handshake(mutls_session *s);
 /* Writes up to len bytes, looping over records; *out_written is how many
- * were taken (all of them unless a non-blocking socket filled up). On
- * MUTLS_EWANTWRITE nothing new was taken: call again with the same data. */
+ * were taken (all of them unless a non-blocking socket filled up or the
+ * timeout passed after some were taken). On MUTLS_EWANTWRITE or
+ * MUTLS_ETIMEOUT nothing new was taken: call again with the same data. */
 MUTLS_EXTERN int mutls_session_send(size_t *out_written, mutls_session *s,
+	const void *data, size_t len);
+/* Like mutls_session_send, but the timeout covers the whole buffer: when it
+ * passes before every byte was taken the result is MUTLS_ETIMEOUT (or the
+ * want-write of a non-blocking socket), with *out_written saying how many
+ * were taken before it. Python's sendall. */
+MUTLS_EXTERN int mutls_session_send_all(size_t *out_written, mutls_session *s,
 	const void *data, size_t len);
 /* Reads at most cap bytes: one record (socket mode waits for it when
  * blocking or with a timeout); in memory mode also the whole records

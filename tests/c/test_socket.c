@@ -656,3 +656,36 @@ TEST(send_keeps_its_deadline_while_another_thread_receives)
 	CHECK(reader.records >= 5); /* the reader went on meanwhile */
 	duplex_teardown(&pki, ccfg, &peer, c, sv, th);
 }
+
+/* send_all: the timeout covers the whole buffer. Into a peer that does not
+ * read, the buffers take part of it, then the 300 ms pass: MUTLS_ETIMEOUT
+ * with the count taken, not a partial success the caller would retry with
+ * a fresh 300 ms (Python's sendall did that, waiting as long as the peer's
+ * buffers kept growing). */
+TEST(send_all_times_out_with_what_was_taken)
+{
+	test_pki pki;
+	mutls_config *ccfg;
+	duplex_peer peer = { 0 };
+	mutls_session *c;
+	pthread_t th;
+	int sv[2], rc;
+	size_t n = 0, len = 16 << 20;
+	char *big = calloc(1, len);
+	struct timespec t0;
+
+	peer.ticks = 1;
+	peer.run_ms = 1000;
+	duplex_setup(&pki, &ccfg, &peer, &c, sv, &th);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = mutls_session_send_all(&n, c, big, len);
+	CHECK_INT(rc, MUTLS_ETIMEOUT);
+	CHECK(elapsed_ms(&t0) >= 250);
+	CHECK(elapsed_ms(&t0) < 900);
+	CHECK(n > 0);
+	CHECK(n < len);
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "timed out after 300 ms");
+	CHECK_INT(mutls_session_send_all(&n, NULL, big, len), MUTLS_EUSAGE);
+	free(big);
+	duplex_teardown(&pki, ccfg, &peer, c, sv, th);
+}

@@ -340,10 +340,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     print("x509-limbo %s (%d cases)" % (suite["commit"][:12], len(cases)))
     print(table(cases, runs))
     if args.list:
+        # x509-limbo's own feature flags (pedantic-*, rfc5280-incompatible-
+        # with-webpki, ...) mark the cases its harnesses may skip by choice
+        features = {tc["id"]: ",".join(tc.get("features") or []) for tc in cases}
         for name, run in runs.items():
             for cid, kind in run["results"].items():
                 if kind == args.list:
-                    print("%s %s %s %s" % (name, kind, cid, run["notes"].get(cid, "")))
+                    flags = " [%s]" % features[cid] if features.get(cid) else ""
+                    print("%s %s %s%s %s" % (name, kind, cid, flags, run["notes"].get(cid, "")))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({n: {**r, "totals": totals(r)} for n, r in runs.items()}, f, indent=1, sort_keys=True)
