@@ -27,26 +27,16 @@ local function b64(s)
 	return (bits:gsub("%d%d%d%d%d%d%d%d", function(x) return string.char(tonumber(x, 2)) end))
 end
 
-local NGINX = (H.have("nginx") and "nginx") or (H.read("/usr/sbin/nginx") and "/usr/sbin/nginx") or nil
-local MODULES = { "/usr/lib/nginx/modules/ndk_http_module.so", "/usr/lib/nginx/modules/ngx_http_lua_module.so" }
+local NGINX = H.NGINX
 
 describe("mutls.resty cosockets in nginx (keepalive pool, resumption, patterns, lua-resty-redis)", function()
 	local root = repo_root()
 	local skip, dir, port, up_port, pid, ids
 
 	lazy_setup(function()
-		if not NGINX or not H.socket or not H.have("curl") then
-			skip = "nginx, curl and LuaSocket are needed"
-			return
-		end
-		for _, m in ipairs(MODULES) do
-			if not H.read(m) then skip = m .. " is missing (libnginx-mod-http-lua)" return end
-		end
-		local build = os.getenv("MUTLS_BUILD") or (root .. "/build")
-		if not H.read(build .. "/lua/jit/mutls.so") then
-			skip = build .. "/lua/jit/mutls.so is not built (nginx's Lua is LuaJIT)"
-			return
-		end
+		local build
+		skip, build = H.openresty_missing(root)
+		if skip then return end
 		dir = H.tmpdir()
 		assert(H.sh(("mkdir -p %s/tmp %s/pki"):format(dir, dir)))
 		local ca = assert(mutls.testca{ name = "cosocket test CA" })
@@ -275,18 +265,9 @@ describe("examples/openresty/outbound.conf (the keepalive route of docs/openrest
 	local skip, dir, port, pid
 
 	lazy_setup(function()
-		if not NGINX or not H.socket or not H.have("curl") then
-			skip = "nginx, curl and LuaSocket are needed"
-			return
-		end
-		for _, m in ipairs(MODULES) do
-			if not H.read(m) then skip = m .. " is missing (libnginx-mod-http-lua)" return end
-		end
-		local build = os.getenv("MUTLS_BUILD") or (root .. "/build")
-		if not H.read(build .. "/lua/jit/mutls.so") then
-			skip = build .. "/lua/jit/mutls.so is not built (nginx's Lua is LuaJIT)"
-			return
-		end
+		local build
+		skip, build = H.openresty_missing(root)
+		if skip then return end
 		-- a prefix with the repository's layout and `mutls ca`'s PKI layout
 		dir = H.tmpdir()
 		local out = dir .. "/build/outbound"
@@ -319,13 +300,7 @@ describe("examples/openresty/outbound.conf (the keepalive route of docs/openrest
 
 	lazy_teardown(function()
 		if pid then
-			local text = H.read(dir .. "/build/outbound/logs/nginx.pid")
-			local master = text and tonumber(text:match("%d+"))
-			if master then
-				os.execute(("kill -QUIT %d 2>/dev/null"):format(master))
-				if not H.wait_exit(master, 5) then H.kill(master) end
-			end
-			H.kill(pid)
+			H.stop_nginx_master(dir .. "/build/outbound/logs/nginx.pid", pid)
 		end
 		H.rmdir(dir)
 	end)

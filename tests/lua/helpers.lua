@@ -426,6 +426,46 @@ function H.nginx_start(dir, name, template, vars, opts)
 	error("nginx did not start: " .. (H.read(n.error_log) or "") .. (H.read(n.prefix .. "/stdout.log") or ""))
 end
 
+-- Why OpenResty cannot run here (nil when it can): nginx with Debian's Lua
+-- module, curl, LuaSocket, and the LuaJIT build of mutls (nginx's Lua is
+-- LuaJIT; MUTLS_BUILD names another build directory).
+H.NGINX_LUA_MODULES = { "/usr/lib/nginx/modules/ndk_http_module.so",
+	"/usr/lib/nginx/modules/ngx_http_lua_module.so" }
+function H.openresty_missing(root)
+	if not H.NGINX then
+		return "nginx is not installed (Debian packages nginx, libnginx-mod-http-lua)"
+	end
+	if not H.socket then
+		return "LuaSocket (lua-socket) is not installed for this Lua"
+	end
+	if not H.have("curl") then
+		return "curl is not installed"
+	end
+	for _, m in ipairs(H.NGINX_LUA_MODULES) do
+		if not H.read(m) then
+			return m .. " is missing (Debian package libnginx-mod-http-lua)"
+		end
+	end
+	local build = os.getenv("MUTLS_BUILD") or (root .. "/build")
+	if not H.read(build .. "/lua/jit/mutls.so") then
+		return build .. "/lua/jit/mutls.so is not built (nginx's Lua is LuaJIT)"
+	end
+	return nil, build
+end
+
+-- Stops an nginx run with `-g 'daemon off;'` through H.spawn (pid): its
+-- master, read from pidfile, gets QUIT (its workers finish their requests),
+-- then KILL after 5 s; then the spawned process.
+function H.stop_nginx_master(pidfile, pid)
+	local text = H.read(pidfile)
+	local master = text and tonumber(text:match("%d+"))
+	if master then
+		os.execute(("kill -QUIT %d 2>/dev/null"):format(master))
+		if not H.wait_exit(master, 5) then H.kill(master) end
+	end
+	if pid then H.kill(pid) end
+end
+
 -- Half-closes a LuaSocket connection, then reads until the peer closes
 -- (bounded): the peer reads everything we sent (an alert, close_notify)
 -- before any reset.

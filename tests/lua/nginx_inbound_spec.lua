@@ -186,23 +186,13 @@ end)
 
 describe("mutls.nginx in nginx (ssl_verify_client optional_no_ca, curl clients)", function()
 	local root = repo_root()
-	local NGINX = (H.have("nginx") and "nginx") or (H.read("/usr/sbin/nginx") and "/usr/sbin/nginx") or nil
-	local MODULES = { "/usr/lib/nginx/modules/ndk_http_module.so", "/usr/lib/nginx/modules/ngx_http_lua_module.so" }
+	local NGINX = H.NGINX
 	local skip, dir, prefix, port, pid, pki, cfg, error_log
 
 	lazy_setup(function()
-		if not NGINX or not H.socket or not H.have("curl") then
-			skip = "nginx, curl and LuaSocket are needed"
-			return
-		end
-		for _, m in ipairs(MODULES) do
-			if not H.read(m) then skip = m .. " is missing (libnginx-mod-http-lua)" return end
-		end
-		local build = os.getenv("MUTLS_BUILD") or (root .. "/build")
-		if not H.read(build .. "/lua/jit/mutls.so") then
-			skip = build .. "/lua/jit/mutls.so is not built (nginx's Lua is LuaJIT)"
-			return
-		end
+		local build
+		skip, build = H.openresty_missing(root)
+		if skip then return end
 		pki = make_pki()
 		cfg = example_config(pki)
 		-- the prefix has the repository's layout: the example runs as is
@@ -235,13 +225,7 @@ describe("mutls.nginx in nginx (ssl_verify_client optional_no_ca, curl clients)"
 
 	lazy_teardown(function()
 		if pid then
-			local text = H.read(dir .. "/build/inbound/logs/nginx.pid")
-			local master = text and tonumber(text:match("%d+"))
-			if master then
-				os.execute(("kill -QUIT %d 2>/dev/null"):format(master))
-				if not H.wait_exit(master, 5) then H.kill(master) end
-			end
-			H.kill(pid)
+			H.stop_nginx_master(dir .. "/build/inbound/logs/nginx.pid", pid)
 		end
 		H.rmdir(dir)
 	end)
@@ -308,13 +292,7 @@ describe("mutls.nginx in nginx (ssl_verify_client optional_no_ca, curl clients)"
 		local pid2 = H.spawn(("%s -p %s -c examples/openresty/no495.conf -g 'daemon off;'"):format(NGINX, prefix),
 			dir .. "/stdout2.log", 30)
 		finally(function()
-			local text = H.read(dir .. "/build/inbound/logs2/nginx.pid")
-			local master = text and tonumber(text:match("%d+"))
-			if master then
-				os.execute(("kill -QUIT %d 2>/dev/null"):format(master))
-				if not H.wait_exit(master, 5) then H.kill(master) end
-			end
-			H.kill(pid2)
+			H.stop_nginx_master(dir .. "/build/inbound/logs2/nginx.pid", pid2)
 		end)
 		local sock = assert(H.connect(port2, 10))
 		sock:close()

@@ -182,37 +182,12 @@ describe("mutls.resty in OpenResty (Debian nginx + lua module)", function()
 	local nginx_pid, rev_pid
 	local ids = {}
 
-	local NGINX_MODULES = {
-		"/usr/lib/nginx/modules/ndk_http_module.so",
-		"/usr/lib/nginx/modules/ngx_http_lua_module.so",
-	}
-
 	lazy_setup(function()
-		if not has_socket then
-			skip = "LuaSocket (lua-socket) is not installed for this Lua"
-			return
-		end
-		nginx = have("nginx") and "nginx" or (exists("/usr/sbin/nginx") and "/usr/sbin/nginx")
-		if not nginx then
-			skip = "nginx is not installed (Debian packages nginx, libnginx-mod-http-lua)"
-			return
-		end
-		for _, m in ipairs(NGINX_MODULES) do
-			if not exists(m) then
-				skip = m .. " is missing (Debian package libnginx-mod-http-lua)"
-				return
-			end
-		end
-		if not have("curl") then
-			skip = "curl is not installed"
-			return
-		end
-		-- the LuaJIT build of the module (MUTLS_BUILD: another build dir)
-		local build = os.getenv("MUTLS_BUILD") or (root .. "/build")
-		if not exists(build .. "/lua/jit/mutls.so") then
-			skip = build .. "/lua/jit/mutls.so is not built (nginx's lua module runs LuaJIT)"
-			return
-		end
+		-- nginx's Lua runs the LuaJIT build of the module
+		local build
+		skip, build = H.openresty_missing(root)
+		if skip then return end
+		nginx = H.NGINX
 		jit_cpath = build .. "/lua/jit/?.so"
 
 		prefix = (sh("mktemp -d /tmp/mutls-nginx.XXXXXX"):gsub("%s+$", ""))

@@ -45,6 +45,24 @@ class PKI:
         return (ca or self.ca).issue(**kw)
 
 
+def logged_text(caplog: Any, seconds: float = 5.0) -> str:
+    """The messages caplog holds, once it holds any (a server logs from its
+    connection's thread, after the client has its answer), bounded."""
+    for _ in range(int(seconds / 0.05)):
+        if caplog.records:
+            break
+        threading.Event().wait(0.05)
+    return " ".join(r.getMessage() for r in caplog.records)
+
+
+def mutls_cause(exc: Optional[BaseException]) -> Optional[BaseException]:
+    """The first mutls.Error in exc's chain of causes (an HTTP library's
+    error wraps ours), or None."""
+    while exc is not None and not isinstance(exc, mutls.Error):
+        exc = exc.__cause__ or exc.__context__
+    return exc
+
+
 def move(src: mutls.Session, dst: mutls.Session) -> int:
     """Moves what src has to send into dst; returns the byte count."""
     data = src.data_to_send()

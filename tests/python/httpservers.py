@@ -13,7 +13,7 @@ import socketserver
 import ssl
 import tempfile
 import threading
-from typing import Any, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -265,6 +265,22 @@ async def asgi_app(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": reply})
 
 
+def _ssl_server_files(identity: mutls.Identity, client_ca: mutls.TestCA
+                      ) -> Tuple[tempfile.TemporaryDirectory, Dict[str, str], str, socket.socket]:
+    """What a server on Python's ssl reads: the identity's files and the
+    client CA's certificate in a temporary directory; and its listening
+    socket, 127.0.0.1 port 0."""
+    tmp = tempfile.TemporaryDirectory()
+    paths = identity.write_to(tmp.name)
+    ca_path = os.path.join(tmp.name, "client-ca.pem")
+    with open(ca_path, "w") as f:
+        f.write(client_ca.cert_pem)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    return tmp, paths, ca_path, sock
+
+
 class Hypercorn:
     """hypercorn with Python's ssl (CERT_REQUIRED), h2 and http/1.1 by ALPN,
     in a thread with its own event loop."""
@@ -273,18 +289,10 @@ class Hypercorn:
         import hypercorn.asyncio
         import hypercorn.config
 
-        self._dir = tempfile.TemporaryDirectory()
-        paths = identity.write_to(self._dir.name)
-        ca_path = os.path.join(self._dir.name, "client-ca.pem")
-        with open(ca_path, "w") as f:
-            f.write(client_ca.cert_pem)
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        self.port = sock.getsockname()[1]
-        self._sock = sock
+        self._dir, paths, ca_path, self._sock = _ssl_server_files(identity, client_ca)
+        self.port = self._sock.getsockname()[1]
         config = hypercorn.config.Config()
-        config.bind = [f"fd://{sock.fileno()}"]
+        config.bind = [f"fd://{self._sock.fileno()}"]
         config.certfile = paths["chain"]  # leaf first, then the issuers
         config.keyfile = paths["key"]
         config.ca_certs = ca_path
@@ -329,16 +337,8 @@ class UvicornSSL:
     def __init__(self, identity: mutls.Identity, client_ca: mutls.TestCA) -> None:
         import uvicorn
 
-        self._dir = tempfile.TemporaryDirectory()
-        paths = identity.write_to(self._dir.name)
-        ca_path = os.path.join(self._dir.name, "client-ca.pem")
-        with open(ca_path, "w") as f:
-            f.write(client_ca.cert_pem)
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        self.port = sock.getsockname()[1]
-        self._sock = sock
+        self._dir, paths, ca_path, self._sock = _ssl_server_files(identity, client_ca)
+        self.port = self._sock.getsockname()[1]
         config = uvicorn.Config(asgi_app, ssl_certfile=paths["chain"], ssl_keyfile=paths["key"],
                                 ssl_ca_certs=ca_path, ssl_cert_reqs=ssl.CERT_REQUIRED, lifespan="off",
                                 log_config=None, log_level="warning", access_log=False)

@@ -25,7 +25,7 @@ httpx = pytest.importorskip("httpx")
 import mutls.asgi  # noqa: E402
 import mutls.httpx  # noqa: E402
 
-from conftest import PKI  # noqa: E402
+from conftest import PKI, logged_text  # noqa: E402
 
 SPIFFE_PAYMENTS = "spiffe://example.org/payments"
 
@@ -465,11 +465,7 @@ def test_every_client_good_and_refused(pki: PKI, server: Running, calls: List[di
             assert said != "ok"
             if client.endswith("mutls"):
                 assert "PeerRejectedError: peer rejected our certificate" in said, said
-            for _ in range(100):
-                if caplog.records:
-                    break
-                threading.Event().wait(0.05)
-            logged = " ".join(r.getMessage() for r in caplog.records)
+            logged = logged_text(caplog)
             assert sentence in logged, logged
     assert len(calls) == 1  # the refused clients never reached the app
 
@@ -482,17 +478,13 @@ def test_every_client_refuses_a_server_with_the_wrong_name(pki: PKI, calls: List
     try:
         with caplog.at_level(logging.DEBUG, logger="mutls.aio"):
             said = _call(client, pki.client_id, pki, running.port, tmp_path)
-            for _ in range(100):  # the server logs from its own thread
-                if caplog.records:
-                    break
-                threading.Event().wait(0.05)
+            logged = logged_text(caplog)  # the server logs from its own thread
     finally:
         running.close()
     assert said != "ok" and calls == []
     # the refused server has the sentence too: the client's alert, in mutls's
     # words. curl (OpenSSL) checks the name after a complete handshake and
     # then sends close_notify, no alert: the server sees a client that left.
-    logged = " ".join(r.getMessage() for r in caplog.records)
     if client != "curl":
         assert "peer rejected our certificate (alert " in logged, logged
     if "mutls" in client:
