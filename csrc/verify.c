@@ -237,19 +237,22 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 	if (memo && memo->reuse) {
 		rc = 0; /* passed before, and still within its window (chain_cache.c) */
 	} else {
-		/* dates at the verification clock's time: mutls__chain_time_status */
-		rc = gnutls_x509_trust_list_verify_crt2(cfg->tlist, given, (unsigned)ngiven,
-			vdata, nvdata, GNUTLS_PROFILE_TO_VFLAGS(mutls__chain_profile(cfg)) |
-			GNUTLS_VERIFY_DISABLE_TIME_CHECKS | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS,
-			&status, NULL);
+		/* dates at the verification clock's time: mutls__chain_time_status;
+		 * name constraints GnuTLS cannot read: it would refuse them (and
+		 * leak), so straight to the split (nc_unreadable.c) */
+		rc = 0;
+		status = GNUTLS_CERT_INVALID | GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE;
+		if (!paths[0].anchored || !mutls__path_has_unreadable_nc(&paths[0]))
+			rc = gnutls_x509_trust_list_verify_crt2(cfg->tlist, given, (unsigned)ngiven,
+				vdata, nvdata, GNUTLS_PROFILE_TO_VFLAGS(mutls__chain_profile(cfg)) |
+				GNUTLS_VERIFY_DISABLE_TIME_CHECKS | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS,
+				&status, NULL);
 		/* another path, when GnuTLS's refused (path_retry.c) */
 		if (rc >= 0 && status && paths[0].anchored &&
-		    mutls__paths_retry(paths, npaths, cfg->tlist, vdata, nvdata,
+		    mutls__paths_retry(paths, npaths, cfg, vdata, nvdata,
 			GNUTLS_PROFILE_TO_VFLAGS(mutls__chain_profile(cfg)) |
-			GNUTLS_VERIFY_DISABLE_TIME_CHECKS | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS, status)) {
+			GNUTLS_VERIFY_DISABLE_TIME_CHECKS | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS, &status))
 			npaths = 1; /* own checks on the path taken only */
-			status = 0;
-		}
 		if (rc >= 0)
 			status |= mutls__path_time_status(&paths[0], now);
 		if (memo && rc >= 0 && status == 0)
