@@ -121,10 +121,11 @@ int mutls__anchor_of(gnutls_x509_crt_t *out, int *owned, const mutls_config *cfg
 /* key_strength.c: GnuTLS's verification profile for cfg's chains (MEDIUM, or
  * a stronger %PROFILE_ in its priority string). */
 gnutls_certificate_verification_profiles_t mutls__chain_profile(const mutls_config *cfg);
-/* key_strength.c: adds the first key of chain (or of its anchor) weaker than
- * the profile allows to out, with a detail for the trace; 1 when one was. */
+/* key_strength.c: adds the first key of chain (or of its anchor: the one
+ * given, or when NULL the one that issued chain[n - 1]) weaker than the
+ * profile allows to out, with a detail for the trace; 1 when one was. */
 int mutls__check_key_sizes(mutls_verdict *out, const char *who, const mutls_config *cfg,
-	mutls_x509 *const *chain, size_t n, char *detail, size_t detail_cap);
+	mutls_x509 *const *chain, size_t n, gnutls_x509_crt_t anchor, char *detail, size_t detail_cap);
 
 /* explain.c: why GnuTLS refused a chain, added to out with a trace detail.
  * GnuTLS reports a signer that is not a CA, a broken pathLenConstraint and
