@@ -10,8 +10,10 @@
  * time. A resumed handshake re-uses it while every certificate of the chain
  * and its trust anchor are within their validity and for at most
  * MUTLS_CHAIN_REUSE_SECONDS; name, leaf dates, purpose, policy and the hook
- * are checked again on every handshake. Full handshakes always run the chain
- * check (and refresh the entry). */
+ * are checked again on every handshake. mutls's own checks of the chain
+ * (path_checks.c, key sizes) depend on nothing else either and are re-used
+ * with it; only the CRLs' dates are checked again. Full handshakes always
+ * run the chain check (and refresh the entry). */
 #include "chain_cache.h"
 
 #include <stdlib.h>

@@ -10,6 +10,7 @@
 
 struct mutls_crl_facts {
 	gnutls_datum_t issuer;      /* raw issuer DN (gnutls_malloc'd) */
+	gnutls_datum_t der;         /* the CRL (gnutls_malloc'd), for a second trust list */
 	int64_t this_update, next_update;   /* next_update -1: none */
 	int has_number, number_critical;
 	char name[200];             /* "CN=..." of the issuer, for messages */
@@ -25,6 +26,10 @@ void mutls__crl_record(mutls_config *cfg, gnutls_x509_crl_t crl)
 	memset(&f, 0, sizeof(f));
 	if (gnutls_x509_crl_get_raw_issuer_dn(crl, &f.issuer) < 0)
 		return;
+	if (gnutls_x509_crl_export2(crl, GNUTLS_X509_FMT_DER, &f.der) < 0) {
+		gnutls_free(f.issuer.data);
+		return;
+	}
 	f.this_update = (int64_t)gnutls_x509_crl_get_this_update(crl);
 	f.next_update = (int64_t)gnutls_x509_crl_get_next_update(crl);
 	f.has_number = gnutls_x509_crl_get_number(crl, num, &size, &critical) >= 0;
@@ -37,6 +42,7 @@ void mutls__crl_record(mutls_config *cfg, gnutls_x509_crl_t crl)
 	grown = realloc(cfg->crl_facts, (cfg->crl_fact_count + 1) * sizeof(*grown));
 	if (!grown) {
 		gnutls_free(f.issuer.data);
+		gnutls_free(f.der.data);
 		return;
 	}
 	cfg->crl_facts = grown;
@@ -45,11 +51,39 @@ void mutls__crl_record(mutls_config *cfg, gnutls_x509_crl_t crl)
 
 void mutls__crl_facts_free(mutls_config *cfg)
 {
-	for (size_t i = 0; i < cfg->crl_fact_count; i++)
+	for (size_t i = 0; i < cfg->crl_fact_count; i++) {
 		gnutls_free(cfg->crl_facts[i].issuer.data);
+		gnutls_free(cfg->crl_facts[i].der.data);
+	}
 	free(cfg->crl_facts);
 	cfg->crl_facts = NULL;
 	cfg->crl_fact_count = 0;
+}
+
+int mutls__crl_add_issued_by(gnutls_x509_trust_list_t tl, const mutls_config *cfg,
+	gnutls_x509_crt_t ca)
+{
+	gnutls_datum_t dn = { NULL, 0 };
+	int rc = 0;
+
+	if (gnutls_x509_crt_get_raw_dn(ca, &dn) < 0)
+		return -1;
+	for (size_t i = 0; i < cfg->crl_fact_count && rc == 0; i++) {
+		const struct mutls_crl_facts *f = &cfg->crl_facts[i];
+		gnutls_x509_crl_t crl = NULL;
+		if (f->issuer.size != dn.size || memcmp(f->issuer.data, dn.data, dn.size) != 0)
+			continue;
+		/* checked when it was loaded; the list takes the copy */
+		if (gnutls_x509_crl_init(&crl) < 0 ||
+		    gnutls_x509_crl_import(crl, &f->der, GNUTLS_X509_FMT_DER) < 0 ||
+		    gnutls_x509_trust_list_add_crls(tl, &crl, 1, 0, 0) != 1) {
+			if (crl)
+				gnutls_x509_crl_deinit(crl);
+			rc = -1;
+		}
+	}
+	gnutls_free(dn.data);
+	return rc;
 }
 
 #define FAIL(reason, ...) do { \

@@ -1,5 +1,6 @@
 /* DER writing for the test PKI: a growable buffer where each element is
- * written content first, then wrapped in its tag and length. */
+ * written content first, then wrapped in its tag and length. And reading,
+ * one element at a time, for the extensions mutls checks itself. */
 #include "der.h"
 
 #include <gnutls/gnutls.h>
@@ -115,3 +116,28 @@ void mutls__der_close(struct mutls_der *b, size_t start, unsigned char tag)
 	b->len += hl;
 }
 
+
+int mutls__der_next(mutls_der_in *in, unsigned char *tag, mutls_der_in *body)
+{
+	size_t len = 0;
+	if (in->end - in->p < 2)
+		return -1;
+	*tag = *in->p++;
+	if ((*tag & 0x1f) == 0x1f)
+		return -1;
+	if (*in->p < 0x80) {
+		len = *in->p++;
+	} else {
+		unsigned k = *in->p++ & 0x7f;
+		if (k == 0 || k > 3 || in->end - in->p < (long)k)
+			return -1;
+		while (k--)
+			len = (len << 8) | *in->p++;
+	}
+	if ((size_t)(in->end - in->p) < len)
+		return -1;
+	body->p = in->p;
+	body->end = in->p + len;
+	in->p += len;
+	return 0;
+}

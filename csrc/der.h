@@ -1,4 +1,6 @@
-/* Internal: DER writing (der.c), used by the test PKI (keygen.c, testca.c). */
+/* Internal: DER writing (der.c), used by the test PKI (keygen.c, testca.c),
+ * and a small DER reader for extension values (path_checks.c,
+ * nc_unreadable.c). */
 #ifndef MUTLS_DER_H
 #define MUTLS_DER_H
 
@@ -30,5 +32,15 @@ void mutls__der_tlv(struct mutls_der *b, unsigned char tag, const void *data, si
 size_t mutls__der_open(const struct mutls_der *b);
 /* Wraps everything written since start in tag. */
 void mutls__der_close(struct mutls_der *b, size_t start, unsigned char tag);
+
+/* ---- reading ---- */
+typedef struct {
+	const unsigned char *p, *end;
+} mutls_der_in;
+
+/* Reads one element of in: its tag, its content in *body. 0, or -1 when
+ * malformed (a high tag number or a length over 3 bytes included: neither
+ * occurs in the extensions read). */
+int mutls__der_next(mutls_der_in *in, unsigned char *tag, mutls_der_in *body);
 
 #endif

@@ -99,6 +99,20 @@ static int refused_name(char *out, size_t cap, gnutls_x509_name_constraints_t nc
 	return 0;
 }
 
+/* GnuTLS refuses a chain under name constraints it cannot read (a subtree
+ * of a kind it does not check, such as an otherName of an unknown type). */
+static int cannot_be_checked(mutls_verdict *out, const char *who, const char *ca, char *detail,
+	size_t cap)
+{
+	mutls__verdict_add(out, who, MUTLS_REASON_NAME_CONSTRAINTS,
+		"has in its chain the CA certificate %s, whose name constraints cannot be "
+		"checked (a subtree of a kind GnuTLS does not support, such as an otherName): "
+		"refused rather than left unchecked", ca);
+	snprintf(detail, cap, "the name constraints of CA %.200s cannot be checked (a "
+		"subtree of an unsupported kind)", ca);
+	return 1;
+}
+
 /* The CA at cas[k] has nameConstraints that a certificate below it breaks:
  * adds name-constraints to out (naming the CA, its subtrees and the name). */
 static int check_name_constraints(mutls_verdict *out, const char *who, mutls_x509 *const *chain,
@@ -109,23 +123,15 @@ static int check_name_constraints(mutls_verdict *out, const char *who, mutls_x50
 
 	for (size_t k = 0; k < m; k++) {
 		gnutls_x509_name_constraints_t nc = NULL;
-		unsigned critical = 0;
-		if (gnutls_x509_name_constraints_init(&nc) < 0)
-			return 0;
-		int rc = gnutls_x509_crt_get_name_constraints(cas[k], nc, 0, &critical);
+		unsigned critical = 0, unreadable = 0;
+		/* the subtrees GnuTLS reads, when it cannot read them all */
+		int rc = mutls__nc_read(&nc, cas[k], &critical, &unreadable);
 		if (rc < 0) {
-			gnutls_x509_name_constraints_deinit(nc);
+			if (nc)
+				gnutls_x509_name_constraints_deinit(nc);
 			if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
 				continue;
-			/* GnuTLS refuses the chain when it cannot read them (a subtree
-			 * of a kind it does not check, such as an otherName) */
-			mutls__verdict_add(out, who, MUTLS_REASON_NAME_CONSTRAINTS,
-				"has in its chain the CA certificate %s, whose name constraints cannot be "
-				"checked (a subtree of a kind GnuTLS does not support, such as an otherName): "
-				"refused rather than left unchecked", labels[k]);
-			snprintf(detail, cap, "the name constraints of CA %.200s cannot be checked (a "
-				"subtree of an unsupported kind)", labels[k]);
-			return 1;
+			return cannot_be_checked(out, who, labels[k], detail, cap);
 		}
 		/* below cas[k] (chain position k + 1): chain[0..k] */
 		for (size_t j = 0; j <= k; j++) {
@@ -161,6 +167,11 @@ static int check_name_constraints(mutls_verdict *out, const char *who, mutls_x50
 			}
 		}
 		gnutls_x509_name_constraints_deinit(nc);
+		/* no name breaks the readable subtrees: what GnuTLS could not read
+		 * is why (nc_unreadable.c verifies past it only when nothing below
+		 * names that kind and no CA above has constraints of its own) */
+		if (unreadable)
+			return cannot_be_checked(out, who, labels[k], detail, cap);
 	}
 	return 0;
 }

@@ -123,10 +123,9 @@ void mutls__anchor_label(char *out, size_t cap, gnutls_x509_crt_t crt)
  * of every key (nor the anchor's), so mutls checks each one itself.
  * Adds the first weak key to out; returns 1 when there was one. */
 int mutls__check_key_sizes(mutls_verdict *out, const char *who, const mutls_config *cfg,
-	mutls_x509 *const *chain, size_t n, char *detail, size_t detail_cap)
+	mutls_x509 *const *chain, size_t n, gnutls_x509_crt_t anchor, char *detail, size_t detail_cap)
 {
 	gnutls_sec_param_t sp = profile_sec_param(mutls__chain_profile(cfg));
-	gnutls_x509_crt_t anchor = NULL;
 	int owned = 0;
 	char desc[128], name[300];
 	unsigned need = 0;
@@ -146,7 +145,7 @@ int mutls__check_key_sizes(mutls_verdict *out, const char *who, const mutls_conf
 		snprintf(detail, detail_cap, "%s has %s; at least %u are required",
 			chain[i]->label, desc, need);
 	}
-	if (!weak && mutls__anchor_of(&anchor, &owned, cfg, chain[n - 1]->crt) >= 0) {
+	if (!weak && (anchor || mutls__anchor_of(&anchor, &owned, cfg, chain[n - 1]->crt) >= 0)) {
 		if (key_too_weak(desc, sizeof(desc), &need, anchor, sp)) {
 			weak = 1;
 			mutls__anchor_label(name, sizeof(name), anchor);

@@ -6,6 +6,7 @@
  * to the first one a trust anchor issued (or that is one), and that anchor.
  */
 #include "verify.h"
+#include "der.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -151,38 +152,6 @@ void mutls__path_free(mutls_path *p)
 	p->anchor_owned = 0;
 }
 
-/* ---- a small DER reader (extension values) --------------------------------- */
-
-typedef struct {
-	const unsigned char *p, *end;
-} der_in;
-
-/* Reads one element: its tag, its content in *body. 0, or -1 when malformed. */
-static int der_next(der_in *in, unsigned char *tag, der_in *body)
-{
-	size_t len = 0;
-	if (in->end - in->p < 2)
-		return -1;
-	*tag = *in->p++;
-	if ((*tag & 0x1f) == 0x1f)
-		return -1; /* high tag numbers do not occur here */
-	if (*in->p < 0x80) {
-		len = *in->p++;
-	} else {
-		unsigned k = *in->p++ & 0x7f;
-		if (k == 0 || k > 3 || in->end - in->p < (long)k)
-			return -1;
-		while (k--)
-			len = (len << 8) | *in->p++;
-	}
-	if ((size_t)(in->end - in->p) < len)
-		return -1;
-	body->p = in->p;
-	body->end = in->p + len;
-	in->p += len;
-	return 0;
-}
-
 /* 1 when crt has the extension oid (and *critical, *value: owned by the
  * caller, gnutls_free), 0 when not. */
 static int ext_get(gnutls_x509_crt_t crt, const char *oid, unsigned *critical, gnutls_datum_t *value)
@@ -205,20 +174,20 @@ static int ext_get(gnutls_x509_crt_t crt, const char *oid, unsigned *critical, g
  * the two lists must be present). */
 static long nc_subtrees(const gnutls_datum_t *v)
 {
-	der_in in = { v->data, v->data + v->size }, seq, list, item;
+	mutls_der_in in = { v->data, v->data + v->size }, seq, list, item;
 	unsigned char tag;
 	long count = 0;
 	int lists = 0;
 
-	if (der_next(&in, &tag, &seq) < 0 || tag != 0x30 || in.p != in.end)
+	if (mutls__der_next(&in, &tag, &seq) < 0 || tag != 0x30 || in.p != in.end)
 		return -1;
 	while (seq.p < seq.end) {
 		long here = 0;
-		if (der_next(&seq, &tag, &list) < 0 || (tag != 0xa0 && tag != 0xa1))
+		if (mutls__der_next(&seq, &tag, &list) < 0 || (tag != 0xa0 && tag != 0xa1))
 			return -1;
 		lists++;
 		while (list.p < list.end) {
-			if (der_next(&list, &tag, &item) < 0)
+			if (mutls__der_next(&list, &tag, &item) < 0)
 				return -1;
 			here++;
 		}
@@ -241,7 +210,7 @@ static long nc_subtrees(const gnutls_datum_t *v)
 static long san_count(gnutls_x509_crt_t crt)
 {
 	gnutls_datum_t v;
-	der_in in, seq, item;
+	mutls_der_in in, seq, item;
 	unsigned char tag;
 	long count = 0;
 
@@ -249,8 +218,8 @@ static long san_count(gnutls_x509_crt_t crt)
 		return 0;
 	in.p = v.data;
 	in.end = v.data + v.size;
-	if (der_next(&in, &tag, &seq) == 0 && tag == 0x30)
-		while (seq.p < seq.end && der_next(&seq, &tag, &item) == 0)
+	if (mutls__der_next(&in, &tag, &seq) == 0 && tag == 0x30)
+		while (seq.p < seq.end && mutls__der_next(&seq, &tag, &item) == 0)
 			count++;
 	gnutls_free(v.data);
 	return count;
@@ -411,10 +380,9 @@ static int check_name_constraints2(mutls_verdict *out, const char *who, const mu
 		unsigned critical = 0;
 		if (!ext_get(p->crt[k], "2.5.29.30", NULL, NULL))
 			continue;
-		if (gnutls_x509_name_constraints_init(&nc) < 0)
-			return 0;
-		if (gnutls_x509_crt_get_name_constraints(p->crt[k], nc, 0, &critical) < 0) {
-			gnutls_x509_name_constraints_deinit(nc);
+		if (mutls__nc_read(&nc, p->crt[k], &critical, NULL) < 0) {
+			if (nc)
+				gnutls_x509_name_constraints_deinit(nc);
 			continue;
 		}
 		for (size_t j = 0; j < k; j++) {
@@ -524,10 +492,10 @@ int mutls__has_san_for(gnutls_x509_crt_t crt, const char *hostname)
 	gnutls_datum_t v;
 	/* one walk over the extension's DER: [2] dNSName, [7] iPAddress */
 	if (ext_get(crt, "2.5.29.17", NULL, &v)) {
-		der_in in = { v.data, v.data + v.size }, seq, item;
+		mutls_der_in in = { v.data, v.data + v.size }, seq, item;
 		unsigned char tag;
-		if (der_next(&in, &tag, &seq) == 0 && tag == 0x30)
-			while (!found && seq.p < seq.end && der_next(&seq, &tag, &item) == 0)
+		if (mutls__der_next(&in, &tag, &seq) == 0 && tag == 0x30)
+			while (!found && seq.p < seq.end && mutls__der_next(&seq, &tag, &item) == 0)
 				found = tag == (want_ip ? 0x87 : 0x82);
 		gnutls_free(v.data);
 	}
@@ -635,9 +603,9 @@ static int check_dns_constraint_form(mutls_verdict *out, const char *who, const 
 		unsigned critical = 0, type;
 		gnutls_datum_t name;
 		int bad = 0;
-		if (!ext_get(p->crt[k], "2.5.29.30", NULL, NULL) || gnutls_x509_name_constraints_init(&nc) < 0)
+		if (!ext_get(p->crt[k], "2.5.29.30", NULL, NULL))
 			continue;
-		if (gnutls_x509_crt_get_name_constraints(p->crt[k], nc, 0, &critical) >= 0) {
+		if (mutls__nc_read(&nc, p->crt[k], &critical, NULL) >= 0) {
 			for (unsigned i = 0; !bad && gnutls_x509_name_constraints_get_permitted(nc, i, &type,
 					&name) >= 0; i++)
 				bad = type == GNUTLS_SAN_DNSNAME && name.size && name.data[0] == '.';
@@ -645,7 +613,8 @@ static int check_dns_constraint_form(mutls_verdict *out, const char *who, const 
 					&name) >= 0; i++)
 				bad = type == GNUTLS_SAN_DNSNAME && name.size && name.data[0] == '.';
 		}
-		gnutls_x509_name_constraints_deinit(nc);
+		if (nc)
+			gnutls_x509_name_constraints_deinit(nc);
 		if (bad)
 			FAIL(MUTLS_REASON_NONCONFORMING, "has in its chain the CA certificate %s, whose DNS "
 				"name constraints start with a period (RFC 5280 gives them as a domain name)",
@@ -782,11 +751,11 @@ static int check_strict(mutls_verdict *out, const char *who, const mutls_path *p
 		/* authorityKeyIdentifier: in every certificate not self-signed; never
 		 * critical; in a root only as a keyIdentifier equal to its own */
 		if (ext_get(crt, "2.5.29.35", &critical, &v)) {
-			der_in in = { v.data, v.data + v.size }, seq, f;
+			mutls_der_in in = { v.data, v.data + v.size }, seq, f;
 			unsigned char tag;
 			int has_kid = 0, other = 0;
-			if (der_next(&in, &tag, &seq) == 0 && tag == 0x30)
-				while (seq.p < seq.end && der_next(&seq, &tag, &f) == 0) {
+			if (mutls__der_next(&in, &tag, &seq) == 0 && tag == 0x30)
+				while (seq.p < seq.end && mutls__der_next(&seq, &tag, &f) == 0) {
 					if (tag == 0x80)
 						has_kid = 1;
 					else
@@ -821,9 +790,9 @@ static int check_strict(mutls_verdict *out, const char *who, const mutls_path *p
 			FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas policy constraints not marked critical",
 				WHO_K(k));
 		if (ext_get(crt, "1.3.6.1.5.5.7.1.1", &critical, &v)) {
-			der_in in = { v.data, v.data + v.size }, seq;
+			mutls_der_in in = { v.data, v.data + v.size }, seq;
 			unsigned char tag;
-			int bad = der_next(&in, &tag, &seq) < 0 || tag != 0x30 || seq.p == seq.end;
+			int bad = mutls__der_next(&in, &tag, &seq) < 0 || tag != 0x30 || seq.p == seq.end;
 			gnutls_free(v.data);
 			if (critical)
 				FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas authority information access "

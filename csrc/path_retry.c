@@ -46,14 +46,19 @@ static void take(mutls_path *paths, size_t i)
 	paths[0] = keep;
 }
 
-int mutls__paths_retry(mutls_path *paths, size_t npaths, gnutls_x509_trust_list_t tlist,
-	gnutls_typed_vdata_st *vdata, unsigned nvdata, unsigned flags, unsigned status)
+int mutls__paths_retry(mutls_path *paths, size_t npaths, const mutls_config *cfg,
+	gnutls_typed_vdata_st *vdata, unsigned nvdata, unsigned flags, unsigned *io_status)
 {
+	unsigned status = *io_status;
+	gnutls_x509_trust_list_t tlist = cfg->tlist;
+
 	/* each path as it stands: the first that passes is taken */
 	if (status & (GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE | GNUTLS_CERT_SIGNER_NOT_FOUND)) {
 		for (size_t i = 0; i < npaths; i++) {
-			if (verifies(tlist, &paths[i], vdata, nvdata, flags)) {
+			if (!mutls__path_has_unreadable_nc(&paths[i]) &&
+			    verifies(tlist, &paths[i], vdata, nvdata, flags)) {
 				take(paths, i);
+				*io_status = 0;
 				return 1;
 			}
 		}
@@ -63,12 +68,40 @@ int mutls__paths_retry(mutls_path *paths, size_t npaths, gnutls_x509_trust_list_
 	 * rest still checked) and mutls applies them itself */
 	if (status == (GNUTLS_CERT_INVALID | GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE)) {
 		for (size_t i = 0; i < npaths; i++) {
-			if (!has_self_issued_ca(&paths[i]) || !mutls__path_ca_rules_ok(&paths[i]))
+			if (!has_self_issued_ca(&paths[i]) || mutls__path_has_unreadable_nc(&paths[i]) ||
+			    !mutls__path_ca_rules_ok(&paths[i]))
 				continue;
 			if (verifies(tlist, &paths[i], vdata, nvdata, flags | GNUTLS_VERIFY_DISABLE_CA_SIGN)) {
 				take(paths, i);
+				*io_status = 0;
 				return 1;
 			}
+		}
+	}
+	/* a CA's name constraints with subtrees GnuTLS cannot read (an
+	 * otherName): verified in two parts around it (nc_unreadable.c); a
+	 * path refused that way for another reason (revoked) is told as such */
+	if (status == (GNUTLS_CERT_INVALID | GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE)) {
+		size_t told = npaths;
+		unsigned verdict = 0;
+		for (size_t i = 0; i < npaths; i++) {
+			unsigned split = 0;
+			if (!mutls__path_verify_past_unreadable_nc(&paths[i], cfg, vdata, nvdata, flags, &split))
+				continue;
+			if (split == 0) {
+				take(paths, i);
+				*io_status = 0;
+				return 1;
+			}
+			if (told == npaths) {
+				told = i;
+				verdict = split;
+			}
+		}
+		if (told < npaths) {
+			take(paths, told);
+			*io_status = verdict;
+			return 1;
 		}
 	}
 	return 0;

@@ -100,9 +100,8 @@ int mutls__anchor_of(gnutls_x509_crt_t *out, int *owned, const mutls_config *cfg
  * chain and its trust anchor are valid, and not longer than the reuse
  * limit. 0 when the anchor cannot be found again (then nothing is re-used). */
 static int chain_window(mutls_chain_memo *memo, const mutls_config *cfg,
-	mutls_x509 *const *chain, size_t n, int64_t now)
+	mutls_x509 *const *chain, size_t n, gnutls_x509_crt_t anchor, int64_t now)
 {
-	gnutls_x509_crt_t anchor = NULL;
 	int owned = 0;
 	int64_t from = INT64_MIN, until = (int64_t)now + MUTLS_CHAIN_REUSE_SECONDS;
 
@@ -114,7 +113,7 @@ static int chain_window(mutls_chain_memo *memo, const mutls_config *cfg,
 		if (na < until)
 			until = na;
 	}
-	if (mutls__anchor_of(&anchor, &owned, cfg, chain[n - 1]->crt) < 0)
+	if (!anchor && mutls__anchor_of(&anchor, &owned, cfg, chain[n - 1]->crt) < 0)
 		return 0;
 	if (gnutls_x509_crt_get_activation_time(anchor) > from)
 		from = gnutls_x509_crt_get_activation_time(anchor);
@@ -159,6 +158,8 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 		options->profile : cfg->profile;
 	int max_depth = options && (options->flags & MUTLS_VERIFY_MAX_CHAIN_DEPTH) ?
 		options->max_chain_depth : cfg->max_chain_depth;
+	int reuse = memo && memo->reuse;
+	gnutls_x509_crt_t anchor = NULL;
 
 	memset(out, 0, sizeof(*out));
 	snprintf(who, sizeof(who), "%s %s", who_role, leaf->label);
@@ -213,18 +214,22 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 		vdata[0].size = 0;
 		nvdata = 1;
 	}
-	npaths = mutls__paths_build(paths, MUTLS_PATHS_TRIED, cfg, chain, ncrts);
+	/* a chain that passed before (chain_cache.c) passed mutls's own checks
+	 * of it and of its keys too: they depend only on the chain and the
+	 * config. Only the CRLs' dates (crl_checks.c) need its path again. */
+	npaths = reuse && !cfg->crl_fact_count ? 0 :
+		mutls__paths_build(paths, MUTLS_PATHS_TRIED, cfg, chain, ncrts);
 	npaths_built = npaths; /* npaths may drop to the one path taken */
 	/* more certificates than GnuTLS follows (16): GnuTLS would order them
 	 * all first, comparing names pairwise (tens of milliseconds for 100
 	 * hostile ones); it gets the first path mutls built, in order */
 	ngiven = ncrts;
-	if (ncrts > 16) {
+	if (ncrts > 16 && npaths) {
 		ngiven = paths[0].anchored && !paths[0].anchor_in_chain ? paths[0].n - 1 : paths[0].n;
 		memcpy(path_crts, paths[0].crt, ngiven * sizeof(path_crts[0]));
 		given = path_crts;
 	}
-	if (mutls__path_too_costly(costly, sizeof(costly), &paths[0])) {
+	if (!reuse && mutls__path_too_costly(costly, sizeof(costly), &paths[0])) {
 		/* refused before GnuTLS spends its time on it */
 		mutls__verdict_add(out, who, MUTLS_REASON_NAME_CONSTRAINTS, "%s", costly);
 		for (size_t i = 0; i < npaths; i++)
@@ -234,32 +239,36 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 		EMIT("chain", 0, "%s", costly);
 		return MUTLS_EVERIFY;
 	}
-	if (memo && memo->reuse) {
+	if (reuse) {
 		rc = 0; /* passed before, and still within its window (chain_cache.c) */
 	} else {
-		/* dates at the verification clock's time: mutls__chain_time_status */
-		rc = gnutls_x509_trust_list_verify_crt2(cfg->tlist, given, (unsigned)ngiven,
-			vdata, nvdata, GNUTLS_PROFILE_TO_VFLAGS(mutls__chain_profile(cfg)) |
-			GNUTLS_VERIFY_DISABLE_TIME_CHECKS | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS,
-			&status, NULL);
+		/* dates at the verification clock's time: mutls__chain_time_status;
+		 * name constraints GnuTLS cannot read: it would refuse them (and
+		 * leak), so straight to the split (nc_unreadable.c) */
+		rc = 0;
+		status = GNUTLS_CERT_INVALID | GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE;
+		if (!paths[0].anchored || !mutls__path_has_unreadable_nc(&paths[0]))
+			rc = gnutls_x509_trust_list_verify_crt2(cfg->tlist, given, (unsigned)ngiven,
+				vdata, nvdata, GNUTLS_PROFILE_TO_VFLAGS(mutls__chain_profile(cfg)) |
+				GNUTLS_VERIFY_DISABLE_TIME_CHECKS | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS,
+				&status, NULL);
 		/* another path, when GnuTLS's refused (path_retry.c) */
 		if (rc >= 0 && status && paths[0].anchored &&
-		    mutls__paths_retry(paths, npaths, cfg->tlist, vdata, nvdata,
+		    mutls__paths_retry(paths, npaths, cfg, vdata, nvdata,
 			GNUTLS_PROFILE_TO_VFLAGS(mutls__chain_profile(cfg)) |
-			GNUTLS_VERIFY_DISABLE_TIME_CHECKS | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS, status)) {
+			GNUTLS_VERIFY_DISABLE_TIME_CHECKS | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS, &status))
 			npaths = 1; /* own checks on the path taken only */
-			status = 0;
-		}
 		if (rc >= 0)
 			status |= mutls__path_time_status(&paths[0], now);
 		if (memo && rc >= 0 && status == 0)
-			memo->passed = chain_window(memo, cfg, chain, ncrts, now);
+			memo->passed = chain_window(memo, cfg, chain, ncrts,
+				paths[0].anchored ? paths[0].crt[paths[0].n - 1] : NULL, now);
 	}
 	/* mutls's own checks (path_checks.c), on a chain GnuTLS could follow */
 	/* (any path that passes them will do; the first one's failure is told) */
 	if (rc >= 0 && !(status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNATURE_FAILURE))) {
 		mutls_verdict first = *out;
-		own_failed = 1;
+		own_failed = !reuse;
 		for (size_t i = 0; i < npaths && own_failed; i++) {
 			mutls_verdict trial = *out;
 			char trial_detail[700];
@@ -271,7 +280,7 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 				snprintf(own_detail, sizeof(own_detail), "%s", trial_detail);
 			}
 		}
-		if (!own_failed && cfg->crl_fact_count) {
+		if (!own_failed && cfg->crl_fact_count && npaths) {
 			first = *out;
 			own_failed = mutls__crl_checks(&first, who, cfg, &paths[0], now, profile,
 				own_detail, sizeof(own_detail));
@@ -282,6 +291,10 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 				memo->passed = 0;
 		}
 	}
+	/* the anchor the path took, for the key check (a copy from PKCS#11
+	 * trust goes with its path: looked up again) */
+	if (npaths && paths[0].anchored && !paths[0].anchor_owned)
+		anchor = paths[0].crt[paths[0].n - 1];
 	for (size_t i = 0; i < npaths_built; i++)
 		mutls__path_free(&paths[i]);
 	if (rc < 0) {
@@ -290,7 +303,8 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 		EMIT("chain", 0, "verification error: %s", gnutls_strerror(rc));
 		status = 0;
 	}
-	weak_key = mutls__check_key_sizes(out, who, cfg, chain, ncrts, weak_detail, sizeof(weak_detail));
+	weak_key = !reuse && mutls__check_key_sizes(out, who, cfg, chain, ncrts, anchor, weak_detail,
+		sizeof(weak_detail));
 	if (weak_key && memo)
 		memo->passed = 0;
 	{
@@ -339,7 +353,7 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 			EMIT("chain", 0, "insecure signature algorithm in the chain");
 		} else if (rc >= 0 && !(status & GNUTLS_CERT_INVALID)) {
 			EMIT("chain", 1, "%zu certificate%s up to trusted CN=%s%s", n, n == 1 ? "" : "s", issuer,
-				memo && memo->reuse ? " (signatures checked by an earlier handshake)" : "");
+				reuse ? " (signatures checked by an earlier handshake)" : "");
 		} else if (rc >= 0 && !(status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED |
 			   GNUTLS_CERT_REVOKED | GNUTLS_CERT_PURPOSE_MISMATCH))) {
 			gnutls_datum_t text = { NULL, 0 };

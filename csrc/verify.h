@@ -66,11 +66,35 @@ int mutls__path_too_costly(char *why, size_t cap, const mutls_path *p);
  * pathLenConstraint is broken, self-issued CAs not counted (RFC 5280 6.1.4;
  * GnuTLS counts them). 1 when so. */
 int mutls__path_ca_rules_ok(const mutls_path *p);
-/* path_retry.c: after GnuTLS refused paths[0] with status, another path
- * (or the same without counting self-issued CAs) verified with flags; 1 when
- * one passed: it is now paths[0]. */
-int mutls__paths_retry(mutls_path *paths, size_t npaths, gnutls_x509_trust_list_t tlist,
-	gnutls_typed_vdata_st *vdata, unsigned nvdata, unsigned flags, unsigned status);
+/* path_retry.c: after GnuTLS refused paths[0] with *io_status, another
+ * path (or the same without counting self-issued CAs, or split around a CA
+ * whose name constraints GnuTLS cannot read) verified with flags against
+ * cfg's trust list; 1 when one passed (*io_status 0) or a split path was
+ * refused for another reason (*io_status: that verdict): it is now
+ * paths[0]. 0: nothing changed. */
+int mutls__paths_retry(mutls_path *paths, size_t npaths, const mutls_config *cfg,
+	gnutls_typed_vdata_st *vdata, unsigned nvdata, unsigned flags, unsigned *io_status);
+/* crl_checks.c: copies of the usable CRLs ca issued, added to tl (which
+ * owns them). 0, or -1 when one could not be added. */
+int mutls__crl_add_issued_by(gnutls_x509_trust_list_t tl, const mutls_config *cfg,
+	gnutls_x509_crt_t ca);
+/* nc_unreadable.c: crt's name constraints in a new *out (the caller's to
+ * deinit), as GnuTLS reads them; or, when GnuTLS cannot read some subtrees
+ * because of their kind (an otherName of a type it does not know,
+ * x400Address, ediPartyName, registeredID), the others, with a bit per kind
+ * left out (1 << tag number) in *unreadable (may be NULL). 0;
+ * GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE when crt has none; GnuTLS's error
+ * otherwise (*out may then be NULL). */
+int mutls__nc_read(gnutls_x509_name_constraints_t *out, gnutls_x509_crt_t crt, unsigned *critical,
+	unsigned *unreadable);
+/* nc_unreadable.c: 1 when a CA of p (not its leaf) has name constraints
+ * GnuTLS cannot read. */
+int mutls__path_has_unreadable_nc(const mutls_path *p);
+/* nc_unreadable.c: 1 when GnuTLS verified p in two parts around the one CA
+ * whose name constraints it cannot read, where that loses nothing; its
+ * verdict in *status (0: passed). 0 when p cannot be split so. */
+int mutls__path_verify_past_unreadable_nc(const mutls_path *p, const mutls_config *cfg,
+	gnutls_typed_vdata_st *vdata, unsigned nvdata, unsigned flags, unsigned *status);
 /* mutls's own checks on top of GnuTLS's (docs/design.md, "Profiles"):
  * adds the first failure to out (and its detail); 1 when one failed. */
 int mutls__path_checks(mutls_verdict *out, const char *who, const mutls_path *p,
@@ -97,10 +121,11 @@ int mutls__anchor_of(gnutls_x509_crt_t *out, int *owned, const mutls_config *cfg
 /* key_strength.c: GnuTLS's verification profile for cfg's chains (MEDIUM, or
  * a stronger %PROFILE_ in its priority string). */
 gnutls_certificate_verification_profiles_t mutls__chain_profile(const mutls_config *cfg);
-/* key_strength.c: adds the first key of chain (or of its anchor) weaker than
- * the profile allows to out, with a detail for the trace; 1 when one was. */
+/* key_strength.c: adds the first key of chain (or of its anchor: the one
+ * given, or when NULL the one that issued chain[n - 1]) weaker than the
+ * profile allows to out, with a detail for the trace; 1 when one was. */
 int mutls__check_key_sizes(mutls_verdict *out, const char *who, const mutls_config *cfg,
-	mutls_x509 *const *chain, size_t n, char *detail, size_t detail_cap);
+	mutls_x509 *const *chain, size_t n, gnutls_x509_crt_t anchor, char *detail, size_t detail_cap);
 
 /* explain.c: why GnuTLS refused a chain, added to out with a trace detail.
  * GnuTLS reports a signer that is not a CA, a broken pathLenConstraint and

@@ -364,8 +364,11 @@ def test_crl_expired_now_is_used_at_an_earlier_clock() -> None:
 
 
 def test_name_constraints_gnutls_cannot_read_are_named() -> None:
-    """A CA whose name constraints hold an otherName subtree: GnuTLS cannot
-    read them and refuses the chain; the reason says so (not "not a CA")."""
+    """A CA whose name constraints hold an otherName subtree of a type GnuTLS
+    does not know: GnuTLS cannot read them and refuses the chain. mutls
+    verifies past them when nothing below has an otherName
+    (test_nc_unreadable.py); when something does, the reason says why
+    (not "not a CA")."""
     x509 = pytest.importorskip("cryptography.x509")
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -391,7 +394,10 @@ def test_name_constraints_gnutls_cannot_read_are_named() -> None:
                                                                 b"\x05\x00")])
     root = make("nc root", keys[0], "nc root", keys[0], nc, None)
     leaf = make("leaf", keys[1], "nc root", keys[0], None, [x509.DNSName("example.com")])
+    assert leaf.verify(root, hostname="example.com", purpose="server")
+    other = make("other", keys[1], "nc root", keys[0], None, [
+        x509.DNSName("example.com"), x509.OtherName(x509.ObjectIdentifier("1.3.6.1.4.1.55738.666.3"), b"\x05\x00")])
     with pytest.raises(mutls.CertificateVerifyError) as e:
-        leaf.verify(root, hostname="example.com", purpose="server")
+        other.verify(root, hostname="example.com", purpose="server")
     assert e.value.reasons == ["name-constraints"]
     assert "CN=nc root, whose name constraints cannot be checked" in str(e.value)
