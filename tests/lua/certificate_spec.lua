@@ -207,4 +207,43 @@ describe("certificate", function()
 			assert.same({ "policy" }, err.reasons)
 		end
 	end)
+	-- issue 15: name constraints with an otherName of a type GnuTLS does
+	-- not know (csrc/nc_unreadable.c; Python: test_nc_unreadable.py)
+	it("a CA constraining an unknown otherName: a leaf without one verifies, one with one is refused", function()
+		if not H.have("openssl") then return pending("openssl is not installed") end
+		local dir = H.tmpdir()
+		local ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
+		local function issue(name, issuer, ext)
+			H.write(dir .. "/" .. name .. ".ext", ext)
+			assert.is_true(H.sh(("cd %s && openssl req -new %s -keyout %s.key -subj /CN=%s -out %s.csr " ..
+				">/dev/null 2>&1 && openssl x509 -req -in %s.csr -CA %s.pem -CAkey %s.key -days 2 " ..
+				"-extfile %s.ext -out %s.pem >/dev/null 2>&1"):format(dir, ec, name, name, name, name, issuer,
+				issuer, name, name)))
+			return assert(mutls.certificate(H.read(dir .. "/" .. name .. ".pem")))
+		end
+		assert.is_true(H.sh(("cd %s && openssl req -x509 %s -keyout root.key -out root.pem -subj /CN=root " ..
+			"-days 3 >/dev/null 2>&1"):format(dir, ec)))
+		local other = "otherName:1.3.6.1.4.1.55555.1;UTF8:"
+		local ica = issue("ica", "root", "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n" ..
+			"nameConstraints=critical,permitted;DNS:corp.example,excluded;" .. other .. "forbidden\n")
+		local leaf_ext = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n" ..
+			"extendedKeyUsage=serverAuth\nsubjectAltName=%s\n"
+		local good = issue("good", "ica", leaf_ext:format("DNS:api.corp.example"))
+		local outside = issue("outside", "ica", leaf_ext:format("DNS:api.other.example"))
+		local named = issue("named", "ica", leaf_ext:format("DNS:api.corp.example," .. other .. "someone"))
+		local root = assert(mutls.certificate(H.read(dir .. "/root.pem")))
+		H.rmdir(dir)
+		local function check(cert, host)
+			return cert:verify { trust = root, intermediates = { ica }, hostname = host, purpose = "server" }
+		end
+		assert.is_true(check(good, "api.corp.example"))
+		local ok, err = check(outside, "api.other.example")
+		assert.is_nil(ok)
+		assert.same({ "name-constraints" }, err.reasons)
+		assert.truthy(tostring(err):find("names DNS:api.other.example", 1, true), tostring(err))
+		ok, err = check(named, "api.corp.example")
+		assert.is_nil(ok)
+		assert.same({ "name-constraints" }, err.reasons)
+		assert.truthy(tostring(err):find("whose name constraints cannot be checked", 1, true), tostring(err))
+	end)
 end)
