@@ -6,20 +6,13 @@
 
 TEST(trace_shows_every_step)
 {
-	test_pki pki;
-	test_pair p;
-	mutls_config *ccfg, *scfg;
+	fixture f;
 	char *text = NULL;
 	int seen_ch = 0, seen_cr = 0, seen_fin = 0, checks = 0;
 
-	pki_make(&pki);
-	ccfg = config_with(pki.client_id, pki.ca);
-	scfg = config_with(pki.server_id, pki.ca);
-	pair_new(&p, ccfg, "orders.internal", scfg);
-	pair_handshake(&p);
-	CHECK_INT(p.client_rc, 0);
-	for (size_t i = 0; i < mutls_session_trace_count(p.client); i++) {
-		const mutls_trace_event *e = mutls_session_trace_event(p.client, i);
+	fixture_connect(&f, NULL);
+	for (size_t i = 0; i < mutls_session_trace_count(f.p.client); i++) {
+		const mutls_trace_event *e = mutls_session_trace_event(f.p.client, i);
 		if (e->kind == MUTLS_TRACE_MESSAGE && strcmp(e->name, "ClientHello") == 0) {
 			CHECK(e->outgoing);
 			CHECK_CONTAINS(e->detail, "TLS1.3");
@@ -38,14 +31,11 @@ TEST(trace_shows_every_step)
 	CHECK(seen_cr);
 	CHECK_INT(seen_fin, 2);
 	CHECK(checks >= 5); /* presence, validity, name, chain, purpose */
-	CHECK_OK(mutls_session_explain(&text, p.server));
+	CHECK_OK(mutls_session_explain(&text, f.p.server));
 	CHECK_CONTAINS(text, "handshake succeeded");
 	CHECK_CONTAINS(text, "check purpose");
 	mutls_free(text);
-	pair_free(&p);
-	mutls_config_unref(ccfg);
-	mutls_config_unref(scfg);
-	pki_free(&pki);
+	fixture_free(&f);
 }
 
 static int abort_on_certificate(mutls_session *s, const mutls_trace_event *e, void *payload)
@@ -272,19 +262,12 @@ TEST(kind_names_round_trip)
  * lines do, and carries its name. */
 TEST(text_of_a_real_handshake)
 {
-	test_pki pki;
-	test_pair p;
-	mutls_config *ccfg, *scfg;
+	fixture f;
 	int messages = 0, checks = 0;
 
-	pki_make(&pki);
-	ccfg = config_with(pki.client_id, pki.ca);
-	scfg = config_with(pki.server_id, pki.ca);
-	pair_new(&p, ccfg, "orders.internal", scfg);
-	pair_handshake(&p);
-	CHECK_INT(p.client_rc, 0);
-	for (size_t i = 0; i < mutls_session_trace_count(p.client); i++) {
-		const mutls_trace_event *e = mutls_session_trace_event(p.client, i);
+	fixture_connect(&f, NULL);
+	for (size_t i = 0; i < mutls_session_trace_count(f.p.client); i++) {
+		const mutls_trace_event *e = mutls_session_trace_event(f.p.client, i);
 		char *text = text_of(e);
 		CHECK_CONTAINS(text, e->name);
 		if (e->kind == MUTLS_TRACE_MESSAGE) {
@@ -300,8 +283,5 @@ TEST(text_of_a_real_handshake)
 	}
 	CHECK(messages >= 4);
 	CHECK(checks >= 5);
-	pair_free(&p);
-	mutls_config_unref(ccfg);
-	mutls_config_unref(scfg);
-	pki_free(&pki);
+	fixture_free(&f);
 }
