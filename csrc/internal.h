@@ -88,6 +88,10 @@ int mutls__x509_get_dn_oid(char **out, gnutls_x509_crt_t crt, const char *oid);
  * GnuTLS code when it is malformed, or fn's negative return. */
 int mutls__x509_for_each_key_purpose(gnutls_x509_crt_t crt,
 	int (*fn)(const char *oid, void *ctx), void *ctx);
+/* x509_fields.c: 1 when crt has the extension oid (and *critical, *value:
+ * the caller's, gnutls_free; either may be NULL), 0 when not. */
+int mutls__crt_extension(gnutls_x509_crt_t crt, const char *oid, unsigned *critical,
+	gnutls_datum_t *value);
 
 /* util.c ----------------------------------------------------------------- */
 

@@ -93,16 +93,6 @@ static int walk_subtrees(const gnutls_datum_t *v, gnutls_x509_name_constraints_t
 	return 0;
 }
 
-static int has_nc(gnutls_x509_crt_t crt)
-{
-	gnutls_datum_t v = { NULL, 0 };
-	unsigned crit;
-	if (gnutls_x509_crt_get_extension_by_oid2(crt, NC_OID, 0, &v, &crit) < 0)
-		return 0;
-	gnutls_free(v.data);
-	return 1;
-}
-
 int mutls__nc_read(gnutls_x509_name_constraints_t *out, gnutls_x509_crt_t crt, unsigned *critical,
 	unsigned *unreadable)
 {
@@ -113,7 +103,7 @@ int mutls__nc_read(gnutls_x509_name_constraints_t *out, gnutls_x509_crt_t crt, u
 	*out = NULL;
 	if (unreadable)
 		*unreadable = 0;
-	if (gnutls_x509_crt_get_extension_by_oid2(crt, NC_OID, 0, &v, &crit) < 0)
+	if (!mutls__crt_extension(crt, NC_OID, &crit, &v))
 		return GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE;
 	if (gnutls_x509_name_constraints_init(out) < 0) {
 		gnutls_free(v.data);
@@ -138,14 +128,15 @@ int mutls__nc_read(gnutls_x509_name_constraints_t *out, gnutls_x509_crt_t crt, u
 
 int mutls__path_has_unreadable_nc(const mutls_path *p)
 {
+	/* on every verification: one look at the DER, no GnuTLS parse */
 	for (size_t i = 1; i < p->n; i++) {
-		gnutls_x509_name_constraints_t nc = NULL;
+		gnutls_datum_t v = { NULL, 0 };
 		unsigned kinds = 0;
-		if (!has_nc(p->crt[i]))
+		if (!mutls__crt_extension(p->crt[i], NC_OID, NULL, &v))
 			continue;
-		mutls__nc_read(&nc, p->crt[i], NULL, &kinds);
-		if (nc)
-			gnutls_x509_name_constraints_deinit(nc);
+		if (walk_subtrees(&v, NULL, &kinds) < 0)
+			kinds = 0; /* malformed: GnuTLS says so itself */
+		gnutls_free(v.data);
 		if (kinds)
 			return 1;
 	}
@@ -156,12 +147,11 @@ int mutls__path_has_unreadable_nc(const mutls_path *p)
 static int names_a_kind(gnutls_x509_crt_t crt, unsigned kinds)
 {
 	gnutls_datum_t v = { NULL, 0 };
-	unsigned crit;
 	mutls_der_in in, seq, item;
 	unsigned char tag;
 	int found = 0;
 
-	if (gnutls_x509_crt_get_extension_by_oid2(crt, SAN_OID, 0, &v, &crit) < 0)
+	if (!mutls__crt_extension(crt, SAN_OID, NULL, &v))
 		return 0;
 	in.p = v.data;
 	in.end = v.data + v.size;
@@ -187,7 +177,7 @@ static size_t split_is_sound(const mutls_path *p, unsigned *kinds)
 
 	for (size_t i = p->n - 1; i >= 1 && !k; i--) {
 		gnutls_x509_name_constraints_t nc = NULL;
-		if (!has_nc(p->crt[i]))
+		if (!mutls__crt_extension(p->crt[i], NC_OID, NULL, NULL))
 			continue;
 		int rc = mutls__nc_read(&nc, p->crt[i], NULL, kinds);
 		if (nc)

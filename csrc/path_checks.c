@@ -152,23 +152,6 @@ void mutls__path_free(mutls_path *p)
 	p->anchor_owned = 0;
 }
 
-/* 1 when crt has the extension oid (and *critical, *value: owned by the
- * caller, gnutls_free), 0 when not. */
-static int ext_get(gnutls_x509_crt_t crt, const char *oid, unsigned *critical, gnutls_datum_t *value)
-{
-	unsigned c = 0;
-	gnutls_datum_t v = { NULL, 0 };
-	if (gnutls_x509_crt_get_extension_by_oid2(crt, oid, 0, &v, &c) < 0)
-		return 0;
-	if (critical)
-		*critical = c;
-	if (value)
-		*value = v;
-	else
-		gnutls_free(v.data);
-	return 1;
-}
-
 /* Subtrees in a nameConstraints value (permitted + excluded); -1 malformed
  * (including webpki's rule: a present list must not be empty, and one of
  * the two lists must be present). */
@@ -214,7 +197,7 @@ static long san_count(gnutls_x509_crt_t crt)
 	unsigned char tag;
 	long count = 0;
 
-	if (!ext_get(crt, "2.5.29.17", NULL, &v))
+	if (!mutls__crt_extension(crt, "2.5.29.17", NULL, &v))
 		return 0;
 	in.p = v.data;
 	in.end = v.data + v.size;
@@ -232,7 +215,7 @@ int mutls__path_too_costly(char *why, size_t cap, const mutls_path *p)
 	for (size_t k = 1; k < p->n; k++) {
 		gnutls_datum_t v;
 		long here;
-		if (!ext_get(p->crt[k], "2.5.29.30", NULL, &v))
+		if (!mutls__crt_extension(p->crt[k], "2.5.29.30", NULL, &v))
 			continue;
 		here = nc_subtrees(&v);
 		gnutls_free(v.data);
@@ -368,7 +351,7 @@ static int check_name_constraints2(mutls_verdict *out, const char *who, const mu
 {
 	char buf[512];
 
-	if (ext_get(p->crt[0], "2.5.29.30", NULL, NULL)) {
+	if (mutls__crt_extension(p->crt[0], "2.5.29.30", NULL, NULL)) {
 		unsigned critical = 0, ca = 0;
 		int pathlen = -1;
 		if (gnutls_x509_crt_get_basic_constraints(p->crt[0], &critical, &ca, &pathlen) < 0 || !ca)
@@ -378,7 +361,7 @@ static int check_name_constraints2(mutls_verdict *out, const char *who, const mu
 	for (size_t k = 1; k < p->n; k++) {
 		gnutls_x509_name_constraints_t nc = NULL;
 		unsigned critical = 0;
-		if (!ext_get(p->crt[k], "2.5.29.30", NULL, NULL))
+		if (!mutls__crt_extension(p->crt[k], "2.5.29.30", NULL, NULL))
 			continue;
 		if (mutls__nc_read(&nc, p->crt[k], &critical, NULL) < 0) {
 			if (nc)
@@ -491,7 +474,7 @@ int mutls__has_san_for(gnutls_x509_crt_t crt, const char *hostname)
 	int want_ip = mutls__name_is_ip(hostname), found = 0;
 	gnutls_datum_t v;
 	/* one walk over the extension's DER: [2] dNSName, [7] iPAddress */
-	if (ext_get(crt, "2.5.29.17", NULL, &v)) {
+	if (mutls__crt_extension(crt, "2.5.29.17", NULL, &v)) {
 		mutls_der_in in = { v.data, v.data + v.size }, seq, item;
 		unsigned char tag;
 		if (mutls__der_next(&in, &tag, &seq) == 0 && tag == 0x30)
@@ -514,7 +497,7 @@ static int check_eku_empty(mutls_verdict *out, const char *who, const mutls_path
 	for (size_t k = 0; k < p->n; k++) {
 		gnutls_datum_t v;
 		int empty;
-		if (!ext_get(p->crt[k], "2.5.29.37", NULL, &v))
+		if (!mutls__crt_extension(p->crt[k], "2.5.29.37", NULL, &v))
 			continue;
 		empty = v.size == 2 && v.data[0] == 0x30 && v.data[1] == 0;
 		gnutls_free(v.data);
@@ -574,7 +557,7 @@ static int check_default_profile(mutls_verdict *out, const char *who, const mutl
 				FAIL(MUTLS_REASON_INSECURE_ALGORITHM, "%s%s%shas an RSA key of %u bits (not a "
 					"whole number of bytes; the CA/B Forum asks a multiple of 8)", WHO_K(k), bits);
 		}
-		if (!ext_get(p->crt[k], "2.5.29.37", NULL, NULL))
+		if (!mutls__crt_extension(p->crt[k], "2.5.29.37", NULL, NULL))
 			continue;
 		if (k == 0) {
 			for (unsigned i = 0; ; i++) {
@@ -603,7 +586,7 @@ static int check_dns_constraint_form(mutls_verdict *out, const char *who, const 
 		unsigned critical = 0, type;
 		gnutls_datum_t name;
 		int bad = 0;
-		if (!ext_get(p->crt[k], "2.5.29.30", NULL, NULL))
+		if (!mutls__crt_extension(p->crt[k], "2.5.29.30", NULL, NULL))
 			continue;
 		if (mutls__nc_read(&nc, p->crt[k], &critical, NULL) >= 0) {
 			for (unsigned i = 0; !bad && gnutls_x509_name_constraints_get_permitted(nc, i, &type,
@@ -734,13 +717,13 @@ static int check_strict(mutls_verdict *out, const char *who, const mutls_path *p
 				FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas no subject key identifier",
 					WHO_K(k));
 			/* (a self-signed anchor with one: check_default_profile) */
-			if (ext_get(crt, "2.5.29.37", NULL, NULL) && is_anchor)
+			if (mutls__crt_extension(crt, "2.5.29.37", NULL, NULL) && is_anchor)
 				FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%sis a trust anchor with an extended key "
 					"usage (a root must not have one)", WHO_K(k));
 		} else {
 			if (has_bc && ca)
 				FAIL(MUTLS_REASON_NONCONFORMING, "is a CA certificate (CA:TRUE) used as a leaf");
-			if (!ext_get(crt, "2.5.29.37", &critical, &v))
+			if (!mutls__crt_extension(crt, "2.5.29.37", &critical, &v))
 				FAIL(MUTLS_REASON_NONCONFORMING, "has no extended key usage (a leaf must name "
 					"its purpose)");
 			gnutls_free(v.data);
@@ -750,7 +733,7 @@ static int check_strict(mutls_verdict *out, const char *who, const mutls_path *p
 		}
 		/* authorityKeyIdentifier: in every certificate not self-signed; never
 		 * critical; in a root only as a keyIdentifier equal to its own */
-		if (ext_get(crt, "2.5.29.35", &critical, &v)) {
+		if (mutls__crt_extension(crt, "2.5.29.35", &critical, &v)) {
 			mutls_der_in in = { v.data, v.data + v.size }, seq, f;
 			unsigned char tag;
 			int has_kid = 0, other = 0;
@@ -783,13 +766,13 @@ static int check_strict(mutls_verdict *out, const char *who, const mutls_path *p
 			FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas no authority key identifier", WHO_K(k));
 		}
 		/* criticality */
-		if (ext_get(crt, "2.5.29.30", &critical, NULL) && !critical)
+		if (mutls__crt_extension(crt, "2.5.29.30", &critical, NULL) && !critical)
 			FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas name constraints not marked critical",
 				WHO_K(k));
-		if (ext_get(crt, "2.5.29.36", &critical, NULL) && !critical)
+		if (mutls__crt_extension(crt, "2.5.29.36", &critical, NULL) && !critical)
 			FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas policy constraints not marked critical",
 				WHO_K(k));
-		if (ext_get(crt, "1.3.6.1.5.5.7.1.1", &critical, &v)) {
+		if (mutls__crt_extension(crt, "1.3.6.1.5.5.7.1.1", &critical, &v)) {
 			mutls_der_in in = { v.data, v.data + v.size }, seq;
 			unsigned char tag;
 			int bad = mutls__der_next(&in, &tag, &seq) < 0 || tag != 0x30 || seq.p == seq.end;
@@ -801,7 +784,7 @@ static int check_strict(mutls_verdict *out, const char *who, const mutls_path *p
 				FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas malformed authority information "
 					"access", WHO_K(k));
 		}
-		if (ext_get(crt, "2.5.29.17", &critical, NULL)) {
+		if (mutls__crt_extension(crt, "2.5.29.17", &critical, NULL)) {
 			int empty_subject = gnutls_x509_crt_get_raw_dn(crt, &dn) >= 0 && dn.size <= 2;
 			gnutls_free(dn.data);
 			dn.data = NULL;

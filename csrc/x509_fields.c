@@ -423,3 +423,19 @@ const char *mutls_x509_label(const mutls_x509 *cert)
 {
 	return cert ? cert->label : "(no certificate)";
 }
+
+int mutls__crt_extension(gnutls_x509_crt_t crt, const char *oid, unsigned *critical,
+	gnutls_datum_t *value)
+{
+	unsigned c = 0;
+	gnutls_datum_t v = { NULL, 0 };
+	if (gnutls_x509_crt_get_extension_by_oid2(crt, oid, 0, &v, &c) < 0)
+		return 0;
+	if (critical)
+		*critical = c;
+	if (value)
+		*value = v;
+	else
+		gnutls_free(v.data);
+	return 1;
+}
