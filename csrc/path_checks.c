@@ -765,10 +765,9 @@ static int check_strict(mutls_verdict *out, const char *who, const mutls_path *p
 			/* (a trust anchor is taken as configured, whoever issued it) */
 			FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas no authority key identifier", WHO_K(k));
 		}
-		/* criticality */
-		if (mutls__crt_extension(crt, "2.5.29.30", &critical, NULL) && !critical)
-			FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas name constraints not marked critical",
-				WHO_K(k));
+		/* criticality; nameConstraints may be non-critical: the CA/B Forum's
+		 * TLS profile allows it as an explicit exception to RFC 5280, and
+		 * GnuTLS and mutls enforce them either way (design.md, Profiles) */
 		if (mutls__crt_extension(crt, "2.5.29.36", &critical, NULL) && !critical)
 			FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas policy constraints not marked critical",
 				WHO_K(k));
