@@ -77,6 +77,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Any, Awaitable, Callable, Iterable, Optional, Sequence, Union, cast
 
 from . import Certificate, Config, ConnectionClosed, Error, Session, WantRead, WantWrite
@@ -482,6 +483,8 @@ class _TLSProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Optional[Exception]) -> None:
         self._cancel_timer()
+        if isinstance(exc, (ConnectionResetError, BrokenPipeError)) and self._state != _CLOSED:
+            self._feed_what_is_left()
         if self._state == _HANDSHAKE:
             err: BaseException = exc if exc is not None else ConnectionResetError(
                 "the connection was lost during the TLS handshake")
@@ -502,17 +505,37 @@ class _TLSProtocol(asyncio.Protocol):
         self._notify_app_lost(exc)
         self._raw = None
 
+    def _feed_what_is_left(self) -> None:
+        """A write that met a reset stops the transport before it reads what
+        the peer sent just before (a server that refused our certificate
+        sends its alert, then resets the connection): the kernel still holds
+        those bytes, and the socket is open until this returns. Read them
+        without blocking and give them to the session, so that the peer's
+        alert is what is reported (and data before it is delivered), as
+        socket mode does."""
+        sock = self._raw.get_extra_info("socket") if self._raw is not None else None
+        if sock is None or self._reading_paused:
+            return
+        for _ in range(16):  # bounded: at most 1 MiB
+            try:
+                data = os.read(sock.fileno(), 65536)
+            except OSError:  # nothing more (EAGAIN), or the reset itself
+                return
+            if not data or self._state == _CLOSED:
+                return
+            self.data_received(data)
+
     def _closed_error(self, exc: OSError) -> Exception:
         """A reset after the handshake, in the session's words, as socket mode
         says it: ConnectionClosed "... closed the connection without
         close_notify" (with what that means right after a TLS 1.3 handshake:
         a server that refused our certificate without an alert), the
-        OSError as its cause. Everything that arrived was delivered already
-        (reading is not paused)."""
+        OSError as its cause, unless what the peer sent last (_feed_what_is_left)
+        says more, such as its alert."""
         try:
             self._session.feed_eof()
             self._session.recv()
-        except ConnectionClosed as closed:
+        except Error as closed:  # ConnectionClosed, or the peer's alert
             closed.__cause__ = exc
             return closed
         except Exception:  # pragma: no cover - the session failed otherwise

@@ -6,7 +6,9 @@ import asyncio
 import logging
 import socket
 import ssl
+import struct
 import threading
+import time
 from typing import Any, Awaitable, Dict, List, Optional, TypeVar
 
 import pytest
@@ -337,6 +339,56 @@ def test_aio_client_with_ssl_server(ca: mutls.TestCA) -> None:
         listener.close()
     assert "error" not in seen, seen
     assert ("URI", CLIENT_URI) in seen["peer"]["subjectAltName"]
+
+
+def test_a_write_that_meets_the_reset_after_the_servers_alert_reports_the_alert(ca: mutls.TestCA) -> None:
+    """TLS 1.3: Python's ssl server refuses our certificate after our
+    handshake is done, sends its alert and resets the connection. The
+    client's first write meets the reset before the loop has read the
+    alert; the alert is still in the kernel, so the app gets the server's
+    refusal (PeerRejectedError, unknown_ca), not "closed without
+    close_notify" (the flaky test_httpx.py::test_refused[async-client-unknown-ca])."""
+    stranger = mutls.TestCA("stranger CA").issue(cn="stranger", uri=["spiffe://aio.test/stranger"])
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ca.configure_trust(ctx)
+    ca.issue(cn="ssl server", dns=["localhost"]).configure_cert(ctx)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(LIMIT)
+    port = listener.getsockname()[1]
+    refused = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        conn.settimeout(LIMIT)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = reset
+        try:
+            ctx.wrap_socket(conn, server_side=True).close()
+        except ssl.SSLError:
+            conn.close()  # after the alert
+        refused.set()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    async def main() -> BaseException:
+        reader, writer = await mutls.aio.open_connection(
+            "127.0.0.1", port, config=client_config(ca, stranger, versions=["1.3"]), server_hostname="localhost")
+        assert refused.wait(LIMIT)
+        time.sleep(0.2)  # blocking: the alert and the reset arrive while the loop reads nothing
+        writer.write(b"hello\n")  # meets the reset at once
+        with pytest.raises(mutls.Error) as info:
+            await reader.read()
+        writer.close()
+        return info.value
+
+    try:
+        err = run(main())
+    finally:
+        thread.join(LIMIT)
+        listener.close()
+    assert isinstance(err, mutls.PeerRejectedError), repr(err)
+    assert err.alert == "unknown_ca" and list(err.reasons) == ["unknown-issuer"], err
 
 
 def test_server_drops_a_silent_connection(ca: mutls.TestCA) -> None:
