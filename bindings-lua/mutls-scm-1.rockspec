@@ -77,6 +77,7 @@ build = {
 				"csrc/keygen.c",
 				"csrc/key_strength.c",
 				"csrc/malformed.c",
+				"csrc/nc_names.c",
 				"csrc/nc_unreadable.c",
 				"csrc/own_certificate.c",
 				"csrc/path_checks.c",

@@ -166,6 +166,24 @@ static int check_name_constraints(mutls_verdict *out, const char *who, mutls_x50
 				return 1;
 			}
 		}
+		/* GnuTLS refuses a leaf under any excluded directoryName subtree,
+		 * and one with a URI under any excluded URI subtree, whatever its
+		 * names (mutls checks both kinds itself: nc_names.c) */
+		for (size_t t = 0; t < 2; t++) {
+			unsigned kind = t == 0 ? GNUTLS_SAN_DN : GNUTLS_SAN_URI;
+			if (gnutls_x509_name_constraints_check_crt(nc, kind, chain[0]->crt))
+				continue;
+			gnutls_x509_name_constraints_deinit(nc);
+			mutls__verdict_add(out, who, MUTLS_REASON_NAME_CONSTRAINTS,
+				"is under the name constraints of CA %s, which exclude %s subtrees: GnuTLS "
+				"refuses every certificate %sunder such a CA, whether or not its names are "
+				"inside them", labels[k], t == 0 ? "directoryName" : "URI",
+				t == 0 ? "" : "with a URI ");
+			snprintf(detail, cap, "the name constraints of CA %.200s exclude %s subtrees, which "
+				"GnuTLS holds against every certificate below", labels[k],
+				t == 0 ? "directoryName" : "URI");
+			return 1;
+		}
 		gnutls_x509_name_constraints_deinit(nc);
 		/* no name breaks the readable subtrees: what GnuTLS could not read
 		 * is why (nc_unreadable.c verifies past it only when nothing below

@@ -152,35 +152,6 @@ void mutls__path_free(mutls_path *p)
 	p->anchor_owned = 0;
 }
 
-/* Subtrees in a nameConstraints value (permitted + excluded); -1 malformed
- * (including webpki's rule: a present list must not be empty, and one of
- * the two lists must be present). */
-static long nc_subtrees(const gnutls_datum_t *v)
-{
-	mutls_der_in in = { v->data, v->data + v->size }, seq, list, item;
-	unsigned char tag;
-	long count = 0;
-	int lists = 0;
-
-	if (mutls__der_next(&in, &tag, &seq) < 0 || tag != 0x30 || in.p != in.end)
-		return -1;
-	while (seq.p < seq.end) {
-		long here = 0;
-		if (mutls__der_next(&seq, &tag, &list) < 0 || (tag != 0xa0 && tag != 0xa1))
-			return -1;
-		lists++;
-		while (list.p < list.end) {
-			if (mutls__der_next(&list, &tag, &item) < 0)
-				return -1;
-			here++;
-		}
-		if (here == 0)
-			return -1;
-		count += here;
-	}
-	return lists ? count : -1;
-}
-
 /* ---- name constraints: bounded work, well-formed ------------------------ */
 
 /* More subtrees than this in the CAs of one path, or more names than this in
@@ -217,11 +188,12 @@ int mutls__path_too_costly(char *why, size_t cap, const mutls_path *p)
 		long here;
 		if (!mutls__crt_extension(p->crt[k], "2.5.29.30", NULL, &v))
 			continue;
-		here = nc_subtrees(&v);
+		here = mutls__nc_subtree_count(&v);
 		gnutls_free(v.data);
 		if (here < 0) {
 			snprintf(why, cap, "has in its chain the CA certificate %s with malformed name "
-				"constraints (an empty or missing list of subtrees)", p->label[k]);
+				"constraints (lists of subtrees empty, missing, repeated or out of order, "
+				"or a subtree of no known form)", p->label[k]);
 			return 1;
 		}
 		subtrees += here;
@@ -360,9 +332,26 @@ static int check_name_constraints2(mutls_verdict *out, const char *who, const mu
 	}
 	for (size_t k = 1; k < p->n; k++) {
 		gnutls_x509_name_constraints_t nc = NULL;
+		gnutls_datum_t der;
 		unsigned critical = 0;
-		if (!mutls__crt_extension(p->crt[k], "2.5.29.30", NULL, NULL))
+		if (!mutls__crt_extension(p->crt[k], "2.5.29.30", NULL, &der))
 			continue;
+		/* on every path, not only the first (mutls__path_too_costly) */
+		if (mutls__nc_subtree_count(&der) < 0) {
+			gnutls_free(der.data);
+			FAIL(MUTLS_REASON_NAME_CONSTRAINTS, "has in its chain the CA certificate %s with "
+				"malformed name constraints", p->label[k]);
+		}
+		/* URI and directoryName subtrees: GnuTLS reads them, mutls enforces them */
+		for (size_t j = 0; j < k; j++) {
+			char why[700];
+			if ((j > 0 && is_self_issued(p->crt[j])) ||
+			    !mutls__nc_check_uri_dn(why, sizeof(why), &der, p->crt[j], p->label[k]))
+				continue;
+			gnutls_free(der.data);
+			FAIL(MUTLS_REASON_NAME_CONSTRAINTS, "%s%s%s%s", WHO_K(j), why);
+		}
+		gnutls_free(der.data);
 		if (mutls__nc_read(&nc, p->crt[k], &critical, NULL) < 0) {
 			if (nc)
 				gnutls_x509_name_constraints_deinit(nc);

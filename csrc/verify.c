@@ -333,7 +333,11 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 			else
 				EMIT("chain", 0, "a signature in the chain does not verify (issuer CN=%s)", issuer);
 		} else if (status & (GNUTLS_CERT_SIGNER_NOT_CA | GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE)) {
-			if (mutls__explain_signer_failure(out, who, cfg, chain, ncrts, chain_detail, sizeof(chain_detail))) {
+			if (own_failed && (out->reasons & MUTLS_REASON_NAME_CONSTRAINTS)) {
+				/* GnuTLS's two bits, for a name mutls's own checks named */
+				EMIT("chain", 0, "%s", own_detail);
+			} else if (mutls__explain_signer_failure(out, who, cfg, chain, ncrts, chain_detail,
+					sizeof(chain_detail))) {
 				EMIT("chain", 0, "%s", chain_detail);
 			} else {
 				mutls__verdict_add(out, who, MUTLS_REASON_SIGNER_NOT_CA,

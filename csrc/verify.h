@@ -95,6 +95,17 @@ int mutls__path_has_unreadable_nc(const mutls_path *p);
  * verdict in *status (0: passed). 0 when p cannot be split so. */
 int mutls__path_verify_past_unreadable_nc(const mutls_path *p, const mutls_config *cfg,
 	gnutls_typed_vdata_st *vdata, unsigned nvdata, unsigned flags, unsigned *status);
+/* nc_names.c: the number of subtrees in a nameConstraints value; -1 when
+ * malformed (lists out of order or repeated, an empty or missing list, a
+ * subtree that is not a GeneralName of known form, a minimum or maximum). */
+long mutls__nc_subtree_count(const gnutls_datum_t *v);
+/* nc_names.c: 1 when crt's subject or a URI or directoryName
+ * subjectAltName is outside the subtrees of the nameConstraints value nc of
+ * the CA labelled ca (the kinds GnuTLS reads but does not enforce), with
+ * why filled ("names URI:..., outside what the name constraints of CA ...
+ * permit"); 0 otherwise. */
+int mutls__nc_check_uri_dn(char *why, size_t cap, const gnutls_datum_t *nc, gnutls_x509_crt_t crt,
+	const char *ca);
 /* mutls's own checks on top of GnuTLS's (docs/design.md, "Profiles"):
  * adds the first failure to out (and its detail); 1 when one failed. */
 int mutls__path_checks(mutls_verdict *out, const char *who, const mutls_path *p,

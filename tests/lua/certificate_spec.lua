@@ -246,4 +246,47 @@ describe("certificate", function()
 		assert.same({ "name-constraints" }, err.reasons)
 		assert.truthy(tostring(err):find("whose name constraints cannot be checked", 1, true), tostring(err))
 	end)
+	-- URI and directoryName subtrees, which GnuTLS reads but does not
+	-- enforce (csrc/nc_names.c; Python: test_nc_uri_dn.py)
+	it("a CA permitting URIs under corp.example cannot issue another trust domain's SPIFFE ID", function()
+		if not H.have("openssl") then return pending("openssl is not installed") end
+		local dir = H.tmpdir()
+		local ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
+		local function issue(name, issuer, subject, ext)
+			H.write(dir .. "/" .. name .. ".ext", ext)
+			assert.is_true(H.sh(("cd %s && openssl req -new %s -keyout %s.key -subj %s -out %s.csr " ..
+				">/dev/null 2>&1 && openssl x509 -req -in %s.csr -CA %s.pem -CAkey %s.key -days 2 " ..
+				"-extfile %s.ext -out %s.pem >/dev/null 2>&1"):format(dir, ec, name, subject, name, name, issuer,
+				issuer, name, name)))
+			return assert(mutls.certificate(H.read(dir .. "/" .. name .. ".pem")))
+		end
+		assert.is_true(H.sh(("cd %s && openssl req -x509 %s -keyout root.key -out root.pem -subj /CN=root " ..
+			"-days 3 >/dev/null 2>&1"):format(dir, ec)))
+		local ca_ext = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\nnameConstraints=critical,"
+		local ica = issue("ica", "root", "/CN=ica", ca_ext .. "permitted;URI:corp.example\n")
+		local dir_ca = issue("dirca", "root", "/O=corp/CN=dirca", ca_ext .. "permitted;dirName:corp\n[corp]\nO=corp\n")
+		local leaf_ext = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n" ..
+			"extendedKeyUsage=clientAuth\nsubjectAltName=%s\n"
+		local good = issue("good", "ica", "/CN=good", leaf_ext:format("URI:spiffe://corp.example/svc"))
+		local evil = issue("evil", "ica", "/CN=evil", leaf_ext:format("URI:spiffe://evil.example/svc"))
+		local corp = issue("corp", "dirca", "/O=corp/CN=api", leaf_ext:format("DNS:api.corp.example"))
+		local other = issue("other", "dirca", "/O=evil/CN=api", leaf_ext:format("DNS:api.corp.example"))
+		local root = assert(mutls.certificate(H.read(dir .. "/root.pem")))
+		H.rmdir(dir)
+		local function check(cert, issuer)
+			return cert:verify { trust = root, intermediates = { issuer }, purpose = "client",
+				peers = { "uri:spiffe://evil.example/svc", "uri:spiffe://corp.example/svc", "dns:api.corp.example" } }
+		end
+		assert.is_true(check(good, ica))
+		assert.is_true(check(corp, dir_ca))
+		local ok, err = check(evil, ica)
+		assert.is_nil(ok)
+		assert.same({ "name-constraints" }, err.reasons)
+		assert.truthy(tostring(err):find("names URI:spiffe://evil.example/svc, outside what the name " ..
+			"constraints of CA CN=ica permit", 1, true), tostring(err))
+		ok, err = check(other, dir_ca)
+		assert.is_nil(ok)
+		assert.same({ "name-constraints" }, err.reasons)
+		assert.truthy(tostring(err):find("has the subject CN=api,O=evil, outside what", 1, true), tostring(err))
+	end)
 end)

@@ -1,0 +1,403 @@
+/* Name constraints read on their DER: their form, and the two kinds of
+ * name GnuTLS reads but does not enforce.
+ *
+ * GnuTLS (3.7 and 3.8) checks the leaf's DNS, email and IP names against
+ * the path's constraints. A permitted uniformResourceIdentifier or
+ * directoryName subtree binds nothing there (it refuses a leaf only for an
+ * excluded subtree of those kinds, whatever its names), so a CA limited to
+ * URIs under corp.example could issue spiffe://evil.example/... (and a
+ * `uri:` peer pattern would take it). mutls checks both kinds here, for the
+ * leaf and for every CA below the constraining one (RFC 5280 4.2.1.10,
+ * 6.1.3 (b) and (c)); the caller skips self-issued CAs. */
+#include "verify.h"
+#include "der.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define TAG_PERMITTED 0xa0
+#define TAG_EXCLUDED 0xa1
+#define TAG_OTHER_NAME 0xa0
+#define TAG_URI 0x86
+#define TAG_DIRECTORY_NAME 0xa4
+/* names x subtrees of one kind compared for one certificate, at most */
+#define NC_MAX_COMPARISONS 65536
+
+/* ---- form ------------------------------------------------------------------ */
+
+/* A GeneralName as a subtree's base: a known tag, and the inner form of
+ * the kinds whose content has one. */
+static int base_ok(unsigned char tag, const mutls_der_in *content)
+{
+	mutls_der_in in = *content, part;
+	unsigned char t;
+
+	switch (tag) {
+	case TAG_OTHER_NAME: /* type-id OID, [0] EXPLICIT value */
+		return mutls__der_next(&in, &t, &part) == 0 && t == 0x06 && part.p < part.end &&
+			mutls__der_next(&in, &t, &part) == 0 && t == 0xa0 && in.p == in.end;
+	case TAG_DIRECTORY_NAME: /* one Name */
+		return mutls__der_next(&in, &t, &part) == 0 && t == 0x30 && in.p == in.end;
+	case 0x87: /* address and mask */
+		return content->end - content->p == 8 || content->end - content->p == 32;
+	case 0x81: case 0x82: case 0xa3: case 0xa5: case TAG_URI: case 0x88:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+long mutls__nc_subtree_count(const gnutls_datum_t *v)
+{
+	mutls_der_in in = { v->data, v->data + v->size }, seq, list, subtree, base, extra;
+	unsigned char tag, last = 0;
+	long count = 0;
+
+	if (mutls__der_next(&in, &tag, &seq) < 0 || tag != 0x30 || in.p != in.end)
+		return -1;
+	while (seq.p < seq.end) {
+		long here = 0;
+		unsigned char which;
+		/* [0] permittedSubtrees then [1] excludedSubtrees, each at most once */
+		if (mutls__der_next(&seq, &which, &list) < 0 || (which != TAG_PERMITTED &&
+		    which != TAG_EXCLUDED) || which <= last)
+			return -1;
+		last = which;
+		while (list.p < list.end) {
+			if (mutls__der_next(&list, &tag, &subtree) < 0 || tag != 0x30 ||
+			    mutls__der_next(&subtree, &tag, &base) < 0 || !base_ok(tag, &base))
+				return -1;
+			/* minimum (0, the default, so absent in DER) and maximum
+			 * (absent): RFC 5280 4.2.1.10 allows no other value */
+			if (subtree.p != subtree.end && (mutls__der_next(&subtree, &tag, &extra) < 0 ||
+			    tag != 0x80 || extra.end - extra.p != 1 || extra.p[0] != 0 ||
+			    subtree.p != subtree.end))
+				return -1;
+			here++;
+		}
+		if (here == 0)
+			return -1;
+		count += here;
+	}
+	return last ? count : -1;
+}
+
+/* ---- matching ------------------------------------------------------------- */
+
+enum { OUTSIDE = 0, WITHIN = 1, CANNOT_TELL = -1 };
+
+/* The host of a URI ("scheme://[user@]host[:port]/..."), or NULL when it
+ * has none a constraint can be held against (no authority, an IP literal). */
+static const char *uri_host(const char *uri, size_t len, size_t *hlen)
+{
+	const char *p = memchr(uri, ':', len), *end = uri + len, *host, *stop;
+
+	if (!p || end - p < 3 || p[1] != '/' || p[2] != '/')
+		return NULL;
+	host = p + 3;
+	stop = host;
+	while (stop < end && *stop != '/' && *stop != '?' && *stop != '#')
+		stop++;
+	for (const char *q = stop; q > host; q--)
+		if (q[-1] == '@') {
+			host = q;
+			break;
+		}
+	if (host < stop && *host == '[')
+		return NULL;
+	for (const char *q = stop; q > host; q--)
+		if (q[-1] == ':') {
+			stop = q - 1;
+			break;
+		}
+	if (stop > host && stop[-1] == '.')
+		stop--;
+	*hlen = (size_t)(stop - host);
+	for (const char *q = host; q < stop; q++)
+		if ((*q < '0' || *q > '9') && *q != '.')
+			return host;
+	return NULL; /* empty, or an IPv4 address */
+}
+
+/* RFC 5280 4.2.1.10: a URI constraint names a host ("host.example.com")
+ * or, with a leading period, any host below a domain (".example.com"). */
+static int uri_within(const mutls_der_in *base, const void *name, size_t nlen)
+{
+	const char *c = (const char *)base->p, *host = name;
+	size_t clen = (size_t)(base->end - base->p);
+
+	if (clen == 0 || memchr(c, '/', clen) || memchr(c, ':', clen) || memchr(c, '@', clen) ||
+	    memchr(c, 0, clen))
+		return CANNOT_TELL; /* not a host or a domain */
+	if (c[0] == '.')
+		return nlen > clen && strncasecmp(host + nlen - clen, c, clen) == 0 ? WITHIN : OUTSIDE;
+	return nlen == clen && strncasecmp(host, c, clen) == 0 ? WITHIN : OUTSIDE;
+}
+
+/* Attribute values compare as RFC 5280 7.1 asks of the usual string types
+ * (ASCII case and runs of spaces do not count); other types, byte for byte;
+ * a BMP or Universal string against another form: cannot tell. */
+static int is_text(unsigned char tag)
+{
+	return tag == 0x0c || tag == 0x13 || tag == 0x16 || tag == 0x14;
+}
+
+static size_t next_significant(const unsigned char *s, size_t i, size_t n)
+{
+	while (i < n && s[i] == ' ')
+		i++;
+	return i;
+}
+
+static int text_equal(const mutls_der_in *a, const mutls_der_in *b)
+{
+	const unsigned char *x = a->p, *y = b->p;
+	size_t nx = (size_t)(a->end - a->p), ny = (size_t)(b->end - b->p);
+	size_t i = next_significant(x, 0, nx), j = next_significant(y, 0, ny);
+
+	while (i < nx && j < ny) {
+		if (x[i] == ' ' || y[j] == ' ') {
+			/* a run of spaces inside equals one; trailing ones count for nothing */
+			size_t i2 = next_significant(x, i, nx), j2 = next_significant(y, j, ny);
+			if ((i2 == i) != (j2 == j) && i2 < nx && j2 < ny)
+				return 0;
+			i = i2;
+			j = j2;
+			continue;
+		}
+		unsigned char cx = x[i] >= 'A' && x[i] <= 'Z' ? (unsigned char)(x[i] + 32) : x[i];
+		unsigned char cy = y[j] >= 'A' && y[j] <= 'Z' ? (unsigned char)(y[j] + 32) : y[j];
+		if (cx != cy)
+			return 0;
+		i++;
+		j++;
+	}
+	return next_significant(x, i, nx) == nx && next_significant(y, j, ny) == ny;
+}
+
+static int value_equal(unsigned char ta, const mutls_der_in *a, unsigned char tb, const mutls_der_in *b)
+{
+	if (is_text(ta) && is_text(tb))
+		return text_equal(a, b) ? WITHIN : OUTSIDE;
+	if (ta == tb && a->end - a->p == b->end - b->p && memcmp(a->p, b->p, (size_t)(a->end - a->p)) == 0)
+		return WITHIN;
+	if (ta == 0x1e || ta == 0x1c || tb == 0x1e || tb == 0x1c)
+		return CANNOT_TELL;
+	return OUTSIDE;
+}
+
+/* An AttributeTypeAndValue of rdn equal to ava. */
+static int rdn_has(const mutls_der_in *rdn, const mutls_der_in *ava)
+{
+	mutls_der_in in = *rdn, a = *ava, oid_a, val_a, other, oid_b, val_b;
+	unsigned char t, ta, tb;
+	int result = OUTSIDE;
+
+	if (mutls__der_next(&a, &t, &oid_a) < 0 || t != 0x06 || mutls__der_next(&a, &ta, &val_a) < 0)
+		return CANNOT_TELL;
+	while (in.p < in.end) {
+		if (mutls__der_next(&in, &t, &other) < 0 || t != 0x30 ||
+		    mutls__der_next(&other, &t, &oid_b) < 0 || t != 0x06 ||
+		    mutls__der_next(&other, &tb, &val_b) < 0)
+			return CANNOT_TELL;
+		if (oid_a.end - oid_a.p != oid_b.end - oid_b.p ||
+		    memcmp(oid_a.p, oid_b.p, (size_t)(oid_a.end - oid_a.p)) != 0)
+			continue;
+		int r = value_equal(ta, &val_a, tb, &val_b);
+		if (r == WITHIN)
+			return WITHIN;
+		if (r == CANNOT_TELL)
+			result = CANNOT_TELL;
+	}
+	return result;
+}
+
+static int rdn_equal(const mutls_der_in *a, const mutls_der_in *b)
+{
+	mutls_der_in in = *a, ava, count_b = *b, skip;
+	unsigned char t;
+	size_t na = 0, nb = 0;
+	int result = WITHIN;
+
+	while (count_b.p < count_b.end && mutls__der_next(&count_b, &t, &skip) == 0)
+		nb++;
+	while (in.p < in.end) {
+		if (mutls__der_next(&in, &t, &ava) < 0 || t != 0x30)
+			return CANNOT_TELL;
+		na++;
+		/* rdn_has reads the AVA's inside; hand it the element's content */
+		int r = rdn_has(b, &ava);
+		if (r == OUTSIDE)
+			return OUTSIDE;
+		if (r == CANNOT_TELL)
+			result = CANNOT_TELL;
+	}
+	return na == nb ? result : OUTSIDE;
+}
+
+/* A Name within the subtree of another: the base's RDNs begin it. */
+static int dn_within(const mutls_der_in *base, const void *name, size_t nlen)
+{
+	mutls_der_in b = *base, n = { name, (const unsigned char *)name + nlen }, bseq, nseq, brdn, nrdn;
+	unsigned char t;
+	int result = WITHIN;
+
+	if (mutls__der_next(&b, &t, &bseq) < 0 || t != 0x30 || mutls__der_next(&n, &t, &nseq) < 0 || t != 0x30)
+		return CANNOT_TELL;
+	while (bseq.p < bseq.end) {
+		if (nseq.p >= nseq.end)
+			return OUTSIDE; /* the name is shorter than the subtree */
+		if (mutls__der_next(&bseq, &t, &brdn) < 0 || t != 0x31 ||
+		    mutls__der_next(&nseq, &t, &nrdn) < 0 || t != 0x31)
+			return CANNOT_TELL;
+		int r = rdn_equal(&brdn, &nrdn);
+		if (r == OUTSIDE)
+			return OUTSIDE;
+		if (r == CANNOT_TELL)
+			result = CANNOT_TELL;
+	}
+	return result;
+}
+
+typedef int (*within_fn)(const mutls_der_in *base, const void *name, size_t nlen);
+
+enum { ALLOWED = 0, EXCLUDED, NOT_PERMITTED };
+
+/* ALLOWED when the name is inside no excluded subtree of kind tag (nor
+ * possibly inside), and inside a permitted one if there are any; else
+ * EXCLUDED or NOT_PERMITTED. *budget counts the comparisons. */
+static int verdict(const gnutls_datum_t *v, unsigned char kind, within_fn within, const void *name,
+	size_t nlen, long *budget)
+{
+	mutls_der_in in = { v->data, v->data + v->size }, seq, list, subtree, base;
+	unsigned char tag, which;
+	int permitted_seen = 0, permitted_hit = 0;
+
+	if (mutls__der_next(&in, &tag, &seq) < 0)
+		return NOT_PERMITTED;
+	while (seq.p < seq.end && mutls__der_next(&seq, &which, &list) == 0)
+		while (list.p < list.end && mutls__der_next(&list, &tag, &subtree) == 0 &&
+		       mutls__der_next(&subtree, &tag, &base) == 0) {
+			if (tag != kind)
+				continue;
+			if (--*budget < 0)
+				return NOT_PERMITTED;
+			int r = within(&base, name, nlen);
+			if (which == TAG_EXCLUDED && r != OUTSIDE)
+				return EXCLUDED;
+			if (which == TAG_PERMITTED) {
+				permitted_seen = 1;
+				permitted_hit |= r == WITHIN;
+			}
+		}
+	return !permitted_seen || permitted_hit ? ALLOWED : NOT_PERMITTED;
+}
+
+/* "which the name constraints of CA X exclude" or "outside what ... permit" */
+static const char *refusal(int v)
+{
+	return v == EXCLUDED ? "which the name constraints of CA %s exclude" :
+		"outside what the name constraints of CA %s permit";
+}
+
+static int has_kind(const gnutls_datum_t *v, unsigned char kind)
+{
+	mutls_der_in in = { v->data, v->data + v->size }, seq, list, subtree, base;
+	unsigned char tag;
+
+	if (mutls__der_next(&in, &tag, &seq) < 0)
+		return 0;
+	while (seq.p < seq.end && mutls__der_next(&seq, &tag, &list) == 0)
+		while (list.p < list.end && mutls__der_next(&list, &tag, &subtree) == 0 &&
+		       mutls__der_next(&subtree, &tag, &base) == 0)
+			if (tag == kind)
+				return 1;
+	return 0;
+}
+
+/* ---- the check --------------------------------------------------------------- */
+
+static void shown(char *out, size_t cap, const unsigned char *p, size_t n)
+{
+	snprintf(out, cap, "%.*s", (int)(n > 200 ? 200 : n), (const char *)p);
+	mutls__escape_controls(out, cap);
+}
+
+static int check_subject(char *why, size_t cap, const gnutls_datum_t *nc, gnutls_x509_crt_t crt,
+	const char *ca, long *budget)
+{
+	gnutls_datum_t dn = { NULL, 0 }, text = { NULL, 0 };
+	char s[220], tail[400];
+	int v;
+
+	if (gnutls_x509_crt_get_raw_dn(crt, &dn) < 0)
+		return 0;
+	/* an empty subject (SEQUENCE of nothing) is not constrained */
+	v = dn.size <= 2 ? ALLOWED : verdict(nc, TAG_DIRECTORY_NAME, dn_within, dn.data, dn.size, budget);
+	gnutls_free(dn.data);
+	if (v == ALLOWED)
+		return 0;
+	snprintf(tail, sizeof(tail), refusal(v), ca);
+	if (gnutls_x509_crt_get_dn3(crt, &text, 0) < 0)
+		snprintf(s, sizeof(s), "?");
+	else
+		shown(s, sizeof(s), text.data, text.size);
+	gnutls_free(text.data);
+	snprintf(why, cap, "has the subject %s, %s", s, tail);
+	return 1;
+}
+
+/* A refusal for having run out of comparisons says so. */
+static int too_many(char *why, size_t cap, long budget)
+{
+	if (budget < 0)
+		snprintf(why, cap, "has more names than mutls compares with the URI and directoryName "
+			"subtrees (%d comparisons at most)", NC_MAX_COMPARISONS);
+	return 1;
+}
+
+int mutls__nc_check_uri_dn(char *why, size_t cap, const gnutls_datum_t *nc, gnutls_x509_crt_t crt,
+	const char *ca)
+{
+	gnutls_datum_t v;
+	mutls_der_in in, seq, name;
+	unsigned char tag;
+	long budget = NC_MAX_COMPARISONS;
+	int uri = has_kind(nc, TAG_URI), dn = has_kind(nc, TAG_DIRECTORY_NAME), refused = 0;
+
+	if (!uri && !dn)
+		return 0;
+	if (dn && check_subject(why, cap, nc, crt, ca, &budget))
+		return too_many(why, cap, budget);
+	if (!mutls__crt_extension(crt, "2.5.29.17", NULL, &v))
+		return 0;
+	in.p = v.data;
+	in.end = v.data + v.size;
+	if (mutls__der_next(&in, &tag, &seq) == 0 && tag == 0x30)
+		while (!refused && seq.p < seq.end && mutls__der_next(&seq, &tag, &name) == 0) {
+			size_t n = (size_t)(name.end - name.p), hlen = 0;
+			char s[220], tail[400];
+			int r = ALLOWED;
+			if (tag == TAG_URI && uri) {
+				const char *host = uri_host((const char *)name.p, n, &hlen);
+				shown(s, sizeof(s), name.p, n);
+				if (!host) {
+					snprintf(why, cap, "names URI:%s, which has no host name to hold against "
+						"the URI subtrees of the name constraints of CA %s", s, ca);
+					refused = 1;
+				} else if ((r = verdict(nc, TAG_URI, uri_within, host, hlen, &budget)) != ALLOWED) {
+					snprintf(tail, sizeof(tail), refusal(r), ca);
+					snprintf(why, cap, "names URI:%s, %s", s, tail);
+					refused = 1;
+				}
+			} else if (tag == TAG_DIRECTORY_NAME && dn &&
+				   (r = verdict(nc, TAG_DIRECTORY_NAME, dn_within, name.p, n, &budget)) != ALLOWED) {
+				snprintf(tail, sizeof(tail), refusal(r), ca);
+				snprintf(why, cap, "has a directoryName subjectAltName %s", tail);
+				refused = 1;
+			}
+		}
+	gnutls_free(v.data);
+	return refused ? too_many(why, cap, budget) : 0;
+}
