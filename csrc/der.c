@@ -128,8 +128,9 @@ int mutls__der_next(mutls_der_in *in, unsigned char *tag, mutls_der_in *body)
 	if (*in->p < 0x80) {
 		len = *in->p++;
 	} else {
+		/* long form, non-minimal ones too (GnuTLS reads "84 00 00 00 19") */
 		unsigned k = *in->p++ & 0x7f;
-		if (k == 0 || k > 3 || in->end - in->p < (long)k)
+		if (k == 0 || k > sizeof(size_t) || in->end - in->p < (long)k)
 			return -1;
 		while (k--)
 			len = (len << 8) | *in->p++;

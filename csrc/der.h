@@ -39,8 +39,9 @@ typedef struct {
 } mutls_der_in;
 
 /* Reads one element of in: its tag, its content in *body. 0, or -1 when
- * malformed (a high tag number or a length over 3 bytes included: neither
- * occurs in the extensions read). */
+ * malformed (a high tag number included, which no extension read has).
+ * Lengths in long form are read as BER allows, with leading zero bytes,
+ * as GnuTLS reads them. */
 int mutls__der_next(mutls_der_in *in, unsigned char *tag, mutls_der_in *body);
 
 #endif

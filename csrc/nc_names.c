@@ -21,8 +21,8 @@
 #define TAG_OTHER_NAME 0xa0
 #define TAG_URI 0x86
 #define TAG_DIRECTORY_NAME 0xa4
-/* names x subtrees of one kind compared for one certificate, at most */
-#define NC_MAX_COMPARISONS 65536
+/* the bytes compared for one path, at most (a few milliseconds) */
+#define NC_MAX_WORK (1L << 22)
 
 /* ---- form ------------------------------------------------------------------ */
 
@@ -87,17 +87,27 @@ long mutls__nc_subtree_count(const gnutls_datum_t *v)
 
 enum { OUTSIDE = 0, WITHIN = 1, CANNOT_TELL = -1 };
 
+/* Work counted against *budget: 0 once it is spent. */
+static int charge(long *budget, size_t bytes)
+{
+	*budget -= (long)(bytes + 1);
+	return *budget >= 0;
+}
+
 /* The host of a URI ("scheme://[user@]host[:port]/..."), or NULL when it
- * has none a constraint can be held against (no authority, an IP literal). */
+ * has none a constraint can be held against: no authority, an IP literal,
+ * or a character no host name has (percent-encoding, a backslash, which
+ * URL parsers take for a slash, NUL, spaces). */
 static const char *uri_host(const char *uri, size_t len, size_t *hlen)
 {
 	const char *p = memchr(uri, ':', len), *end = uri + len, *host, *stop;
+	int digits_only = 1;
 
 	if (!p || end - p < 3 || p[1] != '/' || p[2] != '/')
 		return NULL;
 	host = p + 3;
 	stop = host;
-	while (stop < end && *stop != '/' && *stop != '?' && *stop != '#')
+	while (stop < end && *stop != '/' && *stop != '\\' && *stop != '?' && *stop != '#')
 		stop++;
 	for (const char *q = stop; q > host; q--)
 		if (q[-1] == '@') {
@@ -114,19 +124,25 @@ static const char *uri_host(const char *uri, size_t len, size_t *hlen)
 	if (stop > host && stop[-1] == '.')
 		stop--;
 	*hlen = (size_t)(stop - host);
-	for (const char *q = host; q < stop; q++)
-		if ((*q < '0' || *q > '9') && *q != '.')
-			return host;
-	return NULL; /* empty, or an IPv4 address */
+	for (const char *q = host; q < stop; q++) {
+		unsigned char c = (unsigned char)*q;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '.' || c == '_'))
+			return NULL;
+		digits_only &= (c >= '0' && c <= '9') || c == '.';
+	}
+	return *hlen && !digits_only ? host : NULL; /* not empty, not an IPv4 address */
 }
 
 /* RFC 5280 4.2.1.10: a URI constraint names a host ("host.example.com")
  * or, with a leading period, any host below a domain (".example.com"). */
-static int uri_within(const mutls_der_in *base, const void *name, size_t nlen)
+static int uri_within(const mutls_der_in *base, const void *name, size_t nlen, long *budget)
 {
 	const char *c = (const char *)base->p, *host = name;
 	size_t clen = (size_t)(base->end - base->p);
 
+	if (!charge(budget, clen))
+		return CANNOT_TELL;
 	if (clen == 0 || memchr(c, '/', clen) || memchr(c, ':', clen) || memchr(c, '@', clen) ||
 	    memchr(c, 0, clen))
 		return CANNOT_TELL; /* not a host or a domain */
@@ -137,7 +153,8 @@ static int uri_within(const mutls_der_in *base, const void *name, size_t nlen)
 
 /* Attribute values compare as RFC 5280 7.1 asks of the usual string types
  * (ASCII case and runs of spaces do not count); other types, byte for byte;
- * a BMP or Universal string against another form: cannot tell. */
+ * a BMP or Universal string against another form, or a T.61 string with
+ * bytes past ASCII against another form: cannot tell. */
 static int is_text(unsigned char tag)
 {
 	return tag == 0x0c || tag == 0x13 || tag == 0x16 || tag == 0x14;
@@ -176,8 +193,21 @@ static int text_equal(const mutls_der_in *a, const mutls_der_in *b)
 	return next_significant(x, i, nx) == nx && next_significant(y, j, ny) == ny;
 }
 
-static int value_equal(unsigned char ta, const mutls_der_in *a, unsigned char tb, const mutls_der_in *b)
+static int past_ascii(const mutls_der_in *v)
 {
+	for (const unsigned char *q = v->p; q < v->end; q++)
+		if (*q >= 0x80)
+			return 1;
+	return 0;
+}
+
+static int value_equal(unsigned char ta, const mutls_der_in *a, unsigned char tb, const mutls_der_in *b,
+	long *budget)
+{
+	if (!charge(budget, (size_t)(a->end - a->p) + (size_t)(b->end - b->p)))
+		return CANNOT_TELL;
+	if (ta != tb && (ta == 0x14 || tb == 0x14) && (past_ascii(a) || past_ascii(b)))
+		return CANNOT_TELL;
 	if (is_text(ta) && is_text(tb))
 		return text_equal(a, b) ? WITHIN : OUTSIDE;
 	if (ta == tb && a->end - a->p == b->end - b->p && memcmp(a->p, b->p, (size_t)(a->end - a->p)) == 0)
@@ -188,7 +218,7 @@ static int value_equal(unsigned char ta, const mutls_der_in *a, unsigned char tb
 }
 
 /* An AttributeTypeAndValue of rdn equal to ava. */
-static int rdn_has(const mutls_der_in *rdn, const mutls_der_in *ava)
+static int rdn_has(const mutls_der_in *rdn, const mutls_der_in *ava, long *budget)
 {
 	mutls_der_in in = *rdn, a = *ava, oid_a, val_a, other, oid_b, val_b;
 	unsigned char t, ta, tb;
@@ -197,6 +227,8 @@ static int rdn_has(const mutls_der_in *rdn, const mutls_der_in *ava)
 	if (mutls__der_next(&a, &t, &oid_a) < 0 || t != 0x06 || mutls__der_next(&a, &ta, &val_a) < 0)
 		return CANNOT_TELL;
 	while (in.p < in.end) {
+		if (!charge(budget, 0))
+			return CANNOT_TELL;
 		if (mutls__der_next(&in, &t, &other) < 0 || t != 0x30 ||
 		    mutls__der_next(&other, &t, &oid_b) < 0 || t != 0x06 ||
 		    mutls__der_next(&other, &tb, &val_b) < 0)
@@ -204,7 +236,7 @@ static int rdn_has(const mutls_der_in *rdn, const mutls_der_in *ava)
 		if (oid_a.end - oid_a.p != oid_b.end - oid_b.p ||
 		    memcmp(oid_a.p, oid_b.p, (size_t)(oid_a.end - oid_a.p)) != 0)
 			continue;
-		int r = value_equal(ta, &val_a, tb, &val_b);
+		int r = value_equal(ta, &val_a, tb, &val_b, budget);
 		if (r == WITHIN)
 			return WITHIN;
 		if (r == CANNOT_TELL)
@@ -213,31 +245,40 @@ static int rdn_has(const mutls_der_in *rdn, const mutls_der_in *ava)
 	return result;
 }
 
-static int rdn_equal(const mutls_der_in *a, const mutls_der_in *b)
+/* Every AttributeTypeAndValue of a in b. */
+static int rdn_within(const mutls_der_in *a, const mutls_der_in *b, long *budget)
 {
-	mutls_der_in in = *a, ava, count_b = *b, skip;
+	mutls_der_in in = *a, ava;
 	unsigned char t;
-	size_t na = 0, nb = 0;
 	int result = WITHIN;
 
-	while (count_b.p < count_b.end && mutls__der_next(&count_b, &t, &skip) == 0)
-		nb++;
 	while (in.p < in.end) {
 		if (mutls__der_next(&in, &t, &ava) < 0 || t != 0x30)
 			return CANNOT_TELL;
-		na++;
-		/* rdn_has reads the AVA's inside; hand it the element's content */
-		int r = rdn_has(b, &ava);
+		int r = rdn_has(b, &ava, budget);
 		if (r == OUTSIDE)
 			return OUTSIDE;
 		if (r == CANNOT_TELL)
 			result = CANNOT_TELL;
 	}
-	return na == nb ? result : OUTSIDE;
+	return result;
+}
+
+/* Two RDNs (SETs of attributes) alike: each one's attributes in the other. */
+static int rdn_equal(const mutls_der_in *a, const mutls_der_in *b, long *budget)
+{
+	int ab = rdn_within(a, b, budget), ba;
+
+	if (ab == OUTSIDE)
+		return OUTSIDE;
+	ba = rdn_within(b, a, budget);
+	if (ba == OUTSIDE)
+		return OUTSIDE;
+	return ab == WITHIN && ba == WITHIN ? WITHIN : CANNOT_TELL;
 }
 
 /* A Name within the subtree of another: the base's RDNs begin it. */
-static int dn_within(const mutls_der_in *base, const void *name, size_t nlen)
+static int dn_within(const mutls_der_in *base, const void *name, size_t nlen, long *budget)
 {
 	mutls_der_in b = *base, n = { name, (const unsigned char *)name + nlen }, bseq, nseq, brdn, nrdn;
 	unsigned char t;
@@ -251,7 +292,7 @@ static int dn_within(const mutls_der_in *base, const void *name, size_t nlen)
 		if (mutls__der_next(&bseq, &t, &brdn) < 0 || t != 0x31 ||
 		    mutls__der_next(&nseq, &t, &nrdn) < 0 || t != 0x31)
 			return CANNOT_TELL;
-		int r = rdn_equal(&brdn, &nrdn);
+		int r = rdn_equal(&brdn, &nrdn, budget);
 		if (r == OUTSIDE)
 			return OUTSIDE;
 		if (r == CANNOT_TELL)
@@ -260,13 +301,13 @@ static int dn_within(const mutls_der_in *base, const void *name, size_t nlen)
 	return result;
 }
 
-typedef int (*within_fn)(const mutls_der_in *base, const void *name, size_t nlen);
+typedef int (*within_fn)(const mutls_der_in *base, const void *name, size_t nlen, long *budget);
 
 enum { ALLOWED = 0, EXCLUDED, NOT_PERMITTED };
 
 /* ALLOWED when the name is inside no excluded subtree of kind tag (nor
  * possibly inside), and inside a permitted one if there are any; else
- * EXCLUDED or NOT_PERMITTED. *budget counts the comparisons. */
+ * EXCLUDED or NOT_PERMITTED. *budget counts the work. */
 static int verdict(const gnutls_datum_t *v, unsigned char kind, within_fn within, const void *name,
 	size_t nlen, long *budget)
 {
@@ -279,11 +320,13 @@ static int verdict(const gnutls_datum_t *v, unsigned char kind, within_fn within
 	while (seq.p < seq.end && mutls__der_next(&seq, &which, &list) == 0)
 		while (list.p < list.end && mutls__der_next(&list, &tag, &subtree) == 0 &&
 		       mutls__der_next(&subtree, &tag, &base) == 0) {
+			if (!charge(budget, 0))
+				return NOT_PERMITTED;
 			if (tag != kind)
 				continue;
-			if (--*budget < 0)
+			int r = within(&base, name, nlen, budget);
+			if (*budget < 0)
 				return NOT_PERMITTED;
-			int r = within(&base, name, nlen);
 			if (which == TAG_EXCLUDED && r != OUTSIDE)
 				return EXCLUDED;
 			if (which == TAG_PERMITTED) {
@@ -348,56 +391,69 @@ static int check_subject(char *why, size_t cap, const gnutls_datum_t *nc, gnutls
 	return 1;
 }
 
-/* A refusal for having run out of comparisons says so. */
+/* A refusal for having run out of work says so. */
 static int too_many(char *why, size_t cap, long budget)
 {
 	if (budget < 0)
-		snprintf(why, cap, "has more names than mutls compares with the URI and directoryName "
-			"subtrees (%d comparisons at most)", NC_MAX_COMPARISONS);
+		snprintf(why, cap, "has names and the path has URI and directoryName subtrees that "
+			"would take more work to compare than mutls spends (%ld bytes)", NC_MAX_WORK);
 	return 1;
 }
 
+long mutls__nc_work_budget(void)
+{
+	return NC_MAX_WORK;
+}
+
 int mutls__nc_check_uri_dn(char *why, size_t cap, const gnutls_datum_t *nc, gnutls_x509_crt_t crt,
-	const char *ca)
+	const char *ca, long *budget)
 {
 	gnutls_datum_t v;
 	mutls_der_in in, seq, name;
 	unsigned char tag;
-	long budget = NC_MAX_COMPARISONS;
 	int uri = has_kind(nc, TAG_URI), dn = has_kind(nc, TAG_DIRECTORY_NAME), refused = 0;
 
 	if (!uri && !dn)
 		return 0;
-	if (dn && check_subject(why, cap, nc, crt, ca, &budget))
-		return too_many(why, cap, budget);
+	if (dn && check_subject(why, cap, nc, crt, ca, budget))
+		return too_many(why, cap, *budget);
 	if (!mutls__crt_extension(crt, "2.5.29.17", NULL, &v))
 		return 0;
 	in.p = v.data;
 	in.end = v.data + v.size;
-	if (mutls__der_next(&in, &tag, &seq) == 0 && tag == 0x30)
-		while (!refused && seq.p < seq.end && mutls__der_next(&seq, &tag, &name) == 0) {
-			size_t n = (size_t)(name.end - name.p), hlen = 0;
-			char s[220], tail[400];
-			int r = ALLOWED;
-			if (tag == TAG_URI && uri) {
-				const char *host = uri_host((const char *)name.p, n, &hlen);
-				shown(s, sizeof(s), name.p, n);
-				if (!host) {
-					snprintf(why, cap, "names URI:%s, which has no host name to hold against "
-						"the URI subtrees of the name constraints of CA %s", s, ca);
-					refused = 1;
-				} else if ((r = verdict(nc, TAG_URI, uri_within, host, hlen, &budget)) != ALLOWED) {
-					snprintf(tail, sizeof(tail), refusal(r), ca);
-					snprintf(why, cap, "names URI:%s, %s", s, tail);
-					refused = 1;
-				}
-			} else if (tag == TAG_DIRECTORY_NAME && dn &&
-				   (r = verdict(nc, TAG_DIRECTORY_NAME, dn_within, name.p, n, &budget)) != ALLOWED) {
-				snprintf(tail, sizeof(tail), refusal(r), ca);
-				snprintf(why, cap, "has a directoryName subjectAltName %s", tail);
-				refused = 1;
-			}
+	if (mutls__der_next(&in, &tag, &seq) < 0 || tag != 0x30 || in.p != in.end)
+		refused = 1;
+	while (!refused && seq.p < seq.end) {
+		size_t n, hlen = 0;
+		char s[220], tail[400];
+		int r = ALLOWED;
+		if (mutls__der_next(&seq, &tag, &name) < 0) {
+			refused = 1;
+			break;
 		}
+		n = (size_t)(name.end - name.p);
+		if (tag == TAG_URI && uri) {
+			const char *host = uri_host((const char *)name.p, n, &hlen);
+			shown(s, sizeof(s), name.p, n);
+			if (!host) {
+				snprintf(why, cap, "names URI:%s, which has no host name to hold against "
+					"the URI subtrees of the name constraints of CA %s", s, ca);
+				refused = 2;
+			} else if ((r = verdict(nc, TAG_URI, uri_within, host, hlen, budget)) != ALLOWED) {
+				snprintf(tail, sizeof(tail), refusal(r), ca);
+				snprintf(why, cap, "names URI:%s, %s", s, tail);
+				refused = 2;
+			}
+		} else if (tag == TAG_DIRECTORY_NAME && dn &&
+			   (r = verdict(nc, TAG_DIRECTORY_NAME, dn_within, name.p, n, budget)) != ALLOWED) {
+			snprintf(tail, sizeof(tail), refusal(r), ca);
+			snprintf(why, cap, "has a directoryName subjectAltName %s", tail);
+			refused = 2;
+		}
+	}
 	gnutls_free(v.data);
-	return refused ? too_many(why, cap, budget) : 0;
+	if (refused == 1) /* what cannot be read cannot be held against them */
+		snprintf(why, cap, "has a subjectAltName mutls cannot read to its end, under the URI or "
+			"directoryName subtrees of the name constraints of CA %s", ca);
+	return refused ? too_many(why, cap, *budget) : 0;
 }

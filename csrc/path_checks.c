@@ -330,6 +330,8 @@ static int check_name_constraints2(mutls_verdict *out, const char *who, const mu
 			FAIL(MUTLS_REASON_NAME_CONSTRAINTS, "has name constraints but is not a CA "
 				"(only a CA certificate may carry them)");
 	}
+	long budget = mutls__nc_work_budget();
+
 	for (size_t k = 1; k < p->n; k++) {
 		gnutls_x509_name_constraints_t nc = NULL;
 		gnutls_datum_t der;
@@ -346,7 +348,7 @@ static int check_name_constraints2(mutls_verdict *out, const char *who, const mu
 		for (size_t j = 0; j < k; j++) {
 			char why[700];
 			if ((j > 0 && is_self_issued(p->crt[j])) ||
-			    !mutls__nc_check_uri_dn(why, sizeof(why), &der, p->crt[j], p->label[k]))
+			    !mutls__nc_check_uri_dn(why, sizeof(why), &der, p->crt[j], p->label[k], &budget))
 				continue;
 			gnutls_free(der.data);
 			FAIL(MUTLS_REASON_NAME_CONSTRAINTS, "%s%s%s%s", WHO_K(j), why);

@@ -103,9 +103,13 @@ long mutls__nc_subtree_count(const gnutls_datum_t *v);
  * subjectAltName is outside the subtrees of the nameConstraints value nc of
  * the CA labelled ca (the kinds GnuTLS reads but does not enforce), with
  * why filled ("names URI:..., outside what the name constraints of CA ...
- * permit"); 0 otherwise. */
+ * permit"), and when crt's subjectAltName cannot be read to its end; 0
+ * otherwise. */
 int mutls__nc_check_uri_dn(char *why, size_t cap, const gnutls_datum_t *nc, gnutls_x509_crt_t crt,
-	const char *ca);
+	const char *ca, long *budget);
+/* nc_names.c: the work one path may cost mutls__nc_check_uri_dn (its
+ * *budget, shared by the path's calls; refused once spent). */
+long mutls__nc_work_budget(void);
 /* mutls's own checks on top of GnuTLS's (docs/design.md, "Profiles"):
  * adds the first failure to out (and its detail); 1 when one failed. */
 int mutls__path_checks(mutls_verdict *out, const char *who, const mutls_path *p,

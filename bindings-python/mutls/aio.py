@@ -524,6 +524,8 @@ class _TLSProtocol(asyncio.Protocol):
             if not data or self._state == _CLOSED:
                 return
             self.data_received(data)
+            if self._reading_paused:  # the app has enough: the rest stays unread
+                return
 
     def _closed_error(self, exc: OSError) -> Exception:
         """A reset after the handshake, in the session's words, as socket mode

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pathlib
 import shutil
 import subprocess
-from typing import Any
+from typing import Any, List
 
 import pytest
 
@@ -88,6 +88,9 @@ def test_a_leading_period_permits_the_hosts_below_only(pki: PKI) -> None:
         assert leaf.verify(pki.root, intermediates=[ica], purpose="client"), uri
     for uri, why in (("https://corp.example/v1", "outside what"),
                      ("https://evil.example/.corp.example", "outside what"),
+                     # a backslash (doubled for openssl.cnf): URL parsers read host evil.example
+                     ("https://evil.example\\\\@a.corp.example/x", "outside what"),
+                     ("https://evil.example%2e.corp.example/", "no host name"),
                      ("urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66", "no host name"),
                      ("https://192.0.2.1/v1", "no host name"),
                      ("https://[2001:db8::1]/v1", "no host name")):
@@ -196,6 +199,82 @@ def test_malformed_constraints_are_refused(pki: PKI) -> None:
                          for c in (ica, leaf))
         err = _refused(leaf_m, pki.root, intermediates=[ica_m], hostname="api.evil.example", purpose="server")
         assert err.reasons == ["name-constraints"] and "malformed name constraints" in str(err), (what, err)
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    """A DER element, any length (the long form from 128 bytes)."""
+    n = len(body)
+    size = bytes([n]) if n < 0x80 else bytes([0x80 | ((n.bit_length() + 7) // 8)]) + n.to_bytes(
+        (n.bit_length() + 7) // 8, "big")
+    return bytes([tag]) + size + body
+
+
+def _chain_with_raw(pki: PKI, constraints: bytes, leaf_san: bytes, leaf_subject: str = "CN=leaf") -> List[mutls.Certificate]:
+    """root (openssl) -> an intermediate with the nameConstraints value
+    constraints -> a leaf with the subjectAltName value leaf_san, both as
+    given (pyca/cryptography writes them)."""
+    x509 = pytest.importorskip("cryptography.x509")
+    import datetime
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    root_key = serialization.load_pem_private_key((pki.dir / "root.key").read_bytes(), None)
+    root_name = x509.load_pem_x509_certificate((pki.dir / "root.pem").read_bytes()).subject
+    keys = [ec.generate_private_key(ec.SECP256R1()) for _ in range(2)]
+
+    def build(subject: str, issuer: Any, key: Any, signer: Any, ext: Any) -> Any:
+        return (x509.CertificateBuilder().subject_name(x509.Name.from_rfc4514_string(subject))
+                .issuer_name(issuer).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(days=1))
+                .add_extension(x509.BasicConstraints(ca=ext[0] == "2.5.29.30", path_length=None), True)
+                .add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier(ext[0]), ext[1]), ext[0] == "2.5.29.30")
+                .sign(signer, hashes.SHA256()))
+
+    ica = build("CN=ica", root_name, keys[0], root_key, ("2.5.29.30", constraints))
+    leaf = build(leaf_subject, ica.subject, keys[1], keys[0], ("2.5.29.17", leaf_san))
+    return [mutls.Certificate.from_pem(c.public_bytes(serialization.Encoding.PEM).decode()) for c in (ica, leaf)]
+
+
+def test_odd_encodings_do_not_slip_past_the_subtrees(pki: PKI) -> None:
+    """A subjectAltName with a non-minimal long-form length (GnuTLS reads
+    it, so the URI reaches `uri:` peer patterns), a subtree RDN that
+    repeats an attribute, and names that would cost too much to compare."""
+    permitted_uri = _der(0x30, _der(0xa0, _der(0x30, _der(0x86, b".corp.example"))))
+    evil = _der(0x86, b"spiffe://evil.example/x")
+    for what, san in (("the list", b"\x30\x84" + len(evil).to_bytes(4, "big") + evil),
+                      ("the URI", b"\x30" + bytes([len(evil) + 4]) + b"\x86\x84" +
+                       (len(evil) - 2).to_bytes(4, "big") + evil[2:])):
+        ica, leaf = _chain_with_raw(pki, permitted_uri, san)
+        assert leaf.uris == ["spiffe://evil.example/x"], what
+        err = _refused(leaf, pki.root, intermediates=[ica], purpose="client", peers=["uri:spiffe://evil.example/x"])
+        assert err.reasons == ["name-constraints"] and "outside what" in str(err), (what, err)
+
+    def rdn(*avas: bytes) -> bytes:
+        return _der(0x31, b"".join(sorted(avas)))
+
+    def ava(oid: bytes, tag: int, value: bytes) -> bytes:
+        return _der(0x30, _der(0x06, oid) + _der(tag, value))
+
+    cn_oid, o_oid = bytes.fromhex("550403"), bytes.fromhex("55040a")
+    twice = _der(0x30, rdn(ava(cn_oid, 0x0c, b"x"), ava(cn_oid, 0x0c, b"x")))
+    other = _der(0x30, rdn(ava(cn_oid, 0x0c, b"x"), ava(o_oid, 0x0c, b"evil")))
+    ica, leaf = _chain_with_raw(pki, _der(0x30, _der(0xa0, _der(0x30, _der(0xa4, twice)))),
+                                _der(0x30, _der(0xa4, other)), leaf_subject="")
+    err = _refused(leaf, pki.root, intermediates=[ica], purpose="client")
+    assert "a directoryName subjectAltName outside what" in str(err), err
+
+    # one RDN of 3,000 CNs as BMP strings against 3,000 as UTF-8 (each
+    # comparison "cannot tell"): refused once the work bound is spent
+    many = 3000
+    bmp = _der(0x30, rdn(*(ava(cn_oid, 0x1e, ("b%d" % i).encode("utf-16-be")) for i in range(many))))
+    utf8 = _der(0x30, rdn(*(ava(cn_oid, 0x0c, b"n%d" % i) for i in range(many))))
+    ica, leaf = _chain_with_raw(pki, _der(0x30, _der(0xa0, _der(0x30, _der(0xa4, bmp)))), _der(0x30, _der(0xa4, utf8)),
+                                leaf_subject="")
+    err = _refused(leaf, pki.root, intermediates=[ica], purpose="client")
+    assert err.reasons == ["name-constraints"] and "would take more work to compare" in str(err), err
 
 
 def test_handshake_refuses_a_spiffe_id_outside_the_intermediates_uri_subtree(pki: PKI) -> None:
