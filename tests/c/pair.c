@@ -204,3 +204,21 @@ int connect_loopback(int port)
 	CHECK(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
 	return fd;
 }
+
+void crt_start(gnutls_x509_crt_t *crt, gnutls_x509_privkey_t *key, unsigned char serial, const char *cn)
+{
+	unsigned char ser[2] = { 0x01, serial };
+	time_t now = time(NULL);
+
+	CHECK(gnutls_x509_privkey_init(key) == 0);
+	CHECK(gnutls_x509_privkey_generate2(*key, GNUTLS_PK_ECDSA,
+		GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0, NULL, 0) == 0);
+	CHECK(gnutls_x509_crt_init(crt) == 0);
+	gnutls_x509_crt_set_version(*crt, 3);
+	gnutls_x509_crt_set_serial(*crt, ser, sizeof(ser));
+	gnutls_x509_crt_set_activation_time(*crt, now - 3600);
+	gnutls_x509_crt_set_expiration_time(*crt, now + 86400);
+	if (cn)
+		gnutls_x509_crt_set_dn_by_oid(*crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, (unsigned)strlen(cn));
+	gnutls_x509_crt_set_key(*crt, *key);
+}

@@ -4,6 +4,8 @@
 
 #include "testlib.h"
 
+#include <gnutls/x509.h>
+
 typedef struct {
 	mutls_testca *ca;
 	mutls_identity *server_id; /* CN orders, DNS orders.internal + localhost, IP 127.0.0.1, server */
@@ -66,5 +68,11 @@ void pair_run(test_pair *p, mutls_config *client_cfg, const char *hostname,
 int listen_loopback(int *port);
 /* A socket connected to 127.0.0.1:port. */
 int connect_loopback(int port);
+
+/* A certificate to fill in with GnuTLS: a new P-256 key as its key,
+ * version 3, the serial given, CN=cn (none when NULL: the caller names
+ * it, in the order it wants), valid from an hour ago for a day.
+ * The caller adds the rest, signs, and deinits both. */
+void crt_start(gnutls_x509_crt_t *crt, gnutls_x509_privkey_t *key, unsigned char serial, const char *cn);
 
 #endif

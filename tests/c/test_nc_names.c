@@ -6,7 +6,6 @@
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
-#include <time.h>
 
 typedef struct {
 	gnutls_x509_crt_t crt;
@@ -32,20 +31,9 @@ static const unsigned char out_of_order[] = {
 
 static void make_root(made *m, const unsigned char *nc, size_t nc_len)
 {
-	unsigned char ser[2] = { 0x01, 0x01 };
-	time_t now = time(NULL);
-
-	CHECK(gnutls_x509_privkey_init(&m->key) == 0);
-	CHECK(gnutls_x509_privkey_generate2(m->key, GNUTLS_PK_ECDSA,
-		GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0, NULL, 0) == 0);
-	CHECK(gnutls_x509_crt_init(&m->crt) == 0);
-	gnutls_x509_crt_set_version(m->crt, 3);
-	gnutls_x509_crt_set_serial(m->crt, ser, sizeof(ser));
-	gnutls_x509_crt_set_activation_time(m->crt, now - 3600);
-	gnutls_x509_crt_set_expiration_time(m->crt, now + 86400);
+	crt_start(&m->crt, &m->key, 1, NULL);
 	gnutls_x509_crt_set_dn_by_oid(m->crt, GNUTLS_OID_X520_ORGANIZATION_NAME, 0, "co", 2);
 	gnutls_x509_crt_set_dn_by_oid(m->crt, GNUTLS_OID_X520_COMMON_NAME, 0, "nc root", 7);
-	gnutls_x509_crt_set_key(m->crt, m->key);
 	CHECK(gnutls_x509_crt_set_basic_constraints(m->crt, 1, -1) == 0);
 	CHECK(gnutls_x509_crt_set_key_usage(m->crt, GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN) == 0);
 	CHECK(gnutls_x509_crt_set_extension_by_oid(m->crt, "2.5.29.30", nc, (unsigned)nc_len, 1) == 0);
@@ -57,22 +45,12 @@ static void make_root(made *m, const unsigned char *nc, size_t nc_len)
 static void make_leaf(made *m, const made *root, const char *org, const char *uri)
 {
 	static unsigned char serial = 2;
-	unsigned char ser[2] = { 0x01, serial++ };
-	time_t now = time(NULL);
 
-	CHECK(gnutls_x509_privkey_init(&m->key) == 0);
-	CHECK(gnutls_x509_privkey_generate2(m->key, GNUTLS_PK_ECDSA,
-		GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0, NULL, 0) == 0);
-	CHECK(gnutls_x509_crt_init(&m->crt) == 0);
-	gnutls_x509_crt_set_version(m->crt, 3);
-	gnutls_x509_crt_set_serial(m->crt, ser, sizeof(ser));
-	gnutls_x509_crt_set_activation_time(m->crt, now - 3600);
-	gnutls_x509_crt_set_expiration_time(m->crt, now + 86400);
+	crt_start(&m->crt, &m->key, serial++, NULL);
 	if (org)
 		gnutls_x509_crt_set_dn_by_oid(m->crt, GNUTLS_OID_X520_ORGANIZATION_NAME, 0, org,
 			(unsigned)strlen(org));
 	gnutls_x509_crt_set_dn_by_oid(m->crt, GNUTLS_OID_X520_COMMON_NAME, 0, "leaf", 4);
-	gnutls_x509_crt_set_key(m->crt, m->key);
 	CHECK(gnutls_x509_crt_set_basic_constraints(m->crt, 0, -1) == 0);
 	CHECK(gnutls_x509_crt_set_key_usage(m->crt, GNUTLS_KEY_DIGITAL_SIGNATURE) == 0);
 	CHECK(gnutls_x509_crt_set_key_purpose_oid(m->crt, GNUTLS_KP_TLS_WWW_CLIENT, 0) == 0);

@@ -7,7 +7,6 @@
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
-#include <time.h>
 
 /* 1.3.6.1.4.1.55555.1, a private arc */
 static const char other_oid[] = "1.3.6.1.4.1.55555.1";
@@ -30,19 +29,8 @@ typedef struct {
 static void make(made *m, const char *cn, const made *issuer, const char *dns, const char *other)
 {
 	static unsigned char serial = 1;
-	unsigned char ser[2] = { 0x01, serial++ };
-	time_t now = time(NULL);
 
-	CHECK(gnutls_x509_privkey_init(&m->key) == 0);
-	CHECK(gnutls_x509_privkey_generate2(m->key, GNUTLS_PK_ECDSA,
-		GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0, NULL, 0) == 0);
-	CHECK(gnutls_x509_crt_init(&m->crt) == 0);
-	gnutls_x509_crt_set_version(m->crt, 3);
-	gnutls_x509_crt_set_serial(m->crt, ser, sizeof(ser));
-	gnutls_x509_crt_set_activation_time(m->crt, now - 3600);
-	gnutls_x509_crt_set_expiration_time(m->crt, now + 86400);
-	gnutls_x509_crt_set_dn_by_oid(m->crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, (unsigned)strlen(cn));
-	gnutls_x509_crt_set_key(m->crt, m->key);
+	crt_start(&m->crt, &m->key, serial++, cn);
 	if (!issuer) {
 		CHECK(gnutls_x509_crt_set_basic_constraints(m->crt, 1, -1) == 0);
 		CHECK(gnutls_x509_crt_set_key_usage(m->crt, GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN) == 0);

@@ -3,6 +3,23 @@
 local H = require "helpers"
 local mutls = H.mutls
 
+-- The openssl CLI in dir: a root (root.pem, root.key), and issue(name,
+-- issuer, subject, ext) makes name.pem under issuer.pem with the extensions
+-- ext, as a private PKI does.
+local EC = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
+local function openssl_pki(dir)
+	assert.is_true(H.sh(("cd %s && openssl req -x509 %s -keyout root.key -out root.pem -subj /CN=root " ..
+		"-days 3 >/dev/null 2>&1"):format(dir, EC)))
+	return function(name, issuer, subject, ext)
+		H.write(dir .. "/" .. name .. ".ext", ext)
+		assert.is_true(H.sh(("cd %s && openssl req -new %s -keyout %s.key -subj %s -out %s.csr " ..
+			">/dev/null 2>&1 && openssl x509 -req -in %s.csr -CA %s.pem -CAkey %s.key -days 2 " ..
+			"-extfile %s.ext -out %s.pem >/dev/null 2>&1"):format(dir, EC, name, subject, name, name, issuer,
+			issuer, name, name)))
+		return assert(mutls.certificate(H.read(dir .. "/" .. name .. ".pem")))
+	end
+end
+
 describe("certificate", function()
 	local pki
 	before_each(function() pki = H.pki() end)
@@ -212,17 +229,8 @@ describe("certificate", function()
 	it("a CA constraining an unknown otherName: a leaf without one verifies, one with one is refused", function()
 		if not H.have("openssl") then return pending("openssl is not installed") end
 		local dir = H.tmpdir()
-		local ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
-		local function issue(name, issuer, ext)
-			H.write(dir .. "/" .. name .. ".ext", ext)
-			assert.is_true(H.sh(("cd %s && openssl req -new %s -keyout %s.key -subj /CN=%s -out %s.csr " ..
-				">/dev/null 2>&1 && openssl x509 -req -in %s.csr -CA %s.pem -CAkey %s.key -days 2 " ..
-				"-extfile %s.ext -out %s.pem >/dev/null 2>&1"):format(dir, ec, name, name, name, name, issuer,
-				issuer, name, name)))
-			return assert(mutls.certificate(H.read(dir .. "/" .. name .. ".pem")))
-		end
-		assert.is_true(H.sh(("cd %s && openssl req -x509 %s -keyout root.key -out root.pem -subj /CN=root " ..
-			"-days 3 >/dev/null 2>&1"):format(dir, ec)))
+		local make = openssl_pki(dir)
+		local function issue(name, issuer, ext) return make(name, issuer, "/CN=" .. name, ext) end
 		local other = "otherName:1.3.6.1.4.1.55555.1;UTF8:"
 		local ica = issue("ica", "root", "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n" ..
 			"nameConstraints=critical,permitted;DNS:corp.example,excluded;" .. other .. "forbidden\n")
@@ -251,17 +259,7 @@ describe("certificate", function()
 	it("a CA permitting URIs under corp.example cannot issue another trust domain's SPIFFE ID", function()
 		if not H.have("openssl") then return pending("openssl is not installed") end
 		local dir = H.tmpdir()
-		local ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
-		local function issue(name, issuer, subject, ext)
-			H.write(dir .. "/" .. name .. ".ext", ext)
-			assert.is_true(H.sh(("cd %s && openssl req -new %s -keyout %s.key -subj %s -out %s.csr " ..
-				">/dev/null 2>&1 && openssl x509 -req -in %s.csr -CA %s.pem -CAkey %s.key -days 2 " ..
-				"-extfile %s.ext -out %s.pem >/dev/null 2>&1"):format(dir, ec, name, subject, name, name, issuer,
-				issuer, name, name)))
-			return assert(mutls.certificate(H.read(dir .. "/" .. name .. ".pem")))
-		end
-		assert.is_true(H.sh(("cd %s && openssl req -x509 %s -keyout root.key -out root.pem -subj /CN=root " ..
-			"-days 3 >/dev/null 2>&1"):format(dir, ec)))
+		local issue = openssl_pki(dir)
 		local ca_ext = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\nnameConstraints=critical,"
 		local ica = issue("ica", "root", "/CN=ica", ca_ext .. "permitted;URI:corp.example\n")
 		local dir_ca = issue("dirca", "root", "/O=corp/CN=dirca", ca_ext .. "permitted;dirName:corp\n[corp]\nO=corp\n")
