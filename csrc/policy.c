@@ -168,6 +168,17 @@ bad:
 	}
 }
 
+/* A certificate's URI is only compared when RFC 3986 allows each of its
+ * bytes (printable ASCII, no space): a NUL or control byte never matches,
+ * even under a prefix pattern. */
+static int uri_bytes_ok(const char *uri, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)uri[i] <= 0x20 || (unsigned char)uri[i] >= 0x7f)
+			return 0;
+	return len > 0;
+}
+
 /* A certificate's DNS name is only compared when it is one: labels of
  * letters, digits, '-' and '_' (1 to 63 of them; the first may be a lone
  * '*'), no NUL or other byte that would let "x\0y.svc.local" pass as a
@@ -228,7 +239,7 @@ static int san_value_matches(const mutls_pattern *p, unsigned type,
 		return type == GNUTLS_SAN_IPADDRESS && size == p->ip_len &&
 			memcmp(value, p->ip, size) == 0;
 	case MUTLS_PATTERN_URI:
-		if (type != GNUTLS_SAN_URI)
+		if (type != GNUTLS_SAN_URI || !uri_bytes_ok(value, size))
 			return 0;
 		plen = strlen(p->value);
 		if (p->value[plen - 1] == '*')

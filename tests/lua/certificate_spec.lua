@@ -200,7 +200,7 @@ describe("certificate", function()
 	end)
 
 	-- issue 11 #11: dns:*.svc.local matched "x\0y.svc.local"
-	it("a dns:*. pattern never matches a name with a NUL or a non-DNS byte", function()
+	it("a dns:*. or uri: pattern never matches a name with a NUL or a byte its kind does not allow", function()
 		if not H.have("openssl") then return pending("openssl is not installed") end
 		local dir = H.tmpdir()
 		H.write(dir .. "/ca.pem", pki.ca.cert_pem)
@@ -216,10 +216,15 @@ describe("certificate", function()
 		local clean = leaf("300d820b782e7376632e6c6f63616c") -- x.svc.local
 		local nul = leaf("300f820d7800792e7376632e6c6f63616c") -- x\0y.svc.local
 		local slash = leaf("300f820d782f792e7376632e6c6f63616c") -- x/y.svc.local
+		-- and a URI with a NUL under a uri: prefix pattern
+		local uri = leaf("301886167370696666653a2f2f6578616d706c652e6f72672f78") -- spiffe://example.org/x
+		local uri_nul = leaf("301a86187370696666653a2f2f6578616d706c652e6f72672f780079") -- .../x\0y
 		H.rmdir(dir)
 		assert.is_true(clean:verify { trust = pki.ca, peers = { "dns:*.svc.local" } })
-		for _, c in ipairs { nul, slash } do
-			local ok, err = c:verify { trust = pki.ca, peers = { "dns:*.svc.local" } }
+		assert.is_true(uri:verify { trust = pki.ca, peers = { "uri:spiffe://example.org/*" } })
+		for _, case in ipairs { { nul, "dns:*.svc.local" }, { slash, "dns:*.svc.local" },
+				{ uri_nul, "uri:spiffe://example.org/*" } } do
+			local ok, err = case[1]:verify { trust = pki.ca, peers = { case[2] } }
 			assert.is_nil(ok)
 			assert.same({ "policy" }, err.reasons)
 		end

@@ -251,6 +251,21 @@ def test_dns_wildcard_peers_refuse_a_nul_in_the_label(pki: PKI, tmp_path: pathli
         assert info.value.reasons == ["policy"]
 
 
+def test_uri_peers_refuse_a_uri_with_a_nul_or_a_control_byte(pki: PKI, tmp_path: pathlib.Path) -> None:
+    """A URI SAN with a byte RFC 3986 does not allow (NUL, a control byte,
+    a space) never matches a uri: pattern, not even a prefix one."""
+    def san(uri: bytes) -> str:
+        return (bytes([0x30, len(uri) + 2, 0x86, len(uri)]) + uri).hex()
+
+    clean = _leaf_with_raw_san(tmp_path, pki.ca, san(b"spiffe://example.org/x"))
+    assert clean.verify(pki.ca, peers=["uri:spiffe://example.org/*"]) is True
+    for uri in (b"spiffe://example.org/x\0y", b"spiffe://example.org/x\ny", b"spiffe://example.org/x y"):
+        leaf = _leaf_with_raw_san(tmp_path, pki.ca, san(uri))
+        with pytest.raises(mutls.CertificateVerifyError) as info:
+            leaf.verify(pki.ca, peers=["uri:spiffe://example.org/*"])
+        assert info.value.reasons == ["policy"], uri
+
+
 def test_bad_signature_under_a_known_issuer_is_named(pki: PKI) -> None:
     """Issue 11 #12: a chain that names a trusted issuer but whose signature
     does not verify said "issued by an unknown CA"."""
