@@ -136,3 +136,24 @@ int mutls__crl_checks(mutls_verdict *out, const char *who, const mutls_config *c
 	}
 	return 0;
 }
+
+void mutls__crl_window(const mutls_config *cfg, const mutls_path *p, int64_t *from, int64_t *until)
+{
+	size_t top = p->anchored ? p->n - 1 : p->n;
+
+	for (size_t k = 0; k < top; k++) {
+		gnutls_datum_t dn = { NULL, 0 };
+		if (gnutls_x509_crt_get_raw_issuer_dn(p->crt[k], &dn) < 0)
+			continue;
+		for (size_t i = 0; i < cfg->crl_fact_count; i++) {
+			const struct mutls_crl_facts *f = &cfg->crl_facts[i];
+			if (f->issuer.size != dn.size || memcmp(f->issuer.data, dn.data, dn.size) != 0)
+				continue;
+			if (f->this_update > *from)
+				*from = f->this_update;
+			if (f->next_update != -1 && f->next_update < *until)
+				*until = f->next_update;
+		}
+		gnutls_free(dn.data);
+	}
+}

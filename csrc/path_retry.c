@@ -38,12 +38,22 @@ static int has_self_issued_ca(const mutls_path *p)
 	return found;
 }
 
+/* A path's anchor label points into the path itself (path_fill): moved
+ * with it, it must point into its new place. */
+static void relabel(mutls_path *p)
+{
+	if (p->anchor && p->n)
+		p->label[p->n - 1] = p->anchor_label;
+}
+
 static void take(mutls_path *paths, size_t i)
 {
 	mutls_path keep = paths[i];
 
 	paths[i] = paths[0];
 	paths[0] = keep;
+	relabel(&paths[0]);
+	relabel(&paths[i]);
 }
 
 int mutls__paths_retry(mutls_path *paths, size_t npaths, const mutls_config *cfg,

@@ -97,10 +97,13 @@ int mutls__anchor_of(gnutls_x509_crt_t *out, int *owned, const mutls_config *cfg
 }
 
 /* When a passed chain check may be re-used: while every certificate of the
- * chain and its trust anchor are valid, and not longer than the reuse
- * limit. 0 when the anchor cannot be found again (then nothing is re-used). */
+ * chain and its trust anchor are valid, and the CRLs of the path that
+ * passed (the one GnuTLS verified: a re-use rebuilds the paths, and its
+ * first one may be another), and not longer than the reuse limit. 0 when
+ * the anchor cannot be found again (then nothing is re-used). */
 static int chain_window(mutls_chain_memo *memo, const mutls_config *cfg,
-	mutls_x509 *const *chain, size_t n, gnutls_x509_crt_t anchor, int64_t now)
+	mutls_x509 *const *chain, size_t n, const mutls_path *passed, gnutls_x509_crt_t anchor,
+	int64_t now)
 {
 	int owned = 0;
 	int64_t from = INT64_MIN, until = (int64_t)now + MUTLS_CHAIN_REUSE_SECONDS;
@@ -121,6 +124,8 @@ static int chain_window(mutls_chain_memo *memo, const mutls_config *cfg,
 		until = gnutls_x509_crt_get_expiration_time(anchor);
 	if (owned)
 		gnutls_x509_crt_deinit(anchor);
+	if (passed && cfg->crl_fact_count)
+		mutls__crl_window(cfg, passed, &from, &until);
 	memo->usable_from = from;
 	memo->usable_until = until;
 	return 1;
@@ -150,7 +155,7 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 	int64_t nb = leaf->not_before;
 	int64_t na = leaf->not_after;
 	size_t ncrts = n < 64 ? n : 64, ngiven;
-	char weak_detail[600], chain_detail[1100], costly[400], own_detail[700];
+	char weak_detail[600], chain_detail[1100], costly[400], own_detail[700], trusted[320];
 	int rc, weak_key, own_failed = 0;
 	mutls_path paths[MUTLS_PATHS_TRIED];
 	size_t npaths, npaths_built;
@@ -261,7 +266,7 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 		if (rc >= 0)
 			status |= mutls__path_time_status(&paths[0], now);
 		if (memo && rc >= 0 && status == 0)
-			memo->passed = chain_window(memo, cfg, chain, ncrts,
+			memo->passed = chain_window(memo, cfg, chain, ncrts, npaths ? &paths[0] : NULL,
 				paths[0].anchored ? paths[0].crt[paths[0].n - 1] : NULL, now);
 	}
 	/* mutls's own checks (path_checks.c), on a chain GnuTLS could follow */
@@ -295,6 +300,12 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 	 * trust goes with its path: looked up again) */
 	if (npaths && paths[0].anchored && !paths[0].anchor_owned)
 		anchor = paths[0].crt[paths[0].n - 1];
+	/* the anchor the path took, by name (another than the last
+	 * certificate's issuer when a path through another root passed) */
+	if (npaths && paths[0].anchored)
+		snprintf(trusted, sizeof(trusted), "%s", paths[0].label[paths[0].n - 1]);
+	else
+		snprintf(trusted, sizeof(trusted), "CN=%s", chain[ncrts - 1]->issuer_cn);
 	for (size_t i = 0; i < npaths_built; i++)
 		mutls__path_free(&paths[i]);
 	if (rc < 0) {
@@ -356,7 +367,7 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 				"is signed with an insecure algorithm");
 			EMIT("chain", 0, "insecure signature algorithm in the chain");
 		} else if (rc >= 0 && !(status & GNUTLS_CERT_INVALID)) {
-			EMIT("chain", 1, "%zu certificate%s up to trusted CN=%s%s", n, n == 1 ? "" : "s", issuer,
+			EMIT("chain", 1, "%zu certificate%s up to trusted %s%s", n, n == 1 ? "" : "s", trusted,
 				reuse ? " (signatures checked by an earlier handshake)" : "");
 		} else if (rc >= 0 && !(status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED |
 			   GNUTLS_CERT_REVOKED | GNUTLS_CERT_PURPOSE_MISMATCH))) {
@@ -367,7 +378,7 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 			EMIT("chain", 0, "%s", text.data ? (char *)text.data : "invalid");
 			gnutls_free(text.data);
 		} else {
-			EMIT("chain", 1, "%zu certificate%s up to trusted CN=%s", n, n == 1 ? "" : "s", issuer);
+			EMIT("chain", 1, "%zu certificate%s up to trusted %s", n, n == 1 ? "" : "s", trusted);
 		}
 	}
 	/* An issuer's validity, when the leaf's own dates were fine. */

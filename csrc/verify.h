@@ -175,5 +175,9 @@ void mutls__crl_record(mutls_config *cfg, gnutls_x509_crl_t crl);
 void mutls__crl_facts_free(mutls_config *cfg);
 int mutls__crl_checks(mutls_verdict *out, const char *who, const mutls_config *cfg,
 	const mutls_path *p, int64_t now, mutls_profile profile, char *detail, size_t cap);
+/* crl_checks.c: narrows [*from, *until] to when every CRL of p's issuers
+ * is within its thisUpdate..nextUpdate (how long a passed check of p may
+ * be re-used: chain_cache.c). */
+void mutls__crl_window(const mutls_config *cfg, const mutls_path *p, int64_t *from, int64_t *until);
 
 #endif

@@ -107,3 +107,70 @@ def test_the_session_has_no_connection(pki, who):
         s.recv()
     s.close()
     assert "check presence" in s.explain()
+
+
+def test_a_reused_chain_check_holds_the_crls_of_the_path_that_passed():
+    """The chain cache (chain_cache.c) re-uses a passed chain check for
+    minutes. Here the peer sends [leaf, Int under Root A, Int under Root B]
+    (one subject, one key); the first path, through Root A, breaks its name
+    constraints, so the path through Root B passes. Root B's CRL then
+    expires: the same Config must refuse the chain as a fresh one does
+    (the re-use was bounded by the certificates only, and re-checked the
+    CRLs of the first path built, Root A's)."""
+    x509 = pytest.importorskip("cryptography.x509")
+    import datetime
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    day = datetime.timedelta(days=1)
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def cert(subject, key, issuer, issuer_key, ca, *exts):
+        b = (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(name(issuer))
+             .public_key(key.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now - day).not_valid_after(now + 30 * day)
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), True)
+             .add_extension(x509.KeyUsage(not ca, False, False, False, False, ca, ca, False, False), True)
+             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), False))
+        for ext in exts:
+            b = b.add_extension(ext, isinstance(ext, x509.NameConstraints))
+        return b.sign(issuer_key, hashes.SHA256())
+
+    def crl(issuer, key, next_update):
+        return (x509.CertificateRevocationListBuilder().issuer_name(name(issuer))
+                .last_update(now - day).next_update(next_update).add_extension(x509.CRLNumber(1), False)
+                .sign(key, hashes.SHA256()))
+
+    def pem(obj):
+        return obj.public_bytes(serialization.Encoding.PEM).decode()
+
+    ka, kb, ki, kl = (ec.generate_private_key(ec.SECP256R1()) for _ in range(4))
+    root_a, root_b = cert("Root A", ka, "Root A", ka, True), cert("Root B", kb, "Root B", kb, True)
+    only_a = x509.NameConstraints(permitted_subtrees=[x509.DNSName("a.example")], excluded_subtrees=None)
+    int_a, int_b = cert("Int", ki, "Root A", ka, True, only_a), cert("Int", ki, "Root B", kb, True)
+    leaf = cert("leaf", kl, "Int", ki, False, x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
+                x509.SubjectAlternativeName([x509.DNSName("leaf.b.example")]))
+    expires = now + datetime.timedelta(hours=1)  # Root B's CRL's nextUpdate
+    clock = {"at": expires - datetime.timedelta(seconds=100)}
+
+    def config():
+        return mutls.Config(trust=pem(root_a) + pem(root_b),
+                            crl=[pem(crl("Root A", ka, now + 10 * day)), pem(crl("Root B", kb, expires))],
+                            verify_time=lambda: clock["at"])
+
+    chain = mutls.load_certificates(pem(leaf) + pem(int_a) + pem(int_b))
+    cfg = config()
+    first = cfg.check_peer(chain)
+    assert first.verified, first.verification.message
+    # the story names the root of the path that passed, not the last certificate's issuer
+    assert [e.detail for e in first.trace if e.name == "chain"] == ["3 certificates up to trusted CN=Root B"]
+    clock["at"] = expires + datetime.timedelta(seconds=50)
+    for session in (cfg.check_peer(chain), config().check_peer(chain)):
+        assert not session.verified
+        assert "the CRL of CN=Root B expired at" in session.verification.message, session.verification.message
