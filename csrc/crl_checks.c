@@ -86,74 +86,96 @@ int mutls__crl_add_issued_by(gnutls_x509_trust_list_t tl, const mutls_config *cf
 	return rc;
 }
 
-#define FAIL(reason, ...) do { \
-	mutls__verdict_add(out, who, reason, __VA_ARGS__); \
-	snprintf(detail, cap, __VA_ARGS__); \
-	return 1; } while (0)
+/* The CRLs of the issuers in p (the anchor's own issuer not counted): fn
+ * for each, until it returns non-zero (then that). */
+typedef int (*crl_fn)(const struct mutls_crl_facts *f, void *ctx);
 
-int mutls__crl_checks(mutls_verdict *out, const char *who, const mutls_config *cfg,
-	const mutls_path *p, int64_t now, mutls_profile profile, char *detail, size_t cap)
+static int each_path_crl(const mutls_config *cfg, const mutls_path *p, crl_fn fn, void *ctx)
 {
 	size_t top = p->anchored ? p->n - 1 : p->n;
 
 	for (size_t k = 0; k < top; k++) {
 		gnutls_datum_t dn = { NULL, 0 };
+		int rc = 0;
 		if (gnutls_x509_crt_get_raw_issuer_dn(p->crt[k], &dn) < 0)
 			continue;
-		for (size_t i = 0; i < cfg->crl_fact_count; i++) {
+		for (size_t i = 0; i < cfg->crl_fact_count && !rc; i++) {
 			const struct mutls_crl_facts *f = &cfg->crl_facts[i];
-			char when[32];
-			if (f->issuer.size != dn.size || memcmp(f->issuer.data, dn.data, dn.size) != 0)
-				continue;
-			if (f->next_update != -1 && now > f->next_update) {
-				gnutls_free(dn.data);
-				mutls__format_time(when, sizeof(when), f->next_update);
-				FAIL(MUTLS_REASON_EXPIRED, "could not be checked for revocation: the CRL of %s "
-					"expired at %s (its next update; load a newer CRL)", f->name, when);
-			}
-			if (now < f->this_update) {
-				gnutls_free(dn.data);
-				mutls__format_time(when, sizeof(when), f->this_update);
-				FAIL(MUTLS_REASON_NOT_YET_VALID, "could not be checked for revocation: the CRL "
-					"of %s is not valid until %s (its this-update time)", f->name, when);
-			}
-			/* a critical CRL number: no CRL tool makes one, refused in both
-			 * profiles; a missing one (cfssl gencrl, openssl ca without a
-			 * crlnumber file) only in strict */
-			if (f->number_critical) {
-				gnutls_free(dn.data);
-				FAIL(MUTLS_REASON_NONCONFORMING, "could not be checked for revocation: "
-					"the CRL of %s has its CRL number marked critical (RFC 5280 5.2.3: never "
-					"critical)", f->name);
-			}
-			if (profile == MUTLS_PROFILE_STRICT && !f->has_number) {
-				gnutls_free(dn.data);
-				FAIL(MUTLS_REASON_NONCONFORMING, "could not be checked for revocation: the CRL "
-					"of %s has no CRL number (RFC 5280 requires one)", f->name);
-			}
+			if (f->issuer.size == dn.size && memcmp(f->issuer.data, dn.data, dn.size) == 0)
+				rc = fn(f, ctx);
 		}
 		gnutls_free(dn.data);
+		if (rc)
+			return rc;
 	}
+	return 0;
+}
+
+typedef struct {
+	mutls_verdict *out;
+	const char *who;
+	int64_t now;
+	mutls_profile profile;
+	char *detail;
+	size_t cap;
+} crl_check_ctx;
+
+#define FAIL(reason, ...) do { \
+	mutls__verdict_add(c->out, c->who, reason, __VA_ARGS__); \
+	snprintf(c->detail, c->cap, __VA_ARGS__); \
+	return 1; } while (0)
+
+static int check_one(const struct mutls_crl_facts *f, void *ctx)
+{
+	const crl_check_ctx *c = ctx;
+	char when[32];
+
+	if (f->next_update != -1 && c->now > f->next_update) {
+		mutls__format_time(when, sizeof(when), f->next_update);
+		FAIL(MUTLS_REASON_EXPIRED, "could not be checked for revocation: the CRL of %s "
+			"expired at %s (its next update; load a newer CRL)", f->name, when);
+	}
+	if (c->now < f->this_update) {
+		mutls__format_time(when, sizeof(when), f->this_update);
+		FAIL(MUTLS_REASON_NOT_YET_VALID, "could not be checked for revocation: the CRL "
+			"of %s is not valid until %s (its this-update time)", f->name, when);
+	}
+	/* a critical CRL number: no CRL tool makes one, refused in both
+	 * profiles; a missing one (cfssl gencrl, openssl ca without a
+	 * crlnumber file) only in strict */
+	if (f->number_critical)
+		FAIL(MUTLS_REASON_NONCONFORMING, "could not be checked for revocation: "
+			"the CRL of %s has its CRL number marked critical (RFC 5280 5.2.3: never "
+			"critical)", f->name);
+	if (c->profile == MUTLS_PROFILE_STRICT && !f->has_number)
+		FAIL(MUTLS_REASON_NONCONFORMING, "could not be checked for revocation: the CRL "
+			"of %s has no CRL number (RFC 5280 requires one)", f->name);
+	return 0;
+}
+
+int mutls__crl_checks(mutls_verdict *out, const char *who, const mutls_config *cfg,
+	const mutls_path *p, int64_t now, mutls_profile profile, char *detail, size_t cap)
+{
+	crl_check_ctx c = { out, who, now, profile, detail, cap };
+	return each_path_crl(cfg, p, check_one, &c);
+}
+
+typedef struct {
+	int64_t *from, *until;
+} crl_window_ctx;
+
+static int narrow(const struct mutls_crl_facts *f, void *ctx)
+{
+	const crl_window_ctx *w = ctx;
+	if (f->this_update > *w->from)
+		*w->from = f->this_update;
+	if (f->next_update != -1 && f->next_update < *w->until)
+		*w->until = f->next_update;
 	return 0;
 }
 
 void mutls__crl_window(const mutls_config *cfg, const mutls_path *p, int64_t *from, int64_t *until)
 {
-	size_t top = p->anchored ? p->n - 1 : p->n;
-
-	for (size_t k = 0; k < top; k++) {
-		gnutls_datum_t dn = { NULL, 0 };
-		if (gnutls_x509_crt_get_raw_issuer_dn(p->crt[k], &dn) < 0)
-			continue;
-		for (size_t i = 0; i < cfg->crl_fact_count; i++) {
-			const struct mutls_crl_facts *f = &cfg->crl_facts[i];
-			if (f->issuer.size != dn.size || memcmp(f->issuer.data, dn.data, dn.size) != 0)
-				continue;
-			if (f->this_update > *from)
-				*from = f->this_update;
-			if (f->next_update != -1 && f->next_update < *until)
-				*until = f->next_update;
-		}
-		gnutls_free(dn.data);
-	}
+	crl_window_ctx w = { from, until };
+	each_path_crl(cfg, p, narrow, &w);
 }
