@@ -312,7 +312,8 @@ describe("mutls.socket (LuaSocket adapter) against real peers", function()
 			assert.are.equal("ping from " .. c.name, line, tostring(rerr))
 			conn:send("pong for " .. tostring(peer.common_name) .. "\n")
 			-- the client prints what it received; then we close
-			local got = wait_file_match(log, "(pong for [%w%-]+)", 5)
+			-- the whole line: the client may be caught halfway through writing it
+			local got = wait_file_match(log, "(pong for [%w%-]+)\r?\n", 5)
 			conn:close()
 			stdin:close()
 			wait_exit(pid, 5)
@@ -352,7 +353,7 @@ print("done")
 		local log = dir .. "/luasec_server.log"
 		local pid = spawn(lua .. " " .. dir .. "/luasec_server.lua", log)
 		pids[#pids + 1] = pid
-		local port = tonumber(wait_file_match(log, "port=(%d+)", 10))
+		local port = tonumber(wait_file_match(log, "port=(%d+)\n", 10))
 		assert.truthy(port, "LuaSec server: " .. tostring(readfile(log)))
 		local conn, err = msock.connect("127.0.0.1", port, {
 			config = cfg.client, server_hostname = "server.test", timeout = 5,
