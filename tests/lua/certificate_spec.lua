@@ -292,4 +292,52 @@ describe("certificate", function()
 		assert.same({ "name-constraints" }, err.reasons)
 		assert.truthy(tostring(err):find("has the subject CN=api,O=evil, outside what", 1, true), tostring(err))
 	end)
+	-- the chain cache re-uses a passed check no longer than the CRLs of the
+	-- path that passed are current (Python: test_check_peer.py)
+	it("a re-used chain check ends when a CRL of the path that passed expires", function()
+		if not H.have("openssl") then return pending("openssl is not installed") end
+		local dir = H.tmpdir()
+		local issue = openssl_pki(dir) -- root.pem: Root A
+		local function sh(cmd) assert.is_true(H.sh(("cd %s && %s >/dev/null 2>&1"):format(dir, cmd)), cmd) end
+		sh("openssl req -x509 " .. EC .. " -keyout rootb.key -out rootb.pem -subj /CN=rootb -days 3")
+		-- one intermediate name and key under both roots; under Root A only a.example
+		sh("openssl req -new " .. EC .. " -keyout int.key -subj /CN=Int -out int.csr")
+		local ca_ext = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n" ..
+			"subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
+		H.write(dir .. "/inta.ext", ca_ext .. "nameConstraints=critical,permitted;DNS:a.example\n")
+		H.write(dir .. "/intb.ext", ca_ext)
+		sh("openssl x509 -req -in int.csr -CA root.pem -CAkey root.key -days 2 -extfile inta.ext -out inta.pem")
+		sh("openssl x509 -req -in int.csr -CA rootb.pem -CAkey rootb.key -days 2 -extfile intb.ext -out intb.pem")
+		H.write(dir .. "/leaf.ext", "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n" ..
+			"extendedKeyUsage=clientAuth\nsubjectAltName=DNS:leaf.b.example\n")
+		sh("openssl req -new " .. EC .. " -keyout leaf.key -subj /CN=leaf -out leaf.csr")
+		sh("openssl x509 -req -in leaf.csr -CA inta.pem -CAkey int.key -days 2 -extfile leaf.ext -out leaf.pem")
+		-- CRLs: Root A's for ten days, Root B's for one hour (openssl ca)
+		for _, r in ipairs { { "a", "root", "-crldays 10" }, { "b", "rootb", "-crlhours 1" } } do
+			H.write(("%s/%s.idx"):format(dir, r[1]), "")
+			H.write(("%s/%s.cnf"):format(dir, r[1]), ("[ca]\ndefault_ca = d\n[d]\ndatabase = %s/%s.idx\n" ..
+				"default_md = sha256\n"):format(dir, r[1]))
+			sh(("openssl ca -config %s.cnf -gencrl -cert %s.pem -keyfile %s.key %s -out %s.crl"):format(r[1], r[2],
+				r[2], r[3], r[1]))
+		end
+		local read = function(f) return H.read(dir .. "/" .. f) end
+		local chain = { assert(mutls.certificate(read("leaf.pem"))), assert(mutls.certificate(read("inta.pem"))),
+			assert(mutls.certificate(read("intb.pem"))) }
+		local trust, crls = read("root.pem") .. read("rootb.pem"), { read("a.crl"), read("b.crl") }
+		local start = os.time()
+		local at = start + 3500 -- Root B's CRL expires at start + 3600
+		local function config()
+			return assert(mutls.config { trust = trust, crl = crls, verify_time = function() return at end })
+		end
+		local cfg = config()
+		H.rmdir(dir)
+		local s = cfg:check_peer(chain)
+		assert.is_true(s.verified, s.verification.message)
+		at = start + 3700
+		for _, session in ipairs { cfg:check_peer(chain), config():check_peer(chain) } do
+			assert.is_false(session.verified)
+			assert.truthy(session.verification.message:find("the CRL of CN=rootb expired at", 1, true),
+				session.verification.message)
+		end
+	end)
 end)
