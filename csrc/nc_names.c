@@ -344,19 +344,22 @@ static const char *refusal(int v)
 		"outside what the name constraints of CA %s permit";
 }
 
-static int has_kind(const gnutls_datum_t *v, unsigned char kind)
+/* The kinds this value has subtrees of, as bits: KIND_URI, KIND_DN. */
+enum { KIND_URI = 1, KIND_DN = 2 };
+
+static int subtree_kinds(const gnutls_datum_t *v)
 {
 	mutls_der_in in = { v->data, v->data + v->size }, seq, list, subtree, base;
 	unsigned char tag;
+	int kinds = 0;
 
 	if (mutls__der_next(&in, &tag, &seq) < 0)
 		return 0;
 	while (seq.p < seq.end && mutls__der_next(&seq, &tag, &list) == 0)
 		while (list.p < list.end && mutls__der_next(&list, &tag, &subtree) == 0 &&
 		       mutls__der_next(&subtree, &tag, &base) == 0)
-			if (tag == kind)
-				return 1;
-	return 0;
+			kinds |= tag == TAG_URI ? KIND_URI : tag == TAG_DIRECTORY_NAME ? KIND_DN : 0;
+	return kinds;
 }
 
 /* ---- the check --------------------------------------------------------------- */
@@ -411,7 +414,7 @@ int mutls__nc_check_uri_dn(char *why, size_t cap, const gnutls_datum_t *nc, gnut
 	gnutls_datum_t v;
 	mutls_der_in in, seq, name;
 	unsigned char tag;
-	int uri = has_kind(nc, TAG_URI), dn = has_kind(nc, TAG_DIRECTORY_NAME), refused = 0;
+	int kinds = subtree_kinds(nc), uri = kinds & KIND_URI, dn = kinds & KIND_DN, refused = 0;
 
 	if (!uri && !dn)
 		return 0;
