@@ -292,6 +292,60 @@ describe("certificate", function()
 		assert.same({ "name-constraints" }, err.reasons)
 		assert.truthy(tostring(err):find("has the subject CN=api,O=evil, outside what", 1, true), tostring(err))
 	end)
+	-- nameConstraints that cannot be read one way only, and URIs with no
+	-- host name under URI subtrees (csrc/nc_names.c; Python:
+	-- test_nc_uri_dn.py, test_malformed_constraints_are_refused and
+	-- test_a_leading_period_permits_the_hosts_below_only)
+	it("malformed name constraints, and a URI without a host under URI subtrees, are refused", function()
+		if not H.have("openssl") then return pending("openssl is not installed") end
+		local dir = H.tmpdir()
+		local issue = openssl_pki(dir)
+		local function tlv(tag, body) return string.char(tag, #body) .. body end
+		local function hex(s) return (s:gsub(".", function(c) return ("%02x"):format(c:byte()) end)) end
+		local corp, evil = tlv(0x30, tlv(0x82, "corp.example")), tlv(0x30, tlv(0x82, "evil.example"))
+		local ca_ext = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n"
+		local leaf_ext = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n" ..
+			"extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=%s\n"
+		-- openssl writes any value as given with DER:
+		local malformed = {
+			["lists out of order"] = tlv(0x30, tlv(0xa1, evil) .. tlv(0xa0, corp)),
+			["a list twice"] = tlv(0x30, tlv(0xa0, corp) .. tlv(0xa0, evil)),
+			["a maximum"] = tlv(0x30, tlv(0xa0, tlv(0x30, tlv(0x82, "corp.example") .. tlv(0x81, "\1")))),
+		}
+		local cases = {}
+		for what, value in pairs(malformed) do
+			local name = "bad" .. #cases
+			cases[#cases + 1] = { what, issue(name, "root", "/CN=" .. name,
+				ca_ext .. "2.5.29.30=critical,DER:" .. hex(value) .. "\n"), name }
+		end
+		for _, case in ipairs(cases) do
+			local leaf = issue(case[3] .. "leaf", case[3], "/CN=api", leaf_ext:format("DNS:api.evil.example"))
+			case[4] = leaf
+		end
+		local ica = issue("ica", "root", "/CN=ica", ca_ext .. "nameConstraints=critical,permitted;URI:.corp.example\n")
+		local good = issue("good", "ica", "/CN=good", leaf_ext:format("URI:https://api.corp.example/v1"))
+		local hostless = {}
+		for i, uri in ipairs { "urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66", "https://192.0.2.1/v1",
+				"https://evil.example%2e.corp.example/" } do
+			hostless[i] = { uri, issue("nohost" .. i, "ica", "/CN=nohost" .. i, leaf_ext:format("URI:" .. uri)) }
+		end
+		local root = assert(mutls.certificate(H.read(dir .. "/root.pem")))
+		H.rmdir(dir)
+		for _, case in ipairs(cases) do
+			local ok, err = case[4]:verify { trust = root, intermediates = { case[2] },
+				hostname = "api.evil.example", purpose = "server" }
+			assert.is_nil(ok, case[1])
+			assert.same({ "name-constraints" }, err.reasons)
+			assert.truthy(tostring(err):find("malformed name constraints", 1, true), case[1] .. ": " .. tostring(err))
+		end
+		assert.is_true(good:verify { trust = root, intermediates = { ica }, purpose = "client" })
+		for _, case in ipairs(hostless) do
+			local ok, err = case[2]:verify { trust = root, intermediates = { ica }, purpose = "client" }
+			assert.is_nil(ok, case[1])
+			assert.same({ "name-constraints" }, err.reasons)
+			assert.truthy(tostring(err):find("no host name", 1, true), case[1] .. ": " .. tostring(err))
+		end
+	end)
 	-- the chain cache re-uses a passed check no longer than the CRLs of the
 	-- path that passed are current (Python: test_check_peer.py)
 	it("a re-used chain check ends when a CRL of the path that passed expires", function()
