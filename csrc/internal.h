@@ -70,6 +70,8 @@ struct mutls_x509 {
 	unsigned may_serve : 1;    /* EKU absent, or lists TLS server (or any) */
 	unsigned may_be_client : 1;/* EKU absent, or lists TLS client (or any) */
 	unsigned may_sign : 1;     /* keyUsage absent, or has digitalSignature */
+	unsigned has_dns_san : 1;  /* a dNSName in its subjectAltName */
+	unsigned has_ip_san : 1;   /* an iPAddress in its subjectAltName */
 };
 
 /* Wrap a parsed certificate (takes ownership of crt even on failure).
@@ -92,6 +94,13 @@ int mutls__x509_for_each_key_purpose(gnutls_x509_crt_t crt,
  * the caller's, gnutls_free; either may be NULL), 0 when not. */
 int mutls__crt_extension(gnutls_x509_crt_t crt, const char *oid, unsigned *critical,
 	gnutls_datum_t *value);
+/* x509_fields.c: which kinds of subjectAltName crt has, MUTLS__SAN_DNS and
+ * MUTLS__SAN_IP (read once per certificate: mutls_x509.has_dns_san,
+ * has_ip_san; a host name is matched against its kind only, a common name
+ * is never taken as a host name) */
+#define MUTLS__SAN_DNS 1u
+#define MUTLS__SAN_IP 2u
+unsigned mutls__san_kinds(gnutls_x509_crt_t crt);
 
 /* util.c ----------------------------------------------------------------- */
 

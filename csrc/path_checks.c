@@ -460,22 +460,6 @@ static int check_depth(mutls_verdict *out, const char *who, const mutls_path *p,
 	return 0;
 }
 
-int mutls__has_san_for(gnutls_x509_crt_t crt, const char *hostname)
-{
-	int want_ip = mutls__name_is_ip(hostname), found = 0;
-	gnutls_datum_t v;
-	/* one walk over the extension's DER: [2] dNSName, [7] iPAddress */
-	if (mutls__crt_extension(crt, "2.5.29.17", NULL, &v)) {
-		mutls_der_in in = { v.data, v.data + v.size }, seq, item;
-		unsigned char tag;
-		if (mutls__der_next(&in, &tag, &seq) == 0 && tag == 0x30)
-			while (!found && seq.p < seq.end && mutls__der_next(&seq, &tag, &item) == 0)
-				found = tag == (want_ip ? 0x87 : 0x82);
-		gnutls_free(v.data);
-	}
-	return found;
-}
-
 int mutls__name_is_ip(const char *hostname)
 {
 	return strchr(hostname, ':') != NULL || strspn(hostname, "0123456789.") == strlen(hostname);

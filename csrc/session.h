@@ -27,9 +27,16 @@ typedef struct {
 #define MUTLS__IO_BOTH 3
 
 typedef struct {
-	mutls_trace_event event;
-	char *detail;                 /* owned; event.detail points here */
+	mutls_trace_event event;      /* event.detail points into a text block */
 } mutls_trace_slot;
+
+/* The events' detail texts, packed: one allocation for a handshake's
+ * events instead of one each. Blocks never move (details point in). */
+typedef struct mutls_trace_text {
+	struct mutls_trace_text *next;
+	size_t used, cap;
+	char data[];
+} mutls_trace_text;
 
 struct mutls_session {
 	mutls_config *cfg;            /* reference held */
@@ -90,11 +97,13 @@ struct mutls_session {
 
 	mutls_trace_slot *trace;
 	size_t trace_len, trace_cap;
+	mutls_trace_text *trace_text; /* newest block first */
 
 	char *server_name;            /* SNI sent or received */
 	char *alpn;
 	char cipher[96];
 	char offered_versions[64];    /* server: versions the ClientHello offered */
+	char hello_detail[96];        /* server: the ClientHello's event text, told before GnuTLS reads it */
 };
 
 /* session.c: drops the peer's chain (verify.c reloads it per check). */

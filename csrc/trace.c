@@ -33,6 +33,30 @@ static const char *message_name(unsigned type)
 	}
 }
 
+/* A copy of text (at most max bytes of it) that lives as long as the trace. */
+static const char *keep_text(mutls_session *s, const char *text, size_t max)
+{
+	size_t len = strnlen(text, max);
+	mutls_trace_text *block = s->trace_text;
+	char *copy;
+
+	if (!block || block->cap - block->used < len + 1) {
+		size_t cap = len + 1 > 1024 ? len + 1 : 1024;
+		block = malloc(sizeof(*block) + cap);
+		if (!block)
+			return NULL;
+		block->next = s->trace_text;
+		block->used = 0;
+		block->cap = cap;
+		s->trace_text = block;
+	}
+	copy = block->data + block->used;
+	memcpy(copy, text, len);
+	copy[len] = 0;
+	block->used += len + 1;
+	return copy;
+}
+
 int mutls__trace_add(mutls_session *s, mutls_trace_kind kind, int outgoing,
 	int ok, const char *name, int message_type, size_t length, const char *fmt, ...)
 {
@@ -58,14 +82,13 @@ int mutls__trace_add(mutls_session *s, mutls_trace_kind kind, int outgoing,
 		s->trace_cap = ncap;
 	}
 	slot = &s->trace[s->trace_len];
-	slot->detail = strndup(text, sizeof(detail) - 1);
-	if (!slot->detail)
+	slot->event.detail = keep_text(s, text, sizeof(detail) - 1);
+	if (!slot->event.detail)
 		return 0;
 	slot->event.kind = kind;
 	slot->event.outgoing = outgoing;
 	slot->event.ok = ok;
 	slot->event.name = name;
-	slot->event.detail = slot->detail;
 	slot->event.message_type = message_type;
 	slot->event.length = length;
 	s->trace_len++;
@@ -184,19 +207,30 @@ static size_t count_certificates(const unsigned char *p, size_t len, int tls13)
  * until the keys are in use, so read its id from the message. */
 static const char *suite_name(gnutls_session_t gs, const gnutls_datum_t *msg)
 {
+	/* the last suite found, per thread: the search walks GnuTLS's whole
+	 * table, and a server chooses the same suite handshake after handshake */
+	static _Thread_local unsigned last_id = 0x10000;
+	static _Thread_local const char *last_name;
 	const char *name = gnutls_ciphersuite_get(gs);
 	size_t pos = 34;
 	unsigned char id[2];
+	unsigned wanted;
 
 	if (name || !msg || msg->size < pos + 1 || msg->size < pos + 1 + msg->data[pos] + 2)
 		return name;
 	pos += 1 + msg->data[pos];
+	wanted = get16(msg->data + pos);
+	if (wanted == last_id)
+		return last_name;
 	for (size_t i = 0;; i++) {
 		const char *candidate = gnutls_cipher_suite_info(i, id, NULL, NULL, NULL, NULL);
 		if (!candidate)
 			return NULL;
-		if (id[0] == msg->data[pos] && id[1] == msg->data[pos + 1])
+		if (get16(id) == wanted) {
+			last_id = wanted;
+			last_name = candidate;
 			return candidate;
+		}
 	}
 }
 
@@ -213,14 +247,18 @@ static int handshake_hook(gnutls_session_t gs, unsigned htype, unsigned when,
 		if (incoming)
 			mutls__malformed_note(s, htype, msg);
 		if (incoming && htype == GNUTLS_HANDSHAKE_CLIENT_HELLO && msg && msg->data)
-			describe_client_hello(detail, sizeof(detail), s->offered_versions,
+			describe_client_hello(s->hello_detail, sizeof(s->hello_detail), s->offered_versions,
 				sizeof(s->offered_versions), msg->data, msg->size);
 		return 0;
 	}
 
 	switch (htype) {
 	case GNUTLS_HANDSHAKE_CLIENT_HELLO:
-		if (msg && msg->data) {
+		if (incoming && s->hello_detail[0]) {
+			/* read before GnuTLS processed it (the same message) */
+			snprintf(detail, sizeof(detail), "%s", s->hello_detail);
+			s->hello_detail[0] = 0;
+		} else if (msg && msg->data) {
 			char offered[64];
 			describe_client_hello(detail, sizeof(detail), offered, sizeof(offered),
 				msg->data, msg->size);
@@ -308,8 +346,11 @@ void mutls__trace_setup(mutls_session *s)
 
 void mutls__trace_free(mutls_session *s)
 {
-	for (size_t i = 0; i < s->trace_len; i++)
-		free(s->trace[i].detail);
+	while (s->trace_text) {
+		mutls_trace_text *next = s->trace_text->next;
+		free(s->trace_text);
+		s->trace_text = next;
+	}
 	free(s->trace);
 	s->trace = NULL;
 	s->trace_len = s->trace_cap = 0;

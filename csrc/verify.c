@@ -195,7 +195,7 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 		/* names from subjectAltNames only (RFC 6125): without one of the
 		 * name's kind GnuTLS would fall back to the common names (and
 		 * spend milliseconds on a subject of thousands) */
-		int has_san = mutls__has_san_for(leaf->crt, hostname);
+		int has_san = mutls__name_is_ip(hostname) ? leaf->has_ip_san : leaf->has_dns_san;
 		if (has_san && gnutls_x509_crt_check_hostname2(leaf->crt, hostname, 0)) {
 			EMIT("name", 1, "\"%s\" is named by the certificate", hostname);
 		} else {

@@ -35,9 +35,7 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 	mutls_purpose purpose, const char *who, mutls__check_fn emit, void *ctx,
 	mutls_chain_memo *memo, const mutls_verify_options *options);
 
-/* path_checks.c: 1 when crt has a subjectAltName of the kind hostname is
- * (IP or DNS; a common name is never taken as a host name) */
-int mutls__has_san_for(gnutls_x509_crt_t crt, const char *hostname);
+/* path_checks.c */
 int mutls__name_is_ip(const char *hostname);
 
 /* path_checks.c: a path: chain[0], presented issuers up to one a trust

@@ -284,6 +284,7 @@ static void read_key_purposes(mutls_x509 *cert)
 static void fill_facts(mutls_x509 *cert)
 {
 	size_t size = sizeof(cert->issuer_cn);
+	unsigned kinds;
 
 	if (gnutls_x509_crt_get_issuer_dn_by_oid(cert->crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0,
 		cert->issuer_cn, &size) < 0)
@@ -295,6 +296,9 @@ static void fill_facts(mutls_x509 *cert)
 	mutls__format_time(cert->not_after_text, sizeof(cert->not_after_text), cert->not_after);
 	read_key_purposes(cert);
 	cert->may_sign = mutls__usage_allows_signing(cert->crt);
+	kinds = mutls__san_kinds(cert->crt);
+	cert->has_dns_san = (kinds & MUTLS__SAN_DNS) != 0;
+	cert->has_ip_san = (kinds & MUTLS__SAN_IP) != 0;
 }
 
 static int adopt(mutls_x509 **out, gnutls_x509_crt_t crt, gnutls_datum_t der)

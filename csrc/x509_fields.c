@@ -2,6 +2,7 @@
  * (subject, serial, names, key usages, fingerprint, PEM...). */
 #define _POSIX_C_SOURCE 200809L /* strcasecmp under -std=c11 */
 #include "internal.h"
+#include "der.h"
 
 #include <gnutls/x509-ext.h>
 
@@ -438,4 +439,20 @@ int mutls__crt_extension(gnutls_x509_crt_t crt, const char *oid, unsigned *criti
 	else
 		gnutls_free(v.data);
 	return 1;
+}
+
+unsigned mutls__san_kinds(gnutls_x509_crt_t crt)
+{
+	unsigned kinds = 0;
+	gnutls_datum_t v;
+	/* one walk over the extension's DER: [2] dNSName, [7] iPAddress */
+	if (mutls__crt_extension(crt, "2.5.29.17", NULL, &v)) {
+		mutls_der_in in = { v.data, v.data + v.size }, seq, item;
+		unsigned char tag;
+		if (mutls__der_next(&in, &tag, &seq) == 0 && tag == 0x30)
+			while (seq.p < seq.end && mutls__der_next(&seq, &tag, &item) == 0)
+				kinds |= tag == 0x82 ? MUTLS__SAN_DNS : tag == 0x87 ? MUTLS__SAN_IP : 0;
+		gnutls_free(v.data);
+	}
+	return kinds;
 }
