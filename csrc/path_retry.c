@@ -9,16 +9,20 @@
 
 #include <string.h>
 
-/* The path as GnuTLS's trust list wants it: without an anchor it adds itself. */
-static int verifies(gnutls_x509_trust_list_t tlist, const mutls_path *p,
+/* The path as GnuTLS's trust list wants it: without an anchor it adds
+ * itself. Its names' cost is bounded first, as the first path's is. */
+int mutls__path_verifies(const mutls_path *p, const mutls_config *cfg,
 	gnutls_typed_vdata_st *vdata, unsigned nvdata, unsigned flags)
 {
 	gnutls_x509_crt_t alt[MUTLS_PATH_MAX];
 	unsigned status = 0;
 	size_t m = p->anchored && !p->anchor_in_chain ? p->n - 1 : p->n;
+	char why[400];
 
+	if (!p->anchored || mutls__path_too_costly(why, sizeof(why), p))
+		return 0;
 	memcpy(alt, p->crt, m * sizeof(alt[0]));
-	return gnutls_x509_trust_list_verify_crt2(tlist, alt, (unsigned)m, vdata, nvdata, flags,
+	return gnutls_x509_trust_list_verify_crt2(cfg->tlist, alt, (unsigned)m, vdata, nvdata, flags,
 		&status, NULL) >= 0 && status == 0;
 }
 
@@ -46,7 +50,7 @@ static void relabel(mutls_path *p)
 		p->label[p->n - 1] = p->anchor_label;
 }
 
-static void take(mutls_path *paths, size_t i)
+void mutls__path_take(mutls_path *paths, size_t i)
 {
 	mutls_path keep = paths[i];
 
@@ -60,14 +64,13 @@ int mutls__paths_retry(mutls_path *paths, size_t npaths, const mutls_config *cfg
 	gnutls_typed_vdata_st *vdata, unsigned nvdata, unsigned flags, unsigned *io_status)
 {
 	unsigned status = *io_status;
-	gnutls_x509_trust_list_t tlist = cfg->tlist;
 
 	/* each path as it stands: the first that passes is taken */
 	if (status & (GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE | GNUTLS_CERT_SIGNER_NOT_FOUND)) {
 		for (size_t i = 0; i < npaths; i++) {
 			if (!mutls__path_has_unreadable_nc(&paths[i]) &&
-			    verifies(tlist, &paths[i], vdata, nvdata, flags)) {
-				take(paths, i);
+			    mutls__path_verifies(&paths[i], cfg, vdata, nvdata, flags)) {
+				mutls__path_take(paths, i);
 				*io_status = 0;
 				return 1;
 			}
@@ -81,8 +84,9 @@ int mutls__paths_retry(mutls_path *paths, size_t npaths, const mutls_config *cfg
 			if (!has_self_issued_ca(&paths[i]) || mutls__path_has_unreadable_nc(&paths[i]) ||
 			    !mutls__path_ca_rules_ok(&paths[i]))
 				continue;
-			if (verifies(tlist, &paths[i], vdata, nvdata, flags | GNUTLS_VERIFY_DISABLE_CA_SIGN)) {
-				take(paths, i);
+			if (mutls__path_verifies(&paths[i], cfg, vdata, nvdata,
+					flags | GNUTLS_VERIFY_DISABLE_CA_SIGN)) {
+				mutls__path_take(paths, i);
 				*io_status = 0;
 				return 1;
 			}
@@ -99,7 +103,7 @@ int mutls__paths_retry(mutls_path *paths, size_t npaths, const mutls_config *cfg
 			if (!mutls__path_verify_past_unreadable_nc(&paths[i], cfg, vdata, nvdata, flags, &split))
 				continue;
 			if (split == 0) {
-				take(paths, i);
+				mutls__path_take(paths, i);
 				*io_status = 0;
 				return 1;
 			}
@@ -109,7 +113,7 @@ int mutls__paths_retry(mutls_path *paths, size_t npaths, const mutls_config *cfg
 			}
 		}
 		if (told < npaths) {
-			take(paths, told);
+			mutls__path_take(paths, told);
 			*io_status = verdict;
 			return 1;
 		}

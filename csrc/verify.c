@@ -269,8 +269,11 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 			memo->passed = chain_window(memo, cfg, chain, ncrts, npaths ? &paths[0] : NULL,
 				paths[0].anchored ? paths[0].crt[paths[0].n - 1] : NULL, now);
 	}
-	/* mutls's own checks (path_checks.c), on a chain GnuTLS could follow */
-	/* (any path that passes them will do; the first one's failure is told) */
+	/* mutls's own checks (path_checks.c), on the path GnuTLS verified;
+	 * when they refuse it, another path that passes them will do if GnuTLS
+	 * verifies it too (a presented copy of a CA without its constraints
+	 * and with a forged signature must not stand in for the real one).
+	 * The first path's failure is told. */
 	if (rc >= 0 && !(status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNATURE_FAILURE))) {
 		mutls_verdict first = *out;
 		own_failed = !reuse;
@@ -278,9 +281,21 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 			mutls_verdict trial = *out;
 			char trial_detail[700];
 			if (!mutls__path_checks(&trial, who, &paths[i], hostname, profile, max_depth,
-					trial_detail, sizeof(trial_detail)))
-				own_failed = 0;
-			else if (i == 0) {
+					trial_detail, sizeof(trial_detail))) {
+				if (i == 0)
+					own_failed = 0;
+				else if (mutls__path_verifies(&paths[i], cfg, vdata, nvdata,
+						GNUTLS_PROFILE_TO_VFLAGS(mutls__chain_profile(cfg)) |
+						GNUTLS_VERIFY_DISABLE_TIME_CHECKS |
+						GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS) &&
+				    mutls__path_time_status(&paths[i], now) == 0) {
+					mutls__path_take(paths, i);
+					own_failed = 0;
+					if (memo && memo->passed)
+						memo->passed = chain_window(memo, cfg, chain, ncrts, &paths[0],
+							paths[0].crt[paths[0].n - 1], now);
+				}
+			} else if (i == 0) {
 				first = trial;
 				snprintf(own_detail, sizeof(own_detail), "%s", trial_detail);
 			}

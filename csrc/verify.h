@@ -72,6 +72,12 @@ int mutls__path_ca_rules_ok(const mutls_path *p);
  * paths[0]. 0: nothing changed. */
 int mutls__paths_retry(mutls_path *paths, size_t npaths, const mutls_config *cfg,
 	gnutls_typed_vdata_st *vdata, unsigned nvdata, unsigned flags, unsigned *io_status);
+/* path_retry.c: 1 when GnuTLS verifies p as it stands (with flags against
+ * cfg's trust list) and checking its names would not cost too much. */
+int mutls__path_verifies(const mutls_path *p, const mutls_config *cfg,
+	gnutls_typed_vdata_st *vdata, unsigned nvdata, unsigned flags);
+/* path_retry.c: makes paths[i] the first path (the one taken). */
+void mutls__path_take(mutls_path *paths, size_t i);
 /* crl_checks.c: copies of the usable CRLs ca issued, added to tl (which
  * owns them). 0, or -1 when one could not be added. */
 int mutls__crl_add_issued_by(gnutls_x509_trust_list_t tl, const mutls_config *cfg,
