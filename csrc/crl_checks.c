@@ -86,13 +86,52 @@ int mutls__crl_add_issued_by(gnutls_x509_trust_list_t tl, const mutls_config *cf
 	return rc;
 }
 
-/* The CRLs of the issuers in p (the anchor's own issuer not counted): fn
- * for each, until it returns non-zero (then that). */
+static int same_datum(const gnutls_datum_t *a, const gnutls_datum_t *b)
+{
+	return a->size == b->size && memcmp(a->data, b->data, a->size) == 0;
+}
+
+/* A trust anchor that is not self-issued (a trusted intermediate): its
+ * issuer's CRLs count for it too. GnuTLS consults them only when the peer
+ * presents the anchor; mutls checks them either way. */
+static int anchor_has_issuer(const mutls_path *p)
+{
+	gnutls_x509_crt_t anchor;
+	gnutls_datum_t a = { NULL, 0 }, b = { NULL, 0 };
+	int other;
+
+	if (!p->anchored || p->n < 2)
+		return 0;
+	anchor = p->crt[p->n - 1];
+	other = gnutls_x509_crt_get_raw_dn(anchor, &a) >= 0 &&
+		gnutls_x509_crt_get_raw_issuer_dn(anchor, &b) >= 0 && !same_datum(&a, &b);
+	gnutls_free(a.data);
+	gnutls_free(b.data);
+	return other;
+}
+
+/* f is superseded: a CRL of the same issuer with a later thisUpdate is
+ * loaded. Its revoked certificates still count (GnuTLS uses every CRL);
+ * its dates do not, so an older CRL left loaded does not fail every check
+ * once its nextUpdate passes. */
+static int superseded(const mutls_config *cfg, const struct mutls_crl_facts *f)
+{
+	for (size_t i = 0; i < cfg->crl_fact_count; i++) {
+		const struct mutls_crl_facts *g = &cfg->crl_facts[i];
+		if (g != f && g->this_update > f->this_update && same_datum(&g->issuer, &f->issuer))
+			return 1;
+	}
+	return 0;
+}
+
+/* The current CRLs of the issuers of p's certificates (of the anchor too
+ * when it is not self-issued): fn for each, until it returns non-zero
+ * (then that). */
 typedef int (*crl_fn)(const struct mutls_crl_facts *f, void *ctx);
 
 static int each_path_crl(const mutls_config *cfg, const mutls_path *p, crl_fn fn, void *ctx)
 {
-	size_t top = p->anchored ? p->n - 1 : p->n;
+	size_t top = p->anchored && !anchor_has_issuer(p) ? p->n - 1 : p->n;
 
 	for (size_t k = 0; k < top; k++) {
 		gnutls_datum_t dn = { NULL, 0 };
@@ -101,7 +140,7 @@ static int each_path_crl(const mutls_config *cfg, const mutls_path *p, crl_fn fn
 			continue;
 		for (size_t i = 0; i < cfg->crl_fact_count && !rc; i++) {
 			const struct mutls_crl_facts *f = &cfg->crl_facts[i];
-			if (f->issuer.size == dn.size && memcmp(f->issuer.data, dn.data, dn.size) == 0)
+			if (same_datum(&f->issuer, &dn) && !superseded(cfg, f))
 				rc = fn(f, ctx);
 		}
 		gnutls_free(dn.data);
@@ -153,11 +192,90 @@ static int check_one(const struct mutls_crl_facts *f, void *ctx)
 	return 0;
 }
 
+/* A trusted intermediate that its issuer's loaded CRL lists (GnuTLS checks
+ * a trust anchor against no CRL). Parses those CRLs: only for anchors
+ * that are not self-issued and whose issuer's CRLs are loaded. */
+static int check_anchor_revoked(crl_check_ctx *c, const mutls_config *cfg, const mutls_path *p)
+{
+	gnutls_x509_crt_t anchor = p->crt[p->n - 1];
+	gnutls_datum_t dn = { NULL, 0 };
+	unsigned char serial[64];
+	size_t size = sizeof(serial);
+	char *hex;
+	int revoked = 0;
+
+	if (gnutls_x509_crt_get_raw_issuer_dn(anchor, &dn) < 0)
+		return 0;
+	for (size_t i = 0; i < cfg->crl_fact_count && !revoked; i++) {
+		const struct mutls_crl_facts *f = &cfg->crl_facts[i];
+		gnutls_x509_crl_t crl = NULL;
+		if (!same_datum(&f->issuer, &dn))
+			continue;
+		if (gnutls_x509_crl_init(&crl) < 0 ||
+		    gnutls_x509_crl_import(crl, &f->der, GNUTLS_X509_FMT_DER) < 0)
+			revoked = -1; /* it was read when loaded: memory */
+		else
+			revoked = gnutls_x509_crt_check_revocation(anchor, &crl, 1) == 1;
+		if (crl)
+			gnutls_x509_crl_deinit(crl);
+		if (revoked)
+			break;
+	}
+	gnutls_free(dn.data);
+	if (revoked < 0)
+		FAIL(MUTLS_REASON_REVOKED, "could not be checked for revocation: out of memory "
+			"reading the CRL of the issuer of trust anchor %s", p->label[p->n - 1]);
+	if (!revoked)
+		return 0;
+	hex = gnutls_x509_crt_get_serial(anchor, serial, &size) >= 0 ?
+		mutls__hex_encode(serial, size) : NULL;
+	mutls__verdict_add(c->out, c->who, MUTLS_REASON_REVOKED, "has in its chain the CA "
+		"certificate %s (a trust anchor), which has been revoked (serial %s)",
+		p->label[p->n - 1], hex ? hex : "?");
+	snprintf(c->detail, c->cap, "the trust anchor %s (serial %s) is on the CRL of its issuer",
+		p->label[p->n - 1], hex ? hex : "?");
+	free(hex);
+	return 1;
+}
+
+/* A certificate whose issuer field does not repeat its issuer's subject
+ * byte for byte (another string type; RFC 5280 4.1.2.4 wants the same
+ * encoding) cannot be matched to that issuer's CRLs: GnuTLS and mutls
+ * find a CRL by the raw name. Refused when that issuer's CRLs are loaded,
+ * since they would be skipped. */
+static int check_issuer_encoding(crl_check_ctx *c, const mutls_config *cfg, const mutls_path *p)
+{
+	for (size_t k = 0; k + 1 < p->n; k++) {
+		gnutls_datum_t issuer = { NULL, 0 }, subject = { NULL, 0 };
+		int skipped = 0;
+		if (gnutls_x509_crt_get_raw_issuer_dn(p->crt[k], &issuer) >= 0 &&
+		    gnutls_x509_crt_get_raw_dn(p->crt[k + 1], &subject) >= 0 &&
+		    !same_datum(&issuer, &subject))
+			for (size_t i = 0; i < cfg->crl_fact_count && !skipped; i++)
+				skipped = same_datum(&cfg->crl_facts[i].issuer, &subject);
+		gnutls_free(issuer.data);
+		gnutls_free(subject.data);
+		if (skipped)
+			FAIL(MUTLS_REASON_NONCONFORMING, "could not be checked for revocation: %s "
+				"names its issuer %s in another encoding than that CA's own subject, so the "
+				"CA's CRL cannot be matched to it (RFC 5280 4.1.2.4)",
+				k == 0 ? "the certificate" : p->label[k], p->label[k + 1]);
+	}
+	return 0;
+}
+
 int mutls__crl_checks(mutls_verdict *out, const char *who, const mutls_config *cfg,
-	const mutls_path *p, int64_t now, mutls_profile profile, char *detail, size_t cap)
+	const mutls_path *p, int64_t now, mutls_profile profile, int dates_only,
+	char *detail, size_t cap)
 {
 	crl_check_ctx c = { out, who, now, profile, detail, cap };
-	return each_path_crl(cfg, p, check_one, &c);
+	int rc = each_path_crl(cfg, p, check_one, &c);
+
+	if (!rc && !dates_only)
+		rc = check_issuer_encoding(&c, cfg, p);
+	if (!rc && !dates_only && anchor_has_issuer(p))
+		rc = check_anchor_revoked(&c, cfg, p);
+	return rc;
 }
 
 typedef struct {

@@ -303,6 +303,7 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 		if (!own_failed && cfg->crl_fact_count && npaths) {
 			first = *out;
 			own_failed = mutls__crl_checks(&first, who, cfg, &paths[0], now, profile,
+				reuse || (status & GNUTLS_CERT_REVOKED), /* passed before, or told */
 				own_detail, sizeof(own_detail));
 		}
 		if (own_failed) {

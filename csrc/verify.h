@@ -173,12 +173,18 @@ int mutls__crl_inspect(char *why, size_t cap, mutls_config *cfg, const gnutls_da
 void mutls__crl_issuers_free(mutls_config *cfg);
 
 /* crl_checks.c: remembers a usable CRL's issuer, dates and CRL number; the
- * checks of the CRLs of a path's issuers at now (dates; strict: the CRL
- * number present and not critical). 1 when one failed (out, detail). */
+ * checks of the current CRLs of a path's issuers (the issuer of a trust
+ * anchor that is not self-issued too) at now (dates; strict: the CRL
+ * number present and not critical); unless dates_only, a trust anchor
+ * that is not self-issued against its issuer's CRLs (GnuTLS checks no
+ * anchor), and a certificate naming its issuer in another encoding than
+ * the issuer's subject while that issuer's CRLs are loaded. 1 when one
+ * failed (out, detail). */
 void mutls__crl_record(mutls_config *cfg, gnutls_x509_crl_t crl);
 void mutls__crl_facts_free(mutls_config *cfg);
 int mutls__crl_checks(mutls_verdict *out, const char *who, const mutls_config *cfg,
-	const mutls_path *p, int64_t now, mutls_profile profile, char *detail, size_t cap);
+	const mutls_path *p, int64_t now, mutls_profile profile, int dates_only,
+	char *detail, size_t cap);
 /* crl_checks.c: narrows [*from, *until] to when every CRL of p's issuers
  * is within its thisUpdate..nextUpdate (how long a passed check of p may
  * be re-used: chain_cache.c). */
