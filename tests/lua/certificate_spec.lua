@@ -292,6 +292,29 @@ describe("certificate", function()
 		assert.same({ "name-constraints" }, err.reasons)
 		assert.truthy(tostring(err):find("has the subject CN=api,O=evil, outside what", 1, true), tostring(err))
 	end)
+	-- an intermediate trusted so that its own CRL can be loaded, revoked by
+	-- its root's CRL: refused whether the peer presents it or not (GnuTLS
+	-- checks no trust anchor against a CRL; csrc/crl_checks.c; Python:
+	-- test_crl_paths.py)
+	it("a revoked trusted intermediate is refused even when the chain leaves it out", function()
+		local root = assert(mutls.testca { name = "crl root" })
+		local inter = assert(root:intermediate { name = "crl inter" })
+		local svc = assert(inter:issue { cn = "svc", dns = { "svc.internal" }, purpose = "client" })
+		local leaf = svc.certificate
+		local function check(given)
+			return leaf:verify { trust = { root, inter }, crl = { root.crl_pem, inter.crl_pem },
+				intermediates = given, purpose = "client" }
+		end
+		assert.is_true(check { inter.certificate })
+		assert.is_true(check {})
+		root:revoke(inter.certificate)
+		for _, given in ipairs { { inter.certificate }, {} } do
+			local ok, err = check(given)
+			assert.is_nil(ok, #given)
+			assert.same({ "revoked" }, err.reasons)
+			assert.truthy(tostring(err):find("the CA certificate CN=crl inter", 1, true), tostring(err))
+		end
+	end)
 	-- nameConstraints that cannot be read one way only, and URIs with no
 	-- host name under URI subtrees (csrc/nc_names.c; Python:
 	-- test_nc_uri_dn.py, test_malformed_constraints_are_refused and
