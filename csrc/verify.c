@@ -74,6 +74,58 @@ static void describe_names(char *out, size_t cap, const mutls_x509 *cert)
 	mutls__escape_controls(out, cap);
 }
 
+/* A DNS SAN "*.rest" names host when host is one non-empty label, then
+ * ".rest" (ASCII case ignored), and rest has two labels at least (RFC 9525
+ * 6.3: the wildcard only as the whole left-most label). GnuTLS also takes
+ * "*a.example.com" for "ba.example.com", and "*.example.com" for
+ * ".example.com". */
+static int wildcard_names(gnutls_x509_crt_t crt, const char *host)
+{
+	const char *dot = strchr(host, '.');
+	char san[256];
+	int found = 0;
+
+	if (!dot || dot == host)
+		return 0;
+	for (unsigned i = 0; !found; i++) {
+		size_t size = sizeof(san) - 1;
+		unsigned critical;
+		int type = gnutls_x509_crt_get_subject_alt_name(crt, i, san, &size, &critical);
+		if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		if (type != GNUTLS_SAN_DNSNAME || size < 3 || memchr(san, 0, size))
+			continue; /* another kind, too long, or a NUL inside */
+		san[size] = 0;
+		found = san[0] == '*' && san[1] == '.' && strchr(san + 2, '.') && !strchr(san + 2, '*') &&
+			san[size - 1] != '.' && strcasecmp(san + 2, dot + 1) == 0;
+	}
+	return found;
+}
+
+/* The host name check: IP literals and exact DNS names as GnuTLS matches
+ * them (IDNA too), wildcards by wildcard_names only. */
+static int names_host(const mutls_x509 *leaf, const char *host)
+{
+	gnutls_datum_t ascii = { NULL, 0 };
+	int named;
+
+	if (gnutls_x509_crt_check_hostname2(leaf->crt, host, GNUTLS_VERIFY_DO_NOT_ALLOW_WILDCARDS))
+		return 1;
+	if (mutls__name_is_ip(host))
+		return 0;
+	/* a name with non-ASCII letters, as the certificate spells it (GnuTLS
+	 * maps it the same way for the exact match) */
+	for (const char *c = host; *c; c++)
+		if ((unsigned char)*c >= 0x80) {
+			if (gnutls_idna_map(host, (unsigned)strlen(host), &ascii, 0) < 0)
+				return 0;
+			break;
+		}
+	named = wildcard_names(leaf->crt, ascii.data ? (const char *)ascii.data : host);
+	gnutls_free(ascii.data);
+	return named;
+}
+
 static const char *purpose_words(mutls_purpose purpose)
 {
 	return purpose == MUTLS_PURPOSE_SERVER ? "TLS server authentication" :
@@ -196,7 +248,7 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 		 * name's kind GnuTLS would fall back to the common names (and
 		 * spend milliseconds on a subject of thousands) */
 		int has_san = mutls__name_is_ip(hostname) ? leaf->has_ip_san : leaf->has_dns_san;
-		if (has_san && gnutls_x509_crt_check_hostname2(leaf->crt, hostname, 0)) {
+		if (has_san && names_host(leaf, hostname)) {
 			EMIT("name", 1, "\"%s\" is named by the certificate", hostname);
 		} else {
 			describe_names(names, sizeof(names), leaf);

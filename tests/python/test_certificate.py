@@ -251,6 +251,31 @@ def test_dns_wildcard_peers_refuse_a_nul_in_the_label(pki: PKI, tmp_path: pathli
         assert info.value.reasons == ["policy"]
 
 
+def test_hostname_wildcards_are_whole_left_most_labels_only(pki: PKI, tmp_path: pathlib.Path) -> None:
+    """RFC 9525 6.3: a wildcard counts only as the whole left-most label.
+    GnuTLS's check took "*a.example.com" for ba.example.com and a.example.com,
+    "*-admin.example.com" for db-admin.example.com, and "*.example.com" for
+    ".example.com" (review session, 2026-12-04)."""
+    def san(*names: str) -> str:
+        body = b"".join(bytes([0x82, len(n)]) + n.encode() for n in names)
+        return (bytes([0x30, len(body)]) + body).hex()
+
+    for name, host in (("*a.example.com", "ba.example.com"), ("*a.example.com", "a.example.com"),
+                       ("*-admin.example.com", "db-admin.example.com"), ("*.example.com", ".example.com"),
+                       ("*.example.com", "a.b.example.com"), ("*.example.com", "example.com"),
+                       ("*.com", "example.com")):
+        leaf = _leaf_with_raw_san(tmp_path, pki.ca, san(name))
+        with pytest.raises(mutls.CertificateVerifyError) as info:
+            leaf.verify(pki.ca, hostname=host)
+        assert info.value.reasons == ["name-mismatch"], (name, host)
+    leaf = _leaf_with_raw_san(tmp_path, pki.ca, san("*-admin.example.com", "*.Example.COM", "exact.example.org"))
+    for host in ("api.example.com", "db-admin.example.com", "EXACT.example.org"):
+        assert leaf.verify(pki.ca, hostname=host) is True, host
+    # an internationalized name against its A-label wildcard, as GnuTLS maps it
+    idn = _leaf_with_raw_san(tmp_path, pki.ca, san("*.xn--bcher-kva.example"))
+    assert idn.verify(pki.ca, hostname="www.b\u00fccher.example") is True
+
+
 def test_uri_peers_refuse_a_uri_with_a_nul_or_a_control_byte(pki: PKI, tmp_path: pathlib.Path) -> None:
     """A URI SAN with a byte RFC 3986 does not allow (NUL, a control byte,
     a space) never matches a uri: pattern, not even a prefix one."""
