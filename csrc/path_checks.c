@@ -344,11 +344,12 @@ static int check_name_constraints2(mutls_verdict *out, const char *who, const mu
 			FAIL(MUTLS_REASON_NAME_CONSTRAINTS, "has in its chain the CA certificate %s with "
 				"malformed name constraints", p->label[k]);
 		}
-		/* URI and directoryName subtrees: GnuTLS reads them, mutls enforces them */
+		/* URI and directoryName subtrees: GnuTLS reads them, mutls enforces
+		 * them; IP ones: GnuTLS holds an address against its own length only */
 		for (size_t j = 0; j < k; j++) {
 			char why[700];
 			if ((j > 0 && is_self_issued(p->crt[j])) ||
-			    !mutls__nc_check_uri_dn(why, sizeof(why), &der, p->crt[j], p->label[k], &budget))
+			    !mutls__nc_check_names(why, sizeof(why), &der, p->crt[j], p->label[k], &budget))
 				continue;
 			gnutls_free(der.data);
 			FAIL(MUTLS_REASON_NAME_CONSTRAINTS, "%s%s%s%s", WHO_K(j), why);
