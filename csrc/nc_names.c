@@ -25,6 +25,7 @@
 #define TAG_PERMITTED 0xa0
 #define TAG_EXCLUDED 0xa1
 #define TAG_OTHER_NAME 0xa0
+#define TAG_RFC822 0x81
 #define TAG_URI 0x86
 #define TAG_DIRECTORY_NAME 0xa4
 #define TAG_IP 0x87
@@ -32,6 +33,50 @@
 #define NC_MAX_WORK (1L << 22)
 
 /* ---- form ------------------------------------------------------------------ */
+
+/* A host name: LDH labels of 1 to 63 characters, 253 in all. */
+static int host_ok(const unsigned char *s, size_t n)
+{
+	size_t label = 0;
+
+	if (n == 0 || n > 253)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = s[i];
+		if (c == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+		} else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			     c == '-') || ++label > 63) {
+			return 0;
+		}
+	}
+	return label > 0;
+}
+
+/* RFC 5280 4.2.1.10's three forms of an email constraint: a mailbox
+ * (local@host), a host (example.com), or the hosts below a domain
+ * (.example.com). Nothing else, so no constraint is read two ways:
+ * "@example.com" is a mailbox that matches nothing to GnuTLS, and the
+ * host example.com to OpenSSL. */
+static int email_base_ok(const mutls_der_in *content)
+{
+	const unsigned char *c = content->p, *at;
+	size_t n = (size_t)(content->end - content->p);
+
+	if (n == 0)
+		return 0;
+	at = memchr(c, '@', n);
+	if (!at)
+		return c[0] == '.' ? host_ok(c + 1, n - 1) : host_ok(c, n);
+	if (at == c)
+		return 0;
+	for (const unsigned char *q = c; q < at; q++)
+		if (*q <= ' ' || *q >= 0x7f)
+			return 0;
+	return host_ok(at + 1, n - (size_t)(at - c) - 1); /* a second '@' is no host */
+}
 
 /* A GeneralName as a subtree's base: a known tag, and the inner form of
  * the kinds whose content has one. */
@@ -48,7 +93,9 @@ static int base_ok(unsigned char tag, const mutls_der_in *content)
 		return mutls__der_next(&in, &t, &part) == 0 && t == 0x30 && in.p == in.end;
 	case TAG_IP: /* address and mask */
 		return content->end - content->p == 8 || content->end - content->p == 32;
-	case 0x81: case 0x82: case 0xa3: case 0xa5: case TAG_URI: case 0x88:
+	case TAG_RFC822:
+		return email_base_ok(content);
+	case 0x82: case 0xa3: case 0xa5: case TAG_URI: case 0x88:
 		return 1;
 	default:
 		return 0;

@@ -193,7 +193,8 @@ int mutls__path_too_costly(char *why, size_t cap, const mutls_path *p)
 		if (here < 0) {
 			snprintf(why, cap, "has in its chain the CA certificate %s with malformed name "
 				"constraints (lists of subtrees empty, missing, repeated or out of order, "
-				"or a subtree of no known form)", p->label[k]);
+				"or a subtree of no known form; an email subtree is a mailbox, a host or "
+				"a .domain)", p->label[k]);
 			return 1;
 		}
 		subtrees += here;

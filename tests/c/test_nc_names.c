@@ -33,6 +33,11 @@ static const unsigned char ip_ten[] = {
 static const unsigned char ip_not_test_net[] = {
 	0x30, 0x0e, 0xa1, 0x0c, 0x30, 0x0a, 0x87, 0x08, 192, 0, 2, 0, 0xff, 0xff, 0xff, 0,
 };
+/* excluded rfc822Name "@example.com": none of RFC 5280's three forms */
+static const unsigned char email_at_domain[] = {
+	0x30, 0x12, 0xa1, 0x10, 0x30, 0x0e, 0x81, 0x0c,
+	'@', 'e', 'x', 'a', 'm', 'p', 'l', 'e', '.', 'c', 'o', 'm',
+};
 /* excluded before permitted: malformed */
 static const unsigned char out_of_order[] = {
 	0x30, 0x20,
@@ -197,4 +202,16 @@ TEST(an_ipv4_mapped_address_is_held_against_excluded_ipv4_subtrees)
 	CHECK_INT(reasons, MUTLS_REASON_NAME_CONSTRAINTS);
 	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "names IP:::ffff:192.0.2.7 (the IPv4 address "
 		"192.0.2.7), which the name constraints of CA CN=nc root exclude (excluded: IP:192.0.2.0/24)");
+}
+
+TEST(an_email_subtree_at_domain_is_malformed)
+{
+	static const char email[] = "ops@example.com";
+	unsigned reasons = 0;
+
+	/* GnuTLS read it as a mailbox that matches nothing: it excluded nothing */
+	CHECK_INT(verify_san_under(email_at_domain, sizeof(email_at_domain), "co", GNUTLS_SAN_RFC822NAME,
+		email, strlen(email), &reasons), MUTLS_EVERIFY);
+	CHECK_INT(reasons, MUTLS_REASON_NAME_CONSTRAINTS);
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "malformed name constraints");
 }

@@ -1,8 +1,10 @@
-"""IP name constraints where GnuTLS 3.7.9 holds too little: permitted
-iPAddress subtrees bind only addresses of their own length (a CA limited
-to 10.0.0.0/8 could issue 2001:db8::1). mutls holds every address against
-them (csrc/nc_names.c; docs/design.md, Profiles). The chains are made by
-the openssl CLI, as a private PKI makes them."""
+"""IP and email name constraints where GnuTLS 3.7.9 holds too little:
+permitted iPAddress subtrees bind only addresses of their own length (a
+CA limited to 10.0.0.0/8 could issue 2001:db8::1), and an email subtree
+"@example.com" is a mailbox that matches nothing to GnuTLS (and the host
+example.com to OpenSSL). mutls refuses both (csrc/nc_names.c;
+docs/design.md, Profiles). The chains are made by the openssl CLI, as a
+private PKI makes them."""
 
 from __future__ import annotations
 
@@ -147,3 +149,26 @@ def test_handshake_refuses_an_ipv6_server_under_an_ipv4_only_ca(pki: PKI) -> Non
     assert "name-constraints" in pair.client_exc.reasons, pair.client_exc
     assert "names IP:2001:db8::1, outside what the name constraints of CA CN=ica permit" in str(pair.client_exc)
 
+
+def test_email_subtrees_take_the_three_forms_of_rfc5280_only(pki: PKI) -> None:
+    """RFC 5280 4.2.1.10 gives three forms: a mailbox, a host, .domain.
+    "@example.com" is none: GnuTLS read it as a mailbox that never matches,
+    so an excluded one excluded nothing (OpenSSL reads it as the host)."""
+    for i, (subtree, inside, outside) in enumerate((
+            ("ops@example.com", "ops@example.com", "dev@example.com"),
+            ("example.com", "ops@example.com", "ops@mail.example.com"),
+            (".example.com", "ops@mail.example.com", "ops@example.com"))):
+        ica = pki.ca("ica%d" % i, "permitted;email:" + subtree)
+        assert pki.leaf("in%d" % i, "ica%d" % i, "email:" + inside).verify(
+            pki.root, intermediates=[ica], purpose="client"), subtree
+        err = _refused(pki.leaf("out%d" % i, "ica%d" % i, "email:" + outside), pki.root, intermediates=[ica],
+                       purpose="client")
+        assert err.reasons == ["name-constraints"] and "malformed" not in str(err), (subtree, err)
+    for where in ("excluded", "permitted"):
+        ica = pki.ca(where, "%s;email:@example.com" % where)
+        for email in ("ops@example.com", "ops@EXAMPLE.com"):
+            err = _refused(pki.leaf("at", where, "email:" + email), pki.root, intermediates=[ica],
+                           purpose="client", peers=["email:@example.com"])
+            assert err.reasons == ["name-constraints"], (where, err)
+            assert "CA certificate CN=%s with malformed name constraints" % where in str(err), err
+            assert "an email subtree is a mailbox, a host or a .domain" in str(err), err
