@@ -9,6 +9,7 @@
 #include "der.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <arpa/inet.h>
@@ -515,17 +516,42 @@ static int check_cas_and_keys(mutls_verdict *out, const char *who, const mutls_p
 	return 0;
 }
 
+/* A serialNumber INTEGER that is not minimally encoded: a leading 00
+ * before a byte below 0x80, or ff before one from 0x80 (or none at all). */
+static int serial_not_der(gnutls_x509_crt_t crt)
+{
+	unsigned char local[64], *serial = local;
+	size_t size = sizeof(local);
+	int rc = gnutls_x509_crt_get_serial(crt, serial, &size), bad;
+
+	if (rc == GNUTLS_E_SHORT_MEMORY_BUFFER && (serial = malloc(size)) != NULL)
+		rc = gnutls_x509_crt_get_serial(crt, serial, &size);
+	bad = rc >= 0 && (size == 0 || (size > 1 && ((serial[0] == 0 && serial[1] < 0x80) ||
+		(serial[0] == 0xff && serial[1] >= 0x80))));
+	if (serial != local)
+		free(serial);
+	return bad;
+}
+
 /* Rules of the certificates' profile that the default holds too: no tool a
  * private PKI uses (openssl's defaults, cfssl, step-ca, Vault, SPIRE, the
  * test PKI) breaks them (docs/design.md, "Profiles"). A leaf whose
  * extendedKeyUsage has anyExtendedKeyUsage, a self-signed trust anchor with
- * an extendedKeyUsage, an RSA modulus that is not a whole number of bytes. */
+ * an extendedKeyUsage, an RSA modulus that is not a whole number of bytes, a
+ * serial number that is not DER. */
 static int check_default_profile(mutls_verdict *out, const char *who, const mutls_path *p,
 	char *detail, size_t cap)
 {
 	for (size_t k = 0; k < p->n; k++) {
 		char oid[64];
 		size_t osize = sizeof(oid);
+		/* GnuTLS matches a serial to a CRL entry byte for byte: 00 12 34
+		 * (not DER) would never match 12 34 on the CRL. A trust anchor is
+		 * taken as configured. */
+		if (!(p->anchored && k == p->n - 1) && serial_not_der(p->crt[k]))
+			FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas a serial number that is not DER (a "
+				"redundant leading byte), so revocation lists could not be matched against it",
+				WHO_K(k));
 		if (gnutls_x509_crt_get_pk_oid(p->crt[k], oid, &osize) >= 0 &&
 		    (strcmp(oid, "1.2.840.113549.1.1.1") == 0 || strcmp(oid, "1.2.840.113549.1.1.10") == 0)) {
 			unsigned bits = 0;
