@@ -535,6 +535,23 @@ static void ip_subtrees(char *out, size_t cap, const gnutls_datum_t *v, unsigned
 		}
 }
 
+/* GnuTLS holds an address against the subtrees of its own length only,
+ * for the leaf and (called by path_checks.c) for the CAs below. What it
+ * misses is checked here: an address of a family the CA permits none of,
+ * and an IPv4-mapped address against IPv4 subtrees (compared one by one:
+ * only these cost work, so a chain of many addresses under many subtrees
+ * costs mutls nothing more). */
+static int ip_verdict(const gnutls_datum_t *nc, int kinds, const unsigned char *addr, size_t n,
+	long *budget)
+{
+	int permits = kinds & (KIND_IP4_PERMITTED | KIND_IP6_PERMITTED);
+
+	if (is_v4_mapped(addr, n))
+		return verdict(nc, TAG_IP, ip_within, addr, n, budget);
+	return permits && !(kinds & (n == 4 ? KIND_IP4_PERMITTED : KIND_IP6_PERMITTED)) ?
+		NOT_PERMITTED : ALLOWED;
+}
+
 /* "names IP:2001:db8::1, outside what the name constraints of CA X permit
  * (permitted: IP:10.0.0.0/8, no IPv6 address)"; an IPv4-mapped address
  * with the IPv4 address it was held as. */
@@ -617,7 +634,7 @@ int mutls__nc_check_names(char *why, size_t cap, const gnutls_datum_t *nc, gnutl
 				snprintf(why, cap, "has an IP subjectAltName of %zu bytes (not an address), "
 					"under the name constraints of CA %s", n, ca);
 				refused = 2;
-			} else if ((r = verdict(nc, TAG_IP, ip_within, name.p, n, budget)) != ALLOWED) {
+			} else if ((r = ip_verdict(nc, kinds, name.p, n, budget)) != ALLOWED) {
 				ip_refusal(why, cap, nc, name.p, n, r, kinds, ca);
 				refused = 2;
 			}

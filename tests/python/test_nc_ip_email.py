@@ -172,3 +172,37 @@ def test_email_subtrees_take_the_three_forms_of_rfc5280_only(pki: PKI) -> None:
             assert err.reasons == ["name-constraints"], (where, err)
             assert "CA certificate CN=%s with malformed name constraints" % where in str(err), err
             assert "an email subtree is a mailbox, a host or a .domain" in str(err), err
+
+
+def test_many_addresses_under_many_subtrees_are_not_refused_as_too_costly(pki: PKI) -> None:
+    """1000 addresses under 1000 subtrees of their family: GnuTLS compares
+    them (milliseconds); mutls adds no comparison of its own, so its work
+    bound does not refuse the chain (made with pyca/cryptography)."""
+    x509 = pytest.importorskip("cryptography.x509")
+    import datetime
+    import ipaddress
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    root_key = serialization.load_pem_private_key((pki.dir / "root.key").read_bytes(), None)
+    root_name = x509.load_pem_x509_certificate((pki.dir / "root.pem").read_bytes()).subject
+    nets = [ipaddress.ip_network("10.%d.%d.0/24" % (i // 256, i % 256)) for i in range(1000)]
+    keys = [ec.generate_private_key(ec.SECP256R1()) for _ in range(2)]
+
+    def build(subject: str, issuer: Any, key: Any, signer: Any, ca: bool, ext: Any) -> Any:
+        return (x509.CertificateBuilder().subject_name(x509.Name.from_rfc4514_string(subject))
+                .issuer_name(issuer).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(days=1))
+                .add_extension(x509.BasicConstraints(ca=ca, path_length=None), True)
+                .add_extension(ext, ca).sign(signer, hashes.SHA256()))
+
+    ica = build("CN=ica", root_name, keys[0], root_key, True,
+                x509.NameConstraints(permitted_subtrees=[x509.IPAddress(n) for n in nets], excluded_subtrees=None))
+    leaf = build("CN=many", ica.subject, keys[1], keys[0], False,
+                 x509.SubjectAlternativeName([x509.IPAddress(n.network_address + 1) for n in nets]))
+    ica_m, leaf_m = (mutls.Certificate.from_pem(c.public_bytes(serialization.Encoding.PEM).decode())
+                     for c in (ica, leaf))
+    assert leaf_m.verify(pki.root, intermediates=[ica_m], hostname="10.3.231.1", purpose="server")
