@@ -1,30 +1,82 @@
-/* Name constraints read on their DER: their form, and the two kinds of
- * name GnuTLS reads but does not enforce.
+/* Name constraints read on their DER: their form, the two kinds of name
+ * GnuTLS reads but does not enforce, and IP addresses where GnuTLS
+ * enforces too little.
  *
  * GnuTLS (3.7 and 3.8) checks the leaf's DNS, email and IP names against
  * the path's constraints. A permitted uniformResourceIdentifier or
  * directoryName subtree binds nothing there (it refuses a leaf only for an
  * excluded subtree of those kinds, whatever its names), so a CA limited to
  * URIs under corp.example could issue spiffe://evil.example/... (and a
- * `uri:` peer pattern would take it). mutls checks both kinds here, for the
- * leaf and for every CA below the constraining one (RFC 5280 4.2.1.10,
- * 6.1.3 (b) and (c)); the caller skips self-issued CAs. */
+ * `uri:` peer pattern would take it). Permitted iPAddress subtrees bind only
+ * addresses of their own length, so a CA limited to 10.0.0.0/8 could issue
+ * 2001:db8::1. mutls checks these here, for the leaf and for every CA
+ * below the constraining one (RFC 5280 4.2.1.10, 6.1.3 (b) and (c)); the
+ * caller skips self-issued CAs. */
 #include "verify.h"
 #include "der.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #define TAG_PERMITTED 0xa0
 #define TAG_EXCLUDED 0xa1
 #define TAG_OTHER_NAME 0xa0
+#define TAG_RFC822 0x81
 #define TAG_URI 0x86
 #define TAG_DIRECTORY_NAME 0xa4
+#define TAG_IP 0x87
 /* the bytes compared for one path, at most (a few milliseconds) */
 #define NC_MAX_WORK (1L << 22)
 
 /* ---- form ------------------------------------------------------------------ */
+
+/* A host name: LDH labels of 1 to 63 characters, 253 in all. */
+static int host_ok(const unsigned char *s, size_t n)
+{
+	size_t label = 0;
+
+	if (n == 0 || n > 253)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = s[i];
+		if (c == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+		} else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			     c == '-') || ++label > 63) {
+			return 0;
+		}
+	}
+	return label > 0;
+}
+
+/* RFC 5280 4.2.1.10's three forms of an email constraint: a mailbox
+ * (local@host), a host (example.com), or the hosts below a domain
+ * (.example.com). Nothing else, so no constraint is read two ways:
+ * "@example.com" is a mailbox that matches nothing to GnuTLS, and the
+ * host example.com to OpenSSL. */
+static int email_base_ok(const mutls_der_in *content)
+{
+	const unsigned char *c = content->p, *at;
+	size_t n = (size_t)(content->end - content->p);
+
+	if (n == 0)
+		return 0;
+	at = memchr(c, '@', n);
+	if (!at)
+		return c[0] == '.' ? host_ok(c + 1, n - 1) : host_ok(c, n);
+	if (at == c)
+		return 0;
+	for (const unsigned char *q = c; q < at; q++)
+		if (*q <= ' ' || *q >= 0x7f)
+			return 0;
+	return host_ok(at + 1, n - (size_t)(at - c) - 1); /* a second '@' is no host */
+}
 
 /* A GeneralName as a subtree's base: a known tag, and the inner form of
  * the kinds whose content has one. */
@@ -39,9 +91,11 @@ static int base_ok(unsigned char tag, const mutls_der_in *content)
 			mutls__der_next(&in, &t, &part) == 0 && t == 0xa0 && in.p == in.end;
 	case TAG_DIRECTORY_NAME: /* one Name */
 		return mutls__der_next(&in, &t, &part) == 0 && t == 0x30 && in.p == in.end;
-	case 0x87: /* address and mask */
+	case TAG_IP: /* address and mask */
 		return content->end - content->p == 8 || content->end - content->p == 32;
-	case 0x81: case 0x82: case 0xa3: case 0xa5: case TAG_URI: case 0x88:
+	case TAG_RFC822:
+		return email_base_ok(content);
+	case 0x82: case 0xa3: case 0xa5: case TAG_URI: case 0x88:
 		return 1;
 	default:
 		return 0;
@@ -301,6 +355,36 @@ static int dn_within(const mutls_der_in *base, const void *name, size_t nlen, lo
 	return result;
 }
 
+static const unsigned char v4_mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+static int is_v4_mapped(const unsigned char *addr, size_t n)
+{
+	return n == 16 && memcmp(addr, v4_mapped, sizeof(v4_mapped)) == 0;
+}
+
+/* An address (4 or 16 bytes) within an iPAddress subtree (address, then
+ * mask). iPAddress is one name form (RFC 5280 4.2.1.10): an address lies
+ * in no subtree of the other length, so once a CA permits IPv4 subtrees
+ * only, no IPv6 address is permitted. An IPv4-mapped IPv6 address
+ * (::ffff:a.b.c.d) is held against IPv4 subtrees as a.b.c.d: a dual-stack
+ * socket given it connects to a.b.c.d. */
+static int ip_within(const mutls_der_in *base, const void *name, size_t nlen, long *budget)
+{
+	const unsigned char *addr = name, *net = base->p;
+	size_t alen = (size_t)(base->end - base->p) / 2;
+
+	if (!charge(budget, alen * 2))
+		return CANNOT_TELL;
+	if (alen == 4 && is_v4_mapped(addr, nlen))
+		addr += 12;
+	else if (alen != nlen)
+		return OUTSIDE;
+	for (size_t i = 0; i < alen; i++)
+		if ((addr[i] ^ net[i]) & net[alen + i])
+			return OUTSIDE;
+	return WITHIN;
+}
+
 typedef int (*within_fn)(const mutls_der_in *base, const void *name, size_t nlen, long *budget);
 
 enum { ALLOWED = 0, EXCLUDED, NOT_PERMITTED };
@@ -344,21 +428,26 @@ static const char *refusal(int v)
 		"outside what the name constraints of CA %s permit";
 }
 
-/* The kinds this value has subtrees of, as bits: KIND_URI, KIND_DN. */
-enum { KIND_URI = 1, KIND_DN = 2 };
+/* The kinds this value has subtrees of, as bits: KIND_URI, KIND_DN,
+ * KIND_IP; and the address families it permits (KIND_IP4/6_PERMITTED). */
+enum { KIND_URI = 1, KIND_DN = 2, KIND_IP = 4, KIND_IP4_PERMITTED = 8, KIND_IP6_PERMITTED = 16 };
 
 static int subtree_kinds(const gnutls_datum_t *v)
 {
 	mutls_der_in in = { v->data, v->data + v->size }, seq, list, subtree, base;
-	unsigned char tag;
+	unsigned char tag, which;
 	int kinds = 0;
 
 	if (mutls__der_next(&in, &tag, &seq) < 0)
 		return 0;
-	while (seq.p < seq.end && mutls__der_next(&seq, &tag, &list) == 0)
+	while (seq.p < seq.end && mutls__der_next(&seq, &which, &list) == 0)
 		while (list.p < list.end && mutls__der_next(&list, &tag, &subtree) == 0 &&
-		       mutls__der_next(&subtree, &tag, &base) == 0)
-			kinds |= tag == TAG_URI ? KIND_URI : tag == TAG_DIRECTORY_NAME ? KIND_DN : 0;
+		       mutls__der_next(&subtree, &tag, &base) == 0) {
+			kinds |= tag == TAG_URI ? KIND_URI : tag == TAG_DIRECTORY_NAME ? KIND_DN :
+				tag == TAG_IP ? KIND_IP : 0;
+			if (tag == TAG_IP && which == TAG_PERMITTED)
+				kinds |= base.end - base.p == 8 ? KIND_IP4_PERMITTED : KIND_IP6_PERMITTED;
+		}
 	return kinds;
 }
 
@@ -394,12 +483,104 @@ static int check_subject(char *why, size_t cap, const gnutls_datum_t *nc, gnutls
 	return 1;
 }
 
+/* The length of a mask's prefix of ones, or -1 when it is no prefix. */
+static int prefix_length(const unsigned char *mask, size_t n)
+{
+	int bits = 0, ended = 0;
+
+	for (size_t i = 0; i < n; i++)
+		for (int b = 7; b >= 0; b--) {
+			int one = (mask[i] >> b) & 1;
+			if (one && ended)
+				return -1;
+			ended |= !one;
+			bits += one;
+		}
+	return bits;
+}
+
+/* "IP:10.0.0.0/8, IP:2001:db8::/32": the first iPAddress subtrees of one
+ * list (which) of nameConstraints value v. */
+static void ip_subtrees(char *out, size_t cap, const gnutls_datum_t *v, unsigned char which)
+{
+	mutls_der_in in = { v->data, v->data + v->size }, seq, list, subtree, base;
+	unsigned char tag, list_tag;
+	size_t used = 0;
+	int shown = 0;
+
+	out[0] = 0;
+	if (mutls__der_next(&in, &tag, &seq) < 0)
+		return;
+	while (seq.p < seq.end && mutls__der_next(&seq, &list_tag, &list) == 0)
+		while (list_tag == which && list.p < list.end && mutls__der_next(&list, &tag, &subtree) == 0 &&
+		       mutls__der_next(&subtree, &tag, &base) == 0 && used + 8 < cap) {
+			size_t alen = (size_t)(base.end - base.p) / 2;
+			char addr[INET6_ADDRSTRLEN] = "?", mask[INET6_ADDRSTRLEN] = "?";
+			int bits, w;
+			if (tag != TAG_IP || (alen != 4 && alen != 16))
+				continue;
+			if (shown++ == 4) {
+				snprintf(out + used, cap - used, ", ...");
+				return;
+			}
+			inet_ntop(alen == 4 ? AF_INET : AF_INET6, base.p, addr, sizeof(addr));
+			bits = prefix_length(base.p + alen, alen);
+			if (bits < 0)
+				inet_ntop(alen == 4 ? AF_INET : AF_INET6, base.p + alen, mask, sizeof(mask));
+			w = bits < 0 ? snprintf(out + used, cap - used, "%sIP:%s mask %s", used ? ", " : "", addr,
+				mask) : snprintf(out + used, cap - used, "%sIP:%s/%d", used ? ", " : "", addr, bits);
+			if (w < 0 || (size_t)w >= cap - used)
+				return;
+			used += (size_t)w;
+		}
+}
+
+/* GnuTLS holds an address against the subtrees of its own length only,
+ * for the leaf and (called by path_checks.c) for the CAs below. What it
+ * misses is checked here: an address of a family the CA permits none of,
+ * and an IPv4-mapped address against IPv4 subtrees (compared one by one:
+ * only these cost work, so a chain of many addresses under many subtrees
+ * costs mutls nothing more). */
+static int ip_verdict(const gnutls_datum_t *nc, int kinds, const unsigned char *addr, size_t n,
+	long *budget)
+{
+	int permits = kinds & (KIND_IP4_PERMITTED | KIND_IP6_PERMITTED);
+
+	if (is_v4_mapped(addr, n))
+		return verdict(nc, TAG_IP, ip_within, addr, n, budget);
+	return permits && !(kinds & (n == 4 ? KIND_IP4_PERMITTED : KIND_IP6_PERMITTED)) ?
+		NOT_PERMITTED : ALLOWED;
+}
+
+/* "names IP:2001:db8::1, outside what the name constraints of CA X permit
+ * (permitted: IP:10.0.0.0/8, no IPv6 address)"; an IPv4-mapped address
+ * with the IPv4 address it was held as. */
+static void ip_refusal(char *why, size_t cap, const gnutls_datum_t *nc, const unsigned char *addr,
+	size_t n, int v, int kinds, const char *ca)
+{
+	char text[INET6_ADDRSTRLEN] = "?", v4[INET_ADDRSTRLEN] = "?", note[64] = "", tail[400], list[200];
+	int mapped = is_v4_mapped(addr, n);
+	const char *none = "";
+
+	inet_ntop(n == 4 ? AF_INET : AF_INET6, addr, text, sizeof(text));
+	if (mapped) {
+		inet_ntop(AF_INET, addr + 12, v4, sizeof(v4));
+		snprintf(note, sizeof(note), " (the IPv4 address %s)", v4);
+	}
+	if (v == NOT_PERMITTED && !mapped && !(kinds & (n == 4 ? KIND_IP4_PERMITTED : KIND_IP6_PERMITTED)))
+		none = n == 4 ? ", no IPv4 address" : ", no IPv6 address";
+	ip_subtrees(list, sizeof(list), nc, v == EXCLUDED ? TAG_EXCLUDED : TAG_PERMITTED);
+	snprintf(tail, sizeof(tail), refusal(v), ca);
+	snprintf(why, cap, "names IP:%s%s, %s (%s: %s%s)", text, note, tail,
+		v == EXCLUDED ? "excluded" : "permitted", list, none);
+}
+
 /* A refusal for having run out of work says so. */
 static int too_many(char *why, size_t cap, long budget)
 {
 	if (budget < 0)
-		snprintf(why, cap, "has names and the path has URI and directoryName subtrees that "
-			"would take more work to compare than mutls spends (%ld bytes)", NC_MAX_WORK);
+		snprintf(why, cap, "has names and the path has URI, directoryName or iPAddress subtrees "
+			"that would take more work to compare than mutls spends (%ld bytes)", NC_MAX_WORK);
 	return 1;
 }
 
@@ -408,15 +589,16 @@ long mutls__nc_work_budget(void)
 	return NC_MAX_WORK;
 }
 
-int mutls__nc_check_uri_dn(char *why, size_t cap, const gnutls_datum_t *nc, gnutls_x509_crt_t crt,
+int mutls__nc_check_names(char *why, size_t cap, const gnutls_datum_t *nc, gnutls_x509_crt_t crt,
 	const char *ca, long *budget)
 {
 	gnutls_datum_t v;
 	mutls_der_in in, seq, name;
 	unsigned char tag;
-	int kinds = subtree_kinds(nc), uri = kinds & KIND_URI, dn = kinds & KIND_DN, refused = 0;
+	int kinds = subtree_kinds(nc), uri = kinds & KIND_URI, dn = kinds & KIND_DN, ip = kinds & KIND_IP;
+	int refused = 0;
 
-	if (!uri && !dn)
+	if (!uri && !dn && !ip)
 		return 0;
 	if (dn && check_subject(why, cap, nc, crt, ca, budget))
 		return too_many(why, cap, *budget);
@@ -447,6 +629,15 @@ int mutls__nc_check_uri_dn(char *why, size_t cap, const gnutls_datum_t *nc, gnut
 				snprintf(why, cap, "names URI:%s, %s", s, tail);
 				refused = 2;
 			}
+		} else if (tag == TAG_IP && ip) {
+			if (n != 4 && n != 16) {
+				snprintf(why, cap, "has an IP subjectAltName of %zu bytes (not an address), "
+					"under the name constraints of CA %s", n, ca);
+				refused = 2;
+			} else if ((r = ip_verdict(nc, kinds, name.p, n, budget)) != ALLOWED) {
+				ip_refusal(why, cap, nc, name.p, n, r, kinds, ca);
+				refused = 2;
+			}
 		} else if (tag == TAG_DIRECTORY_NAME && dn &&
 			   (r = verdict(nc, TAG_DIRECTORY_NAME, dn_within, name.p, n, budget)) != ALLOWED) {
 			snprintf(tail, sizeof(tail), refusal(r), ca);
@@ -456,7 +647,7 @@ int mutls__nc_check_uri_dn(char *why, size_t cap, const gnutls_datum_t *nc, gnut
 	}
 	gnutls_free(v.data);
 	if (refused == 1) /* what cannot be read cannot be held against them */
-		snprintf(why, cap, "has a subjectAltName mutls cannot read to its end, under the URI or "
-			"directoryName subtrees of the name constraints of CA %s", ca);
+		snprintf(why, cap, "has a subjectAltName mutls cannot read to its end, under the URI, "
+			"directoryName or iPAddress subtrees of the name constraints of CA %s", ca);
 	return refused ? too_many(why, cap, *budget) : 0;
 }

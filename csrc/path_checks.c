@@ -9,6 +9,7 @@
 #include "der.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <arpa/inet.h>
@@ -193,7 +194,8 @@ int mutls__path_too_costly(char *why, size_t cap, const mutls_path *p)
 		if (here < 0) {
 			snprintf(why, cap, "has in its chain the CA certificate %s with malformed name "
 				"constraints (lists of subtrees empty, missing, repeated or out of order, "
-				"or a subtree of no known form)", p->label[k]);
+				"or a subtree of no known form; an email subtree is a mailbox, a host or "
+				"a .domain)", p->label[k]);
 			return 1;
 		}
 		subtrees += here;
@@ -344,11 +346,12 @@ static int check_name_constraints2(mutls_verdict *out, const char *who, const mu
 			FAIL(MUTLS_REASON_NAME_CONSTRAINTS, "has in its chain the CA certificate %s with "
 				"malformed name constraints", p->label[k]);
 		}
-		/* URI and directoryName subtrees: GnuTLS reads them, mutls enforces them */
+		/* URI and directoryName subtrees: GnuTLS reads them, mutls enforces
+		 * them; IP ones: GnuTLS holds an address against its own length only */
 		for (size_t j = 0; j < k; j++) {
 			char why[700];
 			if ((j > 0 && is_self_issued(p->crt[j])) ||
-			    !mutls__nc_check_uri_dn(why, sizeof(why), &der, p->crt[j], p->label[k], &budget))
+			    !mutls__nc_check_names(why, sizeof(why), &der, p->crt[j], p->label[k], &budget))
 				continue;
 			gnutls_free(der.data);
 			FAIL(MUTLS_REASON_NAME_CONSTRAINTS, "%s%s%s%s", WHO_K(j), why);
@@ -513,17 +516,42 @@ static int check_cas_and_keys(mutls_verdict *out, const char *who, const mutls_p
 	return 0;
 }
 
+/* A serialNumber INTEGER that is not minimally encoded: a leading 00
+ * before a byte below 0x80, or ff before one from 0x80 (or none at all). */
+static int serial_not_der(gnutls_x509_crt_t crt)
+{
+	unsigned char local[64], *serial = local;
+	size_t size = sizeof(local);
+	int rc = gnutls_x509_crt_get_serial(crt, serial, &size), bad;
+
+	if (rc == GNUTLS_E_SHORT_MEMORY_BUFFER && (serial = malloc(size)) != NULL)
+		rc = gnutls_x509_crt_get_serial(crt, serial, &size);
+	bad = rc >= 0 && (size == 0 || (size > 1 && ((serial[0] == 0 && serial[1] < 0x80) ||
+		(serial[0] == 0xff && serial[1] >= 0x80))));
+	if (serial != local)
+		free(serial);
+	return bad;
+}
+
 /* Rules of the certificates' profile that the default holds too: no tool a
  * private PKI uses (openssl's defaults, cfssl, step-ca, Vault, SPIRE, the
  * test PKI) breaks them (docs/design.md, "Profiles"). A leaf whose
  * extendedKeyUsage has anyExtendedKeyUsage, a self-signed trust anchor with
- * an extendedKeyUsage, an RSA modulus that is not a whole number of bytes. */
+ * an extendedKeyUsage, an RSA modulus that is not a whole number of bytes, a
+ * serial number that is not DER. */
 static int check_default_profile(mutls_verdict *out, const char *who, const mutls_path *p,
 	char *detail, size_t cap)
 {
 	for (size_t k = 0; k < p->n; k++) {
 		char oid[64];
 		size_t osize = sizeof(oid);
+		/* GnuTLS matches a serial to a CRL entry byte for byte: 00 12 34
+		 * (not DER) would never match 12 34 on the CRL. A trust anchor is
+		 * taken as configured. */
+		if (!(p->anchored && k == p->n - 1) && serial_not_der(p->crt[k]))
+			FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas a serial number that is not DER (a "
+				"redundant leading byte), so revocation lists could not be matched against it",
+				WHO_K(k));
 		if (gnutls_x509_crt_get_pk_oid(p->crt[k], oid, &osize) >= 0 &&
 		    (strcmp(oid, "1.2.840.113549.1.1.1") == 0 || strcmp(oid, "1.2.840.113549.1.1.10") == 0)) {
 			unsigned bits = 0;

@@ -103,15 +103,16 @@ int mutls__path_verify_past_unreadable_nc(const mutls_path *p, const mutls_confi
  * malformed (lists out of order or repeated, an empty or missing list, a
  * subtree that is not a GeneralName of known form, a minimum or maximum). */
 long mutls__nc_subtree_count(const gnutls_datum_t *v);
-/* nc_names.c: 1 when crt's subject or a URI or directoryName
+/* nc_names.c: 1 when crt's subject or a URI, directoryName or IP
  * subjectAltName is outside the subtrees of the nameConstraints value nc of
- * the CA labelled ca (the kinds GnuTLS reads but does not enforce), with
- * why filled ("names URI:..., outside what the name constraints of CA ...
- * permit"), and when crt's subjectAltName cannot be read to its end; 0
+ * the CA labelled ca (the kinds GnuTLS reads but does not enforce, and IP
+ * addresses, which it holds only against subtrees of their own length),
+ * with why filled ("names URI:..., outside what the name constraints of CA
+ * ... permit"), and when crt's subjectAltName cannot be read to its end; 0
  * otherwise. */
-int mutls__nc_check_uri_dn(char *why, size_t cap, const gnutls_datum_t *nc, gnutls_x509_crt_t crt,
+int mutls__nc_check_names(char *why, size_t cap, const gnutls_datum_t *nc, gnutls_x509_crt_t crt,
 	const char *ca, long *budget);
-/* nc_names.c: the work one path may cost mutls__nc_check_uri_dn (its
+/* nc_names.c: the work one path may cost mutls__nc_check_names (its
  * *budget, shared by the path's calls; refused once spent). */
 long mutls__nc_work_budget(void);
 /* mutls's own checks on top of GnuTLS's (docs/design.md, "Profiles"):

@@ -81,7 +81,7 @@ typedef enum {
 #define MUTLS_REASON_NAME_CONSTRAINTS   (1u << 10) /* a name outside a CA's nameConstraints */
 #define MUTLS_REASON_PATH_LENGTH        (1u << 11) /* more CAs below one than its pathLenConstraint allows */
 #define MUTLS_REASON_UNKNOWN_CRITICAL_EXTENSION (1u << 12) /* a critical extension nobody checks */
-#define MUTLS_REASON_NONCONFORMING      (1u << 13) /* breaks a MUST of RFC 5280 / the CA/B Forum (profile strict; default: a critical CRL number) */
+#define MUTLS_REASON_NONCONFORMING      (1u << 13) /* breaks a MUST of RFC 5280 / the CA/B Forum (profile strict; default: a critical CRL number, a serial not in DER) */
 #define MUTLS_REASON_COUNT              14
 
 /* Which side refused. */

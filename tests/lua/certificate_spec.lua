@@ -315,6 +315,42 @@ describe("certificate", function()
 			assert.truthy(tostring(err):find("the CA certificate CN=crl inter", 1, true), tostring(err))
 		end
 	end)
+	-- iPAddress is one name form: a CA permitting IPv4 subtrees only permits
+	-- no IPv6 address (GnuTLS held each address against subtrees of its own
+	-- length; csrc/nc_names.c; Python: test_nc_ip_email.py)
+	it("a CA permitting 10.0.0.0/8 cannot issue an IPv6 address, to a leaf or a CA below", function()
+		if not H.have("openssl") then return pending("openssl is not installed") end
+		local dir = H.tmpdir()
+		local issue = openssl_pki(dir)
+		local ca_ext = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n"
+		local ica = issue("ica", "root", "/CN=ica", ca_ext .. "nameConstraints=critical,permitted;IP:10.0.0.0/255.0.0.0\n")
+		local leaf_ext = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n" ..
+			"extendedKeyUsage=serverAuth\nsubjectAltName=%s\n"
+		local good = issue("good", "ica", "/CN=good", leaf_ext:format("IP:10.1.2.3"))
+		local v6 = issue("v6", "ica", "/CN=v6", leaf_ext:format("IP:2001:db8::1"))
+		local mapped = issue("mapped", "ica", "/CN=mapped", leaf_ext:format("IP:::ffff:192.0.2.1"))
+		local sub = issue("sub", "ica", "/CN=sub", ca_ext .. "subjectAltName=IP:2001:db8::1\n")
+		local under = issue("under", "sub", "/CN=under", leaf_ext:format("IP:10.0.0.1"))
+		local root = assert(mutls.certificate(H.read(dir .. "/root.pem")))
+		H.rmdir(dir)
+		local function check(cert, host, ...)
+			return cert:verify { trust = root, intermediates = { ... }, hostname = host, purpose = "server" }
+		end
+		assert.is_true(check(good, "10.1.2.3", ica))
+		local ok, err = check(v6, "2001:db8::1", ica)
+		assert.is_nil(ok)
+		assert.same({ "name-constraints" }, err.reasons)
+		assert.truthy(tostring(err):find("names IP:2001:db8::1, outside what the name constraints of CA CN=ica " ..
+			"permit (permitted: IP:10.0.0.0/8, no IPv6 address)", 1, true), tostring(err))
+		ok, err = check(mapped, "::ffff:192.0.2.1", ica)
+		assert.is_nil(ok)
+		assert.truthy(tostring(err):find("(the IPv4 address 192.0.2.1), outside what", 1, true), tostring(err))
+		ok, err = check(under, "10.0.0.1", sub, ica)
+		assert.is_nil(ok)
+		assert.same({ "name-constraints" }, err.reasons)
+		assert.truthy(tostring(err):find("has in its chain the CA certificate CN=sub, which names IP:2001:db8::1, " ..
+			"outside what", 1, true), tostring(err))
+	end)
 	-- nameConstraints that cannot be read one way only, and URIs with no
 	-- host name under URI subtrees (csrc/nc_names.c; Python:
 	-- test_nc_uri_dn.py, test_malformed_constraints_are_refused and
