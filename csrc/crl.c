@@ -21,16 +21,19 @@ static void crl_issuer_name(char *out, size_t cap, gnutls_x509_crl_t crl)
 	mutls__escape_controls(out, cap);
 }
 
-/* Why one CRL cannot be used with cfg's trust anchors (0 when it can). */
-static int crl_problem(char *why, size_t cap, const mutls_config *cfg, gnutls_x509_crl_t crl)
+/* Why one CRL cannot be used with cfg's trust anchors (0 when it can);
+ * where, after the issuer's name, says where it is in its source. */
+static int crl_problem(char *why, size_t cap, const mutls_config *cfg, gnutls_x509_crl_t crl,
+	const char *where)
 {
 	gnutls_datum_t dn = { NULL, 0 };
 	gnutls_x509_crt_t issuer = NULL;
 	unsigned usage = 0, critical = 0, status = 0;
-	char name[300], when[32];
+	char bare[300], name[400], when[32];
 	int problem = 1;
 
-	crl_issuer_name(name, sizeof(name), crl);
+	crl_issuer_name(bare, sizeof(bare), crl);
+	snprintf(name, sizeof(name), "%s%s", bare, where);
 	if (gnutls_x509_crl_get_raw_issuer_dn(crl, &dn) < 0 ||
 	    gnutls_x509_trust_list_get_issuer_by_dn(cfg->tlist, &dn, &issuer, 0) < 0) {
 		snprintf(why, cap, "the CRL of %s is not signed by a trusted CA (add its CA with trust first)",
@@ -78,32 +81,52 @@ out:
 	return problem;
 }
 
-int mutls__crl_inspect(char *why, size_t cap, mutls_config *cfg, const gnutls_datum_t *data,
-	int pem)
+static const char *ordinal(unsigned n)
+{
+	return n % 100 / 10 == 1 ? "th" : n % 10 == 1 ? "st" : n % 10 == 2 ? "nd" :
+		n % 10 == 3 ? "rd" : "th";
+}
+
+int mutls__crl_inspect(char *why, size_t cap, unsigned *count, mutls_config *cfg,
+	const gnutls_datum_t *data, int pem)
 {
 	gnutls_x509_crl_t *crls = NULL;
-	unsigned count = 0;
 	int problems = 0;
 
 	why[0] = 0;
-	if (gnutls_x509_crl_list_import2(&crls, &count, data,
-			pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, 0) < 0)
+	*count = 0;
+	if (gnutls_x509_crl_list_import2(&crls, count, data,
+			pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, 0) < 0) {
+		*count = 0;
 		return 0;
-	for (unsigned i = 0; i < count; i++) {
-		char one[600];
+	}
+	/* one unusable CRL refuses its whole source: all are checked first */
+	for (unsigned i = 0; i < *count; i++) {
+		char one[700], where[60] = "";
+		if (*count > 1)
+			snprintf(where, sizeof(where), " (the %u%s of the %u CRLs in this source)",
+				i + 1, ordinal(i + 1), *count);
+		if (crl_problem(one, sizeof(one), cfg, crls[i], where) && !problems++)
+			snprintf(why, cap, "%s", one);
+	}
+	if (problems > 1) {
+		size_t len = strlen(why);
+		snprintf(why + len, cap - len, "; and %d more of them cannot be used", problems - 1);
+	}
+	for (unsigned i = 0; i < *count; i++) {
 		gnutls_datum_t dn = { NULL, 0 };
-		if (crl_problem(one, sizeof(one), cfg, crls[i])) {
-			if (!problems++)
-				snprintf(why, cap, "%s", one);
-		} else if (mutls__crl_record(cfg, crls[i]), gnutls_x509_crl_get_raw_issuer_dn(crls[i], &dn) >= 0) {
-			gnutls_datum_t *grown = realloc(cfg->crl_issuers,
-				(cfg->crl_issuer_count + 1) * sizeof(*grown));
-			if (grown) {
-				cfg->crl_issuers = grown;
-				grown[cfg->crl_issuer_count++] = dn;
-				dn.data = NULL;
+		if (!problems) {
+			mutls__crl_record(cfg, crls[i]);
+			if (gnutls_x509_crl_get_raw_issuer_dn(crls[i], &dn) >= 0) {
+				gnutls_datum_t *grown = realloc(cfg->crl_issuers,
+					(cfg->crl_issuer_count + 1) * sizeof(*grown));
+				if (grown) {
+					cfg->crl_issuers = grown;
+					grown[cfg->crl_issuer_count++] = dn;
+					dn.data = NULL;
+				}
+				gnutls_free(dn.data);
 			}
-			gnutls_free(dn.data);
 		}
 		gnutls_x509_crl_deinit(crls[i]);
 	}

@@ -1,0 +1,146 @@
+"""Loading CRLs (`crl=`, mutls_config_add_crl): a source holding a CRL that
+cannot be used is refused whole, naming that CRL; mutls uses complete,
+direct CRLs only (RFC 5280 5.2 and 5.3: partial, delta and indirect CRLs,
+unknown critical extensions and removeFromCRL entries are refused); a CRL's
+issuer must be a CA; Certificate.verify(at=) checks a CRL's dates at `at`.
+The CRLs are made by `openssl ca -gencrl` (pyca cryptography only for what
+openssl cannot write), the certificates by the openssl CLI, or by pyca
+cryptography where they must be dated in the past."""
+
+from __future__ import annotations
+
+import datetime
+import pathlib
+import shutil
+import subprocess
+from typing import Any, Dict, Iterable, Optional, Tuple
+
+import pytest
+
+import mutls
+
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+
+EC = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
+CA_EXT = ("basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n"
+          "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
+LEAF_EXT = ("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+            "extendedKeyUsage=clientAuth,serverAuth\nsubjectAltName=DNS:leaf.example\n")
+DAY = datetime.timedelta(days=1)
+
+
+def stamp(t: datetime.datetime) -> str:
+    return t.astimezone(datetime.timezone.utc).strftime("%Y%m%d%H%M%SZ")
+
+
+class Openssl:
+    """The openssl CLI in a directory: certificates (name.pem, name.key) and
+    CRLs by `openssl ca -gencrl`, each from a fresh database."""
+
+    def __init__(self, where: pathlib.Path) -> None:
+        self.dir = where
+        self.crls = 0
+
+    def __call__(self, *args: str) -> None:
+        r = subprocess.run(("openssl",) + args, cwd=self.dir, capture_output=True, timeout=60)
+        assert r.returncode == 0, "openssl %s failed: %s" % (args[0], r.stderr.decode(errors="replace")[-400:])
+
+    def read(self, name: str) -> str:
+        return (self.dir / name).read_text()
+
+    def root(self, name: str, cn: str) -> str:
+        self("req", "-x509", *EC, "-keyout", name + ".key", "-out", name + ".pem", "-subj", "/CN=" + cn,
+             "-days", "3")
+        return self.read(name + ".pem")
+
+    def issue(self, name: str, cn: str, issuer: str, ext: str) -> str:
+        (self.dir / (name + ".ext")).write_text(ext)
+        self("req", "-new", *EC, "-keyout", name + ".key", "-subj", "/CN=" + cn, "-out", name + ".csr")
+        self("x509", "-req", "-in", name + ".csr", "-CA", issuer + ".pem", "-CAkey", issuer + ".key",
+             "-days", "2", "-extfile", name + ".ext", "-out", name + ".pem")
+        return self.read(name + ".pem")
+
+    def add(self, name: str, cert_pem: str, key_pem: str) -> None:
+        """A certificate and key made elsewhere (TestCA, pyca), to sign CRLs with."""
+        (self.dir / (name + ".pem")).write_text(cert_pem)
+        (self.dir / (name + ".key")).write_text(key_pem)
+
+    def crl(self, issuer: str, revoke: Iterable[Tuple[str, Optional[str]]] = (), exts: str = "",
+            last: Optional[datetime.datetime] = None, nxt: Optional[datetime.datetime] = None) -> str:
+        """issuer's CRL listing the certificates in revoke (their PEM files,
+        each with an openssl -crl_reason or None), with the crl_extensions
+        lines exts, dated last .. nxt (default: now .. 2 days)."""
+        self.crls += 1
+        n = self.crls
+        (self.dir / ("%d.idx" % n)).write_text("")
+        (self.dir / ("%d.num" % n)).write_text("01\n")
+        (self.dir / ("%d.cnf" % n)).write_text(
+            "[ca]\ndefault_ca = d\n[d]\ndatabase = %d.idx\ncrlnumber = %d.num\ndefault_md = sha256\n"
+            "crl_extensions = crlext\n[crlext]\nauthorityKeyIdentifier = keyid:always\n%s\n" % (n, n, exts))
+        signer = ("-config", "%d.cnf" % n, "-cert", issuer + ".pem", "-keyfile", issuer + ".key")
+        for cert, reason in revoke:
+            self("ca", "-batch", *signer, "-revoke", cert, *(("-crl_reason", reason) if reason else ()))
+        dates: Tuple[str, ...] = ("-crldays", "2")
+        if last or nxt:
+            dates = ("-crl_lastupdate", stamp(last or datetime.datetime.now(datetime.timezone.utc)),
+                     "-crl_nextupdate", stamp(nxt or datetime.datetime.now(datetime.timezone.utc) + 2 * DAY))
+        self("ca", "-batch", *signer, "-gencrl", *dates, "-out", "%d.crl" % n)
+        return self.read("%d.crl" % n)
+
+
+@pytest.fixture
+def pki(tmp_path: pathlib.Path) -> Dict[str, Any]:
+    """Root -> Inter -> leaf, by the openssl CLI."""
+    ossl = Openssl(tmp_path)
+    root = ossl.root("root", "Root")
+    inter = ossl.issue("inter", "Inter", "root", CA_EXT)
+    leaf = ossl.issue("leaf", "leaf", "inter", LEAF_EXT)
+    return {"ossl": ossl, "trust": root + inter, "leaf": mutls.Certificate.from_pem(leaf),
+            "inter": mutls.Certificate.from_pem(inter)}
+
+
+def config_error(**kw: Any) -> str:
+    with pytest.raises(mutls.ConfigError) as e:
+        mutls.Config(**kw)
+    return str(e.value)
+
+
+def refused(pki: Dict[str, Any], cfg: mutls.Config) -> Any:
+    with pytest.raises(mutls.CertificateVerifyError) as e:
+        pki["leaf"].verify(cfg, intermediates=[pki["inter"]], purpose="client")
+    return e.value
+
+
+def test_a_source_with_an_unusable_crl_is_refused_whole(pki: Dict[str, Any]) -> None:
+    """A PEM bundle of the root's CRL and the intermediate's: when the
+    intermediate's cannot be used, the whole bundle is refused, naming it and
+    its place (it was dropped, and the revoked leaf verified)."""
+    ossl, now = pki["ossl"], datetime.datetime.now(datetime.timezone.utc)
+    root_crl = ossl.crl("root")
+    expired = ossl.crl("inter", revoke=[("leaf.pem", None)], last=now - 20 * DAY, nxt=now - DAY)
+    # the intermediate's name with another key: its CRL's signature does not verify
+    ossl("req", "-x509", *EC, "-keyout", "fake.key", "-out", "fake.pem", "-subj", "/CN=Inter", "-days", "3")
+    forged = ossl.crl("fake", revoke=[("leaf.pem", None)])
+
+    msg = config_error(trust=pki["trust"], crl=root_crl + expired)
+    assert msg.startswith("crl: the CRL of CN=Inter (the 2nd of the 2 CRLs in this source) expired at "), msg
+    assert msg.endswith("(its next update; load a newer CRL) (none of this source's CRLs was added)"), msg
+    (ossl.dir / "bundle.crl").write_text(expired + root_crl)
+    msg = config_error(trust=pki["trust"], crl=str(ossl.dir / "bundle.crl"))
+    assert "bundle.crl: the CRL of CN=Inter (the 1st of the 2 CRLs in this source) expired at " in msg, msg
+    for vt in ({}, {"verify_time": now}):
+        msg = config_error(trust=pki["trust"], crl=root_crl + forged, **vt)
+        assert ("the CRL of CN=Inter (the 2nd of the 2 CRLs in this source) does not verify with that "
+                "CA's key (a bad signature)") in msg, msg
+    msg = config_error(trust=pki["trust"], crl=forged + root_crl + forged)
+    assert "(the 1st of the 3 CRLs in this source)" in msg and "; and 1 more of them cannot be used" in msg, msg
+    # alone, as before
+    assert "the CRL of CN=Inter expired at " in config_error(trust=pki["trust"], crl=expired)
+    # with a verification clock the dates wait for it: the bundle loads, and
+    # the intermediate's CRL, expired at the clock's time, is said so
+    cfg = mutls.Config(trust=pki["trust"], crl=root_crl + expired, verify_time=now)
+    e = refused(pki, cfg)
+    assert "expired" in e.reasons and "the CRL of CN=Inter expired at" in str(e), str(e)
+    # two days ago it was current (openssl's certificates were not valid yet)
+    assert refused(pki, mutls.Config(trust=pki["trust"], crl=root_crl + expired,
+                                     verify_time=now - 2 * DAY)).reasons == ["not-yet-valid", "revoked"]
