@@ -52,11 +52,27 @@ static int crl_problem(char *why, size_t cap, const mutls_config *cfg, gnutls_x5
 			name);
 		goto out;
 	}
+	if (status & GNUTLS_CERT_SIGNER_NOT_CA) {
+		snprintf(why, cap, "the CRL of %s cannot be used: its issuer %s is not a CA (a trusted "
+			"certificate without basicConstraints CA:TRUE cannot sign CRLs)", name, bare);
+		goto out;
+	}
+	if (status & GNUTLS_CERT_INSECURE_ALGORITHM) {
+		snprintf(why, cap, "the CRL of %s is signed with an insecure algorithm", name);
+		goto out;
+	}
+	/* any other failure GnuTLS finds in it (only its dates may wait for
+	 * the verification clock; GnuTLS marks those GNUTLS_CERT_INVALID too) */
+	if ((status & ~(GNUTLS_CERT_INVALID | GNUTLS_CERT_REVOCATION_DATA_SUPERSEDED |
+			GNUTLS_CERT_REVOCATION_DATA_ISSUED_IN_FUTURE)) || status == GNUTLS_CERT_INVALID) {
+		snprintf(why, cap, "the CRL of %s cannot be used: GnuTLS's check of it with that CA "
+			"fails (GnuTLS status 0x%x)", name, status);
+		goto out;
+	}
 	/* with a verification clock the dates are checked at its time, when
 	 * verifying (crl_checks.c) */
 	if (cfg->verify_time_set || cfg->clock_fn)
-		status &= ~(GNUTLS_CERT_REVOCATION_DATA_SUPERSEDED |
-			GNUTLS_CERT_REVOCATION_DATA_ISSUED_IN_FUTURE);
+		status = 0;
 	if (status & GNUTLS_CERT_REVOCATION_DATA_SUPERSEDED) {
 		mutls__format_time(when, sizeof(when), gnutls_x509_crl_get_next_update(crl));
 		snprintf(why, cap, "the CRL of %s expired at %s (its next update; load a newer CRL)",
@@ -67,10 +83,6 @@ static int crl_problem(char *why, size_t cap, const mutls_config *cfg, gnutls_x5
 		mutls__format_time(when, sizeof(when), gnutls_x509_crl_get_this_update(crl));
 		snprintf(why, cap, "the CRL of %s is not valid until %s (its this-update time)",
 			name, when);
-		goto out;
-	}
-	if (status & GNUTLS_CERT_INSECURE_ALGORITHM) {
-		snprintf(why, cap, "the CRL of %s is signed with an insecure algorithm", name);
 		goto out;
 	}
 	problem = 0;

@@ -144,3 +144,17 @@ def test_a_source_with_an_unusable_crl_is_refused_whole(pki: Dict[str, Any]) -> 
     # two days ago it was current (openssl's certificates were not valid yet)
     assert refused(pki, mutls.Config(trust=pki["trust"], crl=root_crl + expired,
                                      verify_time=now - 2 * DAY)).reasons == ["not-yet-valid", "revoked"]
+
+
+def test_a_crl_of_a_trusted_certificate_that_is_not_a_ca_is_refused(pki: Dict[str, Any]) -> None:
+    """A trusted leaf (CA:FALSE, no keyUsage) cannot issue CRLs: refused in
+    both modes, naming it (with verify_time it was loaded; without, it was
+    said to be "not signed by a trusted CA")."""
+    ossl = pki["ossl"]
+    pinned = ossl.issue("pinned", "Pinned", "root", "basicConstraints=critical,CA:FALSE\n")
+    crl = ossl.crl("pinned")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    for vt in ({}, {"verify_time": now}):
+        msg = config_error(trust=pki["trust"] + pinned, crl=crl, **vt)
+        assert msg == ("crl: the CRL of CN=Pinned cannot be used: its issuer CN=Pinned is not a CA (a trusted "
+                       "certificate without basicConstraints CA:TRUE cannot sign CRLs)"), msg
