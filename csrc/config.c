@@ -433,7 +433,7 @@ int mutls_config_add_crl(mutls_config *cfg, const char *source)
 	}
 	/* mutls__crl_inspect checks every CRL of the source first (trusted
 	 * issuer, a CA with cRLSign, signature, dates unless a verification
-	 * clock checks them when verifying): one
+	 * clock checks them when verifying, a complete and direct CRL): one
 	 * that cannot be used refuses the whole source, as a CRL dropped
 	 * silently would leave its CA's revocations unchecked. */
 	problems = mutls__crl_inspect(why, sizeof(why), &count, cfg, &src.data, pem);

@@ -160,7 +160,8 @@ int mutls__crl_covers(const mutls_config *cfg, const mutls_x509 *cert);
  * Looks at the CRLs in data (PEM or DER) against cfg's trust anchors:
  * returns how many cannot be used (a signer that is not a trusted CA, or
  * not a CA, a bad signature, dates outside now without a verification
- * clock), why the first
+ * clock, a partial, delta or indirect CRL, an unknown critical extension),
+ * why the first
  * cannot in why ("the CRL of CN=x (the 2nd of the 2 CRLs in this source)
  * expired at ..."), and in *count how many data holds. When all can be
  * used, records them (issuers, for the revocation trace; dates). Call

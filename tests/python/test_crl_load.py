@@ -146,6 +146,89 @@ def test_a_source_with_an_unusable_crl_is_refused_whole(pki: Dict[str, Any]) -> 
                                      verify_time=now - 2 * DAY)).reasons == ["not-yet-valid", "revoked"]
 
 
+@pytest.mark.parametrize("exts, why", [
+    ("issuingDistributionPoint = critical, @idp\n[idp]\nonlyCA = TRUE\n",
+     "it has an issuingDistributionPoint extension (a partial or indirect CRL; mutls uses complete, "
+     "direct CRLs only: load the CA's full CRL)"),
+    ("issuingDistributionPoint = critical, @idp\n[idp]\nfullname = URI:http://crl.example/inter-1.crl\n",
+     "it has an issuingDistributionPoint extension"),
+    ("issuingDistributionPoint = critical, @idp\n[idp]\nindirectCRL = TRUE\n",
+     "it has an issuingDistributionPoint extension"),
+    # openssl ca knows no name for deltaCRLIndicator: its OID, an INTEGER
+    ("2.5.29.27 = critical, ASN1:INTEGER:1\n",
+     "it is a delta CRL (deltaCRLIndicator; mutls uses complete CRLs only: load the CA's full CRL)"),
+    ("1.3.6.1.4.1.55555.1 = critical, ASN1:NULL\n",
+     "it has a critical extension mutls does not know (OID 1.3.6.1.4.1.55555.1)"),
+])
+def test_partial_delta_and_unknown_critical_crls_are_refused(pki: Dict[str, Any], exts: str, why: str) -> None:
+    """RFC 5280 5.2: a CRL whose extensions narrow its scope (IDP) or make it
+    a delta CRL must not be taken as the CA's complete CRL (the leaf passed as
+    "not on the CRL of its issuer"), nor one with a critical extension not
+    understood. OpenSSL refuses the IDP and unknown ones too ("different CRL
+    scope", "unhandled critical CRL extension")."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    crl = pki["ossl"].crl("inter", exts=exts)
+    for vt in ({}, {"verify_time": now}):
+        msg = config_error(trust=pki["trust"], crl=crl, **vt)
+        assert msg.startswith("crl: the CRL of CN=Inter cannot be used: " + why), msg
+
+
+def test_known_and_non_critical_crl_extensions_are_used(pki: Dict[str, Any]) -> None:
+    """authorityKeyIdentifier and cRLNumber (openssl ca writes both), a
+    non-critical extension mutls does not know, reasons and invalidity dates
+    on entries: the CRL is used."""
+    ossl = pki["ossl"]
+    crl = ossl.crl("inter", revoke=[("leaf.pem", "keyCompromise")],
+                   exts="1.3.6.1.4.1.55555.2 = ASN1:NULL\n")
+    assert refused(pki, mutls.Config(trust=pki["trust"], crl=crl)).reasons == ["revoked"]
+    crl = ossl.crl("inter", revoke=[("leaf.pem", None)])
+    ossl("ca", "-batch", "-config", "%d.cnf" % ossl.crls, "-cert", "inter.pem", "-keyfile", "inter.key",
+         "-revoke", "inter.pem", "-crl_compromise", "20240101000000Z")  # invalidityDate
+    ossl("ca", "-batch", "-config", "%d.cnf" % ossl.crls, "-cert", "inter.pem", "-keyfile", "inter.key",
+         "-gencrl", "-crldays", "2", "-out", "with-dates.crl")
+    assert refused(pki, mutls.Config(trust=pki["trust"], crl=ossl.read("with-dates.crl"))).reasons == ["revoked"]
+
+
+def test_crl_entries_that_change_the_meaning_are_refused(pki: Dict[str, Any]) -> None:
+    """An entry with the reason removeFromCRL (meaningful in a delta CRL only:
+    the certificate is *not* revoked; it was read as revoked), an indirect
+    CRL's certificateIssuer entry (another CA's certificate; it was applied to
+    this CA's serial), or any other critical entry extension."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID, ObjectIdentifier
+
+    ossl, serial = pki["ossl"], pki["leaf"].serial
+    crl = ossl.crl("inter", revoke=[("leaf.pem", "removeFromCRL")])
+    msg = config_error(trust=pki["trust"], crl=crl)
+    assert msg == ("crl: the CRL of CN=Inter cannot be used: its entry for serial %s has the reason "
+                   "removeFromCRL (meaningful in a delta CRL only; mutls uses complete CRLs only)" % serial), msg
+
+    # openssl ca writes neither: pyca cryptography, signed by the intermediate's key
+    key = serialization.load_pem_private_key((ossl.dir / "inter.key").read_bytes(), None)
+    inter = x509.load_pem_x509_certificate(ossl.read("inter.pem").encode())
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def crl_with(ext: Any, critical: bool = True) -> str:
+        entry = (x509.RevokedCertificateBuilder().serial_number(int(serial, 16)).revocation_date(now - DAY)
+                 .add_extension(ext, critical).build())
+        return (x509.CertificateRevocationListBuilder().issuer_name(inter.subject)
+                .last_update(now - DAY).next_update(now + DAY).add_extension(x509.CRLNumber(1), False)
+                .add_revoked_certificate(entry).sign(key, hashes.SHA256())
+                .public_bytes(serialization.Encoding.PEM).decode())
+
+    other = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Other")])
+    for critical in (True, False):  # RFC 5280 5.3.3: always critical; refused either way
+        msg = config_error(trust=pki["trust"],
+                           crl=crl_with(x509.CertificateIssuer([x509.DirectoryName(other)]), critical))
+        assert ("its entry for serial %s has a certificateIssuer extension (an indirect CRL, listing another "
+                "CA's certificates; mutls uses direct CRLs only)" % serial) in msg, msg
+    unknown = x509.UnrecognizedExtension(ObjectIdentifier("1.3.6.1.4.1.55555.3"), b"\x05\x00")
+    msg = config_error(trust=pki["trust"], crl=crl_with(unknown), verify_time=now)
+    assert "its entry for serial %s has a critical extension mutls does not know (OID 1.3.6.1.4.1.55555.3)" \
+        % serial in msg, msg
+
+
 def test_a_crl_of_a_trusted_certificate_that_is_not_a_ca_is_refused(pki: Dict[str, Any]) -> None:
     """A trusted leaf (CA:FALSE, no keyUsage) cannot issue CRLs: refused in
     both modes, naming it (with verify_time it was loaded; without, it was
