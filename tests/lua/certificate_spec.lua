@@ -415,6 +415,33 @@ describe("certificate", function()
 		sh(("openssl ca -batch %s -gencrl %s -out %s.crl"):format(signer, dates, n))
 		return H.read(("%s/%s.crl"):format(dir, n))
 	end
+	-- Python: test_crl_load.py::test_verify_at_checks_the_crls_dates_at_that_time
+	it("verify{ at = } checks the CRL's dates at that time when loading it", function()
+		if not H.have("openssl") then return pending("openssl is not installed") end
+		local dir = H.tmpdir()
+		local ca = mutls.testca { name = "dated CRLs" }
+		local leaf = ca:issue { cn = "revoked", dns = { "r.internal" }, purpose = "server", not_after = 365 * 86400 }
+		H.write(dir .. "/ca.pem", ca.cert_pem)
+		H.write(dir .. "/ca.key", ca.key_pem)
+		H.write(dir .. "/leaf.pem", leaf.cert_pem)
+		local now = os.time()
+		-- current from two days ahead to five: not valid yet now
+		local crl = openssl_crl(dir, "ca", { revoke = { "leaf.pem" }, last = now + 2 * 86400, next = now + 5 * 86400 })
+		H.rmdir(dir)
+		local c = leaf.certificate
+		local ok, err = c:verify { trust = ca, crl = crl, purpose = "server", at = now + 3 * 86400 }
+		assert.is_nil(ok)
+		assert.same({ "revoked" }, err.reasons, tostring(err))
+		ok, err = c:verify { trust = ca, crl = crl, purpose = "server", at = function() return now + 6 * 86400 end }
+		assert.is_nil(ok)
+		assert.same({ "expired", "revoked" }, err.reasons, tostring(err))
+		assert.truthy(tostring(err):find("the CRL of CN=dated CRLs expired at", 1, true), tostring(err))
+		-- without at, the system clock
+		ok, err = c:verify { trust = ca, crl = crl, purpose = "server" }
+		assert.is_nil(ok)
+		assert.equal("config", err.code)
+		assert.truthy(tostring(err):find("the CRL of CN=dated CRLs is not valid until", 1, true), tostring(err))
+	end)
 	-- Python: test_crl_load.py (partial, delta and unknown critical CRLs;
 	-- a source with an unusable CRL)
 	it("partial and delta CRLs are refused, and a bundle with an unusable CRL is refused whole", function()

@@ -241,3 +241,78 @@ def test_a_crl_of_a_trusted_certificate_that_is_not_a_ca_is_refused(pki: Dict[st
         msg = config_error(trust=pki["trust"] + pinned, crl=crl, **vt)
         assert msg == ("crl: the CRL of CN=Pinned cannot be used: its issuer CN=Pinned is not a CA (a trusted "
                        "certificate without basicConstraints CA:TRUE cannot sign CRLs)"), msg
+
+
+def test_verify_at_checks_the_crls_dates_at_that_time(tmp_path: pathlib.Path) -> None:
+    """Certificate.verify(crl=..., at=T): the CRL's dates are checked at T
+    when it is loaded (they were checked at the system clock: a config
+    error for a CRL current at T but not now)."""
+    ossl = Openssl(tmp_path)
+    ca = mutls.TestCA("dated CRLs")
+    ossl.add("ca", ca.cert_pem, ca.key_pem)
+    leaf = ca.issue(cn="revoked", dns=["r.internal"], purpose="server", not_after=365 * 86400)
+    (tmp_path / "leaf.pem").write_text(leaf.cert_pem)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    # current from two days ahead to five: not valid yet now
+    crl = ossl.crl("ca", revoke=[("leaf.pem", None)], last=now + 2 * DAY, nxt=now + 5 * DAY)
+    with pytest.raises(mutls.CertificateVerifyError) as e:
+        leaf.certificate.verify(ca, crl=crl, purpose="server", at=now + 3 * DAY)
+    assert e.value.reasons == ["revoked"], str(e.value)
+    with pytest.raises(mutls.CertificateVerifyError) as e:
+        leaf.certificate.verify(ca, crl=crl, purpose="server", at=lambda: now + 6 * DAY)
+    assert "expired" in e.value.reasons and "the CRL of CN=dated CRLs expired at" in str(e.value), str(e.value)
+    with pytest.raises(mutls.CertificateVerifyError) as e:
+        leaf.certificate.verify(ca, crl=crl, purpose="server", at=int((now + DAY).timestamp()))
+    assert "not-yet-valid" in e.value.reasons and "is not valid until" in str(e.value), str(e.value)
+    # without at=, the system clock, as before
+    with pytest.raises(mutls.ConfigError, match="the CRL of CN=dated CRLs is not valid until"):
+        leaf.certificate.verify(ca, crl=crl, purpose="server")
+
+
+def past_chain(now: datetime.datetime, start: datetime.timedelta, end: datetime.timedelta) -> Dict[str, Any]:
+    """Root -> Inter -> leaf by pyca cryptography, valid from now+start to
+    now+end (openssl 3.0's req and x509 cannot date a certificate back)."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    out: Dict[str, Any] = {}
+    keys = {n: ec.generate_private_key(ec.SECP256R1()) for n in ("Root", "Inter", "leaf")}
+    for n, issuer in (("Root", "Root"), ("Inter", "Root"), ("leaf", "Inter")):
+        ca = n != "leaf"
+        b = (x509.CertificateBuilder()
+             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, n)]))
+             .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+             .public_key(keys[n].public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now + start).not_valid_after(now + end)
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), True)
+             .add_extension(x509.KeyUsage(not ca, False, False, False, False, ca, ca, False, False), True)
+             .add_extension(x509.SubjectKeyIdentifier.from_public_key(keys[n].public_key()), False)
+             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(keys[issuer].public_key()), False))
+        if not ca:
+            b = b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False)
+        out[n] = b.sign(keys[issuer], hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+        out[n + ".key"] = keys[n].private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                serialization.NoEncryption()).decode()
+    return out
+
+
+def test_verify_at_a_past_time_with_the_crl_current_then(tmp_path: pathlib.Path) -> None:
+    """The review's case: verifying at five days ago with the CRL that was
+    current then (expired since) finds the leaf revoked; a CRL already
+    expired at that time is said so."""
+    ossl, now = Openssl(tmp_path), datetime.datetime.now(datetime.timezone.utc)
+    c = past_chain(now, -30 * DAY, 30 * DAY)
+    ossl.add("root", c["Root"], c["Root.key"])
+    (tmp_path / "leaf.pem").write_text(c["leaf"])
+    ossl.add("inter", c["Inter"], c["Inter.key"])
+    leaf, inter, root = (mutls.Certificate.from_pem(c[n]) for n in ("leaf", "Inter", "Root"))
+    crls = [ossl.crl("root", last=now - 10 * DAY, nxt=now - 3 * DAY),
+            ossl.crl("inter", revoke=[("leaf.pem", None)], last=now - 10 * DAY, nxt=now - 3 * DAY)]
+    with pytest.raises(mutls.CertificateVerifyError) as e:
+        leaf.verify([root, inter], crl=crls, purpose="client", at=now - 5 * DAY)
+    assert e.value.reasons == ["revoked"], str(e.value)
+    with pytest.raises(mutls.CertificateVerifyError) as e:
+        leaf.verify([root, inter], crl=crls, purpose="client", at=now - 2 * DAY)
+    assert "expired" in e.value.reasons and "expired at" in str(e.value), str(e.value)
