@@ -316,3 +316,24 @@ def test_verify_at_a_past_time_with_the_crl_current_then(tmp_path: pathlib.Path)
     with pytest.raises(mutls.CertificateVerifyError) as e:
         leaf.verify([root, inter], crl=crls, purpose="client", at=now - 2 * DAY)
     assert "expired" in e.value.reasons and "expired at" in str(e.value), str(e.value)
+
+
+def test_a_revoked_intermediate_is_named_at_a_past_verification_clock(tmp_path: pathlib.Path) -> None:
+    """verify_time in the past and a chain expired by the system clock: the
+    revoked intermediate is named with its serial (the leaf was named, with
+    the leaf's serial: the search for the revoked certificate checked dates
+    at the system clock, where GnuTLS never reaches its CRL step)."""
+    ossl, now = Openssl(tmp_path), datetime.datetime.now(datetime.timezone.utc)
+    c = past_chain(now, -100 * DAY, -50 * DAY)
+    ossl.add("root", c["Root"], c["Root.key"])
+    ossl.add("inter", c["Inter"], c["Inter.key"])
+    at = now - 70 * DAY
+    crls = [ossl.crl("root", revoke=[("inter.pem", None)], last=at - DAY, nxt=at + DAY),
+            ossl.crl("inter", last=at - DAY, nxt=at + DAY)]
+    inter = mutls.Certificate.from_pem(c["Inter"])
+    cfg = mutls.Config(trust=c["Root"] + c["Inter"], crl=crls, verify_time=at)
+    s = cfg.check_peer(mutls.load_certificates(c["leaf"] + c["Inter"]))
+    assert not s.verified
+    assert s.verification.reasons == ["revoked"], s.verification.message
+    assert ("has in its chain the CA certificate CN=Inter, which has been revoked (serial %s)" % inter.serial
+            in s.verification.message), s.verification.message
