@@ -418,7 +418,8 @@ int mutls_config_add_trust_x509(mutls_config *cfg, const mutls_x509 *ca)
 int mutls_config_add_crl(mutls_config *cfg, const char *source)
 {
 	struct mutls__source src;
-	char why[600];
+	char why[800];
+	unsigned count;
 	int pem, rc, problems;
 
 	MUTLS_TRY(check_mutable(cfg, "crl"));
@@ -430,30 +431,33 @@ int mutls_config_add_crl(mutls_config *cfg, const char *source)
 		mutls__source_release(&src);
 		return rc;
 	}
-	/* GNUTLS_TL_VERIFY_CRL drops CRLs not signed by a trusted CA (and
-	 * expired ones, ...): mutls__crl_inspect says which and why. */
-	problems = mutls__crl_inspect(why, sizeof(why), cfg, &src.data, pem);
-	if (cfg->verify_time_set || cfg->clock_fn) {
-		/* A verification clock checks the CRL's dates at its time
-		 * (crl_checks.c); GnuTLS's GNUTLS_TL_VERIFY_CRL would drop a CRL
-		 * outside its dates now, so mutls__crl_inspect's checks (trusted
-		 * issuer, cRLSign, signature) stand in for it: every CRL must pass. */
-		if (problems) {
-			rc = mutls__error(MUTLS_ECONFIG, "%s: %s", src.label, why);
-			mutls__source_release(&src);
-			return rc;
-		}
-		rc = gnutls_x509_trust_list_add_trust_mem(cfg->tlist, NULL, &src.data,
-			pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, 0, 0);
-	} else {
-		rc = gnutls_x509_trust_list_add_trust_mem(cfg->tlist, NULL, &src.data,
-			pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, GNUTLS_TL_VERIFY_CRL, 0);
+	/* mutls__crl_inspect checks every CRL of the source first (trusted
+	 * issuer, a CA with cRLSign, signature, dates unless a verification
+	 * clock checks them when verifying, a complete and direct CRL): one
+	 * that cannot be used refuses the whole source, as a CRL dropped
+	 * silently would leave its CA's revocations unchecked. */
+	problems = mutls__crl_inspect(why, sizeof(why), &count, cfg, &src.data, pem);
+	if (problems) {
+		rc = mutls__error(MUTLS_ECONFIG, "%s: %s%s", src.label, why,
+			count > 1 ? " (none of this source's CRLs was added)" : "");
+		mutls__source_release(&src);
+		return rc;
 	}
+	/* Without a verification clock GnuTLS's own check (GNUTLS_TL_VERIFY_CRL)
+	 * stays as a second one; with one it would drop a CRL outside its dates
+	 * now (crl_checks.c checks them at the clock's time). */
+	rc = gnutls_x509_trust_list_add_trust_mem(cfg->tlist, NULL, &src.data,
+		pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER,
+		cfg->verify_time_set || cfg->clock_fn ? 0 : GNUTLS_TL_VERIFY_CRL, 0);
 	if (rc < 0)
 		rc = mutls__error_gnutls(MUTLS_ECONFIG, rc, "%s: not a readable CRL", src.label);
 	else if (rc == 0)
-		rc = mutls__error(MUTLS_ECONFIG, "%s: %s", src.label, *why ? why :
-			"the CRL is not signed by a trusted CA (add its CA with trust first)");
+		rc = mutls__error(MUTLS_ECONFIG, "%s: the CRL is not signed by a trusted CA (add its "
+			"CA with trust first)", src.label);
+	else if ((unsigned)rc < count)
+		/* not seen: mutls__crl_inspect's checks include GnuTLS's */
+		rc = mutls__error(MUTLS_ECONFIG, "%s: GnuTLS's own check refused %u of the %u CRLs in "
+			"this source (the other %d are in use)", src.label, count - (unsigned)rc, count, rc);
 	mutls__source_release(&src);
 	if (rc < 0)
 		return rc;

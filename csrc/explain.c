@@ -290,12 +290,16 @@ void mutls__explain_critical_extension(mutls_verdict *out, const char *who,
 	snprintf(detail, cap, "a certificate of the chain has an unknown critical extension");
 }
 
-/* 1 when the sub-chain crts[i..n-1] is found revoked. */
+/* 1 when the sub-chain crts[i..n-1] is found revoked. With the flags of
+ * the verification (verify.c): GnuTLS's date checks would run at the system
+ * clock, and a chain expired by it never reaches GnuTLS's CRL step. */
 static int revoked_from(const mutls_config *cfg, gnutls_x509_crt_t const *crts, size_t n, size_t i)
 {
 	unsigned status = 0;
 	return gnutls_x509_trust_list_verify_crt2(cfg->tlist, (gnutls_x509_crt_t *)crts + i,
-		(unsigned)(n - i), NULL, 0, 0, &status, NULL) >= 0 && (status & GNUTLS_CERT_REVOKED);
+		(unsigned)(n - i), NULL, 0, GNUTLS_PROFILE_TO_VFLAGS(mutls__chain_profile(cfg)) |
+		GNUTLS_VERIFY_DISABLE_TIME_CHECKS | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS,
+		&status, NULL) >= 0 && (status & GNUTLS_CERT_REVOKED);
 }
 
 /*

@@ -165,12 +165,17 @@ int mutls__crl_covers(const mutls_config *cfg, const mutls_x509 *cert);
 
 /* crl.c
  * Looks at the CRLs in data (PEM or DER) against cfg's trust anchors:
- * records the issuers of the usable ones (for the revocation trace) and
- * returns how many cannot be used, why the first cannot in why ("the CRL
- * of CN=x expired at ..."). Call before adding them to the trust list.
+ * returns how many cannot be used (a signer that is not a trusted CA, or
+ * not a CA, a bad signature, dates outside now without a verification
+ * clock, a partial, delta or indirect CRL, an unknown critical extension),
+ * why the first
+ * cannot in why ("the CRL of CN=x (the 2nd of the 2 CRLs in this source)
+ * expired at ..."), and in *count how many data holds. When all can be
+ * used, records them (issuers, for the revocation trace; dates). Call
+ * before adding them to the trust list.
  */
-int mutls__crl_inspect(char *why, size_t cap, mutls_config *cfg, const gnutls_datum_t *data,
-	int pem);
+int mutls__crl_inspect(char *why, size_t cap, unsigned *count, mutls_config *cfg,
+	const gnutls_datum_t *data, int pem);
 void mutls__crl_issuers_free(mutls_config *cfg);
 
 /* crl_checks.c: remembers a usable CRL's issuer, dates and CRL number; the

@@ -172,6 +172,9 @@ static int cert_verify(lua_State *L)
 	/* The trust anchors, CRLs and patterns go into a throwaway config,
 	 * collected with its userdata even if an argument error is raised. */
 	tc = lm_push_new_config(L);
+	/* the clock first: the CRLs' dates are then checked at `at`, not now */
+	if ((options.flags & MUTLS_VERIFY_AT) && mutls_config_set_verify_time(tc->cfg, options.at) < 0)
+		return lm_fail_last(L);
 	lm_rawgetfield(L, 2, "trust");
 	rc = lua_isnil(L, -1) ? 0 : lm_add_trust(L, tc->cfg, lua_gettop(L));
 	lua_pop(L, 1);

@@ -337,6 +337,12 @@ static PyObject *Certificate_verify(CertificateObject *self, PyObject *args, PyO
 			mutlspy_raise_last(rc, NULL, NULL);
 			goto out;
 		}
+		/* the clock first: the CRLs' dates are then checked at `at`, not now */
+		if ((options.flags & MUTLS_VERIFY_AT) &&
+		    (rc = mutls_config_set_verify_time(cfg, options.at)) < 0) {
+			mutlspy_raise_last(rc, NULL, NULL);
+			goto out;
+		}
 		if (mutlspy_config_add_trust(cfg, trust) < 0 || mutlspy_config_add_crl(cfg, crl) < 0 ||
 		    mutlspy_config_add_peers(cfg, peers) < 0)
 			goto out;

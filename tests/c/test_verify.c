@@ -1142,6 +1142,33 @@ TEST(unusable_crls_say_why)
 	pki_free(&pki);
 }
 
+/* One CRL that cannot be used refuses its whole source, naming it and its
+ * place (it was dropped, and the source's other CRLs loaded). */
+TEST(a_source_with_an_unusable_crl_is_refused_whole)
+{
+	test_pki pki;
+	mutls_config *cfg;
+	char *good, *expired, *bundle;
+	pki_make(&pki);
+
+	cfg = config_with(NULL, pki.ca);
+	good = custom_crl(pki.ca, -DAY, DAY, NULL);
+	expired = custom_crl(pki.ca, -10 * DAY, -DAY, NULL);
+	bundle = malloc(strlen(good) + strlen(expired) + 1);
+	strcpy(bundle, good);
+	strcat(bundle, expired);
+	CHECK_INT(mutls_config_add_crl(cfg, bundle), MUTLS_ECONFIG);
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()),
+		"crl: the CRL of CN=mutls test root (the 2nd of the 2 CRLs in this source) expired at ");
+	CHECK_CONTAINS(mutls_error_message(mutls_error_last()), "(none of this source's CRLs was added)");
+	CHECK_OK(mutls_config_add_crl(cfg, good));
+	free(bundle);
+	free(good);
+	free(expired);
+	mutls_config_unref(cfg);
+	pki_free(&pki);
+}
+
 struct revocation_trace { char detail[400]; int seen; };
 
 static int keep_revocation(mutls_session *s, const mutls_trace_event *e, void *payload)

@@ -453,4 +453,87 @@ describe("certificate", function()
 				session.verification.message)
 		end
 	end)
+	-- CRLs by openssl ca -gencrl, signed by name.pem / name.key in dir, from
+	-- a fresh database; revoke: the PEM files to list; exts: crl_extensions
+	-- lines; last, next: its dates (seconds since the epoch)
+	local function openssl_crl(dir, name, opts)
+		local n = (opts.n or name)
+		local function sh(cmd) assert.is_true(H.sh(("cd %s && %s >/dev/null 2>&1"):format(dir, cmd)), cmd) end
+		H.write(("%s/%s.idx"):format(dir, n), "")
+		H.write(("%s/%s.num"):format(dir, n), "01\n")
+		H.write(("%s/%s.cnf"):format(dir, n), ("[ca]\ndefault_ca = d\n[d]\ndatabase = %s.idx\ncrlnumber = %s.num\n" ..
+			"default_md = sha256\ncrl_extensions = crlext\n[crlext]\nauthorityKeyIdentifier = keyid:always\n%s\n")
+			:format(n, n, opts.exts or ""))
+		local signer = ("-config %s.cnf -cert %s.pem -keyfile %s.key"):format(n, name, name)
+		for _, cert in ipairs(opts.revoke or {}) do sh(("openssl ca -batch %s -revoke %s"):format(signer, cert)) end
+		local dates = "-crldays 2"
+		if opts.last then
+			dates = ("-crl_lastupdate %s -crl_nextupdate %s"):format(os.date("!%Y%m%d%H%M%SZ", opts.last),
+				os.date("!%Y%m%d%H%M%SZ", opts.next))
+		end
+		sh(("openssl ca -batch %s -gencrl %s -out %s.crl"):format(signer, dates, n))
+		return H.read(("%s/%s.crl"):format(dir, n))
+	end
+	-- Python: test_crl_load.py::test_verify_at_checks_the_crls_dates_at_that_time
+	it("verify{ at = } checks the CRL's dates at that time when loading it", function()
+		if not H.have("openssl") then return pending("openssl is not installed") end
+		local dir = H.tmpdir()
+		local ca = mutls.testca { name = "dated CRLs" }
+		local leaf = ca:issue { cn = "revoked", dns = { "r.internal" }, purpose = "server", not_after = 365 * 86400 }
+		H.write(dir .. "/ca.pem", ca.cert_pem)
+		H.write(dir .. "/ca.key", ca.key_pem)
+		H.write(dir .. "/leaf.pem", leaf.cert_pem)
+		local now = os.time()
+		-- current from two days ahead to five: not valid yet now
+		local crl = openssl_crl(dir, "ca", { revoke = { "leaf.pem" }, last = now + 2 * 86400, next = now + 5 * 86400 })
+		H.rmdir(dir)
+		local c = leaf.certificate
+		local ok, err = c:verify { trust = ca, crl = crl, purpose = "server", at = now + 3 * 86400 }
+		assert.is_nil(ok)
+		assert.same({ "revoked" }, err.reasons, tostring(err))
+		ok, err = c:verify { trust = ca, crl = crl, purpose = "server", at = function() return now + 6 * 86400 end }
+		assert.is_nil(ok)
+		assert.same({ "expired", "revoked" }, err.reasons, tostring(err))
+		assert.truthy(tostring(err):find("the CRL of CN=dated CRLs expired at", 1, true), tostring(err))
+		-- without at, the system clock
+		ok, err = c:verify { trust = ca, crl = crl, purpose = "server" }
+		assert.is_nil(ok)
+		assert.equal("config", err.code)
+		assert.truthy(tostring(err):find("the CRL of CN=dated CRLs is not valid until", 1, true), tostring(err))
+	end)
+	-- Python: test_crl_load.py (partial, delta and unknown critical CRLs;
+	-- a source with an unusable CRL)
+	it("partial and delta CRLs are refused, and a bundle with an unusable CRL is refused whole", function()
+		if not H.have("openssl") then return pending("openssl is not installed") end
+		local dir = H.tmpdir()
+		local issue = openssl_pki(dir)
+		local inter = issue("inter", "root", "/CN=Inter", "basicConstraints=critical,CA:TRUE\n" ..
+			"keyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
+		local trust = H.read(dir .. "/root.pem") .. inter.pem
+		local now = os.time()
+		local idp = openssl_crl(dir, "inter", { n = "idp", exts = "issuingDistributionPoint = critical, @idp\n" ..
+			"[idp]\nonlyCA = TRUE\n" })
+		local delta = openssl_crl(dir, "inter", { n = "delta", exts = "2.5.29.27 = critical, ASN1:INTEGER:1\n" })
+		local root_crl = openssl_crl(dir, "root", { n = "rootcrl" })
+		local expired = openssl_crl(dir, "inter", { n = "expired", last = now - 20 * 86400, next = now - 86400 })
+		H.rmdir(dir)
+		for _, case in ipairs { { idp, "it has an issuingDistributionPoint extension (a partial or indirect CRL" },
+				{ delta, "it is a delta CRL (deltaCRLIndicator" } } do
+			for _, vt in ipairs { false, now } do
+				local cfg, err = mutls.config { trust = trust, crl = case[1], verify_time = vt or nil }
+				assert.is_nil(cfg)
+				assert.equal("config", err.code)
+				assert.truthy(err.message:find("crl: the CRL of CN=Inter cannot be used: " .. case[2], 1, true),
+					err.message)
+			end
+		end
+		local cfg, err = mutls.config { trust = trust, crl = root_crl .. expired }
+		assert.is_nil(cfg)
+		assert.equal("config", err.code)
+		assert.truthy(err.message:find("the CRL of CN=Inter (the 2nd of the 2 CRLs in this source) expired at ", 1,
+			true), err.message)
+		assert.truthy(err.message:find("(none of this source's CRLs was added)", 1, true), err.message)
+		-- with a verification clock, its dates wait for the clock
+		assert(mutls.config { trust = trust, crl = root_crl .. expired, verify_time = now })
+	end)
 end)
