@@ -208,6 +208,18 @@ static int crl_entries_problem(char *why, size_t cap, const char *name, gnutls_x
 			rc = -1;
 			break;
 		}
+		/* GnuTLS matches serials byte for byte: a listed 00 12 34 (not
+		 * DER) would never revoke the certificate whose serial is 12 34 */
+		if (serial.end - serial.p == 0 || (serial.end - serial.p > 1 &&
+		    ((serial.p[0] == 0x00 && serial.p[1] < 0x80) ||
+		     (serial.p[0] == 0xff && serial.p[1] >= 0x80)))) {
+			entry_serial(hex, sizeof(hex), &serial);
+			snprintf(why, cap, "the CRL of %s cannot be used: its entry for serial %s is not "
+				"DER (%s), so it would match no certificate", name, hex,
+				serial.end == serial.p ? "an empty number" : "a redundant leading byte");
+			rc = 1;
+			break;
+		}
 		if (entry.p == entry.end)
 			continue;
 		if (mutls__der_next(&entry, &tag, &ext) < 0 || tag != 0x30 || entry.p != entry.end) {

@@ -8,6 +8,7 @@ serial is padded."""
 
 from __future__ import annotations
 
+import base64
 import datetime
 from typing import Any, Literal, Tuple
 
@@ -116,3 +117,44 @@ def test_a_serial_with_a_redundant_leading_byte_is_refused(profile: Literal["def
             "DER") in str(e.value), e.value
     # a trust anchor is taken as configured
     assert _m(leaf).verify(_padded(root, root_key), purpose="client", profile=profile)
+
+
+def _crl_with_padded_entry(issuer: Any, key: Any, serial: int) -> str:
+    """A CRL listing serial with a 00 byte put in front of its content (not
+    DER), signed again by key."""
+    der = x509.load_pem_x509_crl(_crl(issuer, key, serial).encode()).public_bytes(serialization.Encoding.DER)
+    start, _ = _header(der, 0)
+    tbs_start, tbs_end = _header(der, start)
+    sig_alg_end = _header(der, tbs_end)[1]
+    at, fields = tbs_start, []
+    while at < tbs_end:
+        end = _header(der, at)[1]
+        fields.append(der[at:end])
+        at = end
+    revoked = next(i for i, f in enumerate(fields) if f[0] == 0x30 and f[_header(f, 0)[0]] == 0x30 and i >= 3)
+    lst = fields[revoked]
+    entry_start, entry_end = _header(lst, _header(lst, 0)[0])
+    s_start, s_end = _header(lst, entry_start)
+    entry = _tlv(0x02, b"\x00" + lst[s_start:s_end]) + lst[s_end:entry_end]
+    fields[revoked] = _tlv(0x30, _tlv(0x30, entry))
+    tbs = _tlv(0x30, b"".join(fields))
+    signature = key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    crl = _tlv(0x30, tbs + der[tbs_end:sig_alg_end] + _tlv(0x03, b"\x00" + signature))
+    body = base64.encodebytes(crl).decode().replace("\n", "")
+    return "-----BEGIN X509 CRL-----\n%s\n-----END X509 CRL-----\n" % "\n".join(
+        body[i:i + 64] for i in range(0, len(body), 64))
+
+
+def test_a_crl_listing_a_serial_that_is_not_der_is_refused_when_loaded() -> None:
+    """The other way round: the CRL lists 00 12 34, the certificate's serial
+    is 12 34; GnuTLS would never match them, so the leaf passed as not
+    revoked. The CRL is refused when it is added."""
+    root_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(2))
+    root = _cert("serial root", root_key, None, None, True, 1)
+    leaf = _cert("leaf", leaf_key, root, root_key, False, 0x1234)
+    crl = _crl_with_padded_entry(root, root_key, 0x1234)
+    with pytest.raises(mutls.ConfigError) as e:
+        _m(leaf).verify(_m(root), purpose="client", crl=crl)
+    assert "its entry for serial 001234 is not DER (a redundant leading byte)" in str(e.value), e.value
+    with pytest.raises(mutls.ConfigError):
+        mutls.Config(trust=_m(root), crl=crl)
