@@ -320,6 +320,23 @@ static int email_syntax_ok(const char *s, size_t len)
  * (GnuTLS checks only the leaf's), a wildcard SAN that reaches into an
  * excluded subtree, malformed names under constraints, and nameConstraints
  * in a certificate that is not a CA. */
+/* The kind of crt's subjectAltName number i, however long it is: 0, or
+ * GnuTLS's error. */
+static int san_kind_at(gnutls_x509_crt_t crt, unsigned i, unsigned *type)
+{
+	size_t size = 0;
+	char *value;
+	int rc = gnutls_x509_crt_get_subject_alt_name2(crt, i, NULL, &size, type, NULL);
+
+	if (rc != GNUTLS_E_SHORT_MEMORY_BUFFER)
+		return rc < 0 ? rc : 0;
+	if (!(value = malloc(size + 1)))
+		return GNUTLS_E_MEMORY_ERROR;
+	rc = gnutls_x509_crt_get_subject_alt_name2(crt, i, value, &size, type, NULL);
+	free(value);
+	return rc < 0 ? rc : 0;
+}
+
 static int check_name_constraints2(mutls_verdict *out, const char *who, const mutls_path *p,
 	char *detail, size_t cap)
 {
@@ -371,8 +388,21 @@ static int check_name_constraints2(mutls_verdict *out, const char *who, const mu
 				unsigned type;
 				gnutls_datum_t name;
 				int rc = gnutls_x509_crt_get_subject_alt_name2(p->crt[j], i, buf, &size, &type, NULL);
-				if (rc == GNUTLS_E_SHORT_MEMORY_BUFFER)
+				if (rc == GNUTLS_E_SHORT_MEMORY_BUFFER) {
+					/* longer than any DNS name or mailbox (253, 254 bytes): of
+					 * those kinds, not one under constraints; others are
+					 * nc_names.c's (URI, directoryName) or unconstrained */
+					if (san_kind_at(p->crt[j], i, &type) == 0 && (type == GNUTLS_SAN_DNSNAME ||
+					    type == GNUTLS_SAN_RFC822NAME || type == GNUTLS_SAN_IPADDRESS)) {
+						gnutls_x509_name_constraints_deinit(nc);
+						FAIL(MUTLS_REASON_NAME_CONSTRAINTS, "%s%s%shas a %s subjectAltName "
+							"of %zu bytes, which is not one, under the name constraints of "
+							"CA %s", WHO_K(j), type == GNUTLS_SAN_DNSNAME ? "DNS name" :
+							type == GNUTLS_SAN_RFC822NAME ? "email address" : "IP address",
+							size - 1 /* GnuTLS counts the NUL it would write */, p->label[k]);
+					}
 					continue;
+				}
 				if (rc < 0)
 					break;
 				buf[size] = 0;

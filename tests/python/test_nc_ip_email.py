@@ -206,3 +206,19 @@ def test_many_addresses_under_many_subtrees_are_not_refused_as_too_costly(pki: P
     ica_m, leaf_m = (mutls.Certificate.from_pem(c.public_bytes(serialization.Encoding.PEM).decode())
                      for c in (ica, leaf))
     assert leaf_m.verify(pki.root, intermediates=[ica_m], hostname="10.3.231.1", purpose="server")
+
+
+def test_a_ca_below_with_a_dns_name_too_long_to_be_one_is_refused(pki: PKI) -> None:
+    """A CA below a constrained one, with a DNS subjectAltName of 600 bytes
+    (no DNS name is longer than 253): its SANs were read into a 512-byte
+    buffer and a longer one was skipped, so it escaped the constraints."""
+    pki.ca("ica", "permitted;DNS:corp.example")
+    label = "a" * 60
+    long_name = ".".join([label] * 9) + ".evil.example"
+    sub = pki.issue("sub", "ica", CA_EXT + "subjectAltName=DNS:%s\n" % long_name)
+    leaf = pki.leaf("svc", "sub", "DNS:api.corp.example")
+    err = _refused(leaf, pki.root, intermediates=[sub, mutls.Certificate.load(pki.dir / "ica.pem")],
+                   hostname="api.corp.example", purpose="server")
+    assert err.reasons == ["name-constraints"], err
+    assert ("has in its chain the CA certificate CN=sub, which has a DNS name subjectAltName of %d bytes, "
+            "which is not one" % len(long_name)) in str(err), err
