@@ -179,6 +179,41 @@ static int uri_bytes_ok(const char *uri, size_t len)
 	return len > 0;
 }
 
+/* Under a prefix pattern, a URI whose path has a "." or ".." segment, or a
+ * percent-encoded "." or "/", never matches: read the way URL resolvers
+ * read it, "spiffe://td/payments/../admin" is not under .../payments/
+ * (SPIFFE IDs allow neither). */
+static int uri_path_plain(const char *uri, size_t len)
+{
+	const char *end = uri + len, *seg = uri, *authority = NULL;
+
+	for (const char *c = uri; c + 2 < end; c++)
+		if (c[0] == ':' && c[1] == '/' && c[2] == '/') {
+			authority = c + 3;
+			break;
+		}
+	if (authority) {
+		seg = memchr(authority, '/', (size_t)(end - authority));
+		if (!seg)
+			return 1; /* no path */
+	}
+	for (const char *c = seg; c < end; c++)
+		if (c[0] == '%' && c + 2 < end && c[1] == '2' && strchr("eEfF", c[2]))
+			return 0;
+	while (seg < end) {
+		const char *next;
+		size_t n;
+		if (*seg == '/')
+			seg++;
+		next = memchr(seg, '/', (size_t)(end - seg));
+		n = (size_t)((next ? next : end) - seg);
+		if ((n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+			return 0;
+		seg += n;
+	}
+	return 1;
+}
+
 /* A certificate's DNS name is only compared when it is one: labels of
  * letters, digits, '-' and '_' (1 to 63 of them; the first may be a lone
  * '*'), no NUL or other byte that would let "x\0y.svc.local" pass as a
@@ -243,7 +278,8 @@ static int san_value_matches(const mutls_pattern *p, unsigned type,
 			return 0;
 		plen = strlen(p->value);
 		if (p->value[plen - 1] == '*')
-			return size >= plen - 1 && memcmp(value, p->value, plen - 1) == 0;
+			return size >= plen - 1 && memcmp(value, p->value, plen - 1) == 0 &&
+				uri_path_plain(value, size);
 		return size == plen && memcmp(value, p->value, plen) == 0;
 	default:
 		return 0;

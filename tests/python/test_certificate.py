@@ -291,6 +291,28 @@ def test_uri_peers_refuse_a_uri_with_a_nul_or_a_control_byte(pki: PKI, tmp_path:
         assert info.value.reasons == ["policy"], uri
 
 
+def test_uri_prefix_patterns_refuse_dot_segments_and_encoded_dots(pki: PKI, tmp_path: pathlib.Path) -> None:
+    """uri:spiffe://example.org/payments/* matched
+    spiffe://example.org/payments/../admin, which URL resolvers read as
+    /admin (review session, 2026-12-04); SPIFFE IDs allow no such segment."""
+    def san(uri: bytes) -> str:
+        return (bytes([0x30, len(uri) + 2, 0x86, len(uri)]) + uri).hex()
+
+    pattern = ["uri:spiffe://example.org/payments/*"]
+    for ok in (b"spiffe://example.org/payments/x", b"spiffe://example.org/payments/a.b/..c/x."):
+        assert _leaf_with_raw_san(tmp_path, pki.ca, san(ok)).verify(pki.ca, peers=pattern) is True, ok
+    for bad in (b"spiffe://example.org/payments/../admin", b"spiffe://example.org/payments/./x",
+                b"spiffe://example.org/payments/x/..", b"spiffe://example.org/payments/%2e%2e/admin",
+                b"spiffe://example.org/payments/x%2Fy"):
+        leaf = _leaf_with_raw_san(tmp_path, pki.ca, san(bad))
+        with pytest.raises(mutls.CertificateVerifyError) as info:
+            leaf.verify(pki.ca, peers=pattern)
+        assert info.value.reasons == ["policy"], bad
+    # an exact pattern is the user's own string: compared as written
+    odd = b"spiffe://example.org/payments/../admin"
+    assert _leaf_with_raw_san(tmp_path, pki.ca, san(odd)).verify(pki.ca, peers=["uri:" + odd.decode()]) is True
+
+
 def test_bad_signature_under_a_known_issuer_is_named(pki: PKI) -> None:
     """Issue 11 #12: a chain that names a trusted issuer but whose signature
     does not verify said "issued by an unknown CA"."""
