@@ -173,19 +173,31 @@ bad:
  * even under a prefix pattern. */
 static int uri_bytes_ok(const char *uri, size_t len)
 {
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)uri[i] <= 0x20 || (unsigned char)uri[i] >= 0x7f)
+	static const char hexdigits[] = "0123456789abcdefABCDEF";
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)uri[i];
+		/* RFC 3986 2: nor \ " < > ^ ` { | }, and % only as an escape */
+		if (c <= 0x20 || c >= 0x7f || strchr("\\\"<>^`{|}", c))
 			return 0;
+		if (c == '%' && (i + 2 >= len || !strchr(hexdigits, uri[i + 1]) || !uri[i + 1] ||
+		    !strchr(hexdigits, uri[i + 2]) || !uri[i + 2]))
+			return 0;
+	}
 	return len > 0;
 }
 
 /* Under a prefix pattern, a URI whose path has a "." or ".." segment, or a
- * percent-encoded "." or "/", never matches: read the way URL resolvers
- * read it, "spiffe://td/payments/../admin" is not under .../payments/
- * (SPIFFE IDs allow neither). */
+ * percent-encoded "." or "/", or that has a query or fragment, never
+ * matches: read the way URL resolvers read it,
+ * "spiffe://td/payments/../admin" (or "/payments/..?x") is not under
+ * .../payments/ (SPIFFE IDs allow none of these). */
 static int uri_path_plain(const char *uri, size_t len)
 {
 	const char *end = uri + len, *seg = uri, *authority = NULL;
+
+	if (memchr(uri, '?', len) || memchr(uri, '#', len))
+		return 0;
 
 	for (const char *c = uri; c + 2 < end; c++)
 		if (c[0] == ':' && c[1] == '/' && c[2] == '/') {

@@ -303,7 +303,10 @@ def test_uri_prefix_patterns_refuse_dot_segments_and_encoded_dots(pki: PKI, tmp_
         assert _leaf_with_raw_san(tmp_path, pki.ca, san(ok)).verify(pki.ca, peers=pattern) is True, ok
     for bad in (b"spiffe://example.org/payments/../admin", b"spiffe://example.org/payments/./x",
                 b"spiffe://example.org/payments/x/..", b"spiffe://example.org/payments/%2e%2e/admin",
-                b"spiffe://example.org/payments/x%2Fy"):
+                b"spiffe://example.org/payments/x%2Fy", b"spiffe://example.org/payments/..?x",
+                b"spiffe://example.org/payments/..#x", b"spiffe://example.org/payments/.?x",
+                b"spiffe://example.org/payments/..\\admin", b"spiffe://example.org/payments/x%zz",
+                b"spiffe://example.org/payments/x?y"):
         leaf = _leaf_with_raw_san(tmp_path, pki.ca, san(bad))
         with pytest.raises(mutls.CertificateVerifyError) as info:
             leaf.verify(pki.ca, peers=pattern)
