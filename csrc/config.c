@@ -160,6 +160,10 @@ int mutls_config_freeze(mutls_config *cfg)
 		rc = mutls__error(MUTLS_ENOMEM, "out of memory for the session cache");
 		goto done;
 	}
+	/* trust anchors and CRLs no longer change: whether a trusted
+	 * intermediate is revoked is worked out once (crl_checks.c) */
+	if (cfg->crl_fact_count && (rc = mutls__crl_anchor_facts(cfg)) < 0)
+		goto done;
 	/* The credentials take the trust list; we keep a borrowed pointer. */
 	gnutls_certificate_set_trust_list(cfg->cred, cfg->tlist, 0);
 	cfg->frozen = 1;

@@ -54,6 +54,8 @@ struct mutls_config {
 	size_t crl_issuer_count;
 	struct mutls_crl_facts *crl_facts;  /* dates and profile of the usable CRLs (crl_checks.c) */
 	size_t crl_fact_count;
+	struct mutls_anchor_facts *anchor_facts; /* trusted intermediates against their issuers' CRLs, at freezing */
+	size_t anchor_fact_count;
 	mutls_x509 **own_chain;
 	size_t own_chain_len;
 	mutls_password_cb password_cb;

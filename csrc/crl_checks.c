@@ -7,13 +7,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct mutls_crl_facts {
 	gnutls_datum_t issuer;      /* raw issuer DN (gnutls_malloc'd) */
+	gnutls_datum_t issuer_text; /* the same as RFC 4514 text (gnutls_malloc'd) */
 	gnutls_datum_t der;         /* the CRL (gnutls_malloc'd), for a second trust list */
 	int64_t this_update, next_update;   /* next_update -1: none */
 	int has_number, number_critical;
 	char name[200];             /* "CN=..." of the issuer, for messages */
+};
+
+/* A trust anchor that is not self-issued, against its issuer's CRLs. */
+struct mutls_anchor_facts {
+	gnutls_datum_t issuer;      /* the anchor's raw issuer DN (gnutls_malloc'd) */
+	gnutls_datum_t serial;      /* its serial number (gnutls_malloc'd) */
+	int revoked;                /* a loaded CRL of its issuer lists it */
+	int unmatchable;            /* a loaded CRL names its issuer in another encoding */
 };
 
 void mutls__crl_record(mutls_config *cfg, gnutls_x509_crl_t crl)
@@ -26,6 +36,8 @@ void mutls__crl_record(mutls_config *cfg, gnutls_x509_crl_t crl)
 	memset(&f, 0, sizeof(f));
 	if (gnutls_x509_crl_get_raw_issuer_dn(crl, &f.issuer) < 0)
 		return;
+	if (gnutls_x509_crl_get_issuer_dn2(crl, &f.issuer_text) < 0)
+		f.issuer_text.data = NULL; /* then only the raw name counts */
 	if (gnutls_x509_crl_export2(crl, GNUTLS_X509_FMT_DER, &f.der) < 0) {
 		gnutls_free(f.issuer.data);
 		return;
@@ -42,6 +54,7 @@ void mutls__crl_record(mutls_config *cfg, gnutls_x509_crl_t crl)
 	grown = realloc(cfg->crl_facts, (cfg->crl_fact_count + 1) * sizeof(*grown));
 	if (!grown) {
 		gnutls_free(f.issuer.data);
+		gnutls_free(f.issuer_text.data);
 		gnutls_free(f.der.data);
 		return;
 	}
@@ -53,11 +66,19 @@ void mutls__crl_facts_free(mutls_config *cfg)
 {
 	for (size_t i = 0; i < cfg->crl_fact_count; i++) {
 		gnutls_free(cfg->crl_facts[i].issuer.data);
+		gnutls_free(cfg->crl_facts[i].issuer_text.data);
 		gnutls_free(cfg->crl_facts[i].der.data);
 	}
 	free(cfg->crl_facts);
 	cfg->crl_facts = NULL;
 	cfg->crl_fact_count = 0;
+	for (size_t i = 0; i < cfg->anchor_fact_count; i++) {
+		gnutls_free(cfg->anchor_facts[i].issuer.data);
+		gnutls_free(cfg->anchor_facts[i].serial.data);
+	}
+	free(cfg->anchor_facts);
+	cfg->anchor_facts = NULL;
+	cfg->anchor_fact_count = 0;
 }
 
 int mutls__crl_add_issued_by(gnutls_x509_trust_list_t tl, const mutls_config *cfg,
@@ -192,50 +213,166 @@ static int check_one(const struct mutls_crl_facts *f, void *ctx)
 	return 0;
 }
 
+static int same_text(const gnutls_datum_t *a, const gnutls_datum_t *b)
+{
+	return a->data && b->data && a->size == b->size &&
+		strncasecmp((const char *)a->data, (const char *)b->data, a->size) == 0;
+}
+
+/* What the loaded CRLs say of anchor (not self-issued): f->revoked, and
+ * f->unmatchable when a CRL names the anchor's issuer in another encoding
+ * (GnuTLS and mutls match CRLs by the raw name: it would be skipped).
+ * Parses each CRL of the issuer: once per anchor, when the config is
+ * frozen. 0, or -1 out of memory. */
+static int anchor_against_crls(struct mutls_anchor_facts *f, const mutls_config *cfg,
+	gnutls_x509_crt_t anchor)
+{
+	gnutls_datum_t text = { NULL, 0 };
+	int rc = 0;
+
+	if (gnutls_x509_crt_get_issuer_dn2(anchor, &text) < 0)
+		text.data = NULL;
+	for (size_t i = 0; i < cfg->crl_fact_count && rc == 0 && !f->revoked; i++) {
+		const struct mutls_crl_facts *c = &cfg->crl_facts[i];
+		gnutls_x509_crl_t crl = NULL;
+		if (!same_datum(&c->issuer, &f->issuer)) {
+			if (same_text(&c->issuer_text, &text))
+				f->unmatchable = 1;
+			continue;
+		}
+		if (gnutls_x509_crl_init(&crl) < 0 ||
+		    gnutls_x509_crl_import(crl, &c->der, GNUTLS_X509_FMT_DER) < 0)
+			rc = -1; /* it was read when it was loaded: memory */
+		else
+			f->revoked = gnutls_x509_crt_check_revocation(anchor, &crl, 1) == 1;
+		if (crl)
+			gnutls_x509_crl_deinit(crl);
+	}
+	gnutls_free(text.data);
+	return rc;
+}
+
+/* f's key: the anchor's issuer and serial. 0, or -1 (f empty). */
+static int anchor_fact_key(struct mutls_anchor_facts *f, gnutls_x509_crt_t anchor)
+{
+	unsigned char serial[64];
+	size_t size = sizeof(serial);
+
+	memset(f, 0, sizeof(*f));
+	if (gnutls_x509_crt_get_raw_issuer_dn(anchor, &f->issuer) < 0 ||
+	    gnutls_x509_crt_get_serial(anchor, serial, &size) < 0 ||
+	    !(f->serial.data = gnutls_malloc(size))) {
+		gnutls_free(f->issuer.data);
+		f->issuer.data = NULL;
+		return -1;
+	}
+	memcpy(f->serial.data, serial, size);
+	f->serial.size = (unsigned)size;
+	return 0;
+}
+
+static void anchor_fact_clear(struct mutls_anchor_facts *f)
+{
+	gnutls_free(f->issuer.data);
+	gnutls_free(f->serial.data);
+	memset(f, 0, sizeof(*f));
+}
+
+static int anchor_fact_fill(struct mutls_anchor_facts *f, const mutls_config *cfg,
+	gnutls_x509_crt_t anchor)
+{
+	if (anchor_fact_key(f, anchor) < 0)
+		return -1;
+	if (anchor_against_crls(f, cfg, anchor) < 0) {
+		anchor_fact_clear(f);
+		return -1;
+	}
+	return 0;
+}
+
+static int self_issued(gnutls_x509_crt_t crt)
+{
+	gnutls_datum_t a = { NULL, 0 }, b = { NULL, 0 };
+	int same = gnutls_x509_crt_get_raw_dn(crt, &a) >= 0 &&
+		gnutls_x509_crt_get_raw_issuer_dn(crt, &b) >= 0 && same_datum(&a, &b);
+	gnutls_free(a.data);
+	gnutls_free(b.data);
+	return same;
+}
+
+int mutls__crl_anchor_facts(mutls_config *cfg)
+{
+	gnutls_x509_trust_list_iter_t iter = NULL;
+	gnutls_x509_crt_t ca = NULL;
+	int rc = 0;
+
+	while (rc == 0 && gnutls_x509_trust_list_iter_get_ca(cfg->tlist, &iter, &ca) >= 0) {
+		struct mutls_anchor_facts f, *grown;
+		if (!self_issued(ca)) {
+			if (anchor_fact_fill(&f, cfg, ca) < 0 ||
+			    !(grown = realloc(cfg->anchor_facts, (cfg->anchor_fact_count + 1) *
+					sizeof(*grown)))) {
+				rc = mutls__error(MUTLS_ENOMEM, "out of memory checking the trust anchors "
+					"against the CRLs");
+				anchor_fact_clear(&f); /* filled or not, not stored */
+			} else {
+				cfg->anchor_facts = grown;
+				grown[cfg->anchor_fact_count++] = f;
+			}
+		}
+		gnutls_x509_crt_deinit(ca);
+		ca = NULL;
+	}
+	gnutls_x509_trust_list_iter_deinit(iter);
+	return rc;
+}
+
 /* A trusted intermediate that its issuer's loaded CRL lists (GnuTLS checks
- * a trust anchor against no CRL). Parses those CRLs: only for anchors
- * that are not self-issued and whose issuer's CRLs are loaded. */
+ * a trust anchor against no CRL), or whose issuer's CRL cannot be matched
+ * to it. Looked up in what freezing worked out; an anchor not there (a
+ * config not frozen, a PKCS#11 token's) is worked out now. */
 static int check_anchor_revoked(crl_check_ctx *c, const mutls_config *cfg, const mutls_path *p)
 {
 	gnutls_x509_crt_t anchor = p->crt[p->n - 1];
-	gnutls_datum_t dn = { NULL, 0 };
-	unsigned char serial[64];
-	size_t size = sizeof(serial);
-	char *hex;
-	int revoked = 0;
+	struct mutls_anchor_facts now, *f = NULL;
+	char *hex = NULL;
+	int rc = 0;
 
-	if (gnutls_x509_crt_get_raw_issuer_dn(anchor, &dn) < 0)
-		return 0;
-	for (size_t i = 0; i < cfg->crl_fact_count && !revoked; i++) {
-		const struct mutls_crl_facts *f = &cfg->crl_facts[i];
-		gnutls_x509_crl_t crl = NULL;
-		if (!same_datum(&f->issuer, &dn))
-			continue;
-		if (gnutls_x509_crl_init(&crl) < 0 ||
-		    gnutls_x509_crl_import(crl, &f->der, GNUTLS_X509_FMT_DER) < 0)
-			revoked = -1; /* it was read when loaded: memory */
-		else
-			revoked = gnutls_x509_crt_check_revocation(anchor, &crl, 1) == 1;
-		if (crl)
-			gnutls_x509_crl_deinit(crl);
-		if (revoked)
-			break;
-	}
-	gnutls_free(dn.data);
-	if (revoked < 0)
+	if (anchor_fact_key(&now, anchor) < 0)
 		FAIL(MUTLS_REASON_REVOKED, "could not be checked for revocation: out of memory "
-			"reading the CRL of the issuer of trust anchor %s", p->label[p->n - 1]);
-	if (!revoked)
-		return 0;
-	hex = gnutls_x509_crt_get_serial(anchor, serial, &size) >= 0 ?
-		mutls__hex_encode(serial, size) : NULL;
-	mutls__verdict_add(c->out, c->who, MUTLS_REASON_REVOKED, "has in its chain the CA "
-		"certificate %s (a trust anchor), which has been revoked (serial %s)",
-		p->label[p->n - 1], hex ? hex : "?");
-	snprintf(c->detail, c->cap, "the trust anchor %s (serial %s) is on the CRL of its issuer",
-		p->label[p->n - 1], hex ? hex : "?");
+			"reading trust anchor %s", p->label[p->n - 1]);
+	for (size_t i = 0; i < cfg->anchor_fact_count && !f; i++)
+		if (same_datum(&cfg->anchor_facts[i].issuer, &now.issuer) &&
+		    same_datum(&cfg->anchor_facts[i].serial, &now.serial))
+			f = &cfg->anchor_facts[i];
+	if (!f) {
+		f = &now;
+		if (anchor_against_crls(f, cfg, anchor) < 0) {
+			anchor_fact_clear(&now);
+			FAIL(MUTLS_REASON_REVOKED, "could not be checked for revocation: out of memory "
+				"reading the CRL of the issuer of trust anchor %s", p->label[p->n - 1]);
+		}
+	}
+	hex = mutls__hex_encode(f->serial.data, f->serial.size);
+	if (f->revoked) {
+		mutls__verdict_add(c->out, c->who, MUTLS_REASON_REVOKED, "has in its chain the CA "
+			"certificate %s (a trust anchor), which has been revoked (serial %s)",
+			p->label[p->n - 1], hex ? hex : "?");
+		snprintf(c->detail, c->cap, "the trust anchor %s (serial %s) is on the CRL of its "
+			"issuer", p->label[p->n - 1], hex ? hex : "?");
+		rc = 1;
+	} else if (f->unmatchable) {
+		mutls__verdict_add(c->out, c->who, MUTLS_REASON_NONCONFORMING, "could not be checked "
+			"for revocation: the trust anchor %s names its issuer in another encoding than "
+			"that CA's CRL does, so the CRL cannot be matched to it (RFC 5280 4.1.2.4)",
+			p->label[p->n - 1]);
+		snprintf(c->detail, c->cap, "the trust anchor %s names its issuer in another encoding "
+			"than that CA's CRL", p->label[p->n - 1]);
+		rc = 1;
+	}
 	free(hex);
-	return 1;
+	anchor_fact_clear(&now);
+	return rc;
 }
 
 /* A certificate whose issuer field does not repeat its issuer's subject

@@ -188,6 +188,11 @@ void mutls__crl_issuers_free(mutls_config *cfg);
  * failed (out, detail). */
 void mutls__crl_record(mutls_config *cfg, gnutls_x509_crl_t crl);
 void mutls__crl_facts_free(mutls_config *cfg);
+/* crl_checks.c: for each trust anchor of cfg that is not self-issued,
+ * whether a loaded CRL of its issuer lists it, or names that issuer in
+ * another encoding (then none can be matched to it). At freezing; 0 or
+ * MUTLS_ENOMEM (set). */
+int mutls__crl_anchor_facts(mutls_config *cfg);
 int mutls__crl_checks(mutls_verdict *out, const char *who, const mutls_config *cfg,
 	const mutls_path *p, int64_t now, mutls_profile profile, int dates_only,
 	char *detail, size_t cap);

@@ -145,3 +145,34 @@ def test_an_issuer_name_in_another_encoding_is_refused_while_its_crl_is_loaded(p
     s = _check(cfg, chain)
     assert not s.verified and s.verification.reasons == ["nonconforming"], s.verification
     assert "in another encoding than that CA's own subject" in s.verification.message, s.verification.message
+
+
+def test_a_trusted_intermediate_naming_its_issuer_in_another_encoding_is_refused() -> None:
+    """The root's subject is a PrintableString, the intermediate's issuer
+    field the same name as a UTF8String; the root's CRL lists the
+    intermediate. The CRL is found by the raw name, so it would never be
+    matched to the intermediate (a trust anchor, so GnuTLS does not link it
+    to the root either): refused while that CRL is loaded."""
+    kr, ki, kl = _key(), _key(), _key()
+    root_name = _name("Root", printable=True)
+    root = (x509.CertificateBuilder().subject_name(root_name).issuer_name(root_name)
+            .public_key(kr.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(NOW - DAY).not_valid_after(NOW + 30 * DAY)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(kr.public_key()), False)
+            .sign(kr, hashes.SHA256()))
+    inter = _cert("Inter", ki, _name("Root"), kr, True)  # issuer CN=Root as a UTF8String
+    leaf = _cert("leaf", kl, "Inter", ki, False)
+    crl = (x509.CertificateRevocationListBuilder().issuer_name(root_name)
+           .last_update(NOW - DAY).next_update(NOW + 10 * DAY).add_extension(x509.CRLNumber(1), False)
+           .add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(inter.serial_number)
+                                    .revocation_date(NOW - DAY).build())
+           .sign(kr, hashes.SHA256()))
+    cfg = mutls.Config(trust=_pem(root) + _pem(inter), crl=[_pem(crl)])
+    for chain in ([leaf], [leaf, inter]):
+        s = _check(cfg, chain)
+        assert not s.verified and s.verification.reasons == ["nonconforming"], (len(chain), s.verification)
+        assert "names its issuer in another encoding than that CA's CRL does" in s.verification.message
+    # without that CRL loaded, the intermediate is a trust anchor like any other
+    assert _check(mutls.Config(trust=_pem(root) + _pem(inter)), [leaf]).verified
