@@ -332,6 +332,10 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 		for (size_t i = 0; i < npaths && own_failed; i++) {
 			mutls_verdict trial = *out;
 			char trial_detail[700];
+			/* another path's names are compared within the same bound
+			 * as the first's (checked above) */
+			if (i > 0 && mutls__path_too_costly(trial_detail, sizeof(trial_detail), &paths[i]))
+				continue;
 			if (!mutls__path_checks(&trial, who, &paths[i], hostname, profile, max_depth,
 					trial_detail, sizeof(trial_detail))) {
 				if (i == 0)
