@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pathlib
 import shutil
-import subprocess
 from typing import Any
 
 import pytest
@@ -18,50 +17,13 @@ import pytest
 import mutls
 
 from conftest import Pair
+from openssl_pki import CA_EXT, PKI
+from openssl_pki import refused as _refused
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
 
-EC = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
-CA_EXT = ("basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n"
-          "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
-LEAF_EXT = ("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
-            "extendedKeyUsage=serverAuth,clientAuth\nsubjectKeyIdentifier=hash\n"
-            "authorityKeyIdentifier=keyid\n")
 IPV4_10 = "IP:10.0.0.0/255.0.0.0"
 IPV6_DB8 = "IP:2001:db8::/ffff:ffff::"
-
-
-class PKI:
-    """openssl req / x509 -req in a directory, each certificate as NAME.pem and NAME.key."""
-
-    def __init__(self, where: pathlib.Path) -> None:
-        self.dir = where
-        self.run("req", "-x509", *EC, "-keyout", "root.key", "-out", "root.pem", "-subj", "/CN=nc root",
-                 "-days", "3")
-        self.root = mutls.Certificate.load(where / "root.pem")
-
-    def run(self, *args: str) -> None:
-        r = subprocess.run(("openssl",) + args, cwd=self.dir, capture_output=True, timeout=60)
-        assert r.returncode == 0, "openssl %s failed: %s" % (args[0], r.stderr.decode(errors="replace")[-400:])
-
-    def issue(self, name: str, issuer: str, ext: str) -> mutls.Certificate:
-        (self.dir / ("%s.ext" % name)).write_text(ext)
-        self.run("req", "-new", *EC, "-keyout", "%s.key" % name, "-out", "%s.csr" % name, "-subj", "/CN=%s" % name)
-        self.run("x509", "-req", "-in", "%s.csr" % name, "-CA", "%s.pem" % issuer, "-CAkey", "%s.key" % issuer,
-                 "-days", "2", "-extfile", "%s.ext" % name, "-out", "%s.pem" % name)
-        return mutls.Certificate.load(self.dir / ("%s.pem" % name))
-
-    def ca(self, name: str, constraints: str, issuer: str = "root", more: str = "") -> mutls.Certificate:
-        return self.issue(name, issuer, CA_EXT + "nameConstraints=critical,%s\n" % constraints + more)
-
-    def leaf(self, name: str, issuer: str, san: str) -> mutls.Certificate:
-        return self.issue(name, issuer, LEAF_EXT + "subjectAltName=%s\n" % san)
-
-
-def _refused(cert: mutls.Certificate, trust: Any, **kw: Any) -> mutls.CertificateVerifyError:
-    with pytest.raises(mutls.CertificateVerifyError) as e:
-        cert.verify(trust, **kw)
-    return e.value
 
 
 @pytest.fixture
@@ -128,7 +90,7 @@ def test_a_ca_below_is_held_to_the_address_family_too(pki: PKI) -> None:
     """GnuTLS checks the leaf only; mutls checked CAs below with the same
     GnuTLS function, so the same gap."""
     ica = pki.ca("ica", "permitted;" + IPV4_10)
-    sub = pki.issue("sub", "ica", CA_EXT + "subjectAltName=IP:2001:db8::1\n")
+    sub = pki.issue("sub", "ica", "/CN=sub", CA_EXT + "subjectAltName=IP:2001:db8::1\n")
     leaf = pki.leaf("svc", "sub", "IP:10.0.0.1")
     err = _refused(leaf, pki.root, intermediates=[sub, ica], hostname="10.0.0.1", purpose="server")
     assert err.reasons == ["name-constraints"], err
@@ -215,7 +177,7 @@ def test_a_ca_below_with_a_dns_name_too_long_to_be_one_is_refused(pki: PKI) -> N
     pki.ca("ica", "permitted;DNS:corp.example")
     label = "a" * 60
     long_name = ".".join([label] * 9) + ".evil.example"
-    sub = pki.issue("sub", "ica", CA_EXT + "subjectAltName=DNS:%s\n" % long_name)
+    sub = pki.issue("sub", "ica", "/CN=sub", CA_EXT + "subjectAltName=DNS:%s\n" % long_name)
     leaf = pki.leaf("svc", "sub", "DNS:api.corp.example")
     err = _refused(leaf, pki.root, intermediates=[sub, mutls.Certificate.load(pki.dir / "ica.pem")],
                    hostname="api.corp.example", purpose="server")
