@@ -7,6 +7,13 @@ local mutls = H.mutls
 -- issuer, subject, ext) makes name.pem under issuer.pem with the extensions
 -- ext, as a private PKI does.
 local EC = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
+-- the extensions of the CAs and leaves openssl_pki makes below
+local CA_EXT = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n"
+local function leaf_ext_with(purposes)
+	return "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n" ..
+		"extendedKeyUsage=" .. purposes .. "\nsubjectAltName=%s\n"
+end
+
 local function openssl_pki(dir)
 	assert.is_true(H.sh(("cd %s && openssl req -x509 %s -keyout root.key -out root.pem -subj /CN=root " ..
 		"-days 3 >/dev/null 2>&1"):format(dir, EC)))
@@ -237,10 +244,9 @@ describe("certificate", function()
 		local make = openssl_pki(dir)
 		local function issue(name, issuer, ext) return make(name, issuer, "/CN=" .. name, ext) end
 		local other = "otherName:1.3.6.1.4.1.55555.1;UTF8:"
-		local ica = issue("ica", "root", "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n" ..
+		local ica = issue("ica", "root", CA_EXT ..
 			"nameConstraints=critical,permitted;DNS:corp.example,excluded;" .. other .. "forbidden\n")
-		local leaf_ext = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n" ..
-			"extendedKeyUsage=serverAuth\nsubjectAltName=%s\n"
+		local leaf_ext = leaf_ext_with("serverAuth")
 		local good = issue("good", "ica", leaf_ext:format("DNS:api.corp.example"))
 		local outside = issue("outside", "ica", leaf_ext:format("DNS:api.other.example"))
 		local named = issue("named", "ica", leaf_ext:format("DNS:api.corp.example," .. other .. "someone"))
@@ -265,11 +271,10 @@ describe("certificate", function()
 		if not H.have("openssl") then return pending("openssl is not installed") end
 		local dir = H.tmpdir()
 		local issue = openssl_pki(dir)
-		local ca_ext = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\nnameConstraints=critical,"
+		local ca_ext = CA_EXT .. "nameConstraints=critical,"
 		local ica = issue("ica", "root", "/CN=ica", ca_ext .. "permitted;URI:corp.example\n")
 		local dir_ca = issue("dirca", "root", "/O=corp/CN=dirca", ca_ext .. "permitted;dirName:corp\n[corp]\nO=corp\n")
-		local leaf_ext = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n" ..
-			"extendedKeyUsage=clientAuth\nsubjectAltName=%s\n"
+		local leaf_ext = leaf_ext_with("clientAuth")
 		local good = issue("good", "ica", "/CN=good", leaf_ext:format("URI:spiffe://corp.example/svc"))
 		local evil = issue("evil", "ica", "/CN=evil", leaf_ext:format("URI:spiffe://evil.example/svc"))
 		local corp = issue("corp", "dirca", "/O=corp/CN=api", leaf_ext:format("DNS:api.corp.example"))
@@ -322,10 +327,9 @@ describe("certificate", function()
 		if not H.have("openssl") then return pending("openssl is not installed") end
 		local dir = H.tmpdir()
 		local issue = openssl_pki(dir)
-		local ca_ext = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n"
+		local ca_ext = CA_EXT
 		local ica = issue("ica", "root", "/CN=ica", ca_ext .. "nameConstraints=critical,permitted;IP:10.0.0.0/255.0.0.0\n")
-		local leaf_ext = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n" ..
-			"extendedKeyUsage=serverAuth\nsubjectAltName=%s\n"
+		local leaf_ext = leaf_ext_with("serverAuth")
 		local good = issue("good", "ica", "/CN=good", leaf_ext:format("IP:10.1.2.3"))
 		local v6 = issue("v6", "ica", "/CN=v6", leaf_ext:format("IP:2001:db8::1"))
 		local mapped = issue("mapped", "ica", "/CN=mapped", leaf_ext:format("IP:::ffff:192.0.2.1"))
@@ -362,9 +366,8 @@ describe("certificate", function()
 		local function tlv(tag, body) return string.char(tag, #body) .. body end
 		local function hex(s) return (s:gsub(".", function(c) return ("%02x"):format(c:byte()) end)) end
 		local corp, evil = tlv(0x30, tlv(0x82, "corp.example")), tlv(0x30, tlv(0x82, "evil.example"))
-		local ca_ext = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n"
-		local leaf_ext = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n" ..
-			"extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=%s\n"
+		local ca_ext = CA_EXT
+		local leaf_ext = leaf_ext_with("serverAuth,clientAuth")
 		-- openssl writes any value as given with DER:
 		local malformed = {
 			["lists out of order"] = tlv(0x30, tlv(0xa1, evil) .. tlv(0xa0, corp)),
