@@ -15,6 +15,7 @@ struct mutls_crl_facts {
 	gnutls_datum_t der;         /* the CRL (gnutls_malloc'd), for a second trust list */
 	int64_t this_update, next_update;   /* next_update -1: none */
 	int has_number, number_critical;
+	int superseded;             /* a CRL of the same issuer with a later thisUpdate is loaded */
 	char name[200];             /* "CN=..." of the issuer, for messages */
 };
 
@@ -25,6 +26,11 @@ struct mutls_anchor_facts {
 	int revoked;                /* a loaded CRL of its issuer lists it */
 	int unmatchable;            /* a loaded CRL names its issuer in another encoding */
 };
+
+static int same_datum(const gnutls_datum_t *a, const gnutls_datum_t *b)
+{
+	return a->size == b->size && memcmp(a->data, b->data, a->size) == 0;
+}
 
 void mutls__crl_record(mutls_config *cfg, gnutls_x509_crl_t crl)
 {
@@ -59,6 +65,17 @@ void mutls__crl_record(mutls_config *cfg, gnutls_x509_crl_t crl)
 		return;
 	}
 	cfg->crl_facts = grown;
+	/* which CRL of an issuer is the newest, kept as they come (a check
+	 * reads it for every certificate of a path) */
+	for (size_t i = 0; i < cfg->crl_fact_count; i++) {
+		struct mutls_crl_facts *g = &grown[i];
+		if (!same_datum(&g->issuer, &f.issuer))
+			continue;
+		if (g->this_update < f.this_update)
+			g->superseded = 1;
+		else if (g->this_update > f.this_update)
+			f.superseded = 1;
+	}
 	grown[cfg->crl_fact_count++] = f;
 }
 
@@ -107,11 +124,6 @@ int mutls__crl_add_issued_by(gnutls_x509_trust_list_t tl, const mutls_config *cf
 	return rc;
 }
 
-static int same_datum(const gnutls_datum_t *a, const gnutls_datum_t *b)
-{
-	return a->size == b->size && memcmp(a->data, b->data, a->size) == 0;
-}
-
 /* A trust anchor that is not self-issued (a trusted intermediate): its
  * issuer's CRLs count for it too. GnuTLS consults them only when the peer
  * presents the anchor; mutls checks them either way. */
@@ -131,20 +143,6 @@ static int anchor_has_issuer(const mutls_path *p)
 	return other;
 }
 
-/* f is superseded: a CRL of the same issuer with a later thisUpdate is
- * loaded. Its revoked certificates still count (GnuTLS uses every CRL);
- * its dates do not, so an older CRL left loaded does not fail every check
- * once its nextUpdate passes. */
-static int superseded(const mutls_config *cfg, const struct mutls_crl_facts *f)
-{
-	for (size_t i = 0; i < cfg->crl_fact_count; i++) {
-		const struct mutls_crl_facts *g = &cfg->crl_facts[i];
-		if (g != f && g->this_update > f->this_update && same_datum(&g->issuer, &f->issuer))
-			return 1;
-	}
-	return 0;
-}
-
 /* The current CRLs of the issuers of p's certificates (of the anchor too
  * when it is not self-issued): fn for each, until it returns non-zero
  * (then that). */
@@ -161,7 +159,11 @@ static int each_path_crl(const mutls_config *cfg, const mutls_path *p, crl_fn fn
 			continue;
 		for (size_t i = 0; i < cfg->crl_fact_count && !rc; i++) {
 			const struct mutls_crl_facts *f = &cfg->crl_facts[i];
-			if (same_datum(&f->issuer, &dn) && !superseded(cfg, f))
+			/* a superseded CRL's revoked certificates still count
+			 * (GnuTLS uses every CRL); its dates do not, so an older
+			 * CRL left loaded does not fail every check once its
+			 * nextUpdate passes */
+			if (same_datum(&f->issuer, &dn) && !f->superseded)
 				rc = fn(f, ctx);
 		}
 		gnutls_free(dn.data);

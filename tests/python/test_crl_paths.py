@@ -123,14 +123,17 @@ def test_a_superseded_crl_past_its_next_update_does_not_fail_the_check(pki: Tupl
     at = [int(NOW.timestamp())]
     older = _crl("Inter", ki, this=NOW - 2 * DAY, nxt=NOW + datetime.timedelta(hours=1), number=1)
     newer = _crl("Inter", ki, this=NOW - DAY, nxt=NOW + 7 * DAY, number=2)
-    cfg = mutls.Config(trust=_pem(root) + _pem(inter), verify_time=lambda: at[0], crl=[_pem(older), _pem(newer)])
-    assert _check(cfg, [leaf, inter]).verified
-    at[0] += 2 * 3600  # the older one is past its nextUpdate, the newer one current
-    s = _check(cfg, [leaf, inter])
-    assert s.verified, s.verification
-    at[0] += 8 * 24 * 3600  # both past: refused
-    s = _check(cfg, [leaf, inter])
-    assert not s.verified and s.verification.reasons == ["expired"], s.verification
+    for order in ([older, newer], [newer, older]):
+        at[0] = int(NOW.timestamp())
+        cfg = mutls.Config(trust=_pem(root) + _pem(inter), verify_time=lambda: at[0],
+                           crl=[_pem(c) for c in order])
+        assert _check(cfg, [leaf, inter]).verified
+        at[0] += 2 * 3600  # the older one is past its nextUpdate, the newer one current
+        s = _check(cfg, [leaf, inter])
+        assert s.verified, s.verification
+        at[0] += 8 * 24 * 3600  # both past: refused
+        s = _check(cfg, [leaf, inter])
+        assert not s.verified and s.verification.reasons == ["expired"], s.verification
 
 
 def test_an_issuer_name_in_another_encoding_is_refused_while_its_crl_is_loaded(pki: Tuple[Any, ...]) -> None:
