@@ -129,18 +129,7 @@ int mutls__crl_add_issued_by(gnutls_x509_trust_list_t tl, const mutls_config *cf
  * presents the anchor; mutls checks them either way. */
 static int anchor_has_issuer(const mutls_path *p)
 {
-	gnutls_x509_crt_t anchor;
-	gnutls_datum_t a = { NULL, 0 }, b = { NULL, 0 };
-	int other;
-
-	if (!p->anchored || p->n < 2)
-		return 0;
-	anchor = p->crt[p->n - 1];
-	other = gnutls_x509_crt_get_raw_dn(anchor, &a) >= 0 &&
-		gnutls_x509_crt_get_raw_issuer_dn(anchor, &b) >= 0 && !same_datum(&a, &b);
-	gnutls_free(a.data);
-	gnutls_free(b.data);
-	return other;
+	return p->anchored && p->n >= 2 && !mutls__crt_self_issued(p->crt[p->n - 1]);
 }
 
 /* The current CRLs of the issuers of p's certificates (of the anchor too
@@ -292,16 +281,6 @@ static int anchor_fact_fill(struct mutls_anchor_facts *f, const mutls_config *cf
 	return 0;
 }
 
-static int self_issued(gnutls_x509_crt_t crt)
-{
-	gnutls_datum_t a = { NULL, 0 }, b = { NULL, 0 };
-	int same = gnutls_x509_crt_get_raw_dn(crt, &a) >= 0 &&
-		gnutls_x509_crt_get_raw_issuer_dn(crt, &b) >= 0 && same_datum(&a, &b);
-	gnutls_free(a.data);
-	gnutls_free(b.data);
-	return same;
-}
-
 int mutls__crl_anchor_facts(mutls_config *cfg)
 {
 	gnutls_x509_trust_list_iter_t iter = NULL;
@@ -310,7 +289,7 @@ int mutls__crl_anchor_facts(mutls_config *cfg)
 
 	while (rc == 0 && gnutls_x509_trust_list_iter_get_ca(cfg->tlist, &iter, &ca) >= 0) {
 		struct mutls_anchor_facts f, *grown;
-		if (!self_issued(ca)) {
+		if (!mutls__crt_self_issued(ca)) {
 			if (anchor_fact_fill(&f, cfg, ca) < 0 ||
 			    !(grown = realloc(cfg->anchor_facts, (cfg->anchor_fact_count + 1) *
 					sizeof(*grown)))) {

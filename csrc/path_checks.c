@@ -18,8 +18,6 @@
 
 /* ---- the path ------------------------------------------------------------ */
 
-static int is_self_issued(gnutls_x509_crt_t crt);
-
 /* anchor is cert (compared on DER; only a self-issued cert can be the
  * anchor that issued it). gnutls_x509_crt_equals compares rendered DNs:
  * tens of milliseconds for a hostile one. */
@@ -27,7 +25,7 @@ static int same_certificate(gnutls_x509_crt_t anchor, const mutls_x509 *cert)
 {
 	gnutls_datum_t der = { NULL, 0 };
 	int same;
-	if (!is_self_issued(cert->crt) || gnutls_x509_crt_export2(anchor, GNUTLS_X509_FMT_DER, &der) < 0)
+	if (!mutls__crt_self_issued(cert->crt) || gnutls_x509_crt_export2(anchor, GNUTLS_X509_FMT_DER, &der) < 0)
 		return 0;
 	same = der.size == cert->der.size && memcmp(der.data, cert->der.data, der.size) == 0;
 	gnutls_free(der.data);
@@ -220,7 +218,6 @@ int mutls__path_too_costly(char *why, size_t cap, const mutls_path *p)
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-static int is_self_issued(gnutls_x509_crt_t crt);
 
 int mutls__path_ca_rules_ok(const mutls_path *p)
 {
@@ -236,7 +233,7 @@ int mutls__path_ca_rules_ok(const mutls_path *p)
 			continue;
 		/* RFC 5280 6.1.4 (l): self-issued CAs below do not count */
 		for (size_t j = 1; j < k; j++)
-			if (!is_self_issued(p->crt[j]))
+			if (!mutls__crt_self_issued(p->crt[j]))
 				below++;
 		if (below > pathlen)
 			return 0;
@@ -244,7 +241,7 @@ int mutls__path_ca_rules_ok(const mutls_path *p)
 	return 1;
 }
 
-static int is_self_issued(gnutls_x509_crt_t crt)
+int mutls__crt_self_issued(gnutls_x509_crt_t crt)
 {
 	gnutls_datum_t a = { NULL, 0 }, b = { NULL, 0 };
 	int same = 0;
@@ -262,7 +259,7 @@ static int is_self_signed(gnutls_x509_crt_t crt, int is_anchor)
 {
 	unsigned char aki[64], ski[64];
 	size_t asize = sizeof(aki), ssize = sizeof(ski);
-	if (!is_self_issued(crt))
+	if (!mutls__crt_self_issued(crt))
 		return 0;
 	if (is_anchor || gnutls_x509_crt_get_authority_key_id(crt, aki, &asize, NULL) < 0)
 		return 1;
@@ -367,7 +364,7 @@ static int check_name_constraints2(mutls_verdict *out, const char *who, const mu
 		 * them; IP ones: GnuTLS holds an address against its own length only */
 		for (size_t j = 0; j < k; j++) {
 			char why[700];
-			if ((j > 0 && is_self_issued(p->crt[j])) ||
+			if ((j > 0 && mutls__crt_self_issued(p->crt[j])) ||
 			    !mutls__nc_check_names(why, sizeof(why), &der, p->crt[j], p->label[k], &budget))
 				continue;
 			gnutls_free(der.data);
@@ -381,7 +378,7 @@ static int check_name_constraints2(mutls_verdict *out, const char *who, const mu
 		}
 		for (size_t j = 0; j < k; j++) {
 			/* RFC 5280 6.1.3 (b): self-issued CAs below are not constrained */
-			if (j > 0 && is_self_issued(p->crt[j]))
+			if (j > 0 && mutls__crt_self_issued(p->crt[j]))
 				continue;
 			for (unsigned i = 0; i < NC_MAX_NAMES; i++) {
 				size_t size = sizeof(buf) - 1;
@@ -485,7 +482,7 @@ static int check_depth(mutls_verdict *out, const char *who, const mutls_path *p,
 	if (max_depth < 0)
 		return 0;
 	for (size_t k = 1; k < top; k++)
-		if (!is_self_issued(p->crt[k]))
+		if (!mutls__crt_self_issued(p->crt[k]))
 			depth++;
 	if (depth > max_depth)
 		FAIL(MUTLS_REASON_PATH_LENGTH, "has %d CA certificate%s between it and the trust anchor; "
@@ -794,7 +791,7 @@ static int check_strict(mutls_verdict *out, const char *who, const mutls_path *p
 					FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas an authority key identifier "
 						"that is not its own subject key identifier", WHO_K(k));
 			}
-		} else if (!is_self_issued(crt) && !is_anchor) {
+		} else if (!mutls__crt_self_issued(crt) && !is_anchor) {
 			/* (a trust anchor is taken as configured, whoever issued it) */
 			FAIL(MUTLS_REASON_NONCONFORMING, "%s%s%shas no authority key identifier", WHO_K(k));
 		}

@@ -28,18 +28,10 @@ int mutls__path_verifies(const mutls_path *p, const mutls_config *cfg,
 
 static int has_self_issued_ca(const mutls_path *p)
 {
-	int found = 0;
-
-	for (size_t k = 1; k + 1 < p->n && !found; k++) {
-		gnutls_datum_t a = { NULL, 0 }, b = { NULL, 0 };
-		if (gnutls_x509_crt_get_raw_dn(p->crt[k], &a) >= 0 &&
-		    gnutls_x509_crt_get_raw_issuer_dn(p->crt[k], &b) >= 0 &&
-		    a.size == b.size && memcmp(a.data, b.data, a.size) == 0)
-			found = 1;
-		gnutls_free(a.data);
-		gnutls_free(b.data);
-	}
-	return found;
+	for (size_t k = 1; k + 1 < p->n; k++)
+		if (mutls__crt_self_issued(p->crt[k]))
+			return 1;
+	return 0;
 }
 
 /* A path's anchor label points into the path itself (path_fill): moved

@@ -37,6 +37,9 @@ int mutls__verify_chain(mutls_verdict *out, const mutls_config *cfg,
 
 /* path_checks.c */
 int mutls__name_is_ip(const char *hostname);
+/* path_checks.c: 1 when crt's issuer name is its subject, byte for byte
+ * (self-issued: a root, or a CA's key rollover). */
+int mutls__crt_self_issued(gnutls_x509_crt_t crt);
 
 /* path_checks.c: a path: chain[0], presented issuers up to one a trust
  * anchor issued (or that is one), then that anchor. */
