@@ -210,9 +210,7 @@ static int crl_entries_problem(char *why, size_t cap, const char *name, gnutls_x
 		}
 		/* GnuTLS matches serials byte for byte: a listed 00 12 34 (not
 		 * DER) would never revoke the certificate whose serial is 12 34 */
-		if (serial.end - serial.p == 0 || (serial.end - serial.p > 1 &&
-		    ((serial.p[0] == 0x00 && serial.p[1] < 0x80) ||
-		     (serial.p[0] == 0xff && serial.p[1] >= 0x80)))) {
+		if (!mutls__der_integer_minimal(serial.p, (size_t)(serial.end - serial.p))) {
 			entry_serial(hex, sizeof(hex), &serial);
 			snprintf(why, cap, "the CRL of %s cannot be used: its entry for serial %s is not "
 				"DER (%s), so it would match no certificate", name, hex,

@@ -142,3 +142,8 @@ int mutls__der_next(mutls_der_in *in, unsigned char *tag, mutls_der_in *body)
 	in->p += len;
 	return 0;
 }
+
+int mutls__der_integer_minimal(const unsigned char *p, size_t n)
+{
+	return n > 0 && !(n > 1 && ((p[0] == 0x00 && p[1] < 0x80) || (p[0] == 0xff && p[1] >= 0x80)));
+}

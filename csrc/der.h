@@ -44,4 +44,10 @@ typedef struct {
  * as GnuTLS reads them. */
 int mutls__der_next(mutls_der_in *in, unsigned char *tag, mutls_der_in *body);
 
+/* 1 when an INTEGER's content of n bytes is DER: not empty, and no
+ * redundant leading byte (00 before a byte below 0x80, ff before one from
+ * 0x80). GnuTLS compares serial numbers byte for byte, so a certificate's
+ * and a CRL entry's must both be DER to match. */
+int mutls__der_integer_minimal(const unsigned char *p, size_t n);
+
 #endif

@@ -553,8 +553,7 @@ static int serial_not_der(gnutls_x509_crt_t crt)
 
 	if (rc == GNUTLS_E_SHORT_MEMORY_BUFFER && (serial = malloc(size)) != NULL)
 		rc = gnutls_x509_crt_get_serial(crt, serial, &size);
-	bad = rc >= 0 && (size == 0 || (size > 1 && ((serial[0] == 0 && serial[1] < 0x80) ||
-		(serial[0] == 0xff && serial[1] >= 0x80))));
+	bad = rc >= 0 && !mutls__der_integer_minimal(serial, size);
 	if (serial != local)
 		free(serial);
 	return bad;
